@@ -1,0 +1,1 @@
+//! `den system check`: one line per rootless prerequisite.

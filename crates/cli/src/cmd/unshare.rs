@@ -1,0 +1,1 @@
+//! `den unshare CMD`: run a host command inside den's user namespace.

@@ -1,0 +1,1 @@
+//! den-net: user-mode networking.
