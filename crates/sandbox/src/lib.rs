@@ -1,1 +1,20 @@
-//! den-sandbox.
+//! den-sandbox: the isolation of a rootless container.
+//!
+//! - [`idmap::IdMapping`] says which host ids a container's ids map to:
+//!   subordinate ranges from `/etc/subuid`/`/etc/subgid` through the setuid
+//!   `newuidmap`/`newgidmap`, or only the user's own id (single-id mode).
+//!   [`idmap::IdMapping::detect`] picks one for the current user.
+//! - [`userns::enter_user_namespace`] takes an `IdMapping` and moves the
+//!   (single-threaded) calling process into a new user namespace as uid 0.
+//! - [`probe::rootless_checks`] tries each host prerequisite for real and
+//!   returns one [`probe::Check`] per item, with a fix for what is missing;
+//!   it is what `den system check` prints.
+//!
+//! Architecture invariant: only this crate calls fork/unshare, and only its
+//! private `sys` module uses `unsafe`.
+
+pub mod idmap;
+pub mod probe;
+pub mod userns;
+
+mod sys;
