@@ -90,7 +90,7 @@ mod tests {
         assert_eq!(ago("2026-01-14T23:59:57Z", now), "3 seconds ago");
         assert_eq!(ago("2026-01-14T23:00:00Z", now), "An hour ago");
         assert_eq!(ago("2026-01-01T00:00:00Z", now), "2 weeks ago");
-        assert_eq!(ago("2025-05-20T00:00:00Z", now), "7 months ago");
+        assert_eq!(ago("2025-05-20T00:00:00Z", now), "8 months ago");
         assert_eq!(ago("garbage", now), "N/A");
     }
 }
