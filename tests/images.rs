@@ -1,1 +1,412 @@
+//! Images end to end: pull / store / images / rmi / save / load / push /
+//! login, run as the unprivileged test users against real registries on
+//! loopback (plain, basic auth, token auth).
 
+mod oci_layout;
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use den_tests::{UserSandbox, insecure_conf, mirror_conf, require_env, require_shared, stderr, stdout};
+use oci_layout::{Entry, tar, write_layout};
+
+/// Every image `tests/run.sh` pushes, as `library/NAME:TAG`.
+const ALL_IMAGES: [&str; 7] = [
+    "busybox:latest",
+    "debian:bookworm-slim",
+    "python:3.11-slim",
+    "mariadb:10.11",
+    "busybox:1.38.0-musl",
+    "busybox:1.38.0-glibc",
+    "hello-world:latest",
+];
+
+fn count_entries(dir: &Path) -> usize {
+    fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+fn inspect(sb: &UserSandbox, image: &str) -> serde_json::Value {
+    let out = sb.den_ok(&["image", "inspect", image]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v[0].clone()
+}
+
+#[test]
+fn pulls_every_test_image_and_keeps_owners_through_the_user_namespace() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    sb.write_registries_conf(&env.insecure_all());
+    for name in ALL_IMAGES {
+        let image = env.image(name);
+        let out = sb.den_ok(&["pull", "-q", &image]);
+        assert_eq!(out.trim(), image, "pull -q prints the full name");
+    }
+    let list = sb.den_ok(&["images"]);
+    assert!(list.starts_with("REPOSITORY"), "{list}");
+    for name in ALL_IMAGES {
+        let (repo, tag) = name.split_once(':').unwrap();
+        let repo = format!("{}/library/{repo}", env.registry);
+        assert!(list.lines().any(|l| l.starts_with(&repo) && l.split_whitespace().nth(1) == Some(tag)), "{name} missing in\n{list}");
+    }
+    // mariadb's datadir belongs to uid 999 in the image: on the host it is the
+    // matching subordinate id (container 1 is the range start).
+    let maria = inspect(&sb, &env.image("mariadb:10.11"));
+    let top = maria["RootFS"]["Layers"].as_array().unwrap().last().unwrap().as_str().unwrap().to_string();
+    let datadir = sb.root().join("layers").join(&top[7..]).join("diff/var/lib/mysql");
+    let meta = fs::metadata(&datadir).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (100_000 + 998, 100_000 + 998), "{}", datadir.display());
+    // setuid bits survive unpacking (su in debian's layer is setuid root).
+    let debian = inspect(&sb, &env.image("debian:bookworm-slim"));
+    let base = debian["RootFS"]["Layers"][0].as_str().unwrap().to_string();
+    let su = fs::metadata(sb.root().join("layers").join(&base[7..]).join("diff/usr/bin/su")).unwrap();
+    assert_eq!(su.mode() & 0o4000, 0o4000, "su lost its setuid bit");
+    assert_eq!(su.uid(), sb.uid(), "root in the image is the user on the host");
+    // hello-world's layer is an uncompressed tar.
+    let hello = inspect(&sb, &env.image("hello-world:latest"));
+    assert_eq!(hello["Layers"][0]["MediaType"], "application/vnd.oci.image.layer.v1.tar");
+    let json: serde_json::Value = serde_json::from_str(&sb.den_ok(&["images", "--format", "json"])).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), ALL_IMAGES.len());
+    let ids = sb.den_ok(&["images", "-q"]);
+    assert!(ids.lines().all(|l| l.len() == 12), "{ids}");
+}
+
+#[test]
+fn single_id_user_pulls_and_owns_every_file() {
+    let env = require_env!();
+    let sb = env.sandbox_nosub();
+    sb.write_registries_conf(&env.insecure_all());
+    sb.den_ok(&["pull", "-q", &env.image("mariadb:10.11")]);
+    let foreign = sb.sh_ok(&format!("find {} ! -user {} | head -3", sb.root().join("layers").display(), sb.uid()));
+    assert_eq!(foreign.trim(), "", "single-id mode leaves every file to the user");
+    let maria = inspect(&sb, &env.image("mariadb:10.11"));
+    assert_eq!(maria["Config"]["User"].as_str().unwrap_or(""), "");
+}
+
+#[test]
+fn mirror_serves_docker_hub_names() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    sb.write_registries_conf(&mirror_conf("docker.io", &env.registry));
+    let out = sb.den_ok(&["pull", "busybox"]);
+    assert_eq!(out.trim(), "docker.io/library/busybox:latest");
+    let list = sb.den_ok(&["images"]);
+    assert!(list.lines().any(|l| l.starts_with("busybox ") && l.contains("latest")), "{list}");
+    let img = inspect(&sb, "busybox");
+    assert_eq!(img["RepoTags"][0], "busybox:latest");
+    // The same image by digest, through the mirror.
+    let digest = img["RepoDigests"][0].as_str().unwrap().rsplit_once('@').unwrap().1.to_string();
+    sb.den_ok(&["pull", "-q", &format!("busybox@{digest}")]);
+}
+
+#[test]
+fn basic_auth_needs_login_and_logout_forgets() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    sb.write_registries_conf(&env.insecure_all());
+    let image = format!("{}/library/busybox:latest", env.registry_basic);
+    let err = sb.den_fail(&["pull", &image], 125);
+    assert!(err.contains("unauthorized") && err.contains("den login"), "{err}");
+    let err = sb.den_fail(&["login", "-u", env.creds_user(), "-p", "wrong", &env.registry_basic], 125);
+    assert!(err.contains("unauthorized"), "{err}");
+    assert!(!sb.config_dir().join("auth.json").exists(), "a failed login stores nothing");
+    let script = format!("echo {} | {} login -u {} --password-stdin {}", env.creds_password(), env.bin.display(), env.creds_user(), env.registry_basic);
+    let out = sb.sh_ok(&script);
+    assert!(out.contains("Login Succeeded"), "{out}");
+    let auth = sb.config_dir().join("auth.json");
+    assert_eq!(fs::metadata(&auth).unwrap().permissions().mode() & 0o777, 0o600);
+    sb.den_ok(&["pull", "-q", &image]);
+    sb.den_ok(&["logout", &env.registry_basic]);
+    sb.den_ok(&["rmi", &image]);
+    let err = sb.den_fail(&["pull", &image], 125);
+    assert!(err.contains("unauthorized"), "{err}");
+    let err = sb.den_fail(&["logout", &env.registry_basic], 125);
+    assert!(err.contains("not logged in"), "{err}");
+}
+
+#[test]
+fn podman_auth_file_is_read() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    sb.write_registries_conf(&env.insecure_all());
+    let auth = serde_json::json!({"auths": {&env.registry_basic: {"auth": base64(&env.creds)}}});
+    sb.write_file("home/.config/containers/auth.json", serde_json::to_vec(&auth).unwrap());
+    sb.den_ok(&["pull", "-q", &format!("{}/library/hello-world:latest", env.registry_basic)]);
+}
+
+fn base64(s: &str) -> String {
+    let out = Command::new("base64").arg("-w0").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    out.stdin.as_ref().unwrap().write_all(s.as_bytes()).unwrap();
+    String::from_utf8(out.wait_with_output().unwrap().stdout).unwrap()
+}
+
+#[test]
+fn token_auth_pulls_anonymously_and_pushes_with_credentials() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    sb.write_registries_conf(&env.insecure_all());
+    let image = format!("{}/library/python:3.11-slim", env.registry_token);
+    sb.den_ok(&["pull", "-q", &image]);
+    let dest = format!("{}/den-test/python:{}", env.registry_token, std::process::id());
+    let err = sb.den_fail(&["push", &image, &dest], 125);
+    assert!(err.contains("unauthorized"), "anonymous tokens cannot push: {err}");
+    sb.den_ok(&["login", "-u", env.creds_user(), "-p", env.creds_password(), &env.registry_token]);
+    sb.den_ok(&["push", &image, &dest]);
+    let fresh = env.sandbox_nosub();
+    fresh.write_registries_conf(&env.insecure_all());
+    fresh.den_ok(&["pull", "-q", &dest]);
+    assert_eq!(inspect(&fresh, &dest)["Id"], inspect(&sb, &image)["Id"]);
+}
+
+#[test]
+fn layers_are_shared_between_images() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    sb.write_registries_conf(&env.insecure_all());
+    sb.den_ok(&["pull", &env.image("debian:bookworm-slim")]);
+    let out = sb.den(&["pull", &env.image("python:3.11-slim")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("Already exists"), "the debian layer is reused: {err}");
+    assert_eq!(err.matches("Downloading").count(), 2, "only python's config and layer are fetched: {err}");
+    assert_eq!(count_entries(&sb.root().join("layers")), 2);
+    sb.den_ok(&["rmi", &env.image("python:3.11-slim")]);
+    assert_eq!(count_entries(&sb.root().join("layers")), 1, "rmi keeps the layer debian still uses");
+    sb.den_ok(&["rmi", &env.image("debian:bookworm-slim")]);
+    assert_eq!(count_entries(&sb.root().join("layers")), 0);
+    assert_eq!(count_entries(&sb.root().join("blobs/sha256")), 0);
+    let leftovers = sb.sh_ok(&format!("ls {}", sb.root().join("tmp").display()));
+    assert!(!leftovers.contains("trash-") && !leftovers.contains("unpack-"), "{leftovers}");
+}
+
+#[test]
+fn concurrent_pulls_of_one_image_agree() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    sb.write_registries_conf(&env.insecure_all());
+    let image = env.image("python:3.11-slim");
+    let children: Vec<_> = (0..3).map(|_| sb.den_cmd(&[], &["pull", "-q", &image]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()).collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(count_entries(&sb.root().join("layers")), 2);
+    let json: serde_json::Value = serde_json::from_str(&sb.den_ok(&["images", "--format", "json"])).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn pull_killed_midway_then_repeated() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    sb.write_registries_conf(&env.insecure_all());
+    let image = env.image("mariadb:10.11");
+    for delay_ms in [60, 400] {
+        let mut child = sb.den_cmd(&[], &["pull", "-q", &image]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        // Kill den and its unpack helpers (they share den's process group under runuser).
+        Command::new("pkill").args(["-9", "-u", sb.user(), "-f", env.bin.to_str().unwrap()]).status().unwrap();
+        child.wait().unwrap();
+        let list = sb.den_ok(&["images", "--format", "json"]);
+        let listed: serde_json::Value = serde_json::from_str(&list).unwrap();
+        // Either the pull finished before the kill, or the image is absent: never half of it.
+        for img in listed.as_array().unwrap() {
+            let layers = inspect(&sb, img["Id"].as_str().unwrap())["RootFS"]["Layers"].as_array().unwrap().clone();
+            for l in layers {
+                assert!(sb.root().join("layers").join(&l.as_str().unwrap()[7..]).join("meta.json").exists());
+            }
+        }
+    }
+    sb.den_ok(&["pull", "-q", &image]);
+    sb.den_ok(&["image", "inspect", &image]);
+    sb.den_ok(&["rmi", &image]);
+    assert_eq!(count_entries(&sb.root().join("layers")), 0);
+    let tmp = sb.sh_ok(&format!("ls {}", sb.root().join("tmp").display()));
+    assert!(!tmp.contains("unpack-") && !tmp.contains("trash-"), "{tmp}");
+}
+
+#[test]
+fn tag_and_rmi_follow_docker() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    sb.write_registries_conf(&env.insecure_all());
+    let image = env.image("busybox:latest");
+    sb.den_ok(&["pull", "-q", &image]);
+    sb.den_ok(&["tag", &image, "mybox:v1"]);
+    let list = sb.den_ok(&["images", "mybox"]);
+    assert!(list.contains("mybox") && list.contains("v1"), "{list}");
+    let id = inspect(&sb, "mybox:v1")["Id"].as_str().unwrap().to_string();
+    let err = sb.den_fail(&["rmi", &id[7..19]], 125);
+    assert!(err.contains("2 names"), "{err}");
+    let out = sb.den_ok(&["rmi", "mybox:v1"]);
+    assert_eq!(out.trim(), "Untagged: mybox:v1");
+    assert_eq!(count_entries(&sb.root().join("layers")), 1);
+    let out = sb.den_ok(&["rmi", &id[7..15]]);
+    assert!(out.contains("Deleted: sha256:"), "{out}");
+    let err = sb.den_fail(&["rmi", "nosuch:image"], 125);
+    assert!(err.contains("no such image"), "{err}");
+    sb.den_ok(&["rmi", "-f", "nosuch:image"]);
+}
+
+#[test]
+fn image_prune_removes_untagged_images() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    sb.write_registries_conf(&env.insecure_all());
+    let musl = env.image("busybox:1.38.0-musl");
+    let glibc = env.image("busybox:1.38.0-glibc");
+    sb.den_ok(&["pull", "-q", &musl]);
+    sb.den_ok(&["pull", "-q", &glibc]);
+    sb.den_ok(&["tag", &musl, "mybox:1"]);
+    sb.den_ok(&["rmi", &musl]);
+    // Taking its last name away leaves the musl image untagged ("dangling").
+    sb.den_ok(&["tag", &glibc, "mybox:1"]);
+    let list = sb.den_ok(&["images"]);
+    assert!(list.lines().any(|l| l.starts_with("<none>")), "{list}");
+    let out = sb.den_ok(&["image", "prune", "-f"]);
+    assert!(out.contains("deleted: sha256:") && out.contains("Total reclaimed space"), "{out}");
+    assert_eq!(sb.den_ok(&["images", "-q"]).lines().count(), 1);
+    assert_eq!(count_entries(&sb.root().join("layers")), 1);
+    sb.den_ok(&["image", "prune", "-a", "-f"]);
+    assert_eq!(sb.den_ok(&["images", "-q"]).trim(), "");
+    assert_eq!(count_entries(&sb.root().join("layers")), 0);
+}
+
+#[test]
+fn save_rmi_load_round_trip_keeps_digests() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    sb.write_registries_conf(&env.insecure_all());
+    let a = env.image("busybox:latest");
+    let b = env.image("python:3.11-slim");
+    sb.den_ok(&["pull", "-q", &a]);
+    sb.den_ok(&["pull", "-q", &b]);
+    let before = [inspect(&sb, &a), inspect(&sb, &b)];
+    let archive = sb.dir().join("home/images.tar");
+    sb.den_ok(&["save", "-o", archive.to_str().unwrap(), &a, &b]);
+    let listing = sb.sh_ok(&format!("tar -tf {}", archive.display()));
+    for f in ["oci-layout", "index.json", "manifest.json"] {
+        assert!(listing.lines().any(|l| l == f), "{f} missing: {listing}");
+    }
+    sb.den_ok(&["rmi", &a, &b]);
+    assert_eq!(sb.den_ok(&["images", "-q"]).trim(), "");
+    let out = sb.den_ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(out.contains("Loaded image: "), "{out}");
+    for (img, old) in [&a, &b].iter().zip(&before) {
+        let new = inspect(&sb, img);
+        for key in ["Id", "RootFS", "Layers", "Manifest", "Size"] {
+            assert_eq!(new[key], old[key], "{key} of {img}");
+        }
+    }
+    // The loaded image pushes with the digest it was pulled with.
+    let dest = format!("{}/den-test/roundtrip:{}", env.registry, std::process::id());
+    sb.den_ok(&["push", &a, &dest]);
+    let fresh = env.sandbox_nosub();
+    fresh.write_registries_conf(&env.insecure_all());
+    fresh.den_ok(&["pull", "-q", &dest]);
+    assert_eq!(inspect(&fresh, &dest)["Manifest"], before[0]["Manifest"]);
+}
+
+#[test]
+fn loads_the_shared_oci_layout_directory() {
+    let env = require_env!();
+    let shared = require_shared!(env);
+    let sb = env.sandbox_nosub();
+    let out = sb.den_ok(&["load", "-i", shared.join("images/oci").to_str().unwrap()]);
+    for name in ["busybox:latest", "debian:bookworm-slim", "python:3.11-slim", "mariadb:10.11"] {
+        assert!(out.contains(&format!("Loaded image: {name}")), "{out}");
+    }
+    let out = sb.den_ok(&["load", "-i", shared.join("real-rootfs/busybox-oci/latest/musl/amd64").to_str().unwrap()]);
+    assert!(out.contains("busybox:1.38.0-musl"), "{out}");
+}
+
+/// Each hostile layer is refused with a message naming the entry, and
+/// leaves nothing behind: no image, no layer, nothing outside the store.
+#[test]
+fn hostile_layers_are_refused_and_leave_nothing() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    let outside = sb.dir().join("home/outside");
+    sb.sh_ok(&format!("mkdir -p {o} && echo original > {o}/victim", o = outside.display()));
+    let o = outside.to_str().unwrap().trim_start_matches('/').to_string();
+    let up = "../../../../../../../../../../..";
+    let dotdot = format!("{up}/{o}/victim");
+    let abs = format!("/{o}/victim");
+    let outdir = format!("/{o}");
+    let wh = format!("{up}/{o}/.wh.victim");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("dotdot", tar(&[Entry::File(&dotdot, b"pwned")])),
+        ("absolute", tar(&[Entry::File(&abs, b"pwned")])),
+        ("symlink-parent", tar(&[Entry::Symlink("a", &outdir), Entry::File("a/victim", b"pwned")])),
+        ("symlink-dotdot", tar(&[Entry::Dir("d"), Entry::Symlink("d/up", up), Entry::File(&format!("d/up/{o}/victim"), b"pwned")])),
+        ("hardlink-outside", tar(&[Entry::Hardlink("h", &abs)])),
+        ("hardlink-dotdot", tar(&[Entry::Hardlink("h", &dotdot)])),
+        ("hardlink-via-symlink", tar(&[Entry::Symlink("s", &outdir), Entry::Hardlink("h", "s/victim")])),
+        ("whiteout-outside", tar(&[Entry::File(&wh, b"")])),
+    ];
+    for (name, layer) in cases {
+        let layout = sb.dir().join(format!("home/{name}"));
+        write_layout(&layout, &format!("hostile/{name}:1"), &[layer]);
+        Command::new("chown").args(["-R", &format!("{}:{}", sb.uid(), sb.gid())]).arg(&layout).status().unwrap();
+        let err = sb.den_fail(&["load", "-i", layout.to_str().unwrap()], 125);
+        assert!(err.lines().count() == 1 && err.contains("layer"), "{name}: {err}");
+        assert_eq!(fs::read_to_string(outside.join("victim")).unwrap(), "original\n", "{name} changed the victim");
+        assert_eq!(count_entries(&outside), 1, "{name} created something outside");
+        assert_eq!(sb.den_ok(&["images", "-q"]).trim(), "", "{name} left an image");
+        assert_eq!(count_entries(&sb.root().join("layers")), 0, "{name} left a layer");
+        let tmp = sb.sh_ok(&format!("ls {}", sb.root().join("tmp").display()));
+        assert!(!tmp.contains("unpack-"), "{name} left an unpack dir: {tmp}");
+    }
+    // A well-formed layer with the same shapes inside the layer loads fine.
+    let layout = sb.dir().join("home/benign");
+    let ok = tar(&[Entry::Dir("etc"), Entry::File("etc/f", b"x"), Entry::Symlink("l", "/etc/f"), Entry::Hardlink("etc/h", "etc/f"), Entry::File(".wh.gone", b"")]);
+    write_layout(&layout, "benign/img:1", &[ok]);
+    Command::new("chown").args(["-R", &format!("{}:{}", sb.uid(), sb.gid())]).arg(&layout).status().unwrap();
+    let out = sb.den_ok(&["load", "-i", layout.to_str().unwrap()]);
+    assert!(out.contains("benign/img:1"), "{out}");
+}
+
+#[test]
+fn errors_are_one_line_with_exit_125() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    sb.write_registries_conf(&insecure_conf(&[&env.registry, "127.0.0.1:1"]));
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["pull".into(), env.image("busybox:nosuchtag")], "not found"),
+        (vec!["pull".into(), format!("{}/library/nosuchrepo:1", env.registry)], "not found"),
+        (vec!["pull".into(), "127.0.0.1:1/x:1".into()], "cannot reach registry 127.0.0.1:1"),
+        (vec!["pull".into(), format!("{}/library/busybox:latest", env.registry_basic)], "tls-verify"),
+        (vec!["pull".into(), "Bad_Name".into()], "invalid image reference"),
+        (vec!["pull".into(), "--platform".into(), "linux".into(), env.image("busybox:latest")], "invalid platform"),
+        (vec!["image".into(), "inspect".into(), "nosuch".into()], "no such image"),
+        (vec!["load".into(), "-i".into(), "/nonexistent.tar".into()], "/nonexistent.tar"),
+        (vec!["frobnicate".into()], "unrecognized subcommand"),
+    ];
+    for (args, want) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = sb.den(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: want `{want}` in: {err}");
+        assert!(stdout(&out).is_empty(), "{args:?}");
+    }
+    assert_eq!(count_entries(&sb.root().join("blobs/sha256")), 0, "failed pulls store nothing");
+}
+
+#[test]
+fn system_check_and_df() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    let out = sb.den_ok(&["system", "check"]);
+    for item in ["user namespaces", "subordinate ids", "newuidmap", "overlay", "pasta", "landlock", "seccomp", "cgroup"] {
+        assert!(out.to_lowercase().contains(item), "{item} missing in\n{out}");
+    }
+    let nosub = env.sandbox_nosub();
+    let out = nosub.den(&["system", "check"]);
+    let text = stdout(&out);
+    assert!(text.lines().any(|l| l.contains("subordinate ids") && !l.starts_with("ok")), "{text}");
+    let df = sb.den_ok(&["system", "df"]);
+    assert!(df.starts_with("TYPE") && df.contains("Images"), "{df}");
+}
