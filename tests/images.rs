@@ -6,10 +6,13 @@ mod oci_layout;
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use den_tests::{UserSandbox, insecure_conf, mirror_conf, require_env, require_shared, stderr, stdout};
+use den_tests::{
+    UserSandbox, insecure_conf, mirror_conf, require_env, require_shared, stderr, stdout,
+};
 use oci_layout::{Entry, tar, write_layout};
 
 /// Every image `tests/run.sh` pushes, as `library/NAME:TAG`.
@@ -48,25 +51,53 @@ fn pulls_every_test_image_and_keeps_owners_through_the_user_namespace() {
     for name in ALL_IMAGES {
         let (repo, tag) = name.split_once(':').unwrap();
         let repo = format!("{}/library/{repo}", env.registry);
-        assert!(list.lines().any(|l| l.starts_with(&repo) && l.split_whitespace().nth(1) == Some(tag)), "{name} missing in\n{list}");
+        assert!(
+            list.lines()
+                .any(|l| l.starts_with(&repo) && l.split_whitespace().nth(1) == Some(tag)),
+            "{name} missing in\n{list}"
+        );
     }
     // mariadb's datadir belongs to uid 999 in the image: on the host it is the
     // matching subordinate id (container 1 is the range start).
     let maria = inspect(&sb, &env.image("mariadb:10.11"));
-    let top = maria["RootFS"]["Layers"].as_array().unwrap().last().unwrap().as_str().unwrap().to_string();
-    let datadir = sb.root().join("layers").join(&top[7..]).join("diff/var/lib/mysql");
+    let top = maria["RootFS"]["Layers"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string();
+    let datadir = sb
+        .root()
+        .join("layers")
+        .join(&top[7..])
+        .join("diff/var/lib/mysql");
     let meta = fs::metadata(&datadir).unwrap();
-    assert_eq!((meta.uid(), meta.gid()), (100_000 + 998, 100_000 + 998), "{}", datadir.display());
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (100_000 + 998, 100_000 + 998),
+        "{}",
+        datadir.display()
+    );
     // setuid bits survive unpacking (su in debian's layer is setuid root).
     let debian = inspect(&sb, &env.image("debian:bookworm-slim"));
     let base = debian["RootFS"]["Layers"][0].as_str().unwrap().to_string();
-    let su = fs::metadata(sb.root().join("layers").join(&base[7..]).join("diff/usr/bin/su")).unwrap();
+    let su = fs::metadata(
+        sb.root()
+            .join("layers")
+            .join(&base[7..])
+            .join("diff/usr/bin/su"),
+    )
+    .unwrap();
     assert_eq!(su.mode() & 0o4000, 0o4000, "su lost its setuid bit");
-    assert_eq!(su.uid(), sb.uid(), "root in the image is the user on the host");
-    // hello-world's layer is an uncompressed tar.
-    let hello = inspect(&sb, &env.image("hello-world:latest"));
-    assert_eq!(hello["Layers"][0]["MediaType"], "application/vnd.oci.image.layer.v1.tar");
-    let json: serde_json::Value = serde_json::from_str(&sb.den_ok(&["images", "--format", "json"])).unwrap();
+    assert_eq!(
+        su.uid(),
+        sb.uid(),
+        "root in the image is the user on the host"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&sb.den_ok(&["images", "--format", "json"])).unwrap();
     assert_eq!(json.as_array().unwrap().len(), ALL_IMAGES.len());
     let ids = sb.den_ok(&["images", "-q"]);
     assert!(ids.lines().all(|l| l.len() == 12), "{ids}");
@@ -78,8 +109,16 @@ fn single_id_user_pulls_and_owns_every_file() {
     let sb = env.sandbox_nosub();
     sb.write_registries_conf(&env.insecure_all());
     sb.den_ok(&["pull", "-q", &env.image("mariadb:10.11")]);
-    let foreign = sb.sh_ok(&format!("find {} ! -user {} | head -3", sb.root().join("layers").display(), sb.uid()));
-    assert_eq!(foreign.trim(), "", "single-id mode leaves every file to the user");
+    let foreign = sb.sh_ok(&format!(
+        "find {} ! -user {} | head -3",
+        sb.root().join("layers").display(),
+        sb.uid()
+    ));
+    assert_eq!(
+        foreign.trim(),
+        "",
+        "single-id mode leaves every file to the user"
+    );
     let maria = inspect(&sb, &env.image("mariadb:10.11"));
     assert_eq!(maria["Config"]["User"].as_str().unwrap_or(""), "");
 }
@@ -92,11 +131,21 @@ fn mirror_serves_docker_hub_names() {
     let out = sb.den_ok(&["pull", "busybox"]);
     assert_eq!(out.trim(), "docker.io/library/busybox:latest");
     let list = sb.den_ok(&["images"]);
-    assert!(list.lines().any(|l| l.starts_with("busybox ") && l.contains("latest")), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("busybox ") && l.contains("latest")),
+        "{list}"
+    );
     let img = inspect(&sb, "busybox");
     assert_eq!(img["RepoTags"][0], "busybox:latest");
     // The same image by digest, through the mirror.
-    let digest = img["RepoDigests"][0].as_str().unwrap().rsplit_once('@').unwrap().1.to_string();
+    let digest = img["RepoDigests"][0]
+        .as_str()
+        .unwrap()
+        .rsplit_once('@')
+        .unwrap()
+        .1
+        .to_string();
     sb.den_ok(&["pull", "-q", &format!("busybox@{digest}")]);
 }
 
@@ -107,15 +156,40 @@ fn basic_auth_needs_login_and_logout_forgets() {
     sb.write_registries_conf(&env.insecure_all());
     let image = format!("{}/library/busybox:latest", env.registry_basic);
     let err = sb.den_fail(&["pull", &image], 125);
-    assert!(err.contains("unauthorized") && err.contains("den login"), "{err}");
-    let err = sb.den_fail(&["login", "-u", env.creds_user(), "-p", "wrong", &env.registry_basic], 125);
+    assert!(
+        err.contains("unauthorized") && err.contains("den login"),
+        "{err}"
+    );
+    let err = sb.den_fail(
+        &[
+            "login",
+            "-u",
+            env.creds_user(),
+            "-p",
+            "wrong",
+            &env.registry_basic,
+        ],
+        125,
+    );
     assert!(err.contains("unauthorized"), "{err}");
-    assert!(!sb.config_dir().join("auth.json").exists(), "a failed login stores nothing");
-    let script = format!("echo {} | {} login -u {} --password-stdin {}", env.creds_password(), env.bin.display(), env.creds_user(), env.registry_basic);
+    assert!(
+        !sb.config_dir().join("auth.json").exists(),
+        "a failed login stores nothing"
+    );
+    let script = format!(
+        "echo {} | {} login -u {} --password-stdin {}",
+        env.creds_password(),
+        env.bin.display(),
+        env.creds_user(),
+        env.registry_basic
+    );
     let out = sb.sh_ok(&script);
     assert!(out.contains("Login Succeeded"), "{out}");
     let auth = sb.config_dir().join("auth.json");
-    assert_eq!(fs::metadata(&auth).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        fs::metadata(&auth).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     sb.den_ok(&["pull", "-q", &image]);
     sb.den_ok(&["logout", &env.registry_basic]);
     sb.den_ok(&["rmi", &image]);
@@ -131,12 +205,24 @@ fn podman_auth_file_is_read() {
     let sb = env.sandbox_sub();
     sb.write_registries_conf(&env.insecure_all());
     let auth = serde_json::json!({"auths": {&env.registry_basic: {"auth": base64(&env.creds)}}});
-    sb.write_file("home/.config/containers/auth.json", serde_json::to_vec(&auth).unwrap());
-    sb.den_ok(&["pull", "-q", &format!("{}/library/hello-world:latest", env.registry_basic)]);
+    sb.write_file(
+        ".config/containers/auth.json",
+        serde_json::to_vec(&auth).unwrap(),
+    );
+    sb.den_ok(&[
+        "pull",
+        "-q",
+        &format!("{}/library/hello-world:latest", env.registry_basic),
+    ]);
 }
 
 fn base64(s: &str) -> String {
-    let out = Command::new("base64").arg("-w0").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let out = Command::new("base64")
+        .arg("-w0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     use std::io::Write;
     out.stdin.as_ref().unwrap().write_all(s.as_bytes()).unwrap();
     String::from_utf8(out.wait_with_output().unwrap().stdout).unwrap()
@@ -149,10 +235,24 @@ fn token_auth_pulls_anonymously_and_pushes_with_credentials() {
     sb.write_registries_conf(&env.insecure_all());
     let image = format!("{}/library/python:3.11-slim", env.registry_token);
     sb.den_ok(&["pull", "-q", &image]);
-    let dest = format!("{}/den-test/python:{}", env.registry_token, std::process::id());
+    let dest = format!(
+        "{}/den-test/python:{}",
+        env.registry_token,
+        std::process::id()
+    );
     let err = sb.den_fail(&["push", &image, &dest], 125);
-    assert!(err.contains("unauthorized"), "anonymous tokens cannot push: {err}");
-    sb.den_ok(&["login", "-u", env.creds_user(), "-p", env.creds_password(), &env.registry_token]);
+    assert!(
+        err.contains("unauthorized"),
+        "anonymous tokens cannot push: {err}"
+    );
+    sb.den_ok(&[
+        "login",
+        "-u",
+        env.creds_user(),
+        "-p",
+        env.creds_password(),
+        &env.registry_token,
+    ]);
     sb.den_ok(&["push", &image, &dest]);
     let fresh = env.sandbox_nosub();
     fresh.write_registries_conf(&env.insecure_all());
@@ -169,16 +269,30 @@ fn layers_are_shared_between_images() {
     let out = sb.den(&["pull", &env.image("python:3.11-slim")]);
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("Already exists"), "the debian layer is reused: {err}");
-    assert_eq!(err.matches("Downloading").count(), 2, "only python's config and layer are fetched: {err}");
+    assert!(
+        err.contains("Already exists"),
+        "the debian layer is reused: {err}"
+    );
+    assert_eq!(
+        err.matches("Downloading").count(),
+        2,
+        "only python's config and layer are fetched: {err}"
+    );
     assert_eq!(count_entries(&sb.root().join("layers")), 2);
     sb.den_ok(&["rmi", &env.image("python:3.11-slim")]);
-    assert_eq!(count_entries(&sb.root().join("layers")), 1, "rmi keeps the layer debian still uses");
+    assert_eq!(
+        count_entries(&sb.root().join("layers")),
+        1,
+        "rmi keeps the layer debian still uses"
+    );
     sb.den_ok(&["rmi", &env.image("debian:bookworm-slim")]);
     assert_eq!(count_entries(&sb.root().join("layers")), 0);
     assert_eq!(count_entries(&sb.root().join("blobs/sha256")), 0);
     let leftovers = sb.sh_ok(&format!("ls {}", sb.root().join("tmp").display()));
-    assert!(!leftovers.contains("trash-") && !leftovers.contains("unpack-"), "{leftovers}");
+    assert!(
+        !leftovers.contains("trash-") && !leftovers.contains("unpack-"),
+        "{leftovers}"
+    );
 }
 
 #[test]
@@ -187,13 +301,22 @@ fn concurrent_pulls_of_one_image_agree() {
     let sb = env.sandbox_sub();
     sb.write_registries_conf(&env.insecure_all());
     let image = env.image("python:3.11-slim");
-    let children: Vec<_> = (0..3).map(|_| sb.den_cmd(&[], &["pull", "-q", &image]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()).collect();
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            sb.den_cmd(&[], &["pull", "-q", &image])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
     for c in children {
         let out = c.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
     }
     assert_eq!(count_entries(&sb.root().join("layers")), 2);
-    let json: serde_json::Value = serde_json::from_str(&sb.den_ok(&["images", "--format", "json"])).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&sb.den_ok(&["images", "--format", "json"])).unwrap();
     assert_eq!(json.as_array().unwrap().len(), 1);
 }
 
@@ -204,18 +327,36 @@ fn pull_killed_midway_then_repeated() {
     sb.write_registries_conf(&env.insecure_all());
     let image = env.image("mariadb:10.11");
     for delay_ms in [60, 400] {
-        let mut child = sb.den_cmd(&[], &["pull", "-q", &image]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = sb
+            .den_cmd(&[], &["pull", "-q", &image])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        // Kill den and its unpack helpers (they share den's process group under runuser).
-        Command::new("pkill").args(["-9", "-u", sb.user(), "-f", env.bin.to_str().unwrap()]).status().unwrap();
+        // Kill den and its unpack helpers: the whole process group, at once.
+        Command::new("kill")
+            .args(["-9", "--", &format!("-{}", child.id())])
+            .status()
+            .unwrap();
         child.wait().unwrap();
         let list = sb.den_ok(&["images", "--format", "json"]);
         let listed: serde_json::Value = serde_json::from_str(&list).unwrap();
         // Either the pull finished before the kill, or the image is absent: never half of it.
         for img in listed.as_array().unwrap() {
-            let layers = inspect(&sb, img["Id"].as_str().unwrap())["RootFS"]["Layers"].as_array().unwrap().clone();
+            let layers = inspect(&sb, img["Id"].as_str().unwrap())["RootFS"]["Layers"]
+                .as_array()
+                .unwrap()
+                .clone();
             for l in layers {
-                assert!(sb.root().join("layers").join(&l.as_str().unwrap()[7..]).join("meta.json").exists());
+                assert!(
+                    sb.root()
+                        .join("layers")
+                        .join(&l.as_str().unwrap()[7..])
+                        .join("meta.json")
+                        .exists()
+                );
             }
         }
     }
@@ -266,7 +407,10 @@ fn image_prune_removes_untagged_images() {
     let list = sb.den_ok(&["images"]);
     assert!(list.lines().any(|l| l.starts_with("<none>")), "{list}");
     let out = sb.den_ok(&["image", "prune", "-f"]);
-    assert!(out.contains("deleted: sha256:") && out.contains("Total reclaimed space"), "{out}");
+    assert!(
+        out.contains("deleted: sha256:") && out.contains("Total reclaimed space"),
+        "{out}"
+    );
     assert_eq!(sb.den_ok(&["images", "-q"]).lines().count(), 1);
     assert_eq!(count_entries(&sb.root().join("layers")), 1);
     sb.den_ok(&["image", "prune", "-a", "-f"]);
@@ -315,11 +459,40 @@ fn loads_the_shared_oci_layout_directory() {
     let shared = require_shared!(env);
     let sb = env.sandbox_nosub();
     let out = sb.den_ok(&["load", "-i", shared.join("images/oci").to_str().unwrap()]);
-    for name in ["busybox:latest", "debian:bookworm-slim", "python:3.11-slim", "mariadb:10.11"] {
+    for name in [
+        "busybox:latest",
+        "debian:bookworm-slim",
+        "python:3.11-slim",
+        "mariadb:10.11",
+    ] {
         assert!(out.contains(&format!("Loaded image: {name}")), "{out}");
     }
-    let out = sb.den_ok(&["load", "-i", shared.join("real-rootfs/busybox-oci/latest/musl/amd64").to_str().unwrap()]);
+    let out = sb.den_ok(&[
+        "load",
+        "-i",
+        shared
+            .join("real-rootfs/busybox-oci/latest/musl/amd64")
+            .to_str()
+            .unwrap(),
+    ]);
     assert!(out.contains("busybox:1.38.0-musl"), "{out}");
+    // hello-world's layout carries an uncompressed layer.
+    let out = sb.den_ok(&[
+        "load",
+        "-i",
+        shared
+            .join("real-rootfs/hello-world-oci/amd64/oci")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert!(out.contains("Loaded image"), "{out}");
+    let id = out.trim().rsplit(' ').next().unwrap().to_string();
+    let hello = inspect(&sb, &id);
+    assert_eq!(
+        hello["Layers"][0]["MediaType"],
+        "application/vnd.oci.image.layer.v1.tar"
+    );
+    assert!(hello["Size"].as_u64().unwrap() > 0);
 }
 
 /// Each hostile layer is refused with a message naming the entry, and
@@ -329,41 +502,96 @@ fn hostile_layers_are_refused_and_leave_nothing() {
     let env = require_env!();
     let sb = env.sandbox_sub();
     let outside = sb.dir().join("home/outside");
-    sb.sh_ok(&format!("mkdir -p {o} && echo original > {o}/victim", o = outside.display()));
-    let o = outside.to_str().unwrap().trim_start_matches('/').to_string();
-    let up = "../../../../../../../../../../..";
-    let dotdot = format!("{up}/{o}/victim");
-    let abs = format!("/{o}/victim");
-    let outdir = format!("/{o}");
-    let wh = format!("{up}/{o}/.wh.victim");
+    sb.sh_ok(&format!(
+        "mkdir -p {o} && echo original > {o}/victim",
+        o = outside.display()
+    ));
+    // Layers are unpacked in ROOT/tmp/unpack-ID/diff, six levels below home.
+    let up = "../../../../../..";
+    let dotdot = format!("{up}/outside/victim");
+    let abs = format!("{}/victim", outside.display());
+    let outdir = outside.display().to_string();
+    let wh = format!("{up}/outside/.wh.victim");
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("dotdot", tar(&[Entry::File(&dotdot, b"pwned")])),
         ("absolute", tar(&[Entry::File(&abs, b"pwned")])),
-        ("symlink-parent", tar(&[Entry::Symlink("a", &outdir), Entry::File("a/victim", b"pwned")])),
-        ("symlink-dotdot", tar(&[Entry::Dir("d"), Entry::Symlink("d/up", up), Entry::File(&format!("d/up/{o}/victim"), b"pwned")])),
+        (
+            "symlink-parent",
+            tar(&[
+                Entry::Symlink("a", &outdir),
+                Entry::File("a/victim", b"pwned"),
+            ]),
+        ),
+        (
+            "symlink-dotdot",
+            tar(&[
+                Entry::Dir("d"),
+                Entry::Symlink("d/up", &format!("../{up}/outside")),
+                Entry::File("d/up/victim", b"pwned"),
+            ]),
+        ),
         ("hardlink-outside", tar(&[Entry::Hardlink("h", &abs)])),
         ("hardlink-dotdot", tar(&[Entry::Hardlink("h", &dotdot)])),
-        ("hardlink-via-symlink", tar(&[Entry::Symlink("s", &outdir), Entry::Hardlink("h", "s/victim")])),
+        (
+            "hardlink-via-symlink",
+            tar(&[
+                Entry::Symlink("s", &outdir),
+                Entry::Hardlink("h", "s/victim"),
+            ]),
+        ),
         ("whiteout-outside", tar(&[Entry::File(&wh, b"")])),
     ];
     for (name, layer) in cases {
         let layout = sb.dir().join(format!("home/{name}"));
         write_layout(&layout, &format!("hostile/{name}:1"), &[layer]);
-        Command::new("chown").args(["-R", &format!("{}:{}", sb.uid(), sb.gid())]).arg(&layout).status().unwrap();
+        Command::new("chown")
+            .args(["-R", &format!("{}:{}", sb.uid(), sb.gid())])
+            .arg(&layout)
+            .status()
+            .unwrap();
         let err = sb.den_fail(&["load", "-i", layout.to_str().unwrap()], 125);
-        assert!(err.lines().count() == 1 && err.contains("layer"), "{name}: {err}");
-        assert_eq!(fs::read_to_string(outside.join("victim")).unwrap(), "original\n", "{name} changed the victim");
-        assert_eq!(count_entries(&outside), 1, "{name} created something outside");
-        assert_eq!(sb.den_ok(&["images", "-q"]).trim(), "", "{name} left an image");
-        assert_eq!(count_entries(&sb.root().join("layers")), 0, "{name} left a layer");
+        assert!(
+            err.lines().count() == 1 && err.contains("layer"),
+            "{name}: {err}"
+        );
+        assert_eq!(
+            fs::read_to_string(outside.join("victim")).unwrap(),
+            "original\n",
+            "{name} changed the victim"
+        );
+        assert_eq!(
+            count_entries(&outside),
+            1,
+            "{name} created something outside"
+        );
+        assert_eq!(
+            sb.den_ok(&["images", "-q"]).trim(),
+            "",
+            "{name} left an image"
+        );
+        assert_eq!(
+            count_entries(&sb.root().join("layers")),
+            0,
+            "{name} left a layer"
+        );
         let tmp = sb.sh_ok(&format!("ls {}", sb.root().join("tmp").display()));
         assert!(!tmp.contains("unpack-"), "{name} left an unpack dir: {tmp}");
     }
     // A well-formed layer with the same shapes inside the layer loads fine.
     let layout = sb.dir().join("home/benign");
-    let ok = tar(&[Entry::Dir("etc"), Entry::File("etc/f", b"x"), Entry::Symlink("l", "/etc/f"), Entry::Hardlink("etc/h", "etc/f"), Entry::File(".wh.gone", b"")]);
+    let ok = tar(&[
+        Entry::Dir("etc"),
+        Entry::File("etc/f", b"x"),
+        Entry::Symlink("l", "/etc/f"),
+        Entry::Hardlink("etc/h", "etc/f"),
+        Entry::File(".wh.gone", b""),
+    ]);
     write_layout(&layout, "benign/img:1", &[ok]);
-    Command::new("chown").args(["-R", &format!("{}:{}", sb.uid(), sb.gid())]).arg(&layout).status().unwrap();
+    Command::new("chown")
+        .args(["-R", &format!("{}:{}", sb.uid(), sb.gid())])
+        .arg(&layout)
+        .status()
+        .unwrap();
     let out = sb.den_ok(&["load", "-i", layout.to_str().unwrap()]);
     assert!(out.contains("benign/img:1"), "{out}");
 }
@@ -374,14 +602,49 @@ fn errors_are_one_line_with_exit_125() {
     let sb = env.sandbox_sub();
     sb.write_registries_conf(&insecure_conf(&[&env.registry, "127.0.0.1:1"]));
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["pull".into(), env.image("busybox:nosuchtag")], "not found"),
-        (vec!["pull".into(), format!("{}/library/nosuchrepo:1", env.registry)], "not found"),
-        (vec!["pull".into(), "127.0.0.1:1/x:1".into()], "cannot reach registry 127.0.0.1:1"),
-        (vec!["pull".into(), format!("{}/library/busybox:latest", env.registry_basic)], "tls-verify"),
-        (vec!["pull".into(), "Bad_Name".into()], "invalid image reference"),
-        (vec!["pull".into(), "--platform".into(), "linux".into(), env.image("busybox:latest")], "invalid platform"),
-        (vec!["image".into(), "inspect".into(), "nosuch".into()], "no such image"),
-        (vec!["load".into(), "-i".into(), "/nonexistent.tar".into()], "/nonexistent.tar"),
+        (
+            vec!["pull".into(), env.image("busybox:nosuchtag")],
+            "not found",
+        ),
+        (
+            vec![
+                "pull".into(),
+                format!("{}/library/nosuchrepo:1", env.registry),
+            ],
+            "not found",
+        ),
+        (
+            vec!["pull".into(), "127.0.0.1:1/x:1".into()],
+            "cannot reach registry 127.0.0.1:1",
+        ),
+        (
+            vec![
+                "pull".into(),
+                format!("{}/library/busybox:latest", env.registry_basic),
+            ],
+            "tls-verify",
+        ),
+        (
+            vec!["pull".into(), "Bad_Name".into()],
+            "invalid image reference",
+        ),
+        (
+            vec![
+                "pull".into(),
+                "--platform".into(),
+                "linux".into(),
+                env.image("busybox:latest"),
+            ],
+            "invalid platform",
+        ),
+        (
+            vec!["image".into(), "inspect".into(), "nosuch".into()],
+            "no such image",
+        ),
+        (
+            vec!["load".into(), "-i".into(), "/nonexistent.tar".into()],
+            "/nonexistent.tar",
+        ),
         (vec!["frobnicate".into()], "unrecognized subcommand"),
     ];
     for (args, want) in cases {
@@ -392,7 +655,11 @@ fn errors_are_one_line_with_exit_125() {
         assert!(err.contains(want), "{args:?}: want `{want}` in: {err}");
         assert!(stdout(&out).is_empty(), "{args:?}");
     }
-    assert_eq!(count_entries(&sb.root().join("blobs/sha256")), 0, "failed pulls store nothing");
+    assert_eq!(
+        count_entries(&sb.root().join("blobs/sha256")),
+        0,
+        "failed pulls store nothing"
+    );
 }
 
 #[test]
@@ -400,13 +667,29 @@ fn system_check_and_df() {
     let env = require_env!();
     let sb = env.sandbox_sub();
     let out = sb.den_ok(&["system", "check"]);
-    for item in ["user namespaces", "subordinate ids", "newuidmap", "overlay", "pasta", "landlock", "seccomp", "cgroup"] {
-        assert!(out.to_lowercase().contains(item), "{item} missing in\n{out}");
+    for item in [
+        "user namespaces",
+        "subordinate ids",
+        "newuidmap",
+        "overlay",
+        "pasta",
+        "landlock",
+        "seccomp",
+        "cgroup",
+    ] {
+        assert!(
+            out.to_lowercase().contains(item),
+            "{item} missing in\n{out}"
+        );
     }
     let nosub = env.sandbox_nosub();
     let out = nosub.den(&["system", "check"]);
     let text = stdout(&out);
-    assert!(text.lines().any(|l| l.contains("subordinate ids") && !l.starts_with("ok")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("subordinate ids") && !l.starts_with("ok")),
+        "{text}"
+    );
     let df = sb.den_ok(&["system", "df"]);
     assert!(df.starts_with("TYPE") && df.contains("Images"), "{df}");
 }

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "den", version, about = "Rootless containers: pull, run and build images without root or a daemon")]
+#[command(
+    name = "den",
+    version,
+    about = "Rootless containers: pull, run and build images without root or a daemon"
+)]
 pub struct Cli {
     /// Store directory (default: $XDG_DATA_HOME/den).
     #[arg(long, global = true, env = "DEN_ROOT", value_name = "DIR")]

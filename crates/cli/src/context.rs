@@ -15,9 +15,16 @@ pub struct Context {
 
 impl Context {
     pub fn new(root: Option<PathBuf>) -> anyhow::Result<Self> {
-        let home = std::env::var_os("HOME").map(PathBuf::from).filter(|p| p.is_absolute());
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute());
         let xdg = |var: &str, fallback: &str| -> anyhow::Result<PathBuf> {
-            match (std::env::var_os(var).map(PathBuf::from).filter(|p| p.is_absolute()), &home) {
+            match (
+                std::env::var_os(var)
+                    .map(PathBuf::from)
+                    .filter(|p| p.is_absolute()),
+                &home,
+            ) {
                 (Some(p), _) => Ok(p),
                 (None, Some(h)) => Ok(h.join(fallback)),
                 (None, None) => bail!("neither ${var} nor $HOME is set: set HOME, or pass --root"),
@@ -28,7 +35,11 @@ impl Context {
             None => xdg("XDG_DATA_HOME", ".local/share")?.join("den"),
         };
         let config_dir = xdg("XDG_CONFIG_HOME", ".config")?.join("den");
-        Ok(Self { root, config_dir, home: home.unwrap_or_else(|| PathBuf::from("/")) })
+        Ok(Self {
+            root,
+            config_dir,
+            home: home.unwrap_or_else(|| PathBuf::from("/")),
+        })
     }
 
     pub fn store(&self) -> anyhow::Result<Store> {

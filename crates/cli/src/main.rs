@@ -59,7 +59,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Push(a) => cmd::push::run(&ctx, &a),
         Command::Login(a) => cmd::login::login(&ctx, &a),
         Command::Logout { registry } => cmd::login::logout(&ctx, &registry),
-        Command::System(args::SystemCommand::Check { format }) => cmd::check::run(format.as_deref() == Some("json")),
+        Command::System(args::SystemCommand::Check { format }) => {
+            cmd::check::run(format.as_deref() == Some("json"))
+        }
         Command::System(args::SystemCommand::Df) => cmd::images::df(&ctx),
         Command::Unshare { command } => cmd::unshare::run(&command),
         Command::Internal(sub) => cmd::internal::run(&ctx, sub),

@@ -19,13 +19,19 @@ pub fn human_size(bytes: u64) -> String {
         2
     };
     let s = format!("{v:.digits$}");
-    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
     format!("{s}{}", UNITS[unit])
 }
 
 /// "3 seconds ago", "2 weeks ago", as `docker images` writes CREATED.
 pub fn ago(when: &str, now: DateTime<Utc>) -> String {
-    let Ok(t) = DateTime::parse_from_rfc3339(when) else { return "N/A".into() };
+    let Ok(t) = DateTime::parse_from_rfc3339(when) else {
+        return "N/A".into();
+    };
     let secs = (now - t.with_timezone(&Utc)).num_seconds().max(0);
     let (n, unit) = match secs {
         0..=1 => return "Less than a second ago".into(),
@@ -79,14 +85,23 @@ mod tests {
 
     #[test]
     fn sizes_like_docker() {
-        for (b, s) in [(0, "0B"), (999, "999B"), (1_090_000, "1.09MB"), (77_600_000, "77.6MB"), (231_200_000, "231MB"), (2_000_000_000, "2GB")] {
+        for (b, s) in [
+            (0, "0B"),
+            (999, "999B"),
+            (1_090_000, "1.09MB"),
+            (77_600_000, "77.6MB"),
+            (231_200_000, "231MB"),
+            (2_000_000_000, "2GB"),
+        ] {
             assert_eq!(human_size(b), s);
         }
     }
 
     #[test]
     fn ages_like_docker() {
-        let now = DateTime::parse_from_rfc3339("2026-01-15T00:00:00Z").unwrap().with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2026-01-15T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(ago("2026-01-14T23:59:57Z", now), "3 seconds ago");
         assert_eq!(ago("2026-01-14T23:00:00Z", now), "An hour ago");
         assert_eq!(ago("2026-01-01T00:00:00Z", now), "2 weeks ago");

@@ -13,7 +13,10 @@ use crate::output::human_size;
 pub enum Reporter {
     Quiet,
     Lines,
-    Bars { multi: MultiProgress, bars: Mutex<HashMap<String, ProgressBar>> },
+    Bars {
+        multi: MultiProgress,
+        bars: Mutex<HashMap<String, ProgressBar>>,
+    },
 }
 
 impl Reporter {
@@ -21,7 +24,10 @@ impl Reporter {
         if quiet {
             Self::Quiet
         } else if std::io::stderr().is_terminal() {
-            Self::Bars { multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()), bars: Mutex::default() }
+            Self::Bars {
+                multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+                bars: Mutex::default(),
+            }
         } else {
             Self::Lines
         }
@@ -38,11 +44,19 @@ impl Reporter {
     }
 
     fn bar(&self, key: &str, size: u64) -> Option<ProgressBar> {
-        let Self::Bars { multi, bars } = self else { return None };
+        let Self::Bars { multi, bars } = self else {
+            return None;
+        };
         let mut bars = bars.lock().expect("progress lock");
         let bar = bars.entry(key.to_string()).or_insert_with(|| {
             let b = multi.add(ProgressBar::new(size));
-            b.set_style(ProgressStyle::with_template("{prefix}: {msg:<12} [{bar:30}] {bytes}/{total_bytes}").expect("static template").progress_chars("=> "));
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{prefix}: {msg:<12} [{bar:30}] {bytes}/{total_bytes}",
+                )
+                .expect("static template")
+                .progress_chars("=> "),
+            );
             b.set_prefix(key.to_string());
             b
         });
@@ -54,9 +68,15 @@ impl Progress for Reporter {
     fn event(&self, e: Event) {
         match (&e, self) {
             (_, Self::Quiet) => {}
-            (Event::Resolved { endpoint, manifest }, _) => self.line(&format!("Resolved {manifest} on {endpoint}")),
-            (Event::LayerExists { blob }, _) => self.line(&format!("{}: Already exists", blob.short())),
-            (Event::Downloading { blob, size }, Self::Lines) => eprintln!("{}: Downloading {}", blob.short(), human_size(*size)),
+            (Event::Resolved { endpoint, manifest }, _) => {
+                self.line(&format!("Resolved {manifest} on {endpoint}"))
+            }
+            (Event::LayerExists { blob }, _) => {
+                self.line(&format!("{}: Already exists", blob.short()))
+            }
+            (Event::Downloading { blob, size }, Self::Lines) => {
+                eprintln!("{}: Downloading {}", blob.short(), human_size(*size))
+            }
             (Event::Downloading { blob, size }, _) => {
                 if let Some(b) = self.bar(blob.short(), *size) {
                     b.set_message("Downloading");
@@ -77,7 +97,9 @@ impl Progress for Reporter {
                     b.finish_with_message("Pull complete");
                 }
             }
-            (Event::LayerDone { blob }, Self::Lines) => eprintln!("{}: Pull complete", blob.short()),
+            (Event::LayerDone { blob }, Self::Lines) => {
+                eprintln!("{}: Pull complete", blob.short())
+            }
             _ => {}
         }
     }

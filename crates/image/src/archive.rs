@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::digest::{Digest, HashingWriter};
-use crate::manifest::{self, ConfigSummary, Descriptor, Document, Manifest, ManifestError, Platform};
+use crate::manifest::{
+    self, ConfigSummary, Descriptor, Document, Manifest, ManifestError, Platform,
+};
 use crate::reference::ImageRef;
 use crate::store::{ImageRecord, LayerRecord, Store, StoreError, display_name};
 
@@ -27,12 +29,17 @@ const SMALL: u64 = 16 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("reading the archive: {0}")]
     Tar(std::io::Error),
     #[error("archive blob {name} does not match its digest (got {actual}): the archive is corrupt")]
     BlobMismatch { name: String, actual: Digest },
-    #[error("not an image archive: no index.json (OCI layout) or manifest.json (docker-archive) in it")]
+    #[error(
+        "not an image archive: no index.json (OCI layout) or manifest.json (docker-archive) in it"
+    )]
     NotAnArchive,
     #[error("the archive lacks blob {0}")]
     MissingBlob(Digest),
@@ -45,7 +52,10 @@ pub enum ArchiveError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ArchiveError + '_ {
-    move |source| ArchiveError::Io { path: path.to_path_buf(), source }
+    move |source| ArchiveError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -71,16 +81,25 @@ pub fn save<W: Write>(store: &Store, items: &[SaveItem], out: W) -> Result<(), A
     let mut docker = Vec::new();
     for item in items {
         let img = &item.image;
-        let blobs = std::iter::once(&img.manifest).chain(std::iter::once(&img.id)).chain(img.layers.iter().map(|l| &l.blob));
+        let blobs = std::iter::once(&img.manifest)
+            .chain(std::iter::once(&img.id))
+            .chain(img.layers.iter().map(|l| &l.blob));
         for d in blobs {
             if written.insert(d.clone()) {
                 let path = store.blob_path(d);
                 let mut f = std::fs::File::open(&path).map_err(io(&path))?;
-                tar.append_file(format!("blobs/sha256/{}", d.hex()), &mut f).map_err(ArchiveError::Tar)?;
+                tar.append_file(format!("blobs/sha256/{}", d.hex()), &mut f)
+                    .map_err(ArchiveError::Tar)?;
             }
         }
-        let size = std::fs::metadata(store.blob_path(&img.manifest)).map_err(io(&store.blob_path(&img.manifest)))?.len();
-        let names: Vec<Option<&String>> = if item.names.is_empty() { vec![None] } else { item.names.iter().map(Some).collect() };
+        let size = std::fs::metadata(store.blob_path(&img.manifest))
+            .map_err(io(&store.blob_path(&img.manifest)))?
+            .len();
+        let names: Vec<Option<&String>> = if item.names.is_empty() {
+            vec![None]
+        } else {
+            item.names.iter().map(Some).collect()
+        };
         for name in names {
             let mut desc = json!({"mediaType": img.manifest_media_type, "digest": img.manifest.to_string(), "size": size});
             if let Some(n) = name {
@@ -91,24 +110,48 @@ pub fn save<W: Write>(store: &Store, items: &[SaveItem], out: W) -> Result<(), A
         }
         docker.push(DockerEntry {
             config: format!("blobs/sha256/{}", img.id.hex()),
-            repo_tags: Some(item.names.iter().map(|n| display_name(n).to_string()).collect()),
-            layers: img.layers.iter().map(|l| format!("blobs/sha256/{}", l.blob.hex())).collect(),
+            repo_tags: Some(
+                item.names
+                    .iter()
+                    .map(|n| display_name(n).to_string())
+                    .collect(),
+            ),
+            layers: img
+                .layers
+                .iter()
+                .map(|l| format!("blobs/sha256/{}", l.blob.hex()))
+                .collect(),
         });
     }
     let index = json!({"schemaVersion": 2, "mediaType": manifest::OCI_INDEX, "manifests": index});
     append_bytes(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    append_bytes(&mut tar, "index.json", &serde_json::to_vec(&index).expect("index serializes"))?;
-    append_bytes(&mut tar, "manifest.json", &serde_json::to_vec(&docker).expect("manifest serializes"))?;
-    tar.into_inner().and_then(|mut w| w.flush()).map_err(ArchiveError::Tar)
+    append_bytes(
+        &mut tar,
+        "index.json",
+        &serde_json::to_vec(&index).expect("index serializes"),
+    )?;
+    append_bytes(
+        &mut tar,
+        "manifest.json",
+        &serde_json::to_vec(&docker).expect("manifest serializes"),
+    )?;
+    tar.into_inner()
+        .and_then(|mut w| w.flush())
+        .map_err(ArchiveError::Tar)
 }
 
-fn append_bytes<W: Write>(tar: &mut tar::Builder<W>, name: &str, bytes: &[u8]) -> Result<(), ArchiveError> {
+fn append_bytes<W: Write>(
+    tar: &mut tar::Builder<W>,
+    name: &str,
+    bytes: &[u8],
+) -> Result<(), ArchiveError> {
     let mut h = tar::Header::new_ustar();
     h.set_size(bytes.len() as u64);
     h.set_mode(0o644);
     h.set_mtime(0);
     h.set_entry_type(tar::EntryType::Regular);
-    tar.append_data(&mut h, name, bytes).map_err(ArchiveError::Tar)
+    tar.append_data(&mut h, name, bytes)
+        .map_err(ArchiveError::Tar)
 }
 
 /// What was in an archive: the images (their layers not yet unpacked and
@@ -119,14 +162,23 @@ pub struct Loaded {
 }
 
 /// Reads an archive from a tar stream. The caller holds the shared store lock.
-pub fn load_tar<R: Read>(store: &Store, input: R, platform: &Platform) -> Result<Loaded, ArchiveError> {
+pub fn load_tar<R: Read>(
+    store: &Store,
+    input: R,
+    platform: &Platform,
+) -> Result<Loaded, ArchiveError> {
     let mut small: HashMap<String, Vec<u8>> = HashMap::new();
     let mut by_path: HashMap<String, Digest> = HashMap::new();
     let mut links: Vec<(String, String)> = Vec::new();
     let mut archive = tar::Archive::new(input);
     for entry in archive.entries().map_err(ArchiveError::Tar)? {
         let mut entry = entry.map_err(ArchiveError::Tar)?;
-        let name = entry.path().map_err(ArchiveError::Tar)?.to_string_lossy().trim_start_matches("./").to_string();
+        let name = entry
+            .path()
+            .map_err(ArchiveError::Tar)?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_string();
         match entry.header().entry_type() {
             tar::EntryType::Symlink => {
                 if let Some(target) = entry.link_name().map_err(ArchiveError::Tar)? {
@@ -135,7 +187,9 @@ pub fn load_tar<R: Read>(store: &Store, input: R, platform: &Platform) -> Result
                 }
             }
             t if t.is_file() => {
-                let named = name.strip_prefix("blobs/sha256/").and_then(|h| Digest::from_hex(h).ok());
+                let named = name
+                    .strip_prefix("blobs/sha256/")
+                    .and_then(|h| Digest::from_hex(h).ok());
                 if named.is_none() && entry.size() <= SMALL {
                     let mut buf = Vec::new();
                     entry.read_to_end(&mut buf).map_err(ArchiveError::Tar)?;
@@ -163,7 +217,10 @@ pub fn load_dir(store: &Store, dir: &Path, platform: &Platform) -> Result<Loaded
 }
 
 enum Source {
-    Tar { small: HashMap<String, Vec<u8>>, by_path: HashMap<String, Digest> },
+    Tar {
+        small: HashMap<String, Vec<u8>>,
+        by_path: HashMap<String, Digest>,
+    },
     Dir(PathBuf),
 }
 
@@ -191,7 +248,16 @@ impl Source {
             Self::Tar { .. } => Err(ArchiveError::MissingBlob(d.clone())),
             Self::Dir(dir) => {
                 let p = dir.join("blobs/sha256").join(d.hex());
-                let mut f = std::fs::File::open(&p).map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { ArchiveError::MissingBlob(d.clone()) } else { ArchiveError::Io { path: p.clone(), source: e } })?;
+                let mut f = std::fs::File::open(&p).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        ArchiveError::MissingBlob(d.clone())
+                    } else {
+                        ArchiveError::Io {
+                            path: p.clone(),
+                            source: e,
+                        }
+                    }
+                })?;
                 import_stream(store, &mut f, &p.to_string_lossy(), Some(d)).map(drop)
             }
         }
@@ -200,10 +266,22 @@ impl Source {
 
 /// Copies a stream into the store, hashing it; `expected` (from the name)
 /// must match. Returns the digest.
-fn import_stream(store: &Store, input: &mut dyn Read, name: &str, expected: Option<&Digest>) -> Result<Digest, ArchiveError> {
-    let tmp = store.tmp_dir().join(format!("put-load-{}-{}", std::process::id(), rand::random::<u32>()));
+fn import_stream(
+    store: &Store,
+    input: &mut dyn Read,
+    name: &str,
+    expected: Option<&Digest>,
+) -> Result<Digest, ArchiveError> {
+    let tmp = store.tmp_dir().join(format!(
+        "put-load-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    let mut w = HashingWriter { inner: std::io::BufWriter::with_capacity(1 << 20, file), hasher: Default::default() };
+    let mut w = HashingWriter {
+        inner: std::io::BufWriter::with_capacity(1 << 20, file),
+        hasher: Default::default(),
+    };
     let copied = std::io::copy(input, &mut w).and_then(|_| w.flush());
     let actual = w.hasher.finish();
     if let Err(e) = copied {
@@ -212,7 +290,10 @@ fn import_stream(store: &Store, input: &mut dyn Read, name: &str, expected: Opti
     }
     if expected.is_some_and(|e| e != &actual) {
         std::fs::remove_file(&tmp).ok();
-        return Err(ArchiveError::BlobMismatch { name: name.to_string(), actual });
+        return Err(ArchiveError::BlobMismatch {
+            name: name.to_string(),
+            actual,
+        });
     }
     if store.has_blob(&actual) {
         std::fs::remove_file(&tmp).ok();
@@ -232,9 +313,17 @@ fn build(store: &Store, source: &Source, platform: &Platform) -> Result<Loaded, 
     Err(ArchiveError::NotAnArchive)
 }
 
-fn from_index(store: &Store, source: &Source, index: &[u8], platform: &Platform) -> Result<Loaded, ArchiveError> {
+fn from_index(
+    store: &Store,
+    source: &Source,
+    index: &[u8],
+    platform: &Platform,
+) -> Result<Loaded, ArchiveError> {
     let Document::Index(entries) = manifest::parse(index, manifest::OCI_INDEX)? else {
-        return Err(ArchiveError::Malformed { file: "index.json".into(), detail: "not an image index".into() });
+        return Err(ArchiveError::Malformed {
+            file: "index.json".into(),
+            detail: "not an image index".into(),
+        });
     };
     let mut images: BTreeMap<Digest, ImageRecord> = BTreeMap::new();
     for entry in &entries {
@@ -248,44 +337,78 @@ fn from_index(store: &Store, source: &Source, index: &[u8], platform: &Platform)
                 source.ensure(store, &chosen.digest)?;
                 let bytes = store.read_blob(&chosen.digest)?;
                 let Document::Manifest(m) = manifest::parse(&bytes, &chosen.media_type)? else {
-                    return Err(ArchiveError::Malformed { file: "index.json".into(), detail: "nested index".into() });
+                    return Err(ArchiveError::Malformed {
+                        file: "index.json".into(),
+                        detail: "nested index".into(),
+                    });
                 };
                 (chosen, bytes, m)
             }
         };
-        let media_type = if desc.media_type.is_empty() { manifest::OCI_MANIFEST.to_string() } else { desc.media_type.clone() };
+        let media_type = if desc.media_type.is_empty() {
+            manifest::OCI_MANIFEST.to_string()
+        } else {
+            desc.media_type.clone()
+        };
         let record = record_for(store, source, &m, Digest::of(&bytes), media_type)?;
         let rec = images.entry(record.id.clone()).or_insert(record);
         rec.names.extend(name.filter(|n| !rec.names.contains(n)));
     }
-    Ok(Loaded { images: images.into_values().collect() })
+    Ok(Loaded {
+        images: images.into_values().collect(),
+    })
 }
 
 /// The full name an index entry carries, if it carries one that is a name
 /// (OCI allows a bare tag like `latest` as ref name, which names nothing).
 fn entry_name(entry: &Descriptor) -> Option<String> {
     let ann = entry.annotations.as_ref()?;
-    let raw = ann.get(CONTAINERD_NAME).or_else(|| ann.get(REF_NAME).filter(|r| r.contains(':') || r.contains('/')))?;
+    let raw = ann.get(CONTAINERD_NAME).or_else(|| {
+        ann.get(REF_NAME)
+            .filter(|r| r.contains(':') || r.contains('/'))
+    })?;
     ImageRef::parse(raw).ok()?.tagged_name()
 }
 
-fn from_docker(store: &Store, source: &Source, manifest_json: &[u8]) -> Result<Loaded, ArchiveError> {
-    let Source::Tar { small, by_path } = source else { return Err(ArchiveError::NotAnArchive) };
-    let entries: Vec<DockerEntry> = serde_json::from_slice(manifest_json).map_err(|e| ArchiveError::Malformed { file: "manifest.json".into(), detail: e.to_string() })?;
+fn from_docker(
+    store: &Store,
+    source: &Source,
+    manifest_json: &[u8],
+) -> Result<Loaded, ArchiveError> {
+    let Source::Tar { small, by_path } = source else {
+        return Err(ArchiveError::NotAnArchive);
+    };
+    let entries: Vec<DockerEntry> =
+        serde_json::from_slice(manifest_json).map_err(|e| ArchiveError::Malformed {
+            file: "manifest.json".into(),
+            detail: e.to_string(),
+        })?;
     let mut images = Vec::new();
     for e in entries {
         let config = match (small.get(&e.config), by_path.get(&e.config)) {
             (Some(bytes), _) => store.put_blob(bytes)?,
             (None, Some(d)) => d.clone(),
-            (None, None) => return Err(ArchiveError::Malformed { file: "manifest.json".into(), detail: format!("config {} is not in the archive", e.config) }),
+            (None, None) => {
+                return Err(ArchiveError::Malformed {
+                    file: "manifest.json".into(),
+                    detail: format!("config {} is not in the archive", e.config),
+                });
+            }
         };
-        let config_size = std::fs::metadata(store.blob_path(&config)).map(|m| m.len()).unwrap_or(0);
+        let config_size = std::fs::metadata(store.blob_path(&config))
+            .map(|m| m.len())
+            .unwrap_or(0);
         let mut layers = Vec::new();
         for path in &e.layers {
             let d = match (by_path.get(path), small.get(path)) {
                 (Some(d), _) => d.clone(),
                 (None, Some(bytes)) => store.put_blob(bytes)?,
-                (None, None) => return Err(ArchiveError::Malformed { file: "manifest.json".into(), detail: format!("layer {path} is not in the archive") }),
+                (None, None) => {
+                    return Err(ArchiveError::Malformed {
+                        file: "manifest.json".into(),
+                        detail: format!("layer {path} is not in the archive"),
+                    });
+                }
             };
             let blob = store.blob_path(&d);
             let mut head = [0u8; 4];
@@ -302,25 +425,56 @@ fn from_docker(store: &Store, source: &Source, manifest_json: &[u8]) -> Result<L
         let m = json!({"schemaVersion": 2, "mediaType": manifest::OCI_MANIFEST, "config": {"mediaType": manifest::OCI_CONFIG, "digest": config.to_string(), "size": config_size}, "layers": layers});
         let bytes = serde_json::to_vec(&m).expect("manifest serializes");
         let manifest_digest = store.put_blob(&bytes)?;
-        let Document::Manifest(parsed) = manifest::parse(&bytes, manifest::OCI_MANIFEST)? else { unreachable!("built as a manifest") };
-        let mut record = record_for(store, source, &parsed, manifest_digest, manifest::OCI_MANIFEST.into())?;
-        record.names = e.repo_tags.unwrap_or_default().iter().filter_map(|t| ImageRef::parse(t).ok()?.tagged_name()).collect();
+        let Document::Manifest(parsed) = manifest::parse(&bytes, manifest::OCI_MANIFEST)? else {
+            unreachable!("built as a manifest")
+        };
+        let mut record = record_for(
+            store,
+            source,
+            &parsed,
+            manifest_digest,
+            manifest::OCI_MANIFEST.into(),
+        )?;
+        record.names = e
+            .repo_tags
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|t| ImageRef::parse(t).ok()?.tagged_name())
+            .collect();
         images.push(record);
     }
     Ok(Loaded { images })
 }
 
 /// An image record for manifest `m`, its blobs made sure to be in the store.
-fn record_for(store: &Store, source: &Source, m: &Manifest, manifest: Digest, media_type: String) -> Result<ImageRecord, ArchiveError> {
+fn record_for(
+    store: &Store,
+    source: &Source,
+    m: &Manifest,
+    manifest: Digest,
+    media_type: String,
+) -> Result<ImageRecord, ArchiveError> {
     source.ensure(store, &m.config.digest)?;
     let config = ConfigSummary::parse(&store.read_blob(&m.config.digest)?)?;
     if config.rootfs.diff_ids.len() != m.layers.len() {
-        return Err(ArchiveError::Malformed { file: "image config".into(), detail: format!("{} diff ids for {} layers", config.rootfs.diff_ids.len(), m.layers.len()) });
+        return Err(ArchiveError::Malformed {
+            file: "image config".into(),
+            detail: format!(
+                "{} diff ids for {} layers",
+                config.rootfs.diff_ids.len(),
+                m.layers.len()
+            ),
+        });
     }
     let mut layers = Vec::new();
     for (l, diff_id) in m.layers.iter().zip(&config.rootfs.diff_ids) {
         source.ensure(store, &l.digest)?;
-        layers.push(LayerRecord { blob: l.digest.clone(), media_type: l.media_type.clone(), size: l.size, diff_id: diff_id.clone() });
+        layers.push(LayerRecord {
+            blob: l.digest.clone(),
+            media_type: l.media_type.clone(),
+            size: l.size,
+            diff_id: diff_id.clone(),
+        });
     }
     Ok(ImageRecord {
         id: m.config.digest.clone(),
@@ -329,7 +483,11 @@ fn record_for(store: &Store, source: &Source, m: &Manifest, manifest: Digest, me
         manifest,
         manifest_media_type: media_type,
         layers,
-        platform: Platform { architecture: config.architecture.clone(), os: config.os.clone(), variant: None },
+        platform: Platform {
+            architecture: config.architecture.clone(),
+            os: config.os.clone(),
+            variant: None,
+        },
         created: config.created.clone(),
         size: 0,
     })

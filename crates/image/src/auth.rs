@@ -20,7 +20,10 @@ pub struct Credentials {
 
 impl Credentials {
     pub fn basic_header(&self) -> String {
-        format!("Basic {}", B64.encode(format!("{}:{}", self.username, self.password)))
+        format!(
+            "Basic {}",
+            B64.encode(format!("{}:{}", self.username, self.password))
+        )
     }
 }
 
@@ -43,11 +46,20 @@ struct AuthEntry {
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not a valid auth file: {source}")]
-    Parse { path: PathBuf, source: serde_json::Error },
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Where credentials are looked up, first match wins.
@@ -71,14 +83,22 @@ impl AuthStore {
         }
         others.push(home.join(".config/containers/auth.json"));
         others.push(home.join(".docker/config.json"));
-        Self { own: config.join("auth.json"), others }
+        Self {
+            own: config.join("auth.json"),
+            others,
+        }
     }
 
     pub fn get(&self, registry: &str) -> Result<Option<Credentials>, AuthError> {
         for path in std::iter::once(&self.own).chain(&self.others) {
             let Some(file) = read(path)? else { continue };
             for key in keys_for(registry) {
-                if let Some(c) = file.auths.get(&key).and_then(|e| e.auth.as_deref()).and_then(decode) {
+                if let Some(c) = file
+                    .auths
+                    .get(&key)
+                    .and_then(|e| e.auth.as_deref())
+                    .and_then(decode)
+                {
                     return Ok(Some(c));
                 }
             }
@@ -96,8 +116,12 @@ impl AuthStore {
 
     /// Removes `registry` from den's own file; false if it had no entry.
     pub fn remove(&self, registry: &str) -> Result<bool, AuthError> {
-        let Some(mut file) = read(&self.own)? else { return Ok(false) };
-        let removed = keys_for(registry).iter().any(|k| file.auths.remove(k).is_some());
+        let Some(mut file) = read(&self.own)? else {
+            return Ok(false);
+        };
+        let removed = keys_for(registry)
+            .iter()
+            .any(|k| file.auths.remove(k).is_some());
         if removed {
             self.write(&file)?;
         }
@@ -105,23 +129,46 @@ impl AuthStore {
     }
 
     fn write(&self, file: &AuthFile) -> Result<(), AuthError> {
-        let werr = |source| AuthError::Write { path: self.own.clone(), source };
+        let werr = |source| AuthError::Write {
+            path: self.own.clone(),
+            source,
+        };
         let dir = self.own.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(werr)?;
         let tmp = dir.join(format!(".auth.json.{}", std::process::id()));
-        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(werr)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(werr)?;
         let text = serde_json::to_vec_pretty(file).expect("auth file serializes");
-        f.write_all(&text).and_then(|_| f.sync_all()).map_err(werr)?;
+        f.write_all(&text)
+            .and_then(|_| f.sync_all())
+            .map_err(werr)?;
         std::fs::rename(&tmp, &self.own).map_err(werr)
     }
 }
 
 fn read(path: &Path) -> Result<Option<AuthFile>, AuthError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|source| AuthError::Parse { path: path.to_path_buf(), source }),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| AuthError::Parse {
+                path: path.to_path_buf(),
+                source,
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && !path.ends_with("auth.json") => Ok(None),
-        Err(source) => Err(AuthError::Read { path: path.to_path_buf(), source }),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::PermissionDenied && !path.ends_with("auth.json") =>
+        {
+            Ok(None)
+        }
+        Err(source) => Err(AuthError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -129,7 +176,12 @@ fn read(path: &Path) -> Result<Option<AuthFile>, AuthError> {
 fn keys_for(registry: &str) -> Vec<String> {
     match registry {
         "docker.io" | "index.docker.io" | "registry-1.docker.io" => {
-            vec!["docker.io".into(), "https://index.docker.io/v1/".into(), "index.docker.io".into(), "registry-1.docker.io".into()]
+            vec![
+                "docker.io".into(),
+                "https://index.docker.io/v1/".into(),
+                "index.docker.io".into(),
+                "registry-1.docker.io".into(),
+            ]
         }
         r => vec![r.to_string(), format!("https://{r}"), format!("http://{r}")],
     }
@@ -139,7 +191,10 @@ fn decode(auth: &str) -> Option<Credentials> {
     let raw = B64.decode(auth.trim()).ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (u, p) = text.split_once(':')?;
-    Some(Credentials { username: u.to_string(), password: p.to_string() })
+    Some(Credentials {
+        username: u.to_string(),
+        password: p.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -149,12 +204,21 @@ mod tests {
     #[test]
     fn store_get_remove_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let store = AuthStore { own: dir.path().join("den/auth.json"), others: vec![] };
-        let c = Credentials { username: "den".into(), password: "p:ss".into() };
+        let store = AuthStore {
+            own: dir.path().join("den/auth.json"),
+            others: vec![],
+        };
+        let c = Credentials {
+            username: "den".into(),
+            password: "p:ss".into(),
+        };
         store.store("127.0.0.1:5001", &c).unwrap();
         assert_eq!(store.get("127.0.0.1:5001").unwrap(), Some(c));
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&store.own).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&store.own).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert!(store.remove("127.0.0.1:5001").unwrap());
         assert_eq!(store.get("127.0.0.1:5001").unwrap(), None);
     }
@@ -163,8 +227,15 @@ mod tests {
     fn reads_docker_config_hub_key() {
         let dir = tempfile::tempdir().unwrap();
         let docker = dir.path().join("config.json");
-        std::fs::write(&docker, r#"{"auths":{"https://index.docker.io/v1/":{"auth":"dTpw"}},"credsStore":"x"}"#).unwrap();
-        let store = AuthStore { own: dir.path().join("none.json"), others: vec![docker] };
+        std::fs::write(
+            &docker,
+            r#"{"auths":{"https://index.docker.io/v1/":{"auth":"dTpw"}},"credsStore":"x"}"#,
+        )
+        .unwrap();
+        let store = AuthStore {
+            own: dir.path().join("none.json"),
+            others: vec![docker],
+        };
         assert_eq!(store.get("docker.io").unwrap().unwrap().username, "u");
     }
 }

@@ -30,7 +30,9 @@ impl Digest {
 
     /// The digest of a byte slice.
     pub fn of(bytes: &[u8]) -> Self {
-        Self { hex: hex::encode(Sha256::digest(bytes)) }
+        Self {
+            hex: hex::encode(Sha256::digest(bytes)),
+        }
     }
 
     /// The first 12 hex digits, as `docker images` shows ids.
@@ -42,12 +44,19 @@ impl Digest {
 impl FromStr for Digest {
     type Err = DigestError;
     fn from_str(s: &str) -> Result<Self, DigestError> {
-        let hex = s.strip_prefix("sha256:").ok_or_else(|| DigestError(s.to_string()))?;
-        let valid = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let hex = s
+            .strip_prefix("sha256:")
+            .ok_or_else(|| DigestError(s.to_string()))?;
+        let valid = hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !valid {
             return Err(DigestError(s.to_string()));
         }
-        Ok(Self { hex: hex.to_string() })
+        Ok(Self {
+            hex: hex.to_string(),
+        })
     }
 }
 
@@ -95,7 +104,9 @@ impl Hasher {
         self.len == 0
     }
     pub fn finish(self) -> Digest {
-        Digest { hex: hex::encode(self.sha.finalize()) }
+        Digest {
+            hex: hex::encode(self.sha.finalize()),
+        }
     }
 }
 
@@ -107,7 +118,10 @@ pub struct HashingReader<R> {
 
 impl<R: Read> HashingReader<R> {
     pub fn new(inner: R) -> Self {
-        Self { inner, hasher: Hasher::default() }
+        Self {
+            inner,
+            hasher: Hasher::default(),
+        }
     }
     /// Reads the rest of the stream (tar streams end with padding the
     /// unpacker does not consume) and returns the digest of all of it.
@@ -153,7 +167,13 @@ mod tests {
         let d: Digest = ok.parse().unwrap();
         assert_eq!(d.to_string(), ok);
         assert_eq!(Digest::of(b""), d);
-        for bad in ["", "sha256:", "md5:abc", "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855", "sha256:../../etc/passwd"] {
+        for bad in [
+            "",
+            "sha256:",
+            "md5:abc",
+            "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+            "sha256:../../etc/passwd",
+        ] {
             assert!(bad.parse::<Digest>().is_err(), "{bad}");
         }
     }

@@ -55,15 +55,29 @@ impl Platform {
             "arm" => ("arm", Some("v7")),
             other => (other, None),
         };
-        Self { architecture: architecture.into(), os: "linux".into(), variant: variant.map(Into::into) }
+        Self {
+            architecture: architecture.into(),
+            os: "linux".into(),
+            variant: variant.map(Into::into),
+        }
     }
 
     /// Parses `--platform os/arch[/variant]`.
     pub fn parse(s: &str) -> Result<Self, ManifestError> {
         let parts: Vec<&str> = s.split('/').collect();
         match parts[..] {
-            [os, arch] if !os.is_empty() && !arch.is_empty() => Ok(Self { os: os.into(), architecture: arch.into(), variant: None }),
-            [os, arch, variant] if !os.is_empty() && !arch.is_empty() && !variant.is_empty() => Ok(Self { os: os.into(), architecture: arch.into(), variant: Some(variant.into()) }),
+            [os, arch] if !os.is_empty() && !arch.is_empty() => Ok(Self {
+                os: os.into(),
+                architecture: arch.into(),
+                variant: None,
+            }),
+            [os, arch, variant] if !os.is_empty() && !arch.is_empty() && !variant.is_empty() => {
+                Ok(Self {
+                    os: os.into(),
+                    architecture: arch.into(),
+                    variant: Some(variant.into()),
+                })
+            }
             _ => Err(ManifestError::BadPlatform(s.to_string())),
         }
     }
@@ -116,7 +130,9 @@ pub enum ManifestError {
     UnsupportedManifest(String),
     #[error("unsupported layer media type `{0}`: den reads tar, tar+gzip and tar+zstd layers")]
     UnsupportedLayer(String),
-    #[error("no image for platform {wanted} in the index; it offers: {offered}. Choose one with --platform")]
+    #[error(
+        "no image for platform {wanted} in the index; it offers: {offered}. Choose one with --platform"
+    )]
     NoPlatform { wanted: Platform, offered: String },
     #[error("invalid platform `{0}`: use os/arch[/variant], e.g. linux/amd64")]
     BadPlatform(String),
@@ -126,10 +142,23 @@ pub enum ManifestError {
 
 /// Parses a manifest or index; `content_type` is the registry's header (may be empty).
 pub fn parse(bytes: &[u8], content_type: &str) -> Result<Document, ManifestError> {
-    let raw: Raw = serde_json::from_slice(bytes).map_err(|e| ManifestError::Malformed(e.to_string()))?;
-    let media_type = raw.media_type.clone().filter(|m| !m.is_empty()).unwrap_or_else(|| content_type.to_string());
-    if raw.schema_version == 1 || media_type.starts_with("application/vnd.docker.distribution.manifest.v1") {
-        return Err(ManifestError::UnsupportedManifest(if media_type.is_empty() { "schema 1".into() } else { media_type }));
+    let raw: Raw =
+        serde_json::from_slice(bytes).map_err(|e| ManifestError::Malformed(e.to_string()))?;
+    let media_type = raw
+        .media_type
+        .clone()
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| content_type.to_string());
+    if raw.schema_version == 1
+        || media_type.starts_with("application/vnd.docker.distribution.manifest.v1")
+    {
+        return Err(ManifestError::UnsupportedManifest(
+            if media_type.is_empty() {
+                "schema 1".into()
+            } else {
+                media_type
+            },
+        ));
     }
     match (raw.manifests, raw.config, raw.layers) {
         (Some(list), None, _) => Ok(Document::Index(list)),
@@ -139,18 +168,37 @@ pub fn parse(bytes: &[u8], content_type: &str) -> Result<Document, ManifestError
             }
             Ok(Document::Manifest(Manifest { config, layers }))
         }
-        _ if !media_type.is_empty() && !crate::registry::MANIFEST_TYPES.contains(&media_type.as_str()) => Err(ManifestError::UnsupportedManifest(media_type)),
-        _ => Err(ManifestError::Malformed("neither an index (manifests) nor a manifest (config and layers)".into())),
+        _ if !media_type.is_empty()
+            && !crate::registry::MANIFEST_TYPES.contains(&media_type.as_str()) =>
+        {
+            Err(ManifestError::UnsupportedManifest(media_type))
+        }
+        _ => Err(ManifestError::Malformed(
+            "neither an index (manifests) nor a manifest (config and layers)".into(),
+        )),
     }
 }
 
 /// The index entry for `wanted`, skipping attestation manifests.
-pub fn pick<'a>(entries: &'a [Descriptor], wanted: &Platform) -> Result<&'a Descriptor, ManifestError> {
+pub fn pick<'a>(
+    entries: &'a [Descriptor],
+    wanted: &Platform,
+) -> Result<&'a Descriptor, ManifestError> {
     let usable = |d: &&Descriptor| d.platform.as_ref().is_some_and(|p| p.os != "unknown");
-    entries.iter().filter(usable).find(|d| d.platform.as_ref().is_some_and(|p| wanted.accepts(p))).ok_or_else(|| ManifestError::NoPlatform {
-        wanted: wanted.clone(),
-        offered: entries.iter().filter(usable).filter_map(|d| d.platform.as_ref()).map(|p| p.to_string()).collect::<Vec<_>>().join(", "),
-    })
+    entries
+        .iter()
+        .filter(usable)
+        .find(|d| d.platform.as_ref().is_some_and(|p| wanted.accepts(p)))
+        .ok_or_else(|| ManifestError::NoPlatform {
+            wanted: wanted.clone(),
+            offered: entries
+                .iter()
+                .filter(usable)
+                .filter_map(|d| d.platform.as_ref())
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
 }
 
 /// How a layer blob is compressed.
@@ -165,12 +213,14 @@ pub enum Compression {
 impl Compression {
     pub fn of_media_type(media_type: &str) -> Result<Self, ManifestError> {
         match media_type {
-            "application/vnd.oci.image.layer.v1.tar" | "application/vnd.oci.image.layer.nondistributable.v1.tar" => Ok(Self::None),
+            "application/vnd.oci.image.layer.v1.tar"
+            | "application/vnd.oci.image.layer.nondistributable.v1.tar" => Ok(Self::None),
             "application/vnd.oci.image.layer.v1.tar+gzip"
             | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
             | "application/vnd.docker.image.rootfs.diff.tar.gzip"
             | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Ok(Self::Gzip),
-            "application/vnd.oci.image.layer.v1.tar+zstd" | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => Ok(Self::Zstd),
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+            | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => Ok(Self::Zstd),
             other => Err(ManifestError::UnsupportedLayer(other.to_string())),
         }
     }
@@ -219,35 +269,69 @@ mod tests {
             media_type: OCI_MANIFEST.into(),
             digest: Digest::of(arch.as_bytes()),
             size: 1,
-            platform: Some(Platform { architecture: arch.into(), os: os.into(), variant: variant.map(Into::into) }),
+            platform: Some(Platform {
+                architecture: arch.into(),
+                os: os.into(),
+                variant: variant.map(Into::into),
+            }),
             annotations: None,
         }
     }
 
     #[test]
     fn picks_platform_with_variant() {
-        let list = vec![desc("unknown", "unknown", None), desc("arm", "linux", Some("v6")), desc("arm", "linux", Some("v7")), desc("amd64", "linux", None)];
-        assert_eq!(pick(&list, &Platform::parse("linux/arm/v7").unwrap()).unwrap(), &list[2]);
-        assert_eq!(pick(&list, &Platform::parse("linux/amd64").unwrap()).unwrap(), &list[3]);
-        let err = pick(&list, &Platform::parse("linux/s390x").unwrap()).unwrap_err().to_string();
-        assert!(err.contains("linux/arm/v6, linux/arm/v7, linux/amd64"), "{err}");
+        let list = vec![
+            desc("unknown", "unknown", None),
+            desc("arm", "linux", Some("v6")),
+            desc("arm", "linux", Some("v7")),
+            desc("amd64", "linux", None),
+        ];
+        assert_eq!(
+            pick(&list, &Platform::parse("linux/arm/v7").unwrap()).unwrap(),
+            &list[2]
+        );
+        assert_eq!(
+            pick(&list, &Platform::parse("linux/amd64").unwrap()).unwrap(),
+            &list[3]
+        );
+        let err = pick(&list, &Platform::parse("linux/s390x").unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("linux/arm/v6, linux/arm/v7, linux/amd64"),
+            "{err}"
+        );
     }
 
     #[test]
     fn parses_and_refuses() {
-        assert!(matches!(parse(br#"{"schemaVersion":2,"manifests":[]}"#, ""), Ok(Document::Index(_))));
-        assert!(matches!(parse(br#"{"schemaVersion":1,"fsLayers":[]}"#, ""), Err(ManifestError::UnsupportedManifest(_))));
+        assert!(matches!(
+            parse(br#"{"schemaVersion":2,"manifests":[]}"#, ""),
+            Ok(Document::Index(_))
+        ));
+        assert!(matches!(
+            parse(br#"{"schemaVersion":1,"fsLayers":[]}"#, ""),
+            Err(ManifestError::UnsupportedManifest(_))
+        ));
         assert!(matches!(parse(b"{", ""), Err(ManifestError::Malformed(_))));
         let d = Digest::of(b"x");
-        let bad = format!(r#"{{"schemaVersion":2,"config":{{"mediaType":"{OCI_CONFIG}","digest":"{d}","size":1}},"layers":[{{"mediaType":"application/x-foo","digest":"{d}","size":1}}]}}"#);
-        assert!(matches!(parse(bad.as_bytes(), ""), Err(ManifestError::UnsupportedLayer(_))));
+        let bad = format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"{OCI_CONFIG}","digest":"{d}","size":1}},"layers":[{{"mediaType":"application/x-foo","digest":"{d}","size":1}}]}}"#
+        );
+        assert!(matches!(
+            parse(bad.as_bytes(), ""),
+            Err(ManifestError::UnsupportedLayer(_))
+        ));
         assert!(Platform::parse("linux").is_err());
     }
 
     #[test]
     fn sniffs_compression() {
         assert_eq!(Compression::sniff(&[0x1f, 0x8b, 8]), Compression::Gzip);
-        assert_eq!(Compression::sniff(&[0x28, 0xb5, 0x2f, 0xfd]), Compression::Zstd);
+        assert_eq!(
+            Compression::sniff(&[0x28, 0xb5, 0x2f, 0xfd]),
+            Compression::Zstd
+        );
         assert_eq!(Compression::sniff(b"etc/"), Compression::None);
     }
 }

@@ -22,7 +22,9 @@ pub enum PullError {
     Manifest(#[from] ManifestError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("the image config lists {diff_ids} layers but the manifest has {layers}: malformed image")]
+    #[error(
+        "the image config lists {diff_ids} layers but the manifest has {layers}: malformed image"
+    )]
     LayerCount { diff_ids: usize, layers: usize },
     #[error("unpacking layer {layer}: {detail}")]
     Unpack { layer: Digest, detail: String },
@@ -50,7 +52,11 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Unpacks a stored blob as a layer. The `cli` implements it by running den
 /// inside the user namespace; tests may call [`Store::unpack_layer`] directly.
 pub trait Unpacker: Sync {
-    fn unpack<'a>(&'a self, blob: &'a Digest, diff_id: &'a Digest) -> BoxFuture<'a, Result<LayerInfo, String>>;
+    fn unpack<'a>(
+        &'a self,
+        blob: &'a Digest,
+        diff_id: &'a Digest,
+    ) -> BoxFuture<'a, Result<LayerInfo, String>>;
 }
 
 pub struct PullOptions {
@@ -68,35 +74,62 @@ pub struct Puller<'a> {
 }
 
 impl Puller<'_> {
-    pub async fn pull(&self, image: &ImageRef, opts: &PullOptions) -> Result<ImageRecord, PullError> {
+    pub async fn pull(
+        &self,
+        image: &ImageRef,
+        opts: &PullOptions,
+    ) -> Result<ImageRecord, PullError> {
         let endpoints = self.conf.endpoints(&image.registry, opts.tls_verify);
         let (endpoint, top) = self.resolve(&endpoints, image).await?;
-        let repo = Repo { endpoint: &endpoint, name: &image.repository };
-        self.progress.event(Event::Resolved { endpoint: endpoint.host.clone(), manifest: top.digest.clone() });
+        let repo = Repo {
+            endpoint: &endpoint,
+            name: &image.repository,
+        };
+        self.progress.event(Event::Resolved {
+            endpoint: endpoint.host.clone(),
+            manifest: top.digest.clone(),
+        });
         let (fetched, manifest) = match manifest::parse(&top.bytes, &top.media_type)? {
             Document::Manifest(m) => (top.clone(), m),
             Document::Index(entries) => {
                 let entry = manifest::pick(&entries, &opts.platform)?;
-                let fetched = self.client.get_manifest(repo, &entry.digest.to_string()).await?;
+                let fetched = self
+                    .client
+                    .get_manifest(repo, &entry.digest.to_string())
+                    .await?;
                 match manifest::parse(&fetched.bytes, &fetched.media_type)? {
                     Document::Manifest(m) => (fetched, m),
-                    Document::Index(_) => return Err(ManifestError::Malformed("an index entry points to another index".into()).into()),
+                    Document::Index(_) => {
+                        return Err(ManifestError::Malformed(
+                            "an index entry points to another index".into(),
+                        )
+                        .into());
+                    }
                 }
             }
         };
         let _shared = self.store.lock_shared()?;
         self.store.put_blob(&top.bytes)?;
         self.store.put_blob(&fetched.bytes)?;
-        self.fetch_blob(repo, &manifest.config.digest, manifest.config.size).await?;
+        self.fetch_blob(repo, &manifest.config.digest, manifest.config.size)
+            .await?;
         let config = ConfigSummary::parse(&self.store.read_blob(&manifest.config.digest)?)?;
         let layers = self.fetch_layers(repo, &manifest, &config).await?;
-        let platform = Platform { architecture: config.architecture.clone(), os: config.os.clone(), variant: None };
+        let platform = Platform {
+            architecture: config.architecture.clone(),
+            os: config.os.clone(),
+            variant: None,
+        };
         let record = ImageRecord {
             id: manifest.config.digest.clone(),
             names: image.tagged_name().into_iter().collect(),
             repo_digests: vec![format!("{}@{}", image.repo_name(), top.digest)],
             manifest: fetched.digest.clone(),
-            manifest_media_type: if fetched.media_type.is_empty() { manifest::OCI_MANIFEST.into() } else { fetched.media_type.clone() },
+            manifest_media_type: if fetched.media_type.is_empty() {
+                manifest::OCI_MANIFEST.into()
+            } else {
+                fetched.media_type.clone()
+            },
             size: layers.iter().map(|(_, info)| info.size).sum(),
             layers: layers.into_iter().map(|(l, _)| l).collect(),
             platform,
@@ -108,11 +141,22 @@ impl Puller<'_> {
 
     /// The first endpoint (mirror or the registry) that has the manifest.
     /// A mirror's failure falls through to the next; the registry's is final.
-    async fn resolve(&self, endpoints: &[Endpoint], image: &ImageRef) -> Result<(Endpoint, Fetched), PullError> {
+    async fn resolve(
+        &self,
+        endpoints: &[Endpoint],
+        image: &ImageRef,
+    ) -> Result<(Endpoint, Fetched), PullError> {
         let mut last = None;
         for ep in endpoints {
-            let repo = Repo { endpoint: ep, name: &image.repository };
-            match self.client.get_manifest(repo, image.manifest_reference()).await {
+            let repo = Repo {
+                endpoint: ep,
+                name: &image.repository,
+            };
+            match self
+                .client
+                .get_manifest(repo, image.manifest_reference())
+                .await
+            {
                 Ok(f) => return Ok((ep.clone(), f)),
                 Err(e) if ep.mirror => last = Some(e),
                 Err(e) => return Err(e.into()),
@@ -121,42 +165,89 @@ impl Puller<'_> {
         Err(last.expect("endpoints always include the registry").into())
     }
 
-    async fn fetch_layers(&self, repo: Repo<'_>, manifest: &Manifest, config: &ConfigSummary) -> Result<Vec<(LayerRecord, LayerInfo)>, PullError> {
+    async fn fetch_layers(
+        &self,
+        repo: Repo<'_>,
+        manifest: &Manifest,
+        config: &ConfigSummary,
+    ) -> Result<Vec<(LayerRecord, LayerInfo)>, PullError> {
         let diff_ids = &config.rootfs.diff_ids;
         if diff_ids.len() != manifest.layers.len() {
-            return Err(PullError::LayerCount { diff_ids: diff_ids.len(), layers: manifest.layers.len() });
+            return Err(PullError::LayerCount {
+                diff_ids: diff_ids.len(),
+                layers: manifest.layers.len(),
+            });
         }
-        let jobs = manifest.layers.iter().zip(diff_ids).map(|(desc, diff_id)| async move {
-            let record = LayerRecord { blob: desc.digest.clone(), media_type: desc.media_type.clone(), size: desc.size, diff_id: diff_id.clone() };
-            if self.store.has_blob(&desc.digest) && self.store.has_layer(diff_id) {
-                self.progress.event(Event::LayerExists { blob: desc.digest.clone() });
-                return Ok((record, self.store.layer_info(diff_id)?));
-            }
-            self.fetch_blob(repo, &desc.digest, desc.size).await?;
-            self.progress.event(Event::Extracting { blob: desc.digest.clone() });
-            let info = self.unpacker.unpack(&desc.digest, diff_id).await.map_err(|detail| PullError::Unpack { layer: desc.digest.clone(), detail })?;
-            self.progress.event(Event::LayerDone { blob: desc.digest.clone() });
-            Ok::<_, PullError>((record, info))
-        });
+        let jobs = manifest
+            .layers
+            .iter()
+            .zip(diff_ids)
+            .map(|(desc, diff_id)| async move {
+                let record = LayerRecord {
+                    blob: desc.digest.clone(),
+                    media_type: desc.media_type.clone(),
+                    size: desc.size,
+                    diff_id: diff_id.clone(),
+                };
+                if self.store.has_blob(&desc.digest) && self.store.has_layer(diff_id) {
+                    self.progress.event(Event::LayerExists {
+                        blob: desc.digest.clone(),
+                    });
+                    return Ok((record, self.store.layer_info(diff_id)?));
+                }
+                self.fetch_blob(repo, &desc.digest, desc.size).await?;
+                self.progress.event(Event::Extracting {
+                    blob: desc.digest.clone(),
+                });
+                let info = self
+                    .unpacker
+                    .unpack(&desc.digest, diff_id)
+                    .await
+                    .map_err(|detail| PullError::Unpack {
+                        layer: desc.digest.clone(),
+                        detail,
+                    })?;
+                self.progress.event(Event::LayerDone {
+                    blob: desc.digest.clone(),
+                });
+                Ok::<_, PullError>((record, info))
+            });
         try_join_all(jobs).await
     }
 
     /// Downloads one blob into the store unless it is there; one process at
     /// a time per blob (the others wait, then find it).
-    async fn fetch_blob(&self, repo: Repo<'_>, digest: &Digest, size: u64) -> Result<(), PullError> {
+    async fn fetch_blob(
+        &self,
+        repo: Repo<'_>,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), PullError> {
         if self.store.has_blob(digest) {
             return Ok(());
         }
         let store = self.store.clone();
         let d = digest.clone();
-        let _lock = tokio::task::spawn_blocking(move || store.lock_blob(&d)).await.map_err(|e| PullError::Task(e.to_string()))??;
+        let _lock = tokio::task::spawn_blocking(move || store.lock_blob(&d))
+            .await
+            .map_err(|e| PullError::Task(e.to_string()))??;
         if self.store.has_blob(digest) {
             return Ok(());
         }
-        self.progress.event(Event::Downloading { blob: digest.clone(), size });
+        self.progress.event(Event::Downloading {
+            blob: digest.clone(),
+            size,
+        });
         let partial = self.store.partial_path(digest);
-        let report = |done| self.progress.event(Event::Progress { blob: digest.clone(), done });
-        self.client.fetch_blob(repo, digest, &partial, &report).await?;
+        let report = |done| {
+            self.progress.event(Event::Progress {
+                blob: digest.clone(),
+                done,
+            })
+        };
+        self.client
+            .fetch_blob(repo, digest, &partial, &report)
+            .await?;
         self.store.commit_blob_file(&partial, digest)?;
         Ok(())
     }

@@ -16,10 +16,28 @@ pub enum PushError {
 }
 
 /// Pushes `image` to `dest`; `report` gets one line per blob. Returns the manifest digest.
-pub async fn push(store: &Store, client: &Client, conf: &RegistriesConf, tls_verify: Option<bool>, image: &ImageRecord, dest: &ImageRef, report: &(dyn Fn(String) + Sync)) -> Result<Digest, PushError> {
-    let endpoint = conf.endpoints(&dest.registry, tls_verify).pop().expect("the registry itself is always an endpoint");
-    let repo = Repo { endpoint: &endpoint, name: &dest.repository };
-    let blobs = image.layers.iter().map(|l| &l.blob).chain(std::iter::once(&image.id));
+pub async fn push(
+    store: &Store,
+    client: &Client,
+    conf: &RegistriesConf,
+    tls_verify: Option<bool>,
+    image: &ImageRecord,
+    dest: &ImageRef,
+    report: &(dyn Fn(String) + Sync),
+) -> Result<Digest, PushError> {
+    let endpoint = conf
+        .endpoints(&dest.registry, tls_verify)
+        .pop()
+        .expect("the registry itself is always an endpoint");
+    let repo = Repo {
+        endpoint: &endpoint,
+        name: &dest.repository,
+    };
+    let blobs = image
+        .layers
+        .iter()
+        .map(|l| &l.blob)
+        .chain(std::iter::once(&image.id));
     for blob in blobs {
         if client.blob_exists(repo, blob).await? {
             report(format!("{}: Layer already exists", blob.short()));
@@ -29,6 +47,13 @@ pub async fn push(store: &Store, client: &Client, conf: &RegistriesConf, tls_ver
         report(format!("{}: Pushed", blob.short()));
     }
     let manifest = store.read_blob(&image.manifest)?;
-    client.put_manifest(repo, dest.manifest_reference(), &image.manifest_media_type, &manifest).await?;
+    client
+        .put_manifest(
+            repo,
+            dest.manifest_reference(),
+            &image.manifest_media_type,
+            &manifest,
+        )
+        .await?;
     Ok(image.manifest.clone())
 }

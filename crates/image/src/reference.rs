@@ -16,7 +16,9 @@ pub struct ImageRef {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("invalid image reference `{input}`: {reason} (expected [host[:port]/]name[:tag][@sha256:digest], lowercase)")]
+#[error(
+    "invalid image reference `{input}`: {reason} (expected [host[:port]/]name[:tag][@sha256:digest], lowercase)"
+)]
 pub struct RefError {
     pub input: String,
     pub reason: String,
@@ -24,12 +26,20 @@ pub struct RefError {
 
 impl ImageRef {
     pub fn parse(input: &str) -> Result<Self, RefError> {
-        let r = Reference::try_from(input).map_err(|e| RefError { input: input.into(), reason: e.to_string() })?;
+        let r = Reference::try_from(input).map_err(|e| RefError {
+            input: input.into(),
+            reason: e.to_string(),
+        })?;
         let registry = match r.registry() {
             "index.docker.io" => "docker.io".to_string(),
             other => other.to_string(),
         };
-        Ok(Self { registry, repository: r.repository().to_string(), tag: r.tag().map(Into::into), digest: r.digest().map(Into::into) })
+        Ok(Self {
+            registry,
+            repository: r.repository().to_string(),
+            tag: r.tag().map(Into::into),
+            digest: r.digest().map(Into::into),
+        })
     }
 
     /// `registry/repository`.
@@ -40,12 +50,17 @@ impl ImageRef {
     /// The name an image gets in the store: `registry/repository:tag`, or
     /// `None` for a pull by digest alone.
     pub fn tagged_name(&self) -> Option<String> {
-        self.tag.as_ref().map(|t| format!("{}:{t}", self.repo_name()))
+        self.tag
+            .as_ref()
+            .map(|t| format!("{}:{t}", self.repo_name()))
     }
 
     /// What to ask the registry for: the digest if given, else the tag.
     pub fn manifest_reference(&self) -> &str {
-        self.digest.as_deref().or(self.tag.as_deref()).unwrap_or("latest")
+        self.digest
+            .as_deref()
+            .or(self.tag.as_deref())
+            .unwrap_or("latest")
     }
 }
 
@@ -72,8 +87,14 @@ mod tests {
             ("python:3.12-slim", "docker.io/library/python:3.12-slim"),
             ("busybox", "docker.io/library/busybox:latest"),
             ("user/app", "docker.io/user/app:latest"),
-            ("index.docker.io/library/debian:12", "docker.io/library/debian:12"),
-            ("127.0.0.1:5000/library/busybox:latest", "127.0.0.1:5000/library/busybox:latest"),
+            (
+                "index.docker.io/library/debian:12",
+                "docker.io/library/debian:12",
+            ),
+            (
+                "127.0.0.1:5000/library/busybox:latest",
+                "127.0.0.1:5000/library/busybox:latest",
+            ),
             ("localhost/x", "localhost/x:latest"),
             (
                 "busybox@sha256:da2f542ab6b1b15bd63bd6db53f372e722b9db62acc161aa7010467931a820ba",

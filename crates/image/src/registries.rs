@@ -66,9 +66,15 @@ impl Endpoint {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not valid: {source}")]
-    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
 }
 
 impl RegistriesConf {
@@ -76,7 +82,10 @@ impl RegistriesConf {
     pub fn load(dir: &Path) -> Result<Self, ConfError> {
         let path = dir.join("registries.toml");
         match std::fs::read_to_string(&path) {
-            Ok(text) => Self::parse(&text).map_err(|e| ConfError::Parse { path, source: Box::new(e) }),
+            Ok(text) => Self::parse(&text).map_err(|e| ConfError::Parse {
+                path,
+                source: Box::new(e),
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(source) => Err(ConfError::Read { path, source }),
         }
@@ -107,9 +116,17 @@ impl RegistriesConf {
             .map(|e| &e.mirrors[..])
             .unwrap_or_default()
             .iter()
-            .map(|m| Endpoint { host: m.location.clone(), insecure: m.insecure || self.is_insecure(&m.location, None), mirror: true })
+            .map(|m| Endpoint {
+                host: m.location.clone(),
+                insecure: m.insecure || self.is_insecure(&m.location, None),
+                mirror: true,
+            })
             .collect();
-        out.push(Endpoint { host: api_host(registry).to_string(), insecure: self.is_insecure(registry, tls_verify), mirror: false });
+        out.push(Endpoint {
+            host: api_host(registry).to_string(),
+            insecure: self.is_insecure(registry, tls_verify),
+            mirror: false,
+        });
         out
     }
 }
@@ -150,10 +167,19 @@ location = "127.0.0.1:5000"
     #[test]
     fn tls_verify_flag_wins_for_the_registry() {
         let conf = RegistriesConf::default();
-        assert_eq!(conf.endpoints("localhost:5000", None)[0].base_url(), "https://localhost:5000");
-        assert_eq!(conf.endpoints("localhost:5000", Some(false))[0].base_url(), "http://localhost:5000");
+        assert_eq!(
+            conf.endpoints("localhost:5000", None)[0].base_url(),
+            "https://localhost:5000"
+        );
+        assert_eq!(
+            conf.endpoints("localhost:5000", Some(false))[0].base_url(),
+            "http://localhost:5000"
+        );
         let conf = RegistriesConf::parse(CONF).unwrap();
-        assert_eq!(conf.endpoints("127.0.0.1:5000", Some(true))[0].base_url(), "https://127.0.0.1:5000");
+        assert_eq!(
+            conf.endpoints("127.0.0.1:5000", Some(true))[0].base_url(),
+            "https://127.0.0.1:5000"
+        );
     }
 
     #[test]

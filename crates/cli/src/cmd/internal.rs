@@ -18,7 +18,9 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
         InternalCommand::Unpack { blob, diff_id } => {
             let blob: Digest = blob.parse()?;
             let diff_id: Digest = diff_id.parse()?;
-            let opts = UnpackOptions { ignore_chown_errors: matches!(mapping, IdMapping::Single { .. }) };
+            let opts = UnpackOptions {
+                ignore_chown_errors: matches!(mapping, IdMapping::Single { .. }),
+            };
             let info = store.unpack_layer(&blob, &diff_id, &opts)?;
             println!("{}", serde_json::to_string(&info)?);
         }
@@ -30,9 +32,17 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
 /// Runs `den __internal purge` and waits: deletes what gc moved to the trash.
 pub fn purge(ctx: &Context) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
-    let out = std::process::Command::new(exe).arg("--root").arg(&ctx.root).args(["__internal", "purge"]).stdin(std::process::Stdio::null()).output()?;
+    let out = std::process::Command::new(exe)
+        .arg("--root")
+        .arg(&ctx.root)
+        .args(["__internal", "purge"])
+        .stdin(std::process::Stdio::null())
+        .output()?;
     if !out.status.success() {
-        anyhow::bail!("cleaning the store's trash failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        anyhow::bail!(
+            "cleaning the store's trash failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }

@@ -10,7 +10,11 @@ use crate::args::LoginArgs;
 use crate::context::Context;
 
 fn registry_key(input: Option<&str>) -> String {
-    match input.map(|r| r.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/')) {
+    match input.map(|r| {
+        r.trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+    }) {
         None | Some("index.docker.io" | "registry-1.docker.io" | "docker.io") => "docker.io".into(),
         Some(r) => r.to_string(),
     }
@@ -27,7 +31,10 @@ pub fn login(ctx: &Context, args: &LoginArgs) -> anyhow::Result<i32> {
         (Some(p), false) => p.clone(),
         (None, true) => {
             let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .context("reading the password from standard input")?;
             line.trim_end_matches(['\n', '\r']).to_string()
         }
         (None, false) => prompt("Password: ")?,
@@ -37,9 +44,14 @@ pub fn login(ctx: &Context, args: &LoginArgs) -> anyhow::Result<i32> {
     }
     let creds = Credentials { username, password };
     let conf = ctx.registries()?;
-    let endpoint = conf.endpoints(&registry, args.tls_verify).pop().expect("the registry itself is always an endpoint");
+    let endpoint = conf
+        .endpoints(&registry, args.tls_verify)
+        .pop()
+        .expect("the registry itself is always an endpoint");
     let client = Client::new(ctx.auth(), Some(creds.clone()));
-    super::pull::runtime()?.block_on(client.check_login(&endpoint)).with_context(|| format!("logging in to {registry}"))?;
+    super::pull::runtime()?
+        .block_on(client.check_login(&endpoint))
+        .with_context(|| format!("logging in to {registry}"))?;
     ctx.auth().store(&registry, &creds)?;
     println!("Login Succeeded!");
     Ok(0)

@@ -20,12 +20,34 @@ pub fn run(ctx: &Context, args: &PullArgs) -> anyhow::Result<i32> {
         None => Platform::host(),
     };
     let reporter = Reporter::new(args.quiet);
-    let opts = PullOptions { platform, tls_verify: args.registry.tls_verify };
-    let record = pull_image(ctx, &image, &opts, &args.registry, &reporter)?;
+    let opts = PullOptions {
+        platform,
+        tls_verify: args.registry.tls_verify,
+    };
     let shown = image.tagged_name().unwrap_or_else(|| image.to_string());
+    let before = ctx
+        .store()?
+        .images()?
+        .into_iter()
+        .find(|i| i.names.contains(&shown))
+        .map(|i| i.id);
+    let record = pull_image(ctx, &image, &opts, &args.registry, &reporter)?;
     if !args.quiet {
-        eprintln!("Digest: {}", record.repo_digests.last().and_then(|d| d.rsplit_once('@')).map(|(_, d)| d).unwrap_or_default());
-        eprintln!("Status: Image is up to date for {}", display_name(&shown));
+        let status = if before.as_ref() == Some(&record.id) {
+            "Image is up to date for"
+        } else {
+            "Downloaded newer image for"
+        };
+        eprintln!(
+            "Digest: {}",
+            record
+                .repo_digests
+                .last()
+                .and_then(|d| d.rsplit_once('@'))
+                .map(|(_, d)| d)
+                .unwrap_or_default()
+        );
+        eprintln!("Status: {status} {}", display_name(&shown));
     }
     println!("{shown}");
     Ok(0)
@@ -33,25 +55,50 @@ pub fn run(ctx: &Context, args: &PullArgs) -> anyhow::Result<i32> {
 
 /// Pulls `image` into the store. Starts (and ends) the async runtime: call
 /// it only from the CLI's main thread, never from a namespace set-up path.
-pub fn pull_image(ctx: &Context, image: &ImageRef, opts: &PullOptions, flags: &RegistryFlags, reporter: &Reporter) -> anyhow::Result<ImageRecord> {
+pub fn pull_image(
+    ctx: &Context,
+    image: &ImageRef,
+    opts: &PullOptions,
+    flags: &RegistryFlags,
+    reporter: &Reporter,
+) -> anyhow::Result<ImageRecord> {
     let store = ctx.store()?;
     let conf = ctx.registries()?;
     let client = Client::new(ctx.auth(), parse_creds(flags.creds.as_deref())?);
-    let unpacker = ChildUnpacker { root: ctx.root.clone() };
-    let puller = Puller { store: &store, client: &client, conf: &conf, unpacker: &unpacker, progress: reporter };
+    let unpacker = ChildUnpacker {
+        root: ctx.root.clone(),
+    };
+    let puller = Puller {
+        store: &store,
+        client: &client,
+        conf: &conf,
+        unpacker: &unpacker,
+        progress: reporter,
+    };
     let rt = runtime()?;
-    let record = rt.block_on(puller.pull(image, opts)).with_context(|| format!("pulling {image}"))?;
+    let record = rt
+        .block_on(puller.pull(image, opts))
+        .with_context(|| format!("pulling {image}"))?;
     Ok(record)
 }
 
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().context("cannot start the async runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 pub fn parse_creds(creds: Option<&str>) -> anyhow::Result<Option<Credentials>> {
     let Some(c) = creds else { return Ok(None) };
-    let (u, p) = c.split_once(':').with_context(|| "--creds must be USER:PASSWORD".to_string())?;
-    Ok(Some(Credentials { username: u.into(), password: p.into() }))
+    let (u, p) = c
+        .split_once(':')
+        .with_context(|| "--creds must be USER:PASSWORD".to_string())?;
+    Ok(Some(Credentials {
+        username: u.into(),
+        password: p.into(),
+    }))
 }
 
 /// Unpacks each layer in a child `den __internal unpack`, which enters the
@@ -62,13 +109,23 @@ pub struct ChildUnpacker {
 }
 
 impl Unpacker for ChildUnpacker {
-    fn unpack<'a>(&'a self, blob: &'a Digest, diff_id: &'a Digest) -> BoxFuture<'a, Result<LayerInfo, String>> {
+    fn unpack<'a>(
+        &'a self,
+        blob: &'a Digest,
+        diff_id: &'a Digest,
+    ) -> BoxFuture<'a, Result<LayerInfo, String>> {
         Box::pin(async move {
-            let exe = std::env::current_exe().map_err(|e| format!("cannot find den's own binary: {e}"))?;
+            let exe = std::env::current_exe()
+                .map_err(|e| format!("cannot find den's own binary: {e}"))?;
             let out = tokio::process::Command::new(exe)
                 .arg("--root")
                 .arg(&self.root)
-                .args(["__internal", "unpack", &blob.to_string(), &diff_id.to_string()])
+                .args([
+                    "__internal",
+                    "unpack",
+                    &blob.to_string(),
+                    &diff_id.to_string(),
+                ])
                 .stdin(std::process::Stdio::null())
                 .output()
                 .await
@@ -77,7 +134,8 @@ impl Unpacker for ChildUnpacker {
                 let err = String::from_utf8_lossy(&out.stderr);
                 return Err(err.trim().trim_start_matches("den: ").to_string());
             }
-            serde_json::from_slice(&out.stdout).map_err(|e| format!("unpack helper answered garbage: {e}"))
+            serde_json::from_slice(&out.stdout)
+                .map_err(|e| format!("unpack helper answered garbage: {e}"))
         })
     }
 }

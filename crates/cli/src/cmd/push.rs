@@ -13,15 +13,28 @@ pub fn run(ctx: &Context, args: &PushArgs) -> anyhow::Result<i32> {
     let image = super::images::resolve(&store, &store.images()?, &args.image)?;
     let dest = ImageRef::parse(args.destination.as_deref().unwrap_or(&args.image))?;
     let conf = ctx.registries()?;
-    let client = Client::new(ctx.auth(), super::pull::parse_creds(args.registry.creds.as_deref())?);
+    let client = Client::new(
+        ctx.auth(),
+        super::pull::parse_creds(args.registry.creds.as_deref())?,
+    );
     let quiet = args.quiet;
     let report = move |line: String| {
         if !quiet {
             eprintln!("{line}");
         }
     };
-    let fut = den_image::push::push(&store, &client, &conf, args.registry.tls_verify, &image, &dest, &report);
-    let digest = super::pull::runtime()?.block_on(fut).with_context(|| format!("pushing {dest}"))?;
+    let fut = den_image::push::push(
+        &store,
+        &client,
+        &conf,
+        args.registry.tls_verify,
+        &image,
+        &dest,
+        &report,
+    );
+    let digest = super::pull::runtime()?
+        .block_on(fut)
+        .with_context(|| format!("pushing {dest}"))?;
     if !quiet {
         eprintln!("{}: digest: {digest}", display_name(&dest.to_string()));
     }

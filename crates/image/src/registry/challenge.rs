@@ -6,7 +6,11 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Challenge {
     Basic,
-    Bearer { realm: String, service: Option<String>, scope: Option<String> },
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        scope: Option<String>,
+    },
 }
 
 /// Parses one challenge; `None` for schemes den does not speak.
@@ -17,7 +21,11 @@ pub fn parse(header: &str) -> Option<Challenge> {
         "basic" => Some(Challenge::Basic),
         "bearer" => {
             let mut params = params(rest);
-            Some(Challenge::Bearer { realm: params.remove("realm")?, service: params.remove("service"), scope: params.remove("scope") })
+            Some(Challenge::Bearer {
+                realm: params.remove("realm")?,
+                service: params.remove("service"),
+                scope: params.remove("scope"),
+            })
         }
         _ => None,
     }
@@ -60,7 +68,9 @@ mod tests {
 
     #[test]
     fn parses_docker_hub_and_basic() {
-        let c = parse(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/a:pull,push""#);
+        let c = parse(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/a:pull,push""#,
+        );
         assert_eq!(
             c,
             Some(Challenge::Bearer {
@@ -69,7 +79,10 @@ mod tests {
                 scope: Some("repository:library/a:pull,push".into()),
             })
         );
-        assert_eq!(parse(r#"Basic realm="den-test-registry""#), Some(Challenge::Basic));
+        assert_eq!(
+            parse(r#"Basic realm="den-test-registry""#),
+            Some(Challenge::Basic)
+        );
         assert_eq!(parse("Negotiate abc"), None);
         assert_eq!(parse("Bearer service=x"), None);
     }

@@ -36,24 +36,57 @@ const ATTEMPTS: u32 = 5;
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("cannot reach registry {host}: {detail}{hint}")]
-    Unreachable { host: String, detail: String, hint: &'static str },
+    Unreachable {
+        host: String,
+        detail: String,
+        hint: &'static str,
+    },
     #[error("unauthorized to {action} {repo} on {host}: log in with `den login {host}`{detail}")]
-    Unauthorized { host: String, repo: String, action: &'static str, detail: String },
+    Unauthorized {
+        host: String,
+        repo: String,
+        action: &'static str,
+        detail: String,
+    },
     #[error("{what} not found on {host}: check the image name and tag")]
     NotFound { host: String, what: String },
     #[error("registry {host} answered {status} for {url}: {body}")]
-    Http { host: String, url: String, status: StatusCode, body: String },
-    #[error("{what} from {host} does not match its digest: expected {expected}, got {actual}; the registry or a proxy corrupted it, try again")]
-    DigestMismatch { host: String, what: String, expected: Digest, actual: Digest },
+    Http {
+        host: String,
+        url: String,
+        status: StatusCode,
+        body: String,
+    },
+    #[error(
+        "{what} from {host} does not match its digest: expected {expected}, got {actual}; the registry or a proxy corrupted it, try again"
+    )]
+    DigestMismatch {
+        host: String,
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
     #[error("token service {realm} for {host} failed: {detail}")]
-    Token { host: String, realm: String, detail: String },
+    Token {
+        host: String,
+        realm: String,
+        detail: String,
+    },
 }
 
 impl RegistryError {
     fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
-        move |source| Self::Io { path: path.to_path_buf(), source }
+        move |source| Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 
@@ -89,35 +122,74 @@ impl Client {
             .read_timeout(Duration::from_secs(60))
             .build()
             .expect("the HTTP client builds with static settings");
-        Self { http, auth, explicit, tokens: Mutex::new(HashMap::new()) }
+        Self {
+            http,
+            auth,
+            explicit,
+            tokens: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Fetches a manifest by tag or digest; checks the digest when asked by digest.
-    pub async fn get_manifest(&self, repo: Repo<'_>, reference: &str) -> Result<Fetched, RegistryError> {
-        let url = format!("{}/v2/{}/manifests/{reference}", repo.endpoint.base_url(), repo.name);
+    pub async fn get_manifest(
+        &self,
+        repo: Repo<'_>,
+        reference: &str,
+    ) -> Result<Fetched, RegistryError> {
+        let url = format!(
+            "{}/v2/{}/manifests/{reference}",
+            repo.endpoint.base_url(),
+            repo.name
+        );
         let accept = MANIFEST_TYPES.join(", ");
-        let resp = self.send(repo, "pull", Method::GET, &url, |r| r.header(header::ACCEPT, accept.as_str())).await?;
-        let resp = ok_or_error(resp, repo, || format!("manifest {}:{reference}", repo.name)).await?;
+        let resp = self
+            .send(repo, "pull", Method::GET, &url, |r| {
+                r.header(header::ACCEPT, accept.as_str())
+            })
+            .await?;
+        let resp =
+            ok_or_error(resp, repo, || format!("manifest {}:{reference}", repo.name)).await?;
         let media_type = content_type(&resp);
-        let bytes = resp.bytes().await.map_err(|e| unreachable(repo.endpoint, &e))?.to_vec();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| unreachable(repo.endpoint, &e))?
+            .to_vec();
         let digest = Digest::of(&bytes);
         if let Ok(expected) = reference.parse::<Digest>()
             && expected != digest
         {
-            return Err(RegistryError::DigestMismatch { host: repo.endpoint.host.clone(), what: format!("manifest {}", repo.name), expected, actual: digest });
+            return Err(RegistryError::DigestMismatch {
+                host: repo.endpoint.host.clone(),
+                what: format!("manifest {}", repo.name),
+                expected,
+                actual: digest,
+            });
         }
-        Ok(Fetched { bytes, media_type, digest })
+        Ok(Fetched {
+            bytes,
+            media_type,
+            digest,
+        })
     }
 
     /// Downloads blob `digest` into `partial`, resuming from what is there,
     /// retrying on connection errors and 5xx, and re-hashing the whole file at
     /// the end. On success `partial` holds exactly the blob (the caller renames it).
-    pub async fn fetch_blob(&self, repo: Repo<'_>, digest: &Digest, partial: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<(), RegistryError> {
+    pub async fn fetch_blob(
+        &self,
+        repo: Repo<'_>,
+        digest: &Digest,
+        partial: &Path,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), RegistryError> {
         let mut attempt = 0;
         let actual = loop {
             match self.fetch_blob_once(repo, digest, partial, progress).await {
                 Ok(actual) => break actual,
-                Err(e @ (RegistryError::Unreachable { .. } | RegistryError::Http { .. })) if attempt + 1 < ATTEMPTS && retryable(&e) => {
+                Err(e @ (RegistryError::Unreachable { .. } | RegistryError::Http { .. }))
+                    if attempt + 1 < ATTEMPTS && retryable(&e) =>
+                {
                     attempt += 1;
                     tokio::time::sleep(backoff(attempt)).await;
                 }
@@ -126,32 +198,71 @@ impl Client {
         };
         if &actual != digest {
             tokio::fs::remove_file(partial).await.ok();
-            return Err(RegistryError::DigestMismatch { host: repo.endpoint.host.clone(), what: format!("blob of {}", repo.name), expected: digest.clone(), actual });
+            return Err(RegistryError::DigestMismatch {
+                host: repo.endpoint.host.clone(),
+                what: format!("blob of {}", repo.name),
+                expected: digest.clone(),
+                actual,
+            });
         }
         Ok(())
     }
 
     /// One download attempt; returns the sha256 of the whole file (a resumed
     /// download re-hashes the part it already had).
-    async fn fetch_blob_once(&self, repo: Repo<'_>, digest: &Digest, partial: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<Digest, RegistryError> {
-        let have = tokio::fs::metadata(partial).await.map(|m| m.len()).unwrap_or(0);
-        let url = format!("{}/v2/{}/blobs/{digest}", repo.endpoint.base_url(), repo.name);
+    async fn fetch_blob_once(
+        &self,
+        repo: Repo<'_>,
+        digest: &Digest,
+        partial: &Path,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Digest, RegistryError> {
+        let have = tokio::fs::metadata(partial)
+            .await
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let url = format!(
+            "{}/v2/{}/blobs/{digest}",
+            repo.endpoint.base_url(),
+            repo.name
+        );
         let range = format!("bytes={have}-");
-        let resp = self.send(repo, "pull", Method::GET, &url, |r| if have > 0 { r.header(header::RANGE, range.as_str()) } else { r }).await?;
+        let resp = self
+            .send(repo, "pull", Method::GET, &url, |r| {
+                if have > 0 {
+                    r.header(header::RANGE, range.as_str())
+                } else {
+                    r
+                }
+            })
+            .await?;
         if resp.status() == StatusCode::RANGE_NOT_SATISFIABLE {
             // The partial file is already whole (or longer): its hash decides.
             return Ok(hash_file(partial).await?.finish());
         }
         let resp = ok_or_error(resp, repo, || format!("blob {digest} of {}", repo.name)).await?;
         let resumed = have > 0 && resp.status() == StatusCode::PARTIAL_CONTENT;
-        let mut file = tokio::fs::OpenOptions::new().create(true).write(true).append(resumed).truncate(!resumed).open(partial).await.map_err(RegistryError::io(partial))?;
-        let mut hasher = if resumed { hash_file(partial).await? } else { Hasher::default() };
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(resumed)
+            .truncate(!resumed)
+            .open(partial)
+            .await
+            .map_err(RegistryError::io(partial))?;
+        let mut hasher = if resumed {
+            hash_file(partial).await?
+        } else {
+            Hasher::default()
+        };
         let mut done = hasher.len();
         progress(done);
         let mut body = resp.bytes_stream();
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| unreachable(repo.endpoint, &e))?;
-            file.write_all(&chunk).await.map_err(RegistryError::io(partial))?;
+            file.write_all(&chunk)
+                .await
+                .map_err(RegistryError::io(partial))?;
             hasher.update(&chunk);
             done += chunk.len() as u64;
             progress(done);
@@ -161,47 +272,103 @@ impl Client {
     }
 
     /// Does the registry have blob `digest` in `repo`?
-    pub async fn blob_exists(&self, repo: Repo<'_>, digest: &Digest) -> Result<bool, RegistryError> {
-        let url = format!("{}/v2/{}/blobs/{digest}", repo.endpoint.base_url(), repo.name);
-        let resp = self.send(repo, "pull,push", Method::HEAD, &url, |r| r).await?;
+    pub async fn blob_exists(
+        &self,
+        repo: Repo<'_>,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
+        let url = format!(
+            "{}/v2/{}/blobs/{digest}",
+            repo.endpoint.base_url(),
+            repo.name
+        );
+        let resp = self
+            .send(repo, "pull,push", Method::HEAD, &url, |r| r)
+            .await?;
         match resp.status() {
             s if s.is_success() => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
-            _ => ok_or_error(resp, repo, || format!("blob {digest}")).await.map(|_| false),
+            _ => ok_or_error(resp, repo, || format!("blob {digest}"))
+                .await
+                .map(|_| false),
         }
     }
 
     /// Uploads the file `path` as blob `digest` (monolithic upload).
-    pub async fn push_blob(&self, repo: Repo<'_>, digest: &Digest, path: &Path) -> Result<(), RegistryError> {
+    pub async fn push_blob(
+        &self,
+        repo: Repo<'_>,
+        digest: &Digest,
+        path: &Path,
+    ) -> Result<(), RegistryError> {
         let base = repo.endpoint.base_url();
         let url = format!("{base}/v2/{}/blobs/uploads/", repo.name);
-        let resp = self.send(repo, "pull,push", Method::POST, &url, |r| r.header(header::CONTENT_LENGTH, 0)).await?;
+        let resp = self
+            .send(repo, "pull,push", Method::POST, &url, |r| {
+                r.header(header::CONTENT_LENGTH, 0)
+            })
+            .await?;
         let resp = ok_or_error(resp, repo, || format!("upload to {}", repo.name)).await?;
-        let location = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-        let location = if location.starts_with('/') { format!("{base}{location}") } else { location };
+        let location = resp
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let location = if location.starts_with('/') {
+            format!("{base}{location}")
+        } else {
+            location
+        };
         let sep = if location.contains('?') { '&' } else { '?' };
         let put_url = format!("{location}{sep}digest={digest}");
-        let len = tokio::fs::metadata(path).await.map_err(RegistryError::io(path))?.len();
-        let file = tokio::fs::File::open(path).await.map_err(RegistryError::io(path))?;
+        let len = tokio::fs::metadata(path)
+            .await
+            .map_err(RegistryError::io(path))?
+            .len();
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(RegistryError::io(path))?;
         let body = reqwest::Body::from(file);
         let mut body = Some(body);
         let resp = self
             .send(repo, "pull,push", Method::PUT, &put_url, |r| {
-                let r = r.header(header::CONTENT_TYPE, "application/octet-stream").header(header::CONTENT_LENGTH, len);
+                let r = r
+                    .header(header::CONTENT_TYPE, "application/octet-stream")
+                    .header(header::CONTENT_LENGTH, len);
                 match body.take() {
                     Some(b) => r.body(b),
                     None => r,
                 }
             })
             .await?;
-        ok_or_error(resp, repo, || format!("blob {digest}")).await.map(drop)
+        ok_or_error(resp, repo, || format!("blob {digest}"))
+            .await
+            .map(drop)
     }
 
     /// Uploads a manifest under `reference` (a tag or its digest).
-    pub async fn put_manifest(&self, repo: Repo<'_>, reference: &str, media_type: &str, bytes: &[u8]) -> Result<(), RegistryError> {
-        let url = format!("{}/v2/{}/manifests/{reference}", repo.endpoint.base_url(), repo.name);
-        let resp = self.send(repo, "pull,push", Method::PUT, &url, |r| r.header(header::CONTENT_TYPE, media_type).body(bytes.to_vec())).await?;
-        ok_or_error(resp, repo, || format!("manifest {reference}")).await.map(drop)
+    pub async fn put_manifest(
+        &self,
+        repo: Repo<'_>,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<(), RegistryError> {
+        let url = format!(
+            "{}/v2/{}/manifests/{reference}",
+            repo.endpoint.base_url(),
+            repo.name
+        );
+        let resp = self
+            .send(repo, "pull,push", Method::PUT, &url, |r| {
+                r.header(header::CONTENT_TYPE, media_type)
+                    .body(bytes.to_vec())
+            })
+            .await?;
+        ok_or_error(resp, repo, || format!("manifest {reference}"))
+            .await
+            .map(drop)
     }
 
     /// Checks that the registry accepts `creds` (for `den login`).
@@ -209,13 +376,26 @@ impl Client {
         let url = format!("{}/v2/", endpoint.base_url());
         let repo = Repo { endpoint, name: "" };
         let resp = self.send(repo, "", Method::GET, &url, |r| r).await?;
-        ok_or_error(resp, repo, || "the registry API".into()).await.map(drop)
+        ok_or_error(resp, repo, || "the registry API".into())
+            .await
+            .map(drop)
     }
 
     /// Sends one request: cached authorization first, a challenge answered
     /// once on 401, connection errors and 5xx retried with backoff.
-    async fn send(&self, repo: Repo<'_>, actions: &str, method: Method, url: &str, mut build: impl FnMut(reqwest::RequestBuilder) -> reqwest::RequestBuilder) -> Result<Response, RegistryError> {
-        let scope = if repo.name.is_empty() { String::new() } else { format!("repository:{}:{actions}", repo.name) };
+    async fn send(
+        &self,
+        repo: Repo<'_>,
+        actions: &str,
+        method: Method,
+        url: &str,
+        mut build: impl FnMut(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> Result<Response, RegistryError> {
+        let scope = if repo.name.is_empty() {
+            String::new()
+        } else {
+            format!("repository:{}:{actions}", repo.name)
+        };
         let key = (repo.endpoint.host.clone(), scope.clone());
         let mut answered = false;
         let mut attempt = 0;
@@ -238,35 +418,71 @@ impl Client {
             if resp.status() != StatusCode::UNAUTHORIZED || answered {
                 return Ok(resp);
             }
-            let Some(challenge) = resp.headers().get(header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).and_then(challenge::parse) else {
+            let Some(challenge) = resp
+                .headers()
+                .get(header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(challenge::parse)
+            else {
                 return Ok(resp);
             };
             let auth = self.answer(repo, &challenge, &scope).await?;
-            self.tokens.lock().expect("token cache lock").insert(key.clone(), auth);
+            self.tokens
+                .lock()
+                .expect("token cache lock")
+                .insert(key.clone(), auth);
             answered = true;
         }
     }
 
-    fn credentials(&self, host: &str) -> Option<Credentials> {
-        self.explicit.clone().or_else(|| self.auth.get(host).ok().flatten())
+    fn credentials(&self, host: &str) -> Result<Option<Credentials>, RegistryError> {
+        match &self.explicit {
+            Some(c) => Ok(Some(c.clone())),
+            None => Ok(self.auth.get(host)?),
+        }
     }
 
-    async fn answer(&self, repo: Repo<'_>, challenge: &Challenge, scope: &str) -> Result<String, RegistryError> {
+    async fn answer(
+        &self,
+        repo: Repo<'_>,
+        challenge: &Challenge,
+        scope: &str,
+    ) -> Result<String, RegistryError> {
         let host = &repo.endpoint.host;
-        let creds = self.credentials(host).or_else(|| if host == "registry-1.docker.io" { self.credentials("docker.io") } else { None });
+        let creds = match self.credentials(host)? {
+            None if host == "registry-1.docker.io" => self.credentials("docker.io")?,
+            found => found,
+        };
         match challenge {
             Challenge::Basic => match creds {
                 Some(c) => Ok(c.basic_header()),
-                None => Err(RegistryError::Unauthorized { host: host.clone(), repo: repo.name.into(), action: "access", detail: String::new() }),
+                None => Err(RegistryError::Unauthorized {
+                    host: host.clone(),
+                    repo: repo.name.into(),
+                    action: "access",
+                    detail: String::new(),
+                }),
             },
-            Challenge::Bearer { realm, service, scope: asked } => {
-                let mut url = reqwest::Url::parse(realm).map_err(|e| RegistryError::Token { host: host.clone(), realm: realm.clone(), detail: e.to_string() })?;
+            Challenge::Bearer {
+                realm,
+                service,
+                scope: asked,
+            } => {
+                let mut url = reqwest::Url::parse(realm).map_err(|e| RegistryError::Token {
+                    host: host.clone(),
+                    realm: realm.clone(),
+                    detail: e.to_string(),
+                })?;
                 {
                     let mut q = url.query_pairs_mut();
                     if let Some(s) = service {
                         q.append_pair("service", s);
                     }
-                    let scope = if scope.is_empty() { asked.as_deref().unwrap_or_default() } else { scope };
+                    let scope = if scope.is_empty() {
+                        asked.as_deref().unwrap_or_default()
+                    } else {
+                        scope
+                    };
                     if !scope.is_empty() {
                         q.append_pair("scope", scope);
                     }
@@ -275,16 +491,32 @@ impl Client {
                 if let Some(c) = &creds {
                     req = req.header(header::AUTHORIZATION, c.basic_header());
                 }
-                let token_err = |detail: String| RegistryError::Token { host: host.clone(), realm: realm.clone(), detail };
+                let token_err = |detail: String| RegistryError::Token {
+                    host: host.clone(),
+                    realm: realm.clone(),
+                    detail,
+                };
                 let resp = req.send().await.map_err(|e| token_err(e.to_string()))?;
-                if resp.status() == StatusCode::UNAUTHORIZED || resp.status() == StatusCode::FORBIDDEN {
-                    return Err(RegistryError::Unauthorized { host: host.clone(), repo: repo.name.into(), action: "access", detail: ": the token service refused the credentials".into() });
+                if resp.status() == StatusCode::UNAUTHORIZED
+                    || resp.status() == StatusCode::FORBIDDEN
+                {
+                    return Err(RegistryError::Unauthorized {
+                        host: host.clone(),
+                        repo: repo.name.into(),
+                        action: "access",
+                        detail: ": the token service refused the credentials".into(),
+                    });
                 }
                 if !resp.status().is_success() {
                     return Err(token_err(format!("status {}", resp.status())));
                 }
-                let body: serde_json::Value = resp.json().await.map_err(|e| token_err(e.to_string()))?;
-                let token = body.get("token").or_else(|| body.get("access_token")).and_then(|t| t.as_str()).ok_or_else(|| token_err("answer has no token".into()))?;
+                let body: serde_json::Value =
+                    resp.json().await.map_err(|e| token_err(e.to_string()))?;
+                let token = body
+                    .get("token")
+                    .or_else(|| body.get("access_token"))
+                    .and_then(|t| t.as_str())
+                    .ok_or_else(|| token_err("answer has no token".into()))?;
                 Ok(format!("Bearer {token}"))
             }
         }
@@ -304,7 +536,11 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 fn content_type(resp: &Response) -> String {
-    resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|s| s.split(';').next().unwrap_or(s).trim().to_string()).unwrap_or_default()
+    resp.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.split(';').next().unwrap_or(s).trim().to_string())
+        .unwrap_or_default()
 }
 
 fn unreachable(endpoint: &Endpoint, e: &reqwest::Error) -> RegistryError {
@@ -315,28 +551,58 @@ fn unreachable(endpoint: &Endpoint, e: &reqwest::Error) -> RegistryError {
         detail = format!("{detail}: {s}");
         source = s.source();
     }
-    let hint = if endpoint.insecure { "" } else { " (for a plain-HTTP registry use --tls-verify=false or mark it insecure in registries.toml)" };
-    RegistryError::Unreachable { host: endpoint.host.clone(), detail, hint }
+    let hint = if endpoint.insecure {
+        ""
+    } else {
+        " (for a plain-HTTP registry use --tls-verify=false or mark it insecure in registries.toml)"
+    };
+    RegistryError::Unreachable {
+        host: endpoint.host.clone(),
+        detail,
+        hint,
+    }
 }
 
-async fn ok_or_error(resp: Response, repo: Repo<'_>, what: impl FnOnce() -> String) -> Result<Response, RegistryError> {
+async fn ok_or_error(
+    resp: Response,
+    repo: Repo<'_>,
+    what: impl FnOnce() -> String,
+) -> Result<Response, RegistryError> {
     let status = resp.status();
     if status.is_success() {
         return Ok(resp);
     }
     let host = repo.endpoint.host.clone();
     let url = resp.url().to_string();
-    let body: String = resp.text().await.unwrap_or_default().chars().take(300).collect();
+    let body: String = resp
+        .text()
+        .await
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect();
     Err(match status {
         StatusCode::NOT_FOUND => RegistryError::NotFound { host, what: what() },
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => RegistryError::Unauthorized { host, repo: repo.name.into(), action: "access", detail: String::new() },
-        _ => RegistryError::Http { host, url, status, body: body.trim().to_string() },
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => RegistryError::Unauthorized {
+            host,
+            repo: repo.name.into(),
+            action: "access",
+            detail: String::new(),
+        },
+        _ => RegistryError::Http {
+            host,
+            url,
+            status,
+            body: body.trim().to_string(),
+        },
     })
 }
 
 /// The running sha256 of a whole file.
 async fn hash_file(path: &Path) -> Result<Hasher, RegistryError> {
-    let mut file = tokio::fs::File::open(path).await.map_err(RegistryError::io(path))?;
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(RegistryError::io(path))?;
     let mut hasher = Hasher::default();
     let mut buf = vec![0u8; 1 << 20];
     loop {

@@ -40,7 +40,8 @@ impl Store {
         let dir = self.root.join("blobs/sha256");
         for entry in std::fs::read_dir(&dir).map_err(io_err("list", &dir))? {
             let entry = entry.map_err(io_err("list", &dir))?;
-            let keep = Digest::from_hex(&entry.file_name().to_string_lossy()).is_ok_and(|d| blobs.contains(&d));
+            let keep = Digest::from_hex(&entry.file_name().to_string_lossy())
+                .is_ok_and(|d| blobs.contains(&d));
             if !keep {
                 out.bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
                 std::fs::remove_file(entry.path()).map_err(io_err("remove", &entry.path()))?;
@@ -50,7 +51,9 @@ impl Store {
         let dir = self.root.join("layers");
         for entry in std::fs::read_dir(&dir).map_err(io_err("list", &dir))? {
             let entry = entry.map_err(io_err("list", &dir))?;
-            let Ok(d) = Digest::from_hex(&entry.file_name().to_string_lossy()) else { continue };
+            let Ok(d) = Digest::from_hex(&entry.file_name().to_string_lossy()) else {
+                continue;
+            };
             if !layers.contains(&d) {
                 out.bytes += self.layer_info(&d).map(|i| i.size).unwrap_or(0);
                 self.trash_layer(&d)?;

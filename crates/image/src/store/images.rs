@@ -45,7 +45,9 @@ struct Index {
 
 /// How `docker images` writes a name: Docker Hub's prefixes dropped.
 pub fn display_name(full: &str) -> &str {
-    full.strip_prefix("docker.io/library/").or_else(|| full.strip_prefix("docker.io/")).unwrap_or(full)
+    full.strip_prefix("docker.io/library/")
+        .or_else(|| full.strip_prefix("docker.io/"))
+        .unwrap_or(full)
 }
 
 impl Store {
@@ -57,23 +59,39 @@ impl Store {
     pub fn images(&self) -> Result<Vec<ImageRecord>, StoreError> {
         let path = self.index_path();
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice::<Index>(&bytes).map(|i| i.images).map_err(|e| StoreError::Corrupt { path, detail: e.to_string() }),
+            Ok(bytes) => serde_json::from_slice::<Index>(&bytes)
+                .map(|i| i.images)
+                .map_err(|e| StoreError::Corrupt {
+                    path,
+                    detail: e.to_string(),
+                }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(StoreError::Io { op: "read", path, source: e }),
+            Err(e) => Err(StoreError::Io {
+                op: "read",
+                path,
+                source: e,
+            }),
         }
     }
 
     /// Read-modify-write of the records under `images.lock`; the new file
     /// replaces the old one by rename, so readers never see half of it.
-    pub fn update_images<T>(&self, f: impl FnOnce(&mut Vec<ImageRecord>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub fn update_images<T>(
+        &self,
+        f: impl FnOnce(&mut Vec<ImageRecord>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let _lock = FileLock::exclusive(&self.root.join("images.lock"))?;
         let mut images = self.images()?;
         let out = f(&mut images)?;
         let path = self.index_path();
-        let tmp = self.root.join(format!("images.json.tmp-{}", std::process::id()));
+        let tmp = self
+            .root
+            .join(format!("images.json.tmp-{}", std::process::id()));
         let bytes = serde_json::to_vec_pretty(&Index { images }).expect("records serialize");
         let mut file = std::fs::File::create(&tmp).map_err(io_err("create", &tmp))?;
-        file.write_all(&bytes).and_then(|_| file.sync_all()).map_err(io_err("write", &tmp))?;
+        file.write_all(&bytes)
+            .and_then(|_| file.sync_all())
+            .map_err(io_err("write", &tmp))?;
         std::fs::rename(&tmp, &path).map_err(io_err("rename into", &path))?;
         Ok(out)
     }
@@ -106,19 +124,35 @@ impl Store {
 
     /// Finds an image by full name (`docker.io/library/busybox:latest`), by id
     /// or a unique id prefix (with or without `sha256:`), or by `repo@digest`.
-    pub fn find_image(&self, images: &[ImageRecord], full_name: Option<&str>, raw: &str) -> Result<ImageRecord, StoreError> {
+    pub fn find_image(
+        &self,
+        images: &[ImageRecord],
+        full_name: Option<&str>,
+        raw: &str,
+    ) -> Result<ImageRecord, StoreError> {
         if let Some(name) = full_name
-            && let Some(i) = images.iter().find(|i| i.names.iter().any(|n| n == name) || i.repo_digests.iter().any(|d| d == name))
+            && let Some(i) = images.iter().find(|i| {
+                i.names.iter().any(|n| n == name) || i.repo_digests.iter().any(|d| d == name)
+            })
         {
             return Ok(i.clone());
         }
         let prefix = raw.strip_prefix("sha256:").unwrap_or(raw);
-        if !prefix.is_empty() && prefix.len() <= 64 && prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let hits: Vec<&ImageRecord> = images.iter().filter(|i| i.id.hex().starts_with(prefix)).collect();
+        if !prefix.is_empty() && prefix.len() <= 64 && prefix.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            let hits: Vec<&ImageRecord> = images
+                .iter()
+                .filter(|i| i.id.hex().starts_with(prefix))
+                .collect();
             match hits.len() {
                 0 => {}
                 1 => return Ok(hits[0].clone()),
-                count => return Err(StoreError::Ambiguous { prefix: raw.to_string(), count }),
+                count => {
+                    return Err(StoreError::Ambiguous {
+                        prefix: raw.to_string(),
+                        count,
+                    });
+                }
             }
         }
         Err(StoreError::NoSuchImage(raw.to_string()))

@@ -28,11 +28,20 @@ impl Store {
     /// Safe to call from several processes at once: the layer lock serializes
     /// them and the second finds the layer done. Must run inside den's user
     /// namespace (as its root) so image file owners are kept.
-    pub fn unpack_layer(&self, blob: &Digest, diff_id: &Digest, opts: &UnpackOptions) -> Result<LayerInfo, StoreError> {
-        let _lock = FileLock::exclusive(&self.tmp_dir().join(format!("layer-{}.lock", diff_id.hex())))?;
+    pub fn unpack_layer(
+        &self,
+        blob: &Digest,
+        diff_id: &Digest,
+        opts: &UnpackOptions,
+    ) -> Result<LayerInfo, StoreError> {
+        let _lock =
+            FileLock::exclusive(&self.tmp_dir().join(format!("layer-{}.lock", diff_id.hex())))?;
         let meta = self.layer_dir(diff_id).join("meta.json");
         if let Ok(bytes) = std::fs::read(&meta) {
-            return serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt { path: meta, detail: e.to_string() });
+            return serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                path: meta,
+                detail: e.to_string(),
+            });
         }
         let work = self.tmp_dir().join(format!("unpack-{}", diff_id.hex()));
         remove_tree(&work)?;
@@ -48,27 +57,61 @@ impl Store {
         Ok(info)
     }
 
-    fn unpack_into(&self, work: &Path, blob: &Digest, diff_id: &Digest, opts: &UnpackOptions) -> Result<LayerInfo, StoreError> {
+    fn unpack_into(
+        &self,
+        work: &Path,
+        blob: &Digest,
+        diff_id: &Digest,
+        opts: &UnpackOptions,
+    ) -> Result<LayerInfo, StoreError> {
         let tree = work.join("diff");
         std::fs::create_dir_all(&tree).map_err(io_err("create", &tree))?;
         let path = self.blob_path(blob);
-        let file = File::open(&path).map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { StoreError::MissingBlob(blob.clone()) } else { StoreError::Io { op: "open", path: path.clone(), source: e } })?;
+        let file = File::open(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                StoreError::MissingBlob(blob.clone())
+            } else {
+                StoreError::Io {
+                    op: "open",
+                    path: path.clone(),
+                    source: e,
+                }
+            }
+        })?;
         let mut reader = BufReader::with_capacity(1 << 20, file);
         let head = std::io::BufRead::fill_buf(&mut reader).map_err(io_err("read", &path))?;
         let stream: Box<dyn Read> = match Compression::sniff(head) {
             Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
-            Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(reader).map_err(io_err("zstd", &path))?),
+            Compression::Zstd => Box::new(
+                zstd::stream::read::Decoder::with_buffer(reader).map_err(io_err("zstd", &path))?,
+            ),
             Compression::None => Box::new(reader),
         };
         let mut hashing = HashingReader::new(stream);
-        let report = unpack_layer(&mut hashing, &tree, opts).map_err(|source| StoreError::Unpack { layer: blob.clone(), source })?;
+        let report =
+            unpack_layer(&mut hashing, &tree, opts).map_err(|source| StoreError::Unpack {
+                layer: blob.clone(),
+                source,
+            })?;
         let (actual, size) = hashing.finish().map_err(io_err("decompress", &path))?;
         if &actual != diff_id {
-            return Err(StoreError::DiffIdMismatch { layer: blob.clone(), actual });
+            return Err(StoreError::DiffIdMismatch {
+                layer: blob.clone(),
+                actual,
+            });
         }
-        let info = LayerInfo { diff_id: Some(diff_id.clone()), size, entries: report.entries, skipped: report.skipped };
+        let info = LayerInfo {
+            diff_id: Some(diff_id.clone()),
+            size,
+            entries: report.entries,
+            skipped: report.skipped,
+        };
         let meta = work.join("meta.json");
-        std::fs::write(&meta, serde_json::to_vec(&info).expect("layer info serializes")).map_err(io_err("write", &meta))?;
+        std::fs::write(
+            &meta,
+            serde_json::to_vec(&info).expect("layer info serializes"),
+        )
+        .map_err(io_err("write", &meta))?;
         Ok(info)
     }
 
@@ -76,18 +119,27 @@ impl Store {
     pub fn layer_info(&self, diff_id: &Digest) -> Result<LayerInfo, StoreError> {
         let meta = self.layer_dir(diff_id).join("meta.json");
         let bytes = std::fs::read(&meta).map_err(io_err("read", &meta))?;
-        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt { path: meta, detail: e.to_string() })
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            path: meta,
+            detail: e.to_string(),
+        })
     }
 
     /// Moves a layer out of `layers/` (atomic; the layer is gone for readers)
     /// into `tmp/trash-*`, to be deleted by [`Store::purge_tmp`].
     pub fn trash_layer(&self, diff_id: &Digest) -> Result<(), StoreError> {
         let dir = self.layer_dir(diff_id);
-        let trash = self.tmp_dir().join(format!("trash-{}-{}", diff_id.hex(), std::process::id()));
+        let trash = self
+            .tmp_dir()
+            .join(format!("trash-{}-{}", diff_id.hex(), std::process::id()));
         match std::fs::rename(&dir, &trash) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StoreError::Io { op: "move to trash", path: dir, source: e }),
+            Err(e) => Err(StoreError::Io {
+                op: "move to trash",
+                path: dir,
+                source: e,
+            }),
         }
     }
 
@@ -101,7 +153,8 @@ impl Store {
             let entry = entry.map_err(io_err("list", &tmp))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with("trash-") || name.starts_with("unpack-") || name.starts_with("put-") {
+            if name.starts_with("trash-") || name.starts_with("unpack-") || name.starts_with("put-")
+            {
                 remove_tree(&entry.path())?;
             }
         }
@@ -114,7 +167,13 @@ impl Store {
 pub fn remove_tree(path: &Path) -> Result<(), StoreError> {
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(StoreError::Io { op: "stat", path: path.to_path_buf(), source: e }),
+        Err(e) => {
+            return Err(StoreError::Io {
+                op: "stat",
+                path: path.to_path_buf(),
+                source: e,
+            });
+        }
         Ok(m) if !m.is_dir() => return std::fs::remove_file(path).map_err(io_err("remove", path)),
         Ok(_) => {}
     }
@@ -127,7 +186,9 @@ pub fn remove_tree(path: &Path) -> Result<(), StoreError> {
 
 fn make_writable(dir: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    let Ok(meta) = std::fs::symlink_metadata(dir) else { return };
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return;
+    };
     if !meta.is_dir() {
         return;
     }

@@ -26,5 +26,11 @@ impl FileLock {
 }
 
 fn open(path: &Path) -> Result<File, StoreError> {
-    OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path).map_err(io_err("open", path))
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(io_err("open", path))
 }

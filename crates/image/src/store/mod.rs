@@ -46,7 +46,11 @@ use crate::digest::Digest;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is corrupt: {detail}; remove it, or run `den image prune`")]
     Corrupt { path: PathBuf, detail: String },
     #[error("no such image: {0}")]
@@ -58,13 +62,23 @@ pub enum StoreError {
     #[error("blob {0} is not in the store")]
     MissingBlob(Digest),
     #[error("layer {layer}: {source}")]
-    Unpack { layer: Digest, source: crate::unpack::UnpackError },
+    Unpack {
+        layer: Digest,
+        source: crate::unpack::UnpackError,
+    },
     #[error("layer {layer} does not match its diff id: got {actual}; the image is corrupt")]
     DiffIdMismatch { layer: Digest, actual: Digest },
 }
 
-pub(crate) fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
-    move |source| StoreError::Io { op, path: path.to_path_buf(), source }
+pub(crate) fn io_err<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
+    move |source| StoreError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// A handle on one store directory.
@@ -83,7 +97,9 @@ impl Store {
             let dir = root.join(sub);
             b.create(&dir).map_err(io_err("create", &dir))?;
         }
-        Ok(Self { root: root.to_path_buf() })
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -114,14 +130,26 @@ impl Store {
 
     pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>, StoreError> {
         let path = self.blob_path(d);
-        std::fs::read(&path).map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { StoreError::MissingBlob(d.clone()) } else { StoreError::Io { op: "read", path, source: e } })
+        std::fs::read(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                StoreError::MissingBlob(d.clone())
+            } else {
+                StoreError::Io {
+                    op: "read",
+                    path,
+                    source: e,
+                }
+            }
+        })
     }
 
     /// Stores small bytes (a manifest, a config) under their digest.
     pub fn put_blob(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
         let d = Digest::of(bytes);
         if !self.has_blob(&d) {
-            let tmp = self.tmp_dir().join(format!("put-{}-{}", d.hex(), std::process::id()));
+            let tmp = self
+                .tmp_dir()
+                .join(format!("put-{}-{}", d.hex(), std::process::id()));
             std::fs::write(&tmp, bytes).map_err(io_err("write", &tmp))?;
             self.commit_blob_file(&tmp, &d)?;
         }
