@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use den_tests::{
     UserSandbox, insecure_conf, mirror_conf, require_env, require_shared, stderr, stdout,
 };
-use oci_layout::{Entry, tar, write_layout};
+use oci_layout::{Entry, tar, write_layout, write_multiarch_layout};
 
 /// Every image `tests/run.sh` pushes, as `library/NAME:TAG`.
 const ALL_IMAGES: [&str; 7] = [
@@ -692,4 +692,70 @@ fn system_check_and_df() {
     );
     let df = sb.den_ok(&["system", "df"]);
     assert!(df.starts_with("TYPE") && df.contains("Images"), "{df}");
+}
+
+/// A multi-arch index pushed to the registry: den picks linux/amd64 by
+/// default and another platform with --platform; zstd layers unpack.
+#[test]
+fn multiarch_index_platform_choice_and_zstd_layers() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    sb.write_registries_conf(&env.insecure_all());
+    let layout = sb.dir().join("home/multi");
+    let tag = format!("{}", std::process::id());
+    let configs = write_multiarch_layout(
+        &layout,
+        &tag,
+        &[
+            ("arm64", vec![tar(&[Entry::File("arch", b"arm64")])], true),
+            ("amd64", vec![tar(&[Entry::File("arch", b"amd64")])], false),
+        ],
+    );
+    let dest = format!("{}/den-test/multi:{tag}", env.registry);
+    let copy = Command::new("skopeo")
+        .args(["copy", "-q", "--all", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:{tag}", layout.display()))
+        .arg(format!("docker://{dest}"))
+        .env("TMPDIR", sb.dir())
+        .output()
+        .unwrap();
+    assert!(copy.status.success(), "skopeo: {}", stderr(&copy));
+    sb.den_ok(&["pull", "-q", &dest]);
+    assert_eq!(inspect(&sb, &dest)["Id"], configs[1].as_str());
+    sb.den_ok(&["pull", "-q", "--platform", "linux/arm64", &dest]);
+    let arm = inspect(&sb, &dest);
+    assert_eq!(arm["Id"], configs[0].as_str());
+    assert_eq!(arm["Architecture"], "arm64");
+    assert_eq!(
+        arm["Layers"][0]["MediaType"],
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    );
+    let layer = arm["RootFS"]["Layers"][0].as_str().unwrap();
+    assert_eq!(
+        fs::read_to_string(sb.root().join("layers").join(&layer[7..]).join("diff/arch")).unwrap(),
+        "arm64"
+    );
+    let err = sb.den_fail(&["pull", "--platform", "linux/s390x", &dest], 125);
+    assert!(err.contains("linux/arm64, linux/amd64"), "{err}");
+}
+
+/// A docker-archive tar (manifest.json, no index.json) loads too.
+#[test]
+fn loads_docker_archive() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    sb.write_registries_conf(&env.insecure_all());
+    let image = env.image("busybox:latest");
+    sb.den_ok(&["pull", "-q", &image]);
+    let before = inspect(&sb, &image);
+    let archive = sb.dir().join("home/docker.tar");
+    sb.den_ok(&["save", "-o", archive.to_str().unwrap(), &image]);
+    // Repack without the OCI files (GNU tar --delete mangles unblocked archives).
+    sb.sh_ok(&format!("cd {h} && mkdir x && tar -xf docker.tar -C x && tar -cf docker.tar -C x manifest.json blobs", h = sb.home().display()));
+    sb.den_ok(&["rmi", &image]);
+    let out = sb.den_ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(out.contains(&format!("Loaded image: {image}")), "{out}");
+    let after = inspect(&sb, &image);
+    assert_eq!(after["Id"], before["Id"]);
+    assert_eq!(after["RootFS"], before["RootFS"]);
 }

@@ -72,15 +72,65 @@ fn put(dir: &Path, bytes: &[u8]) -> String {
 /// Writes an OCI layout at `dir` with one image named `name` whose layers
 /// are the given uncompressed tars. Returns the config digest (the image id).
 pub fn write_layout(dir: &Path, name: &str, layers: &[Vec<u8>]) -> String {
+    let (desc, config) = write_image(dir, "amd64", layers, false);
+    write_index(dir, name, &[desc]);
+    config
+}
+
+/// Writes an OCI layout whose one entry is an image index with an image per
+/// architecture; `zstd` compresses that image's layers with zstd.
+/// Returns the config digests in the order given.
+pub fn write_multiarch_layout(
+    dir: &Path,
+    name: &str,
+    images: &[(&str, Vec<Vec<u8>>, bool)],
+) -> Vec<String> {
+    let mut descs = Vec::new();
+    let mut configs = Vec::new();
+    for (arch, layers, zstd) in images {
+        let (mut desc, config) = write_image(dir, arch, layers, *zstd);
+        desc["platform"] = serde_json::json!({"architecture": arch, "os": "linux"});
+        descs.push(desc);
+        configs.push(config);
+    }
+    let index = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": descs})).unwrap();
+    let desc = serde_json::json!({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": put(dir, &index), "size": index.len()});
+    write_index(dir, name, &[desc]);
+    configs
+}
+
+fn write_index(dir: &Path, name: &str, descs: &[serde_json::Value]) {
+    let mut descs = descs.to_vec();
+    for d in &mut descs {
+        d["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": name});
+    }
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": descs});
+    fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+/// Writes one image's blobs; returns its manifest descriptor and config digest.
+fn write_image(
+    dir: &Path,
+    arch: &str,
+    layers: &[Vec<u8>],
+    zstd: bool,
+) -> (serde_json::Value, String) {
     fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
     fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let descs: Vec<_> = layers
         .iter()
-        .map(|l| serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": put(dir, l), "size": l.len()}))
+        .map(|l| {
+            let (blob, media_type) = if zstd {
+                (zstd::encode_all(&l[..], 3).unwrap(), "application/vnd.oci.image.layer.v1.tar+zstd")
+            } else {
+                (l.clone(), "application/vnd.oci.image.layer.v1.tar")
+            };
+            serde_json::json!({"mediaType": media_type, "digest": put(dir, &blob), "size": blob.len()})
+        })
         .collect();
     let diff_ids: Vec<String> = layers.iter().map(|l| sha(l)).collect();
     let config = serde_json::json!({
-        "architecture": "amd64", "os": "linux", "created": "2025-05-20T00:00:00Z",
+        "architecture": arch, "os": "linux", "created": "2025-05-20T00:00:00Z",
         "config": {"Cmd": ["sh"]}, "rootfs": {"type": "layers", "diff_ids": diff_ids}
     });
     let config = serde_json::to_vec(&config).unwrap();
@@ -91,10 +141,6 @@ pub fn write_layout(dir: &Path, name: &str, layers: &[Vec<u8>]) -> String {
         "layers": descs
     });
     let manifest = serde_json::to_vec(&manifest).unwrap();
-    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": put(dir, &manifest), "size": manifest.len(),
-        "annotations": {"org.opencontainers.image.ref.name": name}
-    }]});
-    fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-    config_digest
+    let desc = serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": put(dir, &manifest), "size": manifest.len()});
+    (desc, config_digest)
 }

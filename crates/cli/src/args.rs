@@ -21,6 +21,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a command in a new container.
+    Run(Box<RunArgs>),
     /// Download an image from a registry.
     Pull(PullArgs),
     /// List images.
@@ -185,11 +187,102 @@ pub enum SystemCommand {
     Df,
 }
 
+#[derive(Debug, Args)]
+#[command(trailing_var_arg = true)]
+pub struct RunArgs {
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Name of the container.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Keep standard input open.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give the container a terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Set an environment variable (KEY=VALUE, or KEY to copy it from den's environment).
+    #[arg(short, long = "env", value_name = "KEY[=VALUE]")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container.
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// User to run as: uid[:gid] or name[:group].
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Container host name.
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Override the image's entrypoint.
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Run a minimal init as PID 1 that reaps zombies and forwards signals.
+    #[arg(long)]
+    pub init: bool,
+    /// Bind mount or named volume: HOST-PATH|NAME:CONTAINER-PATH[:ro|rw].
+    #[arg(short, long = "volume", value_name = "SRC:DST[:OPTS]")]
+    pub volumes: Vec<String>,
+    /// Mount: type=bind|volume|tmpfs,source=…,target=…[,readonly].
+    #[arg(long = "mount", value_name = "SPEC")]
+    pub mounts: Vec<String>,
+    /// Mount a tmpfs: PATH[:OPTIONS].
+    #[arg(long, value_name = "PATH[:OPTS]")]
+    pub tmpfs: Vec<String>,
+    /// Mount the root filesystem read-only.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Use a directory as the (read-only) root filesystem instead of an image.
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
+    /// Network: none, host (the private default comes with networking).
+    #[arg(long, alias = "net", default_value = "none")]
+    pub network: String,
+    /// Add a capability (or ALL).
+    #[arg(long)]
+    pub cap_add: Vec<String>,
+    /// Drop a capability (or ALL).
+    #[arg(long)]
+    pub cap_drop: Vec<String>,
+    /// All capabilities of the user namespace, no seccomp, no masked paths.
+    #[arg(long)]
+    pub privileged: bool,
+    /// seccomp=unconfined, landlock=off, no-new-privileges.
+    #[arg(long, value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// When to pull the image: missing, always, never.
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
+    /// Pass file descriptors 3..3+N on to the container.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+    /// User namespace mode: keep-id maps your uid to the same uid inside.
+    #[arg(long)]
+    pub userns: Option<String>,
+    /// Platform to pull, os/arch[/variant].
+    #[arg(long)]
+    pub platform: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+    /// The image (or, with --rootfs, the command).
+    pub image: Option<String>,
+    /// Command and arguments.
+    #[arg(allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
 /// Steps den runs in a child process inside its user namespace.
 #[derive(Debug, Subcommand)]
 pub enum InternalCommand {
+    /// Run a container from its spec file (the supervisor).
+    Container { spec: PathBuf },
     /// Unpack a stored blob as a layer.
     Unpack { blob: String, diff_id: String },
     /// Delete trashed layers and abandoned unpack directories.
     Purge,
+    /// Delete a container's directory (its files belong to subordinate ids).
+    RemoveContainer { id: String },
 }

@@ -6,6 +6,7 @@
 
 mod args;
 mod cmd;
+mod containers;
 mod context;
 mod output;
 mod progress;
@@ -49,6 +50,7 @@ fn chain(e: &anyhow::Error) -> String {
 fn run(cli: Cli) -> anyhow::Result<i32> {
     let ctx = context::Context::new(cli.root.clone())?;
     match cli.command {
+        Command::Run(a) => cmd::run::run(&ctx, &a),
         Command::Pull(a) => cmd::pull::run(&ctx, &a),
         Command::Images(a) => cmd::images::list(&ctx, &a),
         Command::Image(sub) => cmd::images::image_command(&ctx, sub),

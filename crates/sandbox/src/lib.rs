@@ -13,8 +13,13 @@
 //! Architecture invariant: only this crate calls fork/unshare, and only its
 //! private `sys` module uses `unsafe`.
 
+pub mod caps;
+pub mod container;
 pub mod idmap;
+pub mod landlock;
 pub mod probe;
+pub mod pty;
+pub mod seccomp;
 pub mod userns;
 
 mod sys;

@@ -1,5 +1,6 @@
-//! The raw calls that have no safe wrapper in nix or rustix: `fork`, `_exit`
-//! and the `landlock_create_ruleset` version query.
+//! The raw calls that have no safe wrapper in nix or rustix: `fork`, `_exit`,
+//! the `landlock_create_ruleset` version query, installing a seccomp filter,
+//! and two harmless probes (`clone3`, `keyctl`) that show what a filter allows.
 //!
 //! Everything else (unshare, setresuid, mount, pipes, waitpid) is already safe
 //! in nix/rustix and is called directly by the modules that need it.
@@ -48,6 +49,25 @@ pub(crate) enum ChildExit {
 }
 
 impl ForkedChild {
+    /// The child's pid (valid until it is reaped).
+    pub(crate) fn pid(&self) -> Pid {
+        self.pid
+            .expect("pid is only taken when the child is reaped")
+    }
+
+    /// Reaps the child if it has exited; `None` while it runs.
+    pub(crate) fn try_wait(&mut self) -> nix::Result<Option<ChildExit>> {
+        let pid = self.pid();
+        let exit = match waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => ChildExit::Code(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => ChildExit::Signal(sig),
+            Ok(_) | Err(nix::Error::EINTR) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        self.pid = None;
+        Ok(Some(exit))
+    }
+
     /// Block until the child exits and reap it.
     pub(crate) fn wait(mut self) -> nix::Result<ChildExit> {
         let pid = self.pid.take().expect("pid is only taken by wait or drop");
@@ -136,5 +156,95 @@ pub(crate) fn landlock_abi_version() -> nix::Result<i32> {
         Err(nix::Error::last())
     } else {
         Ok(ret as i32)
+    }
+}
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER, 0, program)`: install a classic-BPF
+/// filter on the calling thread. Unlike `seccompiler::apply_filter` this does
+/// not set no_new_privs, so a caller holding CAP_SYS_ADMIN in its user
+/// namespace can keep setuid binaries working, as Docker does by default.
+pub(crate) fn seccomp_set_mode_filter(program: &[seccompiler::sock_filter]) -> io::Result<()> {
+    let len = u16::try_from(program.len())
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let fprog = libc::sock_fprog {
+        len,
+        // `seccompiler::sock_filter` is `#[repr(C)]` with the same fields as
+        // `libc::sock_filter` (u16, u8, u8, u32), so the layouts agree.
+        filter: program.as_ptr().cast::<libc::sock_filter>().cast_mut(),
+    };
+    // SAFETY: `fprog` points at `len` initialised instructions that outlive
+    // the call; the kernel only reads them (copy_from_user) and validates
+    // the program before installing it. `fprog.filter` is `*mut` by libc's
+    // declaration only: nothing writes through it.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0 as libc::c_uint,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    match ret {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// `clone3(NULL, 0)`, which never creates a task: the kernel refuses a size
+/// below `CLONE_ARGS_SIZE_VER0` with EINVAL before anything else, so EINVAL
+/// means the call reached the kernel; another errno means a seccomp filter
+/// (or a kernel without clone3: ENOSYS) answered first.
+pub(crate) fn clone3_null() -> nix::errno::Errno {
+    // SAFETY: size 0 makes the kernel return EINVAL before it reads the
+    // (null) argument or creates a task, so no memory is touched and the
+    // call cannot return twice.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            std::ptr::null::<libc::c_void>(),
+            0 as libc::size_t,
+        )
+    };
+    debug_assert_eq!(ret, -1, "clone3 with size 0 cannot succeed");
+    nix::errno::Errno::last()
+}
+
+/// `keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_THREAD_KEYRING, 0)`: look up the
+/// thread keyring without creating it; Ok(id) or the errno (ENOKEY when
+/// there is none, EPERM from a seccomp filter that denies keyctl).
+pub(crate) fn keyctl_thread_keyring_id() -> nix::Result<i64> {
+    const KEYCTL_GET_KEYRING_ID: libc::c_int = 0;
+    const KEY_SPEC_THREAD_KEYRING: libc::c_int = -1;
+    // SAFETY: this keyctl operation takes three integers and no pointers,
+    // and with create == 0 it changes nothing.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_GET_KEYRING_ID,
+            KEY_SPEC_THREAD_KEYRING,
+            0 as libc::c_int,
+        )
+    };
+    match ret {
+        r if r >= 0 => Ok(r),
+        _ => Err(nix::errno::Errno::last()),
+    }
+}
+
+/// Marks every file descriptor from `first` up close-on-exec, so the
+/// container's command inherits only stdio and the fds passed on purpose.
+pub(crate) fn cloexec_from(first: u32) {
+    // SAFETY: close_range only changes flags of this process's descriptors;
+    // CLOSE_RANGE_CLOEXEC closes nothing now, so no fd owned by Rust code
+    // becomes dangling. Failure (kernels before 5.11) leaves fds as they are.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
     }
 }

@@ -7,4 +7,7 @@ pub mod internal;
 pub mod login;
 pub mod pull;
 pub mod push;
+pub mod run;
+mod run_flags;
+mod supervise;
 pub mod unshare;

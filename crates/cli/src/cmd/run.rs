@@ -1,0 +1,229 @@
+//! `den run`: image → container spec → a supervisor child that sets the
+//! container up in its namespaces → the container's exit status.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use den_image::manifest::Platform;
+use den_image::pull::PullOptions;
+use den_image::reference::ImageRef;
+use den_image::store::{ImageRecord, Store};
+use den_sandbox::container::spec::{ContainerSpec, Mount, Network, Process, Rootfs, Security};
+
+use super::run_flags::{self, ImageConfig};
+use crate::args::RunArgs;
+use crate::containers::{Containers, Record, new_id, write_atomic};
+use crate::context::Context;
+use crate::progress::Reporter;
+
+pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
+    let flags = run_flags::Validated::from_args(args, ctx)?;
+    let store = ctx.store()?;
+    let (image, config, command_in) = match &args.rootfs {
+        Some(_) => (
+            None,
+            ImageConfig::default(),
+            [
+                args.image.clone().into_iter().collect(),
+                args.command.clone(),
+            ]
+            .concat(),
+        ),
+        None => {
+            let name = args
+                .image
+                .as_deref()
+                .context("no image given: den run [OPTIONS] IMAGE [COMMAND]")?;
+            let image = find_or_pull(ctx, &store, name, args)?;
+            let config = ImageConfig::read(&store, &image)?;
+            (Some(image), config, args.command.clone())
+        }
+    };
+    let process_args = config.command(args.entrypoint.as_deref(), &command_in);
+    if process_args.is_empty() {
+        bail!(
+            "no command specified: the image has no Entrypoint or Cmd; give one after the image name"
+        );
+    }
+    let id = new_id();
+    let name = args.name.clone().unwrap_or_else(|| generated_name(&id));
+    let containers = Containers::open(&ctx.root)?;
+    let record = Record {
+        id: id.clone(),
+        name,
+        image_id: image.as_ref().map(|i| i.id.to_string()),
+        image: args.image.clone().unwrap_or_default(),
+        command: process_args.clone(),
+        created: chrono::Utc::now().to_rfc3339(),
+        layers: image
+            .as_ref()
+            .map(|i| i.layers.iter().map(|l| l.diff_id.to_string()).collect())
+            .unwrap_or_default(),
+    };
+    let dir = containers.create(&record)?;
+    let hostname = args
+        .hostname
+        .clone()
+        .unwrap_or_else(|| id[..12].to_string());
+    let mut mounts = etc_files(&dir, &hostname, flags.network)?;
+    mounts.extend(flags.mounts.iter().cloned());
+    let spec = ContainerSpec {
+        id: id.clone(),
+        rootfs: rootfs(&store, image.as_ref(), args.rootfs.as_deref(), &dir)?,
+        read_only: args.read_only,
+        mounts,
+        hostname,
+        process: Process {
+            args: process_args,
+            env: config.env_with(&flags.env),
+            cwd: args
+                .workdir
+                .clone()
+                .or(config.working_dir.clone())
+                .filter(|w| !w.is_empty())
+                .unwrap_or_else(|| "/".into()),
+            user: args
+                .user
+                .clone()
+                .or(config.user.clone())
+                .unwrap_or_default(),
+            terminal: args.tty,
+            preserve_fds: args.preserve_fds,
+        },
+        network: flags.network,
+        security: Security {
+            capabilities: flags.capabilities.clone(),
+            seccomp: flags.seccomp,
+            landlock: flags.landlock,
+            privileged: args.privileged,
+        },
+        init: args.init,
+        cache_dir: ctx.root.join("cache"),
+    };
+    let spec_path = dir.join("spec.json");
+    write_atomic(&spec_path, &serde_json::to_vec_pretty(&spec)?)?;
+    let code = super::supervise::start(ctx, &spec_path, args.interactive, args.tty);
+    if args.rm {
+        super::internal::remove_container(ctx, &id)?;
+    }
+    code
+}
+
+/// The image by name or id; pulled first when missing (or always, with --pull=always).
+fn find_or_pull(
+    ctx: &Context,
+    store: &Store,
+    name: &str,
+    args: &RunArgs,
+) -> anyhow::Result<ImageRecord> {
+    let images = store.images()?;
+    let found = super::images::resolve(store, &images, name);
+    let pull = match (args.pull.as_str(), &found) {
+        ("always", _) => true,
+        ("missing", Err(_)) => true,
+        ("missing" | "never", Ok(_)) => false,
+        ("never", Err(_)) => bail!(
+            "image {name} is not in the store and --pull=never was given: pull it first with `den pull {name}`"
+        ),
+        (other, _) => bail!("invalid --pull value `{other}`: use missing, always or never"),
+    };
+    if !pull {
+        return found;
+    }
+    let reference = ImageRef::parse(name)?;
+    let platform = match &args.platform {
+        Some(p) => Platform::parse(p)?,
+        None => Platform::host(),
+    };
+    let opts = PullOptions {
+        platform,
+        tls_verify: args.registry.tls_verify,
+    };
+    super::pull::pull_image(
+        ctx,
+        &reference,
+        &opts,
+        &args.registry,
+        &Reporter::new(false),
+    )
+}
+
+fn rootfs(
+    store: &Store,
+    image: Option<&ImageRecord>,
+    dir_root: Option<&Path>,
+    dir: &Path,
+) -> anyhow::Result<Rootfs> {
+    let merged = dir.join("merged");
+    match (image, dir_root) {
+        (_, Some(lower)) => {
+            let lower = std::path::absolute(lower)?;
+            if !lower.is_dir() {
+                bail!("--rootfs {}: not a directory", lower.display());
+            }
+            Ok(Rootfs::Directory { lower, merged })
+        }
+        (Some(img), None) => {
+            let mut lowers = Vec::new();
+            for l in img.layers.iter().rev() {
+                if !store.has_layer(&l.diff_id) {
+                    bail!(
+                        "layer {} of image {} is missing from the store: pull the image again",
+                        l.diff_id,
+                        img.id.short()
+                    );
+                }
+                lowers.push(l.diff_id.hex().to_string());
+            }
+            Ok(Rootfs::Overlay {
+                layers_dir: store.root().join("layers"),
+                lowers,
+                upper: dir.join("upper"),
+                work: dir.join("work"),
+                merged,
+            })
+        }
+        (None, None) => bail!("no image and no --rootfs"),
+    }
+}
+
+/// /etc/hosts, /etc/hostname and /etc/resolv.conf, generated per container.
+fn etc_files(dir: &Path, hostname: &str, network: Network) -> anyhow::Result<Vec<Mount>> {
+    let hosts = format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+    );
+    let resolv = match network {
+        Network::Host => std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        Network::None => String::new(),
+    };
+    let files: [(&str, String); 3] = [
+        ("hosts", hosts),
+        ("hostname", format!("{hostname}\n")),
+        ("resolv.conf", resolv),
+    ];
+    let mut mounts = Vec::new();
+    for (name, text) in files {
+        let path: PathBuf = dir.join(name);
+        fs_err::write(&path, text)?;
+        mounts.push(Mount::Bind {
+            source: path,
+            target: format!("/etc/{name}"),
+            read_only: false,
+        });
+    }
+    Ok(mounts)
+}
+
+/// Docker-style `adjective_name` from the id.
+fn generated_name(id: &str) -> String {
+    const LEFT: [&str; 16] = [
+        "brave", "calm", "eager", "fond", "gentle", "happy", "jolly", "keen", "lucid", "merry",
+        "nifty", "proud", "quiet", "sharp", "tender", "witty",
+    ];
+    const RIGHT: [&str; 16] = [
+        "babbage", "curie", "darwin", "euler", "fermi", "gauss", "hopper", "joule", "kepler",
+        "lovelace", "noether", "pascal", "ritchie", "shannon", "turing", "wozniak",
+    ];
+    let b = u8::from_str_radix(&id[..2], 16).unwrap_or(0) as usize;
+    format!("{}_{}_{}", LEFT[b % 16], RIGHT[(b / 16) % 16], &id[2..6])
+}

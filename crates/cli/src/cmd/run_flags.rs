@@ -1,0 +1,294 @@
+//! `den run` flags checked and turned into the pieces of a container spec,
+//! and the image config's defaults (Entrypoint, Cmd, Env, WorkingDir, User).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use den_image::store::{ImageRecord, Store};
+use den_sandbox::container::spec::{Mount, Network};
+use serde::Deserialize;
+
+use crate::args::RunArgs;
+use crate::context::Context;
+
+/// What the flags say, validated.
+pub struct Validated {
+    pub env: Vec<String>,
+    pub mounts: Vec<Mount>,
+    pub network: Network,
+    pub capabilities: Vec<String>,
+    pub seccomp: bool,
+    pub landlock: bool,
+}
+
+impl Validated {
+    pub fn from_args(args: &RunArgs, ctx: &Context) -> anyhow::Result<Self> {
+        let network = match args.network.as_str() {
+            "none" => Network::None,
+            "host" => Network::Host,
+            other => bail!("unsupported --network `{other}`: use none or host"),
+        };
+        let (mut seccomp, mut landlock) = (!args.privileged, true);
+        for opt in &args.security_opt {
+            match opt.replace(':', "=").as_str() {
+                "seccomp=unconfined" => seccomp = false,
+                "landlock=off" | "landlock=disabled" => landlock = false,
+                "no-new-privileges" | "no-new-privileges=true" | "label=disable" => {}
+                other => bail!(
+                    "unsupported --security-opt `{other}`: use seccomp=unconfined, landlock=off or no-new-privileges"
+                ),
+            }
+        }
+        let caps = den_sandbox::caps::CapPolicy::from_flags(
+            &args.cap_add,
+            &args.cap_drop,
+            args.privileged,
+        )?;
+        let mut env = Vec::new();
+        for file in &args.env_file {
+            let text = fs_err::read_to_string(file)?;
+            env.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .filter_map(env_entry),
+            );
+        }
+        env.extend(args.env.iter().map(String::as_str).filter_map(env_entry));
+        let mut mounts = Vec::new();
+        for v in &args.volumes {
+            mounts.push(parse_volume(v, ctx)?);
+        }
+        for m in &args.mounts {
+            mounts.push(parse_mount(m, ctx)?);
+        }
+        for t in &args.tmpfs {
+            let (target, opts) = t.split_once(':').unwrap_or((t, ""));
+            check_target(target)?;
+            mounts.push(Mount::Tmpfs {
+                target: target.into(),
+                options: if opts.is_empty() {
+                    "mode=1777".into()
+                } else {
+                    opts.into()
+                },
+            });
+        }
+        Ok(Self {
+            env,
+            mounts,
+            network,
+            capabilities: caps.names(),
+            seccomp,
+            landlock,
+        })
+    }
+}
+
+/// `K=V` as is; a bare `K` takes den's own value, or is dropped when unset.
+fn env_entry(e: &str) -> Option<String> {
+    match e.split_once('=') {
+        Some(_) => Some(e.to_string()),
+        None => std::env::var(e).ok().map(|v| format!("{e}={v}")),
+    }
+}
+
+fn check_target(target: &str) -> anyhow::Result<()> {
+    if !target.starts_with('/') {
+        bail!(
+            "invalid mount destination `{target}`: it must be an absolute path inside the container"
+        );
+    }
+    if target.split('/').any(|c| c == "..") {
+        bail!("invalid mount destination `{target}`: `..` is not allowed");
+    }
+    Ok(())
+}
+
+fn is_volume_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// A host path (absolute or relative, which must exist) or a named volume.
+fn source(src: &str, ctx: &Context) -> anyhow::Result<PathBuf> {
+    if is_volume_name(src) && !src.contains('/') {
+        let dir = ctx.root.join("volumes").join(src).join("_data");
+        fs_err::create_dir_all(&dir)?;
+        return Ok(dir);
+    }
+    let path = std::path::absolute(Path::new(src))
+        .with_context(|| format!("invalid volume source `{src}`"))?;
+    if !path.exists() {
+        bail!(
+            "bind source path does not exist: {}: create it first, or use a named volume",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// `-v SRC:DST[:ro|rw]`.
+fn parse_volume(v: &str, ctx: &Context) -> anyhow::Result<Mount> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let (src, dst, opts) = match parts[..] {
+        [src, dst] => (src, dst, ""),
+        [src, dst, opts] => (src, dst, opts),
+        _ => bail!("invalid volume `{v}`: use SOURCE:DESTINATION[:ro|rw]"),
+    };
+    check_target(dst).with_context(|| format!("volume `{v}`"))?;
+    let mut read_only = false;
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ro" => read_only = true,
+            "rw" | "z" | "Z" => {}
+            other => bail!("invalid volume option `{other}` in `{v}`: use ro or rw"),
+        }
+    }
+    Ok(Mount::Bind {
+        source: source(src, ctx)?,
+        target: dst.into(),
+        read_only,
+    })
+}
+
+/// `--mount type=bind|volume|tmpfs,source=…,target=…[,readonly]`.
+fn parse_mount(m: &str, ctx: &Context) -> anyhow::Result<Mount> {
+    let (mut kind, mut src, mut dst, mut ro, mut size, mut mode) =
+        ("volume", None, None, false, None, None);
+    for kv in m.split(',') {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        match k {
+            "type" => kind = v,
+            "source" | "src" => src = Some(v),
+            "target" | "destination" | "dst" => dst = Some(v),
+            "readonly" | "ro" => ro = v.is_empty() || v == "true" || v == "1",
+            "tmpfs-size" => size = Some(v),
+            "tmpfs-mode" => mode = Some(v),
+            other => bail!("invalid --mount `{m}`: unknown key `{other}`"),
+        }
+    }
+    let dst = dst.with_context(|| format!("invalid --mount `{m}`: target= is required"))?;
+    check_target(dst)?;
+    match kind {
+        "bind" | "volume" => {
+            let src = src.with_context(|| format!("invalid --mount `{m}`: source= is required"))?;
+            if kind == "volume" && !is_volume_name(src) {
+                bail!("invalid volume name `{src}`: use letters, digits, _ . -");
+            }
+            Ok(Mount::Bind {
+                source: source(src, ctx)?,
+                target: dst.into(),
+                read_only: ro,
+            })
+        }
+        "tmpfs" => {
+            let mut opts = vec![format!("mode={}", mode.unwrap_or("1777"))];
+            opts.extend(size.map(|s| format!("size={s}")));
+            Ok(Mount::Tmpfs {
+                target: dst.into(),
+                options: opts.join(","),
+            })
+        }
+        other => bail!("invalid --mount type `{other}`: use bind, volume or tmpfs"),
+    }
+}
+
+/// The run-time defaults an image config carries.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageConfig {
+    #[serde(default)]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(default)]
+    pub cmd: Option<Vec<String>>,
+    #[serde(default)]
+    pub env: Option<Vec<String>>,
+    #[serde(default)]
+    pub working_dir: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+impl ImageConfig {
+    pub fn read(store: &Store, image: &ImageRecord) -> anyhow::Result<Self> {
+        #[derive(Deserialize)]
+        struct Outer {
+            #[serde(default)]
+            config: Option<ImageConfig>,
+        }
+        let outer: Outer = serde_json::from_slice(&store.read_blob(&image.id)?)
+            .context("malformed image config")?;
+        Ok(outer.config.unwrap_or_default())
+    }
+
+    /// Docker's rule: `--entrypoint` replaces the Entrypoint and drops Cmd;
+    /// arguments given replace Cmd.
+    pub fn command(&self, entrypoint: Option<&str>, args: &[String]) -> Vec<String> {
+        let (ep, cmd) = match entrypoint {
+            Some("") => (vec![], vec![]),
+            Some(e) => (vec![e.to_string()], vec![]),
+            None => (
+                self.entrypoint.clone().unwrap_or_default(),
+                self.cmd.clone().unwrap_or_default(),
+            ),
+        };
+        let tail = if args.is_empty() { cmd } else { args.to_vec() };
+        [ep, tail].concat()
+    }
+
+    /// The image's Env, overridden key by key by the user's.
+    pub fn env_with(&self, user: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = self.env.clone().unwrap_or_default();
+        for e in user {
+            let key = e.split_once('=').map(|(k, _)| k).unwrap_or(e);
+            out.retain(|o| o.split_once('=').map(|(k, _)| k) != Some(key));
+            out.push(e.clone());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entrypoint_and_cmd_like_docker() {
+        let c = ImageConfig {
+            entrypoint: Some(vec!["ep".into()]),
+            cmd: Some(vec!["cmd".into()]),
+            ..Default::default()
+        };
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(c.command(None, &[]), s(&["ep", "cmd"]));
+        assert_eq!(c.command(None, &s(&["x"])), s(&["ep", "x"]));
+        assert_eq!(c.command(Some("sh"), &[]), s(&["sh"]));
+        assert_eq!(
+            c.command(Some("sh"), &s(&["-c", "x"])),
+            s(&["sh", "-c", "x"])
+        );
+        assert_eq!(c.command(Some(""), &s(&["ls"])), s(&["ls"]));
+    }
+
+    #[test]
+    fn env_overrides_by_key() {
+        let c = ImageConfig {
+            env: Some(vec!["PATH=/bin".into(), "A=1".into()]),
+            ..Default::default()
+        };
+        assert_eq!(
+            c.env_with(&["A=2".into(), "B=3".into()]),
+            vec!["PATH=/bin", "A=2", "B=3"]
+        );
+    }
+
+    #[test]
+    fn volume_names_and_targets() {
+        assert!(is_volume_name("data") && is_volume_name("my-vol_1.x"));
+        assert!(!is_volume_name("./data") && !is_volume_name("-x") && !is_volume_name(""));
+        assert!(check_target("/data").is_ok());
+        assert!(check_target("data").is_err() && check_target("/a/../b").is_err());
+    }
+}

@@ -1,0 +1,101 @@
+//! Starting the container's supervisor (`den __internal container`) from
+//! the CLI and staying attached: plain pipes, or a pty with the caller's
+//! terminal in raw mode; signals sent to den are passed on.
+
+use std::io::IsTerminal;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::Context as _;
+use den_sandbox::pty::{RawMode, open_pty, relay};
+use signal_hook::consts::{SIGHUP, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook::iterator::Signals;
+
+use crate::context::Context;
+
+/// Runs the supervisor for `spec` and returns the container's exit code.
+pub fn start(ctx: &Context, spec: &Path, interactive: bool, tty: bool) -> anyhow::Result<i32> {
+    let exe = std::env::current_exe().context("cannot find den's own binary")?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--root")
+        .arg(&ctx.root)
+        .args(["__internal", "container"])
+        .arg(spec);
+    // SIGINT and SIGQUIT from the terminal reach the container directly
+    // (same process group); den must outlive them to report the exit code.
+    let _quiet = signal_hook::flag::register(signal_hook::consts::SIGINT, Default::default())?;
+    let _quiet_quit =
+        signal_hook::flag::register(signal_hook::consts::SIGQUIT, Default::default())?;
+    if tty {
+        return start_with_pty(cmd, interactive);
+    }
+    cmd.stdin(if interactive {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    });
+    let child = cmd
+        .spawn()
+        .context("cannot start the container supervisor")?;
+    wait_forwarding(child)
+}
+
+fn start_with_pty(mut cmd: Command, interactive: bool) -> anyhow::Result<i32> {
+    let pty = open_pty()?;
+    let stdin_tty = std::io::stdin().is_terminal();
+    if stdin_tty {
+        den_sandbox::pty::copy_window_size(std::io::stdin().as_fd(), pty.master.as_fd())?;
+    }
+    let slave = |fd: &OwnedFd| -> anyhow::Result<Stdio> { Ok(Stdio::from(fd.try_clone()?)) };
+    cmd.stdin(slave(&pty.slave)?)
+        .stdout(slave(&pty.slave)?)
+        .stderr(slave(&pty.slave)?);
+    let child = cmd
+        .spawn()
+        .context("cannot start the container supervisor")?;
+    drop(cmd);
+    drop(pty.slave);
+    let raw = if interactive && stdin_tty {
+        RawMode::enter(std::io::stdin().as_fd())?
+    } else {
+        None
+    };
+    let input = if interactive {
+        Some(std::io::stdin().as_fd().try_clone_to_owned()?)
+    } else {
+        None
+    };
+    let output = std::io::stdout().as_fd().try_clone_to_owned()?;
+    let resize = if stdin_tty {
+        Some(std::io::stdin().as_fd().try_clone_to_owned()?)
+    } else {
+        None
+    };
+    let relay = relay(pty.master, input, output, resize)?;
+    let code = wait_forwarding(child);
+    relay.finish();
+    drop(raw);
+    code
+}
+
+/// Waits for the supervisor, passing SIGTERM, SIGHUP, SIGUSR1/2 on to it.
+fn wait_forwarding(mut child: std::process::Child) -> anyhow::Result<i32> {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let mut signals = Signals::new([SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])?;
+    let handle = signals.handle();
+    let forwarder = std::thread::spawn(move || {
+        for sig in signals.forever() {
+            if let Ok(sig) = nix::sys::signal::Signal::try_from(sig) {
+                nix::sys::signal::kill(pid, sig).ok();
+            }
+        }
+    });
+    let status = child.wait().context("waiting for the container")?;
+    handle.close();
+    forwarder.join().ok();
+    use std::os::unix::process::ExitStatusExt;
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}

@@ -1,0 +1,72 @@
+//! `--init`: a minimal PID 1 that runs the command as its child, forwards
+//! signals to it, reaps every orphan, and exits with the command's status.
+//! It is den's own code already in memory: nothing is added to the image.
+
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use nix::sys::signal::{Signal, kill};
+use nix::sys::signalfd::SignalFd;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use super::{SetupError, exec, supervised_signals};
+use crate::sys;
+
+/// Forks the command and supervises it; never returns on success.
+pub(super) fn run(
+    program: &Path,
+    args: &[String],
+    env: &[String],
+    report: &mut Option<OwnedFd>,
+) -> Result<std::convert::Infallible, SetupError> {
+    let signals = supervised_signals();
+    let report_copy = report
+        .as_ref()
+        .expect("the report pipe is open until exec")
+        .try_clone()
+        .map_err(|e| SetupError::Io {
+            what: "dup".into(),
+            path: "report pipe".into(),
+            source: e,
+        })?;
+    let (child, ()) = sys::fork_child((), move || {
+        signals.thread_unblock().ok();
+        let err = exec::exec(program, args, env);
+        std::fs::File::from(report_copy)
+            .write_all(err.encode().as_bytes())
+            .ok();
+        err.exit_code()
+    })
+    .map_err(|e| SetupError::Security(e.to_string()))?;
+    // Only the command's copy of the pipe may stay open: its exec closes it.
+    drop(report.take());
+    let pid = child.pid();
+    let code = reap_until(pid, &signals);
+    std::mem::forget(child);
+    sys::exit_now(code)
+}
+
+/// Reaps children until `main` exits; forwards signals to it.
+fn reap_until(main: Pid, signals: &nix::sys::signal::SigSet) -> i32 {
+    let Ok(sfd) = SignalFd::new(signals) else {
+        return 125;
+    };
+    loop {
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid == main => return code,
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == main => return 128 + sig as i32,
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+        if let Ok(Some(info)) = sfd.read_signal()
+            && info.ssi_signo != Signal::SIGCHLD as u32
+            && let Ok(sig) = Signal::try_from(info.ssi_signo as i32)
+        {
+            kill(main, sig).ok();
+        }
+    }
+}

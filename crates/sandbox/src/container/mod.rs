@@ -1,0 +1,315 @@
+//! Running a container: the process tree and its set-up, as a checklist.
+//!
+//! ```text
+//! den run (cli, may be multi-threaded)
+//!  └─ den __internal container SPEC      supervisor: single-threaded, fresh exec
+//!       1. enter the user namespace       (sandbox::userns)
+//!       2. unshare mount, pid, uts, ipc, cgroup (+ net for --network none)
+//!       3. block the signals it forwards; fork ──┐
+//!       5. read the report pipe: an error        │
+//!          message, or EOF when exec worked      │
+//!       6. forward signals, reap, exit with      │
+//!          the container's status                │
+//!                                                └─ container process, PID 1
+//!                                                   4a. filesystem: overlay root, /proc, /dev,
+//!                                                       /sys, volumes, masked paths, pivot_root
+//!                                                   4b. identity: hostname, tty, user, workdir
+//!                                                   4c. privileges: bounding set, ids, caps,
+//!                                                       no_new_privs, landlock, seccomp
+//!                                                   4d. exec the command (or --init)
+//! ```
+//!
+//! A failure in step 4 is written to the report pipe (close-on-exec, so a
+//! successful exec closes it) and becomes one line on stderr with exit code
+//! 125, or 126/127 when the command cannot be run or is not found.
+
+mod exec;
+mod init;
+mod mounts;
+mod security;
+pub mod spec;
+pub mod user;
+
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signalfd::SignalFd;
+
+use crate::idmap::IdMapping;
+use crate::sys::{self, ChildExit};
+use crate::userns::{UsernsError, enter_user_namespace};
+use spec::{ContainerSpec, Network};
+
+/// Why a container could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Userns(#[from] UsernsError),
+    #[error("cannot create the container's {what} namespace: {errno}")]
+    Namespace {
+        what: &'static str,
+        errno: nix::Error,
+    },
+    #[error("mounting {what} on {target}: {errno}")]
+    Mount {
+        what: String,
+        target: String,
+        errno: nix::Error,
+    },
+    #[error("cannot resolve {target} inside the container: {errno}")]
+    Resolve {
+        target: String,
+        errno: rustix::io::Errno,
+    },
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    User(String),
+    #[error("{0}")]
+    Security(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    NotExecutable(String),
+    #[error("the container process failed before it could report: {0}")]
+    Lost(String),
+}
+
+impl SetupError {
+    /// Docker's codes: 127 not found, 126 cannot be invoked, 125 den's own.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::NotFound(_) => 127,
+            Self::NotExecutable(_) => 126,
+            _ => 125,
+        }
+    }
+
+    fn encode(&self) -> String {
+        format!("{}\n{self}", self.exit_code())
+    }
+
+    fn decode(text: &str) -> Self {
+        match text.split_once('\n') {
+            Some(("127", m)) => Self::NotFound(m.into()),
+            Some(("126", m)) => Self::NotExecutable(m.into()),
+            Some((_, m)) => Self::Lost(m.into()),
+            None => Self::Lost(text.into()),
+        }
+    }
+}
+
+/// Signals the supervisor passes on to the container.
+const FORWARDED: [Signal; 7] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+];
+
+fn supervised_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in FORWARDED {
+        set.add(s);
+    }
+    set.add(Signal::SIGCHLD);
+    set
+}
+
+/// Runs the container described by `spec` and returns its exit status
+/// (128+N when killed by signal N). Must be called in a single-threaded process.
+pub fn run(spec: &ContainerSpec, mapping: &IdMapping) -> Result<i32, SetupError> {
+    enter_user_namespace(mapping)?;
+    let mut flags = CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWCGROUP;
+    if spec.network == Network::None {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    unshare(flags).map_err(|errno| SetupError::Namespace {
+        what: "mount/pid/uts/ipc/cgroup/net",
+        errno,
+    })?;
+    let prepared = security::prepare(spec)?;
+    let signals = supervised_signals();
+    signals
+        .thread_block()
+        .map_err(|errno| SetupError::Namespace {
+            what: "signal mask",
+            errno,
+        })?;
+    let (report_r, report_w) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| SetupError::Io {
+            what: "create a pipe".into(),
+            path: "pipe".into(),
+            source: e.into(),
+        })?;
+    let (mut child, report_r) =
+        sys::fork_child(report_r, move || container_main(spec, &prepared, report_w))
+            .map_err(|e| SetupError::Security(e.to_string()))?;
+    let mut report = String::new();
+    std::fs::File::from(report_r)
+        .read_to_string(&mut report)
+        .ok();
+    if report.is_empty() {
+        supervise(&mut child, &signals)
+    } else {
+        child.wait().ok();
+        Err(SetupError::decode(&report))
+    }
+}
+
+/// Forwards signals to the container until it exits; returns its status.
+fn supervise(child: &mut sys::ForkedChild, signals: &SigSet) -> Result<i32, SetupError> {
+    let sfd = SignalFd::new(signals).map_err(|errno| SetupError::Namespace {
+        what: "signalfd",
+        errno,
+    })?;
+    loop {
+        if let Some(exit) = child.try_wait().map_err(|errno| SetupError::Namespace {
+            what: "wait",
+            errno,
+        })? {
+            return Ok(match exit {
+                ChildExit::Code(c) => c,
+                ChildExit::Signal(s) => 128 + s as i32,
+            });
+        }
+        match sfd.read_signal() {
+            Ok(Some(info)) if info.ssi_signo != Signal::SIGCHLD as u32 => {
+                if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
+                    kill(child.pid(), sig).ok();
+                }
+            }
+            Ok(_) | Err(nix::Error::EINTR) => {}
+            Err(errno) => {
+                return Err(SetupError::Namespace {
+                    what: "signalfd",
+                    errno,
+                });
+            }
+        }
+    }
+}
+
+/// The container process: set up, then exec. Returns only on failure,
+/// after writing the error to the report pipe.
+fn container_main(spec: &ContainerSpec, prepared: &security::Prepared, report: OwnedFd) -> i32 {
+    let mut report = Some(report);
+    let err = match setup_and_exec(spec, prepared, &mut report) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    if let Some(report) = report {
+        std::fs::File::from(report)
+            .write_all(err.encode().as_bytes())
+            .ok();
+    }
+    err.exit_code()
+}
+
+fn setup_and_exec(
+    spec: &ContainerSpec,
+    prepared: &security::Prepared,
+    report: &mut Option<OwnedFd>,
+) -> Result<std::convert::Infallible, SetupError> {
+    // Stage 1, filesystem. After it: the process sees only the container's tree.
+    mounts::make_private()?;
+    let merged = mounts::mount_root(&spec.rootfs)?;
+    let root = rustix::fs::open(
+        &merged,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| SetupError::Io {
+        what: "open".into(),
+        path: merged.clone(),
+        source: e.into(),
+    })?;
+    let console = spec
+        .process
+        .terminal
+        .then(|| std::fs::read_link("/proc/self/fd/0").ok())
+        .flatten();
+    mounts::mount_system(&root, spec, console.as_deref())?;
+    mounts::mount_user(&root, &spec.mounts)?;
+    mounts::resolve(&root, &spec.process.cwd, mounts::Kind::Dir)?;
+    if !spec.security.privileged {
+        mounts::restrict_paths(&root)?;
+    }
+    drop(root);
+    mounts::pivot(&merged)?;
+    mounts::seal_root(spec.read_only)?;
+
+    // Stage 2, identity. After it: hostname, terminal and user are the container's.
+    nix::unistd::sethostname(&spec.hostname).map_err(|errno| SetupError::Namespace {
+        what: "uts (hostname)",
+        errno,
+    })?;
+    if spec.process.terminal {
+        nix::unistd::setsid().ok();
+        rustix::process::ioctl_tiocsctty(std::io::stdin().as_fd()).map_err(|e| SetupError::Io {
+            what: "make the terminal controlling".into(),
+            path: "/dev/console".into(),
+            source: e.into(),
+        })?;
+    }
+    let user = user::lookup(&spec.process.user)?;
+    let env = environment(
+        &spec.process.env,
+        &user,
+        &spec.hostname,
+        spec.process.terminal,
+    );
+    nix::unistd::chdir(spec.process.cwd.as_str()).map_err(|e| SetupError::Io {
+        what: "enter the working directory".into(),
+        path: spec.process.cwd.clone().into(),
+        source: e.into(),
+    })?;
+
+    // Stage 3, privileges. After it: the container user, the kept capabilities
+    // only, no new privileges, landlock and seccomp in force.
+    let program = exec::find(&spec.process.args[0], &env)?;
+    sys::cloexec_from(3 + spec.process.preserve_fds);
+    security::apply(spec, prepared, &user)?;
+    if spec.init {
+        return init::run(&program, &spec.process.args, &env, report);
+    }
+    supervised_signals().thread_unblock().ok();
+    Err(exec::exec(&program, &spec.process.args, &env))
+}
+
+/// The process environment: the spec's, plus HOME, HOSTNAME, PATH and TERM
+/// where it has none.
+fn environment(env: &[String], user: &user::User, hostname: &str, terminal: bool) -> Vec<String> {
+    let mut out = env.to_vec();
+    let has = |out: &[String], k: &str| {
+        out.iter()
+            .any(|e| e.split_once('=').is_some_and(|(key, _)| key == k))
+    };
+    if !has(&out, "PATH") {
+        out.push(format!("PATH={}", exec::DEFAULT_PATH));
+    }
+    if !has(&out, "HOSTNAME") {
+        out.push(format!("HOSTNAME={hostname}"));
+    }
+    if !has(&out, "HOME") {
+        out.push(format!("HOME={}", user.home.as_deref().unwrap_or("/")));
+    }
+    if terminal && !has(&out, "TERM") {
+        out.push("TERM=xterm".into());
+    }
+    out
+}

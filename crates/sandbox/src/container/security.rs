@@ -1,0 +1,89 @@
+//! Stage 3 of the container set-up: dropping privileges, in the order the
+//! kernel needs (see `crate::caps` for why this order).
+
+use seccompiler::BpfProgram;
+
+use super::SetupError;
+use super::spec::ContainerSpec;
+use super::user::User;
+use crate::caps::CapPolicy;
+use crate::landlock::LandlockPolicy;
+
+/// What is worked out before pivot_root, while den's store is still
+/// reachable: the capability set and the compiled (cached) seccomp filter.
+pub(super) struct Prepared {
+    caps: CapPolicy,
+    seccomp: Option<Vec<BpfProgram>>,
+}
+
+pub(super) fn prepare(spec: &ContainerSpec) -> Result<Prepared, SetupError> {
+    let caps = CapPolicy::from_flags(&spec.security.capabilities, &["ALL".to_string()], false)
+        .map_err(|e| SetupError::Security(e.to_string()))?;
+    let seccomp = match spec.security.seccomp {
+        false => None,
+        true => Some(
+            crate::seccomp::compile_cached(&caps.keep, &spec.cache_dir)
+                .or_else(|_| crate::seccomp::compile(&caps.keep))
+                .map_err(|e| SetupError::Security(e.to_string()))?,
+        ),
+    };
+    Ok(Prepared { caps, seccomp })
+}
+
+fn sec(e: impl std::fmt::Display) -> SetupError {
+    SetupError::Security(e.to_string())
+}
+
+/// Bounding set, user ids, process capabilities, no_new_privs, landlock,
+/// seccomp; afterwards only exec (or the mini init) remains.
+pub(super) fn apply(
+    spec: &ContainerSpec,
+    prepared: &Prepared,
+    user: &User,
+) -> Result<(), SetupError> {
+    prepared.caps.apply_bounding().map_err(sec)?;
+    switch_user(user)?;
+    prepared.caps.set_process_caps(user.uid == 0).map_err(sec)?;
+    crate::seccomp::set_no_new_privs().map_err(sec)?;
+    if spec.security.landlock {
+        let policy = LandlockPolicy {
+            read_write: vec!["/".into()],
+            read_only: vec![],
+        };
+        let status = policy.apply().map_err(sec)?;
+        if let Some(w) = status.warning() {
+            eprintln!("den: warning: {w}");
+        }
+    }
+    if let Some(programs) = &prepared.seccomp {
+        crate::seccomp::apply(programs).map_err(sec)?;
+    }
+    Ok(())
+}
+
+/// setgroups, setresgid, setresuid. In single-id mode only the user's own
+/// id exists in the namespace: other ids are refused with advice.
+fn switch_user(user: &User) -> Result<(), SetupError> {
+    use nix::unistd::{Gid, Uid, setgroups, setresgid, setresuid};
+    let groups_allowed = std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() == "allow")
+        .unwrap_or(false);
+    if groups_allowed {
+        let groups: Vec<Gid> = user.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+        setgroups(&groups).map_err(|e| {
+            SetupError::User(format!(
+                "cannot set supplementary groups {:?}: {e}",
+                user.groups
+            ))
+        })?;
+    }
+    let unmapped = |what: &str, id: u32, e: nix::Error| {
+        SetupError::User(format!(
+            "cannot switch to {what} {id}: {e}; this user namespace maps only ids it has (add subordinate ids to /etc/subuid and /etc/subgid, or run as root with --user 0)"
+        ))
+    };
+    let gid = Gid::from_raw(user.gid);
+    setresgid(gid, gid, gid).map_err(|e| unmapped("group", user.gid, e))?;
+    let uid = Uid::from_raw(user.uid);
+    setresuid(uid, uid, uid).map_err(|e| unmapped("user", user.uid, e))
+}
