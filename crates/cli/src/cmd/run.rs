@@ -161,7 +161,9 @@ fn rootfs(
             if !lower.is_dir() {
                 bail!("--rootfs {}: not a directory", lower.display());
             }
-            Ok(Rootfs::Directory { lower, merged })
+            let scratch = dir.join("scratch");
+            fs_err::create_dir_all(&scratch)?;
+            Ok(Rootfs::Directory { lower, merged, scratch })
         }
         (Some(img), None) => {
             let mut lowers = Vec::new();

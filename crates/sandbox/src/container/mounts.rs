@@ -108,42 +108,58 @@ pub(super) fn mount_root(rootfs: &Rootfs) -> Result<PathBuf, SetupError> {
             )?;
             Ok(merged.clone())
         }
-        Rootfs::Directory { lower, merged } => {
+        Rootfs::Directory { lower, merged, scratch } => {
             // The upper may not lie inside the lower (overlayfs refuses
             // overlapping layers, and the lower may be `/`): keep it on a tmpfs.
-            let scratch = merged.join("../scratch");
-            let scratch = std::path::absolute(&scratch).unwrap_or(scratch);
-            mnt(
-                "scratch tmpfs",
-                &scratch,
-                Some(Path::new("tmpfs")),
-                Some("tmpfs"),
-                MsFlags::empty(),
-                Some("mode=0700"),
-            )?;
-            for d in ["upper", "work"] {
-                std::fs::create_dir(scratch.join(d)).map_err(|e| SetupError::Io {
-                    what: "create".into(),
-                    path: scratch.join(d),
-                    source: e,
-                })?;
+            let tmpfs_flags = MsFlags::empty();
+            mnt("scratch tmpfs", scratch, Some(Path::new("tmpfs")), Some("tmpfs"), tmpfs_flags, Some("mode=0700"))?;
+            if overlay_dir(lower, merged, scratch, "root").is_err() {
+                split_overlay(lower, merged, scratch)?;
             }
-            let opts = format!(
-                "lowerdir={},upperdir={1}/upper,workdir={1}/work,userxattr",
-                lower.display(),
-                scratch.display()
-            );
-            mnt(
-                "the overlay root",
-                merged,
-                Some(Path::new("overlay")),
-                Some("overlay"),
-                MsFlags::empty(),
-                Some(&opts),
-            )?;
             Ok(merged.clone())
         }
     }
+}
+
+fn io_err(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> SetupError {
+    let (what, path) = (what.to_string(), path.to_path_buf());
+    move |source| SetupError::Io { what, path, source }
+}
+
+/// One overlay: `lower` read-only, writes to `scratch/upper/NAME`.
+fn overlay_dir(lower: &Path, merged: &Path, scratch: &Path, name: &str) -> Result<(), SetupError> {
+    let (upper, work) = (scratch.join("upper").join(name), scratch.join("work").join(name));
+    for d in [&upper, &work] {
+        std::fs::create_dir_all(d).map_err(io_err("create", d))?;
+    }
+    let opts = format!("lowerdir={},upperdir={},workdir={},userxattr", lower.display(), upper.display(), work.display());
+    mnt("an overlay", merged, Some(Path::new("overlay")), Some("overlay"), MsFlags::empty(), Some(&opts))
+}
+
+/// A directory with mounts below it (like `/`) cannot be an overlay's lower
+/// layer in a user namespace (its submounts are locked to it). Then the root
+/// is a tmpfs holding one overlay per top-level directory, the top-level
+/// symlinks, and empty directories where a submount is (/proc, /dev, /sys
+/// get den's own mounts anyway).
+fn split_overlay(lower: &Path, merged: &Path, scratch: &Path) -> Result<(), SetupError> {
+    mnt("the root tmpfs", merged, Some(Path::new("tmpfs")), Some("tmpfs"), MsFlags::empty(), Some("mode=0755"))?;
+    for entry in std::fs::read_dir(lower).map_err(io_err("list", lower))? {
+        let entry = entry.map_err(io_err("list", lower))?;
+        let (from, to) = (entry.path(), merged.join(entry.file_name()));
+        let kind = entry.file_type().map_err(io_err("stat", &from))?;
+        if kind.is_symlink() {
+            let target = std::fs::read_link(&from).map_err(io_err("read", &from))?;
+            std::os::unix::fs::symlink(&target, &to).map_err(io_err("create", &to))?;
+        } else if kind.is_dir() {
+            std::fs::create_dir(&to).map_err(io_err("create", &to))?;
+            // A failure leaves the directory empty: it has locked submounts.
+            overlay_dir(&from, &to, scratch, &entry.file_name().to_string_lossy()).ok();
+        } else if kind.is_file() {
+            std::fs::File::create(&to).map_err(io_err("create", &to))?;
+            mnt("a root file", &to, Some(&from), None, MsFlags::MS_BIND, None)?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
