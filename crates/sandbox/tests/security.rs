@@ -116,8 +116,8 @@ fn seccomp_default_profile(place: Place) {
         ("clone3", "ENOSYS"),
         ("keyctl", "EPERM"),
         ("init_module", "EPERM"),
-        // Allowed, as in Docker (kernel >= 4.8): the kernel answers.
-        ("ptrace", "ESRCH"),
+        // Stricter than Docker: debugging needs CAP_SYS_PTRACE.
+        ("ptrace", "EPERM"),
         ("thread", "ok"),
         ("spawn_true", "ok"),
         ("no_new_privs", "0"),

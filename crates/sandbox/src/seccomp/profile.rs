@@ -108,12 +108,6 @@ pub const ALWAYS: &[Group] = &[
         ],
     },
     Group {
-        why: "debugging (strace, gdb): Docker allows these since Linux 4.8, where a traced \
-              process can no longer escape seccomp; kcmp, pidfd_getfd and process_madvise \
-              still need CAP_SYS_PTRACE (below)",
-        syscalls: &["ptrace", "process_vm_readv", "process_vm_writev"],
-    },
-    Group {
         why: "clocks and timers; setting the clock needs CAP_SYS_TIME (adjtimex and \
               clock_adjtime only read it without that capability)",
         syscalls: &[
@@ -249,7 +243,9 @@ pub const BY_CAPABILITY: &[(Capability, Group)] = &[
     (
         Capability::CAP_SYS_PTRACE,
         Group {
-            why: "inspecting other processes beyond ptrace",
+            why: "debugging and inspecting other processes. Deliberately stricter than \
+                  Docker, which allows ptrace and process_vm_* to everyone since Linux 4.8: \
+                  den is safe by default, and strace/gdb need --cap-add SYS_PTRACE",
             syscalls: &[
                 "kcmp", "pidfd_getfd", "process_madvise", "process_vm_readv", "process_vm_writev",
                 "ptrace",
