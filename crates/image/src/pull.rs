@@ -159,6 +159,9 @@ impl Puller<'_> {
             {
                 Ok(f) => return Ok((ep.clone(), f)),
                 Err(e) if ep.mirror => last = Some(e),
+                // An unreachable registry behind a mirror that answered: the
+                // mirror's answer (e.g. "not found") is the useful one.
+                Err(RegistryError::Unreachable { .. }) if last.is_some() => break,
                 Err(e) => return Err(e.into()),
             }
         }

@@ -163,7 +163,11 @@ fn rootfs(
             }
             let scratch = dir.join("scratch");
             fs_err::create_dir_all(&scratch)?;
-            Ok(Rootfs::Directory { lower, merged, scratch })
+            Ok(Rootfs::Directory {
+                lower,
+                merged,
+                scratch,
+            })
         }
         (Some(img), None) => {
             let mut lowers = Vec::new();

@@ -190,7 +190,9 @@ fn supervise(child: &mut sys::ForkedChild, signals: &SigSet) -> Result<i32, Setu
         match sfd.read_signal() {
             // A signal from the terminal (SI_KERNEL) reached the container's
             // process group directly; passing it on would deliver it twice.
-            Ok(Some(info)) if info.ssi_signo != Signal::SIGCHLD as u32 && info.ssi_code != libc::SI_KERNEL => {
+            Ok(Some(info))
+                if info.ssi_signo != Signal::SIGCHLD as u32 && info.ssi_code != libc::SI_KERNEL =>
+            {
                 if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
                     kill(child.pid(), sig).ok();
                 }

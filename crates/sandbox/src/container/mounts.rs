@@ -108,11 +108,22 @@ pub(super) fn mount_root(rootfs: &Rootfs) -> Result<PathBuf, SetupError> {
             )?;
             Ok(merged.clone())
         }
-        Rootfs::Directory { lower, merged, scratch } => {
+        Rootfs::Directory {
+            lower,
+            merged,
+            scratch,
+        } => {
             // The upper may not lie inside the lower (overlayfs refuses
             // overlapping layers, and the lower may be `/`): keep it on a tmpfs.
             let tmpfs_flags = MsFlags::empty();
-            mnt("scratch tmpfs", scratch, Some(Path::new("tmpfs")), Some("tmpfs"), tmpfs_flags, Some("mode=0700"))?;
+            mnt(
+                "scratch tmpfs",
+                scratch,
+                Some(Path::new("tmpfs")),
+                Some("tmpfs"),
+                tmpfs_flags,
+                Some("mode=0700"),
+            )?;
             if overlay_dir(lower, merged, scratch, "root").is_err() {
                 split_overlay(lower, merged, scratch)?;
             }
@@ -128,12 +139,27 @@ fn io_err(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> SetupError 
 
 /// One overlay: `lower` read-only, writes to `scratch/upper/NAME`.
 fn overlay_dir(lower: &Path, merged: &Path, scratch: &Path, name: &str) -> Result<(), SetupError> {
-    let (upper, work) = (scratch.join("upper").join(name), scratch.join("work").join(name));
+    let (upper, work) = (
+        scratch.join("upper").join(name),
+        scratch.join("work").join(name),
+    );
     for d in [&upper, &work] {
         std::fs::create_dir_all(d).map_err(io_err("create", d))?;
     }
-    let opts = format!("lowerdir={},upperdir={},workdir={},userxattr", lower.display(), upper.display(), work.display());
-    mnt("an overlay", merged, Some(Path::new("overlay")), Some("overlay"), MsFlags::empty(), Some(&opts))
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={},userxattr",
+        lower.display(),
+        upper.display(),
+        work.display()
+    );
+    mnt(
+        "an overlay",
+        merged,
+        Some(Path::new("overlay")),
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(&opts),
+    )
 }
 
 /// A directory with mounts below it (like `/`) cannot be an overlay's lower
@@ -142,7 +168,14 @@ fn overlay_dir(lower: &Path, merged: &Path, scratch: &Path, name: &str) -> Resul
 /// symlinks, and empty directories where a submount is (/proc, /dev, /sys
 /// get den's own mounts anyway).
 fn split_overlay(lower: &Path, merged: &Path, scratch: &Path) -> Result<(), SetupError> {
-    mnt("the root tmpfs", merged, Some(Path::new("tmpfs")), Some("tmpfs"), MsFlags::empty(), Some("mode=0755"))?;
+    mnt(
+        "the root tmpfs",
+        merged,
+        Some(Path::new("tmpfs")),
+        Some("tmpfs"),
+        MsFlags::empty(),
+        Some("mode=0755"),
+    )?;
     for entry in std::fs::read_dir(lower).map_err(io_err("list", lower))? {
         let entry = entry.map_err(io_err("list", lower))?;
         let (from, to) = (entry.path(), merged.join(entry.file_name()));
@@ -156,7 +189,14 @@ fn split_overlay(lower: &Path, merged: &Path, scratch: &Path) -> Result<(), Setu
             overlay_dir(&from, &to, scratch, &entry.file_name().to_string_lossy()).ok();
         } else if kind.is_file() {
             std::fs::File::create(&to).map_err(io_err("create", &to))?;
-            mnt("a root file", &to, Some(&from), None, MsFlags::MS_BIND, None)?;
+            mnt(
+                "a root file",
+                &to,
+                Some(&from),
+                None,
+                MsFlags::MS_BIND,
+                None,
+            )?;
         }
     }
     Ok(())

@@ -36,7 +36,11 @@ pub enum Rootfs {
     },
     /// `--rootfs DIR`: any directory as the single read-only lower layer; the
     /// writable upper lives on a tmpfs of the container (gone when it exits).
-    Directory { lower: PathBuf, merged: PathBuf, scratch: PathBuf },
+    Directory {
+        lower: PathBuf,
+        merged: PathBuf,
+        scratch: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

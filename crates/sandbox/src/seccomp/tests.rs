@@ -513,9 +513,16 @@ fn matches_docker_reference() {
             let den = den_verdicts(arch, caps);
             let names: BTreeSet<&String> = docker.keys().chain(den.keys()).collect();
             // den's one deliberate difference: debugging calls need CAP_SYS_PTRACE.
-            let stricter = |n: &str| !caps.contains(&Capability::CAP_SYS_PTRACE) && ["ptrace", "process_vm_readv", "process_vm_writev"].contains(&n);
+            let stricter = |n: &str| {
+                !caps.contains(&Capability::CAP_SYS_PTRACE)
+                    && ["ptrace", "process_vm_readv", "process_vm_writev"].contains(&n)
+            };
             for n in names.iter().filter(|n| stricter(n)) {
-                assert_ne!(docker.get(*n), den.get(*n), "{n} should be stricter than Docker");
+                assert_ne!(
+                    docker.get(*n),
+                    den.get(*n),
+                    "{n} should be stricter than Docker"
+                );
             }
             let differences: Vec<String> = names
                 .into_iter()

@@ -1,0 +1,492 @@
+//! `den run` end to end, as the unprivileged test users: images from the
+//! loopback registry, exit codes, the image config, terminals, volumes,
+//! single-id mode, --rootfs, and what a container must not be able to do.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use den_tests::{TestEnv, UserSandbox, require_env, stderr, stdout};
+
+fn sandbox(env: &TestEnv, sub: bool) -> UserSandbox {
+    let sb = if sub {
+        env.sandbox_sub()
+    } else {
+        env.sandbox_nosub()
+    };
+    sb.write_registries_conf(&den_tests::mirror_conf("docker.io", &env.registry));
+    sb
+}
+
+#[test]
+fn runs_busybox_and_returns_exit_codes_like_docker() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    assert_eq!(
+        sb.den_ok(&["run", "--rm", "busybox", "echo", "hello"]),
+        "hello\n"
+    );
+    let cases: [(&[&str], i32, &str); 5] = [
+        (&["sh", "-c", "exit 3"], 3, ""),
+        (&["nosuchcommand"], 127, "executable file not found"),
+        (&["/etc/passwd"], 126, "permission denied"),
+        (&["/nonexistent/x"], 127, "no such file"),
+        (&["sh", "-c", "kill -9 $$"], 137, ""),
+    ];
+    for (cmd, code, msg) in cases {
+        let mut args = vec!["run", "--rm", "--init", "busybox"];
+        args.extend(cmd);
+        let out = sb.den(&args);
+        assert_eq!(out.status.code(), Some(code), "{cmd:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(msg), "{cmd:?}: {}", stderr(&out));
+    }
+    let err = sb.den_fail(&["run", "--rm", "nosuchimage:1"], 125);
+    assert!(err.contains("not found"), "{err}");
+    let err = sb.den_fail(
+        &[
+            "run",
+            "--rm",
+            "-v",
+            "/nonexistent/dir:/x",
+            "busybox",
+            "true",
+        ],
+        125,
+    );
+    assert!(err.contains("does not exist"), "{err}");
+    let err = sb.den_fail(
+        &["run", "--rm", "-v", "relative:dir", "busybox", "true"],
+        125,
+    );
+    assert!(err.contains("absolute"), "{err}");
+    sb.den_ok(&["run", "--name", "taken", "busybox", "true"]);
+    let err = sb.den_fail(&["run", "--rm", "--name", "taken", "busybox", "true"], 125);
+    assert!(err.contains("already in use"), "{err}");
+}
+
+#[test]
+fn honours_image_config_and_flags() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    // python's image sets LANG; -e overrides and adds; -e KEY copies den's value.
+    let out = sb.den_env_ok(
+        &[("FROM_HOST", "yes")],
+        &[
+            "run",
+            "--rm",
+            "-e",
+            "A=1",
+            "-e",
+            "FROM_HOST",
+            "-e",
+            "LANG=C",
+            "-w",
+            "/tmp/work",
+            "python:3.11-slim",
+            "sh",
+            "-c",
+            "echo $A $FROM_HOST $LANG; pwd; echo $HOME; hostname",
+        ],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1 yes C", "{out}");
+    assert_eq!(lines[1], "/tmp/work");
+    assert_eq!(lines[2], "/root");
+    assert_eq!(lines[3].len(), 12, "hostname is the short id: {out}");
+    sb.write_file("envfile", "# comment\nFROMFILE=ok\n\n");
+    let envfile = sb.home().join("envfile");
+    let out = sb.den_ok(&[
+        "run",
+        "--rm",
+        "--env-file",
+        envfile.to_str().unwrap(),
+        "--hostname",
+        "box",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $FROMFILE $(hostname) $(cat /etc/hostname)",
+    ]);
+    assert_eq!(out.trim(), "ok box box");
+    // The image's Entrypoint and Cmd, and --entrypoint.
+    let out = sb.den_ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "echo",
+        "busybox",
+        "via",
+        "entrypoint",
+    ]);
+    assert_eq!(out.trim(), "via entrypoint");
+    // -u: by uid:gid and by name (mariadb's mysql user is 999).
+    assert_eq!(
+        sb.den_ok(&["run", "--rm", "-u", "1234:5678", "busybox", "id"])
+            .trim(),
+        "uid=1234 gid=5678 groups=5678"
+    );
+    let out = sb.den_ok(&["run", "--rm", "-u", "mysql", "mariadb:10.11", "id", "-u"]);
+    assert_eq!(out.trim(), "999");
+}
+
+#[test]
+fn pipes_and_terminals() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    sb.den_ok(&["pull", "-q", "busybox"]);
+    let mut child = sb
+        .den_cmd(&[], &["run", "--rm", "-i", "busybox", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hi through a pipe\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&out), "hi through a pipe\n");
+    // Without -i the container's stdin is empty.
+    assert_eq!(
+        sb.den_ok(&["run", "--rm", "busybox", "sh", "-c", "cat; echo end"]),
+        "end\n"
+    );
+    // -it through a real pty (script(1) gives den a terminal): the container
+    // sees a tty of the caller's size, and its exit code comes back.
+    let den = format!(
+        "{} run --rm -it busybox sh -c 'tty; stty size; exit 7'",
+        env.bin.display()
+    );
+    let out = sb.sh(&format!(
+        "stty cols 99 rows 33 2>/dev/null; script -qec \"stty cols 99 rows 33; {den}\" /dev/null"
+    ));
+    let text = stdout(&out);
+    assert!(
+        text.contains("/dev/console") || text.contains("/dev/pts"),
+        "{text}"
+    );
+    assert!(text.contains("33 99"), "window size: {text}");
+    assert_eq!(out.status.code(), Some(7), "{text}");
+}
+
+#[test]
+fn volumes_bind_read_write_and_read_only() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    sb.write_file("data/in.txt", "from host\n");
+    let data = sb.home().join("data");
+    let rw = format!("{}:/data", data.display());
+    let out = sb.den_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &rw,
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/in.txt; echo from container > /data/out.txt",
+    ]);
+    assert_eq!(out, "from host\n");
+    let written = data.join("out.txt");
+    assert_eq!(fs::read_to_string(&written).unwrap(), "from container\n");
+    assert_eq!(
+        fs::metadata(&written).unwrap().uid(),
+        sb.uid(),
+        "root in the container writes as the user"
+    );
+    let ro = format!("{}:/data:ro", data.display());
+    let out = sb.den(&[
+        "run",
+        "--rm",
+        "-v",
+        &ro,
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /data/in.txt",
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("Read-only"), "{}", stderr(&out));
+    assert_eq!(
+        fs::read_to_string(data.join("in.txt")).unwrap(),
+        "from host\n"
+    );
+    // Relative host paths, --mount and --tmpfs.
+    let out = sb.den_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "./data:/d",
+        "--mount",
+        &format!("type=bind,source={},target=/m,readonly", data.display()),
+        "--tmpfs",
+        "/scratch",
+        "busybox",
+        "sh",
+        "-c",
+        "ls /d /m; touch /scratch/x && echo tmpfs-ok; touch /m/y || echo m-ro",
+    ]);
+    assert!(
+        out.contains("in.txt") && out.contains("tmpfs-ok") && out.contains("m-ro"),
+        "{out}"
+    );
+    // --read-only keeps the root read-only but volumes writable.
+    let out = sb.den(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "-v",
+        &rw,
+        "busybox",
+        "sh",
+        "-c",
+        "touch /x; touch /data/ok && echo vol-ok",
+    ]);
+    assert!(
+        stderr(&out).contains("Read-only") && stdout(&out).contains("vol-ok"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+#[test]
+fn single_id_mode_runs_and_maps_only_the_user() {
+    let env = require_env!();
+    let sb = sandbox(&env, false);
+    assert_eq!(
+        sb.den_ok(&["run", "--rm", "busybox", "id", "-u"]).trim(),
+        "0"
+    );
+    let out = sb.den_ok(&["run", "--rm", "busybox", "cat", "/proc/self/uid_map"]);
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["0", &sb.uid().to_string(), "1"]
+    );
+    let err = sb.den_fail(&["run", "--rm", "-u", "999", "busybox", "true"], 125);
+    assert!(err.contains("subordinate ids"), "{err}");
+    // The subordinate-id user maps 65536 ids.
+    let sub = sandbox(&env, true);
+    let out = sub.den_ok(&["run", "--rm", "busybox", "cat", "/proc/self/uid_map"]);
+    assert!(out.contains("65535"), "{out}");
+}
+
+#[test]
+fn rootfs_runs_the_host_root_without_changing_it() {
+    let env = require_env!();
+    let sb = sandbox(&env, false);
+    let marker = format!("/etc/den-rootfs-test-{}", std::process::id());
+    let out = sb.den_ok(&[
+        "run",
+        "--rm",
+        "--rootfs",
+        "/",
+        "sh",
+        "-c",
+        &format!("echo written > {marker} && cat {marker} && id -u"),
+    ]);
+    assert_eq!(out, "written\n0\n");
+    assert!(
+        !std::path::Path::new(&marker).exists(),
+        "the host's /etc is unchanged"
+    );
+    let out = sb.den_ok(&["run", "--rm", "--rootfs", "/", "cat", "/etc/debian_version"]);
+    assert_eq!(out, fs::read_to_string("/etc/debian_version").unwrap());
+}
+
+/// Each of these must fail from inside a default container.
+#[test]
+fn container_cannot_escape() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    let secret = sb.write_file("secret/host-only.txt", "host secret\n");
+    let secret_dir = secret.parent().unwrap().to_path_buf();
+    let probes: [(&str, &str); 7] = [
+        (
+            "read a host file outside the volumes",
+            &format!("cat {}", secret.display()),
+        ),
+        ("mount", "mount -t tmpfs none /mnt"),
+        (
+            "see host processes",
+            "test $(ls -d /proc/[0-9]* | wc -l) -ge 5",
+        ),
+        ("create a device node", "mknod /tmp/sda b 8 0"),
+        (
+            "load a kernel module",
+            "python3 -c 'import ctypes,sys; l=ctypes.CDLL(None,use_errno=True); sys.exit(0 if l.syscall(175,0,0,b\"\")==0 else 1)'",
+        ),
+        (
+            "ptrace",
+            "python3 -c 'import ctypes,os,sys; l=ctypes.CDLL(None,use_errno=True); sys.exit(0 if l.ptrace(16,1,0,0)==0 else 1)'",
+        ),
+        ("write kernel settings", "echo 1 > /proc/sys/kernel/panic"),
+    ];
+    let own_secret = secret.display().to_string();
+    for (what, script) in probes {
+        let out = sb.den(&["run", "--rm", "python:3.11-slim", "sh", "-c", script]);
+        assert_ne!(
+            out.status.code(),
+            Some(0),
+            "{what} succeeded: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+    }
+    assert!(!own_secret.is_empty());
+    // A host directory passed in as an open fd cannot be used to open host
+    // files: landlock confines the container to its own mounts.
+    let script = format!(
+        "exec 3<{}; {} run --rm --preserve-fds 1 busybox sh -c 'ls /proc/self/fd/3/ && cat /proc/self/fd/3/host-only.txt'",
+        secret_dir.display(),
+        env.bin.display()
+    );
+    let out = sb.sh(&script);
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "opened a host file through fd 3: {}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains("host secret"));
+    // The same probe with landlock off shows the fd really leads to the host.
+    let script = script.replace(
+        "--preserve-fds 1",
+        "--preserve-fds 1 --security-opt landlock=off",
+    );
+    assert!(
+        stdout(&sb.sh(&script)).contains("host secret"),
+        "control: without landlock the fd reaches the host"
+    );
+}
+
+#[test]
+fn mariadb_runs_as_999_and_keeps_its_data_in_a_named_volume() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    sb.den_ok(&["pull", "-q", "mariadb:10.11"]);
+    let start = |name: &str| {
+        sb.den_cmd(
+            &[],
+            &[
+                "run",
+                "--rm",
+                "--name",
+                name,
+                "-v",
+                "dbdata:/var/lib/mysql",
+                "-v",
+                "dbsock:/run/mysqld",
+                "-e",
+                "MARIADB_ROOT_PASSWORD=rootpw",
+                "mariadb:10.11",
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+    };
+    let query = |sql: &str| {
+        sb.den(&[
+            "run",
+            "--rm",
+            "-v",
+            "dbsock:/run/mysqld",
+            "mariadb:10.11",
+            "mariadb",
+            "-uroot",
+            "-prootpw",
+            "-N",
+            "-e",
+            sql,
+        ])
+    };
+    let wait_ready = || {
+        let t = Instant::now();
+        loop {
+            let out = query("select 1");
+            if out.status.success() {
+                return;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(90),
+                "mariadb did not come up: {}",
+                stderr(&out)
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+    let stop = |mut c: std::process::Child| {
+        Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .unwrap();
+        let t = Instant::now();
+        while c.try_wait().unwrap().is_none() {
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "mariadb did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let db = start("db1");
+    wait_ready();
+    let out = query("create database kept; select user from mysql.user where user='root' limit 1");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let datadir = sb.root().join("volumes/dbdata/_data");
+    stop(db);
+    // The datadir belongs to the mysql user (999 inside, a subordinate id outside).
+    let owner = fs::metadata(datadir.join("mysql")).unwrap().uid();
+    assert_eq!(owner, 100_000 + 998);
+    let db = start("db2");
+    wait_ready();
+    let out = query("show databases like 'kept'");
+    assert_eq!(stdout(&out).trim(), "kept", "{}", stderr(&out));
+    stop(db);
+}
+
+#[test]
+fn many_run_rm_cycles_leave_nothing_behind() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    sb.den_ok(&["pull", "-q", "busybox"]);
+    let mounts_before = fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .count();
+    let script = format!(
+        "for i in $(seq 200); do {} run --rm busybox true || exit 1; done",
+        env.bin.display()
+    );
+    let out = sb.sh(&script);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        fs::read_dir(sb.root().join("containers")).unwrap().count(),
+        0,
+        "per-container files left"
+    );
+    assert_eq!(
+        fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .count(),
+        mounts_before,
+        "mounts left on the host"
+    );
+    // Supervisors carry `--root STORE` on their command line.
+    let procs = Command::new("pgrep")
+        .args(["-u", sb.user(), "-f", sb.root().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&procs).trim().is_empty(),
+        "den processes left: {}",
+        stdout(&procs)
+    );
+}
