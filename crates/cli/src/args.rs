@@ -23,6 +23,52 @@ pub struct Cli {
 pub enum Command {
     /// Run a command in a new container.
     Run(Box<RunArgs>),
+    /// List containers.
+    Ps(PsArgs),
+    /// Show a container's output.
+    Logs(LogsArgs),
+    /// Stop running containers (stop signal, then SIGKILL after a timeout).
+    Stop(StopArgs),
+    /// Send a signal to running containers.
+    Kill {
+        /// Signal name or number.
+        #[arg(short, long, default_value = "KILL")]
+        signal: String,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Start stopped containers (their filesystem changes are kept).
+    Start {
+        /// Stay attached to the container's output and return its exit code.
+        #[arg(short, long)]
+        attach: bool,
+        /// Attach standard input.
+        #[arg(short, long)]
+        interactive: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Stop and start containers.
+    Restart(StopArgs),
+    /// Remove containers.
+    Rm(RmArgs),
+    /// Wait until containers stop; print their exit codes.
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Show containers (or images) as JSON.
+    Inspect {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Rename a container.
+    Rename { container: String, new_name: String },
+    /// Run a command in a running container.
+    Exec(Box<ExecArgs>),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(ContainerCommand),
     /// Download an image from a registry.
     Pull(PullArgs),
     /// List images.
@@ -34,6 +80,9 @@ pub enum Command {
     Tag { source: String, target: String },
     /// Remove images.
     Rmi(RmiArgs),
+    /// Manage named volumes.
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// Write images to an OCI layout tar (also readable by `docker load`).
     Save(SaveArgs),
     /// Read images from an OCI layout (tar or directory) or a docker-archive tar.
@@ -132,6 +181,46 @@ pub struct RmiArgs {
     pub force: bool,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// Create a volume (a random name when none is given); prints its name.
+    Create { name: Option<String> },
+    /// List volumes.
+    #[command(alias = "list")]
+    Ls {
+        /// Only volume names.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Output format: `table` or `json`.
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Show volumes as JSON.
+    Inspect {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove volumes (refused while a container uses one).
+    #[command(alias = "remove")]
+    Rm {
+        /// Keep going past volumes that do not exist.
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove every volume no container uses.
+    Prune {
+        /// Accepted for Docker compatibility: den has no anonymous volumes,
+        /// every unused volume is removed.
+        #[arg(short, long)]
+        all: bool,
+        /// Do not ask for confirmation (den never asks).
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct SaveArgs {
     /// Output file (default: standard output, if it is not a terminal).
@@ -190,6 +279,12 @@ pub enum SystemCommand {
 #[derive(Debug, Args)]
 #[command(trailing_var_arg = true)]
 pub struct RunArgs {
+    /// Run in the background and print the container id.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Restart policy: no, on-failure[:N], always, unless-stopped.
+    #[arg(long, default_value = "no")]
+    pub restart: String,
     /// Remove the container when it exits.
     #[arg(long)]
     pub rm: bool,
@@ -274,15 +369,117 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all containers (default: running ones).
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// name=…, status=created|running|exited|restarting, ancestor=IMAGE, id=…
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// table or json.
+    #[arg(long)]
+    pub format: Option<String>,
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    pub container: String,
+    /// Keep following new output.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only the last N lines.
+    #[arg(short = 'n', long)]
+    pub tail: Option<String>,
+    /// Only output since a time (RFC 3339, Unix time) or duration (10m).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Prefix each line with its time.
+    #[arg(short, long)]
+    pub timestamps: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before SIGKILL.
+    #[arg(short, long, default_value_t = 10)]
+    pub time: u64,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Kill and remove running containers.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Accepted for Docker compatibility (den creates no anonymous volumes).
+    #[arg(short, long)]
+    pub volumes: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(trailing_var_arg = true)]
+pub struct ExecArgs {
+    #[arg(short, long)]
+    pub interactive: bool,
+    #[arg(short, long)]
+    pub tty: bool,
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    #[arg(short, long)]
+    pub user: Option<String>,
+    pub container: String,
+    #[arg(required = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// List containers.
+    #[command(alias = "list")]
+    Ls(PsArgs),
+    /// Remove all stopped containers.
+    Prune {
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Remove containers.
+    Rm(RmArgs),
+    /// Show containers as JSON.
+    Inspect {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}
+
 /// Steps den runs in a child process inside its user namespace.
 #[derive(Debug, Subcommand)]
 pub enum InternalCommand {
     /// Run a container from its spec file (the supervisor).
-    Container { spec: PathBuf },
+    Container {
+        spec: PathBuf,
+        /// Own session, output only to the log; prints "started" when running.
+        #[arg(long)]
+        detach: bool,
+    },
     /// Unpack a stored blob as a layer.
     Unpack { blob: String, diff_id: String },
     /// Delete trashed layers and abandoned unpack directories.
     Purge,
+    /// Run a command in a running container (joins its namespaces).
+    Exec { container: String, spec: String },
     /// Delete a container's directory (its files belong to subordinate ids).
     RemoveContainer { id: String },
+    /// Delete removed volumes (`volumes/.rm-*`); prints the bytes freed.
+    RemoveVolumes,
 }

@@ -1,6 +1,7 @@
 //! Container records on disk: `ROOT/containers/<id>/config.json`, one per
 //! container, written by rename under `ROOT/containers.lock`. The record
-//! names the image, so images in use are not removed.
+//! names the image, its layers and its named volumes, so none of them is
+//! removed while the container exists.
 //!
 //! ```text
 //! ROOT/containers/<id>/config.json   the record
@@ -29,6 +30,28 @@ pub struct Record {
     pub created: String,
     /// Layer diff ids the container's root uses.
     pub layers: Vec<String>,
+    /// Named volumes it mounts (kept from removal while the record exists).
+    #[serde(default)]
+    pub volumes: Vec<String>,
+    /// Published ports as `docker ps` shows them: `127.0.0.1:8080->5000/tcp`.
+    #[serde(default)]
+    pub ports: Vec<String>,
+}
+
+impl Record {
+    /// `NetworkSettings.Ports` of `docker inspect`.
+    pub fn ports_json(&self) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        for p in &self.ports {
+            let Some((host, ctr)) = p.split_once("->") else { continue };
+            let (ip, port) = host.rsplit_once(':').unwrap_or(("", host));
+            let entry = map.entry(ctr.to_string()).or_insert_with(|| serde_json::json!([]));
+            if let Some(list) = entry.as_array_mut() {
+                list.push(serde_json::json!({"HostIp": ip, "HostPort": port}));
+            }
+        }
+        serde_json::Value::Object(map)
+    }
 }
 
 pub struct Containers {
@@ -63,7 +86,11 @@ impl Containers {
     pub fn list(&self) -> anyhow::Result<Vec<Record>> {
         let mut out = Vec::new();
         for entry in fs_err::read_dir(&self.dir)? {
-            let path = entry?.path().join("config.json");
+            let entry = entry?;
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue; // being removed
+            }
+            let path = entry.path().join("config.json");
             if let Ok(bytes) = std::fs::read(&path)
                 && let Ok(r) = serde_json::from_slice::<Record>(&bytes)
             {
@@ -95,27 +122,77 @@ impl Containers {
     }
 }
 
+impl Containers {
+    /// A container by exact name, exact id, or unique id prefix.
+    pub fn find(&self, query: &str) -> anyhow::Result<Record> {
+        let all = self.list()?;
+        if let Some(r) = all.iter().find(|r| r.name == query || r.id == query) {
+            return Ok(r.clone());
+        }
+        let hits: Vec<&Record> = all.iter().filter(|r| !query.is_empty() && r.id.starts_with(query)).collect();
+        match hits.len() {
+            1 => Ok(hits[0].clone()),
+            0 => bail!("no such container: {query}"),
+            n => bail!("container id prefix {query} is ambiguous: it matches {n} containers; give more digits"),
+        }
+    }
+
+    /// The container's state as it really is (a dead supervisor means exited).
+    pub fn state(&self, id: &str) -> den_sandbox::container::state::State {
+        use den_sandbox::container::state::{State, Status};
+        State::read(&self.dir_of(id)).map(State::observed).unwrap_or(State {
+            status: Status::Created,
+            supervisor_pid: 0,
+            supervisor_start: 0,
+            pid: 0,
+            exit_code: None,
+            started_at: None,
+            finished_at: None,
+            restarts: 0,
+            error: None,
+        })
+    }
+
+    /// Renames a container; the new name must be free.
+    pub fn rename(&self, query: &str, new: &str) -> anyhow::Result<()> {
+        let _lock = self.lock()?;
+        let mut rec = self.find(query)?;
+        if let Some(other) = self.list()?.into_iter().find(|r| r.name == new && r.id != rec.id) {
+            bail!("the container name \"{new}\" is already in use by container {}: choose another name", &other.id[..12]);
+        }
+        rec.name = new.to_string();
+        write_atomic(&self.dir_of(&rec.id).join("config.json"), &serde_json::to_vec_pretty(&rec)?)
+    }
+
+    /// Takes a record out of the listing (renames its directory away, under
+    /// the lock) and returns where its files now are, to be deleted inside
+    /// the user namespace.
+    pub fn detach(&self, id: &str) -> anyhow::Result<PathBuf> {
+        let _lock = self.lock()?;
+        let from = self.dir_of(id);
+        let to = self.dir.join(format!(".rm-{id}"));
+        fs_err::rename(&from, &to)?;
+        Ok(to)
+    }
+}
+
 /// temp file + rename, so a reader never sees half a file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let mut f = fs_err::File::create(&tmp)?;
     f.write_all(bytes)?;
-    f.sync_all()?;
     fs_err::rename(&tmp, path)?;
     Ok(())
 }
 
 /// A random 64-hex-digit container id.
 pub fn new_id() -> String {
-    let bytes: [u8; 32] = std::array::from_fn(|_| 0).map(|_: u8| rand_byte());
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn rand_byte() -> u8 {
     use std::io::Read;
-    let mut b = [0u8; 1];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .ok();
-    b[0]
+    let mut bytes = [0u8; 32];
+    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).is_err() {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        bytes[..16].copy_from_slice(&t.as_nanos().to_le_bytes());
+        bytes[16..20].copy_from_slice(&std::process::id().to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

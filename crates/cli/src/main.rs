@@ -10,6 +10,7 @@ mod containers;
 mod context;
 mod output;
 mod progress;
+mod volumes;
 
 use std::process::ExitCode;
 
@@ -30,15 +31,29 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(125)),
         Err(e) => {
             eprintln!("den: {}", chain(&e));
-            ExitCode::from(125)
+            let code = e.chain().find_map(|c| c.downcast_ref::<cmd::supervise::ExitWith>()).map_or(125, |x| x.0);
+            ExitCode::from(u8::try_from(code).unwrap_or(125))
         }
     }
+}
+
+fn ps_args(a: &args::PsArgs) -> cmd::ps::PsArgs<'_> {
+    cmd::ps::PsArgs { all: a.all, quiet: a.quiet, filters: &a.filter, format: a.format.as_deref(), no_trunc: a.no_trunc }
+}
+
+/// `den inspect`: containers first, then images, like Docker.
+fn inspect_any(ctx: &context::Context, names: &[String]) -> anyhow::Result<i32> {
+    let containers = containers::Containers::open(&ctx.root)?;
+    if names.iter().all(|n| containers.find(n).is_ok()) {
+        return cmd::ps::inspect(ctx, names);
+    }
+    cmd::images::inspect(ctx, names)
 }
 
 /// One line: the error and its causes, each said once.
 fn chain(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
-    for cause in e.chain() {
+    for cause in e.chain().filter(|c| !c.is::<cmd::supervise::ExitWith>()) {
         let s = cause.to_string();
         if !parts.iter().any(|p| p.contains(&s)) {
             parts.push(s);
@@ -51,11 +66,27 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     let ctx = context::Context::new(cli.root.clone())?;
     match cli.command {
         Command::Run(a) => cmd::run::run(&ctx, &a),
+        Command::Ps(a) => cmd::ps::ps(&ctx, &ps_args(&a)),
+        Command::Logs(a) => cmd::ps::logs(&ctx, &a.container, &cmd::ps::LogsArgs { follow: a.follow, tail: a.tail.as_deref(), since: a.since.as_deref(), timestamps: a.timestamps }),
+        Command::Stop(a) => cmd::lifecycle::stop(&ctx, &a.containers, a.time),
+        Command::Kill { signal, containers } => cmd::lifecycle::kill(&ctx, &containers, &signal),
+        Command::Start { attach, interactive, containers } => cmd::lifecycle::start(&ctx, &containers, attach, interactive),
+        Command::Restart(a) => cmd::lifecycle::restart(&ctx, &a.containers, a.time),
+        Command::Rm(a) => cmd::lifecycle::rm(&ctx, &a.containers, a.force),
+        Command::Wait { containers } => cmd::ps::wait(&ctx, &containers),
+        Command::Inspect { names } => inspect_any(&ctx, &names),
+        Command::Rename { container, new_name } => cmd::lifecycle::rename(&ctx, &container, &new_name),
+        Command::Exec(a) => cmd::exec::run(&ctx, &a),
+        Command::Container(args::ContainerCommand::Ls(a)) => cmd::ps::ps(&ctx, &ps_args(&a)),
+        Command::Container(args::ContainerCommand::Prune { force: _ }) => cmd::lifecycle::prune(&ctx),
+        Command::Container(args::ContainerCommand::Rm(a)) => cmd::lifecycle::rm(&ctx, &a.containers, a.force),
+        Command::Container(args::ContainerCommand::Inspect { names }) => cmd::ps::inspect(&ctx, &names),
         Command::Pull(a) => cmd::pull::run(&ctx, &a),
         Command::Images(a) => cmd::images::list(&ctx, &a),
         Command::Image(sub) => cmd::images::image_command(&ctx, sub),
         Command::Tag { source, target } => cmd::images::tag(&ctx, &source, &target),
         Command::Rmi(a) => cmd::images::rmi(&ctx, &a),
+        Command::Volume(sub) => cmd::volumes::run(&ctx, sub),
         Command::Save(a) => cmd::archive::save(&ctx, &a),
         Command::Load(a) => cmd::archive::load(&ctx, &a),
         Command::Push(a) => cmd::push::run(&ctx, &a),

@@ -8,7 +8,16 @@
 //!   count)`. Writing such a map needs the setuid helpers `newuidmap` and
 //!   `newgidmap` (Debian package `uidmap`).
 //! - **Single**: only the user's own uid and gid are mapped (to 0). Works with
-//!   nothing installed; `chown` to any other id fails with `EINVAL`.
+//!   nothing installed; `chown` to any other id fails with `EINVAL` (a
+//!   container turns such calls into no-ops: see `crate::seccomp::single_id`).
+//! - **Keep-id** (`--userns=keep-id`, derived from a subordinate mapping with
+//!   [`IdMapping::keep_id`]): the user's uid `U` is `U` inside too; container
+//!   ids `0..U` and `U+1..N` take the subordinate range in order, as podman
+//!   does. The same for the gid.
+//!
+//! [`IdMapping::uid_map`] and [`IdMapping::gid_map`] give every mode as
+//! `inside outside count` lines, the form of `/proc/PID/uid_map` and of
+//! `newuidmap`'s arguments.
 //!
 //! The environment variable `DEN_USERNS=single` forces single-id mode even when
 //! subordinate ids are configured; `DEN_USERNS=auto` (or unset) detects.
@@ -167,6 +176,74 @@ pub enum IdMapping {
     },
     /// Container 0 → `uid`/`gid`; nothing else is mapped.
     Single { uid: u32, gid: u32 },
+    /// `--userns=keep-id`: container `uid`/`gid` → the same host ids; the
+    /// other container ids `0..N` → `sub_*.start ..`, in order.
+    KeepId {
+        uid: u32,
+        gid: u32,
+        sub_uid: IdRange,
+        sub_gid: IdRange,
+    },
+}
+
+/// One line of a uid or gid map: container ids `inside .. inside + count`
+/// are host ids `outside .. outside + count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapRange {
+    pub inside: u32,
+    pub outside: u32,
+    pub count: u32,
+}
+
+/// Why `--userns=keep-id` cannot be used: the user has no usable
+/// subordinate ids.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "--userns=keep-id needs subordinate ids, which den cannot use here ({reason}): {fix}, or run without --userns=keep-id"
+)]
+pub struct KeepIdError {
+    /// Why single-id mode is in use.
+    pub reason: String,
+    /// What to do about it.
+    pub fix: String,
+}
+
+impl KeepIdError {
+    /// Works out why `uid` is in single-id mode, in the order
+    /// [`IdMapping::detect`] checks, and the fix.
+    fn explain(uid: u32) -> KeepIdError {
+        let (reason, fix) = if UsernsMode::from_env() == UsernsMode::Single {
+            (
+                format!("{USERNS_ENV}=single is set"),
+                format!("unset {USERNS_ENV}"),
+            )
+        } else if let Err(e) =
+            subordinate_ranges(uid, Path::new("/etc/subuid"), Path::new("/etc/subgid"))
+        {
+            let files = ["/etc/subuid", "/etc/subgid"]
+                .map(|f| fs_err::read_to_string(f).unwrap_or_default());
+            let start = next_free_subid_start(&[&files[0], &files[1]]);
+            let range = format!("{start}-{}", start + u64::from(MAX_MAPPED) - 1);
+            let user = User::from_uid(Uid::from_raw(uid))
+                .ok()
+                .flatten()
+                .map_or_else(|| uid.to_string(), |u| u.name);
+            (
+                e.to_string(),
+                format!(
+                    "as root, run `usermod --add-subuids {range} --add-subgids {range} {user}`"
+                ),
+            )
+        } else {
+            let tools = ["newuidmap", "newgidmap"].map(find_id_tool);
+            let reason = tools
+                .into_iter()
+                .find_map(Result::err)
+                .map_or_else(|| "single-id mode".to_owned(), |e| e.to_string());
+            (reason, "install the uidmap package".to_owned())
+        };
+        KeepIdError { reason, fix }
+    }
 }
 
 impl IdMapping {
@@ -208,30 +285,64 @@ impl IdMapping {
         )
     }
 
+    /// The keep-id mapping built on this one's subordinate ranges; single-id
+    /// mode has none to offer (the error says why, and what to do).
+    pub fn keep_id(&self) -> Result<IdMapping, KeepIdError> {
+        match *self {
+            IdMapping::Subordinate {
+                uid,
+                gid,
+                sub_uid,
+                sub_gid,
+            }
+            | IdMapping::KeepId {
+                uid,
+                gid,
+                sub_uid,
+                sub_gid,
+            } => Ok(IdMapping::KeepId {
+                uid,
+                gid,
+                sub_uid,
+                sub_gid,
+            }),
+            IdMapping::Single { uid, .. } => Err(KeepIdError::explain(uid)),
+        }
+    }
+
+    /// The uid map, as written to `/proc/PID/uid_map`.
+    pub fn uid_map(&self) -> Vec<MapRange> {
+        match *self {
+            IdMapping::Subordinate { uid, sub_uid, .. } => root_is_own(uid, sub_uid),
+            IdMapping::Single { uid, .. } => only(uid),
+            IdMapping::KeepId { uid, sub_uid, .. } => keep_own(uid, sub_uid),
+        }
+    }
+
+    /// The gid map, as written to `/proc/PID/gid_map`.
+    pub fn gid_map(&self) -> Vec<MapRange> {
+        match *self {
+            IdMapping::Subordinate { gid, sub_gid, .. } => root_is_own(gid, sub_gid),
+            IdMapping::Single { gid, .. } => only(gid),
+            IdMapping::KeepId { gid, sub_gid, .. } => keep_own(gid, sub_gid),
+        }
+    }
+
     /// The host uid that `container_uid` maps to, if it is mapped.
     pub fn map_uid_to_host(&self, container_uid: u32) -> Option<u32> {
-        match *self {
-            IdMapping::Subordinate { uid, sub_uid, .. } => map_one(uid, sub_uid, container_uid),
-            IdMapping::Single { uid, .. } => (container_uid == 0).then_some(uid),
-        }
+        to_host(&self.uid_map(), container_uid)
     }
 
     /// The host gid that `container_gid` maps to, if it is mapped.
     pub fn map_gid_to_host(&self, container_gid: u32) -> Option<u32> {
-        match *self {
-            IdMapping::Subordinate { gid, sub_gid, .. } => map_one(gid, sub_gid, container_gid),
-            IdMapping::Single { gid, .. } => (container_gid == 0).then_some(gid),
-        }
+        to_host(&self.gid_map(), container_gid)
     }
 
-    /// How many container ids (from 0) are mapped: `N` in the module doc.
+    /// How many container ids from 0 on are mapped, as uids and as gids:
+    /// `N` in the module doc (less in keep-id mode when the user's id is `N`
+    /// or more and so lies outside `0..N`).
     pub fn mapped_count(&self) -> u32 {
-        match self {
-            IdMapping::Subordinate {
-                sub_uid, sub_gid, ..
-            } => mapped_len(*sub_uid).min(mapped_len(*sub_gid)),
-            IdMapping::Single { .. } => 1,
-        }
+        contiguous(&self.uid_map()).min(contiguous(&self.gid_map()))
     }
 }
 
@@ -240,12 +351,69 @@ pub(crate) fn mapped_len(range: IdRange) -> u32 {
     range.count.min(MAX_MAPPED)
 }
 
-fn map_one(own: u32, sub: IdRange, container: u32) -> Option<u32> {
-    match container {
-        0 => Some(own),
-        c if c < mapped_len(sub) => Some(sub.start + (c - 1)),
-        _ => None,
+/// Container 0 is `own`, nothing else is mapped.
+fn only(own: u32) -> Vec<MapRange> {
+    vec![MapRange {
+        inside: 0,
+        outside: own,
+        count: 1,
+    }]
+}
+
+/// Container 0 is `own`; `1..N` are the first `N-1` ids of `sub`.
+fn root_is_own(own: u32, sub: IdRange) -> Vec<MapRange> {
+    let mut map = only(own);
+    let rest = mapped_len(sub) - 1;
+    if rest > 0 {
+        map.push(MapRange {
+            inside: 1,
+            outside: sub.start,
+            count: rest,
+        });
     }
+    map
+}
+
+/// Container `own` is `own`; the other ids of `0..N` take the same `N-1`
+/// subordinate ids as [`root_is_own`], in order (an `own` of `N` or more is
+/// mapped on its own, above them).
+fn keep_own(own: u32, sub: IdRange) -> Vec<MapRange> {
+    let rest = mapped_len(sub) - 1;
+    let below = own.min(rest);
+    let lines = [
+        (0, sub.start, below),
+        (own, own, 1),
+        (own.saturating_add(1), sub.start + below, rest - below),
+    ];
+    lines
+        .into_iter()
+        .filter(|&(_, _, count)| count > 0)
+        .map(|(inside, outside, count)| MapRange {
+            inside,
+            outside,
+            count,
+        })
+        .collect()
+}
+
+fn to_host(map: &[MapRange], container: u32) -> Option<u32> {
+    map.iter()
+        .find(|r| container >= r.inside && container - r.inside < r.count)
+        .map(|r| r.outside + (container - r.inside))
+}
+
+/// How many ids from 0 on `map` covers without a gap.
+fn contiguous(map: &[MapRange]) -> u32 {
+    let mut ranges = map.to_vec();
+    ranges.sort_by_key(|r| r.inside);
+    let mut next = 0u32;
+    for r in ranges {
+        if r.inside != next {
+            break;
+        }
+        next = r.inside.saturating_add(r.count);
+    }
+    next
 }
 
 /// Why the user has no usable subordinate ids.
@@ -460,11 +628,65 @@ mod tests {
         }
         assert_eq!(sub.mapped_count(), 10);
         assert_eq!(single.mapped_count(), 1);
+        let keep = sub.keep_id().unwrap();
+        let cases: &[(u32, Option<u32>, Option<u32>)] = &[
+            (0, Some(100000), Some(200000)),
+            (8, Some(100008), Some(200008)),
+            (9, Some(100009), None),
+            (999, Some(100999), None),
+            (1000, Some(1000), None),
+            (1001, Some(101000), Some(1001)),
+            (1002, Some(101001), None),
+            (65535, Some(165534), None),
+            (65536, None, None),
+        ];
+        for &(id, uid, gid) in cases {
+            assert_eq!(keep.map_uid_to_host(id), uid, "uid {id} in {keep:?}");
+            assert_eq!(keep.map_gid_to_host(id), gid, "gid {id} in {keep:?}");
+        }
+        assert_eq!(keep.mapped_count(), 9);
+        assert_eq!(keep.keep_id().unwrap(), keep);
+        assert!(single.keep_id().is_err());
         let big = IdRange {
             start: 1,
             count: 1 << 20,
         };
         assert_eq!(mapped_len(big), 65536);
+    }
+
+    #[test]
+    fn map_lines() {
+        let range = |start, count| IdRange { start, count };
+        let line = |m: &[MapRange]| {
+            m.iter()
+                .map(|r| format!("{} {} {}", r.inside, r.outside, r.count))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let keep = |own, sub| line(&keep_own(own, sub));
+        assert_eq!(
+            line(&root_is_own(1000, range(100000, 65536))),
+            "0 1000 1, 1 100000 65535"
+        );
+        assert_eq!(line(&root_is_own(1000, range(5, 1))), "0 1000 1");
+        assert_eq!(
+            keep(1000, range(100000, 65536)),
+            "0 100000 1000, 1000 1000 1, 1001 101000 64535"
+        );
+        assert_eq!(
+            keep(1000, range(100000, 1 << 20)),
+            "0 100000 1000, 1000 1000 1, 1001 101000 64535"
+        );
+        assert_eq!(keep(0, range(100000, 65536)), "0 0 1, 1 100000 65535");
+        assert_eq!(
+            keep(65535, range(100000, 65536)),
+            "0 100000 65535, 65535 65535 1"
+        );
+        assert_eq!(keep(70000, range(5, 10)), "0 5 9, 70000 70000 1");
+        assert_eq!(keep(1000, range(5, 1)), "1000 1000 1");
+        assert_eq!(contiguous(&keep_own(70000, range(5, 10))), 9);
+        assert_eq!(contiguous(&keep_own(1000, range(5, 1))), 0);
+        assert_eq!(contiguous(&keep_own(3, range(5, 10))), 10);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! - [`idmap::IdMapping`] says which host ids a container's ids map to:
 //!   subordinate ranges from `/etc/subuid`/`/etc/subgid` through the setuid
 //!   `newuidmap`/`newgidmap`, or only the user's own id (single-id mode).
-//!   [`idmap::IdMapping::detect`] picks one for the current user.
+//!   [`idmap::IdMapping::detect`] picks one for the current user;
+//!   [`idmap::IdMapping::keep_id`] derives `--userns=keep-id` from it.
 //! - [`userns::enter_user_namespace`] takes an `IdMapping` and moves the
 //!   (single-threaded) calling process into a new user namespace as uid 0.
 //! - [`probe::rootless_checks`] tries each host prerequisite for real and

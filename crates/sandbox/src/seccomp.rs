@@ -65,6 +65,14 @@
 //!
 //! `--security-opt seccomp=unconfined` means: do not call [`apply`]. Nothing
 //! else changes.
+//!
+//! # Single-id mode
+//!
+//! When the container's user namespace maps only the user's id, one more
+//! filter, [`single_id`], is installed just before these: it answers
+//! ownership and id-switch calls to unmapped ids with success and does
+//! nothing, so package managers work. It grants nothing; its module doc says
+//! why, and why it is installed first.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -78,6 +86,7 @@ use seccompiler::{
 pub use seccompiler::BpfProgram;
 
 pub mod profile;
+pub mod single_id;
 mod syscalls;
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,7 @@
 //!   unshare(CLONE_NEWUSER)
 //!   send Unshared (or close: abort) -------> newuidmap PARENT 0 UID 1 1 SUB N-1
 //!                                            newgidmap PARENT 0 GID 1 1 SUB N-1
+//!                                            (keep-id: three lines, see idmap)
 //!   recv HelperReport <--------------------- send Mapped | ToolFailed | SpawnFailed
 //!   reap helper                              _exit(0)
 //!   setresgid(0), setresuid(0)
@@ -31,7 +32,7 @@ use nix::sched::{CloneFlags, unshare};
 use nix::unistd::{Gid, Pid, Uid, setresgid, setresuid};
 use rustix::pipe::{PipeFlags, pipe_with};
 
-use crate::idmap::{IdMapping, IdRange, IdToolError, find_id_tool, mapped_len};
+use crate::idmap::{IdMapping, IdToolError, MapRange, find_id_tool};
 use crate::sys;
 
 /// Why [`enter_user_namespace`] failed.
@@ -98,17 +99,12 @@ pub fn enter_user_namespace(map: &IdMapping) -> Result<(), UsernsError> {
     }
     match map {
         IdMapping::Single { uid, gid } => enter_single(*uid, *gid)?,
-        IdMapping::Subordinate {
-            uid,
-            gid,
-            sub_uid,
-            sub_gid,
-        } => {
+        IdMapping::Subordinate { .. } | IdMapping::KeepId { .. } => {
             let tools = IdTools {
                 newuidmap: find_id_tool("newuidmap")?,
                 newgidmap: find_id_tool("newgidmap")?,
-                uid_args: map_args(*uid, *sub_uid),
-                gid_args: map_args(*gid, *sub_gid),
+                uid_args: map_args(&map.uid_map()),
+                gid_args: map_args(&map.gid_map()),
             };
             enter_subordinate(&tools)?;
         }
@@ -156,14 +152,13 @@ fn become_root() -> Result<(), UsernsError> {
     })
 }
 
-/// `0 OWN 1 1 SUB N-1`: the argument list for newuidmap/newgidmap after the pid.
-fn map_args(own: u32, sub: IdRange) -> Vec<String> {
-    let mut args = vec!["0".to_owned(), own.to_string(), "1".to_owned()];
-    let rest = mapped_len(sub).saturating_sub(1);
-    if rest > 0 {
-        args.extend(["1".to_owned(), sub.start.to_string(), rest.to_string()]);
-    }
-    args
+/// `0 OWN 1 1 SUB N-1` (one triple per map line): the argument list for
+/// newuidmap/newgidmap after the pid.
+fn map_args(map: &[MapRange]) -> Vec<String> {
+    map.iter()
+        .flat_map(|r| [r.inside, r.outside, r.count])
+        .map(|n| n.to_string())
+        .collect()
 }
 
 /// What the helper runs, resolved before forking.
@@ -226,8 +221,10 @@ fn helper_main(parent: Pid, tools: &IdTools, go: OwnedFd, report: OwnedFd) -> i3
     if !matches!(from_parent.read(&mut byte), Ok(1)) || byte[0] != UNSHARED {
         return 1; // The parent could not unshare and gave up.
     }
-    let result = run_tool(&tools.newuidmap, parent, &tools.uid_args)
-        .and_then(|()| run_tool(&tools.newgidmap, parent, &tools.gid_args));
+    // Both tools at once: each is a setuid exec of a few milliseconds.
+    let uid = spawn_tool(&tools.newuidmap, parent, &tools.uid_args);
+    let gid = spawn_tool(&tools.newgidmap, parent, &tools.gid_args);
+    let result = finish_tool(&tools.newuidmap, uid).and(finish_tool(&tools.newgidmap, gid));
     let msg = match result {
         Ok(()) => HelperReport::Mapped,
         Err(report) => report,
@@ -238,21 +235,26 @@ fn helper_main(parent: Pid, tools: &IdTools, go: OwnedFd, report: OwnedFd) -> i3
     }
 }
 
-fn run_tool(tool: &PathBuf, pid: Pid, args: &[String]) -> Result<(), HelperReport> {
-    let out = Command::new(tool)
+fn spawn_tool(tool: &std::path::Path, pid: Pid, args: &[String]) -> std::io::Result<std::process::Child> {
+    Command::new(tool)
         .arg(pid.to_string())
         .args(args)
         .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| HelperReport::SpawnFailed {
-            tool: tool.display().to_string(),
-            error: e.to_string(),
-        })?;
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+}
+
+fn finish_tool(tool: &std::path::Path, child: std::io::Result<std::process::Child>) -> Result<(), HelperReport> {
+    let name = || tool.display().to_string();
+    let out = child
+        .and_then(|c| c.wait_with_output())
+        .map_err(|e| HelperReport::SpawnFailed { tool: name(), error: e.to_string() })?;
     if out.status.success() {
         return Ok(());
     }
     Err(HelperReport::ToolFailed {
-        tool: tool.display().to_string(),
+        tool: name(),
         status: out.status.to_string(),
         stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
     })
@@ -354,32 +356,30 @@ mod tests {
 
     #[test]
     fn newuidmap_args() {
+        use crate::idmap::IdRange;
+        let range = |start, count| IdRange { start, count };
         let cases = [
+            (range(100000, 65536), false, "0 1000 1 1 100000 65535"),
+            (range(100000, 1 << 20), false, "0 1000 1 1 100000 65535"),
+            (range(5, 10), false, "0 1000 1 1 5 9"),
+            (range(5, 1), false, "0 1000 1"),
             (
-                IdRange {
-                    start: 100000,
-                    count: 65536,
-                },
-                "0 1000 1 1 100000 65535",
+                range(100000, 65536),
+                true,
+                "0 100000 1000 1000 1000 1 1001 101000 64535",
             ),
-            (
-                IdRange {
-                    start: 100000,
-                    count: 1 << 20,
-                },
-                "0 1000 1 1 100000 65535",
-            ),
-            (
-                IdRange {
-                    start: 5,
-                    count: 10,
-                },
-                "0 1000 1 1 5 9",
-            ),
-            (IdRange { start: 5, count: 1 }, "0 1000 1"),
         ];
-        for (range, want) in cases {
-            assert_eq!(map_args(1000, range).join(" "), want, "{range:?}");
+        for (sub_uid, keep_id, want) in cases {
+            let mut map = IdMapping::Subordinate {
+                uid: 1000,
+                gid: 1000,
+                sub_uid,
+                sub_gid: sub_uid,
+            };
+            if keep_id {
+                map = map.keep_id().unwrap();
+            }
+            assert_eq!(map_args(&map.uid_map()).join(" "), want, "{map:?}");
         }
     }
 

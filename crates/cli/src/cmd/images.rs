@@ -1,15 +1,19 @@
-//! `den images`, `image inspect|prune`, `tag`, `rmi`, `system df`.
+//! `den images`, `image inspect|prune`, `tag`, `rmi`, `system df`. Images and
+//! layers that container records name are kept.
 
 use std::collections::HashSet;
 
 use anyhow::bail;
+use den_image::digest::Digest;
 use den_image::reference::ImageRef;
 use den_image::store::{ImageRecord, Store, StoreError, display_name};
 use serde_json::json;
 
 use crate::args::{ImageCommand, ImagesArgs, RmiArgs};
+use crate::containers::{Containers, Record};
 use crate::context::Context;
 use crate::output::{ago, human_size, table};
+use crate::volumes::{Volumes, tree_size};
 
 pub fn image_command(ctx: &Context, cmd: ImageCommand) -> anyhow::Result<i32> {
     match cmd {
@@ -179,9 +183,10 @@ pub fn tag(ctx: &Context, source: &str, target: &str) -> anyhow::Result<i32> {
 
 pub fn rmi(ctx: &Context, args: &RmiArgs) -> anyhow::Result<i32> {
     let store = ctx.store()?;
+    let records = Containers::open(&ctx.root)?.list()?;
     let mut failed = None;
     for input in &args.images {
-        match remove_one(&store, input, args.force) {
+        match remove_one(&store, input, args.force, &records) {
             Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
             Err(e)
                 if args.force
@@ -198,7 +203,13 @@ pub fn rmi(ctx: &Context, args: &RmiArgs) -> anyhow::Result<i32> {
 }
 
 /// Untags or deletes one image record; returns Docker's "Untagged:/Deleted:" lines.
-fn remove_one(store: &Store, input: &str, force: bool) -> anyhow::Result<Vec<String>> {
+/// An image a container uses is never deleted: -f takes only its name(s).
+fn remove_one(
+    store: &Store,
+    input: &str,
+    force: bool,
+    records: &[Record],
+) -> anyhow::Result<Vec<String>> {
     let full = ImageRef::parse(input).ok().and_then(|r| r.tagged_name());
     store
         .update_images(|images| {
@@ -229,6 +240,28 @@ fn remove_one(store: &Store, input: &str, force: bool) -> anyhow::Result<Vec<Str
                     ),
                 });
             }
+            if let Some(r) = user_of(records, &img.id) {
+                if !force {
+                    return Err(StoreError::Refused {
+                        image: input.into(),
+                        reason: format!(
+                            "image is in use by container {} ({}): remove the container first",
+                            r.name,
+                            &r.id[..12]
+                        ),
+                    });
+                }
+                let gone = by_name.map_or_else(|| img.names.clone(), |n| vec![n.clone()]);
+                images
+                    .iter_mut()
+                    .filter(|i| i.id == img.id)
+                    .for_each(|i| i.names.retain(|n| !gone.contains(n)));
+                lines.extend(
+                    gone.iter()
+                        .map(|n| format!("Untagged: {}", display_name(n))),
+                );
+                return Ok(lines);
+            }
             lines.extend(
                 img.names
                     .iter()
@@ -241,9 +274,24 @@ fn remove_one(store: &Store, input: &str, force: bool) -> anyhow::Result<Vec<Str
         .map_err(Into::into)
 }
 
-/// Removes unreferenced blobs and layers, then empties the trash.
+/// The first container record made from image `id`.
+fn user_of<'a>(records: &'a [Record], id: &Digest) -> Option<&'a Record> {
+    let id = id.to_string();
+    records
+        .iter()
+        .find(|r| r.image_id.as_deref() == Some(id.as_str()))
+}
+
+/// Removes unreferenced blobs and layers, then empties the trash. Layers
+/// that container records name are kept.
 fn collect(ctx: &Context, store: &Store) -> anyhow::Result<u64> {
-    let got = store.collect_garbage(&HashSet::new())?;
+    let in_use: HashSet<Digest> = Containers::open(&ctx.root)?
+        .list()?
+        .iter()
+        .flat_map(|r| &r.layers)
+        .filter_map(|l| l.parse().ok())
+        .collect();
+    let got = store.collect_garbage(&in_use)?;
     if got.layers > 0
         || std::fs::read_dir(store.tmp_dir())?
             .flatten()
@@ -256,9 +304,11 @@ fn collect(ctx: &Context, store: &Store) -> anyhow::Result<u64> {
 
 pub fn prune(ctx: &Context, all: bool) -> anyhow::Result<i32> {
     let store = ctx.store()?;
+    let records = Containers::open(&ctx.root)?.list()?;
     let removed = store.update_images(|images| {
-        let (gone, kept): (Vec<_>, Vec<_>) =
-            images.drain(..).partition(|i| all || i.names.is_empty());
+        let (gone, kept): (Vec<_>, Vec<_>) = images
+            .drain(..)
+            .partition(|i| (all || i.names.is_empty()) && user_of(&records, &i.id).is_none());
         *images = kept;
         Ok(gone)
     })?;
@@ -276,14 +326,47 @@ pub fn prune(ctx: &Context, all: bool) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// `den system df`: images (active: used by a container), containers
+/// (their writable layers; none counts as running yet), volumes (active:
+/// mounted by a container) and the blobs behind the images.
 pub fn df(ctx: &Context) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let images = store.images()?;
+    let containers = Containers::open(&ctx.root)?;
+    let records = containers.list()?;
+    let held: HashSet<&str> = records
+        .iter()
+        .flat_map(|r| r.layers.iter().map(String::as_str))
+        .collect();
     let mut layers = HashSet::new();
-    let mut size = 0;
+    let (mut size, mut held_size) = (0, 0);
     for l in images.iter().flat_map(|i| &i.layers) {
         if layers.insert(l.diff_id.clone()) {
-            size += store.layer_info(&l.diff_id).map(|i| i.size).unwrap_or(0);
+            let s = store.layer_info(&l.diff_id).map(|i| i.size).unwrap_or(0);
+            size += s;
+            if held.contains(l.diff_id.to_string().as_str()) {
+                held_size += s;
+            }
+        }
+    }
+    let active_images = images
+        .iter()
+        .filter(|i| user_of(&records, &i.id).is_some())
+        .count();
+    let container_size: u64 = records
+        .iter()
+        .map(|r| tree_size(&containers.dir_of(&r.id).join("upper")))
+        .sum();
+    let volumes = Volumes::open(&ctx.root)?;
+    let all_volumes = volumes.list()?;
+    let (mut volume_size, mut unused_size, mut active_volumes) = (0, 0, 0);
+    for v in &all_volumes {
+        let s = tree_size(&volumes.data_dir(&v.name));
+        volume_size += s;
+        if records.iter().any(|r| r.volumes.contains(&v.name)) {
+            active_volumes += 1;
+        } else {
+            unused_size += s;
         }
     }
     let blobs: u64 = std::fs::read_dir(store.root().join("blobs/sha256"))?
@@ -295,9 +378,23 @@ pub fn df(ctx: &Context) -> anyhow::Result<i32> {
         vec![
             "Images".into(),
             images.len().to_string(),
-            "0".into(),
+            active_images.to_string(),
             human_size(size),
-            format!("{} (100%)", human_size(size)),
+            reclaimable(size - held_size, size),
+        ],
+        vec![
+            "Containers".into(),
+            records.len().to_string(),
+            "0".into(),
+            human_size(container_size),
+            reclaimable(container_size, container_size),
+        ],
+        vec![
+            "Local Volumes".into(),
+            all_volumes.len().to_string(),
+            active_volumes.to_string(),
+            human_size(volume_size),
+            reclaimable(unused_size, volume_size),
         ],
         vec![
             "Image blobs".into(),
@@ -312,4 +409,22 @@ pub fn df(ctx: &Context) -> anyhow::Result<i32> {
         table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows)
     );
     Ok(0)
+}
+
+/// Docker's RECLAIMABLE cell: `1.2MB (40%)`.
+fn reclaimable(part: u64, total: u64) -> String {
+    let pct = (part * 100).checked_div(total).unwrap_or(0);
+    format!("{} ({pct}%)", human_size(part))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reclaimable;
+
+    #[test]
+    fn reclaimable_like_docker() {
+        assert_eq!(reclaimable(0, 0), "0B (0%)");
+        assert_eq!(reclaimable(500, 1000), "500B (50%)");
+        assert_eq!(reclaimable(2_000_000, 2_000_000), "2MB (100%)");
+    }
 }

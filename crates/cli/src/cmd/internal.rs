@@ -13,15 +13,13 @@ use crate::context::Context;
 
 pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
     let mapping = IdMapping::detect();
-    if let InternalCommand::Container { spec } = &cmd {
+    if let InternalCommand::Container { spec, detach } = &cmd {
         let spec: ContainerSpec = serde_json::from_slice(&fs_err::read(spec)?)?;
-        return match den_sandbox::container::run(&spec, &mapping) {
-            Ok(code) => Ok(code),
-            Err(e) => {
-                eprintln!("den: {e}");
-                Ok(e.exit_code())
-            }
-        };
+        let opts = den_sandbox::container::Options { detached: *detach };
+        return Ok(report(den_sandbox::container::run(&spec, &mapping, opts)));
+    }
+    if let InternalCommand::Exec { container, spec: request } = &cmd {
+        return exec(ctx, &mapping, container, request);
     }
     enter_user_namespace(&mapping)?;
     let store = ctx.store()?;
@@ -37,26 +35,72 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
         }
         InternalCommand::Purge => store.purge_tmp()?,
         InternalCommand::RemoveContainer { id } => {
-            let dir = crate::containers::Containers::open(&ctx.root)?.dir_of(&id);
-            fs_err::remove_dir_all(&dir)?;
+            // Its directory, or where `Containers::detach` moved it.
+            let containers = crate::containers::Containers::open(&ctx.root)?;
+            let dir = containers.dir_of(&id);
+            for d in [dir.clone(), dir.with_file_name(format!(".rm-{id}"))] {
+                if d.exists() {
+                    fs_err::remove_dir_all(&d)?;
+                }
+            }
         }
-        InternalCommand::Container { .. } => unreachable!("handled above"),
+        InternalCommand::RemoveVolumes => {
+            println!(
+                "{}",
+                crate::volumes::Volumes::open(&ctx.root)?.delete_detached()?
+            );
+        }
+        InternalCommand::Container { .. } | InternalCommand::Exec { .. } => unreachable!("handled above"),
     }
     Ok(0)
 }
 
+/// A container's status, or its set-up error printed (exit 125/126/127).
+fn report(result: Result<i32, den_sandbox::container::SetupError>) -> i32 {
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("den: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// `den exec`'s child: joins the container and runs the request.
+fn exec(ctx: &Context, mapping: &IdMapping, id: &str, request: &str) -> anyhow::Result<i32> {
+    let containers = crate::containers::Containers::open(&ctx.root)?;
+    let dir = containers.dir_of(id);
+    let spec: ContainerSpec = serde_json::from_slice(&fs_err::read(dir.join("spec.json"))?)?;
+    let state = containers.state(id);
+    let req: den_sandbox::container::join::ExecRequest = serde_json::from_str(request)?;
+    let single = matches!(mapping, IdMapping::Single { .. });
+    Ok(report(den_sandbox::container::join::exec_in(&spec, state.supervisor_pid, state.pid, &req, single)))
+}
+
 /// Runs `den __internal purge` and waits: deletes what gc moved to the trash.
 pub fn purge(ctx: &Context) -> anyhow::Result<()> {
-    helper(ctx, &["purge"]).map_err(|e| e.context("cleaning the store's trash failed"))
+    helper(ctx, &["purge"])
+        .map(drop)
+        .map_err(|e| e.context("cleaning the store's trash failed"))
 }
 
 /// Deletes a container's directory from inside the user namespace.
 pub fn remove_container(ctx: &Context, id: &str) -> anyhow::Result<()> {
     helper(ctx, &["remove-container", id])
+        .map(drop)
         .map_err(|e| e.context(format!("removing container {}", &id[..12])))
 }
 
-fn helper(ctx: &Context, args: &[&str]) -> anyhow::Result<()> {
+/// Deletes the volumes `Volumes::detach` set aside, from inside the user
+/// namespace; returns the bytes freed.
+pub fn remove_volumes(ctx: &Context) -> anyhow::Result<u64> {
+    let out = helper(ctx, &["remove-volumes"])
+        .map_err(|e| e.context("deleting removed volumes failed"))?;
+    Ok(out.trim().parse().unwrap_or(0))
+}
+
+/// Runs `den __internal ARGS`; returns its standard output.
+fn helper(ctx: &Context, args: &[&str]) -> anyhow::Result<String> {
     let exe = std::env::current_exe()?;
     let out = std::process::Command::new(exe)
         .arg("--root")
@@ -73,5 +117,5 @@ fn helper(ctx: &Context, args: &[&str]) -> anyhow::Result<()> {
                 .trim_start_matches("den: ")
         );
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

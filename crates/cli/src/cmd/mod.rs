@@ -2,12 +2,16 @@
 
 pub mod archive;
 pub mod check;
+pub mod exec;
 pub mod images;
 pub mod internal;
+pub mod lifecycle;
 pub mod login;
+pub mod ps;
 pub mod pull;
 pub mod push;
 pub mod run;
 mod run_flags;
-mod supervise;
+pub mod supervise;
 pub mod unshare;
+pub mod volumes;

@@ -8,16 +8,27 @@ use den_image::manifest::Platform;
 use den_image::pull::PullOptions;
 use den_image::reference::ImageRef;
 use den_image::store::{ImageRecord, Store};
-use den_sandbox::container::spec::{ContainerSpec, Mount, Network, Process, Rootfs, Security};
+use den_sandbox::container::spec::{Restart, ContainerSpec, Mount, Network, Process, Rootfs, Security};
 
 use super::run_flags::{self, ImageConfig};
 use crate::args::RunArgs;
 use crate::containers::{Containers, Record, new_id, write_atomic};
 use crate::context::Context;
 use crate::progress::Reporter;
+use crate::volumes::Volumes;
 
 pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
     let flags = run_flags::Validated::from_args(args, ctx)?;
+    let restart = Restart::parse(&args.restart).with_context(|| format!("invalid --restart `{}`: use no, on-failure[:N], always or unless-stopped", args.restart))?;
+    if args.rm && restart != Restart::No {
+        bail!("--rm and --restart {} conflict: a removed container cannot restart", args.restart);
+    }
+    if let Some(n) = &args.name
+        && !super::lifecycle::valid_name(n)
+    {
+        bail!("invalid container name `{n}`: use letters, digits, _ . - (first a letter or digit)");
+    }
+    let userns = run_flags::userns(args)?;
     let store = ctx.store()?;
     let (image, config, command_in) = match &args.rootfs {
         Some(_) => (
@@ -59,6 +70,8 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
             .as_ref()
             .map(|i| i.layers.iter().map(|l| l.diff_id.to_string()).collect())
             .unwrap_or_default(),
+        volumes: flags.volumes.clone(),
+        ports: Vec::new(),
     };
     let dir = containers.create(&record)?;
     let hostname = args
@@ -67,6 +80,10 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
         .unwrap_or_else(|| id[..12].to_string());
     let mut mounts = etc_files(&dir, &hostname, flags.network)?;
     mounts.extend(flags.mounts.iter().cloned());
+    // Parents before children, as Docker sorts them: `-v vol:/etc` must not
+    // hide /etc/hosts.
+    mounts.sort_by_key(|m| m.target().split('/').filter(|c| !c.is_empty()).count());
+    Volumes::open(&ctx.root)?.claim(&mut mounts)?;
     let spec = ContainerSpec {
         id: id.clone(),
         rootfs: rootfs(&store, image.as_ref(), args.rootfs.as_deref(), &dir)?,
@@ -85,6 +102,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
             user: args
                 .user
                 .clone()
+                .or(userns.default_user)
                 .or(config.user.clone())
                 .unwrap_or_default(),
             terminal: args.tty,
@@ -97,13 +115,34 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
             landlock: flags.landlock,
             privileged: args.privileged,
         },
+        userns: userns.mode,
         init: args.init,
         cache_dir: ctx.root.join("cache"),
+        state_dir: Some(dir.clone()),
+        restart,
+        stop_signal: config.stop_signal.clone(),
+        remove_when_done: args.rm.then(|| dir.clone()),
     };
     let spec_path = dir.join("spec.json");
     write_atomic(&spec_path, &serde_json::to_vec_pretty(&spec)?)?;
+    if args.detach {
+        return match super::supervise::start_detached(ctx, &spec_path) {
+            Ok(()) => {
+                println!("{id}");
+                Ok(0)
+            }
+            Err(e) => {
+                if args.rm && dir.exists() {
+                    super::internal::remove_container(ctx, &id).ok();
+                }
+                Err(e)
+            }
+        };
+    }
     let code = super::supervise::start(ctx, &spec_path, args.interactive, args.tty);
-    if args.rm {
+    // The supervisor removes the directory itself; this catches the case
+    // where it died before it could.
+    if args.rm && dir.exists() {
         super::internal::remove_container(ctx, &id)?;
     }
     code

@@ -5,16 +5,19 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use den_image::store::{ImageRecord, Store};
-use den_sandbox::container::spec::{Mount, Network};
-use serde::Deserialize;
+use den_sandbox::container::spec::{Mount, Network, Userns};
+use den_sandbox::idmap::IdMapping;
 
 use crate::args::RunArgs;
 use crate::context::Context;
+use crate::volumes::{Volumes, is_volume_name};
 
 /// What the flags say, validated.
 pub struct Validated {
     pub env: Vec<String>,
     pub mounts: Vec<Mount>,
+    /// Named volumes the mounts use (for the container record).
+    pub volumes: Vec<String>,
     pub network: Network,
     pub capabilities: Vec<String>,
     pub seccomp: bool,
@@ -74,9 +77,21 @@ impl Validated {
                 },
             });
         }
+        let mut volumes = Vec::new();
+        for m in &mounts {
+            if let Mount::Volume { source, .. } = m
+                && let Some(name) = source.parent().and_then(Path::file_name)
+            {
+                let name = name.to_string_lossy().into_owned();
+                if !volumes.contains(&name) {
+                    volumes.push(name);
+                }
+            }
+        }
         Ok(Self {
             env,
             mounts,
+            volumes,
             network,
             capabilities: caps.names(),
             seccomp,
@@ -105,19 +120,27 @@ fn check_target(target: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn is_volume_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+/// A host path (absolute or relative, which must exist) to bind, or a named
+/// volume (created, and filled from the image, when the container is made:
+/// see `Volumes::claim`).
+fn source_mount(src: &str, target: &str, read_only: bool, ctx: &Context) -> anyhow::Result<Mount> {
+    if is_volume_name(src) {
+        return Ok(Mount::Volume {
+            source: Volumes::open(&ctx.root)?.data_dir(src),
+            target: target.into(),
+            read_only,
+            prefill: false,
+        });
+    }
+    Ok(Mount::Bind {
+        source: bind_source(src)?,
+        target: target.into(),
+        read_only,
+    })
 }
 
-/// A host path (absolute or relative, which must exist) or a named volume.
-fn source(src: &str, ctx: &Context) -> anyhow::Result<PathBuf> {
-    if is_volume_name(src) && !src.contains('/') {
-        let dir = ctx.root.join("volumes").join(src).join("_data");
-        fs_err::create_dir_all(&dir)?;
-        return Ok(dir);
-    }
+/// A host path to bind: absolute, or relative to the current directory; it must exist.
+fn bind_source(src: &str) -> anyhow::Result<PathBuf> {
     let path = std::path::absolute(Path::new(src))
         .with_context(|| format!("invalid volume source `{src}`"))?;
     if !path.exists() {
@@ -146,11 +169,7 @@ fn parse_volume(v: &str, ctx: &Context) -> anyhow::Result<Mount> {
             other => bail!("invalid volume option `{other}` in `{v}`: use ro or rw"),
         }
     }
-    Ok(Mount::Bind {
-        source: source(src, ctx)?,
-        target: dst.into(),
-        read_only,
-    })
+    source_mount(src, dst, read_only, ctx)
 }
 
 /// `--mount type=bind|volume|tmpfs,source=…,target=…[,readonly]`.
@@ -177,11 +196,14 @@ fn parse_mount(m: &str, ctx: &Context) -> anyhow::Result<Mount> {
             if kind == "volume" && !is_volume_name(src) {
                 bail!("invalid volume name `{src}`: use letters, digits, _ . -");
             }
-            Ok(Mount::Bind {
-                source: source(src, ctx)?,
-                target: dst.into(),
-                read_only: ro,
-            })
+            if kind == "bind" {
+                return Ok(Mount::Bind {
+                    source: bind_source(src)?,
+                    target: dst.into(),
+                    read_only: ro,
+                });
+            }
+            source_mount(src, dst, ro, ctx)
         }
         "tmpfs" => {
             let mut opts = vec![format!("mode={}", mode.unwrap_or("1777"))];
@@ -195,32 +217,52 @@ fn parse_mount(m: &str, ctx: &Context) -> anyhow::Result<Mount> {
     }
 }
 
+/// `--userns`: the mapping mode, and the user a keep-id container runs as
+/// when `-u` is not given.
+pub struct UsernsChoice {
+    pub mode: Userns,
+    pub default_user: Option<String>,
+}
+
+/// Checks `--userns`. `host` (podman's name for it) or nothing: container
+/// root is the user. `keep-id`: the user's own uid:gid inside, which also
+/// becomes the container's user unless `-u` is given (podman does the same,
+/// overriding the image's User); it needs subordinate ids, so without them
+/// this fails before anything is created.
+pub fn userns(args: &RunArgs) -> anyhow::Result<UsernsChoice> {
+    let mode = match args.userns.as_deref().map(str::trim) {
+        None | Some("" | "host") => Userns::Default,
+        Some("keep-id") => Userns::KeepId,
+        Some(other) => bail!(
+            "unsupported --userns `{other}`: use keep-id, or host (the default: container root is you)"
+        ),
+    };
+    let mut default_user = None;
+    if mode == Userns::KeepId
+        && let IdMapping::KeepId { uid, gid, .. } = IdMapping::detect().keep_id()?
+    {
+        default_user = args.user.is_none().then(|| format!("{uid}:{gid}"));
+    }
+    Ok(UsernsChoice { mode, default_user })
+}
+
 /// The run-time defaults an image config carries.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[derive(Debug, Default, Clone)]
 pub struct ImageConfig {
-    #[serde(default)]
     pub entrypoint: Option<Vec<String>>,
-    #[serde(default)]
     pub cmd: Option<Vec<String>>,
-    #[serde(default)]
     pub env: Option<Vec<String>>,
-    #[serde(default)]
     pub working_dir: Option<String>,
-    #[serde(default)]
     pub user: Option<String>,
+    pub stop_signal: Option<String>,
 }
 
 impl ImageConfig {
+    /// Reads the image's config blob (OCI image configuration, via `oci-spec`).
     pub fn read(store: &Store, image: &ImageRecord) -> anyhow::Result<Self> {
-        #[derive(Deserialize)]
-        struct Outer {
-            #[serde(default)]
-            config: Option<ImageConfig>,
-        }
-        let outer: Outer = serde_json::from_slice(&store.read_blob(&image.id)?)
-            .context("malformed image config")?;
-        Ok(outer.config.unwrap_or_default())
+        let parsed: oci_spec::image::ImageConfiguration = serde_json::from_slice(&store.read_blob(&image.id)?).context("malformed image config")?;
+        let Some(c) = parsed.config() else { return Ok(Self::default()) };
+        Ok(Self { entrypoint: c.entrypoint().clone(), cmd: c.cmd().clone(), env: c.env().clone(), working_dir: c.working_dir().clone(), user: c.user().clone(), stop_signal: c.stop_signal().clone() })
     }
 
     /// Docker's rule: `--entrypoint` replaces the Entrypoint and drops Cmd;

@@ -14,30 +14,63 @@ use signal_hook::iterator::Signals;
 
 use crate::context::Context;
 
-/// Runs the supervisor for `spec` and returns the container's exit code.
+/// Runs the supervisor for `spec` attached and returns the container's exit code.
 pub fn start(ctx: &Context, spec: &Path, interactive: bool, tty: bool) -> anyhow::Result<i32> {
+    attach(supervisor(ctx, spec)?, interactive, tty)
+}
+
+fn supervisor(ctx: &Context, spec: &Path) -> anyhow::Result<Command> {
     let exe = std::env::current_exe().context("cannot find den's own binary")?;
     let mut cmd = Command::new(exe);
-    cmd.arg("--root")
-        .arg(&ctx.root)
-        .args(["__internal", "container"])
-        .arg(spec);
+    cmd.arg("--root").arg(&ctx.root).args(["__internal", "container"]).arg(spec);
+    Ok(cmd)
+}
+
+/// Starts the supervisor in the background (its own session; output goes to
+/// the container's log) and returns once the container's command runs, or
+/// with the supervisor's error when it could not be started.
+pub fn start_detached(ctx: &Context, spec: &Path) -> anyhow::Result<()> {
+    use std::io::Read;
+    let mut cmd = supervisor(ctx, spec)?;
+    cmd.arg("--detach").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().context("cannot start the container supervisor")?;
+    let mut ready = String::new();
+    child.stdout.take().expect("piped").read_to_string(&mut ready).ok();
+    if ready.trim() == "started" {
+        return Ok(()); // the supervisor lives on in its own session
+    }
+    let mut err = String::new();
+    child.stderr.take().expect("piped").read_to_string(&mut err).ok();
+    let status = child.wait()?;
+    let msg = err.trim().trim_start_matches("den: ");
+    let code = status.code().unwrap_or(125);
+    Err(anyhow::Error::new(ExitWith(code)).context(if msg.is_empty() { format!("the container supervisor exited with {status}") } else { msg.to_string() }))
+}
+
+/// An error that carries the exit code den should end with (126/127 from the container set-up).
+#[derive(Debug)]
+pub struct ExitWith(pub i32);
+
+impl std::fmt::Display for ExitWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit code {}", self.0)
+    }
+}
+
+impl std::error::Error for ExitWith {}
+
+/// Runs `cmd` (a supervisor or `den __internal exec`) attached to this
+/// terminal or these pipes; returns its exit code.
+pub fn attach(mut cmd: Command, interactive: bool, tty: bool) -> anyhow::Result<i32> {
     // SIGINT and SIGQUIT from the terminal reach the container directly
     // (same process group); den must outlive them to report the exit code.
     let _quiet = signal_hook::flag::register(signal_hook::consts::SIGINT, Default::default())?;
-    let _quiet_quit =
-        signal_hook::flag::register(signal_hook::consts::SIGQUIT, Default::default())?;
+    let _quiet_quit = signal_hook::flag::register(signal_hook::consts::SIGQUIT, Default::default())?;
     if tty {
         return start_with_pty(cmd, interactive);
     }
-    cmd.stdin(if interactive {
-        Stdio::inherit()
-    } else {
-        Stdio::null()
-    });
-    let child = cmd
-        .spawn()
-        .context("cannot start the container supervisor")?;
+    cmd.stdin(if interactive { Stdio::inherit() } else { Stdio::null() });
+    let child = cmd.spawn().context("cannot start the container supervisor")?;
     wait_forwarding(child)
 }
 

@@ -4,15 +4,20 @@
 //! den run (cli, may be multi-threaded)
 //!  └─ den __internal container SPEC      supervisor: single-threaded, fresh exec
 //!       1. enter the user namespace       (sandbox::userns)
-//!       2. unshare mount, pid, uts, ipc, cgroup (+ net for --network none)
+//!       2. unshare pid (for its child only: the supervisor itself stays in
+//!          the host's mount namespace, so it can clean up afterwards)
 //!       3. block the signals it forwards; fork ──┐
 //!       5. read the report pipe: an error        │
 //!          message, or EOF when exec worked      │
-//!       6. forward signals, reap, exit with      │
-//!          the container's status                │
+//!       6. forward signals, reap; with --rm,     │
+//!          delete the container's directory;     │
+//!          exit with the container's status      │
 //!                                                └─ container process, PID 1
-//!                                                   4a. filesystem: overlay root, /proc, /dev,
-//!                                                       /sys, volumes, masked paths, pivot_root
+//!                                                   4.  unshare mount, uts, ipc, cgroup
+//!                                                       (+ net for --network none)
+//!                                                   4a. filesystem: overlay root, new volumes
+//!                                                       filled from the image, /proc, /dev, /sys,
+//!                                                       volumes, masked paths, pivot_root
 //!                                                   4b. identity: hostname, tty, user, workdir
 //!                                                   4c. privileges: bounding set, ids, caps,
 //!                                                       no_new_privs, landlock, seccomp
@@ -23,14 +28,21 @@
 //! successful exec closes it) and becomes one line on stderr with exit code
 //! 125, or 126/127 when the command cannot be run or is not found.
 
+pub mod control;
 mod exec;
 mod init;
+pub mod join;
+pub mod logs;
 mod mounts;
+mod prefill;
 mod security;
+mod single_id;
+mod supervisor;
 pub mod spec;
+pub mod state;
 pub mod user;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
@@ -38,9 +50,8 @@ use nix::sched::{CloneFlags, unshare};
 use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::signalfd::SignalFd;
 
-use crate::idmap::IdMapping;
 use crate::sys::{self, ChildExit};
-use crate::userns::{UsernsError, enter_user_namespace};
+use crate::userns::UsernsError;
 use spec::{ContainerSpec, Network};
 
 /// Why a container could not be started.
@@ -48,6 +59,8 @@ use spec::{ContainerSpec, Network};
 pub enum SetupError {
     #[error(transparent)]
     Userns(#[from] UsernsError),
+    #[error(transparent)]
+    KeepId(#[from] crate::idmap::KeepIdError),
     #[error("cannot create the container's {what} namespace: {errno}")]
     Namespace {
         what: &'static str,
@@ -126,49 +139,16 @@ fn supervised_signals() -> SigSet {
     set
 }
 
-/// Runs the container described by `spec` and returns its exit status
-/// (128+N when killed by signal N). Must be called in a single-threaded process.
-pub fn run(spec: &ContainerSpec, mapping: &IdMapping) -> Result<i32, SetupError> {
-    enter_user_namespace(mapping)?;
-    let mut flags = CloneFlags::CLONE_NEWNS
-        | CloneFlags::CLONE_NEWPID
-        | CloneFlags::CLONE_NEWUTS
-        | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWCGROUP;
-    if spec.network == Network::None {
+pub use supervisor::{Options, run};
+
+/// The namespaces only the container process enters (the supervisor stays
+/// outside them).
+fn unshare_container_namespaces(network: Network) -> Result<(), SetupError> {
+    let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWCGROUP;
+    if network == Network::None {
         flags |= CloneFlags::CLONE_NEWNET;
     }
-    unshare(flags).map_err(|errno| SetupError::Namespace {
-        what: "mount/pid/uts/ipc/cgroup/net",
-        errno,
-    })?;
-    let prepared = security::prepare(spec)?;
-    let signals = supervised_signals();
-    signals
-        .thread_block()
-        .map_err(|errno| SetupError::Namespace {
-            what: "signal mask",
-            errno,
-        })?;
-    let (report_r, report_w) =
-        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| SetupError::Io {
-            what: "create a pipe".into(),
-            path: "pipe".into(),
-            source: e.into(),
-        })?;
-    let (mut child, report_r) =
-        sys::fork_child(report_r, move || container_main(spec, &prepared, report_w))
-            .map_err(|e| SetupError::Security(e.to_string()))?;
-    let mut report = String::new();
-    std::fs::File::from(report_r)
-        .read_to_string(&mut report)
-        .ok();
-    if report.is_empty() {
-        supervise(&mut child, &signals)
-    } else {
-        child.wait().ok();
-        Err(SetupError::decode(&report))
-    }
+    unshare(flags).map_err(|errno| SetupError::Namespace { what: "mount/uts/ipc/cgroup/net", errno })
 }
 
 /// Forwards signals to the container until it exits; returns its status.
@@ -211,6 +191,9 @@ fn supervise(child: &mut sys::ForkedChild, signals: &SigSet) -> Result<i32, Setu
 /// The container process: set up, then exec. Returns only on failure,
 /// after writing the error to the report pipe.
 fn container_main(spec: &ContainerSpec, prepared: &security::Prepared, report: OwnedFd) -> i32 {
+    // If the supervisor dies (kill -9), the container dies with it instead of
+    // running on unsupervised.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ok();
     let mut report = Some(report);
     let err = match setup_and_exec(spec, prepared, &mut report) {
         Ok(never) => match never {},
@@ -230,6 +213,7 @@ fn setup_and_exec(
     report: &mut Option<OwnedFd>,
 ) -> Result<std::convert::Infallible, SetupError> {
     // Stage 1, filesystem. After it: the process sees only the container's tree.
+    unshare_container_namespaces(spec.network)?;
     mounts::make_private()?;
     let merged = mounts::mount_root(&spec.rootfs)?;
     let root = rustix::fs::open(
@@ -247,8 +231,13 @@ fn setup_and_exec(
         .terminal
         .then(|| std::fs::read_link("/proc/self/fd/0").ok())
         .flatten();
+    // Before any other mount: a new volume gets the image's content.
+    prefill::prefill_volumes(&root, &spec.mounts)?;
     mounts::mount_system(&root, spec, console.as_deref())?;
     mounts::mount_user(&root, &spec.mounts)?;
+    if prepared.single_id() {
+        single_id::mount_apt_config(&root)?;
+    }
     mounts::resolve(&root, &spec.process.cwd, mounts::Kind::Dir)?;
     if !spec.security.privileged {
         mounts::restrict_paths(&root)?;
@@ -271,12 +260,15 @@ fn setup_and_exec(
         })?;
     }
     let user = user::lookup(&spec.process.user)?;
-    let env = environment(
+    let mut env = environment(
         &spec.process.env,
         &user,
         &spec.hostname,
         spec.process.terminal,
     );
+    if prepared.single_id() {
+        single_id::add_apt_config_env(&mut env);
+    }
     nix::unistd::chdir(spec.process.cwd.as_str()).map_err(|e| SetupError::Io {
         what: "enter the working directory".into(),
         path: spec.process.cwd.clone().into(),

@@ -438,6 +438,12 @@ pub(super) fn mount_user(root: &OwnedFd, mounts: &[Mount]) -> Result<(), SetupEr
                 source,
                 target,
                 read_only,
+            }
+            | Mount::Volume {
+                source,
+                target,
+                read_only,
+                ..
             } => bind(
                 root,
                 source,

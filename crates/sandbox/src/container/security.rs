@@ -14,9 +14,21 @@ use crate::landlock::LandlockPolicy;
 pub(super) struct Prepared {
     caps: CapPolicy,
     seccomp: Option<Vec<BpfProgram>>,
+    /// Single-id mode's shim (`crate::seccomp::single_id`), installed
+    /// before `seccomp`.
+    id_shim: Option<BpfProgram>,
 }
 
-pub(super) fn prepare(spec: &ContainerSpec) -> Result<Prepared, SetupError> {
+impl Prepared {
+    /// The user namespace maps only the user's id: the container gets the
+    /// single-id shim and den's APT configuration.
+    pub(super) fn single_id(&self) -> bool {
+        self.id_shim.is_some()
+    }
+}
+
+/// `single_id`: the container's user namespace maps only the user's id.
+pub(super) fn prepare(spec: &ContainerSpec, single_id: bool) -> Result<Prepared, SetupError> {
     let caps = CapPolicy::from_flags(&spec.security.capabilities, &["ALL".to_string()], false)
         .map_err(|e| SetupError::Security(e.to_string()))?;
     let seccomp = match spec.security.seccomp {
@@ -27,7 +39,15 @@ pub(super) fn prepare(spec: &ContainerSpec) -> Result<Prepared, SetupError> {
                 .map_err(|e| SetupError::Security(e.to_string()))?,
         ),
     };
-    Ok(Prepared { caps, seccomp })
+    let id_shim = match single_id {
+        false => None,
+        true => Some(crate::seccomp::single_id::compile().map_err(sec)?),
+    };
+    Ok(Prepared {
+        caps,
+        seccomp,
+        id_shim,
+    })
 }
 
 fn sec(e: impl std::fmt::Display) -> SetupError {
@@ -55,6 +75,10 @@ pub(super) fn apply(
             eprintln!("den: warning: {w}");
         }
     }
+    if let Some(shim) = &prepared.id_shim {
+        // First, so that the allow-list's denials win over its answers.
+        crate::seccomp::apply(std::slice::from_ref(shim)).map_err(sec)?;
+    }
     if let Some(programs) = &prepared.seccomp {
         crate::seccomp::apply(programs).map_err(sec)?;
     }
@@ -62,7 +86,9 @@ pub(super) fn apply(
 }
 
 /// setgroups, setresgid, setresuid. In single-id mode only the user's own
-/// id exists in the namespace: other ids are refused with advice.
+/// id exists in the namespace: other ids are refused with advice (this runs
+/// before the single-id shim is installed, so `-u 999` is an error there,
+/// not a no-op that would leave the command running as root).
 fn switch_user(user: &User) -> Result<(), SetupError> {
     use nix::unistd::{Gid, Uid, setgroups, setresgid, setresuid};
     let groups_allowed = std::fs::read_to_string("/proc/self/setgroups")

@@ -17,10 +17,27 @@ pub struct ContainerSpec {
     pub process: Process,
     pub network: Network,
     pub security: Security,
+    /// `--userns`: how the container's ids map to host ids.
+    #[serde(default)]
+    pub userns: Userns,
     /// `--init`: a minimal init is PID 1 and runs the command as its child.
     pub init: bool,
     /// Where compiled seccomp filters are cached.
     pub cache_dir: PathBuf,
+    /// The container's directory: the supervisor keeps `state.json` and the
+    /// logs there.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    /// `--restart`, applied by the supervisor.
+    #[serde(default)]
+    pub restart: Restart,
+    /// The image's StopSignal (`den stop` sends it first).
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    /// `--rm`: the supervisor deletes this directory (the container's) once
+    /// the container has exited.
+    #[serde(default)]
+    pub remove_when_done: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -50,10 +67,30 @@ pub enum Mount {
         target: String,
         read_only: bool,
     },
+    /// A named volume: its directory is bind-mounted like `Bind`. With
+    /// `prefill` (the cli decided it is the volume's first use, and the volume
+    /// is empty), the image's content at `target` is copied into it first.
+    Volume {
+        source: PathBuf,
+        target: String,
+        read_only: bool,
+        prefill: bool,
+    },
     Tmpfs {
         target: String,
         options: String,
     },
+}
+
+impl Mount {
+    /// The container path it is mounted on.
+    pub fn target(&self) -> &str {
+        match self {
+            Self::Bind { target, .. }
+            | Self::Volume { target, .. }
+            | Self::Tmpfs { target, .. } => target,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -87,4 +124,71 @@ pub struct Security {
     pub landlock: bool,
     /// `--privileged`: no masked paths, /sys writable where the kernel allows.
     pub privileged: bool,
+}
+
+/// `--userns`: which id mapping the container gets (see `crate::idmap`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Userns {
+    /// Container root is the user: subordinate ids when the user has them,
+    /// else single-id mode.
+    #[default]
+    Default,
+    /// `--userns=keep-id`: the user's uid and gid are the same inside, the
+    /// rest comes from the subordinate ranges (which it requires).
+    KeepId,
+}
+
+/// `--restart no|on-failure[:N]|always|unless-stopped`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Restart {
+    #[default]
+    No,
+    /// Restart after a non-zero exit, at most this many times (0: no limit).
+    OnFailure(u32),
+    Always,
+    UnlessStopped,
+}
+
+impl Restart {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.split_once(':') {
+            None => match s {
+                "no" | "" => Some(Self::No),
+                "on-failure" => Some(Self::OnFailure(0)),
+                "always" => Some(Self::Always),
+                "unless-stopped" => Some(Self::UnlessStopped),
+                _ => None,
+            },
+            Some(("on-failure", n)) => n.parse().ok().map(Self::OnFailure),
+            _ => None,
+        }
+    }
+
+    /// Should a container that exited with `code` after `restarts` restarts,
+    /// and was not stopped on purpose, run again?
+    pub fn again(self, code: i32, restarts: u32, stopped: bool) -> bool {
+        match self {
+            _ if stopped => false,
+            Self::No => false,
+            Self::OnFailure(max) => code != 0 && (max == 0 || restarts < max),
+            Self::Always | Self::UnlessStopped => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_policies() {
+        assert_eq!(Restart::parse("on-failure:3"), Some(Restart::OnFailure(3)));
+        assert_eq!(Restart::parse("bogus"), None);
+        assert!(Restart::OnFailure(2).again(1, 1, false));
+        assert!(!Restart::OnFailure(2).again(1, 2, false));
+        assert!(!Restart::OnFailure(0).again(0, 0, false));
+        assert!(Restart::Always.again(0, 100, false));
+        assert!(!Restart::Always.again(0, 0, true));
+        assert!(!Restart::No.again(1, 0, false));
+    }
 }

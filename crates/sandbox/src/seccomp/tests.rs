@@ -596,3 +596,105 @@ fn cache_key_depends_only_on_caps_the_profile_mentions() {
     assert_ne!(default, cache_key(arch, &with(Capability::CAP_SYS_ADMIN)));
     assert_ne!(default, cache_key(Arch::Aarch64, &default_caps()));
 }
+
+/// Single-id mode: the shim, installed before the allow-list (see
+/// `single_id`'s module doc), turns calls with unmapped ids into no-ops and
+/// leaves everything else to the allow-list.
+#[test]
+fn single_id_shim_makes_unmapped_id_calls_no_ops() {
+    const NONE: u64 = 0xffff_ffff; // -1 as a 32-bit id: "unchanged"
+    let done = errno(0);
+    for arch in ARCHES {
+        let shim = single_id::compile_for(arch).expect("compile the shim");
+        let mut f = Filter::new(arch, &default_caps());
+        f.programs.insert(0, shim);
+        let chowns: &[(&str, usize)] = match arch {
+            Arch::X86_64 => &[("chown", 1), ("lchown", 1), ("fchown", 1), ("fchownat", 2)],
+            Arch::Aarch64 => &[("fchown", 1), ("fchownat", 2)],
+        };
+        for &(name, uid_arg) in chowns {
+            let chown = |uid: u64, gid: u64| {
+                let mut args = [3, 0, 0, 0, 0, 0];
+                args[uid_arg] = uid;
+                args[uid_arg + 1] = gid;
+                f.answer(name, args)
+            };
+            assert_eq!(chown(42, 42), done, "{name} 42:42 on {arch:?}");
+            assert_eq!(chown(42, 0), done, "{name} 42:0");
+            assert_eq!(chown(0, 42), done, "{name} 0:42");
+            assert_eq!(chown(NONE, 42), done, "{name} -1:42");
+            assert_eq!(chown(0, 0), ALLOW, "{name} 0:0 reaches the kernel");
+            assert_eq!(chown(NONE, NONE), ALLOW, "{name} -1:-1");
+            assert_eq!(chown(0, NONE), ALLOW, "{name} 0:-1");
+            // Ids are 32 bits: the upper half of the register is ignored.
+            assert_eq!(chown(0xdead_beef_0000_0000, 0), ALLOW, "{name}");
+            assert_eq!(chown(0xdead_beef_0000_002a, 0), done, "{name}");
+        }
+        for name in ["setuid", "setgid", "setfsuid", "setfsgid"] {
+            assert_eq!(f.answer(name, [42, 0, 0, 0, 0, 0]), done, "{name}(42)");
+            assert_eq!(f.answer(name, [0; 6]), ALLOW, "{name}(0)");
+            assert_eq!(f.answer(name, [NONE, 0, 0, 0, 0, 0]), ALLOW, "{name}(-1)");
+        }
+        for (name, n) in [
+            ("setreuid", 2),
+            ("setregid", 2),
+            ("setresuid", 3),
+            ("setresgid", 3),
+        ] {
+            for i in 0..n {
+                let mut args = [NONE; 6];
+                args[i] = 42;
+                assert_eq!(f.answer(name, args), done, "{name} with 42 as arg {i}");
+                args[i] = 0;
+                assert_eq!(f.answer(name, args), ALLOW, "{name} with 0 as arg {i}");
+            }
+            assert_eq!(f.answer(name, [0; 6]), ALLOW, "{name}(0, ...)");
+        }
+        assert_eq!(f.answer("setgroups", [1, 0x1000, 0, 0, 0, 0]), done);
+        assert_eq!(f.call("setgroups"), done);
+        // Everything else is the allow-list's answer, unchanged.
+        for name in ["getresuid", "getgroups", "read", "capset", "fchmodat"] {
+            assert_eq!(f.call(name), ALLOW, "{name}");
+        }
+        for name in ["kexec_load", "init_module", "mount", "unshare"] {
+            assert_eq!(f.call(name), errno(libc::EPERM), "{name}");
+        }
+        assert_eq!(f.call("clone3"), errno(libc::ENOSYS));
+    }
+}
+
+/// If the allow-list ever denied a call the shim answers, the denial wins:
+/// the shim is installed first, and between two errno answers the kernel
+/// keeps the newer filter's.
+#[test]
+fn single_id_shim_never_overrides_a_denial() {
+    let arch = Arch::X86_64;
+    let shim = single_id::compile_for(arch).unwrap();
+    let deny_setuid: Rules = [(arch.number("setuid").unwrap(), Vec::new())].into();
+    let deny = SeccompFilter::new(
+        deny_setuid,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        arch.target(),
+    )
+    .and_then(BpfProgram::try_from)
+    .unwrap();
+    let f = Filter {
+        arch,
+        programs: vec![shim, deny],
+    };
+    assert_eq!(f.answer("setuid", [42, 0, 0, 0, 0, 0]), errno(libc::EPERM));
+    assert_eq!(f.answer("setgid", [42, 0, 0, 0, 0, 0]), errno(0));
+}
+
+#[test]
+fn single_id_shim_names_are_real_syscalls() {
+    for no_op in single_id::NO_OPS {
+        assert!(
+            Arch::X86_64.number(no_op.syscall).is_some(),
+            "{} is not an x86_64 system call",
+            no_op.syscall
+        );
+        assert!(no_op.id_args.iter().all(|&a| a < 6), "{}", no_op.syscall);
+    }
+}

@@ -1,0 +1,52 @@
+"""Shared set-up for den's benchmarks: a loopback registry with the test
+images and a bench user's home with den, podman and registry settings."""
+import os
+import pwd
+import shutil
+import subprocess
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHARED = os.environ.get("DEN_SHARED", os.path.join(HERE, "..", "..", "shared"))
+PORT = 5050
+REGISTRY = f"127.0.0.1:{PORT}"
+REG_DIR = "/tmp/den-bench-registry"
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, shell=True, check=True, **kw)
+
+
+def start_registry():
+    sh(f"{SHARED}/images/start-registry -p {PORT} -d {REG_DIR} >/dev/null")
+    sh(f"TMPDIR=/tmp {SHARED}/images/push-images {REGISTRY} >/dev/null")
+
+
+def stop_registry():
+    sh(f"kill $(cat {REG_DIR}/registry.pid) 2>/dev/null || true")
+
+
+def user_env(user, home):
+    return (f"env -i HOME={home} USER={user} PATH=/usr/local/bin:/usr/bin:/bin "
+            f"XDG_RUNTIME_DIR={home}/run TMPDIR={home}/tmp")
+
+
+def as_user(user, home, cmd, check=True):
+    return subprocess.run(f"runuser -u {user} -- {user_env(user, home)} sh -c '{cmd}'", shell=True,
+                          check=check, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def prepare_home(user, home, den_src):
+    """A fresh home for `user` with den, den's and podman's registry settings."""
+    pw = pwd.getpwnam(user)
+    shutil.rmtree(home, ignore_errors=True)
+    for d in ["run", "tmp", ".config/den", ".config/containers"]:
+        os.makedirs(f"{home}/{d}", exist_ok=True)
+    with open(f"{home}/.config/den/registries.toml", "w") as f:
+        f.write(f'[[registry]]\nlocation = "{REGISTRY}"\ninsecure = true\n')
+    with open(f"{home}/.config/containers/storage.conf", "w") as f:
+        f.write('[storage]\ndriver = "overlay"\n')
+    with open(f"{home}/.config/containers/registries.conf", "w") as f:
+        f.write(f'[[registry]]\nlocation = "{REGISTRY}"\ninsecure = true\n')
+    shutil.copy(den_src, f"{home}/den")
+    sh(f"chown -R {pw.pw_uid}:{pw.pw_gid} {home} && chmod 0700 {home}/run && chmod 0755 {home} {home}/den")
+    sh("mount --make-rshared / 2>/dev/null || true")

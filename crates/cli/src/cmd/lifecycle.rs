@@ -1,0 +1,176 @@
+//! `den stop`, `kill`, `start`, `restart`, `rm`, `rename`, `container prune`:
+//! changing containers. Signals go through each container's supervisor
+//! (`sandbox::container::control`).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use den_sandbox::container::control;
+use den_sandbox::container::state::Status;
+
+use crate::containers::{Containers, Record};
+use crate::context::Context;
+
+fn running(s: Status) -> bool {
+    matches!(s, Status::Running | Status::Restarting)
+}
+
+/// The signal `den stop` sends first: the image's StopSignal, or SIGTERM.
+fn stop_signal(ctx: &Context, r: &Record) -> i32 {
+    let spec = std::fs::read(Containers::open(&ctx.root).map(|c| c.dir_of(&r.id).join("spec.json")).unwrap_or_default()).ok();
+    spec.and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["stop_signal"].as_str().and_then(control::parse_signal))
+        .unwrap_or(libc_sigterm())
+}
+
+fn libc_sigterm() -> i32 {
+    nix::sys::signal::Signal::SIGTERM as i32
+}
+
+/// Stops one container: its stop signal, then SIGKILL after `timeout`.
+pub fn stop_one(ctx: &Context, r: &Record, timeout: Duration) -> anyhow::Result<()> {
+    let containers = Containers::open(&ctx.root)?;
+    let s = containers.state(&r.id);
+    if !running(s.status) {
+        return Ok(());
+    }
+    control::send(&containers.dir_of(&r.id), stop_signal(ctx, r), true).with_context(|| format!("signalling container {}", r.name))?;
+    let deadline = Instant::now() + timeout;
+    while running(containers.state(&r.id).status) {
+        if Instant::now() >= deadline {
+            control::send(&containers.dir_of(&r.id), 9, true).ok();
+            let hard = Instant::now() + Duration::from_secs(10);
+            while running(containers.state(&r.id).status) && Instant::now() < hard {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+pub fn stop(ctx: &Context, names: &[String], timeout: u64) -> anyhow::Result<i32> {
+    let containers = Containers::open(&ctx.root)?;
+    for n in names {
+        let r = containers.find(n)?;
+        stop_one(ctx, &r, Duration::from_secs(timeout))?;
+        println!("{n}");
+    }
+    Ok(0)
+}
+
+pub fn kill(ctx: &Context, names: &[String], signal: &str) -> anyhow::Result<i32> {
+    let sig = control::parse_signal(signal).with_context(|| format!("invalid signal `{signal}`: use a name like KILL or TERM, or a number"))?;
+    let containers = Containers::open(&ctx.root)?;
+    for n in names {
+        let r = containers.find(n)?;
+        let s = containers.state(&r.id);
+        if !running(s.status) {
+            bail!("container {n} is not running: start it with `den start {n}`");
+        }
+        control::send(&containers.dir_of(&r.id), sig, sig == 9).with_context(|| format!("signalling container {n}"))?;
+        println!("{n}");
+    }
+    Ok(0)
+}
+
+pub fn start(ctx: &Context, names: &[String], attach: bool, interactive: bool) -> anyhow::Result<i32> {
+    let containers = Containers::open(&ctx.root)?;
+    if attach && names.len() > 1 {
+        bail!("you cannot start and attach to several containers at once");
+    }
+    let mut code = 0;
+    for n in names {
+        let r = containers.find(n)?;
+        if running(containers.state(&r.id).status) {
+            if !attach {
+                println!("{n}");
+            }
+            continue;
+        }
+        let spec = containers.dir_of(&r.id).join("spec.json");
+        if attach {
+            code = super::supervise::start(ctx, &spec, interactive, false)?;
+        } else {
+            super::supervise::start_detached(ctx, &spec)?;
+            println!("{n}");
+        }
+    }
+    Ok(code)
+}
+
+pub fn restart(ctx: &Context, names: &[String], timeout: u64) -> anyhow::Result<i32> {
+    let containers = Containers::open(&ctx.root)?;
+    for n in names {
+        let r = containers.find(n)?;
+        stop_one(ctx, &r, Duration::from_secs(timeout))?;
+        super::supervise::start_detached(ctx, &containers.dir_of(&r.id).join("spec.json"))?;
+        println!("{n}");
+    }
+    Ok(0)
+}
+
+/// Removes one container's record and files (after stopping it if `force`).
+pub fn remove_one(ctx: &Context, r: &Record, force: bool) -> anyhow::Result<()> {
+    let containers = Containers::open(&ctx.root)?;
+    if running(containers.state(&r.id).status) {
+        if !force {
+            bail!("cannot remove container {} ({}): it is running; stop it first or use -f", r.name, &r.id[..12]);
+        }
+
+        control::send(&containers.dir_of(&r.id), 9, true).ok();
+        let t = Instant::now();
+        while running(containers.state(&r.id).status) && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    containers.detach(&r.id)?;
+    super::internal::remove_container(ctx, &r.id)
+}
+
+pub fn rm(ctx: &Context, names: &[String], force: bool) -> anyhow::Result<i32> {
+    let containers = Containers::open(&ctx.root)?;
+    let mut failed = None;
+    for n in names {
+        match containers.find(n).and_then(|r| remove_one(ctx, &r, force)) {
+            Ok(()) => println!("{n}"),
+            Err(e) if force && e.to_string().starts_with("no such container") => {}
+            Err(e) => {
+                eprintln!("den: {e}");
+                failed = Some(());
+            }
+        }
+    }
+    Ok(if failed.is_some() { 125 } else { 0 })
+}
+
+pub fn rename(ctx: &Context, old: &str, new: &str) -> anyhow::Result<i32> {
+    if !valid_name(new) {
+        bail!("invalid container name `{new}`: use letters, digits, _ . - (first a letter or digit)");
+    }
+    Containers::open(&ctx.root)?.rename(old, new)?;
+    Ok(0)
+}
+
+pub fn valid_name(n: &str) -> bool {
+    let mut c = n.chars();
+    c.next().is_some_and(|f| f.is_ascii_alphanumeric()) && c.all(|x| x.is_ascii_alphanumeric() || "_.-".contains(x))
+}
+
+pub fn prune(ctx: &Context) -> anyhow::Result<i32> {
+    let containers = Containers::open(&ctx.root)?;
+    let mut removed = Vec::new();
+    for r in containers.list()? {
+        if !running(containers.state(&r.id).status) {
+            remove_one(ctx, &r, false)?;
+            removed.push(r.id);
+        }
+    }
+    if !removed.is_empty() {
+        println!("Deleted Containers:");
+        removed.iter().for_each(|id| println!("{id}"));
+    }
+    Ok(0)
+}
+

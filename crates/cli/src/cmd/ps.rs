@@ -1,0 +1,224 @@
+//! `den ps`, `den inspect`, `den wait`, `den logs`: reading containers.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::bail;
+use den_sandbox::container::logs;
+use den_sandbox::container::state::{State, Status};
+use serde_json::json;
+
+use crate::containers::{Containers, Record};
+use crate::context::Context;
+use crate::output::{ago, table};
+
+/// Docker's STATUS column: "Up 3 seconds", "Exited (0) 5 seconds ago".
+pub fn status_text(state: &State, now: chrono::DateTime<chrono::Utc>) -> String {
+    let since = |t: &Option<String>| t.as_deref().map(|t| ago(t, now)).unwrap_or_default();
+    match state.status {
+        Status::Created => "Created".into(),
+        Status::Running => format!("Up {}", since(&state.started_at).trim_end_matches(" ago")),
+        Status::Restarting => format!("Restarting ({}) {}", state.exit_code.unwrap_or(0), since(&state.finished_at)),
+        Status::Exited => format!("Exited ({}) {}", state.exit_code.unwrap_or(255), since(&state.finished_at)),
+    }
+}
+
+fn status_word(s: Status) -> &'static str {
+    match s {
+        Status::Created => "created",
+        Status::Running => "running",
+        Status::Restarting => "restarting",
+        Status::Exited => "exited",
+    }
+}
+
+fn command_text(cmd: &[String]) -> String {
+    let full = cmd.join(" ");
+    let short: String = full.chars().take(20).collect();
+    if full.chars().count() > 20 { format!("\"{}…\"", &short[..short.len().min(19)]) } else { format!("\"{full}\"") }
+}
+
+pub struct PsArgs<'a> {
+    pub all: bool,
+    pub quiet: bool,
+    pub filters: &'a [String],
+    pub format: Option<&'a str>,
+    pub no_trunc: bool,
+}
+
+pub fn ps(ctx: &Context, args: &PsArgs) -> anyhow::Result<i32> {
+    let containers = Containers::open(&ctx.root)?;
+    let mut rows: Vec<(Record, State)> = containers.list()?.into_iter().map(|r| {
+        let s = containers.state(&r.id);
+        (r, s)
+    }).collect();
+    rows.sort_by(|a, b| b.0.created.cmp(&a.0.created));
+    for f in args.filters {
+        let (k, v) = f.split_once('=').ok_or_else(|| anyhow::anyhow!("invalid --filter `{f}`: use name=, status= or ancestor="))?;
+        match k {
+            "name" => rows.retain(|(r, _)| r.name.contains(v)),
+            "status" => rows.retain(|(_, s)| status_word(s.status) == v),
+            "ancestor" => rows.retain(|(r, _)| r.image == v || r.image.starts_with(&format!("{v}:")) || r.image_id.as_deref().is_some_and(|i| i.trim_start_matches("sha256:").starts_with(v.trim_start_matches("sha256:")))),
+            "id" => rows.retain(|(r, _)| r.id.starts_with(v)),
+            other => bail!("unsupported filter `{other}`: use name, status, ancestor or id"),
+        }
+    }
+    if !args.all && !args.filters.iter().any(|f| f.starts_with("status=")) {
+        rows.retain(|(_, s)| matches!(s.status, Status::Running | Status::Restarting));
+    }
+    let id = |r: &Record| if args.no_trunc { r.id.clone() } else { r.id[..12].to_string() };
+    if args.quiet {
+        rows.iter().for_each(|(r, _)| println!("{}", id(r)));
+        return Ok(0);
+    }
+    let now = chrono::Utc::now();
+    match args.format {
+        Some("json") => {
+            let v: Vec<_> = rows.iter().map(|(r, s)| json!({
+                "Id": r.id, "Names": [r.name], "Image": r.image, "ImageID": r.image_id, "Command": r.command,
+                "Created": r.created, "State": status_word(s.status), "Status": status_text(s, now),
+                "ExitCode": s.exit_code, "Pid": s.pid, "Ports": r.ports,
+            })).collect();
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        None | Some("table") => {
+            let body: Vec<Vec<String>> = rows.iter().map(|(r, s)| vec![id(r), r.image.clone(), command_text(&r.command), ago(&r.created, now), status_text(s, now), r.ports.join(", "), r.name.clone()]).collect();
+            print!("{}", table(&["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], &body));
+        }
+        Some(other) => bail!("unknown --format `{other}`: use table or json"),
+    }
+    Ok(0)
+}
+
+/// Docker-like JSON for one container.
+pub fn inspect_json(ctx: &Context, r: &Record, s: &State) -> anyhow::Result<serde_json::Value> {
+    let containers = Containers::open(&ctx.root)?;
+    let dir = containers.dir_of(&r.id);
+    let spec: serde_json::Value = serde_json::from_slice(&fs_err::read(dir.join("spec.json"))?)?;
+    let mounts: Vec<_> = spec["mounts"].as_array().cloned().unwrap_or_default().into_iter().map(|m| {
+        let (kind, body) = m.as_object().and_then(|o| o.iter().next()).map(|(k, v)| (k.clone(), v.clone())).unwrap_or_default();
+        json!({"Type": kind.to_lowercase(), "Source": body["source"], "Destination": body["target"], "RW": !body["read_only"].as_bool().unwrap_or(false)})
+    }).filter(|m| !m["Destination"].as_str().unwrap_or("").starts_with("/etc/host") && m["Destination"] != "/etc/resolv.conf").collect();
+    Ok(json!({
+        "Id": r.id,
+        "Created": r.created,
+        "Path": r.command.first(),
+        "Args": r.command.iter().skip(1).collect::<Vec<_>>(),
+        "State": {
+            "Status": status_word(s.status), "Running": s.status == Status::Running, "Restarting": s.status == Status::Restarting,
+            "Pid": s.pid, "ExitCode": s.exit_code.unwrap_or(0), "Error": s.error.clone().unwrap_or_default(),
+            "StartedAt": s.started_at, "FinishedAt": s.finished_at,
+        },
+        "Image": r.image_id, "Name": format!("/{}", r.name), "RestartCount": s.restarts,
+        "Config": { "Hostname": spec["hostname"], "Image": r.image, "Cmd": r.command, "Env": spec["process"]["env"], "WorkingDir": spec["process"]["cwd"], "User": spec["process"]["user"], "Tty": spec["process"]["terminal"] },
+        "Mounts": mounts,
+        "NetworkSettings": { "Ports": r.ports_json() },
+        "HostConfig": { "NetworkMode": spec["network"], "ReadonlyRootfs": spec["read_only"], "Privileged": spec["security"]["privileged"], "CapAdd": spec["security"]["capabilities"], "RestartPolicy": spec["restart"] },
+        "LogPath": logs::path(&dir),
+    }))
+}
+
+pub fn inspect(ctx: &Context, names: &[String]) -> anyhow::Result<i32> {
+    let containers = Containers::open(&ctx.root)?;
+    let mut out = Vec::new();
+    for n in names {
+        let r = containers.find(n)?;
+        let s = containers.state(&r.id);
+        out.push(inspect_json(ctx, &r, &s)?);
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(0)
+}
+
+/// `den wait`: blocks until each container has exited, prints its code.
+pub fn wait(ctx: &Context, names: &[String]) -> anyhow::Result<i32> {
+    let containers = Containers::open(&ctx.root)?;
+    let mut last = 0;
+    for n in names {
+        let r = containers.find(n)?;
+        loop {
+            let s = containers.state(&r.id);
+            if matches!(s.status, Status::Exited | Status::Created) && (s.status == Status::Exited || s.supervisor_pid == 0) {
+                last = s.exit_code.unwrap_or(0);
+                println!("{last}");
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Ok(if names.len() == 1 { last } else { 0 })
+}
+
+pub struct LogsArgs<'a> {
+    pub follow: bool,
+    pub tail: Option<&'a str>,
+    pub since: Option<&'a str>,
+    pub timestamps: bool,
+}
+
+/// `den logs`: stdout entries to stdout, stderr entries to stderr.
+pub fn logs(ctx: &Context, name: &str, args: &LogsArgs) -> anyhow::Result<i32> {
+    let containers = Containers::open(&ctx.root)?;
+    let r = containers.find(name)?;
+    let dir = containers.dir_of(&r.id);
+    let since = match args.since {
+        None => None,
+        Some(s) => Some(parse_since(s)?),
+    };
+    let mut entries = logs::read_all(&dir);
+    if let Some(t) = &since {
+        entries.retain(|e| e.time.as_str() >= t.as_str());
+    }
+    if let Some(n) = args.tail.filter(|t| *t != "all") {
+        let n: usize = n.parse().map_err(|_| anyhow::anyhow!("invalid --tail `{n}`: a number or all"))?;
+        let skip = entries.len().saturating_sub(n);
+        entries.drain(..skip);
+    }
+    let mut shown = logs::read_all(&dir).len();
+    print_entries(&entries, args.timestamps)?;
+    if !args.follow {
+        return Ok(0);
+    }
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let all = logs::read_all(&dir);
+        // A rotation shrinks the list: then everything in it is new.
+        let fresh = if all.len() >= shown { &all[shown..] } else { &all[..] };
+        print_entries(fresh, args.timestamps)?;
+        shown = all.len();
+        let s = containers.state(&r.id);
+        if !matches!(s.status, Status::Running | Status::Restarting) {
+            let rest = logs::read_all(&dir);
+            if rest.len() > shown {
+                print_entries(&rest[shown..], args.timestamps)?;
+            }
+            break;
+        }
+    }
+    Ok(0)
+}
+
+fn print_entries(entries: &[logs::Entry], timestamps: bool) -> anyhow::Result<()> {
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    for e in entries {
+        let w: &mut dyn Write = if e.stream == "stderr" { &mut err } else { &mut out };
+        if timestamps {
+            write!(w, "{} ", e.time)?;
+        }
+        w.write_all(e.log.as_bytes())?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `--since`: RFC 3339, a Unix timestamp, or a duration like `10m`, `2h`, `30s`.
+fn parse_since(s: &str) -> anyhow::Result<String> {
+    let now = chrono::Utc::now();
+    let dur = |n: &str, unit: i64| -> Option<chrono::DateTime<chrono::Utc>> { n.parse::<i64>().ok().map(|v| now - chrono::Duration::seconds(v * unit)) };
+    let t = if let Some(n) = s.strip_suffix('s') { dur(n, 1) } else if let Some(n) = s.strip_suffix('m') { dur(n, 60) } else if let Some(n) = s.strip_suffix('h') { dur(n, 3600) } else { None };
+    let t = t.or_else(|| s.parse::<i64>().ok().and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))).or_else(|| chrono::DateTime::parse_from_rfc3339(s).ok().map(|d| d.with_timezone(&chrono::Utc)));
+    match t {
+        Some(t) => Ok(t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()),
+        None => bail!("invalid --since `{s}`: use a duration (10m, 2h), a Unix time or RFC 3339"),
+    }
+}

@@ -1,0 +1,274 @@
+//! Named volumes on disk, Docker's `local` driver: a directory per volume and
+//! a small record beside it, changed only under `ROOT/volumes.lock`.
+//!
+//! ```text
+//! ROOT/volumes.lock                 exclusive while volumes are created, claimed, removed
+//! ROOT/volumes/<name>/meta.json     the record (written by rename)
+//!                    /_data/        what containers see (files owned by subordinate ids)
+//! ROOT/volumes/.new-<name>-<pid>/   a volume being created (renamed to <name> when whole;
+//!                                   a crash's leftover is deleted with the removed ones)
+//! ROOT/volumes/.rm-<name>-<pid>/    a removed volume waiting to be deleted inside the
+//!                                   user namespace (`den __internal remove-volumes`)
+//! ```
+//!
+//! A volume is filled from the image once: the first container that mounts
+//! it ([`Volumes::claim`]) copies the image's content at the target into it
+//! when it is empty, and the record says so from then on. (Docker checks
+//! only for emptiness, at every container it creates; deciding once, under
+//! the lock, keeps two containers starting together from both copying.)
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use den_sandbox::container::spec::Mount;
+use serde::{Deserialize, Serialize};
+
+use crate::containers::write_atomic;
+
+/// `meta.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VolumeMeta {
+    pub name: String,
+    /// RFC 3339.
+    pub created: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// A container has mounted it: it is never filled from an image again.
+    #[serde(default)]
+    pub populated: bool,
+}
+
+pub struct Volumes {
+    dir: PathBuf,
+}
+
+/// Docker's rule for volume names (den also takes one character).
+pub fn is_volume_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+fn check_name(name: &str) -> anyhow::Result<()> {
+    if !is_volume_name(name) {
+        bail!(
+            "invalid volume name `{name}`: use letters, digits, _ . - and start with a letter or digit"
+        );
+    }
+    Ok(())
+}
+
+impl Volumes {
+    pub fn open(root: &Path) -> anyhow::Result<Self> {
+        let dir = root.join("volumes");
+        fs_err::create_dir_all(&dir)?;
+        Ok(Self { dir })
+    }
+
+    /// Held while volumes are created, claimed by a container or removed.
+    pub fn lock(&self) -> anyhow::Result<File> {
+        let path = self.dir.with_extension("lock");
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("open {}", path.display()))?;
+        f.lock()
+            .with_context(|| format!("lock {}", path.display()))?;
+        Ok(f)
+    }
+
+    /// Where a volume's content is (the mount source).
+    pub fn data_dir(&self, name: &str) -> PathBuf {
+        self.dir.join(name).join("_data")
+    }
+
+    /// The volume's record; a volume made before records existed (a bare
+    /// `_data`) gets one from its directory, counted as already populated.
+    pub fn get(&self, name: &str) -> anyhow::Result<VolumeMeta> {
+        if !is_volume_name(name) || !self.data_dir(name).is_dir() {
+            bail!("no such volume: {name}");
+        }
+        let path = self.dir.join(name).join("meta.json");
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is corrupt", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let created = fs_err::metadata(self.dir.join(name))?
+                    .modified()
+                    .map(chrono::DateTime::<chrono::Utc>::from)
+                    .unwrap_or_else(|_| chrono::Utc::now());
+                Ok(VolumeMeta {
+                    name: name.into(),
+                    created: created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    labels: BTreeMap::new(),
+                    populated: true,
+                })
+            }
+            Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
+        }
+    }
+
+    /// Every volume, by name.
+    pub fn list(&self) -> anyhow::Result<Vec<VolumeMeta>> {
+        let mut out = Vec::new();
+        for entry in fs_err::read_dir(&self.dir)? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if let Ok(meta) = self.get(&name) {
+                out.push(meta);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Creates the volume unless it exists (the caller holds the lock).
+    /// Returns whether it was created.
+    fn create_locked(&self, name: &str) -> anyhow::Result<bool> {
+        check_name(name)?;
+        if self.dir.join(name).exists() {
+            return Ok(false);
+        }
+        let tmp = self.dir.join(format!(".new-{name}-{}", std::process::id()));
+        if tmp.exists() {
+            fs_err::remove_dir_all(&tmp)?;
+        }
+        fs_err::create_dir_all(tmp.join("_data"))?;
+        let meta = VolumeMeta {
+            name: name.into(),
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            labels: BTreeMap::new(),
+            populated: false,
+        };
+        write_atomic(&tmp.join("meta.json"), &serde_json::to_vec_pretty(&meta)?)?;
+        fs_err::rename(&tmp, self.dir.join(name))?;
+        Ok(true)
+    }
+
+    /// `den volume create`: an existing volume of that name is kept, as in Docker.
+    pub fn create(&self, name: &str) -> anyhow::Result<()> {
+        let _lock = self.lock()?;
+        self.create_locked(name).map(drop)
+    }
+
+    /// A container is about to mount these volumes: creates the missing
+    /// ones and, for each volume mounted for the first time while empty,
+    /// sets `prefill` so the container copies the image's content into it.
+    pub fn claim(&self, mounts: &mut [Mount]) -> anyhow::Result<()> {
+        let _lock = self.lock()?;
+        for m in mounts.iter_mut() {
+            let Mount::Volume {
+                source, prefill, ..
+            } = m
+            else {
+                continue;
+            };
+            let Some(name) = self.name_of(source) else {
+                continue;
+            };
+            self.create_locked(&name)?;
+            let mut meta = self.get(&name)?;
+            if meta.populated {
+                continue;
+            }
+            *prefill = fs_err::read_dir(source.as_path())?.next().is_none();
+            meta.populated = true;
+            write_atomic(
+                &self.dir.join(&name).join("meta.json"),
+                &serde_json::to_vec_pretty(&meta)?,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The volume whose `_data` directory `source` is.
+    fn name_of(&self, source: &Path) -> Option<String> {
+        let vol = source.strip_prefix(&self.dir).ok()?;
+        let mut parts = vol.iter();
+        let name = parts.next()?.to_str()?.to_string();
+        (parts.next()? == "_data" && parts.next().is_none()).then_some(name)
+    }
+
+    /// Takes a volume out of the store (the caller holds the lock): it is
+    /// renamed away at once, its files are deleted by
+    /// `den __internal remove-volumes` (they may belong to subordinate ids).
+    pub fn detach(&self, name: &str) -> anyhow::Result<()> {
+        fs_err::rename(
+            self.dir.join(name),
+            self.dir.join(format!(".rm-{name}-{}", std::process::id())),
+        )?;
+        Ok(())
+    }
+
+    /// Deletes what [`Volumes::detach`] set aside, and creations a crash
+    /// cut short; returns the bytes freed. Runs inside the user namespace,
+    /// called by a process that holds the lock.
+    pub fn delete_detached(&self) -> anyhow::Result<u64> {
+        let mut bytes = 0;
+        for entry in fs_err::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".rm-") || name.starts_with(".new-") {
+                bytes += tree_size(&entry.path());
+                fs_err::remove_dir_all(entry.path())?;
+            }
+        }
+        Ok(bytes)
+    }
+}
+
+/// Bytes in the regular files below `path`, each hard-linked file once;
+/// what cannot be read (directories of subordinate ids) counts as nothing.
+pub fn tree_size(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else if meta.is_file() && (meta.nlink() == 1 || seen.insert(meta.ino())) {
+                total += meta.len();
+            }
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_like_docker() {
+        for ok in ["data", "my-vol_1.x", "a", "0abc"] {
+            assert!(is_volume_name(ok), "{ok}");
+        }
+        for bad in ["", "./data", "-x", ".rm-x", "a/b", "a:b", "ü"] {
+            assert!(!is_volume_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn old_records_parse_and_source_maps_back_to_the_name() {
+        let meta: VolumeMeta =
+            serde_json::from_str(r#"{"name":"x","created":"2026-01-01T00:00:00Z"}"#).unwrap();
+        assert!(!meta.populated && meta.labels.is_empty());
+        let v = Volumes {
+            dir: PathBuf::from("/r/volumes"),
+        };
+        assert_eq!(v.name_of(&v.data_dir("db")).as_deref(), Some("db"));
+        assert_eq!(v.name_of(Path::new("/r/volumes/db")), None);
+        assert_eq!(v.name_of(Path::new("/home/u/data")), None);
+    }
+}

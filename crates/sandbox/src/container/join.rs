@@ -1,0 +1,104 @@
+//! `den exec`: a new process in a running container, under the same rules.
+//!
+//! ```text
+//! den __internal exec (single-threaded, fresh exec)
+//!   1. seccomp filter and capabilities prepared while den's store is visible
+//!   2. setns into the supervisor's user namespace: root there, with the
+//!      capabilities to join the container's other namespaces (its init may
+//!      run as a subordinate id we could not otherwise inspect)
+//!   3. open the init's ipc, uts, net, cgroup, pid and mount namespaces,
+//!      then join them (mount last: it changes what /proc/PID means)
+//!   4. fork (the pid namespace applies to children) ──┐
+//!   6. forward signals, reap, return the status       │
+//!                                                     └─ 5. terminal, user, workdir, same
+//!                                                           privileges as the container, exec
+//! ```
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::sched::{CloneFlags, setns};
+use rustix::fs::{Mode, OFlags};
+
+use super::spec::ContainerSpec;
+use super::{SetupError, environment, exec, security, supervise, supervised_signals, user};
+use crate::sys;
+
+/// What `den exec` asks for.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ExecRequest {
+    pub args: Vec<String>,
+    /// Added to the container's environment (`KEY=VALUE`).
+    pub env: Vec<String>,
+    pub cwd: Option<String>,
+    pub user: Option<String>,
+    pub terminal: bool,
+}
+
+fn open_ns(pid: i32, name: &str) -> Result<OwnedFd, SetupError> {
+    let path = format!("/proc/{pid}/ns/{name}");
+    rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| SetupError::Io { what: "open".into(), path: path.into(), source: e.into() })
+}
+
+fn join(fd: &OwnedFd, what: &'static str, flag: CloneFlags) -> Result<(), SetupError> {
+    setns(fd.as_fd(), flag).map_err(|errno| SetupError::Namespace { what, errno })
+}
+
+/// Runs `req` inside the container whose supervisor is `supervisor` and
+/// whose init is `init` (host pids); returns the command's exit status.
+pub fn exec_in(spec: &ContainerSpec, supervisor: i32, init: i32, req: &ExecRequest, single_id: bool) -> Result<i32, SetupError> {
+    let prepared = security::prepare(spec, single_id)?;
+    join(&open_ns(supervisor, "user")?, "user", CloneFlags::CLONE_NEWUSER)?;
+    let names = [("ipc", CloneFlags::CLONE_NEWIPC), ("uts", CloneFlags::CLONE_NEWUTS), ("net", CloneFlags::CLONE_NEWNET), ("cgroup", CloneFlags::CLONE_NEWCGROUP), ("pid", CloneFlags::CLONE_NEWPID)];
+    let fds: Vec<(OwnedFd, &'static str, CloneFlags)> = names.iter().map(|(n, f)| open_ns(init, n).map(|fd| (fd, *n, *f))).collect::<Result<_, _>>()?;
+    // The mount namespace is joined by the child: after it, /proc is the
+    // container's and den's own checks (its thread count) would look there.
+    let mnt = open_ns(init, "mnt")?;
+    for (fd, name, flag) in &fds {
+        join(fd, name, *flag)?;
+    }
+    drop(fds);
+    let signals = supervised_signals();
+    signals.thread_block().map_err(|errno| SetupError::Namespace { what: "signal mask", errno })?;
+    let (report_r, report_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| SetupError::Io { what: "create a pipe".into(), path: "pipe".into(), source: e.into() })?;
+    let (mut child, report_r) = sys::fork_child(report_r, move || {
+        let joined = join(&mnt, "mount", CloneFlags::CLONE_NEWNS);
+        let err = match joined.and_then(|()| run_in_container(spec, &prepared, req)) {
+            Ok(never) => match never {},
+            Err(e) => e,
+        };
+        use std::io::Write;
+        std::fs::File::from(report_w).write_all(err.encode().as_bytes()).ok();
+        err.exit_code()
+    })
+    .map_err(|e| SetupError::Security(e.to_string()))?;
+    let mut report = String::new();
+    use std::io::Read;
+    std::fs::File::from(report_r).read_to_string(&mut report).ok();
+    if !report.is_empty() {
+        child.wait().ok();
+        return Err(SetupError::decode(&report));
+    }
+    supervise(&mut child, &signals)
+}
+
+fn run_in_container(spec: &ContainerSpec, prepared: &security::Prepared, req: &ExecRequest) -> Result<std::convert::Infallible, SetupError> {
+    if req.terminal {
+        nix::unistd::setsid().ok();
+        rustix::process::ioctl_tiocsctty(std::io::stdin().as_fd()).map_err(|e| SetupError::Io { what: "make the terminal controlling".into(), path: "stdin".into(), source: e.into() })?;
+    }
+    let user = user::lookup(req.user.as_deref().unwrap_or(&spec.process.user))?;
+    let mut base = spec.process.env.clone();
+    for e in &req.env {
+        let key = e.split_once('=').map(|(k, _)| k).unwrap_or(e);
+        base.retain(|o| o.split_once('=').map(|(k, _)| k) != Some(key));
+        base.push(e.clone());
+    }
+    let env = environment(&base, &user, &spec.hostname, req.terminal);
+    let cwd = req.cwd.clone().unwrap_or_else(|| spec.process.cwd.clone());
+    nix::unistd::chdir(cwd.as_str()).map_err(|e| SetupError::Io { what: "enter the working directory".into(), path: cwd.clone().into(), source: e.into() })?;
+    let program = exec::find(&req.args[0], &env)?;
+    sys::cloexec_from(3);
+    security::apply(spec, prepared, &user)?;
+    supervised_signals().thread_unblock().ok();
+    Err(exec::exec(&program, &req.args, &env))
+}

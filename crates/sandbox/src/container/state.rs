@@ -1,0 +1,120 @@
+//! A container's run-time state, `state.json` in its directory, written by
+//! its supervisor (temp file + rename) and read by every other den command.
+//!
+//! The supervisor records its own pid and start time: a reader that finds
+//! `Running` but no live process with that pid and start time knows the
+//! supervisor died (kill -9) and reports the container as exited, so `den ps`
+//! stays truthful and never waits on a dead process.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Restarting,
+    Exited,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub status: Status,
+    /// The supervisor (in the host's pid namespace).
+    pub supervisor_pid: i32,
+    /// Its start time in clock ticks since boot (field 22 of /proc/PID/stat),
+    /// so a recycled pid is not mistaken for it.
+    pub supervisor_start: u64,
+    /// The container's init process, as the host sees it.
+    pub pid: i32,
+    pub exit_code: Option<i32>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub restarts: u32,
+    /// Why the container could not start, if it could not.
+    pub error: Option<String>,
+}
+
+pub fn path(dir: &Path) -> PathBuf {
+    dir.join("state.json")
+}
+
+impl State {
+    pub fn read(dir: &Path) -> Option<State> {
+        serde_json::from_slice(&std::fs::read(path(dir)).ok()?).ok()
+    }
+
+    /// Replaces `state.json` atomically.
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        let tmp = dir.join(format!("state.json.tmp-{}", std::process::id()));
+        std::fs::write(&tmp, serde_json::to_vec(self).expect("state serializes"))?;
+        std::fs::rename(&tmp, path(dir))
+    }
+
+    /// Is the supervisor that wrote this still alive?
+    pub fn supervisor_alive(&self) -> bool {
+        self.supervisor_pid > 0 && start_time(self.supervisor_pid) == Some(self.supervisor_start)
+    }
+
+    /// The state as it really is: `Running`/`Restarting` with a dead
+    /// supervisor becomes `Exited` (exit code unknown: -1... reported as 255).
+    pub fn observed(mut self) -> State {
+        if matches!(self.status, Status::Running | Status::Restarting | Status::Created) && self.supervisor_pid > 0 && !self.supervisor_alive() {
+            self.status = Status::Exited;
+            self.exit_code = self.exit_code.or(Some(255));
+            self.error = self.error.or(Some("the container's supervisor died".into()));
+        }
+        self
+    }
+}
+
+/// Start time of `pid` in clock ticks since boot, from /proc/PID/stat.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_start_time(&stat)
+}
+
+/// Field 22 of a /proc/PID/stat line; the command (field 2) may hold spaces
+/// and parentheses, so fields are counted after its last `)`.
+pub fn parse_start_time(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Now, as RFC 3339 with nanoseconds, UTC (`2026-11-29T10:19:56.123456789Z`).
+pub fn now_rfc3339() -> String {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    rfc3339(d.as_secs() as i64, d.subsec_nanos())
+}
+
+/// Civil date from Unix seconds (Howard Hinnant's algorithm).
+pub fn rfc3339(secs: i64, nanos: u32) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_and_dates() {
+        let stat = "1234 (my (odd) cmd) S 1 1234 1234 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 10";
+        assert_eq!(parse_start_time(stat), Some(98765));
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(rfc3339(1_747_699_200, 5), "2025-05-20T00:00:00.000000005Z");
+        assert_eq!(rfc3339(951_782_400, 0), "2000-02-29T00:00:00.000000000Z");
+        assert!(start_time(std::process::id() as i32).is_some());
+    }
+}

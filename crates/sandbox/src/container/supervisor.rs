@@ -1,0 +1,293 @@
+//! The supervisor's life: start the container process, keep its state file
+//! and logs, pass signals on, apply the restart policy, clean up.
+//!
+//! It is one small single-threaded process per container, not a daemon:
+//! it lives exactly as long as its container (plus restarts).
+
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Duration;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signalfd::SignalFd;
+
+use super::logs::{LogWriter, MAX_LOG};
+use super::spec::ContainerSpec;
+use super::state::{State, Status, now_rfc3339, start_time};
+use super::{SetupError, container_main, security, supervised_signals};
+use crate::idmap::IdMapping;
+use crate::sys::{self, ChildExit};
+use crate::userns::enter_user_namespace;
+
+/// How the supervisor was started.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// `den run -d` / `den start`: own session; stdout says "started" once
+    /// the command runs and is then closed; output goes only to the log.
+    pub detached: bool,
+}
+
+fn ns_err(what: &'static str) -> impl FnOnce(nix::Error) -> SetupError {
+    move |errno| SetupError::Namespace { what, errno }
+}
+
+/// The signals the supervisor handles: those it forwards, SIGCHLD, and
+/// SIGPIPE (so a vanished reader of attached output makes writes fail
+/// instead of killing it).
+fn handled_signals() -> SigSet {
+    let mut set = supervised_signals();
+    set.add(Signal::SIGPIPE);
+    set
+}
+
+/// Where requests from `den stop`/`den kill` arrive (`control`).
+struct Control {
+    fifo: Option<std::fs::File>,
+}
+
+impl Control {
+    fn open(spec: &ContainerSpec) -> Self {
+        Self { fifo: spec.state_dir.as_deref().and_then(|d| super::control::listen(d).ok()).map(std::fs::File::from) }
+    }
+
+    /// Requests waiting in the FIFO.
+    fn read(&mut self) -> Vec<super::control::Request> {
+        let Some(f) = &mut self.fifo else { return Vec::new() };
+        let mut buf = [0u8; 512];
+        match f.read(&mut buf) {
+            Ok(n) => String::from_utf8_lossy(&buf[..n]).lines().filter_map(super::control::parse_request).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+/// Runs the container described by `spec` and returns its last exit status
+/// (128+N when killed by signal N). Must be called in a single-threaded process.
+pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i32, SetupError> {
+    if opts.detached {
+        nix::unistd::setsid().ok();
+    }
+    let mapping = match spec.userns {
+        super::spec::Userns::Default => mapping.clone(),
+        super::spec::Userns::KeepId => mapping.keep_id()?,
+    };
+    enter_user_namespace(&mapping)?;
+    let prepared = security::prepare(spec, matches!(mapping, IdMapping::Single { .. }))?;
+    let signals = handled_signals();
+    signals.thread_block().map_err(ns_err("signal mask"))?;
+    let sfd = SignalFd::new(&signals).map_err(ns_err("signalfd"))?;
+    let mut control = Control::open(spec);
+    let capture = !spec.process.terminal && spec.state_dir.is_some();
+    let mut logs = match (&spec.state_dir, capture) {
+        (Some(dir), true) => Some(LogWriter::open(dir, MAX_LOG).map_err(|e| SetupError::Io { what: "open the log in".into(), path: dir.clone(), source: e })?),
+        _ => None,
+    };
+    let me = std::process::id() as i32;
+    let mut state = State { status: Status::Created, supervisor_pid: me, supervisor_start: start_time(me).unwrap_or(0), pid: 0, exit_code: None, started_at: None, finished_at: None, restarts: 0, error: None };
+    save(spec, &state);
+    let mut stopped = false;
+    let result = loop {
+        let started = start_once(spec, &prepared, capture);
+        let (mut child, outputs) = match started {
+            Ok(c) => c,
+            Err(e) => {
+                state.status = Status::Exited;
+                state.exit_code = Some(e.exit_code());
+                state.error = Some(e.to_string());
+                state.finished_at = Some(now_rfc3339());
+                save(spec, &state);
+                break Err(e);
+            }
+        };
+        state.status = Status::Running;
+        state.pid = child.pid().as_raw();
+        state.started_at = Some(now_rfc3339());
+        state.exit_code = None;
+        save(spec, &state);
+        if opts.detached && state.restarts == 0 {
+            announce_started();
+        }
+        let code = watch(&mut child, &sfd, &mut control, outputs, logs.as_mut(), !opts.detached, &mut stopped)?;
+        state.status = Status::Exited;
+        state.exit_code = Some(code);
+        state.finished_at = Some(now_rfc3339());
+        save(spec, &state);
+        if !spec.restart.again(code, state.restarts, stopped) || !backoff(&sfd, &mut control, state.restarts, &mut stopped) {
+            break Ok(code);
+        }
+        state.restarts += 1;
+        state.status = Status::Restarting;
+        save(spec, &state);
+    };
+    if let Some(dir) = &spec.remove_when_done {
+        // The container's mount namespace died with it: nothing is mounted
+        // here, and as root of the user namespace we may delete files owned
+        // by subordinate ids.
+        if let Err(e) = std::fs::remove_dir_all(dir) {
+            eprintln!("den: warning: could not remove {}: {e}", dir.display());
+        }
+    }
+    result
+}
+
+fn save(spec: &ContainerSpec, state: &State) {
+    if let Some(dir) = &spec.state_dir
+        && let Err(e) = state.write(dir)
+    {
+        eprintln!("den: warning: cannot record the container's state in {}: {e}", dir.display());
+    }
+}
+
+/// Tells `den run -d` the command runs, then lets go of its pipes.
+fn announce_started() {
+    let mut out = std::io::stdout();
+    out.write_all(b"started\n").ok();
+    out.flush().ok();
+    if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+        rustix::stdio::dup2_stdout(&null).ok();
+        rustix::stdio::dup2_stderr(&null).ok();
+    }
+}
+
+/// Waits `100ms * 2^n` (at most 10 s) before a restart; false if a stop
+/// request came meanwhile.
+fn backoff(sfd: &SignalFd, control: &mut Control, restarts: u32, stopped: &mut bool) -> bool {
+    let wait = Duration::from_millis(100u64 << restarts.min(7)).min(Duration::from_secs(10));
+    let deadline = std::time::Instant::now() + wait;
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        if let Some(f) = &control.fifo {
+            fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+        }
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        if poll(&mut fds, PollTimeout::from(ms)).unwrap_or(0) == 0 {
+            continue;
+        }
+        let term = matches!(sfd.read_signal(), Ok(Some(info)) if info.ssi_signo == Signal::SIGTERM as u32);
+        let stop = control.read().iter().any(|r| matches!(r, super::control::Request::Stop(_) | super::control::Request::Signal(9)));
+        if term || stop {
+            *stopped = true;
+            return false;
+        }
+    }
+    true
+}
+
+/// The read ends of the container's stdout and stderr, when captured.
+type Outputs = Option<[OwnedFd; 2]>;
+
+/// Forks the container process in a fresh pid namespace and waits until it
+/// has exec'd its command (or failed to).
+fn start_once(spec: &ContainerSpec, prepared: &security::Prepared, capture: bool) -> Result<(sys::ForkedChild, Outputs), SetupError> {
+    unshare(CloneFlags::CLONE_NEWPID).map_err(ns_err("pid"))?;
+    let pipe = || rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| SetupError::Io { what: "create a pipe".into(), path: "pipe".into(), source: e.into() });
+    let (report_r, report_w) = pipe()?;
+    let outs = if capture { Some([pipe()?, pipe()?]) } else { None };
+    let (reads, writes) = match outs {
+        Some([(r1, w1), (r2, w2)]) => (Some([r1, r2]), Some([w1, w2])),
+        None => (None, None),
+    };
+    let ((child, report_r), reads) = sys::fork_child((report_r, reads), move || {
+        if let Some([out, err]) = writes {
+            rustix::stdio::dup2_stdout(&out).ok();
+            rustix::stdio::dup2_stderr(&err).ok();
+        }
+        container_main(spec, prepared, report_w)
+    })
+    .map(|(child, (r, reads))| ((child, r), reads))
+    .map_err(|e| SetupError::Security(e.to_string()))?;
+    let mut report = String::new();
+    std::fs::File::from(report_r).read_to_string(&mut report).ok();
+    if report.is_empty() {
+        return Ok((child, reads));
+    }
+    child.wait().ok();
+    Err(SetupError::decode(&report))
+}
+
+/// Until the container exits: copy its output to the log (and to our own
+/// stdout/stderr when attached), pass signals on. Returns its status.
+fn watch(child: &mut sys::ForkedChild, sfd: &SignalFd, control: &mut Control, outputs: Outputs, mut logs: Option<&mut LogWriter>, attached: bool, stopped: &mut bool) -> Result<i32, SetupError> {
+    let mut open: Vec<(usize, std::fs::File)> = outputs.map(|[o, e]| vec![(0, o.into()), (1, e.into())]).unwrap_or_default();
+    let mut exit = None;
+    let mut buf = vec![0u8; 64 << 10];
+    while exit.is_none() || !open.is_empty() {
+        let mut fds: Vec<PollFd> = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        fds.extend(open.iter().map(|(_, f)| PollFd::new(f.as_fd(), PollFlags::POLLIN)));
+        if let Some(f) = &control.fifo {
+            fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+        }
+        // After the exit, drain what is left without waiting forever.
+        let timeout = if exit.is_some() { PollTimeout::from(1000u16) } else { PollTimeout::NONE };
+        let ready = match poll(&mut fds, timeout) {
+            Ok(n) => n,
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(SetupError::Namespace { what: "poll", errno: e }),
+        };
+        if ready == 0 {
+            break;
+        }
+        let readable: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
+        if readable[0] {
+            handle_signal(child, sfd);
+        }
+        if control.fifo.is_some() && readable[readable.len() - 1] {
+            for req in control.read() {
+                let (sig, stop) = match req {
+                    super::control::Request::Signal(n) => (n, false),
+                    super::control::Request::Stop(n) => (n, true),
+                };
+                *stopped |= stop;
+                if let Ok(sig) = Signal::try_from(sig) {
+                    kill(child.pid(), sig).ok();
+                }
+            }
+        }
+        let mut closed = Vec::new();
+        for (i, (stream, file)) in open.iter_mut().enumerate() {
+            if !readable[i + 1] {
+                continue;
+            }
+            match file.read(&mut buf) {
+                Ok(0) | Err(_) => closed.push(i),
+                Ok(n) => {
+                    if let Some(l) = logs.as_deref_mut() {
+                        l.write(*stream, &buf[..n]).ok();
+                    }
+                    if attached {
+                        let _ = if *stream == 0 { std::io::stdout().write_all(&buf[..n]) } else { std::io::stderr().write_all(&buf[..n]) };
+                    }
+                }
+            }
+        }
+        for i in closed.into_iter().rev() {
+            open.remove(i);
+        }
+        if exit.is_none() {
+            exit = child.try_wait().map_err(ns_err("wait"))?;
+        }
+    }
+    if let Some(l) = logs {
+        l.flush_pending().ok();
+    }
+    let exit = exit.expect("the loop ends only after the exit");
+    Ok(match exit {
+        ChildExit::Code(c) => c,
+        ChildExit::Signal(s) => 128 + s as i32,
+    })
+}
+
+/// One signal from the signalfd: one to pass on, or SIGCHLD/SIGPIPE
+/// (nothing to do here).
+fn handle_signal(child: &sys::ForkedChild, sfd: &SignalFd) {
+    let Ok(Some(info)) = sfd.read_signal() else { return };
+    let signo = info.ssi_signo as i32;
+    // From the terminal (SI_KERNEL) it reached the container directly.
+    if signo != Signal::SIGCHLD as i32 && signo != Signal::SIGPIPE as i32 && info.ssi_code != libc::SI_KERNEL
+        && let Ok(sig) = Signal::try_from(signo)
+    {
+        kill(child.pid(), sig).ok();
+    }
+}
