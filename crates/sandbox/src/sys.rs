@@ -14,7 +14,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid};
+use nix::unistd::Pid;
 
 /// Number of threads in this process, counted from `/proc/self/task`.
 pub(crate) fn thread_count() -> io::Result<usize> {
@@ -106,23 +106,39 @@ pub(crate) fn fork_child<P>(
     parent_only: P,
     child: impl FnOnce() -> i32,
 ) -> Result<(ForkedChild, P), ForkError> {
+    fork_child_in(false, parent_only, child)
+}
+
+/// [`fork_child`], and with `new_pid_ns` the child is PID 1 of a new pid
+/// namespace (clone with CLONE_NEWPID: unlike `unshare`, this works again
+/// for every child, which a supervisor that restarts its container needs).
+pub(crate) fn fork_child_in<P>(
+    new_pid_ns: bool,
+    parent_only: P,
+    child: impl FnOnce() -> i32,
+) -> Result<(ForkedChild, P), ForkError> {
     match thread_count().map_err(ForkError::ThreadCount)? {
         1 => {}
         n => return Err(ForkError::MultiThreaded(n)),
     }
+    let flags = libc::SIGCHLD as libc::c_ulong | if new_pid_ns { libc::CLONE_NEWPID as libc::c_ulong } else { 0 };
     // SAFETY: the process is single-threaded (checked just above, and no other
     // thread can exist to start one concurrently), so the child inherits no
-    // lock held by another thread and may run arbitrary code. The child branch
-    // below never returns: it ends in `exit_now`, even when `child` panics.
-    match unsafe { nix::unistd::fork() }.map_err(ForkError::Fork)? {
-        ForkResult::Parent { child: pid } => {
-            drop(child);
-            Ok((ForkedChild { pid: Some(pid) }, parent_only))
-        }
-        ForkResult::Child => {
+    // lock held by another thread and may run arbitrary code. clone with only
+    // SIGCHLD (and CLONE_NEWPID) and a null stack is fork: the child gets a
+    // copy-on-write copy of this stack. The child branch below never returns:
+    // it ends in `exit_now`, even when `child` panics.
+    let ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    match ret {
+        -1 => Err(ForkError::Fork(nix::Error::last())),
+        0 => {
             drop(parent_only);
             let code = catch_unwind(AssertUnwindSafe(child)).unwrap_or(101);
             exit_now(code)
+        }
+        pid => {
+            drop(child);
+            Ok((ForkedChild { pid: Some(Pid::from_raw(pid as i32)) }, parent_only))
         }
     }
 }

@@ -146,7 +146,8 @@ pub fn wait(ctx: &Context, names: &[String]) -> anyhow::Result<i32> {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    Ok(if names.len() == 1 { last } else { 0 })
+    let _ = last;
+    Ok(0)
 }
 
 pub struct LogsArgs<'a> {

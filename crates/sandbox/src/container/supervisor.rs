@@ -9,7 +9,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sched::{CloneFlags, unshare};
 use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::signalfd::SignalFd;
 
@@ -181,7 +180,6 @@ type Outputs = Option<[OwnedFd; 2]>;
 /// Forks the container process in a fresh pid namespace and waits until it
 /// has exec'd its command (or failed to).
 fn start_once(spec: &ContainerSpec, prepared: &security::Prepared, capture: bool) -> Result<(sys::ForkedChild, Outputs), SetupError> {
-    unshare(CloneFlags::CLONE_NEWPID).map_err(ns_err("pid"))?;
     let pipe = || rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| SetupError::Io { what: "create a pipe".into(), path: "pipe".into(), source: e.into() });
     let (report_r, report_w) = pipe()?;
     let outs = if capture { Some([pipe()?, pipe()?]) } else { None };
@@ -189,7 +187,7 @@ fn start_once(spec: &ContainerSpec, prepared: &security::Prepared, capture: bool
         Some([(r1, w1), (r2, w2)]) => (Some([r1, r2]), Some([w1, w2])),
         None => (None, None),
     };
-    let ((child, report_r), reads) = sys::fork_child((report_r, reads), move || {
+    let ((child, report_r), reads) = sys::fork_child_in(true, (report_r, reads), move || {
         if let Some([out, err]) = writes {
             rustix::stdio::dup2_stdout(&out).ok();
             rustix::stdio::dup2_stderr(&err).ok();
