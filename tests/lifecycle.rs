@@ -33,39 +33,101 @@ fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
 fn detached_container_lists_logs_stops_starts_and_is_removed() {
     let env = require_env!();
     let sb = sandbox(&env);
-    let id = sb.den_ok(&["run", "-d", "--name", "ticker", "busybox", "sh", "-c", "echo to-err >&2; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done"]);
+    let id = sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "busybox",
+        "sh",
+        "-c",
+        "echo to-err >&2; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done",
+    ]);
     let id = id.trim();
     assert_eq!(id.len(), 64, "run -d prints the full id: {id}");
     let ps = sb.den_ok(&["ps"]);
     let header = ps.lines().next().unwrap();
-    for col in ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"] {
+    for col in [
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ] {
         assert!(header.contains(col), "{header}");
     }
-    let row = ps.lines().find(|l| l.starts_with(&id[..12])).unwrap_or_else(|| panic!("{ps}"));
+    let row = ps
+        .lines()
+        .find(|l| l.starts_with(&id[..12]))
+        .unwrap_or_else(|| panic!("{ps}"));
     assert!(row.contains("Up ") && row.ends_with("ticker"), "{row}");
     assert_eq!(sb.den_ok(&["ps", "-q"]).trim(), &id[..12]);
-    assert_eq!(sb.den_ok(&["ps", "-q", "--no-trunc", "--filter", "name=tick"]).trim(), id);
-    assert_eq!(sb.den_ok(&["ps", "-q", "--filter", "ancestor=busybox"]).trim(), &id[..12]);
-    assert_eq!(sb.den_ok(&["ps", "-q", "--filter", "status=exited"]).trim(), "");
+    assert_eq!(
+        sb.den_ok(&["ps", "-q", "--no-trunc", "--filter", "name=tick"])
+            .trim(),
+        id
+    );
+    assert_eq!(
+        sb.den_ok(&["ps", "-q", "--filter", "ancestor=busybox"])
+            .trim(),
+        &id[..12]
+    );
+    assert_eq!(
+        sb.den_ok(&["ps", "-q", "--filter", "status=exited"]).trim(),
+        ""
+    );
     // Logs keep stdout and stderr apart.
-    wait_for("three ticks", Duration::from_secs(5), || sb.den_ok(&["logs", "ticker"]).lines().count() >= 3);
+    wait_for("three ticks", Duration::from_secs(5), || {
+        sb.den_ok(&["logs", "ticker"]).lines().count() >= 3
+    });
     let out = sb.den(&["logs", "--tail", "2", &id[..8]]);
     assert_eq!(stdout(&out).lines().count(), 2, "{}", stdout(&out));
     assert!(stdout(&out).lines().all(|l| l.starts_with("tick ")));
     assert_eq!(stderr(&sb.den(&["logs", "ticker"])).trim(), "to-err");
     let stamped = sb.den_ok(&["logs", "-t", "--tail", "1", "ticker"]);
-    assert!(stamped.starts_with("20") && stamped.contains("Z tick "), "{stamped}");
+    assert!(
+        stamped.starts_with("20") && stamped.contains("Z tick "),
+        "{stamped}"
+    );
     // logs -f follows new output and ends when the container stops.
-    let mut follow = sb.den_cmd(&[], &["logs", "-f", "--tail", "0", "ticker"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut follow = sb
+        .den_cmd(&[], &["logs", "-f", "--tail", "0", "ticker"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
     assert!(first.starts_with("tick "), "{first}");
     // exec joins the running container.
-    let out = sb.den_ok(&["exec", "-e", "X=1", "-w", "/tmp", "ticker", "sh", "-c", "echo $X $(pwd); ps | grep -c 'while true'"]);
+    let out = sb.den_ok(&[
+        "exec",
+        "-e",
+        "X=1",
+        "-w",
+        "/tmp",
+        "ticker",
+        "sh",
+        "-c",
+        "echo $X $(pwd); ps | grep -c 'while true'",
+    ]);
     assert_eq!(out.lines().next().unwrap(), "1 /tmp");
-    assert_eq!(sb.den(&["exec", "ticker", "sh", "-c", "exit 4"]).status.code(), Some(4));
-    assert_eq!(sb.den(&["exec", "ticker", "nosuch"]).status.code(), Some(127));
-    assert_eq!(sb.den_ok(&["exec", "-u", "1000:1000", "ticker", "id", "-u"]).trim(), "1000");
+    assert_eq!(
+        sb.den(&["exec", "ticker", "sh", "-c", "exit 4"])
+            .status
+            .code(),
+        Some(4)
+    );
+    assert_eq!(
+        sb.den(&["exec", "ticker", "nosuch"]).status.code(),
+        Some(127)
+    );
+    assert_eq!(
+        sb.den_ok(&["exec", "-u", "1000:1000", "ticker", "id", "-u"])
+            .trim(),
+        "1000"
+    );
     let err = sb.den_fail(&["rm", "ticker"], 125);
     assert!(err.contains("running"), "{err}");
     // sh as PID 1 ignores SIGTERM: stop falls back to SIGKILL after -t.
@@ -87,13 +149,21 @@ fn detached_container_lists_logs_stops_starts_and_is_removed() {
     sb.den_ok(&["start", "ticker"]);
     sb.den_ok(&["exec", "ticker", "sh", "-c", "echo kept > /marker"]);
     sb.den_ok(&["restart", "-t", "0", "ticker"]);
-    assert_eq!(sb.den_ok(&["exec", "ticker", "cat", "/marker"]).trim(), "kept");
+    assert_eq!(
+        sb.den_ok(&["exec", "ticker", "cat", "/marker"]).trim(),
+        "kept"
+    );
     sb.den_ok(&["rename", "ticker", "ticker2"]);
     sb.den_ok(&["kill", "ticker2"]);
     assert_eq!(sb.den_ok(&["wait", "ticker2"]).trim(), "137");
     sb.den_ok(&["rm", "ticker2"]);
     assert_eq!(sb.den_ok(&["ps", "-aq"]).trim(), "");
-    assert_eq!(std::fs::read_dir(sb.root().join("containers")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(sb.root().join("containers"))
+            .unwrap()
+            .count(),
+        0
+    );
     let err = sb.den_fail(&["stop", "ticker2"], 125);
     assert!(err.contains("no such container"), "{err}");
 }
@@ -102,13 +172,32 @@ fn detached_container_lists_logs_stops_starts_and_is_removed() {
 fn container_survives_the_cli_and_its_process_group() {
     let env = require_env!();
     let sb = sandbox(&env);
-    let script = format!("{} run -d --name survivor busybox sleep 1000; sleep 30", env.bin.display());
-    let mut shell = sb.command_as_user(&[], "sh", &["-c", &script]).process_group(0).stdout(Stdio::null()).spawn().unwrap();
-    wait_for("the container to run", Duration::from_secs(10), || sb.den_ok(&["ps", "-q", "--filter", "name=survivor"]).trim().len() == 12);
-    Command::new("kill").args(["-9", "--", &format!("-{}", shell.id())]).status().unwrap();
+    let script = format!(
+        "{} run -d --name survivor busybox sleep 1000; sleep 30",
+        env.bin.display()
+    );
+    let mut shell = sb
+        .command_as_user(&[], "sh", &["-c", &script])
+        .process_group(0)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the container to run", Duration::from_secs(10), || {
+        sb.den_ok(&["ps", "-q", "--filter", "name=survivor"])
+            .trim()
+            .len()
+            == 12
+    });
+    Command::new("kill")
+        .args(["-9", "--", &format!("-{}", shell.id())])
+        .status()
+        .unwrap();
     shell.wait().unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    assert!(sb.den_ok(&["ps"]).contains("survivor"), "still running after the CLI's group was killed");
+    assert!(
+        sb.den_ok(&["ps"]).contains("survivor"),
+        "still running after the CLI's group was killed"
+    );
     sb.den_ok(&["rm", "-f", "survivor"]);
 }
 
@@ -117,17 +206,42 @@ fn stop_of_a_pid1_server_with_and_without_init() {
     let env = require_env!();
     let sb = sandbox(&env);
     sb.den_ok(&["pull", "-q", "python:3.11-slim"]);
-    sb.den_ok(&["run", "-d", "--init", "--name", "with-init", "python:3.11-slim", "python3", "-m", "http.server"]);
-    sb.den_ok(&["run", "-d", "--name", "no-init", "python:3.11-slim", "python3", "-m", "http.server"]);
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        "with-init",
+        "python:3.11-slim",
+        "python3",
+        "-m",
+        "http.server",
+    ]);
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "no-init",
+        "python:3.11-slim",
+        "python3",
+        "-m",
+        "http.server",
+    ]);
     std::thread::sleep(Duration::from_millis(500));
     let t = Instant::now();
     sb.den_ok(&["stop", "-t", "3", "with-init"]);
     let quick = t.elapsed();
-    assert!(quick < Duration::from_secs(2), "--init forwards SIGTERM to the server: {quick:?}");
+    assert!(
+        quick < Duration::from_secs(2),
+        "--init forwards SIGTERM to the server: {quick:?}"
+    );
     let t = Instant::now();
     sb.den_ok(&["stop", "-t", "2", "no-init"]);
     let slow = t.elapsed();
-    assert!(slow >= Duration::from_millis(1900) && slow < Duration::from_secs(6), "PID 1 ignores SIGTERM, SIGKILL after the timeout: {slow:?}");
+    assert!(
+        slow >= Duration::from_millis(1900) && slow < Duration::from_secs(6),
+        "PID 1 ignores SIGTERM, SIGKILL after the timeout: {slow:?}"
+    );
     sb.den_ok(&["rm", "with-init", "no-init"]);
 }
 
@@ -135,22 +249,52 @@ fn stop_of_a_pid1_server_with_and_without_init() {
 fn restart_policies_are_applied_by_the_supervisor() {
     let env = require_env!();
     let sb = sandbox(&env);
-    sb.den_ok(&["run", "-d", "--restart", "on-failure:2", "--name", "flaky", "busybox", "sh", "-c", "echo run; exit 3"]);
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--restart",
+        "on-failure:2",
+        "--name",
+        "flaky",
+        "busybox",
+        "sh",
+        "-c",
+        "echo run; exit 3",
+    ]);
     wait_for("two restarts", Duration::from_secs(20), || {
         let s = inspect(&sb, "flaky");
         s["State"]["Status"] == "exited" && s["RestartCount"] == 2
     });
     assert_eq!(sb.den_ok(&["logs", "flaky"]).matches("run").count(), 3);
     assert_eq!(inspect(&sb, "flaky")["State"]["ExitCode"], 3);
-    sb.den_ok(&["run", "-d", "--restart", "always", "--name", "loop", "busybox", "sh", "-c", "sleep 0.2"]);
-    wait_for("a restart", Duration::from_secs(10), || inspect(&sb, "loop")["RestartCount"].as_u64().unwrap_or(0) >= 1);
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--restart",
+        "always",
+        "--name",
+        "loop",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.2",
+    ]);
+    wait_for("a restart", Duration::from_secs(10), || {
+        inspect(&sb, "loop")["RestartCount"].as_u64().unwrap_or(0) >= 1
+    });
     sb.den_ok(&["stop", "-t", "1", "loop"]);
     let count = inspect(&sb, "loop")["RestartCount"].clone();
     std::thread::sleep(Duration::from_millis(800));
     let after = inspect(&sb, "loop");
-    assert_eq!(after["State"]["Status"], "exited", "stop is final for --restart always");
+    assert_eq!(
+        after["State"]["Status"], "exited",
+        "stop is final for --restart always"
+    );
     assert_eq!(after["RestartCount"], count);
-    let err = sb.den_fail(&["run", "--rm", "--restart", "always", "busybox", "true"], 125);
+    let err = sb.den_fail(
+        &["run", "--rm", "--restart", "always", "busybox", "true"],
+        125,
+    );
     assert!(err.contains("conflict"), "{err}");
     let err = sb.den_fail(&["run", "--restart", "sometimes", "busybox", "true"], 125);
     assert!(err.contains("invalid --restart"), "{err}");
@@ -163,17 +307,48 @@ fn killed_supervisor_leaves_ps_truthful_and_rm_cleans_up() {
     let env = require_env!();
     let sb = sandbox(&env);
     sb.den_ok(&["run", "-d", "--name", "victim", "busybox", "sleep", "1000"]);
-    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(sb.root().join("containers").join(inspect(&sb, "victim")["Id"].as_str().unwrap()).join("state.json")).unwrap()).unwrap();
-    let (supervisor, init) = (state["supervisor_pid"].as_i64().unwrap(), state["pid"].as_i64().unwrap());
-    Command::new("kill").args(["-9", &supervisor.to_string()]).status().unwrap();
-    wait_for("the container to die with its supervisor", Duration::from_secs(5), || !std::path::Path::new(&format!("/proc/{init}")).exists());
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            sb.root()
+                .join("containers")
+                .join(inspect(&sb, "victim")["Id"].as_str().unwrap())
+                .join("state.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let (supervisor, init) = (
+        state["supervisor_pid"].as_i64().unwrap(),
+        state["pid"].as_i64().unwrap(),
+    );
+    Command::new("kill")
+        .args(["-9", &supervisor.to_string()])
+        .status()
+        .unwrap();
+    wait_for(
+        "the container to die with its supervisor",
+        Duration::from_secs(5),
+        || !std::path::Path::new(&format!("/proc/{init}")).exists(),
+    );
     let t = Instant::now();
     let ps = sb.den_ok(&["ps", "-a"]);
-    assert!(t.elapsed() < Duration::from_secs(2), "ps never waits on a dead supervisor");
-    assert!(ps.lines().any(|l| l.contains("victim") && l.contains("Exited")), "{ps}");
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "ps never waits on a dead supervisor"
+    );
+    assert!(
+        ps.lines()
+            .any(|l| l.contains("victim") && l.contains("Exited")),
+        "{ps}"
+    );
     assert_eq!(inspect(&sb, "victim")["State"]["Status"], "exited");
     sb.den_ok(&["rm", "victim"]);
-    assert_eq!(std::fs::read_dir(sb.root().join("containers")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(sb.root().join("containers"))
+            .unwrap()
+            .count(),
+        0
+    );
 }
 
 #[test]
@@ -181,17 +356,94 @@ fn twenty_containers_at_once() {
     let env = require_env!();
     let sb = sandbox(&env);
     let bin = env.bin.display();
-    let script = format!("for i in $(seq 20); do {bin} run -d --name c$i busybox sleep 1000 >/dev/null & done; wait");
+    let script = format!(
+        "for i in $(seq 20); do {bin} run -d --name c$i busybox sleep 1000 >/dev/null & done; wait"
+    );
     let out = sb.sh(&script);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(sb.den_ok(&["ps", "-q"]).lines().count(), 20);
     let names: Vec<String> = (1..=20).map(|i| format!("c{i}")).collect();
-    let script = format!("for n in {}; do {bin} stop -t 1 $n >/dev/null & done; wait", names.join(" "));
+    let script = format!(
+        "for n in {}; do {bin} stop -t 1 $n >/dev/null & done; wait",
+        names.join(" ")
+    );
     assert!(sb.sh(&script).status.success());
     assert_eq!(sb.den_ok(&["ps", "-q"]).trim(), "");
-    let script = format!("for n in {}; do {bin} rm $n >/dev/null & done; wait", names.join(" "));
+    let script = format!(
+        "for n in {}; do {bin} rm $n >/dev/null & done; wait",
+        names.join(" ")
+    );
     assert!(sb.sh(&script).status.success());
     assert_eq!(sb.den_ok(&["ps", "-aq"]).trim(), "");
-    let procs = Command::new("pgrep").args(["-u", sb.user(), "-f", sb.root().to_str().unwrap()]).output().unwrap();
-    assert!(stdout(&procs).trim().is_empty(), "supervisors left: {}", stdout(&procs));
+    let procs = Command::new("pgrep")
+        .args(["-u", sb.user(), "-f", sb.root().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&procs).trim().is_empty(),
+        "supervisors left: {}",
+        stdout(&procs)
+    );
+}
+
+#[test]
+fn cp_both_ways_running_and_stopped_without_leaving_the_container() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    sb.write_file("src/sub/f", "hello\n");
+    let src = sb.home().join("src");
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "box",
+        "busybox",
+        "sh",
+        "-c",
+        "ln -s /etc /link-to-etc; ln -s / /up; sleep 1000",
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    sb.den_ok(&["cp", src.to_str().unwrap(), "box:/tmp/"]);
+    assert_eq!(
+        sb.den_ok(&["exec", "box", "cat", "/tmp/src/sub/f"]),
+        "hello\n"
+    );
+    assert_eq!(
+        sb.den_ok(&["exec", "box", "stat", "-c", "%u", "/tmp/src/sub/f"])
+            .trim(),
+        "0",
+        "copied files belong to root"
+    );
+    let out = sb.home().join("passwd.txt");
+    sb.den_ok(&["cp", "box:/etc/passwd", out.to_str().unwrap()]);
+    assert!(std::fs::read_to_string(&out).unwrap().starts_with("root:"));
+    sb.den_ok(&["stop", "-t", "0", "box"]);
+    // Stopped: the root is mounted privately; symlinks resolve inside it.
+    let back = sb.home().join("back");
+    sb.den_ok(&["cp", "box:/tmp/src", back.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(back.join("sub/f")).unwrap(),
+        "hello\n"
+    );
+    let host_marker = sb.write_file("host-only", "host\n");
+    let via = format!("box:/up{}", host_marker.display());
+    let err = sb.den(&["cp", &via, sb.home().join("stolen").to_str().unwrap()]);
+    assert_ne!(
+        err.status.code(),
+        Some(0),
+        "a symlink to / leads to the container's root, not the host's"
+    );
+    assert!(!sb.home().join("stolen").exists());
+    sb.den_ok(&["cp", out.to_str().unwrap(), "box:/renamed.txt"]);
+    sb.den_ok(&["start", "box"]);
+    assert!(
+        sb.den_ok(&["exec", "box", "cat", "/renamed.txt"])
+            .starts_with("root:")
+    );
+    let err = sb.den_fail(
+        &["cp", "box:/nonexistent", sb.home().to_str().unwrap()],
+        125,
+    );
+    assert!(err.contains("no such file"), "{err}");
+    sb.den_ok(&["rm", "-f", "box"]);
 }

@@ -66,6 +66,8 @@ pub enum Command {
     Rename { container: String, new_name: String },
     /// Run a command in a running container.
     Exec(Box<ExecArgs>),
+    /// Copy files between a container and the host: CONTAINER:PATH HOSTPATH, or HOSTPATH CONTAINER:PATH.
+    Cp { source: String, destination: String },
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -476,6 +478,12 @@ pub enum InternalCommand {
     Unpack { blob: String, diff_id: String },
     /// Delete trashed layers and abandoned unpack directories.
     Purge,
+    /// `den cp`'s container side: `stat PATH`, `in DIR` (tar on stdin), `out PATH` (tar on stdout).
+    Cp {
+        container: String,
+        op: String,
+        path: String,
+    },
     /// Run a command in a running container (joins its namespaces).
     Exec { container: String, spec: String },
     /// Delete a container's directory (its files belong to subordinate ids).

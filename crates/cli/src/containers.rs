@@ -43,9 +43,13 @@ impl Record {
     pub fn ports_json(&self) -> serde_json::Value {
         let mut map = serde_json::Map::new();
         for p in &self.ports {
-            let Some((host, ctr)) = p.split_once("->") else { continue };
+            let Some((host, ctr)) = p.split_once("->") else {
+                continue;
+            };
             let (ip, port) = host.rsplit_once(':').unwrap_or(("", host));
-            let entry = map.entry(ctr.to_string()).or_insert_with(|| serde_json::json!([]));
+            let entry = map
+                .entry(ctr.to_string())
+                .or_insert_with(|| serde_json::json!([]));
             if let Some(list) = entry.as_array_mut() {
                 list.push(serde_json::json!({"HostIp": ip, "HostPort": port}));
             }
@@ -129,39 +133,56 @@ impl Containers {
         if let Some(r) = all.iter().find(|r| r.name == query || r.id == query) {
             return Ok(r.clone());
         }
-        let hits: Vec<&Record> = all.iter().filter(|r| !query.is_empty() && r.id.starts_with(query)).collect();
+        let hits: Vec<&Record> = all
+            .iter()
+            .filter(|r| !query.is_empty() && r.id.starts_with(query))
+            .collect();
         match hits.len() {
             1 => Ok(hits[0].clone()),
             0 => bail!("no such container: {query}"),
-            n => bail!("container id prefix {query} is ambiguous: it matches {n} containers; give more digits"),
+            n => bail!(
+                "container id prefix {query} is ambiguous: it matches {n} containers; give more digits"
+            ),
         }
     }
 
     /// The container's state as it really is (a dead supervisor means exited).
     pub fn state(&self, id: &str) -> den_sandbox::container::state::State {
         use den_sandbox::container::state::{State, Status};
-        State::read(&self.dir_of(id)).map(State::observed).unwrap_or(State {
-            status: Status::Created,
-            supervisor_pid: 0,
-            supervisor_start: 0,
-            pid: 0,
-            exit_code: None,
-            started_at: None,
-            finished_at: None,
-            restarts: 0,
-            error: None,
-        })
+        State::read(&self.dir_of(id))
+            .map(State::observed)
+            .unwrap_or(State {
+                status: Status::Created,
+                supervisor_pid: 0,
+                supervisor_start: 0,
+                pid: 0,
+                exit_code: None,
+                started_at: None,
+                finished_at: None,
+                restarts: 0,
+                error: None,
+            })
     }
 
     /// Renames a container; the new name must be free.
     pub fn rename(&self, query: &str, new: &str) -> anyhow::Result<()> {
         let _lock = self.lock()?;
         let mut rec = self.find(query)?;
-        if let Some(other) = self.list()?.into_iter().find(|r| r.name == new && r.id != rec.id) {
-            bail!("the container name \"{new}\" is already in use by container {}: choose another name", &other.id[..12]);
+        if let Some(other) = self
+            .list()?
+            .into_iter()
+            .find(|r| r.name == new && r.id != rec.id)
+        {
+            bail!(
+                "the container name \"{new}\" is already in use by container {}: choose another name",
+                &other.id[..12]
+            );
         }
         rec.name = new.to_string();
-        write_atomic(&self.dir_of(&rec.id).join("config.json"), &serde_json::to_vec_pretty(&rec)?)
+        write_atomic(
+            &self.dir_of(&rec.id).join("config.json"),
+            &serde_json::to_vec_pretty(&rec)?,
+        )
     }
 
     /// Takes a record out of the listing (renames its directory away, under
@@ -189,8 +210,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 pub fn new_id() -> String {
     use std::io::Read;
     let mut bytes = [0u8; 32];
-    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).is_err() {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_err()
+    {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         bytes[..16].copy_from_slice(&t.as_nanos().to_le_bytes());
         bytes[16..20].copy_from_slice(&std::process::id().to_le_bytes());
     }

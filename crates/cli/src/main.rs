@@ -31,14 +31,23 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(125)),
         Err(e) => {
             eprintln!("den: {}", chain(&e));
-            let code = e.chain().find_map(|c| c.downcast_ref::<cmd::supervise::ExitWith>()).map_or(125, |x| x.0);
+            let code = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<cmd::supervise::ExitWith>())
+                .map_or(125, |x| x.0);
             ExitCode::from(u8::try_from(code).unwrap_or(125))
         }
     }
 }
 
 fn ps_args(a: &args::PsArgs) -> cmd::ps::PsArgs<'_> {
-    cmd::ps::PsArgs { all: a.all, quiet: a.quiet, filters: &a.filter, format: a.format.as_deref(), no_trunc: a.no_trunc }
+    cmd::ps::PsArgs {
+        all: a.all,
+        quiet: a.quiet,
+        filters: &a.filter,
+        format: a.format.as_deref(),
+        no_trunc: a.no_trunc,
+    }
 }
 
 /// `den inspect`: containers first, then images, like Docker.
@@ -67,20 +76,46 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Run(a) => cmd::run::run(&ctx, &a),
         Command::Ps(a) => cmd::ps::ps(&ctx, &ps_args(&a)),
-        Command::Logs(a) => cmd::ps::logs(&ctx, &a.container, &cmd::ps::LogsArgs { follow: a.follow, tail: a.tail.as_deref(), since: a.since.as_deref(), timestamps: a.timestamps }),
+        Command::Logs(a) => cmd::ps::logs(
+            &ctx,
+            &a.container,
+            &cmd::ps::LogsArgs {
+                follow: a.follow,
+                tail: a.tail.as_deref(),
+                since: a.since.as_deref(),
+                timestamps: a.timestamps,
+            },
+        ),
         Command::Stop(a) => cmd::lifecycle::stop(&ctx, &a.containers, a.time),
         Command::Kill { signal, containers } => cmd::lifecycle::kill(&ctx, &containers, &signal),
-        Command::Start { attach, interactive, containers } => cmd::lifecycle::start(&ctx, &containers, attach, interactive),
+        Command::Start {
+            attach,
+            interactive,
+            containers,
+        } => cmd::lifecycle::start(&ctx, &containers, attach, interactive),
         Command::Restart(a) => cmd::lifecycle::restart(&ctx, &a.containers, a.time),
         Command::Rm(a) => cmd::lifecycle::rm(&ctx, &a.containers, a.force),
         Command::Wait { containers } => cmd::ps::wait(&ctx, &containers),
         Command::Inspect { names } => inspect_any(&ctx, &names),
-        Command::Rename { container, new_name } => cmd::lifecycle::rename(&ctx, &container, &new_name),
+        Command::Rename {
+            container,
+            new_name,
+        } => cmd::lifecycle::rename(&ctx, &container, &new_name),
         Command::Exec(a) => cmd::exec::run(&ctx, &a),
+        Command::Cp {
+            source,
+            destination,
+        } => cmd::cp::run(&ctx, &source, &destination),
         Command::Container(args::ContainerCommand::Ls(a)) => cmd::ps::ps(&ctx, &ps_args(&a)),
-        Command::Container(args::ContainerCommand::Prune { force: _ }) => cmd::lifecycle::prune(&ctx),
-        Command::Container(args::ContainerCommand::Rm(a)) => cmd::lifecycle::rm(&ctx, &a.containers, a.force),
-        Command::Container(args::ContainerCommand::Inspect { names }) => cmd::ps::inspect(&ctx, &names),
+        Command::Container(args::ContainerCommand::Prune { force: _ }) => {
+            cmd::lifecycle::prune(&ctx)
+        }
+        Command::Container(args::ContainerCommand::Rm(a)) => {
+            cmd::lifecycle::rm(&ctx, &a.containers, a.force)
+        }
+        Command::Container(args::ContainerCommand::Inspect { names }) => {
+            cmd::ps::inspect(&ctx, &names)
+        }
         Command::Pull(a) => cmd::pull::run(&ctx, &a),
         Command::Images(a) => cmd::images::list(&ctx, &a),
         Command::Image(sub) => cmd::images::image_command(&ctx, sub),

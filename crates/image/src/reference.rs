@@ -18,7 +18,9 @@ pub struct ImageRef {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("invalid image reference `{input}`: {reason} (expected [host[:port]/]name[:tag][@sha256:digest], lowercase)")]
+#[error(
+    "invalid image reference `{input}`: {reason} (expected [host[:port]/]name[:tag][@sha256:digest], lowercase)"
+)]
 pub struct RefError {
     pub input: String,
     pub reason: String,
@@ -55,25 +57,43 @@ fn valid_domain(d: &str) -> bool {
         None => (d, None),
     };
     let host_ok = !host.is_empty()
-        && host.split('.').all(|l| !l.is_empty() && l.bytes().all(|x| x.is_ascii_alphanumeric() || x == b'-') && !l.starts_with('-') && !l.ends_with('-'));
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes().all(|x| x.is_ascii_alphanumeric() || x == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        });
     host_ok && port.is_none_or(|p| !p.is_empty() && p.bytes().all(|x| x.is_ascii_digit()))
 }
 
 fn valid_tag(t: &str) -> bool {
     let b = t.as_bytes();
-    !b.is_empty() && b.len() <= 128 && (b[0].is_ascii_alphanumeric() || b[0] == b'_') && b.iter().all(|x| x.is_ascii_alphanumeric() || b"_.-".contains(x))
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter()
+            .all(|x| x.is_ascii_alphanumeric() || b"_.-".contains(x))
 }
 
 impl ImageRef {
     pub fn parse(input: &str) -> Result<Self, RefError> {
-        let err = |reason: &str| RefError { input: input.into(), reason: reason.into() };
+        let err = |reason: &str| RefError {
+            input: input.into(),
+            reason: reason.into(),
+        };
         if input.is_empty() {
             return Err(err("empty name"));
         }
         let (rest, digest) = match input.split_once('@') {
             Some((r, d)) => {
-                let hex = d.strip_prefix("sha256:").ok_or_else(|| err("only sha256 digests are supported"))?;
-                if hex.len() != 64 || !hex.bytes().all(|x| x.is_ascii_digit() || (b'a'..=b'f').contains(&x)) {
+                let hex = d
+                    .strip_prefix("sha256:")
+                    .ok_or_else(|| err("only sha256 digests are supported"))?;
+                if hex.len() != 64
+                    || !hex
+                        .bytes()
+                        .all(|x| x.is_ascii_digit() || (b'a'..=b'f').contains(&x))
+                {
                     return Err(err("a sha256 digest has 64 lowercase hex digits"));
                 }
                 (r, Some(d.to_string()))
@@ -91,11 +111,17 @@ impl ImageRef {
             return Err(err("invalid tag"));
         }
         let (registry, path) = match name.split_once('/') {
-            Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            Some((first, rest))
+                if first.contains('.') || first.contains(':') || first == "localhost" =>
+            {
                 if !valid_domain(first) {
                     return Err(err("invalid registry host"));
                 }
-                let first = if first == "index.docker.io" { "docker.io" } else { first };
+                let first = if first == "index.docker.io" {
+                    "docker.io"
+                } else {
+                    first
+                };
                 (first.to_string(), rest.to_string())
             }
             _ => ("docker.io".to_string(), name.to_string()),
@@ -106,12 +132,23 @@ impl ImageRef {
         if !path.split('/').all(valid_component) {
             return Err(err("invalid repository name"));
         }
-        let repository = if registry == "docker.io" && !path.contains('/') { format!("library/{path}") } else { path };
+        let repository = if registry == "docker.io" && !path.contains('/') {
+            format!("library/{path}")
+        } else {
+            path
+        };
         if repository.len() > 255 {
             return Err(err("repository name too long"));
         }
-        let tag = tag.map(str::to_string).or_else(|| digest.is_none().then(|| "latest".to_string()));
-        Ok(Self { registry, repository, tag, digest })
+        let tag = tag
+            .map(str::to_string)
+            .or_else(|| digest.is_none().then(|| "latest".to_string()));
+        Ok(Self {
+            registry,
+            repository,
+            tag,
+            digest,
+        })
     }
 
     /// `registry/repository`.
@@ -122,12 +159,17 @@ impl ImageRef {
     /// The name an image gets in the store: `registry/repository:tag`, or
     /// `None` for a pull by digest alone.
     pub fn tagged_name(&self) -> Option<String> {
-        self.tag.as_ref().map(|t| format!("{}:{t}", self.repo_name()))
+        self.tag
+            .as_ref()
+            .map(|t| format!("{}:{t}", self.repo_name()))
     }
 
     /// What to ask the registry for: the digest if given, else the tag.
     pub fn manifest_reference(&self) -> &str {
-        self.digest.as_deref().or(self.tag.as_deref()).unwrap_or("latest")
+        self.digest
+            .as_deref()
+            .or(self.tag.as_deref())
+            .unwrap_or("latest")
     }
 }
 
@@ -163,7 +205,10 @@ mod tests {
                 "127.0.0.1:5000/library/busybox:latest",
             ),
             ("localhost/x", "localhost/x:latest"),
-            ("localhost:5000/a/b-c__d.e:v1.2_3", "localhost:5000/a/b-c__d.e:v1.2_3"),
+            (
+                "localhost:5000/a/b-c__d.e:v1.2_3",
+                "localhost:5000/a/b-c__d.e:v1.2_3",
+            ),
             ("my.registry/a", "my.registry/a:latest"),
             (
                 "busybox@sha256:da2f542ab6b1b15bd63bd6db53f372e722b9db62acc161aa7010467931a820ba",
@@ -173,14 +218,28 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(ImageRef::parse(input).unwrap().to_string(), want, "{input}");
         }
-        let by_digest = ImageRef::parse(cases.iter().find(|c| c.0.contains('@')).unwrap().0).unwrap();
+        let by_digest =
+            ImageRef::parse(cases.iter().find(|c| c.0.contains('@')).unwrap().0).unwrap();
         assert_eq!(by_digest.tagged_name(), None);
         assert!(by_digest.manifest_reference().starts_with("sha256:"));
     }
 
     #[test]
     fn rejects_bad_references() {
-        for bad in ["", "UPPER", "a b", "x@sha256:123", ":tag", "a//b", "a/", "-a", "a:b:c", "host:port/x", "x@md5:abc", "a__-b"] {
+        for bad in [
+            "",
+            "UPPER",
+            "a b",
+            "x@sha256:123",
+            ":tag",
+            "a//b",
+            "a/",
+            "-a",
+            "a:b:c",
+            "host:port/x",
+            "x@md5:abc",
+            "a__-b",
+        ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad}");
         }
     }

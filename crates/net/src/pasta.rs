@@ -407,11 +407,7 @@ fn port_specs(ports: &[PortMapping], proto: Proto) -> Vec<String> {
                 1 => p.to_string(),
                 n => format!("{p}-{}", p + (n - 1)),
             };
-            format!(
-                "{addr}{}:{}",
-                range(m.host_port),
-                range(m.container_port)
-            )
+            format!("{addr}{}:{}", range(m.host_port), range(m.container_port))
         })
         .collect()
 }

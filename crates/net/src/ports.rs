@@ -330,7 +330,10 @@ mod tests {
                 "8000-8002:9000",
                 "host ports \"8000-8002\" and container ports \"9000\" differ in number",
             ),
-            ("9002-9000", "container port range \"9002-9000\" ends before it starts"),
+            (
+                "9002-9000",
+                "container port range \"9002-9000\" ends before it starts",
+            ),
             ("0-2:80-82", "host port \"0-2\": a range cannot start at 0"),
             ("8080:", "missing container port"),
         ];
@@ -345,7 +348,10 @@ mod tests {
     fn displays_like_docker() {
         let cases = [
             (m(None, 8080, 80, Proto::Tcp), "0.0.0.0:8080->80/tcp"),
-            (m(Some("127.0.0.1"), 53, 53, Proto::Udp), "127.0.0.1:53->53/udp"),
+            (
+                m(Some("127.0.0.1"), 53, 53, Proto::Udp),
+                "127.0.0.1:53->53/udp",
+            ),
             (m(Some("::1"), 8080, 80, Proto::Tcp), "[::1]:8080->80/tcp"),
         ];
         for (mapping, want) in cases {
@@ -367,7 +373,10 @@ mod tests {
             let got = m(None, port, 80, Proto::Tcp).check_privileged(start);
             assert_eq!(got.is_ok(), ok, "{port} vs {start}: {got:?}");
             if let Err(e) = got {
-                assert!(e.to_string().contains("net.ipv4.ip_unprivileged_port_start"));
+                assert!(
+                    e.to_string()
+                        .contains("net.ipv4.ip_unprivileged_port_start")
+                );
             }
         }
     }
@@ -378,7 +387,10 @@ mod tests {
         let file = dir.path().join("start");
         fs_err::write(&file, "80\n").unwrap();
         assert_eq!(unprivileged_port_start(&file).unwrap(), 80);
-        assert_eq!(unprivileged_port_start(&dir.path().join("absent")).unwrap(), 1024);
+        assert_eq!(
+            unprivileged_port_start(&dir.path().join("absent")).unwrap(),
+            1024
+        );
         fs_err::write(&file, "many\n").unwrap();
         let e = unprivileged_port_start(&file).unwrap_err().to_string();
         assert!(e.contains("start") && e.contains("many"), "{e}");

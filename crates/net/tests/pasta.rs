@@ -112,7 +112,10 @@ fn publishes_ports_and_keeps_host_loopback_closed() {
         };
         assert_eq!(got, want, "{p}");
     }
-    println!("tcp, udp, range{} published", if ipv6 { ", ipv6" } else { "" });
+    println!(
+        "tcp, udp, range{} published",
+        if ipv6 { ", ipv6" } else { "" }
+    );
 
     // The container's loopback is its own: with -T none the host's
     // 127.0.0.1 listeners do not appear there.
@@ -131,7 +134,11 @@ fn publishes_ports_and_keeps_host_loopback_closed() {
     thread::sleep(Duration::from_millis(300));
     println!(
         "pasta after the namespace's processes exited: {}",
-        if gone(pid) { "exited by itself" } else { "still running (Debian 12's does not notice)" }
+        if gone(pid) {
+            "exited by itself"
+        } else {
+            "still running (Debian 12's does not notice)"
+        }
     );
     drop(handle);
     assert!(gone(pid), "pasta {pid} outlived its handle");
@@ -166,7 +173,10 @@ fn outer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let resolv = dir.path().join("resolv.conf");
     std::fs::write(&resolv, "nameserver 127.0.0.1\n").expect("write resolv.conf");
-    run(&format!("mount --bind {} /etc/resolv.conf", resolv.display()));
+    run(&format!(
+        "mount --bind {} /etc/resolv.conf",
+        resolv.display()
+    ));
     let resolver = UdpSocket::bind("127.0.0.1:53").expect("bind the fake resolver");
     thread::spawn(move || fake_resolver(resolver));
     let host_service = Banner::start("127.0.0.1:0", "host loopback");
@@ -182,7 +192,9 @@ fn outer() {
     let handle = config.spawn(&Target::Pid(container.pid())).expect("spawn");
     assert_eq!(handle.host_loopback_address(), None);
     let gw = OUTER_GW.to_string();
-    let out = container.run_self(&["probe", &gw, &port], false).wait_output();
+    let out = container
+        .run_self(&["probe", &gw, &port], false)
+        .wait_output();
     assert_eq!(out.0, 1, "host loopback reached through {gw}: {out:?}");
     println!("default: host 127.0.0.1:{port} not reachable through the gateway");
     let dns = handle.dns_address().expect("dns address").to_string();
@@ -240,7 +252,9 @@ fn pasta_dies_with_its_owner() {
 /// The owner: start pasta, report its pid, wait to be killed.
 fn owner(args: &[&str]) {
     let pid = args[0].parse().expect("pid");
-    let handle = PastaConfig::default().spawn(&Target::Pid(pid)).expect("spawn");
+    let handle = PastaConfig::default()
+        .spawn(&Target::Pid(pid))
+        .expect("spawn");
     println!("{}", handle.pid());
     std::io::stdout().flush().ok();
     std::mem::forget(handle);
@@ -284,7 +298,10 @@ fn serve(ports: &[&str]) {
 /// Connects to ADDR PORT, sends `ping`, prints the reply line. Exit 0 with a
 /// reply, 1 when the connection fails or times out.
 fn probe(args: &[&str]) -> ExitCode {
-    let addr = SocketAddr::new(args[0].parse().expect("addr"), args[1].parse().expect("port"));
+    let addr = SocketAddr::new(
+        args[0].parse().expect("addr"),
+        args[1].parse().expect("port"),
+    );
     match tcp_exchange(addr, "ping") {
         Ok(reply) => {
             println!("{reply}");

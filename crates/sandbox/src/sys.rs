@@ -121,7 +121,12 @@ pub(crate) fn fork_child_in<P>(
         1 => {}
         n => return Err(ForkError::MultiThreaded(n)),
     }
-    let flags = libc::SIGCHLD as libc::c_ulong | if new_pid_ns { libc::CLONE_NEWPID as libc::c_ulong } else { 0 };
+    let flags = libc::SIGCHLD as libc::c_ulong
+        | if new_pid_ns {
+            libc::CLONE_NEWPID as libc::c_ulong
+        } else {
+            0
+        };
     // SAFETY: the process is single-threaded (checked just above, and no other
     // thread can exist to start one concurrently), so the child inherits no
     // lock held by another thread and may run arbitrary code. clone with only
@@ -138,7 +143,12 @@ pub(crate) fn fork_child_in<P>(
         }
         pid => {
             drop(child);
-            Ok((ForkedChild { pid: Some(Pid::from_raw(pid as i32)) }, parent_only))
+            Ok((
+                ForkedChild {
+                    pid: Some(Pid::from_raw(pid as i32)),
+                },
+                parent_only,
+            ))
         }
     }
 }

@@ -235,7 +235,11 @@ fn helper_main(parent: Pid, tools: &IdTools, go: OwnedFd, report: OwnedFd) -> i3
     }
 }
 
-fn spawn_tool(tool: &std::path::Path, pid: Pid, args: &[String]) -> std::io::Result<std::process::Child> {
+fn spawn_tool(
+    tool: &std::path::Path,
+    pid: Pid,
+    args: &[String],
+) -> std::io::Result<std::process::Child> {
     Command::new(tool)
         .arg(pid.to_string())
         .args(args)
@@ -245,11 +249,17 @@ fn spawn_tool(tool: &std::path::Path, pid: Pid, args: &[String]) -> std::io::Res
         .spawn()
 }
 
-fn finish_tool(tool: &std::path::Path, child: std::io::Result<std::process::Child>) -> Result<(), HelperReport> {
+fn finish_tool(
+    tool: &std::path::Path,
+    child: std::io::Result<std::process::Child>,
+) -> Result<(), HelperReport> {
     let name = || tool.display().to_string();
     let out = child
         .and_then(|c| c.wait_with_output())
-        .map_err(|e| HelperReport::SpawnFailed { tool: name(), error: e.to_string() })?;
+        .map_err(|e| HelperReport::SpawnFailed {
+            tool: name(),
+            error: e.to_string(),
+        })?;
     if out.status.success() {
         return Ok(());
     }

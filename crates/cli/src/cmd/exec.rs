@@ -15,15 +15,28 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> anyhow::Result<i32> {
     let containers = Containers::open(&ctx.root)?;
     let r = containers.find(&args.container)?;
     if containers.state(&r.id).status != Status::Running {
-        bail!("container {} is not running: start it with `den start {}`", args.container, args.container);
+        bail!(
+            "container {} is not running: start it with `den start {}`",
+            args.container,
+            args.container
+        );
     }
     let env = args.env.iter().filter_map(|e| match e.split_once('=') {
         Some(_) => Some(e.clone()),
         None => std::env::var(e).ok().map(|v| format!("{e}={v}")),
     });
-    let req = ExecRequest { args: args.command.clone(), env: env.collect(), cwd: args.workdir.clone(), user: args.user.clone(), terminal: args.tty };
+    let req = ExecRequest {
+        args: args.command.clone(),
+        env: env.collect(),
+        cwd: args.workdir.clone(),
+        user: args.user.clone(),
+        terminal: args.tty,
+    };
     let exe = std::env::current_exe().context("cannot find den's own binary")?;
     let mut cmd = Command::new(exe);
-    cmd.arg("--root").arg(&ctx.root).args(["__internal", "exec", &r.id]).arg(serde_json::to_string(&req)?);
+    cmd.arg("--root")
+        .arg(&ctx.root)
+        .args(["__internal", "exec", &r.id])
+        .arg(serde_json::to_string(&req)?);
     super::supervise::attach(cmd, args.interactive, args.tty)
 }

@@ -18,8 +18,20 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
         let opts = den_sandbox::container::Options { detached: *detach };
         return Ok(report(den_sandbox::container::run(&spec, &mapping, opts)));
     }
-    if let InternalCommand::Exec { container, spec: request } = &cmd {
+    if let InternalCommand::Exec {
+        container,
+        spec: request,
+    } = &cmd
+    {
         return exec(ctx, &mapping, container, request);
+    }
+    if let InternalCommand::Cp {
+        container,
+        op,
+        path,
+    } = &cmd
+    {
+        return super::cp::container_side(ctx, &mapping, container, op, path);
     }
     enter_user_namespace(&mapping)?;
     let store = ctx.store()?;
@@ -50,7 +62,9 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
                 crate::volumes::Volumes::open(&ctx.root)?.delete_detached()?
             );
         }
-        InternalCommand::Container { .. } | InternalCommand::Exec { .. } => unreachable!("handled above"),
+        InternalCommand::Container { .. }
+        | InternalCommand::Exec { .. }
+        | InternalCommand::Cp { .. } => unreachable!("handled above"),
     }
     Ok(0)
 }
@@ -74,7 +88,13 @@ fn exec(ctx: &Context, mapping: &IdMapping, id: &str, request: &str) -> anyhow::
     let state = containers.state(id);
     let req: den_sandbox::container::join::ExecRequest = serde_json::from_str(request)?;
     let single = matches!(mapping, IdMapping::Single { .. });
-    Ok(report(den_sandbox::container::join::exec_in(&spec, state.supervisor_pid, state.pid, &req, single)))
+    Ok(report(den_sandbox::container::join::exec_in(
+        &spec,
+        state.supervisor_pid,
+        state.pid,
+        &req,
+        single,
+    )))
 }
 
 /// Runs `den __internal purge` and waits: deletes what gc moved to the trash.

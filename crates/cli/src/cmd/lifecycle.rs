@@ -17,7 +17,12 @@ fn running(s: Status) -> bool {
 
 /// The signal `den stop` sends first: the image's StopSignal, or SIGTERM.
 fn stop_signal(ctx: &Context, r: &Record) -> i32 {
-    let spec = std::fs::read(Containers::open(&ctx.root).map(|c| c.dir_of(&r.id).join("spec.json")).unwrap_or_default()).ok();
+    let spec = std::fs::read(
+        Containers::open(&ctx.root)
+            .map(|c| c.dir_of(&r.id).join("spec.json"))
+            .unwrap_or_default(),
+    )
+    .ok();
     spec.and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .and_then(|v| v["stop_signal"].as_str().and_then(control::parse_signal))
         .unwrap_or(libc_sigterm())
@@ -34,7 +39,8 @@ pub fn stop_one(ctx: &Context, r: &Record, timeout: Duration) -> anyhow::Result<
     if !running(s.status) {
         return Ok(());
     }
-    control::send(&containers.dir_of(&r.id), stop_signal(ctx, r), true).with_context(|| format!("signalling container {}", r.name))?;
+    control::send(&containers.dir_of(&r.id), stop_signal(ctx, r), true)
+        .with_context(|| format!("signalling container {}", r.name))?;
     let deadline = Instant::now() + timeout;
     while running(containers.state(&r.id).status) {
         if Instant::now() >= deadline {
@@ -61,7 +67,9 @@ pub fn stop(ctx: &Context, names: &[String], timeout: u64) -> anyhow::Result<i32
 }
 
 pub fn kill(ctx: &Context, names: &[String], signal: &str) -> anyhow::Result<i32> {
-    let sig = control::parse_signal(signal).with_context(|| format!("invalid signal `{signal}`: use a name like KILL or TERM, or a number"))?;
+    let sig = control::parse_signal(signal).with_context(|| {
+        format!("invalid signal `{signal}`: use a name like KILL or TERM, or a number")
+    })?;
     let containers = Containers::open(&ctx.root)?;
     for n in names {
         let r = containers.find(n)?;
@@ -69,13 +77,19 @@ pub fn kill(ctx: &Context, names: &[String], signal: &str) -> anyhow::Result<i32
         if !running(s.status) {
             bail!("container {n} is not running: start it with `den start {n}`");
         }
-        control::send(&containers.dir_of(&r.id), sig, sig == 9).with_context(|| format!("signalling container {n}"))?;
+        control::send(&containers.dir_of(&r.id), sig, sig == 9)
+            .with_context(|| format!("signalling container {n}"))?;
         println!("{n}");
     }
     Ok(0)
 }
 
-pub fn start(ctx: &Context, names: &[String], attach: bool, interactive: bool) -> anyhow::Result<i32> {
+pub fn start(
+    ctx: &Context,
+    names: &[String],
+    attach: bool,
+    interactive: bool,
+) -> anyhow::Result<i32> {
     let containers = Containers::open(&ctx.root)?;
     if attach && names.len() > 1 {
         bail!("you cannot start and attach to several containers at once");
@@ -116,7 +130,11 @@ pub fn remove_one(ctx: &Context, r: &Record, force: bool) -> anyhow::Result<()> 
     let containers = Containers::open(&ctx.root)?;
     if running(containers.state(&r.id).status) {
         if !force {
-            bail!("cannot remove container {} ({}): it is running; stop it first or use -f", r.name, &r.id[..12]);
+            bail!(
+                "cannot remove container {} ({}): it is running; stop it first or use -f",
+                r.name,
+                &r.id[..12]
+            );
         }
 
         control::send(&containers.dir_of(&r.id), 9, true).ok();
@@ -147,7 +165,9 @@ pub fn rm(ctx: &Context, names: &[String], force: bool) -> anyhow::Result<i32> {
 
 pub fn rename(ctx: &Context, old: &str, new: &str) -> anyhow::Result<i32> {
     if !valid_name(new) {
-        bail!("invalid container name `{new}`: use letters, digits, _ . - (first a letter or digit)");
+        bail!(
+            "invalid container name `{new}`: use letters, digits, _ . - (first a letter or digit)"
+        );
     }
     Containers::open(&ctx.root)?.rename(old, new)?;
     Ok(0)
@@ -155,7 +175,8 @@ pub fn rename(ctx: &Context, old: &str, new: &str) -> anyhow::Result<i32> {
 
 pub fn valid_name(n: &str) -> bool {
     let mut c = n.chars();
-    c.next().is_some_and(|f| f.is_ascii_alphanumeric()) && c.all(|x| x.is_ascii_alphanumeric() || "_.-".contains(x))
+    c.next().is_some_and(|f| f.is_ascii_alphanumeric())
+        && c.all(|x| x.is_ascii_alphanumeric() || "_.-".contains(x))
 }
 
 pub fn prune(ctx: &Context) -> anyhow::Result<i32> {
@@ -173,4 +194,3 @@ pub fn prune(ctx: &Context) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
-

@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod check;
+pub mod cp;
 pub mod exec;
 pub mod images;
 pub mod internal;

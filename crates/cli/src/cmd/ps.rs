@@ -18,8 +18,16 @@ pub fn status_text(state: &State, now: chrono::DateTime<chrono::Utc>) -> String 
     match state.status {
         Status::Created => "Created".into(),
         Status::Running => format!("Up {}", since(&state.started_at).trim_end_matches(" ago")),
-        Status::Restarting => format!("Restarting ({}) {}", state.exit_code.unwrap_or(0), since(&state.finished_at)),
-        Status::Exited => format!("Exited ({}) {}", state.exit_code.unwrap_or(255), since(&state.finished_at)),
+        Status::Restarting => format!(
+            "Restarting ({}) {}",
+            state.exit_code.unwrap_or(0),
+            since(&state.finished_at)
+        ),
+        Status::Exited => format!(
+            "Exited ({}) {}",
+            state.exit_code.unwrap_or(255),
+            since(&state.finished_at)
+        ),
     }
 }
 
@@ -35,7 +43,11 @@ fn status_word(s: Status) -> &'static str {
 fn command_text(cmd: &[String]) -> String {
     let full = cmd.join(" ");
     let short: String = full.chars().take(20).collect();
-    if full.chars().count() > 20 { format!("\"{}…\"", &short[..short.len().min(19)]) } else { format!("\"{full}\"") }
+    if full.chars().count() > 20 {
+        format!("\"{}…\"", &short[..short.len().min(19)])
+    } else {
+        format!("\"{full}\"")
+    }
 }
 
 pub struct PsArgs<'a> {
@@ -48,17 +60,30 @@ pub struct PsArgs<'a> {
 
 pub fn ps(ctx: &Context, args: &PsArgs) -> anyhow::Result<i32> {
     let containers = Containers::open(&ctx.root)?;
-    let mut rows: Vec<(Record, State)> = containers.list()?.into_iter().map(|r| {
-        let s = containers.state(&r.id);
-        (r, s)
-    }).collect();
+    let mut rows: Vec<(Record, State)> = containers
+        .list()?
+        .into_iter()
+        .map(|r| {
+            let s = containers.state(&r.id);
+            (r, s)
+        })
+        .collect();
     rows.sort_by(|a, b| b.0.created.cmp(&a.0.created));
     for f in args.filters {
-        let (k, v) = f.split_once('=').ok_or_else(|| anyhow::anyhow!("invalid --filter `{f}`: use name=, status= or ancestor="))?;
+        let (k, v) = f.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!("invalid --filter `{f}`: use name=, status= or ancestor=")
+        })?;
         match k {
             "name" => rows.retain(|(r, _)| r.name.contains(v)),
             "status" => rows.retain(|(_, s)| status_word(s.status) == v),
-            "ancestor" => rows.retain(|(r, _)| r.image == v || r.image.starts_with(&format!("{v}:")) || r.image_id.as_deref().is_some_and(|i| i.trim_start_matches("sha256:").starts_with(v.trim_start_matches("sha256:")))),
+            "ancestor" => rows.retain(|(r, _)| {
+                r.image == v
+                    || r.image.starts_with(&format!("{v}:"))
+                    || r.image_id.as_deref().is_some_and(|i| {
+                        i.trim_start_matches("sha256:")
+                            .starts_with(v.trim_start_matches("sha256:"))
+                    })
+            }),
             "id" => rows.retain(|(r, _)| r.id.starts_with(v)),
             other => bail!("unsupported filter `{other}`: use name, status, ancestor or id"),
         }
@@ -66,7 +91,13 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> anyhow::Result<i32> {
     if !args.all && !args.filters.iter().any(|f| f.starts_with("status=")) {
         rows.retain(|(_, s)| matches!(s.status, Status::Running | Status::Restarting));
     }
-    let id = |r: &Record| if args.no_trunc { r.id.clone() } else { r.id[..12].to_string() };
+    let id = |r: &Record| {
+        if args.no_trunc {
+            r.id.clone()
+        } else {
+            r.id[..12].to_string()
+        }
+    };
     if args.quiet {
         rows.iter().for_each(|(r, _)| println!("{}", id(r)));
         return Ok(0);
@@ -82,8 +113,35 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> anyhow::Result<i32> {
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
         None | Some("table") => {
-            let body: Vec<Vec<String>> = rows.iter().map(|(r, s)| vec![id(r), r.image.clone(), command_text(&r.command), ago(&r.created, now), status_text(s, now), r.ports.join(", "), r.name.clone()]).collect();
-            print!("{}", table(&["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], &body));
+            let body: Vec<Vec<String>> = rows
+                .iter()
+                .map(|(r, s)| {
+                    vec![
+                        id(r),
+                        r.image.clone(),
+                        command_text(&r.command),
+                        ago(&r.created, now),
+                        status_text(s, now),
+                        r.ports.join(", "),
+                        r.name.clone(),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table(
+                    &[
+                        "CONTAINER ID",
+                        "IMAGE",
+                        "COMMAND",
+                        "CREATED",
+                        "STATUS",
+                        "PORTS",
+                        "NAMES"
+                    ],
+                    &body
+                )
+            );
         }
         Some(other) => bail!("unknown --format `{other}`: use table or json"),
     }
@@ -138,7 +196,9 @@ pub fn wait(ctx: &Context, names: &[String]) -> anyhow::Result<i32> {
         let r = containers.find(n)?;
         loop {
             let s = containers.state(&r.id);
-            if matches!(s.status, Status::Exited | Status::Created) && (s.status == Status::Exited || s.supervisor_pid == 0) {
+            if matches!(s.status, Status::Exited | Status::Created)
+                && (s.status == Status::Exited || s.supervisor_pid == 0)
+            {
                 last = s.exit_code.unwrap_or(0);
                 println!("{last}");
                 break;
@@ -171,7 +231,9 @@ pub fn logs(ctx: &Context, name: &str, args: &LogsArgs) -> anyhow::Result<i32> {
         entries.retain(|e| e.time.as_str() >= t.as_str());
     }
     if let Some(n) = args.tail.filter(|t| *t != "all") {
-        let n: usize = n.parse().map_err(|_| anyhow::anyhow!("invalid --tail `{n}`: a number or all"))?;
+        let n: usize = n
+            .parse()
+            .map_err(|_| anyhow::anyhow!("invalid --tail `{n}`: a number or all"))?;
         let skip = entries.len().saturating_sub(n);
         entries.drain(..skip);
     }
@@ -184,7 +246,11 @@ pub fn logs(ctx: &Context, name: &str, args: &LogsArgs) -> anyhow::Result<i32> {
         std::thread::sleep(Duration::from_millis(100));
         let all = logs::read_all(&dir);
         // A rotation shrinks the list: then everything in it is new.
-        let fresh = if all.len() >= shown { &all[shown..] } else { &all[..] };
+        let fresh = if all.len() >= shown {
+            &all[shown..]
+        } else {
+            &all[..]
+        };
         print_entries(fresh, args.timestamps)?;
         shown = all.len();
         let s = containers.state(&r.id);
@@ -202,7 +268,11 @@ pub fn logs(ctx: &Context, name: &str, args: &LogsArgs) -> anyhow::Result<i32> {
 fn print_entries(entries: &[logs::Entry], timestamps: bool) -> anyhow::Result<()> {
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
     for e in entries {
-        let w: &mut dyn Write = if e.stream == "stderr" { &mut err } else { &mut out };
+        let w: &mut dyn Write = if e.stream == "stderr" {
+            &mut err
+        } else {
+            &mut out
+        };
         if timestamps {
             write!(w, "{} ", e.time)?;
         }
@@ -215,9 +285,31 @@ fn print_entries(entries: &[logs::Entry], timestamps: bool) -> anyhow::Result<()
 /// `--since`: RFC 3339, a Unix timestamp, or a duration like `10m`, `2h`, `30s`.
 fn parse_since(s: &str) -> anyhow::Result<String> {
     let now = chrono::Utc::now();
-    let dur = |n: &str, unit: i64| -> Option<chrono::DateTime<chrono::Utc>> { n.parse::<i64>().ok().map(|v| now - chrono::Duration::seconds(v * unit)) };
-    let t = if let Some(n) = s.strip_suffix('s') { dur(n, 1) } else if let Some(n) = s.strip_suffix('m') { dur(n, 60) } else if let Some(n) = s.strip_suffix('h') { dur(n, 3600) } else { None };
-    let t = t.or_else(|| s.parse::<i64>().ok().and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))).or_else(|| chrono::DateTime::parse_from_rfc3339(s).ok().map(|d| d.with_timezone(&chrono::Utc)));
+    let dur = |n: &str, unit: i64| -> Option<chrono::DateTime<chrono::Utc>> {
+        n.parse::<i64>()
+            .ok()
+            .map(|v| now - chrono::Duration::seconds(v * unit))
+    };
+    let t = if let Some(n) = s.strip_suffix('s') {
+        dur(n, 1)
+    } else if let Some(n) = s.strip_suffix('m') {
+        dur(n, 60)
+    } else if let Some(n) = s.strip_suffix('h') {
+        dur(n, 3600)
+    } else {
+        None
+    };
+    let t = t
+        .or_else(|| {
+            s.parse::<i64>()
+                .ok()
+                .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
+        })
+        .or_else(|| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .ok()
+                .map(|d| d.with_timezone(&chrono::Utc))
+        });
     match t {
         Some(t) => Ok(t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()),
         None => bail!("invalid --since `{s}`: use a duration (10m, 2h), a Unix time or RFC 3339"),

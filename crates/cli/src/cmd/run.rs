@@ -8,7 +8,9 @@ use den_image::manifest::Platform;
 use den_image::pull::PullOptions;
 use den_image::reference::ImageRef;
 use den_image::store::{ImageRecord, Store};
-use den_sandbox::container::spec::{Restart, ContainerSpec, Mount, Network, Process, Rootfs, Security};
+use den_sandbox::container::spec::{
+    ContainerSpec, Mount, Network, Process, Restart, Rootfs, Security,
+};
 
 use super::run_flags::{self, ImageConfig};
 use crate::args::RunArgs;
@@ -19,9 +21,17 @@ use crate::volumes::Volumes;
 
 pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
     let flags = run_flags::Validated::from_args(args, ctx)?;
-    let restart = Restart::parse(&args.restart).with_context(|| format!("invalid --restart `{}`: use no, on-failure[:N], always or unless-stopped", args.restart))?;
+    let restart = Restart::parse(&args.restart).with_context(|| {
+        format!(
+            "invalid --restart `{}`: use no, on-failure[:N], always or unless-stopped",
+            args.restart
+        )
+    })?;
     if args.rm && restart != Restart::No {
-        bail!("--rm and --restart {} conflict: a removed container cannot restart", args.restart);
+        bail!(
+            "--rm and --restart {} conflict: a removed container cannot restart",
+            args.restart
+        );
     }
     if let Some(n) = &args.name
         && !super::lifecycle::valid_name(n)

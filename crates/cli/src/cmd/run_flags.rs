@@ -260,9 +260,20 @@ pub struct ImageConfig {
 impl ImageConfig {
     /// Reads the image's config blob (OCI image configuration, via `oci-spec`).
     pub fn read(store: &Store, image: &ImageRecord) -> anyhow::Result<Self> {
-        let parsed: oci_spec::image::ImageConfiguration = serde_json::from_slice(&store.read_blob(&image.id)?).context("malformed image config")?;
-        let Some(c) = parsed.config() else { return Ok(Self::default()) };
-        Ok(Self { entrypoint: c.entrypoint().clone(), cmd: c.cmd().clone(), env: c.env().clone(), working_dir: c.working_dir().clone(), user: c.user().clone(), stop_signal: c.stop_signal().clone() })
+        let parsed: oci_spec::image::ImageConfiguration =
+            serde_json::from_slice(&store.read_blob(&image.id)?)
+                .context("malformed image config")?;
+        let Some(c) = parsed.config() else {
+            return Ok(Self::default());
+        };
+        Ok(Self {
+            entrypoint: c.entrypoint().clone(),
+            cmd: c.cmd().clone(),
+            env: c.env().clone(),
+            working_dir: c.working_dir().clone(),
+            user: c.user().clone(),
+            stop_signal: c.stop_signal().clone(),
+        })
     }
 
     /// Docker's rule: `--entrypoint` replaces the Entrypoint and drops Cmd;

@@ -22,7 +22,10 @@ pub fn start(ctx: &Context, spec: &Path, interactive: bool, tty: bool) -> anyhow
 fn supervisor(ctx: &Context, spec: &Path) -> anyhow::Result<Command> {
     let exe = std::env::current_exe().context("cannot find den's own binary")?;
     let mut cmd = Command::new(exe);
-    cmd.arg("--root").arg(&ctx.root).args(["__internal", "container"]).arg(spec);
+    cmd.arg("--root")
+        .arg(&ctx.root)
+        .args(["__internal", "container"])
+        .arg(spec);
     Ok(cmd)
 }
 
@@ -32,19 +35,40 @@ fn supervisor(ctx: &Context, spec: &Path) -> anyhow::Result<Command> {
 pub fn start_detached(ctx: &Context, spec: &Path) -> anyhow::Result<()> {
     use std::io::Read;
     let mut cmd = supervisor(ctx, spec)?;
-    cmd.arg("--detach").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().context("cannot start the container supervisor")?;
+    cmd.arg("--detach")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .context("cannot start the container supervisor")?;
     let mut ready = String::new();
-    child.stdout.take().expect("piped").read_to_string(&mut ready).ok();
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_string(&mut ready)
+        .ok();
     if ready.trim() == "started" {
         return Ok(()); // the supervisor lives on in its own session
     }
     let mut err = String::new();
-    child.stderr.take().expect("piped").read_to_string(&mut err).ok();
+    child
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut err)
+        .ok();
     let status = child.wait()?;
     let msg = err.trim().trim_start_matches("den: ");
     let code = status.code().unwrap_or(125);
-    Err(anyhow::Error::new(ExitWith(code)).context(if msg.is_empty() { format!("the container supervisor exited with {status}") } else { msg.to_string() }))
+    Err(
+        anyhow::Error::new(ExitWith(code)).context(if msg.is_empty() {
+            format!("the container supervisor exited with {status}")
+        } else {
+            msg.to_string()
+        }),
+    )
 }
 
 /// An error that carries the exit code den should end with (126/127 from the container set-up).
@@ -65,12 +89,19 @@ pub fn attach(mut cmd: Command, interactive: bool, tty: bool) -> anyhow::Result<
     // SIGINT and SIGQUIT from the terminal reach the container directly
     // (same process group); den must outlive them to report the exit code.
     let _quiet = signal_hook::flag::register(signal_hook::consts::SIGINT, Default::default())?;
-    let _quiet_quit = signal_hook::flag::register(signal_hook::consts::SIGQUIT, Default::default())?;
+    let _quiet_quit =
+        signal_hook::flag::register(signal_hook::consts::SIGQUIT, Default::default())?;
     if tty {
         return start_with_pty(cmd, interactive);
     }
-    cmd.stdin(if interactive { Stdio::inherit() } else { Stdio::null() });
-    let child = cmd.spawn().context("cannot start the container supervisor")?;
+    cmd.stdin(if interactive {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    });
+    let child = cmd
+        .spawn()
+        .context("cannot start the container supervisor")?;
     wait_forwarding(child)
 }
 

@@ -94,18 +94,30 @@ fn port_specs_merge_runs() {
             vec!["none"],
         ),
         (
-            vec![tcp(None, 8000, 9000), tcp(None, 8001, 9001), tcp(None, 8002, 9002)],
+            vec![
+                tcp(None, 8000, 9000),
+                tcp(None, 8001, 9001),
+                tcp(None, 8002, 9002),
+            ],
             vec!["8000-8002:9000-9002"],
             vec!["none"],
         ),
         // Not consecutive on one side, or a different address: no merge.
         (
-            vec![tcp(None, 8000, 9000), tcp(None, 8001, 9005), tcp(lo, 8002, 9006)],
+            vec![
+                tcp(None, 8000, 9000),
+                tcp(None, 8001, 9005),
+                tcp(lo, 8002, 9006),
+            ],
             vec!["8000:9000", "8001:9005", "127.0.0.1/8002:9006"],
             vec!["none"],
         ),
         (
-            vec![tcp(Some("::1"), 8080, 80), udp(None, 5353, 53), udp(None, 5354, 54)],
+            vec![
+                tcp(Some("::1"), 8080, 80),
+                udp(None, 5353, 53),
+                udp(None, 5354, 54),
+            ],
             vec!["::1/8080:80"],
             vec!["5353-5354:53-54"],
         ),
@@ -122,9 +134,7 @@ fn port_specs_merge_runs() {
 }
 
 fn strings(args: Vec<OsString>) -> Vec<String> {
-    args.into_iter()
-        .map(|a| a.into_string().unwrap())
-        .collect()
+    args.into_iter().map(|a| a.into_string().unwrap()).collect()
 }
 
 #[test]

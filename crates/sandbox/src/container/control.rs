@@ -27,11 +27,21 @@ pub fn path(dir: &Path) -> PathBuf {
 /// write, so it never sees end-of-file between writers.
 pub fn listen(dir: &Path) -> std::io::Result<OwnedFd> {
     let p = path(dir);
-    match rustix::fs::mknodat(rustix::fs::CWD, &p, rustix::fs::FileType::Fifo, Mode::from_bits_truncate(0o600), 0) {
+    match rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &p,
+        rustix::fs::FileType::Fifo,
+        Mode::from_bits_truncate(0o600),
+        0,
+    ) {
         Ok(()) | Err(rustix::io::Errno::EXIST) => {}
         Err(e) => return Err(e.into()),
     }
-    Ok(rustix::fs::open(&p, OFlags::RDWR | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())?)
+    Ok(rustix::fs::open(
+        &p,
+        OFlags::RDWR | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
 }
 
 /// One request, parsed.
@@ -53,7 +63,11 @@ pub fn parse_request(line: &str) -> Option<Request> {
 
 /// Asks the supervisor of the container in `dir` to send `signal` to it.
 pub fn send(dir: &Path, signal: i32, stopping: bool) -> std::io::Result<()> {
-    let fd = rustix::fs::open(path(dir), OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())?;
+    let fd = rustix::fs::open(
+        path(dir),
+        OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
     let verb = if stopping { "stop" } else { "signal" };
     std::fs::File::from(fd).write_all(format!("{verb} {signal}\n").as_bytes())
 }
@@ -64,8 +78,14 @@ pub fn parse_signal(s: &str) -> Option<i32> {
         return (1..=64).contains(&n).then_some(n);
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    name.parse::<nix::sys::signal::Signal>().ok().map(|s| s as i32)
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .ok()
+        .map(|s| s as i32)
 }
 
 #[cfg(test)]
@@ -93,7 +113,10 @@ mod tests {
         send(dir.path(), 15, true).unwrap();
         let mut buf = [0u8; 64];
         let n = rustix::io::read(&fd, &mut buf).unwrap();
-        assert_eq!(parse_request(std::str::from_utf8(&buf[..n]).unwrap()), Some(Request::Stop(15)));
+        assert_eq!(
+            parse_request(std::str::from_utf8(&buf[..n]).unwrap()),
+            Some(Request::Stop(15))
+        );
         drop(fd);
         let err = send(dir.path(), 15, false).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENXIO), "nobody listens");

@@ -36,7 +36,13 @@ pub struct ExecRequest {
 
 fn open_ns(pid: i32, name: &str) -> Result<OwnedFd, SetupError> {
     let path = format!("/proc/{pid}/ns/{name}");
-    rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| SetupError::Io { what: "open".into(), path: path.into(), source: e.into() })
+    rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| {
+        SetupError::Io {
+            what: "open".into(),
+            path: path.into(),
+            source: e.into(),
+        }
+    })
 }
 
 fn join(fd: &OwnedFd, what: &'static str, flag: CloneFlags) -> Result<(), SetupError> {
@@ -45,11 +51,30 @@ fn join(fd: &OwnedFd, what: &'static str, flag: CloneFlags) -> Result<(), SetupE
 
 /// Runs `req` inside the container whose supervisor is `supervisor` and
 /// whose init is `init` (host pids); returns the command's exit status.
-pub fn exec_in(spec: &ContainerSpec, supervisor: i32, init: i32, req: &ExecRequest, single_id: bool) -> Result<i32, SetupError> {
+pub fn exec_in(
+    spec: &ContainerSpec,
+    supervisor: i32,
+    init: i32,
+    req: &ExecRequest,
+    single_id: bool,
+) -> Result<i32, SetupError> {
     let prepared = security::prepare(spec, single_id)?;
-    join(&open_ns(supervisor, "user")?, "user", CloneFlags::CLONE_NEWUSER)?;
-    let names = [("ipc", CloneFlags::CLONE_NEWIPC), ("uts", CloneFlags::CLONE_NEWUTS), ("net", CloneFlags::CLONE_NEWNET), ("cgroup", CloneFlags::CLONE_NEWCGROUP), ("pid", CloneFlags::CLONE_NEWPID)];
-    let fds: Vec<(OwnedFd, &'static str, CloneFlags)> = names.iter().map(|(n, f)| open_ns(init, n).map(|fd| (fd, *n, *f))).collect::<Result<_, _>>()?;
+    join(
+        &open_ns(supervisor, "user")?,
+        "user",
+        CloneFlags::CLONE_NEWUSER,
+    )?;
+    let names = [
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+        ("net", CloneFlags::CLONE_NEWNET),
+        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+        ("pid", CloneFlags::CLONE_NEWPID),
+    ];
+    let fds: Vec<(OwnedFd, &'static str, CloneFlags)> = names
+        .iter()
+        .map(|(n, f)| open_ns(init, n).map(|fd| (fd, *n, *f)))
+        .collect::<Result<_, _>>()?;
     // The mount namespace is joined by the child: after it, /proc is the
     // container's and den's own checks (its thread count) would look there.
     let mnt = open_ns(init, "mnt")?;
@@ -58,8 +83,18 @@ pub fn exec_in(spec: &ContainerSpec, supervisor: i32, init: i32, req: &ExecReque
     }
     drop(fds);
     let signals = supervised_signals();
-    signals.thread_block().map_err(|errno| SetupError::Namespace { what: "signal mask", errno })?;
-    let (report_r, report_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| SetupError::Io { what: "create a pipe".into(), path: "pipe".into(), source: e.into() })?;
+    signals
+        .thread_block()
+        .map_err(|errno| SetupError::Namespace {
+            what: "signal mask",
+            errno,
+        })?;
+    let (report_r, report_w) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| SetupError::Io {
+            what: "create a pipe".into(),
+            path: "pipe".into(),
+            source: e.into(),
+        })?;
     let (mut child, report_r) = sys::fork_child(report_r, move || {
         let joined = join(&mnt, "mount", CloneFlags::CLONE_NEWNS);
         let err = match joined.and_then(|()| run_in_container(spec, &prepared, req)) {
@@ -67,13 +102,17 @@ pub fn exec_in(spec: &ContainerSpec, supervisor: i32, init: i32, req: &ExecReque
             Err(e) => e,
         };
         use std::io::Write;
-        std::fs::File::from(report_w).write_all(err.encode().as_bytes()).ok();
+        std::fs::File::from(report_w)
+            .write_all(err.encode().as_bytes())
+            .ok();
         err.exit_code()
     })
     .map_err(|e| SetupError::Security(e.to_string()))?;
     let mut report = String::new();
     use std::io::Read;
-    std::fs::File::from(report_r).read_to_string(&mut report).ok();
+    std::fs::File::from(report_r)
+        .read_to_string(&mut report)
+        .ok();
     if !report.is_empty() {
         child.wait().ok();
         return Err(SetupError::decode(&report));
@@ -81,10 +120,18 @@ pub fn exec_in(spec: &ContainerSpec, supervisor: i32, init: i32, req: &ExecReque
     supervise(&mut child, &signals)
 }
 
-fn run_in_container(spec: &ContainerSpec, prepared: &security::Prepared, req: &ExecRequest) -> Result<std::convert::Infallible, SetupError> {
+fn run_in_container(
+    spec: &ContainerSpec,
+    prepared: &security::Prepared,
+    req: &ExecRequest,
+) -> Result<std::convert::Infallible, SetupError> {
     if req.terminal {
         nix::unistd::setsid().ok();
-        rustix::process::ioctl_tiocsctty(std::io::stdin().as_fd()).map_err(|e| SetupError::Io { what: "make the terminal controlling".into(), path: "stdin".into(), source: e.into() })?;
+        rustix::process::ioctl_tiocsctty(std::io::stdin().as_fd()).map_err(|e| SetupError::Io {
+            what: "make the terminal controlling".into(),
+            path: "stdin".into(),
+            source: e.into(),
+        })?;
     }
     let user = user::lookup(req.user.as_deref().unwrap_or(&spec.process.user))?;
     let mut base = spec.process.env.clone();
@@ -95,10 +142,109 @@ fn run_in_container(spec: &ContainerSpec, prepared: &security::Prepared, req: &E
     }
     let env = environment(&base, &user, &spec.hostname, req.terminal);
     let cwd = req.cwd.clone().unwrap_or_else(|| spec.process.cwd.clone());
-    nix::unistd::chdir(cwd.as_str()).map_err(|e| SetupError::Io { what: "enter the working directory".into(), path: cwd.clone().into(), source: e.into() })?;
+    nix::unistd::chdir(cwd.as_str()).map_err(|e| SetupError::Io {
+        what: "enter the working directory".into(),
+        path: cwd.clone().into(),
+        source: e.into(),
+    })?;
     let program = exec::find(&req.args[0], &env)?;
     sys::cloexec_from(3);
     security::apply(spec, prepared, &user)?;
     supervised_signals().thread_unblock().ok();
     Err(exec::exec(&program, &req.args, &env))
+}
+
+/// Makes this process see the container's filesystem and returns a
+/// directory fd of its root, for `den cp`. A running container is joined
+/// (its user and mount namespaces, so volumes are seen as the container
+/// sees them); a stopped one has its root mounted in a private mount
+/// namespace. Single-threaded process only.
+pub fn enter_filesystem(
+    spec: &ContainerSpec,
+    running: Option<(i32, i32)>,
+    mapping: &crate::idmap::IdMapping,
+) -> Result<OwnedFd, SetupError> {
+    match running {
+        Some((supervisor, init)) => {
+            join(
+                &open_ns(supervisor, "user")?,
+                "user",
+                CloneFlags::CLONE_NEWUSER,
+            )?;
+            let mnt = open_ns(init, "mnt")?;
+            join(&mnt, "mount", CloneFlags::CLONE_NEWNS)?;
+            open_dir("/")
+        }
+        None => {
+            crate::userns::enter_user_namespace(mapping)?;
+            nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(|errno| {
+                SetupError::Namespace {
+                    what: "mount",
+                    errno,
+                }
+            })?;
+            super::mounts::make_private()?;
+            let merged = super::mounts::mount_root(&spec.rootfs)?;
+            // Every path from here on, symlinks included, resolves inside
+            // the container's root, as it would in the container.
+            let fail = |errno| SetupError::Mount {
+                what: "chroot".into(),
+                target: merged.display().to_string(),
+                errno,
+            };
+            nix::unistd::chroot(&merged).map_err(fail)?;
+            nix::unistd::chdir("/").map_err(fail)?;
+            open_dir("/")
+        }
+    }
+}
+
+fn open_dir(path: &str) -> Result<OwnedFd, SetupError> {
+    rustix::fs::open(
+        path,
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| SetupError::Io {
+        what: "open".into(),
+        path: path.into(),
+        source: e.into(),
+    })
+}
+
+/// What a container path is, for `den cp`: `None` when it does not exist.
+pub fn path_kind(root: &OwnedFd, path: &str) -> Option<bool> {
+    let rel = path.trim_matches('/');
+    let rel = if rel.is_empty() { "." } else { rel };
+    let fd = rustix::fs::openat2(
+        root,
+        rel,
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        rustix::fs::ResolveFlags::IN_ROOT,
+    )
+    .ok()?;
+    let st = rustix::fs::fstat(&fd).ok()?;
+    Some(rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir())
+}
+
+/// Makes the container directory `path` (resolved inside the root, never
+/// outside it) the current directory.
+pub fn enter_dir(root: &OwnedFd, path: &str) -> Result<(), SetupError> {
+    let rel = path.trim_start_matches('/');
+    let fd = rustix::fs::openat2(
+        root,
+        if rel.is_empty() { "." } else { rel },
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+        rustix::fs::ResolveFlags::IN_ROOT,
+    )
+    .map_err(|e| SetupError::Resolve {
+        target: path.to_string(),
+        errno: e,
+    })?;
+    rustix::process::fchdir(&fd).map_err(|e| SetupError::Resolve {
+        target: path.to_string(),
+        errno: e,
+    })
 }

@@ -41,7 +41,13 @@ impl LogWriter {
         let path = path(dir);
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
         let size = file.metadata()?.len();
-        Ok(Self { path, file, size, max, pending: [Vec::new(), Vec::new()] })
+        Ok(Self {
+            path,
+            file,
+            size,
+            max,
+            pending: [Vec::new(), Vec::new()],
+        })
     }
 
     /// Records `bytes` read from stream 0 (stdout) or 1 (stderr).
@@ -71,7 +77,11 @@ impl LogWriter {
     }
 
     fn append(&mut self, stream: usize, line: &[u8]) -> std::io::Result<()> {
-        let entry = Entry { log: String::from_utf8_lossy(line).into_owned(), stream: ["stdout", "stderr"][stream].into(), time: super::state::now_rfc3339() };
+        let entry = Entry {
+            log: String::from_utf8_lossy(line).into_owned(),
+            stream: ["stdout", "stderr"][stream].into(),
+            time: super::state::now_rfc3339(),
+        };
         let mut text = serde_json::to_vec(&entry).expect("log entry serializes");
         text.push(b'\n');
         if self.size + text.len() as u64 > self.max && self.size > 0 {
@@ -84,7 +94,10 @@ impl LogWriter {
 
     fn rotate(&mut self) -> std::io::Result<()> {
         std::fs::rename(&self.path, self.path.with_extension("log.1"))?;
-        self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
         self.size = 0;
         Ok(())
     }
@@ -113,8 +126,16 @@ mod tests {
         w.write(1, b"oops\n").unwrap();
         w.write(0, b"lo\nworld\npart").unwrap();
         w.flush_pending().unwrap();
-        let got: Vec<(String, String)> = read_all(dir.path()).into_iter().map(|e| (e.stream, e.log)).collect();
-        let want = [("stderr", "oops\n"), ("stdout", "hello\n"), ("stdout", "world\n"), ("stdout", "part")];
+        let got: Vec<(String, String)> = read_all(dir.path())
+            .into_iter()
+            .map(|e| (e.stream, e.log))
+            .collect();
+        let want = [
+            ("stderr", "oops\n"),
+            ("stdout", "hello\n"),
+            ("stdout", "world\n"),
+            ("stdout", "part"),
+        ];
         assert_eq!(got, want.map(|(a, b)| (a.to_string(), b.to_string())));
         for i in 0..20 {
             w.write(0, format!("line {i}\n").as_bytes()).unwrap();

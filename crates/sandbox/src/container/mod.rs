@@ -37,9 +37,9 @@ mod mounts;
 mod prefill;
 mod security;
 mod single_id;
-mod supervisor;
 pub mod spec;
 pub mod state;
+mod supervisor;
 pub mod user;
 
 use std::io::Write;
@@ -144,11 +144,17 @@ pub use supervisor::{Options, run};
 /// The namespaces only the container process enters (the supervisor stays
 /// outside them).
 fn unshare_container_namespaces(network: Network) -> Result<(), SetupError> {
-    let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWCGROUP;
+    let mut flags = CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWCGROUP;
     if network == Network::None {
         flags |= CloneFlags::CLONE_NEWNET;
     }
-    unshare(flags).map_err(|errno| SetupError::Namespace { what: "mount/uts/ipc/cgroup/net", errno })
+    unshare(flags).map_err(|errno| SetupError::Namespace {
+        what: "mount/uts/ipc/cgroup/net",
+        errno,
+    })
 }
 
 /// Forwards signals to the container until it exits; returns its status.

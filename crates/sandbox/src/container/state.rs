@@ -61,10 +61,17 @@ impl State {
     /// The state as it really is: `Running`/`Restarting` with a dead
     /// supervisor becomes `Exited` (exit code unknown: -1... reported as 255).
     pub fn observed(mut self) -> State {
-        if matches!(self.status, Status::Running | Status::Restarting | Status::Created) && self.supervisor_pid > 0 && !self.supervisor_alive() {
+        if matches!(
+            self.status,
+            Status::Running | Status::Restarting | Status::Created
+        ) && self.supervisor_pid > 0
+            && !self.supervisor_alive()
+        {
             self.status = Status::Exited;
             self.exit_code = self.exit_code.or(Some(255));
-            self.error = self.error.or(Some("the container's supervisor died".into()));
+            self.error = self
+                .error
+                .or(Some("the container's supervisor died".into()));
         }
         self
     }
@@ -85,7 +92,9 @@ pub fn parse_start_time(stat: &str) -> Option<u64> {
 
 /// Now, as RFC 3339 with nanoseconds, UTC (`2026-11-29T10:19:56.123456789Z`).
 pub fn now_rfc3339() -> String {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     rfc3339(d.as_secs() as i64, d.subsec_nanos())
 }
 
@@ -101,7 +110,12 @@ pub fn rfc3339(secs: i64, nanos: u32) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

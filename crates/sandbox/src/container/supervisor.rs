@@ -48,15 +48,26 @@ struct Control {
 
 impl Control {
     fn open(spec: &ContainerSpec) -> Self {
-        Self { fifo: spec.state_dir.as_deref().and_then(|d| super::control::listen(d).ok()).map(std::fs::File::from) }
+        Self {
+            fifo: spec
+                .state_dir
+                .as_deref()
+                .and_then(|d| super::control::listen(d).ok())
+                .map(std::fs::File::from),
+        }
     }
 
     /// Requests waiting in the FIFO.
     fn read(&mut self) -> Vec<super::control::Request> {
-        let Some(f) = &mut self.fifo else { return Vec::new() };
+        let Some(f) = &mut self.fifo else {
+            return Vec::new();
+        };
         let mut buf = [0u8; 512];
         match f.read(&mut buf) {
-            Ok(n) => String::from_utf8_lossy(&buf[..n]).lines().filter_map(super::control::parse_request).collect(),
+            Ok(n) => String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .filter_map(super::control::parse_request)
+                .collect(),
             Err(_) => Vec::new(),
         }
     }
@@ -80,11 +91,25 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
     let mut control = Control::open(spec);
     let capture = !spec.process.terminal && spec.state_dir.is_some();
     let mut logs = match (&spec.state_dir, capture) {
-        (Some(dir), true) => Some(LogWriter::open(dir, MAX_LOG).map_err(|e| SetupError::Io { what: "open the log in".into(), path: dir.clone(), source: e })?),
+        (Some(dir), true) => Some(LogWriter::open(dir, MAX_LOG).map_err(|e| SetupError::Io {
+            what: "open the log in".into(),
+            path: dir.clone(),
+            source: e,
+        })?),
         _ => None,
     };
     let me = std::process::id() as i32;
-    let mut state = State { status: Status::Created, supervisor_pid: me, supervisor_start: start_time(me).unwrap_or(0), pid: 0, exit_code: None, started_at: None, finished_at: None, restarts: 0, error: None };
+    let mut state = State {
+        status: Status::Created,
+        supervisor_pid: me,
+        supervisor_start: start_time(me).unwrap_or(0),
+        pid: 0,
+        exit_code: None,
+        started_at: None,
+        finished_at: None,
+        restarts: 0,
+        error: None,
+    };
     save(spec, &state);
     let mut stopped = false;
     let result = loop {
@@ -108,12 +133,22 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         if opts.detached && state.restarts == 0 {
             announce_started();
         }
-        let code = watch(&mut child, &sfd, &mut control, outputs, logs.as_mut(), !opts.detached, &mut stopped)?;
+        let code = watch(
+            &mut child,
+            &sfd,
+            &mut control,
+            outputs,
+            logs.as_mut(),
+            !opts.detached,
+            &mut stopped,
+        )?;
         state.status = Status::Exited;
         state.exit_code = Some(code);
         state.finished_at = Some(now_rfc3339());
         save(spec, &state);
-        if !spec.restart.again(code, state.restarts, stopped) || !backoff(&sfd, &mut control, state.restarts, &mut stopped) {
+        if !spec.restart.again(code, state.restarts, stopped)
+            || !backoff(&sfd, &mut control, state.restarts, &mut stopped)
+        {
             break Ok(code);
         }
         state.restarts += 1;
@@ -135,7 +170,10 @@ fn save(spec: &ContainerSpec, state: &State) {
     if let Some(dir) = &spec.state_dir
         && let Err(e) = state.write(dir)
     {
-        eprintln!("den: warning: cannot record the container's state in {}: {e}", dir.display());
+        eprintln!(
+            "den: warning: cannot record the container's state in {}: {e}",
+            dir.display()
+        );
     }
 }
 
@@ -144,7 +182,11 @@ fn announce_started() {
     let mut out = std::io::stdout();
     out.write_all(b"started\n").ok();
     out.flush().ok();
-    if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
         rustix::stdio::dup2_stdout(&null).ok();
         rustix::stdio::dup2_stderr(&null).ok();
     }
@@ -164,8 +206,14 @@ fn backoff(sfd: &SignalFd, control: &mut Control, restarts: u32, stopped: &mut b
         if poll(&mut fds, PollTimeout::from(ms)).unwrap_or(0) == 0 {
             continue;
         }
-        let term = matches!(sfd.read_signal(), Ok(Some(info)) if info.ssi_signo == Signal::SIGTERM as u32);
-        let stop = control.read().iter().any(|r| matches!(r, super::control::Request::Stop(_) | super::control::Request::Signal(9)));
+        let term =
+            matches!(sfd.read_signal(), Ok(Some(info)) if info.ssi_signo == Signal::SIGTERM as u32);
+        let stop = control.read().iter().any(|r| {
+            matches!(
+                r,
+                super::control::Request::Stop(_) | super::control::Request::Signal(9)
+            )
+        });
         if term || stop {
             *stopped = true;
             return false;
@@ -179,10 +227,24 @@ type Outputs = Option<[OwnedFd; 2]>;
 
 /// Forks the container process in a fresh pid namespace and waits until it
 /// has exec'd its command (or failed to).
-fn start_once(spec: &ContainerSpec, prepared: &security::Prepared, capture: bool) -> Result<(sys::ForkedChild, Outputs), SetupError> {
-    let pipe = || rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| SetupError::Io { what: "create a pipe".into(), path: "pipe".into(), source: e.into() });
+fn start_once(
+    spec: &ContainerSpec,
+    prepared: &security::Prepared,
+    capture: bool,
+) -> Result<(sys::ForkedChild, Outputs), SetupError> {
+    let pipe = || {
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| SetupError::Io {
+            what: "create a pipe".into(),
+            path: "pipe".into(),
+            source: e.into(),
+        })
+    };
     let (report_r, report_w) = pipe()?;
-    let outs = if capture { Some([pipe()?, pipe()?]) } else { None };
+    let outs = if capture {
+        Some([pipe()?, pipe()?])
+    } else {
+        None
+    };
     let (reads, writes) = match outs {
         Some([(r1, w1), (r2, w2)]) => (Some([r1, r2]), Some([w1, w2])),
         None => (None, None),
@@ -197,7 +259,9 @@ fn start_once(spec: &ContainerSpec, prepared: &security::Prepared, capture: bool
     .map(|(child, (r, reads))| ((child, r), reads))
     .map_err(|e| SetupError::Security(e.to_string()))?;
     let mut report = String::new();
-    std::fs::File::from(report_r).read_to_string(&mut report).ok();
+    std::fs::File::from(report_r)
+        .read_to_string(&mut report)
+        .ok();
     if report.is_empty() {
         return Ok((child, reads));
     }
@@ -207,27 +271,52 @@ fn start_once(spec: &ContainerSpec, prepared: &security::Prepared, capture: bool
 
 /// Until the container exits: copy its output to the log (and to our own
 /// stdout/stderr when attached), pass signals on. Returns its status.
-fn watch(child: &mut sys::ForkedChild, sfd: &SignalFd, control: &mut Control, outputs: Outputs, mut logs: Option<&mut LogWriter>, attached: bool, stopped: &mut bool) -> Result<i32, SetupError> {
-    let mut open: Vec<(usize, std::fs::File)> = outputs.map(|[o, e]| vec![(0, o.into()), (1, e.into())]).unwrap_or_default();
+fn watch(
+    child: &mut sys::ForkedChild,
+    sfd: &SignalFd,
+    control: &mut Control,
+    outputs: Outputs,
+    mut logs: Option<&mut LogWriter>,
+    attached: bool,
+    stopped: &mut bool,
+) -> Result<i32, SetupError> {
+    let mut open: Vec<(usize, std::fs::File)> = outputs
+        .map(|[o, e]| vec![(0, o.into()), (1, e.into())])
+        .unwrap_or_default();
     let mut exit = None;
     let mut buf = vec![0u8; 64 << 10];
     while exit.is_none() || !open.is_empty() {
         let mut fds: Vec<PollFd> = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
-        fds.extend(open.iter().map(|(_, f)| PollFd::new(f.as_fd(), PollFlags::POLLIN)));
+        fds.extend(
+            open.iter()
+                .map(|(_, f)| PollFd::new(f.as_fd(), PollFlags::POLLIN)),
+        );
         if let Some(f) = &control.fifo {
             fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
         }
         // After the exit, drain what is left without waiting forever.
-        let timeout = if exit.is_some() { PollTimeout::from(1000u16) } else { PollTimeout::NONE };
+        let timeout = if exit.is_some() {
+            PollTimeout::from(1000u16)
+        } else {
+            PollTimeout::NONE
+        };
         let ready = match poll(&mut fds, timeout) {
             Ok(n) => n,
             Err(nix::Error::EINTR) => continue,
-            Err(e) => return Err(SetupError::Namespace { what: "poll", errno: e }),
+            Err(e) => {
+                return Err(SetupError::Namespace {
+                    what: "poll",
+                    errno: e,
+                });
+            }
         };
         if ready == 0 {
             break;
         }
-        let readable: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
+        let readable: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
         if readable[0] {
             handle_signal(child, sfd);
         }
@@ -255,7 +344,11 @@ fn watch(child: &mut sys::ForkedChild, sfd: &SignalFd, control: &mut Control, ou
                         l.write(*stream, &buf[..n]).ok();
                     }
                     if attached {
-                        let _ = if *stream == 0 { std::io::stdout().write_all(&buf[..n]) } else { std::io::stderr().write_all(&buf[..n]) };
+                        let _ = if *stream == 0 {
+                            std::io::stdout().write_all(&buf[..n])
+                        } else {
+                            std::io::stderr().write_all(&buf[..n])
+                        };
                     }
                 }
             }
@@ -280,10 +373,14 @@ fn watch(child: &mut sys::ForkedChild, sfd: &SignalFd, control: &mut Control, ou
 /// One signal from the signalfd: one to pass on, or SIGCHLD/SIGPIPE
 /// (nothing to do here).
 fn handle_signal(child: &sys::ForkedChild, sfd: &SignalFd) {
-    let Ok(Some(info)) = sfd.read_signal() else { return };
+    let Ok(Some(info)) = sfd.read_signal() else {
+        return;
+    };
     let signo = info.ssi_signo as i32;
     // From the terminal (SI_KERNEL) it reached the container directly.
-    if signo != Signal::SIGCHLD as i32 && signo != Signal::SIGPIPE as i32 && info.ssi_code != libc::SI_KERNEL
+    if signo != Signal::SIGCHLD as i32
+        && signo != Signal::SIGPIPE as i32
+        && info.ssi_code != libc::SI_KERNEL
         && let Ok(sig) = Signal::try_from(signo)
     {
         kill(child.pid(), sig).ok();
