@@ -4,6 +4,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.environ.get("DEN_SHARED", os.path.join(HERE, "..", "..", "shared"))
@@ -17,12 +18,22 @@ def sh(cmd, **kw):
 
 
 def start_registry():
+    stop_registry()
     sh(f"{SHARED}/images/start-registry -p {PORT} -d {REG_DIR} >/dev/null")
     sh(f"TMPDIR=/tmp {SHARED}/images/push-images {REGISTRY} >/dev/null")
 
 
 def stop_registry():
-    sh(f"kill $(cat {REG_DIR}/registry.pid) 2>/dev/null || true")
+    """Stops the bench registry, if one runs, and waits until it is gone."""
+    try:
+        pid = int(open(f"{REG_DIR}/registry.pid").read())
+    except (OSError, ValueError):
+        return
+    sh(f"kill {pid} 2>/dev/null || true")
+    for _ in range(100):
+        if not os.path.exists(f"/proc/{pid}"):
+            break
+        time.sleep(0.05)
 
 
 def user_env(user, home):

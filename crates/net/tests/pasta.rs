@@ -78,10 +78,18 @@ fn unusable() -> Option<String> {
 fn publishes_ports_and_keeps_host_loopback_closed() {
     let container = Holder::new(&["-Urn"]);
     let range = free_consecutive_ports();
+    // Debian 12's pasta drops the answers to UDP from the host's loopback
+    // when the container port differs from the host port (see the pasta
+    // module doc), so the checked UDP mapping keeps the number.
+    let udp = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut ports = Vec::new();
     for spec in [
         "127.0.0.1::8000".to_owned(),
-        "127.0.0.1::8000/udp".to_owned(),
+        format!("127.0.0.1:{udp}:{udp}/udp"),
         format!("127.0.0.1:{}-{}:8000-8001", range, range + 1),
     ] {
         ports.extend(PortMapping::parse(&spec).expect("parse"));
@@ -101,7 +109,8 @@ fn publishes_ports_and_keeps_host_loopback_closed() {
     for p in handle.ports() {
         println!("published {p}");
     }
-    let _server = container.run_self(&["serve", "8000", "8001"], true);
+    let udp = udp.to_string();
+    let _server = container.run_self(&["serve", "8000", "8001", &udp], true);
 
     let host = |p: &PortMapping| SocketAddr::new(p.host_ip.unwrap(), p.host_port);
     for p in handle.ports() {
@@ -116,6 +125,17 @@ fn publishes_ports_and_keeps_host_loopback_closed() {
         "tcp, udp, range{} published",
         if ipv6 { ", ipv6" } else { "" }
     );
+    drop(handle);
+
+    // Not asserted (a fixed pasta answers): UDP to another container port.
+    let config = PastaConfig {
+        ports: PortMapping::parse("127.0.0.1::8000/udp").expect("parse"),
+        ..PastaConfig::default()
+    };
+    let handle = config.spawn(&Target::Pid(container.pid())).expect("spawn");
+    let p = handle.ports()[0];
+    let answered = udp_exchange(host(&p), "hello").is_ok();
+    println!("udp {p} from the host's loopback: answered: {answered}");
 
     // The container's loopback is its own: with -T none the host's
     // 127.0.0.1 listeners do not appear there.

@@ -32,37 +32,47 @@ fn libc_sigterm() -> i32 {
     nix::sys::signal::Signal::SIGTERM as i32
 }
 
+/// Stops containers together: each gets its stop signal at once, then
+/// whatever still runs after `timeout` gets SIGKILL (like `docker stop`,
+/// which stops several containers in parallel).
+pub fn stop_all(ctx: &Context, records: &[Record], timeout: Duration) -> anyhow::Result<()> {
+    let containers = Containers::open(&ctx.root)?;
+    let mut pending: Vec<&Record> = Vec::new();
+    for r in records {
+        if running(containers.state(&r.id).status) {
+            control::send(&containers.dir_of(&r.id), stop_signal(ctx, r), true)
+                .with_context(|| format!("signalling container {}", r.name))?;
+            pending.push(r);
+        }
+    }
+    let settle = |pending: &mut Vec<&Record>, until: Instant| {
+        while !pending.is_empty() && Instant::now() < until {
+            pending.retain(|r| running(containers.state(&r.id).status));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        pending.retain(|r| running(containers.state(&r.id).status));
+    };
+    settle(&mut pending, Instant::now() + timeout);
+    for r in &pending {
+        control::send(&containers.dir_of(&r.id), 9, true).ok();
+    }
+    settle(&mut pending, Instant::now() + Duration::from_secs(10));
+    Ok(())
+}
+
 /// Stops one container: its stop signal, then SIGKILL after `timeout`.
 pub fn stop_one(ctx: &Context, r: &Record, timeout: Duration) -> anyhow::Result<()> {
-    let containers = Containers::open(&ctx.root)?;
-    let s = containers.state(&r.id);
-    if !running(s.status) {
-        return Ok(());
-    }
-    control::send(&containers.dir_of(&r.id), stop_signal(ctx, r), true)
-        .with_context(|| format!("signalling container {}", r.name))?;
-    let deadline = Instant::now() + timeout;
-    while running(containers.state(&r.id).status) {
-        if Instant::now() >= deadline {
-            control::send(&containers.dir_of(&r.id), 9, true).ok();
-            let hard = Instant::now() + Duration::from_secs(10);
-            while running(containers.state(&r.id).status) && Instant::now() < hard {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
+    stop_all(ctx, std::slice::from_ref(r), timeout)
 }
 
 pub fn stop(ctx: &Context, names: &[String], timeout: u64) -> anyhow::Result<i32> {
     let containers = Containers::open(&ctx.root)?;
-    for n in names {
-        let r = containers.find(n)?;
-        stop_one(ctx, &r, Duration::from_secs(timeout))?;
-        println!("{n}");
-    }
+    let records: Vec<Record> = names
+        .iter()
+        .map(|n| containers.find(n))
+        .collect::<anyhow::Result<_>>()?;
+    stop_all(ctx, &records, Duration::from_secs(timeout))?;
+    names.iter().for_each(|n| println!("{n}"));
     Ok(0)
 }
 
