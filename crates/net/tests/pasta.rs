@@ -142,10 +142,11 @@ fn publishes_ports_and_keeps_host_loopback_closed() {
     let host_service = Banner::start("127.0.0.1:0", "host loopback");
     let port = host_service.port.to_string();
     let out = container.run_self(&["probe", "127.0.0.1", &port], false);
-    assert_eq!(out.wait_output().0, 1, "host 127.0.0.1:{port} seen inside");
+    let (code, why) = out.wait_output();
+    assert_eq!(code, 1, "host 127.0.0.1:{port} seen inside: {why}");
     let own = container.run_self(&["probe", "127.0.0.1", "8000"], false);
     assert_eq!(own.wait_output(), (0, "tcp 8000: ping".to_owned()));
-    println!("host loopback not visible on the container's 127.0.0.1");
+    println!("host 127.0.0.1:{port} not on the container's 127.0.0.1 ({why})");
 
     report_memory(handle.pid());
     let pid = handle.pid();
@@ -216,7 +217,10 @@ fn outer() {
         .run_self(&["probe", &gw, &port], false)
         .wait_output();
     assert_eq!(out.0, 1, "host loopback reached through {gw}: {out:?}");
-    println!("default: host 127.0.0.1:{port} not reachable through the gateway");
+    println!(
+        "default: host 127.0.0.1:{port} not at the gateway {gw} ({})",
+        out.1
+    );
     let dns = handle.dns_address().expect("dns address").to_string();
     let out = container.run_self(&["dns", &dns], false).wait_output();
     assert_eq!(out, (0, format!("{FAKE_ANSWER} from {dns}")));
@@ -328,7 +332,7 @@ fn probe(args: &[&str]) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("{addr}: {e}");
+            println!("{e}");
             ExitCode::from(1)
         }
     }
@@ -451,7 +455,8 @@ impl Drop for Helper {
     }
 }
 
-/// A TCP listener on the host that sends a fixed line to every client.
+/// A TCP listener on the host that answers every client's line with a
+/// fixed one.
 struct Banner {
     port: u16,
 }
@@ -461,8 +466,14 @@ impl Banner {
         let listener = TcpListener::bind(addr).expect("bind");
         let port = listener.local_addr().unwrap().port();
         thread::spawn(move || {
-            for mut conn in listener.incoming().flatten() {
-                conn.write_all(format!("{text}\n").as_bytes()).ok();
+            for conn in listener.incoming().flatten() {
+                // Read the client's line first: closing with unread data
+                // would send a reset that can overtake the answer.
+                let mut conn = BufReader::new(conn);
+                conn.read_line(&mut String::new()).ok();
+                conn.get_mut()
+                    .write_all(format!("{text}\n").as_bytes())
+                    .ok();
             }
         });
         Banner { port }
