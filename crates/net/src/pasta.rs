@@ -9,17 +9,30 @@
 //! nothing needs privileges beyond a usable `/dev/net/tun`. Its host side is
 //! the network namespace it *starts* in, so it must be started by a process
 //! still in the host's network namespace. Two ways work rootless (both are
-//! exercised by `tests/pasta.rs`):
+//! exercised by `tests/pasta.rs`, as root and as users with and without
+//! subordinate ids):
 //!
 //! - [`Target::Pid`], from outside the container's user namespace (the CLI):
 //!   `pasta … PID` joins `/proc/PID/ns/user` and `/proc/PID/ns/net`; as the
 //!   owner of that user namespace it may.
 //! - [`Target::NetnsFd`], from inside the user namespace that owns the
-//!   network namespace (den's supervisor, if the container process, not the
-//!   supervisor, unshares `CLONE_NEWNET`): pasta drops capabilities before it
-//!   opens the namespace and may then not open `/proc/PID/ns/net` of a process
-//!   with more capabilities (EACCES), so den passes the namespace as an
-//!   inherited descriptor: `--netns /proc/self/fd/N --netns-only`.
+//!   network namespace (den's supervisor): pasta drops capabilities before
+//!   it opens the namespace and may then not open `/proc/PID/ns/net` of a
+//!   process with more capabilities (EACCES), so den passes the namespace as
+//!   an inherited descriptor: `--netns /proc/self/fd/N --netns-only`.
+//!
+//! For `den run` the supervisor should own pasta (it lives exactly as long
+//! as the container, also with `-d`), in this order: enter the user
+//! namespace; create the network namespace *without entering it* (a forked
+//! helper unshares `CLONE_NEWNET`, the supervisor opens
+//! `/proc/HELPER/ns/net`, the helper exits); [`PastaConfig::spawn`] with
+//! that descriptor *before* `unshare(CLONE_NEWPID)` (a later child would
+//! live in the container's PID namespace, or even be its PID 1); then the
+//! other namespaces and the fork, the container process joining the network
+//! namespace with `setns` before it mounts /sys; drop the handle after
+//! reaping the container. A process already inside the new network
+//! namespace cannot start pasta: nothing in a user namespace can setns back
+//! into the host's.
 //!
 //! Ready: pasta writes its PID file (`-P`) after it configured the interface
 //! in the namespace (`--config-net`) and bound the published host ports;
@@ -46,6 +59,12 @@
 //! come back from ADDR: the container's resolv.conf names ADDR. (This pasta's
 //! `--dns` does not change where forwarded queries go, so den has no such
 //! option.)
+//!
+//! UDP: Debian 12's pasta drops the answers to datagrams from the host's
+//! loopback when the container port differs from the host port (`-p
+//! 5353:53/udp` from 127.0.0.1; other hosts are answered). And with
+//! `--no-map-gw` a datagram the host sends to its own external address
+//! appears to come from the gateway, so the answer goes to the real gateway.
 //!
 //! Run as root in the initial user namespace, pasta switches to `nobody`,
 //! who may not enter the container's user namespace: den passes
@@ -494,8 +513,7 @@ fn failure_message(log: &str, stderr: &str) -> String {
             stderr
                 .lines()
                 .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with("Failed to send"))
-                .next_back()
+                .rfind(|l| !l.is_empty() && !l.starts_with("Failed to send"))
         })
         .unwrap_or("no error message")
         .to_owned()

@@ -176,17 +176,38 @@ fn split_overlay(lower: &Path, merged: &Path, scratch: &Path) -> Result<(), Setu
         MsFlags::empty(),
         Some("mode=0755"),
     )?;
+    split_dir(lower, merged, scratch, "", 0)
+}
+
+/// Fills `merged` (a directory on the root tmpfs) with `lower`'s entries:
+/// an overlay per subdirectory where possible, else the same split one
+/// level down (a few levels deep: /etc may hold bind-mounted files), the
+/// symlinks, and files bound read-only.
+fn split_dir(
+    lower: &Path,
+    merged: &Path,
+    scratch: &Path,
+    prefix: &str,
+    depth: u32,
+) -> Result<(), SetupError> {
     for entry in std::fs::read_dir(lower).map_err(io_err("list", lower))? {
         let entry = entry.map_err(io_err("list", lower))?;
-        let (from, to) = (entry.path(), merged.join(entry.file_name()));
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let (from, to) = (entry.path(), merged.join(&name));
         let kind = entry.file_type().map_err(io_err("stat", &from))?;
         if kind.is_symlink() {
             let target = std::fs::read_link(&from).map_err(io_err("read", &from))?;
             std::os::unix::fs::symlink(&target, &to).map_err(io_err("create", &to))?;
         } else if kind.is_dir() {
             std::fs::create_dir(&to).map_err(io_err("create", &to))?;
-            // A failure leaves the directory empty: it has locked submounts.
-            overlay_dir(&from, &to, scratch, &entry.file_name().to_string_lossy()).ok();
+            // The container mounts its own /proc, /dev and /sys.
+            if depth == 0 && ["proc", "dev", "sys"].contains(&name.as_str()) {
+                continue;
+            }
+            let key = format!("{prefix}{name}");
+            if overlay_dir(&from, &to, scratch, &key).is_err() && depth < 3 {
+                split_dir(&from, &to, scratch, &format!("{key}%"), depth + 1)?;
+            }
         } else if kind.is_file() {
             std::fs::File::create(&to).map_err(io_err("create", &to))?;
             mnt(
