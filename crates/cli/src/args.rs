@@ -66,6 +66,11 @@ pub enum Command {
     Rename { container: String, new_name: String },
     /// Run a command in a running container.
     Exec(Box<ExecArgs>),
+    /// Show a container's published ports.
+    Port {
+        container: String,
+        port: Option<String>,
+    },
     /// Copy files between a container and the host: CONTAINER:PATH HOSTPATH, or HOSTPATH CONTAINER:PATH.
     Cp { source: String, destination: String },
     /// Manage containers.
@@ -335,9 +340,23 @@ pub struct RunArgs {
     /// Use a directory as the (read-only) root filesystem instead of an image.
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
-    /// Network: none, host (the private default comes with networking).
-    #[arg(long, alias = "net", default_value = "none")]
+    /// Network: private (default: own namespace, outbound access and DNS
+    /// through pasta, host loopback closed), none, host.
+    #[arg(long, alias = "net", default_value = "private")]
     pub network: String,
+    /// Publish a port: [IP:][HOSTPORT:]CTRPORT[/tcp|/udp], ranges allowed.
+    #[arg(short, long = "publish", value_name = "PORTS")]
+    pub publish: Vec<String>,
+    /// Publish every port the image EXPOSEs, on random host ports.
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
+    /// DNS server for the container's /etc/resolv.conf.
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Add NAME:IP to /etc/hosts; IP `host-gateway` is the host, and opens the
+    /// host's loopback services to the container.
+    #[arg(long, value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
     /// Add a capability (or ALL).
     #[arg(long)]
     pub cap_add: Vec<String>,

@@ -102,6 +102,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             new_name,
         } => cmd::lifecycle::rename(&ctx, &container, &new_name),
         Command::Exec(a) => cmd::exec::run(&ctx, &a),
+        Command::Port { container, port } => cmd::ps::port(&ctx, &container, port.as_deref()),
         Command::Cp {
             source,
             destination,

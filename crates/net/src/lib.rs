@@ -14,26 +14,30 @@
 //! - [`host`] reads what pasta copies from the host (the default gateway).
 //! - [`NetError`] is every failure, as one line with the fix.
 //!
+//! Architecture invariant: this crate never enters a namespace itself; pasta
+//! joins the container's, and the tests go in with `nsenter`.
+//!
 //! # Design notes: user networks (`den network create`, compose)
 //!
-//! One pasta serves one network namespace, so "one pasta per container"
-//! cannot give containers a shared network, and costs one pasta each. Plan:
-//! each user network is one network namespace owned by den's user namespace
-//! and held by a small "infra" process (with the network's lock and state
-//! under the store). Inside it a bridge (`den0`, e.g. 10.89.N.1/24) and one
-//! pasta attached once, with `--config-net` on a tap and the bridge routed and
-//! masqueraded to it, so that outbound traffic and published ports go through
-//! that single pasta. Each container's network namespace gets a veth pair,
-//! one end on the bridge, with its own address; creating veths and bridges
-//! needs only CAP_NET_ADMIN in the owning user namespace, which den's userns
-//! root has (checked here: veth and bridge creation work rootless, the
-//! `dummy` link type is absent). Names resolve through /etc/hosts entries
-//! den writes for every container and alias (a tiny DNS server only if
-//! containers join after others start); two networks are two namespaces, so
-//! they cannot reach each other. Published ports of a container on a user
-//! network go to the shared pasta as `-t HOSTPORT:CTRIP:CTRPORT`-style
-//! forwards, which Debian 12's pasta lacks, so the infra process forwards
-//! them itself (or a per-network socket splice), reloaded on `den run -p`.
+//! One pasta serves one network namespace and costs about 30 MB (its packet
+//! buffers), so user networks cannot be "one pasta per container". Plan,
+//! with the kernel facts checked rootless on the test machines:
+//! - Each network is a network namespace owned by den's user namespace, held
+//!   by a small "infra" process, with a bridge (`den0`, 10.89.N.1/24); each
+//!   container's namespace gets a veth into that bridge and its own address.
+//!   veth, bridge, `ip_forward` and nftables (masquerade, DNAT) all work
+//!   with CAP_NET_ADMIN in the owning user namespace (no `dummy` links).
+//! - One pasta attached to the network namespace (by the infra side, with
+//!   [`pasta::Target::NetnsFd`]) is its uplink; nftables masquerades the
+//!   bridge subnet to pasta's address, so pasta sees one source.
+//! - Published ports: this pasta cannot add ports while running, and what
+//!   it splices from the host's loopback arrives on the namespace's own
+//!   127.0.0.1, out of DNAT's reach; so a den port proxy does it, as podman's
+//!   rootlessport: listeners in the host namespace, the connecting side in
+//!   the network's namespace, one pair of processes per network.
+//! - Names: /etc/hosts entries for every container and alias, rewritten in
+//!   the running containers when one joins (or a small DNS server on the
+//!   bridge address). Different networks are different namespaces: isolated.
 
 pub mod host;
 pub mod pasta;

@@ -21,18 +21,18 @@
 //!   process with more capabilities (EACCES), so den passes the namespace as
 //!   an inherited descriptor: `--netns /proc/self/fd/N --netns-only`.
 //!
-//! For `den run` the supervisor should own pasta (it lives exactly as long
-//! as the container, also with `-d`), in this order: enter the user
-//! namespace; create the network namespace *without entering it* (a forked
-//! helper unshares `CLONE_NEWNET`, the supervisor opens
-//! `/proc/HELPER/ns/net`, the helper exits); [`PastaConfig::spawn`] with
-//! that descriptor *before* `unshare(CLONE_NEWPID)` (a later child would
-//! live in the container's PID namespace, or even be its PID 1); then the
-//! other namespaces and the fork, the container process joining the network
-//! namespace with `setns` before it mounts /sys; drop the handle after
-//! reaping the container. A process already inside the new network
-//! namespace cannot start pasta: nothing in a user namespace can setns back
-//! into the host's.
+//! For `den run` the supervisor should own pasta: it lives exactly as long
+//! as the container (also with `-d`, and across restarts). In the steps of
+//! `sandbox::container`: after entering the user namespace (1) and before
+//! unsharing the PID namespace (2: a child forked later would live in the
+//! container's PID namespace, or even be its PID 1), create the network
+//! namespace without entering it (a forked helper unshares `CLONE_NEWNET`,
+//! the supervisor opens `/proc/HELPER/ns/net`, the helper exits) and
+//! [`PastaConfig::spawn`] with that descriptor; the container process then
+//! joins it with `setns` (4, before /sys is mounted) instead of unsharing
+//! one; the supervisor drops the handle after the last reap (6). A process
+//! already inside the new network namespace cannot start pasta: nothing in a
+//! user namespace can setns back into the host's.
 //!
 //! Ready: pasta writes its PID file (`-P`) after it configured the interface
 //! in the namespace (`--config-net`) and bound the published host ports;
@@ -74,7 +74,7 @@ use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -322,7 +322,7 @@ impl PastaConfig {
 
     /// Starts pasta for `target` and returns once it is ready: the interface
     /// is configured and the host ports listen. Random host ports are chosen
-    /// here; [`PastaHandle::ports`] reports them.
+    /// here; [`PastaHandle::ports`] reports them. Creates no threads.
     pub fn spawn(&self, target: &Target) -> Result<PastaHandle, NetError> {
         let caps = capabilities()?;
         File::options()
@@ -330,9 +330,7 @@ impl PastaConfig {
             .write(true)
             .open("/dev/net/tun")
             .map_err(|source| NetError::Tun { source })?;
-        let mut resolved = self.clone();
-        ports::prepare(&mut resolved.ports)?;
-
+        let resolved = self.with_host_ports()?;
         let dir = tempfile::Builder::new()
             .prefix("den-pasta-")
             .tempdir()
@@ -367,19 +365,8 @@ impl PastaConfig {
                 option: option.to_owned(),
             });
         }
-
-        let mut cmd = if self.die_with_parent {
-            let mut c = Command::new("setpriv");
-            c.args(["--pdeathsig", "KILL", "--", "pasta"]);
-            c
-        } else {
-            Command::new("pasta")
-        };
-        cmd.args(&argv)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(files.create_stderr()?);
-        let child = cmd.spawn().map_err(|e| match e.kind() {
+        let child = self.command(&argv, files.create_stderr()?).spawn();
+        let child = child.map_err(|e| match e.kind() {
             io::ErrorKind::NotFound if self.die_with_parent => NetError::NoSetpriv,
             _ => spawn_error(e).into(),
         })?;
@@ -387,13 +374,48 @@ impl PastaConfig {
 
         let mut handle = PastaHandle {
             child,
-            ports: resolved.ports.clone(),
             dns: resolved.dns_address(),
             host_loopback: resolved.host_loopback_address(),
-            _dir: dir,
+            ports: resolved.ports,
         };
         files.wait_ready(&mut handle.child)?;
+        // pasta keeps its log open; the files matter only until it is ready,
+        // and gone now they cannot be left behind if the owner is killed.
+        dir.close().ok();
         Ok(handle)
+    }
+
+    /// A copy with every host port checked and the random ones chosen.
+    fn with_host_ports(&self) -> Result<PastaConfig, NetError> {
+        let v6 = |m: &&PortMapping| m.host_ip.is_some_and(|ip| ip.is_ipv6());
+        if !self.ipv6
+            && let Some(m) = self.ports.iter().find(v6)
+        {
+            return Err(NetError::Publish {
+                spec: m.to_string(),
+                problem: "an IPv6 host address needs IPv6 in the container".into(),
+            });
+        }
+        let mut resolved = self.clone();
+        ports::prepare(&mut resolved.ports)?;
+        Ok(resolved)
+    }
+
+    /// `pasta ARGV`, under `setpriv --pdeathsig KILL` if it is to die with
+    /// its parent.
+    fn command(&self, argv: &[OsString], stderr: File) -> Command {
+        let mut cmd = if self.die_with_parent {
+            let mut c = Command::new("setpriv");
+            c.args(["--pdeathsig", "KILL", "--", "pasta"]);
+            c
+        } else {
+            Command::new("pasta")
+        };
+        cmd.args(argv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        cmd
     }
 }
 
@@ -417,11 +439,8 @@ fn port_specs(ports: &[PortMapping], proto: Proto) -> Vec<String> {
     }
     runs.iter()
         .map(|(m, len)| {
-            let addr = match m.host_ip {
-                Some(IpAddr::V4(ip)) => format!("{ip}/"),
-                Some(IpAddr::V6(ip)) => format!("{ip}/"),
-                None => String::new(),
-            };
+            // pasta's address prefix: `127.0.0.1/`, `::1/` (no brackets).
+            let addr = m.host_ip.map_or(String::new(), |ip| format!("{ip}/"));
             let range = |p: u16| match len {
                 1 => p.to_string(),
                 n => format!("{p}-{}", p + (n - 1)),
@@ -526,7 +545,6 @@ pub struct PastaHandle {
     ports: Vec<PortMapping>,
     dns: Option<Ipv4Addr>,
     host_loopback: Option<Ipv4Addr>,
-    _dir: tempfile::TempDir,
 }
 
 impl PastaHandle {

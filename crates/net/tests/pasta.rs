@@ -8,15 +8,19 @@
 //! the test creates: the checks that would send packets to the gateway
 //! (host loopback, DNS) run in a network namespace of the test's own
 //! (`unshare -Urnm`, a veth with a default route, a fake resolver on its
-//! 127.0.0.1:53 named by a bind-mounted /etc/resolv.conf).
+//! 127.0.0.1:53 named by a bind-mounted /etc/resolv.conf). pasta is started
+//! both ways `den_net::pasta` describes: by PID from outside the container's
+//! user namespace, and by descriptor from inside the user namespace that owns
+//! a network namespace no process is left in (as den's supervisor will).
 //!
 //! Run it as root and as a user (copy the binary where the user can read
-//! it): `runuser -u den-sub -- /tmp/pasta-test`. Without pasta or a usable
-//! /dev/net/tun it skips, except under CI=true.
+//! it): `runuser -u den-sub -- /tmp/pasta-test`. It needs util-linux
+//! (unshare, nsenter, setpriv, mount) and iproute2 (ip). Without pasta or a
+//! usable /dev/net/tun it skips, except under CI=true.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::thread;
@@ -53,7 +57,8 @@ fn main() -> ExitCode {
             publishes_ports_and_keeps_host_loopback_closed();
             host_loopback_and_dns_in_a_network_of_our_own();
             pasta_dies_with_its_owner();
-            println!("test result: ok. 3 passed");
+            refuses_busy_and_privileged_ports();
+            println!("test result: ok. 4 passed");
         }
     }
     ExitCode::SUCCESS
@@ -227,10 +232,12 @@ fn outer() {
     println!("dns: the resolver answers at {dns}");
     drop(handle);
 
-    // Opened, started the way den's supervisor would: from the user
-    // namespace that owns the network namespace, handing over a descriptor.
-    let container = Holder::new(&["-n"]);
-    let netns = std::fs::File::open(format!("/proc/{}/ns/net", container.pid())).expect("netns");
+    // Opened, and started the way den's supervisor would: from the user
+    // namespace that owns the network namespace, which a helper created and
+    // left (only a descriptor keeps it), handing over that descriptor.
+    let helper = Holder::new(&["-n"]);
+    let netns = std::fs::File::open(format!("/proc/{}/ns/net", helper.pid())).expect("netns");
+    drop(helper);
     let config = PastaConfig {
         allow_host_loopback: true,
         ..config
@@ -240,12 +247,12 @@ fn outer() {
         .expect("spawn with a netns descriptor");
     let host_addr = handle.host_loopback_address().expect("host address");
     assert_eq!(host_addr, OUTER_GW);
-    let out = container
-        .run_self(&["probe", &host_addr.to_string(), &port], false)
-        .wait_output();
-    assert_eq!(out, (0, "host loopback".to_owned()));
+    let path = format!("/proc/{}/fd/{}", std::process::id(), netns.as_raw_fd());
+    let enter = [format!("--net={path}")];
+    let out = run_helper(&enter, &["probe", &host_addr.to_string(), &port], false);
+    assert_eq!(out.wait_output(), (0, "host loopback".to_owned()));
     println!("allow_host_loopback: host 127.0.0.1:{port} reachable at {host_addr}");
-    let out = container.run_self(&["dns", &dns], false).wait_output();
+    let out = run_helper(&enter, &["dns", &dns], false).wait_output();
     assert_eq!(out.0, 0, "{out:?}");
 }
 
@@ -271,6 +278,36 @@ fn pasta_dies_with_its_owner() {
     }
     assert!(gone(pid), "pasta {pid} outlived its owner");
     println!("pasta died with its owner");
+}
+
+/// A busy host port and (for a user) a privileged one are one-line errors
+/// before anything starts.
+fn refuses_busy_and_privileged_ports() {
+    let container = Holder::new(&["-Urn"]);
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let mut cases = vec![(
+        format!("127.0.0.1:{port}:80"),
+        format!("host port 127.0.0.1:{port}/tcp is already in use"),
+    )];
+    if !den_net::host::can_bind_privileged_ports() {
+        cases.push((
+            "127.0.0.1:80:80".to_owned(),
+            "net.ipv4.ip_unprivileged_port_start".to_owned(),
+        ));
+    }
+    for (spec, want) in cases {
+        let config = PastaConfig {
+            ports: PortMapping::parse(&spec).expect("parse"),
+            ..PastaConfig::default()
+        };
+        let err = config
+            .spawn(&Target::Pid(container.pid()))
+            .expect_err(&spec)
+            .to_string();
+        assert!(err.contains(&want) && !err.contains('\n'), "{spec}: {err}");
+        println!("-p {spec}: {err}");
+    }
 }
 
 /// The owner: start pasta, report its pid, wait to be killed.
@@ -410,23 +447,31 @@ impl Holder {
     /// `wait_ready`, until it prints `ready`.
     fn run_self(&self, args: &[&str], wait_ready: bool) -> Helper {
         let pid = self.pid().to_string();
-        let mut cmd = Command::new("nsenter");
-        cmd.args(["--preserve-credentials", "-n", "-t", &pid]);
+        let mut enter = vec!["-n".to_owned(), "-t".to_owned(), pid];
         if !same_ns("user", self.pid()) {
-            cmd.arg("-U");
+            enter.push("-U".to_owned());
         }
-        cmd.arg(std::env::current_exe().expect("current_exe"))
-            .args(args)
-            .stdout(Stdio::piped());
-        let mut child = cmd.spawn().expect("nsenter");
-        if wait_ready {
-            let mut line = String::new();
-            let mut out = BufReader::new(child.stdout.as_mut().unwrap());
-            out.read_line(&mut line).expect("read");
-            assert_eq!(line, "ready\n", "helper {args:?}");
-        }
-        Helper(child)
+        run_helper(&enter, args, wait_ready)
     }
+}
+
+/// Runs this test binary with `args` under `nsenter ENTER`.
+fn run_helper(enter: &[String], args: &[&str], wait_ready: bool) -> Helper {
+    let mut child = Command::new("nsenter")
+        .arg("--preserve-credentials")
+        .args(enter)
+        .arg(std::env::current_exe().expect("current_exe"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("nsenter");
+    if wait_ready {
+        let mut line = String::new();
+        let mut out = BufReader::new(child.stdout.as_mut().unwrap());
+        out.read_line(&mut line).expect("read");
+        assert_eq!(line, "ready\n", "helper {args:?}");
+    }
+    Helper(child)
 }
 
 impl Drop for Holder {

@@ -315,3 +315,34 @@ fn parse_since(s: &str) -> anyhow::Result<String> {
         None => bail!("invalid --since `{s}`: use a duration (10m, 2h), a Unix time or RFC 3339"),
     }
 }
+
+/// `den port CONTAINER [PORT[/PROTO]]`: `5000/tcp -> 127.0.0.1:8080`.
+pub fn port(ctx: &Context, name: &str, filter: Option<&str>) -> anyhow::Result<i32> {
+    let r = Containers::open(&ctx.root)?.find(name)?;
+    let mut shown = 0;
+    for p in &r.ports {
+        let Some((host, ctr)) = p.split_once("->") else {
+            continue;
+        };
+        let want = filter.map(|f| {
+            if f.contains('/') {
+                f.to_string()
+            } else {
+                format!("{f}/tcp")
+            }
+        });
+        match want {
+            Some(w) if w != ctr => continue,
+            Some(_) => println!("{host}"),
+            None => println!("{ctr} -> {host}"),
+        }
+        shown += 1;
+    }
+    if shown == 0 && filter.is_some() {
+        bail!(
+            "no public port {} published for {name}",
+            filter.unwrap_or_default()
+        );
+    }
+    Ok(0)
+}

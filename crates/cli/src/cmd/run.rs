@@ -66,6 +66,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
             "no command specified: the image has no Entrypoint or Cmd; give one after the image name"
         );
     }
+    let plan = run_flags::network_plan(args, &flags.network, &config)?;
     let id = new_id();
     let name = args.name.clone().unwrap_or_else(|| generated_name(&id));
     let containers = Containers::open(&ctx.root)?;
@@ -81,14 +82,14 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
             .map(|i| i.layers.iter().map(|l| l.diff_id.to_string()).collect())
             .unwrap_or_default(),
         volumes: flags.volumes.clone(),
-        ports: Vec::new(),
+        ports: plan.ports.iter().map(|p| p.to_string()).collect(),
     };
     let dir = containers.create(&record)?;
     let hostname = args
         .hostname
         .clone()
         .unwrap_or_else(|| id[..12].to_string());
-    let mut mounts = etc_files(&dir, &hostname, flags.network)?;
+    let mut mounts = etc_files(&dir, &hostname, &plan)?;
     mounts.extend(flags.mounts.iter().cloned());
     // Parents before children, as Docker sorts them: `-v vol:/etc` must not
     // hide /etc/hosts.
@@ -118,7 +119,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
             terminal: args.tty,
             preserve_fds: args.preserve_fds,
         },
-        network: flags.network,
+        network: plan.network.clone(),
         security: Security {
             capabilities: flags.capabilities.clone(),
             seccomp: flags.seccomp,
@@ -243,13 +244,28 @@ fn rootfs(
 }
 
 /// /etc/hosts, /etc/hostname and /etc/resolv.conf, generated per container.
-fn etc_files(dir: &Path, hostname: &str, network: Network) -> anyhow::Result<Vec<Mount>> {
-    let hosts = format!(
+fn etc_files(
+    dir: &Path,
+    hostname: &str,
+    plan: &run_flags::NetworkPlan,
+) -> anyhow::Result<Vec<Mount>> {
+    let mut hosts = format!(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
     );
-    let resolv = match network {
-        Network::Host => std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-        Network::None => String::new(),
+    for (name, ip) in &plan.hosts {
+        hosts.push_str(&format!("{ip}\t{name}\n"));
+    }
+    let resolv = match (&plan.network, plan.dns.is_empty()) {
+        (_, false) => plan
+            .dns
+            .iter()
+            .map(|d| format!("nameserver {d}\n"))
+            .collect(),
+        (Network::Host, true) => std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        (Network::Private(_), true) => {
+            format!("nameserver {}\n", den_net::pasta::DEFAULT_DNS_FORWARD)
+        }
+        (Network::None, true) => String::new(),
     };
     let files: [(&str, String); 3] = [
         ("hosts", hosts),

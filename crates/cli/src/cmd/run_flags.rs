@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use den_image::store::{ImageRecord, Store};
-use den_sandbox::container::spec::{Mount, Network, Userns};
+use den_sandbox::container::spec::{Mount, Network, PrivateNetwork, Userns};
 use den_sandbox::idmap::IdMapping;
 
 use crate::args::RunArgs;
@@ -29,7 +29,15 @@ impl Validated {
         let network = match args.network.as_str() {
             "none" => Network::None,
             "host" => Network::Host,
-            other => bail!("unsupported --network `{other}`: use none or host"),
+            "private" | "default" | "bridge" | "pasta" | "slirp4netns" => {
+                Network::Private(PrivateNetwork {
+                    ports: Vec::new(),
+                    allow_host_loopback: false,
+                })
+            }
+            other => bail!(
+                "unsupported --network `{other}`: use private, none or host (user networks are not supported yet)"
+            ),
         };
         let (mut seccomp, mut landlock) = (!args.privileged, true);
         for opt in &args.security_opt {
@@ -255,6 +263,8 @@ pub struct ImageConfig {
     pub working_dir: Option<String>,
     pub user: Option<String>,
     pub stop_signal: Option<String>,
+    /// `3306/tcp`, as EXPOSE wrote it.
+    pub exposed_ports: Vec<String>,
 }
 
 impl ImageConfig {
@@ -273,6 +283,7 @@ impl ImageConfig {
             working_dir: c.working_dir().clone(),
             user: c.user().clone(),
             stop_signal: c.stop_signal().clone(),
+            exposed_ports: c.exposed_ports().clone().unwrap_or_default(),
         })
     }
 
@@ -344,4 +355,93 @@ mod tests {
         assert!(check_target("/data").is_ok());
         assert!(check_target("data").is_err() && check_target("/a/../b").is_err());
     }
+}
+
+/// The container's network, its published ports resolved (random host ports
+/// picked, busy or privileged ones refused), and /etc/hosts extras.
+pub struct NetworkPlan {
+    pub network: Network,
+    pub ports: Vec<den_net::ports::PortMapping>,
+    pub hosts: Vec<(String, String)>,
+    pub dns: Vec<String>,
+}
+
+pub fn network_plan(
+    args: &RunArgs,
+    base: &Network,
+    config: &ImageConfig,
+) -> anyhow::Result<NetworkPlan> {
+    let mut ports = Vec::new();
+    for p in &args.publish {
+        ports.extend(den_net::ports::PortMapping::parse(p)?);
+    }
+    if args.publish_all {
+        for e in &config.exposed_ports {
+            let spec = if e.contains('/') {
+                e.clone()
+            } else {
+                format!("{e}/tcp")
+            };
+            let (port, proto) = spec.split_once('/').unwrap_or((&spec, "tcp"));
+            ports.extend(den_net::ports::PortMapping::parse(&format!(
+                "{port}/{proto}"
+            ))?);
+        }
+    }
+    let mut hosts = Vec::new();
+    let mut loopback = false;
+    for h in &args.add_host {
+        let (name, ip) = h
+            .split_once(':')
+            .filter(|(n, i)| !n.is_empty() && !i.is_empty())
+            .with_context(|| format!("invalid --add-host `{h}`: use NAME:IP"))?;
+        let ip = if ip == "host-gateway" {
+            loopback = true;
+            den_net::host::default_gateway_v4().map(|g| g.to_string()).context("--add-host host-gateway: this host has no default route, so the container has no address for it")?
+        } else {
+            ip.parse::<std::net::IpAddr>().with_context(|| {
+                format!("invalid --add-host `{h}`: `{ip}` is not an IP address")
+            })?;
+            ip.to_string()
+        };
+        hosts.push((name.to_string(), ip));
+    }
+    for d in &args.dns {
+        d.parse::<std::net::IpAddr>()
+            .with_context(|| format!("invalid --dns `{d}`: give an IP address"))?;
+    }
+    let network = match base {
+        Network::Private(_) => {
+            den_net::ports::prepare(&mut ports)?;
+            Network::Private(PrivateNetwork {
+                ports: ports.iter().map(port_spec).collect(),
+                allow_host_loopback: loopback,
+            })
+        }
+        other if !ports.is_empty() => bail!(
+            "ports cannot be published with --network {}: use the private network",
+            if *other == Network::Host {
+                "host"
+            } else {
+                "none"
+            }
+        ),
+        other => other.clone(),
+    };
+    Ok(NetworkPlan {
+        network,
+        ports,
+        hosts,
+        dns: args.dns.clone(),
+    })
+}
+
+/// A resolved mapping back in `-p` syntax, for the supervisor.
+fn port_spec(m: &den_net::ports::PortMapping) -> String {
+    let ip = match m.host_ip {
+        Some(std::net::IpAddr::V6(ip)) => format!("[{ip}]:"),
+        Some(ip) => format!("{ip}:"),
+        None => String::new(),
+    };
+    format!("{ip}{}:{}/{}", m.host_port, m.container_port, m.proto)
 }

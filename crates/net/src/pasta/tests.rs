@@ -264,3 +264,17 @@ fn failure_messages() {
         assert_eq!(failure_message(log, stderr), want);
     }
 }
+
+#[test]
+fn ipv6_host_address_needs_ipv6() {
+    let config = PastaConfig {
+        ipv6: false,
+        ports: vec![tcp(Some("::1"), 0, 80)],
+        ..PastaConfig::default()
+    };
+    let e = config.with_host_ports().unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "invalid -p \"[::1]:0->80/tcp\": an IPv6 host address needs IPv6 in the container"
+    );
+}

@@ -34,6 +34,7 @@ mod init;
 pub mod join;
 pub mod logs;
 mod mounts;
+mod network;
 mod prefill;
 mod security;
 mod single_id;
@@ -61,6 +62,8 @@ pub enum SetupError {
     Userns(#[from] UsernsError),
     #[error(transparent)]
     KeepId(#[from] crate::idmap::KeepIdError),
+    #[error(transparent)]
+    Network(#[from] den_net::NetError),
     #[error("cannot create the container's {what} namespace: {errno}")]
     Namespace {
         what: &'static str,
@@ -143,12 +146,23 @@ pub use supervisor::{Options, run};
 
 /// The namespaces only the container process enters (the supervisor stays
 /// outside them).
-fn unshare_container_namespaces(network: Network) -> Result<(), SetupError> {
+fn unshare_container_namespaces(
+    network: &Network,
+    netns: Option<&OwnedFd>,
+) -> Result<(), SetupError> {
+    if let Some(fd) = netns {
+        nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|errno| {
+            SetupError::Namespace {
+                what: "network (join)",
+                errno,
+            }
+        })?;
+    }
     let mut flags = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWCGROUP;
-    if network == Network::None {
+    if *network == Network::None {
         flags |= CloneFlags::CLONE_NEWNET;
     }
     unshare(flags).map_err(|errno| SetupError::Namespace {
@@ -196,12 +210,17 @@ fn supervise(child: &mut sys::ForkedChild, signals: &SigSet) -> Result<i32, Setu
 
 /// The container process: set up, then exec. Returns only on failure,
 /// after writing the error to the report pipe.
-fn container_main(spec: &ContainerSpec, prepared: &security::Prepared, report: OwnedFd) -> i32 {
+fn container_main(
+    spec: &ContainerSpec,
+    prepared: &security::Prepared,
+    netns: Option<&OwnedFd>,
+    report: OwnedFd,
+) -> i32 {
     // If the supervisor dies (kill -9), the container dies with it instead of
     // running on unsupervised.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ok();
     let mut report = Some(report);
-    let err = match setup_and_exec(spec, prepared, &mut report) {
+    let err = match setup_and_exec(spec, prepared, netns, &mut report) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -216,10 +235,11 @@ fn container_main(spec: &ContainerSpec, prepared: &security::Prepared, report: O
 fn setup_and_exec(
     spec: &ContainerSpec,
     prepared: &security::Prepared,
+    netns: Option<&OwnedFd>,
     report: &mut Option<OwnedFd>,
 ) -> Result<std::convert::Infallible, SetupError> {
     // Stage 1, filesystem. After it: the process sees only the container's tree.
-    unshare_container_namespaces(spec.network)?;
+    unshare_container_namespaces(&spec.network, netns)?;
     mounts::make_private()?;
     let merged = mounts::mount_root(&spec.rootfs)?;
     let root = rustix::fs::open(

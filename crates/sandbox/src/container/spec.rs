@@ -108,12 +108,24 @@ pub struct Process {
     pub preserve_fds: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Network {
     /// A new, empty network namespace (loopback only).
     None,
     /// The host's network namespace.
     Host,
+    /// A new network namespace with outbound access and DNS through pasta,
+    /// owned by the supervisor.
+    Private(PrivateNetwork),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrivateNetwork {
+    /// Published ports, resolved (no random host port left), in `-p`
+    /// syntax: `127.0.0.1:8080:5000/tcp`.
+    pub ports: Vec<String>,
+    /// Let the container reach the host's loopback services.
+    pub allow_host_loopback: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -114,7 +114,7 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
     let mut stopped = false;
     let result = loop {
         let started = start_once(spec, &prepared, capture);
-        let (mut child, outputs) = match started {
+        let (mut child, outputs, _network) = match started {
             Ok(c) => c,
             Err(e) => {
                 state.status = Status::Exited;
@@ -231,7 +231,12 @@ fn start_once(
     spec: &ContainerSpec,
     prepared: &security::Prepared,
     capture: bool,
-) -> Result<(sys::ForkedChild, Outputs), SetupError> {
+) -> Result<(sys::ForkedChild, Outputs, Option<super::network::Private>), SetupError> {
+    let network = match &spec.network {
+        super::spec::Network::Private(p) => Some(super::network::create(p)?),
+        _ => None,
+    };
+    let netns = network.as_ref().map(|n| &n.netns);
     let pipe = || {
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| SetupError::Io {
             what: "create a pipe".into(),
@@ -254,7 +259,7 @@ fn start_once(
             rustix::stdio::dup2_stdout(&out).ok();
             rustix::stdio::dup2_stderr(&err).ok();
         }
-        container_main(spec, prepared, report_w)
+        container_main(spec, prepared, netns, report_w)
     })
     .map(|(child, (r, reads))| ((child, r), reads))
     .map_err(|e| SetupError::Security(e.to_string()))?;
@@ -263,7 +268,7 @@ fn start_once(
         .read_to_string(&mut report)
         .ok();
     if report.is_empty() {
-        return Ok((child, reads));
+        return Ok((child, reads, network));
     }
     child.wait().ok();
     Err(SetupError::decode(&report))

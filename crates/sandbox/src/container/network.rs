@@ -1,0 +1,90 @@
+//! `--network private` (den's default): a network namespace made by the
+//! supervisor, served by a pasta the supervisor owns for the container's
+//! lifetime (see `den_net::pasta` for why it must be started this way).
+//!
+//! ```text
+//! supervisor (in the container's user namespace)
+//!   1. fork a helper that unshares CLONE_NEWNET and waits
+//!   2. open /proc/HELPER/ns/net, let the helper exit
+//!   3. pasta --netns /proc/self/fd/N: tap eth0, routes, DNS, published ports
+//!   4. the container process joins the namespace (setns) instead of making one
+//!   5. after the container exits, pasta is stopped with the handle
+//! ```
+
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+
+use den_net::pasta::{PastaConfig, PastaHandle, Target};
+use den_net::ports::PortMapping;
+use rustix::fs::{Mode, OFlags};
+
+use super::SetupError;
+use super::spec::PrivateNetwork;
+use crate::sys;
+
+/// A private network: its namespace and the pasta serving it.
+pub(super) struct Private {
+    pub netns: OwnedFd,
+    _pasta: PastaHandle,
+}
+
+fn io(what: &str) -> impl FnOnce(std::io::Error) -> SetupError + '_ {
+    move |e| SetupError::Io {
+        what: what.into(),
+        path: "network namespace".into(),
+        source: e,
+    }
+}
+
+/// Creates the namespace and starts pasta for it.
+pub(super) fn create(net: &PrivateNetwork) -> Result<Private, SetupError> {
+    let mut config = PastaConfig::default();
+    for p in &net.ports {
+        config.ports.extend(PortMapping::parse(p)?);
+    }
+    config.allow_host_loopback = net.allow_host_loopback;
+    let netns = new_netns()?;
+    let pasta = config.spawn(&Target::NetnsFd(netns.as_fd()))?;
+    Ok(Private {
+        netns,
+        _pasta: pasta,
+    })
+}
+
+/// A new network namespace, held open by a descriptor, without entering it.
+fn new_netns() -> Result<OwnedFd, SetupError> {
+    let (ready_r, ready_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| io("pipe")(e.into()))?;
+    let (go_r, go_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| io("pipe")(e.into()))?;
+    let (child, (ready_r, go_w)) = sys::fork_child((ready_r, go_w), move || {
+        let ok = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).is_ok();
+        std::fs::File::from(ready_w)
+            .write_all(if ok { b"y" } else { b"n" })
+            .ok();
+        std::fs::File::from(go_r).read(&mut [0u8; 1]).ok();
+        i32::from(!ok)
+    })
+    .map_err(|e| SetupError::Security(e.to_string()))?;
+    let mut answer = [0u8; 1];
+    std::fs::File::from(ready_r)
+        .read_exact(&mut answer)
+        .map_err(io("wait for the network helper"))?;
+    let opened = (answer == *b"y").then(|| {
+        rustix::fs::open(
+            format!("/proc/{}/ns/net", child.pid()),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+    });
+    drop(go_w);
+    child.wait().ok();
+    match opened {
+        Some(Ok(fd)) => Ok(fd),
+        Some(Err(e)) => Err(io("open")(e.into())),
+        None => Err(SetupError::Namespace {
+            what: "network",
+            errno: nix::Error::EPERM,
+        }),
+    }
+}

@@ -1,0 +1,283 @@
+//! `--network private` (den's default), as the unprivileged test users:
+//! published ports (tcp, udp, -P), outbound access and DNS, the host's
+//! loopback closed by default and opened with host-gateway, cleanup.
+//! Traffic goes only to loopback, the container's own namespace, and
+//! Debian's package mirror (apt-get update).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use den_tests::{TestEnv, UserSandbox, require_env, stdout};
+
+fn sandbox(env: &TestEnv) -> UserSandbox {
+    let sb = env.sandbox_sub();
+    sb.write_registries_conf(&den_tests::mirror_conf("docker.io", &env.registry));
+    sb
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn retry<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let t = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn published_tcp_udp_and_all_exposed_ports() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let port = free_port();
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &format!("127.0.0.1:{port}:8000"),
+        "python:3.11-slim",
+        "python3",
+        "-m",
+        "http.server",
+        "8000",
+    ]);
+    let body = retry("the http server", || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        out.contains("200 OK").then_some(out)
+    });
+    assert!(body.contains("Directory listing"), "{body}");
+    assert_eq!(
+        sb.den_ok(&["port", "web"]).trim(),
+        format!("8000/tcp -> 127.0.0.1:{port}")
+    );
+    assert!(
+        sb.den_ok(&["ps"])
+            .contains(&format!("127.0.0.1:{port}->8000/tcp"))
+    );
+    let ports = &serde_json::from_str::<serde_json::Value>(&sb.den_ok(&["inspect", "web"]))
+        .unwrap()[0]["NetworkSettings"]["Ports"];
+    assert_eq!(ports["8000/tcp"][0]["HostPort"], port.to_string());
+    // The same port twice is refused with one line, nothing started.
+    let err = sb.den_fail(
+        &[
+            "run",
+            "--rm",
+            "-p",
+            &format!("127.0.0.1:{port}:80"),
+            "busybox",
+            "true",
+        ],
+        125,
+    );
+    assert!(err.contains("in use"), "{err}");
+    sb.den_ok(&["rm", "-f", "web"]);
+    // UDP echo (same port number inside and out: see den_net::pasta on this pasta's UDP).
+    let uport = free_port();
+    let script = format!(
+        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',{uport}))\nwhile True:\n d,a=s.recvfrom(100)\n s.sendto(b'echo:'+d,a)\n"
+    );
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "udp",
+        "-p",
+        &format!("127.0.0.1:{uport}:{uport}/udp"),
+        "python:3.11-slim",
+        "python3",
+        "-c",
+        &script,
+    ]);
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let reply = retry("the udp echo", || {
+        sock.send_to(b"ping", ("127.0.0.1", uport)).ok()?;
+        let mut buf = [0u8; 64];
+        let (n, _) = sock.recv_from(&mut buf).ok()?;
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    });
+    assert_eq!(reply, "echo:ping");
+    sb.den_ok(&["rm", "-f", "udp"]);
+    // -P publishes what the image EXPOSEs (mariadb: 3306/tcp) on a random port.
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "-P",
+        "--name",
+        "db",
+        "--entrypoint",
+        "sleep",
+        "mariadb:10.11",
+        "100",
+    ]);
+    let shown = sb.den_ok(&["port", "db", "3306"]);
+    assert!(shown.trim().starts_with("0.0.0.0:"), "{shown}");
+    sb.den_ok(&["rm", "-f", "db"]);
+}
+
+#[test]
+fn privileged_host_port_is_refused_with_the_sysctl() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let err = sb.den_fail(&["run", "--rm", "-p", "80:80", "busybox", "true"], 125);
+    assert!(err.contains("ip_unprivileged_port_start"), "{err}");
+    let err = sb.den_fail(&["run", "--rm", "-p", "abc", "busybox", "true"], 125);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = sb.den_fail(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-p",
+            "8080:80",
+            "busybox",
+            "true",
+        ],
+        125,
+    );
+    assert!(err.contains("private network"), "{err}");
+}
+
+#[test]
+fn outbound_dns_and_apt_get_update() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let out = sb.den(&[
+        "run",
+        "--rm",
+        "debian:bookworm-slim",
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf; getent hosts deb.debian.org && apt-get update -q 2>&1 | tail -3",
+    ]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", den_tests::stderr(&out));
+    assert!(text.contains("nameserver 169.254.1.1"), "{text}");
+    assert!(text.contains("Reading package lists"), "{text}");
+}
+
+#[test]
+fn host_loopback_is_closed_by_default_and_opened_by_host_gateway() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            let _ = (&s).write_all(b"host secret\n");
+        }
+    });
+    // The gateway address is where pasta would map the host's loopback.
+    let probe = |host: &str| {
+        format!(
+            "import socket,sys\ntry:\n s=socket.create_connection(('{host}',{port}),timeout=2); print(s.recv(64).decode().strip())\nexcept OSError as e:\n print('refused', e)\n"
+        )
+    };
+    let gw = "[l.split()[2] for l in open('/proc/net/route') if l.split()[1]=='00000000'][0]";
+    let default_gw = format!(
+        "import socket,struct\ngw={gw}\nip=socket.inet_ntoa(struct.pack('<I',int(gw,16)))\n"
+    ) + &probe("127.0.0.1").replace("'127.0.0.1'", "ip");
+    let out = sb.den_ok(&[
+        "run",
+        "--rm",
+        "python:3.11-slim",
+        "python3",
+        "-c",
+        &default_gw,
+    ]);
+    assert!(
+        out.contains("refused"),
+        "the gateway must not lead to the host's loopback: {out}"
+    );
+    let out = sb.den_ok(&[
+        "run",
+        "--rm",
+        "python:3.11-slim",
+        "python3",
+        "-c",
+        &probe("127.0.0.1"),
+    ]);
+    assert!(
+        out.contains("refused"),
+        "the container's own loopback is its own: {out}"
+    );
+    let out = sb.den_ok(&[
+        "run",
+        "--rm",
+        "--add-host",
+        "host.containers.internal:host-gateway",
+        "python:3.11-slim",
+        "python3",
+        "-c",
+        &probe("host.containers.internal"),
+    ]);
+    assert_eq!(out.trim(), "host secret", "opted in");
+}
+
+#[test]
+fn network_helpers_are_gone_after_rm() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    sb.den_ok(&["run", "-d", "--name", "n1", "busybox", "sleep", "100"]);
+    let id = serde_json::from_str::<serde_json::Value>(&sb.den_ok(&["inspect", "n1"])).unwrap()[0]
+        ["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(sb.root().join("containers").join(&id).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let supervisor = state["supervisor_pid"].as_i64().unwrap();
+    let children =
+        std::fs::read_to_string(format!("/proc/{supervisor}/task/{supervisor}/children")).unwrap();
+    let pasta: Vec<String> = children
+        .split_whitespace()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .is_ok_and(|c| c.trim().starts_with("pas") || c.trim() == "setpriv")
+        })
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        pasta.len(),
+        1,
+        "one pasta per container, owned by its supervisor: {children}"
+    );
+    sb.den_ok(&["rm", "-f", "n1"]);
+    let t = Instant::now();
+    while std::path::Path::new(&format!("/proc/{}", pasta[0])).exists() {
+        assert!(t.elapsed() < Duration::from_secs(5), "pasta left after rm");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = sb.den_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "cat",
+        "/proc/net/dev",
+    ]);
+    assert!(
+        !out.contains("eth0"),
+        "--network none has only loopback: {out}"
+    );
+}
