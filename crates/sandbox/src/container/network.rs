@@ -62,7 +62,7 @@ fn new_netns() -> Result<OwnedFd, SetupError> {
         std::fs::File::from(ready_w)
             .write_all(if ok { b"y" } else { b"n" })
             .ok();
-        std::fs::File::from(go_r).read(&mut [0u8; 1]).ok();
+        let _ = std::fs::File::from(go_r).read_exact(&mut [0u8; 1]);
         i32::from(!ok)
     })
     .map_err(|e| SetupError::Security(e.to_string()))?;
