@@ -149,6 +149,14 @@ fn become_root() -> Result<(), UsernsError> {
             what: "uid",
             source,
         }
+    })?;
+    // With --userns=keep-id, root inside is a subordinate id outside: the id
+    // change made the process non-dumpable, and its /proc files (namespace
+    // handles among them) would belong to the host's root. Make it dumpable
+    // again, as it was before: nothing outside gains access it did not have.
+    nix::sys::prctl::set_dumpable(true).map_err(|source| UsernsError::SetId {
+        what: "dumpable flag",
+        source,
     })
 }
 

@@ -314,49 +314,6 @@ impl ImageConfig {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn entrypoint_and_cmd_like_docker() {
-        let c = ImageConfig {
-            entrypoint: Some(vec!["ep".into()]),
-            cmd: Some(vec!["cmd".into()]),
-            ..Default::default()
-        };
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(c.command(None, &[]), s(&["ep", "cmd"]));
-        assert_eq!(c.command(None, &s(&["x"])), s(&["ep", "x"]));
-        assert_eq!(c.command(Some("sh"), &[]), s(&["sh"]));
-        assert_eq!(
-            c.command(Some("sh"), &s(&["-c", "x"])),
-            s(&["sh", "-c", "x"])
-        );
-        assert_eq!(c.command(Some(""), &s(&["ls"])), s(&["ls"]));
-    }
-
-    #[test]
-    fn env_overrides_by_key() {
-        let c = ImageConfig {
-            env: Some(vec!["PATH=/bin".into(), "A=1".into()]),
-            ..Default::default()
-        };
-        assert_eq!(
-            c.env_with(&["A=2".into(), "B=3".into()]),
-            vec!["PATH=/bin", "A=2", "B=3"]
-        );
-    }
-
-    #[test]
-    fn volume_names_and_targets() {
-        assert!(is_volume_name("data") && is_volume_name("my-vol_1.x"));
-        assert!(!is_volume_name("./data") && !is_volume_name("-x") && !is_volume_name(""));
-        assert!(check_target("/data").is_ok());
-        assert!(check_target("data").is_err() && check_target("/a/../b").is_err());
-    }
-}
-
 /// The container's network, its published ports resolved (random host ports
 /// picked, busy or privileged ones refused), and /etc/hosts extras.
 pub struct NetworkPlan {
@@ -444,4 +401,47 @@ fn port_spec(m: &den_net::ports::PortMapping) -> String {
         None => String::new(),
     };
     format!("{ip}{}:{}/{}", m.host_port, m.container_port, m.proto)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entrypoint_and_cmd_like_docker() {
+        let c = ImageConfig {
+            entrypoint: Some(vec!["ep".into()]),
+            cmd: Some(vec!["cmd".into()]),
+            ..Default::default()
+        };
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(c.command(None, &[]), s(&["ep", "cmd"]));
+        assert_eq!(c.command(None, &s(&["x"])), s(&["ep", "x"]));
+        assert_eq!(c.command(Some("sh"), &[]), s(&["sh"]));
+        assert_eq!(
+            c.command(Some("sh"), &s(&["-c", "x"])),
+            s(&["sh", "-c", "x"])
+        );
+        assert_eq!(c.command(Some(""), &s(&["ls"])), s(&["ls"]));
+    }
+
+    #[test]
+    fn env_overrides_by_key() {
+        let c = ImageConfig {
+            env: Some(vec!["PATH=/bin".into(), "A=1".into()]),
+            ..Default::default()
+        };
+        assert_eq!(
+            c.env_with(&["A=2".into(), "B=3".into()]),
+            vec!["PATH=/bin", "A=2", "B=3"]
+        );
+    }
+
+    #[test]
+    fn volume_names_and_targets() {
+        assert!(is_volume_name("data") && is_volume_name("my-vol_1.x"));
+        assert!(!is_volume_name("./data") && !is_volume_name("-x") && !is_volume_name(""));
+        assert!(check_target("/data").is_ok());
+        assert!(check_target("data").is_err() && check_target("/a/../b").is_err());
+    }
 }
