@@ -29,6 +29,7 @@ def main():
     ap.add_argument("-n", type=int, default=30)
     ap.add_argument("--user", default="den-sub")
     ap.add_argument("--den", default=os.path.join(HERE, "..", "target", "release", "den"))
+    ap.add_argument("--network", default="none", help="none, or default: den's private network against podman's default (slirp4netns)")
     a = ap.parse_args()
     home = f"/tmp/den-runbench-{a.user}"
     start_registry()
@@ -56,9 +57,9 @@ def main():
             runtime = "runc"
             print("crun cannot run here (hybrid cgroups): using runc for the bundle and for podman")
         cmds = {
-            "den": wrap(f"{home}/den run --rm --network none {IMAGE} true"),
+            "den": wrap(f"{home}/den run --rm --network {'none' if a.network == 'none' else 'private'} {IMAGE} true"),
             "bwrap": wrap(f"bwrap --unshare-all --die-with-parent --bind {home}/bundle/rootfs / --proc /proc --dev /dev true"),
-            "podman": wrap(f"podman --runtime {runtime} --cgroup-manager=cgroupfs run --rm --network none {IMAGE} true"),
+            "podman": wrap(f"podman --runtime {runtime} --cgroup-manager=cgroupfs run --rm {'--network none ' if a.network == 'none' else ''}{IMAGE} true"),
             "baseline-runuser": wrap("true"),
         }
         cmds[runtime] = wrap(f"sh -c '{runtime} --root {home}/run/{runtime} run --bundle {home}/bundle b$$'")

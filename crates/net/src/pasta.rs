@@ -187,25 +187,69 @@ impl Capabilities {
     }
 }
 
+static CAPS: OnceLock<Capabilities> = OnceLock::new();
+
 /// The capabilities of the `pasta` on PATH, probed once per process.
 pub fn capabilities() -> Result<&'static Capabilities, NetError> {
-    static CAPS: OnceLock<Capabilities> = OnceLock::new();
     if let Some(caps) = CAPS.get() {
         return Ok(caps);
     }
-    // The 2023 pasta prints its help on stderr and exits 1; newer ones use
-    // stdout and exit 0. Either way the text is what counts.
+    let text = help_text()?;
+    install(&text)
+}
+
+/// `pasta --help`. The 2023 pasta prints its help on stderr and exits 1;
+/// newer ones use stdout and exit 0. Either way the text is what counts.
+fn help_text() -> Result<String, NetError> {
     let out = Command::new("pasta")
         .arg("--help")
         .stdin(Stdio::null())
         .output()
         .map_err(spawn_error)?;
-    let text = format!(
+    Ok(format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
-    let caps = Capabilities::parse(&text);
+    ))
+}
+
+/// [`capabilities`] through a file in `cache_dir` named after the pasta
+/// binary's size and modification time, so each container start does not
+/// pay for `pasta --help` (several milliseconds); an upgrade of pasta
+/// changes the name.
+pub fn capabilities_cached(cache_dir: &Path) -> Result<&'static Capabilities, NetError> {
+    if let Some(caps) = CAPS.get() {
+        return Ok(caps);
+    }
+    let stamp = ["/usr/bin/pasta", "/usr/local/bin/pasta"]
+        .iter()
+        .find_map(|p| std::fs::metadata(p).ok())
+        .map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            format!("{}-{}", m.len(), m.mtime())
+        });
+    let Some(stamp) = stamp else {
+        return capabilities();
+    };
+    let file = cache_dir.join(format!("pasta-help-{stamp}.txt"));
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        return install(&text);
+    }
+    let text = help_text()?;
+    let caps = install(&text)?;
+    let tmp = cache_dir.join(format!(".pasta-help-{}", std::process::id()));
+    if std::fs::create_dir_all(cache_dir)
+        .and_then(|()| std::fs::write(&tmp, &text))
+        .and_then(|()| std::fs::rename(&tmp, &file))
+        .is_err()
+    {
+        std::fs::remove_file(&tmp).ok();
+    }
+    Ok(caps)
+}
+
+fn install(text: &str) -> Result<&'static Capabilities, NetError> {
+    let caps = Capabilities::parse(text);
     if !caps.supports("--help") {
         let output = text.lines().next().unwrap_or("").to_owned();
         return Err(PastaError::NoHelp { output }.into());
@@ -324,6 +368,13 @@ impl PastaConfig {
     /// is configured and the host ports listen. Random host ports are chosen
     /// here; [`PastaHandle::ports`] reports them. Creates no threads.
     pub fn spawn(&self, target: &Target) -> Result<PastaHandle, NetError> {
+        self.start(target)?.ready()
+    }
+
+    /// Starts pasta without waiting for it to be ready, so the caller can
+    /// prepare the container meanwhile (pasta takes about 20 ms); then
+    /// [`Starting::ready`].
+    pub fn start(&self, target: &Target) -> Result<Starting, NetError> {
         let caps = capabilities()?;
         File::options()
             .read(true)
@@ -372,17 +423,13 @@ impl PastaConfig {
         })?;
         drop(inherited);
 
-        let mut handle = PastaHandle {
+        let handle = PastaHandle {
             child,
             dns: resolved.dns_address(),
             host_loopback: resolved.host_loopback_address(),
             ports: resolved.ports,
         };
-        files.wait_ready(&mut handle.child)?;
-        // pasta keeps its log open; the files matter only until it is ready,
-        // and gone now they cannot be left behind if the owner is killed.
-        dir.close().ok();
-        Ok(handle)
+        Ok(Starting { handle, files, dir })
     }
 
     /// A copy with every host port checked and the random ones chosen.
@@ -451,6 +498,7 @@ fn port_specs(ports: &[PortMapping], proto: Proto) -> Vec<String> {
 }
 
 /// The PID, log and stderr files of one pasta, in a private directory.
+#[derive(Debug)]
 struct Files {
     pid: PathBuf,
     log: PathBuf,
@@ -538,6 +586,25 @@ fn failure_message(log: &str, stderr: &str) -> String {
         .to_owned()
 }
 
+/// A pasta that was started and may not be ready yet. Dropping it kills pasta.
+#[derive(Debug)]
+pub struct Starting {
+    handle: PastaHandle,
+    files: Files,
+    dir: tempfile::TempDir,
+}
+
+impl Starting {
+    /// Waits until pasta has configured the namespace and bound the ports.
+    pub fn ready(mut self) -> Result<PastaHandle, NetError> {
+        self.files.wait_ready(&mut self.handle.child)?;
+        // pasta keeps its log open; the files matter only until it is ready,
+        // and gone now they cannot be left behind if the owner is killed.
+        self.dir.close().ok();
+        Ok(self.handle)
+    }
+}
+
 /// A running pasta. Dropping it kills pasta (and waits for it).
 #[derive(Debug)]
 pub struct PastaHandle {
@@ -577,6 +644,16 @@ impl PastaHandle {
     /// Kills pasta and waits for it.
     pub fn stop(mut self) {
         self.kill();
+    }
+
+    /// Kills pasta without waiting for it to exit (freeing its buffers takes
+    /// tens of milliseconds); for an owner that is about to exit itself or
+    /// reaps its children later.
+    pub fn kill_nowait(self) {
+        let mut me = std::mem::ManuallyDrop::new(self);
+        me.child.kill().ok();
+        // SAFETY-free: the fields are plain data; dropping them would only
+        // free memory, which the owner's exit does anyway.
     }
 
     fn kill(&mut self) {

@@ -148,9 +148,9 @@ pub use supervisor::{Options, run};
 /// outside them).
 fn unshare_container_namespaces(
     network: &Network,
-    netns: Option<&OwnedFd>,
+    net: Option<&network::NetJoin>,
 ) -> Result<(), SetupError> {
-    if let Some(fd) = netns {
+    if let Some(fd) = net.map(|n| &n.netns) {
         nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|errno| {
             SetupError::Namespace {
                 what: "network (join)",
@@ -213,14 +213,14 @@ fn supervise(child: &mut sys::ForkedChild, signals: &SigSet) -> Result<i32, Setu
 fn container_main(
     spec: &ContainerSpec,
     prepared: &security::Prepared,
-    netns: Option<&OwnedFd>,
+    net: Option<&network::NetJoin>,
     report: OwnedFd,
 ) -> i32 {
     // If the supervisor dies (kill -9), the container dies with it instead of
     // running on unsupervised.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ok();
     let mut report = Some(report);
-    let err = match setup_and_exec(spec, prepared, netns, &mut report) {
+    let err = match setup_and_exec(spec, prepared, net, &mut report) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -235,11 +235,11 @@ fn container_main(
 fn setup_and_exec(
     spec: &ContainerSpec,
     prepared: &security::Prepared,
-    netns: Option<&OwnedFd>,
+    net: Option<&network::NetJoin>,
     report: &mut Option<OwnedFd>,
 ) -> Result<std::convert::Infallible, SetupError> {
     // Stage 1, filesystem. After it: the process sees only the container's tree.
-    unshare_container_namespaces(&spec.network, netns)?;
+    unshare_container_namespaces(&spec.network, net)?;
     mounts::make_private()?;
     let merged = mounts::mount_root(&spec.rootfs)?;
     let root = rustix::fs::open(
@@ -306,6 +306,11 @@ fn setup_and_exec(
     let program = exec::find(&spec.process.args[0], &env)?;
     sys::cloexec_from(3 + spec.process.preserve_fds);
     security::apply(spec, prepared, &user)?;
+    // pasta was starting while the container was set up; the command runs
+    // once its network is there.
+    if let Some(n) = net {
+        n.wait_ready()?;
+    }
     if spec.init {
         return init::run(&program, &spec.process.args, &env, report);
     }

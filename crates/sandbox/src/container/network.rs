@@ -14,7 +14,7 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 
-use den_net::pasta::{PastaConfig, PastaHandle, Target};
+use den_net::pasta::{PastaConfig, PastaHandle, Starting, Target};
 use den_net::ports::PortMapping;
 use rustix::fs::{Mode, OFlags};
 
@@ -22,10 +22,61 @@ use super::SetupError;
 use super::spec::PrivateNetwork;
 use crate::sys;
 
-/// A private network: its namespace and the pasta serving it.
+/// A private network: its namespace and the pasta serving it (starting,
+/// then ready).
 pub(super) struct Private {
     pub netns: OwnedFd,
-    _pasta: PastaHandle,
+    starting: Option<Starting>,
+    pasta: Option<PastaHandle>,
+}
+
+/// What the container process needs: the namespace to join, and a pipe on
+/// which the supervisor says the network is ready (one byte `y`).
+pub(super) struct NetJoin {
+    pub netns: OwnedFd,
+    ready: OwnedFd,
+}
+
+impl NetJoin {
+    /// Blocks until the supervisor reports pasta ready.
+    pub fn wait_ready(&self) -> Result<(), SetupError> {
+        let mut b = [0u8; 1];
+        match rustix::io::read(&self.ready, &mut b) {
+            Ok(1) if b[0] == b'y' => Ok(()),
+            _ => Err(SetupError::Security(
+                "the container's network did not come up (see the error above)".into(),
+            )),
+        }
+    }
+}
+
+impl Private {
+    /// The container's side, and the supervisor's end of the ready pipe.
+    pub fn join(&self) -> Result<(NetJoin, OwnedFd), SetupError> {
+        let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .map_err(|e| io("pipe")(e.into()))?;
+        let netns = self.netns.try_clone().map_err(io("dup"))?;
+        Ok((NetJoin { netns, ready: r }, w))
+    }
+
+    /// Waits for pasta and tells the container process (through `tell`).
+    pub fn ready(&mut self, tell: OwnedFd) -> Result<(), SetupError> {
+        let starting = self.starting.take().expect("ready is called once");
+        let handle = starting.ready()?;
+        self.pasta = Some(handle);
+        std::fs::File::from(tell)
+            .write_all(b"y")
+            .map_err(io("signal the container"))
+    }
+
+    /// Ends pasta; without waiting for it when the supervisor is done anyway.
+    pub fn finish(mut self, wait: bool) {
+        match (self.pasta.take(), wait) {
+            (Some(p), true) => p.stop(),
+            (Some(p), false) => p.kill_nowait(),
+            (None, _) => {}
+        }
+    }
 }
 
 fn io(what: &str) -> impl FnOnce(std::io::Error) -> SetupError + '_ {
@@ -37,17 +88,22 @@ fn io(what: &str) -> impl FnOnce(std::io::Error) -> SetupError + '_ {
 }
 
 /// Creates the namespace and starts pasta for it.
-pub(super) fn create(net: &PrivateNetwork) -> Result<Private, SetupError> {
+pub(super) fn create(
+    net: &PrivateNetwork,
+    cache_dir: &std::path::Path,
+) -> Result<Private, SetupError> {
+    den_net::pasta::capabilities_cached(cache_dir)?;
     let mut config = PastaConfig::default();
     for p in &net.ports {
         config.ports.extend(PortMapping::parse(p)?);
     }
     config.allow_host_loopback = net.allow_host_loopback;
     let netns = new_netns()?;
-    let pasta = config.spawn(&Target::NetnsFd(netns.as_fd()))?;
+    let starting = config.start(&Target::NetnsFd(netns.as_fd()))?;
     Ok(Private {
         netns,
-        _pasta: pasta,
+        starting: Some(starting),
+        pasta: None,
     })
 }
 

@@ -114,7 +114,7 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
     let mut stopped = false;
     let result = loop {
         let started = start_once(spec, &prepared, capture);
-        let (mut child, outputs, _network) = match started {
+        let (mut child, outputs, network) = match started {
             Ok(c) => c,
             Err(e) => {
                 state.status = Status::Exited;
@@ -146,9 +146,13 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         state.exit_code = Some(code);
         state.finished_at = Some(now_rfc3339());
         save(spec, &state);
-        if !spec.restart.again(code, state.restarts, stopped)
-            || !backoff(&sfd, &mut control, state.restarts, &mut stopped)
-        {
+        let again = spec.restart.again(code, state.restarts, stopped);
+        // The network goes with this run; when there is no next run, the
+        // supervisor exits right after and need not wait for pasta.
+        if let Some(n) = network {
+            n.finish(again);
+        }
+        if !again || !backoff(&sfd, &mut control, state.restarts, &mut stopped) {
             break Ok(code);
         }
         state.restarts += 1;
@@ -233,10 +237,17 @@ fn start_once(
     capture: bool,
 ) -> Result<(sys::ForkedChild, Outputs, Option<super::network::Private>), SetupError> {
     let network = match &spec.network {
-        super::spec::Network::Private(p) => Some(super::network::create(p)?),
+        super::spec::Network::Private(p) => Some(super::network::create(p, &spec.cache_dir)?),
         _ => None,
     };
-    let netns = network.as_ref().map(|n| &n.netns);
+    let mut network = network;
+    let (net_join, tell_ready) = match &network {
+        Some(n) => {
+            let (join, tell) = n.join()?;
+            (Some(join), Some(tell))
+        }
+        None => (None, None),
+    };
     let pipe = || {
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| SetupError::Io {
             what: "create a pipe".into(),
@@ -254,15 +265,23 @@ fn start_once(
         Some([(r1, w1), (r2, w2)]) => (Some([r1, r2]), Some([w1, w2])),
         None => (None, None),
     };
-    let ((child, report_r), reads) = sys::fork_child_in(true, (report_r, reads), move || {
-        if let Some([out, err]) = writes {
-            rustix::stdio::dup2_stdout(&out).ok();
-            rustix::stdio::dup2_stderr(&err).ok();
-        }
-        container_main(spec, prepared, netns, report_w)
-    })
-    .map(|(child, (r, reads))| ((child, r), reads))
-    .map_err(|e| SetupError::Security(e.to_string()))?;
+    let ((child, report_r), (reads, tell_ready)) =
+        sys::fork_child_in(true, (report_r, (reads, tell_ready)), move || {
+            if let Some([out, err]) = writes {
+                rustix::stdio::dup2_stdout(&out).ok();
+                rustix::stdio::dup2_stderr(&err).ok();
+            }
+            container_main(spec, prepared, net_join.as_ref(), report_w)
+        })
+        .map(|(child, (r, rest))| ((child, r), rest))
+        .map_err(|e| SetupError::Security(e.to_string()))?;
+    if let (Some(n), Some(tell)) = (network.as_mut(), tell_ready)
+        && let Err(e) = n.ready(tell)
+    {
+        // The container process sees the pipe close and gives up.
+        child.wait().ok();
+        return Err(e);
+    }
     let mut report = String::new();
     std::fs::File::from(report_r)
         .read_to_string(&mut report)
