@@ -15,44 +15,23 @@ each tool once, in an order reversed every other round. Prints the median,
 p10 and p90 per tool and den's ratios to the others.
 """
 import argparse
+import json
 import os
 import pwd
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SHARED = os.environ.get("DEN_SHARED", os.path.join(HERE, "..", "..", "shared"))
-PORT = 5050
-IMAGE = f"127.0.0.1:{PORT}/library/python:3.11-slim"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import HERE, REGISTRY, as_user, prepare_home, sh, start_registry, stop_registry  # noqa: E402
 
-
-def sh(cmd, **kw):
-    return subprocess.run(cmd, shell=True, check=True, **kw)
-
-
-def as_user(user, home, cmd, check=True):
-    env = f"env -i HOME={home} USER={user} PATH=/usr/local/bin:/usr/bin:/bin XDG_RUNTIME_DIR={home}/run TMPDIR={home}/tmp"
-    return subprocess.run(f"runuser -u {user} -- {env} sh -c '{cmd}'", shell=True, check=check,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+IMAGE = f"{REGISTRY}/library/python:3.11-slim"
 
 
 def prepare(user, den_src):
-    pw = pwd.getpwnam(user)
     home = f"/tmp/den-pullbench-{user}"
-    shutil.rmtree(home, ignore_errors=True)
-    sh(f"mkdir -p {home}/run {home}/tmp {home}/.config/den {home}/.config/containers")
-    with open(f"{home}/.config/den/registries.toml", "w") as f:
-        f.write(f'[[registry]]\nlocation = "127.0.0.1:{PORT}"\ninsecure = true\n')
-    with open(f"{home}/.config/containers/storage.conf", "w") as f:
-        f.write('[storage]\ndriver = "overlay"\n')
-    with open(f"{home}/.config/containers/registries.conf", "w") as f:
-        f.write(f'[[registry]]\nlocation = "127.0.0.1:{PORT}"\ninsecure = true\n')
-    shutil.copy(den_src, f"{home}/den")
-    sh(f"chown -R {pw.pw_uid}:{pw.pw_gid} {home} && chmod 0700 {home}/run && chmod 0755 {home} {home}/den")
-    sh("mount --make-rshared / 2>/dev/null || true")
+    prepare_home(user, home, den_src)
     return home
 
 
@@ -74,7 +53,6 @@ def tools(home):
 def floor_inputs(user, home):
     """The two layer blobs of the image, for the floor (fetched once, untimed)."""
     as_user(user, home, f"skopeo copy -q --src-tls-verify=false docker://{IMAGE} oci:{home}/floor-oci:python")
-    import json
     idx = json.load(open(f"{home}/floor-oci/index.json"))
     man = json.load(open(f"{home}/floor-oci/blobs/sha256/" + idx["manifests"][0]["digest"][7:]))
     os.makedirs(f"{home}/blobs", exist_ok=True)
@@ -96,10 +74,8 @@ def main():
     ap.add_argument("--user", default="den-sub")
     ap.add_argument("--skip", default="", help="comma-separated tools to leave out")
     a = ap.parse_args()
-    reg = f"/tmp/den-pullbench-registry"
-    sh(f"{SHARED}/images/start-registry -p {PORT} -d {reg} >/dev/null")
+    start_registry()
     try:
-        sh(f"TMPDIR=/tmp {SHARED}/images/push-images 127.0.0.1:{PORT} >/dev/null")
         home = prepare(a.user, a.den)
         floor_inputs(a.user, home)
         ts = {k: v for k, v in tools(home).items() if k not in a.skip.split(",")}
@@ -125,7 +101,7 @@ def main():
         for other in names[1:]:
             print(f"den / {other}: {med['den'] / med[other]:.2f}x")
     finally:
-        sh(f"kill $(cat {reg}/registry.pid) 2>/dev/null || true")
+        stop_registry()
         as_user(a.user, f"/tmp/den-pullbench-{a.user}", "podman rmi -a -f >/dev/null 2>&1; true", check=False)
 
 
