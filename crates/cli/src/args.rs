@@ -66,6 +66,8 @@ pub enum Command {
     Rename { container: String, new_name: String },
     /// Run a command in a running container.
     Exec(Box<ExecArgs>),
+    /// Show a running container's processes.
+    Top { container: String },
     /// Show a container's published ports.
     Port {
         container: String,
@@ -497,6 +499,8 @@ pub enum InternalCommand {
     Unpack { blob: String, diff_id: String },
     /// Delete trashed layers and abandoned unpack directories.
     Purge,
+    /// `den top`'s helper: lists the container's processes.
+    Top { container: String },
     /// `den cp`'s container side: `stat PATH`, `in DIR` (tar on stdin), `out PATH` (tar on stdout).
     Cp {
         container: String,

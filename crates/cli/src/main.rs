@@ -103,6 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         } => cmd::lifecycle::rename(&ctx, &container, &new_name),
         Command::Exec(a) => cmd::exec::run(&ctx, &a),
         Command::Port { container, port } => cmd::ps::port(&ctx, &container, port.as_deref()),
+        Command::Top { container } => cmd::ps::top(&ctx, &container),
         Command::Cp {
             source,
             destination,

@@ -33,6 +33,9 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
     {
         return super::cp::container_side(ctx, &mapping, container, op, path);
     }
+    if let InternalCommand::Top { container } = &cmd {
+        return top(ctx, container);
+    }
     enter_user_namespace(&mapping)?;
     let store = ctx.store()?;
     match cmd {
@@ -64,8 +67,31 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
         }
         InternalCommand::Container { .. }
         | InternalCommand::Exec { .. }
-        | InternalCommand::Cp { .. } => unreachable!("handled above"),
+        | InternalCommand::Cp { .. }
+        | InternalCommand::Top { .. } => unreachable!("handled above"),
     }
+    Ok(0)
+}
+
+/// `den top`'s child: joins the container's user namespace, lists its processes.
+fn top(ctx: &Context, id: &str) -> anyhow::Result<i32> {
+    let state = crate::containers::Containers::open(&ctx.root)?.state(id);
+    let procs = den_sandbox::container::join::processes(state.supervisor_pid, state.pid)?;
+    let rows: Vec<Vec<String>> = procs
+        .iter()
+        .map(|p| {
+            vec![
+                p.uid.to_string(),
+                p.pid.to_string(),
+                p.ppid.to_string(),
+                p.command.clone(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        crate::output::table(&["UID", "PID", "PPID", "CMD"], &rows)
+    );
     Ok(0)
 }
 

@@ -24,7 +24,7 @@ pub fn login(ctx: &Context, args: &LoginArgs) -> anyhow::Result<i32> {
     let registry = registry_key(args.registry.as_deref());
     let username = match &args.username {
         Some(u) => u.clone(),
-        None => prompt("Username: ")?,
+        None => prompt("Username: ", true)?,
     };
     let password = match (&args.password, args.password_stdin) {
         (Some(_), true) => bail!("--password and --password-stdin are exclusive: use one"),
@@ -37,7 +37,7 @@ pub fn login(ctx: &Context, args: &LoginArgs) -> anyhow::Result<i32> {
                 .context("reading the password from standard input")?;
             line.trim_end_matches(['\n', '\r']).to_string()
         }
-        (None, false) => prompt("Password: ")?,
+        (None, false) => prompt("Password: ", false)?,
     };
     if username.is_empty() || password.is_empty() {
         bail!("username and password must not be empty");
@@ -67,13 +67,28 @@ pub fn logout(ctx: &Context, registry: &str) -> anyhow::Result<i32> {
 }
 
 /// Asks on the terminal; refuses when there is none (scripts pass -u/-p).
-fn prompt(label: &str) -> anyhow::Result<String> {
-    if !std::io::stdin().is_terminal() {
+/// Asks on the terminal; a password is read with echo off (and echo is
+/// restored even when reading fails).
+fn prompt(label: &str, echo: bool) -> anyhow::Result<String> {
+    use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
         bail!("no terminal to ask for credentials: pass --username and --password-stdin");
     }
     eprint!("{label}");
     std::io::stderr().flush().ok();
+    let saved = if echo { None } else { tcgetattr(&stdin).ok() };
+    if let Some(t) = &saved {
+        let mut quiet = t.clone();
+        quiet.local_flags.remove(LocalFlags::ECHO);
+        tcsetattr(&stdin, SetArg::TCSANOW, &quiet).ok();
+    }
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
+    let read = stdin.lock().read_line(&mut line);
+    if let Some(t) = &saved {
+        tcsetattr(&stdin, SetArg::TCSANOW, t).ok();
+        eprintln!();
+    }
+    read?;
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }

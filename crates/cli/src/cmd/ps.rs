@@ -346,3 +346,19 @@ pub fn port(ctx: &Context, name: &str, filter: Option<&str>) -> anyhow::Result<i
     }
     Ok(0)
 }
+
+/// `den top CONTAINER`: its processes (host PIDs, container uids).
+pub fn top(ctx: &Context, name: &str) -> anyhow::Result<i32> {
+    let containers = Containers::open(&ctx.root)?;
+    let r = containers.find(name)?;
+    if containers.state(&r.id).status != Status::Running {
+        bail!("container {name} is not running: start it with `den start {name}`");
+    }
+    let exe = std::env::current_exe()?;
+    let status = std::process::Command::new(exe)
+        .arg("--root")
+        .arg(&ctx.root)
+        .args(["__internal", "top", &r.id])
+        .status()?;
+    Ok(status.code().unwrap_or(125))
+}

@@ -248,3 +248,75 @@ pub fn enter_dir(root: &OwnedFd, path: &str) -> Result<(), SetupError> {
         errno: e,
     })
 }
+
+/// One process of a container, for `den top`.
+#[derive(Debug, Clone)]
+pub struct ProcessInfo {
+    /// As the host sees it.
+    pub pid: i32,
+    pub ppid: i32,
+    /// As the container sees it.
+    pub uid: u32,
+    pub command: String,
+}
+
+/// The processes in the container whose init is `init`: joins the
+/// supervisor's user namespace (so /proc of processes running as
+/// subordinate ids is readable and their ids read as the container's),
+/// then lists the host's processes that share the init's pid namespace.
+pub fn processes(supervisor: i32, init: i32) -> Result<Vec<ProcessInfo>, SetupError> {
+    join(
+        &open_ns(supervisor, "user")?,
+        "user",
+        CloneFlags::CLONE_NEWUSER,
+    )?;
+    let target =
+        std::fs::read_link(format!("/proc/{init}/ns/pid")).map_err(|e| SetupError::Io {
+            what: "read".into(),
+            path: format!("/proc/{init}/ns/pid").into(),
+            source: e,
+        })?;
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc")
+        .map_err(|e| SetupError::Io {
+            what: "list".into(),
+            path: "/proc".into(),
+            source: e,
+        })?
+        .flatten()
+    {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if std::fs::read_link(format!("/proc/{pid}/ns/pid"))
+            .ok()
+            .as_ref()
+            != Some(&target)
+        {
+            continue;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let command = String::from_utf8_lossy(&cmdline)
+            .split('\0')
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        out.push(ProcessInfo {
+            pid,
+            ppid: field("PPid:") as i32,
+            uid: field("Uid:") as u32,
+            command,
+        });
+    }
+    out.sort_by_key(|p| p.pid);
+    Ok(out)
+}
