@@ -129,7 +129,10 @@ fn detached_container_lists_logs_stops_starts_and_is_removed() {
         "1000"
     );
     let top = sb.den_ok(&["top", "ticker"]);
-    assert!(top.starts_with("UID") && top.contains("while true"), "{top}");
+    assert!(
+        top.starts_with("UID") && top.contains("while true"),
+        "{top}"
+    );
     let err = sb.den_fail(&["rm", "ticker"], 125);
     assert!(err.contains("running"), "{err}");
     // sh as PID 1 ignores SIGTERM: stop falls back to SIGKILL after -t.
