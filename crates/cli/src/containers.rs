@@ -74,16 +74,7 @@ impl Containers {
     }
 
     fn lock(&self) -> anyhow::Result<File> {
-        let path = self.dir.join("../containers.lock");
-        let f = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("open {}", path.display()))?;
-        f.lock()
-            .with_context(|| format!("lock {}", path.display()))?;
-        Ok(f)
+        lock_file(&self.dir.with_extension("lock"))
     }
 
     /// Every record that can be read.
@@ -148,20 +139,10 @@ impl Containers {
 
     /// The container's state as it really is (a dead supervisor means exited).
     pub fn state(&self, id: &str) -> den_sandbox::container::state::State {
-        use den_sandbox::container::state::{State, Status};
+        use den_sandbox::container::state::State;
         State::read(&self.dir_of(id))
             .map(State::observed)
-            .unwrap_or(State {
-                status: Status::Created,
-                supervisor_pid: 0,
-                supervisor_start: 0,
-                pid: 0,
-                exit_code: None,
-                started_at: None,
-                finished_at: None,
-                restarts: 0,
-                error: None,
-            })
+            .unwrap_or_else(|| State::created(0))
     }
 
     /// Renames a container; the new name must be free.
@@ -195,6 +176,19 @@ impl Containers {
         fs_err::rename(&from, &to)?;
         Ok(to)
     }
+}
+
+/// Opens (creating) and locks `path` exclusively; unlocked when dropped.
+pub fn lock_file(path: &Path) -> anyhow::Result<File> {
+    let f = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("open {}", path.display()))?;
+    f.lock()
+        .with_context(|| format!("lock {}", path.display()))?;
+    Ok(f)
 }
 
 /// temp file + rename, so a reader never sees half a file.

@@ -69,16 +69,7 @@ impl Volumes {
 
     /// Held while volumes are created, claimed by a container or removed.
     pub fn lock(&self) -> anyhow::Result<File> {
-        let path = self.dir.with_extension("lock");
-        let f = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("open {}", path.display()))?;
-        f.lock()
-            .with_context(|| format!("lock {}", path.display()))?;
-        Ok(f)
+        crate::containers::lock_file(&self.dir.with_extension("lock"))
     }
 
     /// Where a volume's content is (the mount source).

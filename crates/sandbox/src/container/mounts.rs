@@ -484,17 +484,23 @@ pub(super) fn mount_user(root: &OwnedFd, mounts: &[Mount]) -> Result<(), SetupEr
     Ok(())
 }
 
+/// An existing path inside the root, as an O_PATH fd; `None` if absent.
+fn existing(root: &OwnedFd, path: &str) -> Option<OwnedFd> {
+    let rel = path.trim_start_matches('/');
+    rustix::fs::openat2(
+        root,
+        rel,
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT,
+    )
+    .ok()
+}
+
 /// Docker's masked and read-only paths under /proc and /sys.
 pub(super) fn restrict_paths(root: &OwnedFd) -> Result<(), SetupError> {
     for path in MASKED {
-        let rel = path.trim_start_matches('/');
-        let Ok(fd) = rustix::fs::openat2(
-            root,
-            rel,
-            OFlags::PATH | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT,
-        ) else {
+        let Some(fd) = existing(root, path) else {
             continue;
         };
         let is_dir = rustix::fs::fstat(&fd)
@@ -521,14 +527,7 @@ pub(super) fn restrict_paths(root: &OwnedFd) -> Result<(), SetupError> {
         }
     }
     for path in READ_ONLY {
-        let rel = path.trim_start_matches('/');
-        let Ok(fd) = rustix::fs::openat2(
-            root,
-            rel,
-            OFlags::PATH | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT,
-        ) else {
+        let Some(fd) = existing(root, path) else {
             continue;
         };
         let at = fd_path(&fd);
@@ -540,16 +539,10 @@ pub(super) fn restrict_paths(root: &OwnedFd) -> Result<(), SetupError> {
             MsFlags::MS_BIND | MsFlags::MS_REC,
             None,
         )?;
-        let fd = rustix::fs::openat2(
-            root,
-            rel,
-            OFlags::PATH | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT,
-        )
-        .map_err(|e| SetupError::Resolve {
+        // Again: the first fd still points below the new bind mount.
+        let fd = existing(root, path).ok_or_else(|| SetupError::Resolve {
             target: path.to_string(),
-            errno: e,
+            errno: rustix::io::Errno::NOENT,
         })?;
         remount_read_only(&fd_path(&fd), "a read-only path")?;
     }

@@ -42,6 +42,25 @@ pub fn path(dir: &Path) -> PathBuf {
 }
 
 impl State {
+    /// A container not started yet, by `supervisor` (0: none).
+    pub fn created(supervisor: i32) -> State {
+        State {
+            status: Status::Created,
+            supervisor_pid: supervisor,
+            supervisor_start: if supervisor > 0 {
+                start_time(supervisor).unwrap_or(0)
+            } else {
+                0
+            },
+            pid: 0,
+            exit_code: None,
+            started_at: None,
+            finished_at: None,
+            restarts: 0,
+            error: None,
+        }
+    }
+
     pub fn read(dir: &Path) -> Option<State> {
         serde_json::from_slice(&std::fs::read(path(dir)).ok()?).ok()
     }

@@ -14,7 +14,7 @@ use nix::sys::signalfd::SignalFd;
 
 use super::logs::{LogWriter, MAX_LOG};
 use super::spec::ContainerSpec;
-use super::state::{State, Status, now_rfc3339, start_time};
+use super::state::{State, Status, now_rfc3339};
 use super::{SetupError, container_main, security, supervised_signals};
 use crate::idmap::IdMapping;
 use crate::sys::{self, ChildExit};
@@ -98,18 +98,7 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         })?),
         _ => None,
     };
-    let me = std::process::id() as i32;
-    let mut state = State {
-        status: Status::Created,
-        supervisor_pid: me,
-        supervisor_start: start_time(me).unwrap_or(0),
-        pid: 0,
-        exit_code: None,
-        started_at: None,
-        finished_at: None,
-        restarts: 0,
-        error: None,
-    };
+    let mut state = State::created(std::process::id() as i32);
     save(spec, &state);
     let mut stopped = false;
     let result = loop {
