@@ -122,6 +122,7 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         if opts.detached && state.restarts == 0 {
             announce_started();
         }
+        sys::release_free_memory();
         let code = watch(
             &mut child,
             &sfd,
@@ -297,7 +298,7 @@ fn watch(
         .map(|[o, e]| vec![(0, o.into()), (1, e.into())])
         .unwrap_or_default();
     let mut exit = None;
-    let mut buf = vec![0u8; 64 << 10];
+    let mut buf = vec![0u8; 16 << 10];
     while exit.is_none() || !open.is_empty() {
         let mut fds: Vec<PollFd> = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
         fds.extend(
