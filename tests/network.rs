@@ -281,3 +281,143 @@ fn network_helpers_are_gone_after_rm() {
         "--network none has only loopback: {out}"
     );
 }
+
+fn network_ip(sb: &UserSandbox, network: &str, name: &str) -> String {
+    let v: serde_json::Value =
+        serde_json::from_str(&sb.den_ok(&["network", "inspect", network])).unwrap();
+    v[0]["Containers"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|c| c["Aliases"].as_array().unwrap().iter().any(|a| a == name))
+        .unwrap()["IPv4Address"]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// User networks: names and aliases, own addresses (both on port 80),
+/// published ports, isolation between networks, outbound DNS, one shared
+/// helper, nothing left after rm.
+#[test]
+fn user_networks_connect_by_name_and_stay_apart() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    sb.den_ok(&["network", "create", "front"]);
+    sb.den_ok(&["network", "create", "back"]);
+    let err = sb.den_fail(&["network", "create", "front"], 125);
+    assert!(err.contains("already exists"), "{err}");
+    let port = free_port();
+    let py = "python:3.11-slim";
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "a",
+        "--network",
+        "front",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        py,
+        "python3",
+        "-m",
+        "http.server",
+        "80",
+    ]);
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "b",
+        "--network",
+        "front",
+        "--network-alias",
+        "bee",
+        py,
+        "python3",
+        "-m",
+        "http.server",
+        "80",
+    ]);
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c",
+        "--network",
+        "back",
+        py,
+        "python3",
+        "-m",
+        "http.server",
+        "80",
+    ]);
+    let (ip_a, ip_b) = (network_ip(&sb, "front", "a"), network_ip(&sb, "front", "b"));
+    assert_ne!(ip_a, ip_b, "each container has its own address");
+    let fetch = |url: &str| {
+        format!("import urllib.request as u\nprint(u.urlopen('{url}', timeout=5).status)")
+    };
+    let status = retry("b by name from a", || {
+        let out = sb.den(&["exec", "a", "python3", "-c", &fetch("http://bee/")]);
+        out.status.success().then(|| stdout(&out))
+    });
+    assert_eq!(status.trim(), "200");
+    assert_eq!(
+        sb.den_ok(&["exec", "b", "python3", "-c", &fetch("http://a:80/")])
+            .trim(),
+        "200"
+    );
+    // Published from a user network.
+    let body = retry("a through its published port", || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        out.contains("200 OK").then_some(out)
+    });
+    assert!(body.contains("Directory listing"));
+    // Another network reaches neither the names nor the addresses; the
+    // refusal happens in den's own namespaces (nothing leaves the machine).
+    let probe = format!(
+        "import socket\ns=socket.socket(); s.settimeout(3)\ntry:\n s.connect(('{ip_b}',80)); print('reached')\nexcept OSError as e: print('refused')\n"
+    );
+    assert_eq!(
+        sb.den_ok(&["exec", "c", "python3", "-c", &probe]).trim(),
+        "refused"
+    );
+    assert!(
+        !sb.den(&["exec", "c", "getent", "hosts", "bee"])
+            .status
+            .success()
+    );
+    // Outbound DNS through the network's one pasta.
+    assert!(
+        sb.den(&["exec", "a", "getent", "hosts", "deb.debian.org"])
+            .status
+            .success()
+    );
+    let err = sb.den_fail(&["network", "rm", "front"], 125);
+    assert!(err.contains("in use"), "{err}");
+    sb.den_ok(&["rm", "-f", "a", "b", "c"]);
+    sb.den_ok(&["network", "rm", "front", "back"]);
+    assert_eq!(sb.den_ok(&["network", "ls", "-q"]).trim(), "");
+    let t = Instant::now();
+    loop {
+        let left = std::process::Command::new("pgrep")
+            .args(["-u", sb.user(), "-f", sb.root().to_str().unwrap()])
+            .output()
+            .unwrap();
+        if stdout(&left).trim().is_empty() {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "network helpers left: {}",
+            stdout(&left)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -48,7 +48,7 @@ exec 9>/tmp/.den-ci-setup.lock
 flock 9
 
 PKGS=(uidmap passt docker-registry skopeo jq apache2-utils curl openssl python3 e2fsprogs
-      ca-certificates gcc libc6-dev iproute2 util-linux)
+      ca-certificates gcc libc6-dev iproute2 util-linux nftables)
 missing=()
 for p in "${PKGS[@]}"; do
     [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing+=("$p")

@@ -66,6 +66,9 @@ pub enum Command {
     Rename { container: String, new_name: String },
     /// Run a command in a running container.
     Exec(Box<ExecArgs>),
+    /// Manage user networks.
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Show a running container's processes.
     Top { container: String },
     /// Show a container's published ports.
@@ -355,6 +358,9 @@ pub struct RunArgs {
     /// DNS server for the container's /etc/resolv.conf.
     #[arg(long)]
     pub dns: Vec<String>,
+    /// Another name for the container on its user network.
+    #[arg(long)]
+    pub network_alias: Vec<String>,
     /// Add NAME:IP to /etc/hosts; IP `host-gateway` is the host, and opens the
     /// host's loopback services to the container.
     #[arg(long, value_name = "NAME:IP")]
@@ -485,6 +491,34 @@ pub enum ContainerCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a user network.
+    Create { name: String },
+    /// List networks.
+    #[command(alias = "list")]
+    Ls {
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Show networks as JSON.
+    Inspect {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove networks (refused while containers use them).
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove networks no container uses.
+    Prune {
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
 /// Steps den runs in a child process inside its user namespace.
 #[derive(Debug, Subcommand)]
 pub enum InternalCommand {
@@ -499,6 +533,8 @@ pub enum InternalCommand {
     Unpack { blob: String, diff_id: String },
     /// Delete trashed layers and abandoned unpack directories.
     Purge,
+    /// The infra process of a user network.
+    NetworkInfra { name: String },
     /// `den top`'s helper: lists the container's processes.
     Top { container: String },
     /// `den cp`'s container side: `stat PATH`, `in DIR` (tar on stdin), `out PATH` (tar on stdout).

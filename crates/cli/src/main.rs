@@ -8,6 +8,7 @@ mod args;
 mod cmd;
 mod containers;
 mod context;
+mod networks;
 mod output;
 mod progress;
 mod volumes;
@@ -104,6 +105,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Exec(a) => cmd::exec::run(&ctx, &a),
         Command::Port { container, port } => cmd::ps::port(&ctx, &container, port.as_deref()),
         Command::Top { container } => cmd::ps::top(&ctx, &container),
+        Command::Network(sub) => cmd::network::run(&ctx, sub),
         Command::Cp {
             source,
             destination,

@@ -36,6 +36,20 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
     if let InternalCommand::Top { container } = &cmd {
         return top(ctx, container);
     }
+    if let InternalCommand::NetworkInfra { name } = &cmd {
+        let networks = crate::networks::Networks::open(&ctx.root)?;
+        let rec = networks.get(name)?;
+        let dir = networks.dir_of(&rec.name);
+        return Ok(report(
+            den_sandbox::container::bridge::infra_main(
+                &dir,
+                rec.octet,
+                &mapping,
+                &ctx.root.join("cache"),
+            )
+            .map(|()| 0),
+        ));
+    }
     enter_user_namespace(&mapping)?;
     let store = ctx.store()?;
     match cmd {
@@ -68,7 +82,8 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
         InternalCommand::Container { .. }
         | InternalCommand::Exec { .. }
         | InternalCommand::Cp { .. }
-        | InternalCommand::Top { .. } => unreachable!("handled above"),
+        | InternalCommand::Top { .. }
+        | InternalCommand::NetworkInfra { .. } => unreachable!("handled above"),
     }
     Ok(0)
 }

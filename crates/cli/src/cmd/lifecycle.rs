@@ -154,6 +154,7 @@ pub fn remove_one(ctx: &Context, r: &Record, force: bool) -> anyhow::Result<()> 
         }
     }
     containers.detach(&r.id)?;
+    crate::networks::Networks::open(&ctx.root)?.leave_all(&r.id)?;
     super::internal::remove_container(ctx, &r.id)
 }
 

@@ -8,6 +8,7 @@ pub mod images;
 pub mod internal;
 pub mod lifecycle;
 pub mod login;
+pub mod network;
 pub mod ps;
 pub mod pull;
 pub mod push;

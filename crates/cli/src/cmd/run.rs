@@ -85,19 +85,100 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
         ports: plan.ports.iter().map(|p| p.to_string()).collect(),
     };
     let dir = containers.create(&record)?;
+    // From here on a failure removes the half-made container again.
+    let prepared = prepare_container(
+        ctx,
+        args,
+        &id,
+        &record,
+        &dir,
+        plan,
+        &flags,
+        &store,
+        image.as_ref(),
+        &config,
+        process_args,
+        userns,
+        restart,
+    );
+    let spec = match prepared {
+        Ok(spec) => spec,
+        Err(e) => {
+            containers.detach(&id).ok();
+            super::internal::remove_container(ctx, &id).ok();
+            crate::networks::Networks::open(&ctx.root)
+                .and_then(|n| n.leave_all(&id))
+                .ok();
+            return Err(e);
+        }
+    };
+    let spec_path = dir.join("spec.json");
+    write_atomic(&spec_path, &serde_json::to_vec_pretty(&spec)?)?;
+    if args.detach {
+        return match super::supervise::start_detached(ctx, &spec_path) {
+            Ok(()) => {
+                println!("{id}");
+                Ok(0)
+            }
+            Err(e) => {
+                if args.rm && dir.exists() {
+                    super::internal::remove_container(ctx, &id).ok();
+                }
+                Err(e)
+            }
+        };
+    }
+    let code = super::supervise::start(ctx, &spec_path, args.interactive, args.tty);
+    // The supervisor removes the directory itself; this catches the case
+    // where it died before it could.
+    if args.rm && dir.exists() {
+        super::internal::remove_container(ctx, &id)?;
+    }
+    code
+}
+
+/// The parts of a container made after its record: network membership,
+/// /etc files, mounts, and the spec the supervisor runs.
+#[allow(clippy::too_many_arguments)]
+fn prepare_container(
+    ctx: &Context,
+    args: &RunArgs,
+    id: &str,
+    record: &Record,
+    dir: &Path,
+    plan: run_flags::NetworkPlan,
+    flags: &run_flags::Validated,
+    store: &Store,
+    image: Option<&ImageRecord>,
+    config: &ImageConfig,
+    process_args: Vec<String>,
+    userns: run_flags::UsernsChoice,
+    restart: Restart,
+) -> anyhow::Result<ContainerSpec> {
     let hostname = args
         .hostname
         .clone()
         .unwrap_or_else(|| id[..12].to_string());
-    let mut mounts = etc_files(&dir, &hostname, &plan)?;
+    let mut plan = plan;
+    if let Network::User(u) = &mut plan.network {
+        join_user_network(
+            ctx,
+            u,
+            id,
+            &record.name,
+            &args.network_alias,
+            &mut plan.hosts,
+        )?;
+    }
+    let mut mounts = etc_files(dir, &hostname, &plan)?;
     mounts.extend(flags.mounts.iter().cloned());
     // Parents before children, as Docker sorts them: `-v vol:/etc` must not
     // hide /etc/hosts.
     mounts.sort_by_key(|m| m.target().split('/').filter(|c| !c.is_empty()).count());
     Volumes::open(&ctx.root)?.claim(&mut mounts)?;
     let spec = ContainerSpec {
-        id: id.clone(),
-        rootfs: rootfs(&store, image.as_ref(), args.rootfs.as_deref(), &dir)?,
+        id: id.to_string(),
+        rootfs: rootfs(store, image, args.rootfs.as_deref(), dir)?,
         read_only: args.read_only,
         mounts,
         hostname,
@@ -129,34 +210,12 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
         userns: userns.mode,
         init: args.init,
         cache_dir: ctx.root.join("cache"),
-        state_dir: Some(dir.clone()),
+        state_dir: Some(dir.to_path_buf()),
         restart,
         stop_signal: config.stop_signal.clone(),
-        remove_when_done: args.rm.then(|| dir.clone()),
+        remove_when_done: args.rm.then(|| dir.to_path_buf()),
     };
-    let spec_path = dir.join("spec.json");
-    write_atomic(&spec_path, &serde_json::to_vec_pretty(&spec)?)?;
-    if args.detach {
-        return match super::supervise::start_detached(ctx, &spec_path) {
-            Ok(()) => {
-                println!("{id}");
-                Ok(0)
-            }
-            Err(e) => {
-                if args.rm && dir.exists() {
-                    super::internal::remove_container(ctx, &id).ok();
-                }
-                Err(e)
-            }
-        };
-    }
-    let code = super::supervise::start(ctx, &spec_path, args.interactive, args.tty);
-    // The supervisor removes the directory itself; this catches the case
-    // where it died before it could.
-    if args.rm && dir.exists() {
-        super::internal::remove_container(ctx, &id)?;
-    }
-    code
+    Ok(spec)
 }
 
 /// The image by name or id; pulled first when missing (or always, with --pull=always).
@@ -243,6 +302,40 @@ fn rootfs(
     }
 }
 
+/// Takes an address on the user network (its infra started if needed), puts
+/// every member in this container's /etc/hosts and this container in theirs.
+fn join_user_network(
+    ctx: &Context,
+    u: &mut den_sandbox::container::spec::UserNetwork,
+    id: &str,
+    name: &str,
+    aliases: &[String],
+    hosts: &mut Vec<(String, String)>,
+) -> anyhow::Result<()> {
+    let networks = crate::networks::Networks::open(&ctx.root)?;
+    let rec = networks.get(&u.name)?;
+    let names: Vec<String> = std::iter::once(name.to_string())
+        .chain(aliases.iter().cloned())
+        .collect();
+    let me = super::network::join(ctx, &rec, id, names.clone())?;
+    u.ip = me.ip.clone();
+    let containers = Containers::open(&ctx.root)?;
+    for (cid, m) in networks.members(&rec.name) {
+        if cid == id {
+            continue;
+        }
+        hosts.push((m.names.join(" "), m.ip.clone()));
+        // Appending keeps the file's inode, which the running container has bind-mounted.
+        let theirs = containers.dir_of(&cid).join("hosts");
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&theirs) {
+            use std::io::Write;
+            writeln!(f, "{}\t{}", me.ip, names.join(" ")).ok();
+        }
+    }
+    hosts.push((names.join(" "), me.ip));
+    Ok(())
+}
+
 /// /etc/hosts, /etc/hostname and /etc/resolv.conf, generated per container.
 fn etc_files(
     dir: &Path,
@@ -262,7 +355,7 @@ fn etc_files(
             .map(|d| format!("nameserver {d}\n"))
             .collect(),
         (Network::Host, true) => std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-        (Network::Private(_), true) => {
+        (Network::Private(_) | Network::User(_), true) => {
             format!("nameserver {}\n", den_net::pasta::DEFAULT_DNS_FORWARD)
         }
         (Network::None, true) => String::new(),

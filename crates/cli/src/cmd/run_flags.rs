@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use den_image::store::{ImageRecord, Store};
-use den_sandbox::container::spec::{Mount, Network, PrivateNetwork, Userns};
+use den_sandbox::container::spec::{Mount, Network, PrivateNetwork, UserNetwork, Userns};
 use den_sandbox::idmap::IdMapping;
 
 use crate::args::RunArgs;
@@ -35,9 +35,17 @@ impl Validated {
                     allow_host_loopback: false,
                 })
             }
-            other => bail!(
-                "unsupported --network `{other}`: use private, none or host (user networks are not supported yet)"
-            ),
+            name => {
+                let networks = crate::networks::Networks::open(&ctx.root)?;
+                let rec = networks.get(name)?;
+                Network::User(UserNetwork {
+                    name: rec.name.clone(),
+                    dir: networks.dir_of(&rec.name),
+                    ip: String::new(),
+                    gateway: rec.gateway(),
+                    ports: Vec::new(),
+                })
+            }
         };
         let (mut seccomp, mut landlock) = (!args.privileged, true);
         for opt in &args.security_opt {
@@ -367,7 +375,20 @@ pub fn network_plan(
         d.parse::<std::net::IpAddr>()
             .with_context(|| format!("invalid --dns `{d}`: give an IP address"))?;
     }
+    if !args.network_alias.is_empty() && !matches!(base, Network::User(_)) {
+        bail!("--network-alias needs a user network: den network create NAME, then --network NAME");
+    }
     let network = match base {
+        Network::User(u) => {
+            if let Some(p) = ports.iter().find(|p| p.proto != den_net::ports::Proto::Tcp) {
+                bail!("publishing {p} on a user network: only TCP ports can be published there");
+            }
+            den_net::ports::prepare(&mut ports)?;
+            Network::User(UserNetwork {
+                ports: ports.iter().map(port_spec).collect(),
+                ..u.clone()
+            })
+        }
         Network::Private(_) => {
             den_net::ports::prepare(&mut ports)?;
             Network::Private(PrivateNetwork {

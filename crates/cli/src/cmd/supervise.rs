@@ -42,13 +42,13 @@ pub fn start_detached(ctx: &Context, spec: &Path) -> anyhow::Result<()> {
     let mut child = cmd
         .spawn()
         .context("cannot start the container supervisor")?;
+    // One line: "started", or nothing when the supervisor failed.
     let mut ready = String::new();
-    child
-        .stdout
-        .take()
-        .expect("piped")
-        .read_to_string(&mut ready)
-        .ok();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("piped")),
+        &mut ready,
+    )
+    .ok();
     if ready.trim() == "started" {
         return Ok(()); // the supervisor lives on in its own session
     }

@@ -28,6 +28,7 @@
 //! successful exec closes it) and becomes one line on stderr with exit code
 //! 125, or 126/127 when the command cannot be run or is not found.
 
+pub mod bridge;
 pub mod control;
 mod exec;
 mod init;

@@ -28,6 +28,29 @@ pub(super) struct Private {
     pub netns: OwnedFd,
     starting: Option<Starting>,
     pasta: Option<PastaHandle>,
+    /// On a user network: the published ports' proxy.
+    proxy: Option<super::bridge::Proxy>,
+}
+
+/// A container's namespace on a user network (see `bridge`): no pasta of its
+/// own, published ports through a proxy.
+pub(super) fn create_user(
+    net: &super::spec::UserNetwork,
+    id: &str,
+    infra: &super::bridge::Infra,
+) -> Result<Private, SetupError> {
+    let netns = super::bridge::attach(net, id, infra)?;
+    let mut ports = Vec::new();
+    for p in &net.ports {
+        ports.extend(PortMapping::parse(p)?);
+    }
+    let proxy = super::bridge::Proxy::start(&ports, &netns)?;
+    Ok(Private {
+        netns,
+        starting: None,
+        pasta: None,
+        proxy,
+    })
 }
 
 /// What the container process needs: the namespace to join, and a pipe on
@@ -61,9 +84,9 @@ impl Private {
 
     /// Waits for pasta and tells the container process (through `tell`).
     pub fn ready(&mut self, tell: OwnedFd) -> Result<(), SetupError> {
-        let starting = self.starting.take().expect("ready is called once");
-        let handle = starting.ready()?;
-        self.pasta = Some(handle);
+        if let Some(starting) = self.starting.take() {
+            self.pasta = Some(starting.ready()?);
+        }
         // A container process that already failed has closed its end; its
         // report says why, so a broken pipe here is not the error to show.
         std::fs::File::from(tell).write_all(b"y").ok();
@@ -72,6 +95,7 @@ impl Private {
 
     /// Ends pasta; without waiting for it when the supervisor is done anyway.
     pub fn finish(mut self, wait: bool) {
+        drop(self.proxy.take());
         match (self.pasta.take(), wait) {
             (Some(p), true) => p.stop(),
             (Some(p), false) => p.kill_nowait(),
@@ -105,11 +129,12 @@ pub(super) fn create(
         netns,
         starting: Some(starting),
         pasta: None,
+        proxy: None,
     })
 }
 
 /// A new network namespace, held open by a descriptor, without entering it.
-fn new_netns() -> Result<OwnedFd, SetupError> {
+pub(super) fn new_netns() -> Result<OwnedFd, SetupError> {
     let (ready_r, ready_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| io("pipe")(e.into()))?;
     let (go_r, go_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)

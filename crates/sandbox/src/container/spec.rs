@@ -117,6 +117,20 @@ pub enum Network {
     /// A new network namespace with outbound access and DNS through pasta,
     /// owned by the supervisor.
     Private(PrivateNetwork),
+    /// A user network (`den network create`): a namespace on the network's
+    /// bridge, with its own address.
+    User(UserNetwork),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserNetwork {
+    pub name: String,
+    /// The network's directory (its infra.json).
+    pub dir: PathBuf,
+    pub ip: String,
+    pub gateway: String,
+    /// Published ports, resolved, in `-p` syntax (TCP).
+    pub ports: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -83,8 +83,19 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         super::spec::Userns::Default => mapping.clone(),
         super::spec::Userns::KeepId => mapping.keep_id()?,
     };
-    enter_user_namespace(&mapping)?;
-    let prepared = security::prepare(spec, matches!(mapping, IdMapping::Single { .. }))?;
+    // A container on a user network lives in the network's user namespace,
+    // so its namespace can be wired to the network's bridge.
+    let infra = match &spec.network {
+        super::spec::Network::User(u) => Some(super::bridge::enter_infra_userns(u)?),
+        _ => {
+            enter_user_namespace(&mapping)?;
+            None
+        }
+    };
+    let prepared = security::prepare(
+        spec,
+        infra.is_none() && matches!(mapping, IdMapping::Single { .. }),
+    )?;
     let signals = handled_signals();
     signals.thread_block().map_err(ns_err("signal mask"))?;
     let sfd = SignalFd::new(&signals).map_err(ns_err("signalfd"))?;
@@ -102,7 +113,7 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
     save(spec, &state);
     let mut stopped = false;
     let result = loop {
-        let started = start_once(spec, &prepared, capture);
+        let started = start_once(spec, &prepared, capture, infra.as_ref());
         let (mut child, outputs, network) = match started {
             Ok(c) => c,
             Err(e) => {
@@ -225,9 +236,13 @@ fn start_once(
     spec: &ContainerSpec,
     prepared: &security::Prepared,
     capture: bool,
+    infra: Option<&super::bridge::Infra>,
 ) -> Result<(sys::ForkedChild, Outputs, Option<super::network::Private>), SetupError> {
-    let network = match &spec.network {
-        super::spec::Network::Private(p) => Some(super::network::create(p, &spec.cache_dir)?),
+    let network = match (&spec.network, infra) {
+        (super::spec::Network::Private(p), _) => Some(super::network::create(p, &spec.cache_dir)?),
+        (super::spec::Network::User(u), Some(i)) => {
+            Some(super::network::create_user(u, &spec.id, i)?)
+        }
         _ => None,
     };
     let mut network = network;

@@ -1,0 +1,130 @@
+//! `den network create|ls|inspect|rm|prune`, and starting a network's infra
+//! process on first use.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context as _, bail};
+use den_sandbox::container::bridge::Infra;
+use serde_json::json;
+
+use crate::args::NetworkCommand;
+use crate::context::Context;
+use crate::networks::{NetworkRecord, Networks};
+use crate::output::table;
+
+pub fn run(ctx: &Context, cmd: NetworkCommand) -> anyhow::Result<i32> {
+    let networks = Networks::open(&ctx.root)?;
+    match cmd {
+        NetworkCommand::Create { name } => {
+            let rec = networks.create(&name)?;
+            println!("{}", rec.id);
+        }
+        NetworkCommand::Ls { quiet } => {
+            let all = networks.list()?;
+            if quiet {
+                all.iter().for_each(|n| println!("{}", n.name));
+            } else {
+                let rows: Vec<Vec<String>> = all
+                    .iter()
+                    .map(|n| {
+                        vec![
+                            n.id[..12].to_string(),
+                            n.name.clone(),
+                            "bridge".into(),
+                            n.subnet(),
+                        ]
+                    })
+                    .collect();
+                print!(
+                    "{}",
+                    table(&["NETWORK ID", "NAME", "DRIVER", "SUBNET"], &rows)
+                );
+            }
+        }
+        NetworkCommand::Inspect { names } => {
+            let mut out = Vec::new();
+            for n in names {
+                let rec = networks.get(&n)?;
+                let members = networks.members(&rec.name);
+                let containers: serde_json::Map<String, serde_json::Value> = members.iter().map(|(id, m)| (id.clone(), json!({"Name": m.names.first(), "IPv4Address": format!("{}/24", m.ip), "Aliases": m.names}))).collect();
+                out.push(json!({"Name": rec.name, "Id": rec.id, "Created": rec.created, "Driver": "bridge", "IPAM": {"Config": [{"Subnet": rec.subnet(), "Gateway": rec.gateway()}]}, "Containers": containers}));
+            }
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        NetworkCommand::Rm { names } => {
+            for n in names {
+                networks.remove(&n)?;
+                println!("{n}");
+            }
+        }
+        NetworkCommand::Prune { force: _ } => {
+            let mut removed = Vec::new();
+            for n in networks.list()? {
+                if networks.members(&n.name).is_empty() {
+                    networks.remove(&n.name)?;
+                    removed.push(n.name);
+                }
+            }
+            if !removed.is_empty() {
+                println!("Deleted Networks:");
+                removed.iter().for_each(|n| println!("{n}"));
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// Starts the network's infra process unless it runs, and gives container
+/// `id` its address, both under `infra.lock` (the infra's last check before
+/// it exits takes it too).
+pub fn join(
+    ctx: &Context,
+    net: &NetworkRecord,
+    id: &str,
+    names: Vec<String>,
+) -> anyhow::Result<crate::networks::Member> {
+    let networks = Networks::open(&ctx.root)?;
+    let dir = networks.dir_of(&net.name);
+    let _lock = crate::containers::lock_file(&dir.join("infra.lock"))?;
+    ensure_infra(ctx, net, &dir)?;
+    networks.join(net, id, names)
+}
+
+fn ensure_infra(ctx: &Context, net: &NetworkRecord, dir: &std::path::Path) -> anyhow::Result<()> {
+    if Infra::read(dir).is_some() {
+        return Ok(());
+    }
+    let exe = std::env::current_exe().context("cannot find den's own binary")?;
+    let mut child = Command::new(exe)
+        .arg("--root")
+        .arg(&ctx.root)
+        .args(["__internal", "network-infra", &net.name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot start the network's infra process")?;
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("piped")),
+        &mut ready,
+    )
+    .ok();
+    if ready.trim() == "ready" {
+        return Ok(());
+    }
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut err)
+        .ok();
+    child.wait().ok();
+    bail!(
+        "network {} could not start: {}",
+        net.name,
+        err.trim().trim_start_matches("den: ")
+    )
+}

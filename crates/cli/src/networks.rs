@@ -1,0 +1,192 @@
+//! User networks (`den network create`): records and address allocation.
+//!
+//! ```text
+//! ROOT/networks/NAME/config.json   name, id, subnet (10.89.N.0/24), created
+//!                   /ipam.json     container id -> address, under ROOT/networks.lock
+//!                   /infra.json    the running infra process (see sandbox::container::bridge)
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::containers::{lock_file, write_atomic};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NetworkRecord {
+    pub name: String,
+    pub id: String,
+    /// The third octet: the network is 10.89.N.0/24, its gateway 10.89.N.1.
+    pub octet: u8,
+    pub created: String,
+}
+
+impl NetworkRecord {
+    pub fn subnet(&self) -> String {
+        format!("10.89.{}.0/24", self.octet)
+    }
+    pub fn gateway(&self) -> String {
+        format!("10.89.{}.1", self.octet)
+    }
+}
+
+/// A container's place on a network: its address, its names.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Member {
+    pub ip: String,
+    pub names: Vec<String>,
+}
+
+pub struct Networks {
+    dir: PathBuf,
+}
+
+pub fn valid_name(n: &str) -> bool {
+    let mut c = n.chars();
+    c.next().is_some_and(|f| f.is_ascii_alphanumeric())
+        && c.all(|x| x.is_ascii_alphanumeric() || "_.-".contains(x))
+        && n.len() <= 64
+}
+
+impl Networks {
+    pub fn open(root: &Path) -> anyhow::Result<Self> {
+        let dir = root.join("networks");
+        fs_err::create_dir_all(&dir)?;
+        Ok(Self { dir })
+    }
+
+    pub fn dir_of(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn lock(&self) -> anyhow::Result<std::fs::File> {
+        lock_file(&self.dir.with_extension("lock"))
+    }
+
+    pub fn list(&self) -> anyhow::Result<Vec<NetworkRecord>> {
+        let mut out = Vec::new();
+        for e in fs_err::read_dir(&self.dir)? {
+            let e = e?;
+            if let Ok(b) = std::fs::read(e.path().join("config.json"))
+                && let Ok(r) = serde_json::from_slice::<NetworkRecord>(&b)
+            {
+                out.push(r);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    pub fn get(&self, name: &str) -> anyhow::Result<NetworkRecord> {
+        let all = self.list()?;
+        all.iter()
+            .find(|n| n.name == name)
+            .or_else(|| all.iter().find(|n| n.id.starts_with(name)))
+            .cloned()
+            .with_context(|| {
+                format!("no such network: {name} (create it with `den network create {name}`)")
+            })
+    }
+
+    pub fn create(&self, name: &str) -> anyhow::Result<NetworkRecord> {
+        if !valid_name(name) {
+            bail!(
+                "invalid network name `{name}`: use letters, digits, _ . - (first a letter or digit)"
+            );
+        }
+        if ["private", "none", "host", "default", "bridge"].contains(&name) {
+            bail!("`{name}` is a built-in network mode, not a name for a user network");
+        }
+        let _lock = self.lock()?;
+        let all = self.list()?;
+        if all.iter().any(|n| n.name == name) {
+            bail!("network {name} already exists");
+        }
+        let octet = (1..=254u8).find(|o| all.iter().all(|n| n.octet != *o)).context("no free subnet left in 10.89.0.0/16: remove unused networks with `den network prune`")?;
+        let rec = NetworkRecord {
+            name: name.into(),
+            id: crate::containers::new_id(),
+            octet,
+            created: chrono::Utc::now().to_rfc3339(),
+        };
+        let dir = self.dir_of(name);
+        fs_err::create_dir_all(&dir)?;
+        write_atomic(&dir.join("config.json"), &serde_json::to_vec_pretty(&rec)?)?;
+        Ok(rec)
+    }
+
+    /// The network's members whose containers still exist.
+    pub fn members(&self, name: &str) -> BTreeMap<String, Member> {
+        let mut all: BTreeMap<String, Member> = std::fs::read(self.dir_of(name).join("ipam.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let containers = self.dir.with_file_name("containers");
+        all.retain(|cid, _| containers.join(cid).exists());
+        all
+    }
+
+    /// Gives container `id` an address (the lowest free) and records its names.
+    pub fn join(
+        &self,
+        net: &NetworkRecord,
+        id: &str,
+        names: Vec<String>,
+    ) -> anyhow::Result<Member> {
+        let _lock = self.lock()?;
+        // Containers removed without den (or by a --rm supervisor) free their address here.
+        let mut members = self.members(&net.name);
+        for m in members.values() {
+            if let Some(n) = names.iter().find(|n| m.names.contains(n)) {
+                bail!("the name {n} is already in use on network {}", net.name);
+            }
+        }
+        let used: Vec<&str> = members.values().map(|m| m.ip.as_str()).collect();
+        let host = (2..=254u8)
+            .find(|h| !used.contains(&format!("10.89.{}.{h}", net.octet).as_str()))
+            .with_context(|| format!("network {} has no free address left", net.name))?;
+        let member = Member {
+            ip: format!("10.89.{}.{host}", net.octet),
+            names,
+        };
+        members.insert(id.to_string(), member.clone());
+        write_atomic(
+            &self.dir_of(&net.name).join("ipam.json"),
+            &serde_json::to_vec_pretty(&members)?,
+        )?;
+        Ok(member)
+    }
+
+    /// Frees the addresses of container `id` on every network.
+    pub fn leave_all(&self, id: &str) -> anyhow::Result<()> {
+        let _lock = self.lock()?;
+        for n in self.list()? {
+            let mut members = self.members(&n.name);
+            if members.remove(id).is_some() {
+                write_atomic(
+                    &self.dir_of(&n.name).join("ipam.json"),
+                    &serde_json::to_vec_pretty(&members)?,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn remove(&self, name: &str) -> anyhow::Result<()> {
+        let _lock = self.lock()?;
+        let net = self.get(name)?;
+        let members = self.members(&net.name);
+        if let Some(id) = members.keys().next() {
+            bail!(
+                "network {} is in use by container {}: remove it first",
+                net.name,
+                &id[..12.min(id.len())]
+            );
+        }
+        den_sandbox::container::bridge::stop_infra(&self.dir_of(&net.name));
+        fs_err::remove_dir_all(self.dir_of(&net.name))?;
+        Ok(())
+    }
+}
