@@ -53,7 +53,7 @@ def main():
                 sys.exit(p.stderr.decode())
         pod = "podman --runtime runc --cgroup-manager=cgroupfs"
         tools = {
-            "den": (f"for i in $(seq {n}); do {den} run -d --name b$i {IMAGE} sleep infinity >/dev/null || exit 1; done",
+            "den": (f"for i in $(seq {n}); do {den} run -d --network none --name b$i {IMAGE} sleep infinity >/dev/null || exit 1; done",
                     f"{den} ps -q | wc -l",
                     f"{den} stop -t 1 $({den} ps -q) >/dev/null && {den} rm $({den} ps -aq) >/dev/null"),
             "podman": (f"for i in $(seq {n}); do {pod} run -d --network none --name b$i {IMAGE} sleep infinity >/dev/null || exit 1; done",

@@ -17,7 +17,10 @@
 //! Architecture invariant: this crate never enters a namespace itself; pasta
 //! joins the container's, and the tests go in with `nsenter`.
 //!
-//! # Design notes: user networks (`den network create`, compose)
+//! # User networks (`den network create`, compose): the design
+//!
+//! Built in `den_sandbox::container::bridge` (published ports there go through
+//! a small TCP proxy per container instead of a per-network one).
 //!
 //! One pasta serves one network namespace and costs about 30 MB (its packet
 //! buffers), so user networks cannot be "one pasta per container". Plan,
