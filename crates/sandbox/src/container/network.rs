@@ -123,6 +123,12 @@ pub(super) fn create(
         config.ports.extend(PortMapping::parse(p)?);
     }
     config.allow_host_loopback = net.allow_host_loopback;
+    // IPv4 only, as Docker's default network, unless a port is published on
+    // an IPv6 address: pasta starts faster without IPv6.
+    config.ipv6 = config
+        .ports
+        .iter()
+        .any(|p| p.host_ip.is_some_and(|ip| ip.is_ipv6()));
     let netns = new_netns()?;
     let starting = config.start(&Target::NetnsFd(netns.as_fd()))?;
     Ok(Private {
