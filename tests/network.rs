@@ -401,7 +401,13 @@ fn user_networks_connect_by_name_and_stay_apart() {
     );
     let err = sb.den_fail(&["network", "rm", "front"], 125);
     assert!(err.contains("in use"), "{err}");
-    sb.den_ok(&["rm", "-f", "a", "b", "c"]);
+    // A removed member leaves the others' /etc/hosts.
+    sb.den_ok(&["rm", "-f", "b"]);
+    assert!(
+        !sb.den_ok(&["exec", "a", "cat", "/etc/hosts"])
+            .contains("bee")
+    );
+    sb.den_ok(&["rm", "-f", "a", "c"]);
     sb.den_ok(&["network", "rm", "front", "back"]);
     assert_eq!(sb.den_ok(&["network", "ls", "-q"]).trim(), "");
     let t = Instant::now();

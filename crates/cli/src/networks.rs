@@ -160,15 +160,32 @@ impl Networks {
     }
 
     /// Frees the addresses of container `id` on every network.
+    /// Frees the addresses of container `id` on every network, and takes its
+    /// line out of the other members' /etc/hosts (rewritten in place: the
+    /// running containers have the file's inode bind-mounted).
     pub fn leave_all(&self, id: &str) -> anyhow::Result<()> {
         let _lock = self.lock()?;
+        let containers = self.dir.with_file_name("containers");
         for n in self.list()? {
-            let mut members = self.members(&n.name);
-            if members.remove(id).is_some() {
-                write_atomic(
-                    &self.dir_of(&n.name).join("ipam.json"),
-                    &serde_json::to_vec_pretty(&members)?,
-                )?;
+            let path = self.dir_of(&n.name).join("ipam.json");
+            let mut raw: BTreeMap<String, Member> = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            let Some(gone) = raw.remove(id) else { continue };
+            raw.retain(|cid, _| containers.join(cid).exists());
+            write_atomic(&path, &serde_json::to_vec_pretty(&raw)?)?;
+            let prefix = format!("{}\t", gone.ip);
+            for cid in raw.keys() {
+                let hosts = containers.join(cid).join("hosts");
+                if let Ok(text) = std::fs::read_to_string(&hosts) {
+                    let kept: String = text
+                        .lines()
+                        .filter(|l| !l.starts_with(&prefix))
+                        .map(|l| format!("{l}\n"))
+                        .collect();
+                    std::fs::write(&hosts, kept).ok();
+                }
             }
         }
         Ok(())
