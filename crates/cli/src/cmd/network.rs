@@ -1,10 +1,9 @@
 //! `den network create|ls|inspect|rm|prune`, and starting a network's infra
 //! process on first use.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use den_sandbox::container::bridge::Infra;
 use serde_json::json;
 
@@ -96,35 +95,10 @@ fn ensure_infra(ctx: &Context, net: &NetworkRecord, dir: &std::path::Path) -> an
         return Ok(());
     }
     let exe = std::env::current_exe().context("cannot find den's own binary")?;
-    let mut child = Command::new(exe)
-        .arg("--root")
+    let mut cmd = Command::new(exe);
+    cmd.arg("--root")
         .arg(&ctx.root)
-        .args(["__internal", "network-infra", &net.name])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("cannot start the network's infra process")?;
-    let mut ready = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().expect("piped")),
-        &mut ready,
-    )
-    .ok();
-    if ready.trim() == "ready" {
-        return Ok(());
-    }
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .expect("piped")
-        .read_to_string(&mut err)
-        .ok();
-    child.wait().ok();
-    bail!(
-        "network {} could not start: {}",
-        net.name,
-        err.trim().trim_start_matches("den: ")
-    )
+        .args(["__internal", "network-infra", &net.name]);
+    super::supervise::background(cmd, "ready", "the network's infra process")
+        .with_context(|| format!("network {} could not start", net.name))
 }

@@ -33,24 +33,28 @@ fn supervisor(ctx: &Context, spec: &Path) -> anyhow::Result<Command> {
 /// the container's log) and returns once the container's command runs, or
 /// with the supervisor's error when it could not be started.
 pub fn start_detached(ctx: &Context, spec: &Path) -> anyhow::Result<()> {
-    use std::io::Read;
     let mut cmd = supervisor(ctx, spec)?;
-    cmd.arg("--detach")
-        .stdin(Stdio::null())
+    cmd.arg("--detach");
+    background(cmd, "started", "the container supervisor")
+}
+
+/// Spawns a den process that goes on in the background and waits for the one
+/// line `word` it prints once it is up. Otherwise its stderr becomes the
+/// error, carrying its exit code.
+pub fn background(mut cmd: Command, word: &str, what: &str) -> anyhow::Result<()> {
+    use std::io::{BufRead, Read};
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd
         .spawn()
-        .context("cannot start the container supervisor")?;
-    // One line: "started", or nothing when the supervisor failed.
+        .with_context(|| format!("cannot start {what}"))?;
     let mut ready = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().expect("piped")),
-        &mut ready,
-    )
-    .ok();
-    if ready.trim() == "started" {
-        return Ok(()); // the supervisor lives on in its own session
+    std::io::BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut ready)
+        .ok();
+    if ready.trim() == word {
+        return Ok(()); // it lives on in its own session
     }
     let mut err = String::new();
     child
@@ -62,13 +66,12 @@ pub fn start_detached(ctx: &Context, spec: &Path) -> anyhow::Result<()> {
     let status = child.wait()?;
     let msg = err.trim().trim_start_matches("den: ");
     let code = status.code().unwrap_or(125);
-    Err(
-        anyhow::Error::new(ExitWith(code)).context(if msg.is_empty() {
-            format!("the container supervisor exited with {status}")
-        } else {
-            msg.to_string()
-        }),
-    )
+    let msg = if msg.is_empty() {
+        format!("{what} exited with {status}")
+    } else {
+        msg.to_string()
+    };
+    Err(anyhow::Error::new(ExitWith(code)).context(msg))
 }
 
 /// An error that carries the exit code den should end with (126/127 from the container set-up).

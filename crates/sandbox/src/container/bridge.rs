@@ -19,7 +19,7 @@
 //! namespaces only when one user namespace owns both, which is why the
 //! containers of a network enter its infra's user namespace.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -160,17 +160,7 @@ pub fn infra_main(
     std::fs::write(&tmp, serde_json::to_vec(&info).expect("serializes"))
         .and_then(|()| std::fs::rename(&tmp, dir.join("infra.json")))
         .map_err(fail("write infra.json"))?;
-    let mut out = std::io::stdout();
-    out.write_all(b"ready\n").ok();
-    out.flush().ok();
-    if let Ok(null) = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-    {
-        rustix::stdio::dup2_stdout(&null).ok();
-        rustix::stdio::dup2_stderr(&null).ok();
-    }
+    super::announce("ready");
     linger(dir);
     drop(pasta);
     std::fs::remove_file(dir.join("infra.json")).ok();
@@ -247,28 +237,7 @@ pub(super) fn enter_infra_userns(net: &UserNetwork) -> Result<Infra, SetupError>
 
 /// A container's namespace on a user network, wired to the bridge.
 pub(super) fn attach(net: &UserNetwork, id: &str, infra: &Infra) -> Result<OwnedFd, SetupError> {
-    let (ready_r, ready_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| fail("pipe")(e.into()))?;
-    let (go_r, go_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| fail("pipe")(e.into()))?;
-    let (child, (ready_r, go_w)) = sys::fork_child((ready_r, go_w), move || {
-        let ok = nix::sched::unshare(CloneFlags::CLONE_NEWNET).is_ok();
-        std::fs::File::from(ready_w)
-            .write_all(if ok { b"y" } else { b"n" })
-            .ok();
-        let _ = std::fs::File::from(go_r).read_exact(&mut [0u8; 1]);
-        i32::from(!ok)
-    })
-    .map_err(|e| SetupError::Security(e.to_string()))?;
-    let mut answer = [0u8; 1];
-    std::fs::File::from(ready_r)
-        .read_exact(&mut answer)
-        .map_err(fail("wait for the network helper"))?;
-    let helper = child.pid().as_raw();
-    let result = wire(net, id, infra.pid, helper);
-    drop(go_w);
-    child.wait().ok();
-    result
+    super::network::with_netns_helper(|helper| wire(net, id, infra.pid, helper))
 }
 
 fn wire(net: &UserNetwork, id: &str, infra: i32, helper: i32) -> Result<OwnedFd, SetupError> {

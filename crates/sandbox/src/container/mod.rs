@@ -145,6 +145,22 @@ fn supervised_signals() -> SigSet {
 
 pub use supervisor::{Options, run};
 
+/// Tells the den command that started this background process (reading its
+/// stdout) that it is up, then lets go of that command's pipes.
+fn announce(word: &str) {
+    let mut out = std::io::stdout();
+    out.write_all(format!("{word}\n").as_bytes()).ok();
+    out.flush().ok();
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        rustix::stdio::dup2_stdout(&null).ok();
+        rustix::stdio::dup2_stderr(&null).ok();
+    }
+}
+
 /// The namespaces only the container process enters (the supervisor stays
 /// outside them).
 fn unshare_container_namespaces(

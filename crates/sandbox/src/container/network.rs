@@ -141,6 +141,21 @@ pub(super) fn create(
 
 /// A new network namespace, held open by a descriptor, without entering it.
 pub(super) fn new_netns() -> Result<OwnedFd, SetupError> {
+    with_netns_helper(|helper| {
+        rustix::fs::open(
+            format!("/proc/{helper}/ns/net"),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| io("open")(e.into()))
+    })
+}
+
+/// Runs `f` with the pid of a helper process that sits in a new network
+/// namespace until `f` returns (so `f` can open or configure it).
+pub(super) fn with_netns_helper<T>(
+    f: impl FnOnce(i32) -> Result<T, SetupError>,
+) -> Result<T, SetupError> {
     let (ready_r, ready_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| io("pipe")(e.into()))?;
     let (go_r, go_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
@@ -158,21 +173,14 @@ pub(super) fn new_netns() -> Result<OwnedFd, SetupError> {
     std::fs::File::from(ready_r)
         .read_exact(&mut answer)
         .map_err(io("wait for the network helper"))?;
-    let opened = (answer == *b"y").then(|| {
-        rustix::fs::open(
-            format!("/proc/{}/ns/net", child.pid()),
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-    });
-    drop(go_w);
-    child.wait().ok();
-    match opened {
-        Some(Ok(fd)) => Ok(fd),
-        Some(Err(e)) => Err(io("open")(e.into())),
-        None => Err(SetupError::Namespace {
+    let result = match answer {
+        [b'y'] => f(child.pid().as_raw()),
+        _ => Err(SetupError::Namespace {
             what: "network",
             errno: nix::Error::EPERM,
         }),
-    }
+    };
+    drop(go_w);
+    child.wait().ok();
+    result
 }

@@ -131,7 +131,7 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         state.exit_code = None;
         save(spec, &state);
         if opts.detached && state.restarts == 0 {
-            announce_started();
+            super::announce("started");
         }
         sys::release_free_memory();
         let code = watch(
@@ -179,21 +179,6 @@ fn save(spec: &ContainerSpec, state: &State) {
             "den: warning: cannot record the container's state in {}: {e}",
             dir.display()
         );
-    }
-}
-
-/// Tells `den run -d` the command runs, then lets go of its pipes.
-fn announce_started() {
-    let mut out = std::io::stdout();
-    out.write_all(b"started\n").ok();
-    out.flush().ok();
-    if let Ok(null) = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-    {
-        rustix::stdio::dup2_stdout(&null).ok();
-        rustix::stdio::dup2_stderr(&null).ok();
     }
 }
 
