@@ -242,6 +242,13 @@ if [ -n "$HAVE_SHARED" ]; then
     say "pushed $(grep -c '^pushed' "$RUNDIR"/push-*.log | awk -F: '{s+=$2} END {print s}') images ($((SECONDS - T0)) s)"
 fi
 
+# ---------------------------------------------------------------- lints
+# The workspace lints (undocumented_unsafe_blocks, unsafe_code, …) only hold
+# if something checks them: formatting and clippy warnings fail the run.
+say "checking formatting and lints"
+cargo fmt --all -- --check || die "cargo fmt --check failed: run cargo fmt --all"
+cargo clippy --release --workspace --all-targets -- -D warnings || die "cargo clippy found warnings"
+
 # ---------------------------------------------------------------- build
 say "building"
 cargo build --release --workspace --bins
