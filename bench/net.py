@@ -37,6 +37,26 @@ def iperf(port, reverse=False):
     raise SystemExit(f"iperf3 to port {port} never connected")
 
 
+def kill_pidfile(path):
+    """Ends the process whose pid PATH holds (pasta writes it with -P)."""
+    try:
+        os.kill(int(open(path).read().strip()), 9)
+    except (OSError, ValueError):
+        pass
+
+
+def wait_port_free(port, timeout=10.0):
+    """Waits until nothing listens on 127.0.0.1:PORT, so rounds do not overlap."""
+    import socket
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"port {port} still in use after a round: a process this benchmark started did not end")
+
+
 def make_rootfs(home):
     """A directory with iperf3 and the libraries it links, for the containers."""
     root = f"{home}/iperf-rootfs"
@@ -61,6 +81,7 @@ def main():
     den = f"{home}/den"
     port = 15201
     rootfs = make_rootfs(home)
+    pasta_pid = f"{home}/pasta.pid"
     subprocess.run(["chown", "-R", f"{a.user}:", rootfs], check=True)
 
     def user_bg(cmd):
@@ -69,8 +90,8 @@ def main():
     setups = {
         "den": (lambda: user_bg(f"{den} run --rm --name ip -p 127.0.0.1:{port}:5201 --rootfs {rootfs} iperf3 -s"),
                 lambda p: as_user(a.user, home, f"{den} rm -f ip", check=False)),
-        "pasta": (lambda: user_bg(f"sh -c 'unshare -Urn iperf3 -s & sleep 0.3; pasta --config-net -t {port}:5201 -u none -T none -U none $! ; wait'"),
-                  None),
+        "pasta": (lambda: user_bg(f"sh -c 'unshare -Urn iperf3 -s & sleep 0.3; pasta --config-net -P {pasta_pid} -t {port}:5201 -u none -T none -U none $! ; wait'"),
+                  lambda p: kill_pidfile(pasta_pid)),
         "podman": (lambda: user_bg(f"podman --runtime runc --cgroup-manager=cgroupfs run --rm --name ip -p 127.0.0.1:{port}:5201 --rootfs {rootfs} iperf3 -s"),
                    lambda p: as_user(a.user, home, "podman --runtime runc rm -f ip", check=False)),
         "loopback": (lambda: subprocess.Popen(["iperf3", "-s", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True), None),
@@ -85,10 +106,11 @@ def main():
             finally:
                 if stop:
                     stop(proc)
+                # Only what this round started: its process group (the shell,
+                # iperf3), and pasta/den/podman through their own stop above.
                 os.killpg(proc.pid, 9)
                 proc.wait()
-                subprocess.run(f"pkill -9 -u {a.user} -f 'iperf3 -s' ; pkill -9 -f 'pasta|passt'; pkill -9 -f rootlessport; pkill -9 -f conmon; true", shell=True)
-                time.sleep(0.5)
+                wait_port_free(port)
         print(f"round {r + 1}: " + "  ".join(f"{k} {v[-1]:.2f}" for k, v in results.items()), flush=True)
     med = {k: statistics.median(v) for k, v in results.items()}
     print("\nGbit/s, host -> container, median: " + ", ".join(f"{k} {v:.2f}" for k, v in med.items()))
