@@ -13,10 +13,13 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
+
+use crate::private::private_dir;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
@@ -65,7 +68,7 @@ pub struct Containers {
 impl Containers {
     pub fn open(root: &Path) -> anyhow::Result<Self> {
         let dir = root.join("containers");
-        fs_err::create_dir_all(&dir)?;
+        private_dir(&dir)?;
         Ok(Self { dir })
     }
 
@@ -106,6 +109,9 @@ impl Containers {
             );
         }
         let dir = self.dir_of(&record.id);
+        private_dir(&dir)?;
+        // The overlay's root takes `upper`'s mode: keep it as made (0755
+        // under the usual umask), so the container's users can enter `/`.
         for sub in ["upper", "work", "merged"] {
             fs_err::create_dir_all(dir.join(sub))?;
         }
@@ -184,6 +190,7 @@ pub fn lock_file(path: &Path) -> anyhow::Result<File> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(crate::private::FILE_MODE)
         .open(path)
         .with_context(|| format!("open {}", path.display()))?;
     f.lock()
@@ -194,8 +201,9 @@ pub fn lock_file(path: &Path) -> anyhow::Result<File> {
 /// temp file + rename, so a reader never sees half a file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let mut f = fs_err::File::create(&tmp)?;
-    f.write_all(bytes)?;
+    let mut f = crate::private::create_private_file(&tmp)?;
+    f.write_all(bytes)
+        .with_context(|| format!("write {}", tmp.display()))?;
     fs_err::rename(&tmp, path)?;
     Ok(())
 }

@@ -7,6 +7,8 @@ use den_image::auth::AuthStore;
 use den_image::registries::RegistriesConf;
 use den_image::store::Store;
 
+use crate::private::private_dir;
+
 pub struct Context {
     pub root: PathBuf,
     pub config_dir: PathBuf,
@@ -42,7 +44,16 @@ impl Context {
         })
     }
 
+    /// Creates the store root (mode 0700) or checks the existing one: see
+    /// [`crate::private`]. Every command that uses the store calls it first.
+    pub fn prepare_root(&self) -> anyhow::Result<()> {
+        private_dir(&self.root)
+    }
+
     pub fn store(&self) -> anyhow::Result<Store> {
+        for sub in ["blobs", "blobs/sha256", "layers", "tmp"] {
+            private_dir(&self.root.join(sub))?;
+        }
         Ok(Store::open(&self.root)?)
     }
 

@@ -10,6 +10,7 @@ mod containers;
 mod context;
 mod networks;
 mod output;
+mod private;
 mod progress;
 mod volumes;
 
@@ -74,6 +75,16 @@ fn chain(e: &anyhow::Error) -> String {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     let ctx = context::Context::new(cli.root.clone())?;
+    let store_free = matches!(
+        cli.command,
+        Command::System(args::SystemCommand::Check { .. })
+            | Command::Unshare { .. }
+            | Command::Login(_)
+            | Command::Logout { .. }
+    );
+    if !store_free {
+        ctx.prepare_root()?;
+    }
     match cli.command {
         Command::Run(a) => cmd::run::run(&ctx, &a),
         Command::Ps(a) => cmd::ps::ps(&ctx, &ps_args(&a)),

@@ -53,7 +53,7 @@ pub fn valid_name(n: &str) -> bool {
 impl Networks {
     pub fn open(root: &Path) -> anyhow::Result<Self> {
         let dir = root.join("networks");
-        fs_err::create_dir_all(&dir)?;
+        crate::private::private_dir(&dir)?;
         Ok(Self { dir })
     }
 
@@ -112,7 +112,7 @@ impl Networks {
             created: chrono::Utc::now().to_rfc3339(),
         };
         let dir = self.dir_of(name);
-        fs_err::create_dir_all(&dir)?;
+        crate::private::private_dir(&dir)?;
         write_atomic(&dir.join("config.json"), &serde_json::to_vec_pretty(&rec)?)?;
         Ok(rec)
     }

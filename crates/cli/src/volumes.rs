@@ -63,7 +63,7 @@ fn check_name(name: &str) -> anyhow::Result<()> {
 impl Volumes {
     pub fn open(root: &Path) -> anyhow::Result<Self> {
         let dir = root.join("volumes");
-        fs_err::create_dir_all(&dir)?;
+        crate::private::private_dir(&dir)?;
         Ok(Self { dir })
     }
 
@@ -127,7 +127,10 @@ impl Volumes {
         if tmp.exists() {
             fs_err::remove_dir_all(&tmp)?;
         }
-        fs_err::create_dir_all(tmp.join("_data"))?;
+        crate::private::private_dir(&tmp)?;
+        // `_data` is what containers see: its mode is theirs (0755 under
+        // the usual umask, as Docker makes it), `tmp` keeps others out.
+        fs_err::create_dir(tmp.join("_data"))?;
         let meta = VolumeMeta {
             name: name.into(),
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

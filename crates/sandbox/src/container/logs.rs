@@ -36,10 +36,22 @@ pub struct LogWriter {
     pending: [Vec<u8>; 2],
 }
 
+/// The log holds what the container printed: only its owner reads it.
+fn open_private(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(file)
+}
+
 impl LogWriter {
     pub fn open(dir: &Path, max: u64) -> std::io::Result<Self> {
         let path = path(dir);
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let file = open_private(&path)?;
         let size = file.metadata()?.len();
         Ok(Self {
             path,
@@ -94,10 +106,7 @@ impl LogWriter {
 
     fn rotate(&mut self) -> std::io::Result<()> {
         std::fs::rename(&self.path, self.path.with_extension("log.1"))?;
-        self.file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
+        self.file = open_private(&self.path)?;
         self.size = 0;
         Ok(())
     }

@@ -68,7 +68,17 @@ impl State {
     /// Replaces `state.json` atomically.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         let tmp = dir.join(format!("state.json.tmp-{}", std::process::id()));
-        std::fs::write(&tmp, serde_json::to_vec(self).expect("state serializes"))?;
+        use std::io::Write;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        // Only the owner reads a container's state.
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        f.write_all(&serde_json::to_vec(self).expect("state serializes"))?;
         std::fs::rename(&tmp, path(dir))
     }
 

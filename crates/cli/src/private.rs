@@ -1,0 +1,116 @@
+//! den's store is private to its user. Every directory den keeps there (the
+//! root, `containers/`, `volumes/`, `networks/`, the image store's) is made
+//! with mode 0700 and, when it already exists, checked through an fd opened
+//! with `O_NOFOLLOW`:
+//!
+//! - a symlink, something not a directory, or a directory owned by another
+//!   user is refused (another user who made it, or can swap what it holds,
+//!   could plant a `spec.json` that den would run as this user);
+//! - a directory of the user's with group or other bits is tightened to 0700,
+//!   with a warning (a store made by an older den, or by hand).
+//!
+//! Files holding configuration, environment, state or logs are created 0600
+//! ([`create_private_file`]).
+
+use std::fs::{File, OpenOptions, Permissions};
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+
+/// Mode of den's directories.
+pub const DIR_MODE: u32 = 0o700;
+/// Mode of den's files.
+pub const FILE_MODE: u32 = 0o600;
+
+/// Makes `dir` (and its missing parents) mode 0700, or checks the existing
+/// one as the module doc says.
+pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    let fresh = match std::fs::DirBuilder::new().mode(DIR_MODE).create(dir) {
+        Ok(()) => true,
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => false,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(DIR_MODE)
+                .create(dir)
+                .with_context(|| {
+                    format!("cannot create the den store directory {}", dir.display())
+                })?;
+            true
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!("cannot create the den store directory {}", dir.display())
+            });
+        }
+    };
+    let fd = open_dir_nofollow(dir)?;
+    let meta = fd
+        .metadata()
+        .with_context(|| format!("stat {}", dir.display()))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me {
+        bail!(
+            "refusing the den store directory {}: it belongs to uid {}, not to you (uid {me}); remove it, or choose a directory of your own with --root or DEN_ROOT",
+            dir.display(),
+            meta.uid()
+        );
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode != DIR_MODE {
+        fd.set_permissions(Permissions::from_mode(DIR_MODE))
+            .with_context(|| {
+                format!(
+                    "cannot make the den store directory {} private (mode {mode:04o}): run `chmod 700 {}`",
+                    dir.display(),
+                    dir.display()
+                )
+            })?;
+        if !fresh && mode & 0o077 != 0 {
+            eprintln!(
+                "den: warning: the den store directory {} was mode {mode:04o}, open to other users; made it 0700",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Opens `dir` without following a symlink in its last component; a
+/// symlink or non-directory there is refused with one line naming it.
+fn open_dir_nofollow(dir: &Path) -> anyhow::Result<File> {
+    let flags = nix::libc::O_NOFOLLOW | nix::libc::O_DIRECTORY | nix::libc::O_CLOEXEC;
+    match OpenOptions::new().read(true).custom_flags(flags).open(dir) {
+        Ok(f) => Ok(f),
+        Err(_) if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) => {
+            bail!(
+                "refusing the den store directory {}: it is a symlink; pass the directory it points to with --root or DEN_ROOT",
+                dir.display()
+            )
+        }
+        Err(e) if e.raw_os_error() == Some(nix::libc::ENOTDIR) => bail!(
+            "refusing the den store directory {}: it is not a directory; move it away, or choose another store with --root or DEN_ROOT",
+            dir.display()
+        ),
+        Err(e) => Err(e).with_context(|| format!("open {}", dir.display())),
+    }
+}
+
+/// Creates (or truncates) `path` as a file only its owner can read: an old
+/// file of that name is removed first, so its mode is not kept.
+pub fn create_private_file(path: &Path) -> anyhow::Result<File> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("remove {}", path.display())),
+    }
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .open(path)
+        .with_context(|| format!("create {}", path.display()))
+}
