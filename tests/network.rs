@@ -8,7 +8,9 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use den_tests::{TestEnv, UserSandbox, require_env, stdout};
+use sha2::Digest as _;
+
+use den_tests::{TestEnv, UserSandbox, require_env, require_shared, stdout};
 
 fn sandbox(env: &TestEnv) -> UserSandbox {
     let sb = env.sandbox_sub();
@@ -129,6 +131,81 @@ fn published_tcp_udp_and_all_exposed_ports() {
     let shown = sb.den_ok(&["port", "db", "3306"]);
     assert!(shown.trim().starts_with("0.0.0.0:"), "{shown}");
     sb.den_ok(&["rm", "-f", "db"]);
+}
+
+/// An OCI layout in the user's home: the shared busybox's layers under a
+/// config whose ExposedPorts are `keys`, named `exposing:1`.
+fn exposing_busybox(sb: &UserSandbox, oci: &std::path::Path, keys: &[&str]) -> String {
+    let read = |d: &str| std::fs::read(oci.join("blobs/sha256").join(&d[7..])).unwrap();
+    let json = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).unwrap();
+    let index = json(&std::fs::read(oci.join("index.json")).unwrap());
+    let desc = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "busybox:latest")
+        .unwrap();
+    let mut manifest = json(&read(desc["digest"].as_str().unwrap()));
+    let mut config = json(&read(manifest["config"]["digest"].as_str().unwrap()));
+    let exposed: serde_json::Map<_, _> = keys
+        .iter()
+        .map(|k| (k.to_string(), serde_json::json!({})))
+        .collect();
+    config["config"]["ExposedPorts"] = exposed.into();
+    let put = |bytes: &[u8]| {
+        let d = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
+        sb.write_file(format!("exposing/blobs/sha256/{}", &d[7..]), bytes);
+        (d, bytes.len())
+    };
+    for l in manifest["layers"].as_array().unwrap() {
+        put(&read(l["digest"].as_str().unwrap()));
+    }
+    let (d, n) = put(&serde_json::to_vec(&config).unwrap());
+    manifest["config"]["digest"] = d.into();
+    manifest["config"]["size"] = n.into();
+    let (d, n) = put(&serde_json::to_vec(&manifest).unwrap());
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": d, "size": n,
+        "annotations": {"org.opencontainers.image.ref.name": "exposing:1"}}]});
+    sb.write_file("exposing/oci-layout", r#"{"imageLayoutVersion":"1.0.0"}"#);
+    sb.write_file("exposing/index.json", serde_json::to_vec(&index).unwrap());
+    sb.home().join("exposing").to_str().unwrap().to_string()
+}
+
+/// `-P` takes only `PORT[/PROTO]` from an image: a key that names a host
+/// address and port is ignored with a warning, the others are published on
+/// random ports of every address.
+#[test]
+fn publish_all_takes_only_port_and_proto_from_the_image() {
+    let env = require_env!();
+    let shared = require_shared!(env);
+    let sb = sandbox(&env);
+    let hostile = "127.0.0.1:18082:80/tcp";
+    let layout = exposing_busybox(&sb, &shared.join("images/oci"), &[hostile, "8000/tcp"]);
+    sb.den_ok(&["load", "-i", &layout]);
+    let out = sb.den(&[
+        "run",
+        "-d",
+        "-P",
+        "--name",
+        "exp",
+        "exposing:1",
+        "sleep",
+        "100",
+    ]);
+    assert!(out.status.success(), "{}", den_tests::stderr(&out));
+    assert_eq!(
+        den_tests::stderr(&out).trim(),
+        format!(
+            "den: warning: -P ignores the image's exposed port \"{hostile}\": \
+             an image may only expose PORT or PORT/PROTO"
+        )
+    );
+    let shown = sb.den_ok(&["port", "exp"]);
+    assert_eq!(shown.lines().count(), 1, "{shown}");
+    assert!(shown.starts_with("8000/tcp -> 0.0.0.0:"), "{shown}");
+    assert!(!shown.contains("18082"), "{shown}");
+    sb.den_ok(&["rm", "-f", "exp"]);
 }
 
 #[test]

@@ -118,6 +118,30 @@ impl PortMapping {
             .collect())
     }
 
+    /// One key of an image's `ExposedPorts`: only `PORT` or `PORT/tcp|udp`,
+    /// published on a random host port of every address. An image must not
+    /// choose the host's address or port (`127.0.0.1:18082:80/tcp` is what
+    /// `-p` accepts, not what an image may ask for), so anything else is
+    /// refused here and the caller ignores it with a warning.
+    pub fn from_exposed(key: &str) -> Result<PortMapping, String> {
+        let (port, proto) = match key.split_once('/') {
+            None => (key, Proto::Tcp),
+            Some((port, "tcp")) => (port, Proto::Tcp),
+            Some((port, "udp")) => (port, Proto::Udp),
+            Some((_, other)) => return Err(format!("protocol {other:?} is not tcp or udp")),
+        };
+        let container_port = match port.parse::<u16>() {
+            Ok(p) if p != 0 && port.bytes().all(|b| b.is_ascii_digit()) => p,
+            _ => return Err("an image may only expose PORT or PORT/PROTO".into()),
+        };
+        Ok(PortMapping {
+            host_ip: None,
+            host_port: 0,
+            container_port,
+            proto,
+        })
+    }
+
     /// Refuses a host port below `unprivileged_start` (the value of
     /// `net.ipv4.ip_unprivileged_port_start`), naming the sysctl.
     pub fn check_privileged(&self, unprivileged_start: u16) -> Result<(), NetError> {
@@ -341,6 +365,29 @@ mod tests {
             let e = PortMapping::parse(spec).expect_err(spec).to_string();
             assert!(e.contains(want), "{spec}: {e}");
             assert!(!e.contains('\n'), "{spec}: {e}");
+        }
+    }
+
+    #[test]
+    fn image_exposed_ports_are_port_and_proto_only() {
+        let tcp = |p| Ok(m(None, 0, p, Proto::Tcp));
+        assert_eq!(PortMapping::from_exposed("80"), tcp(80));
+        assert_eq!(PortMapping::from_exposed("80/tcp"), tcp(80));
+        assert_eq!(
+            PortMapping::from_exposed("53/udp"),
+            Ok(m(None, 0, 53, Proto::Udp))
+        );
+        for bad in [
+            "127.0.0.1:18082:80/tcp",
+            "18082:80",
+            "8000-8010/tcp",
+            "0/tcp",
+            "+80",
+            "80/sctp",
+            "",
+            "99999",
+        ] {
+            assert!(PortMapping::from_exposed(bad).is_err(), "{bad}");
         }
     }
 

@@ -342,15 +342,12 @@ pub fn network_plan(
     }
     if args.publish_all {
         for e in &config.exposed_ports {
-            let spec = if e.contains('/') {
-                e.clone()
-            } else {
-                format!("{e}/tcp")
-            };
-            let (port, proto) = spec.split_once('/').unwrap_or((&spec, "tcp"));
-            ports.extend(den_net::ports::PortMapping::parse(&format!(
-                "{port}/{proto}"
-            ))?);
+            match den_net::ports::PortMapping::from_exposed(e) {
+                Ok(m) => ports.push(m),
+                Err(why) => {
+                    eprintln!("den: warning: -P ignores the image's exposed port {e:?}: {why}")
+                }
+            }
         }
     }
     let mut hosts = Vec::new();
