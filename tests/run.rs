@@ -490,3 +490,155 @@ fn many_run_rm_cycles_leave_nothing_behind() {
         stdout(&procs)
     );
 }
+
+/// An interactive shell under `script(1)`: lines go in one at a time, and
+/// what the terminal shows comes back.
+struct Terminal {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Terminal {
+    fn start(sb: &UserSandbox) -> Terminal {
+        let mut child = sb
+            .command_as_user(
+                &[("PS1", "$ ")],
+                "script",
+                &["-qfc", "bash --norc --noprofile -i", "/dev/null"],
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let input = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Terminal {
+            child,
+            input,
+            output,
+        }
+    }
+
+    /// Types `line`, then waits until the shell has run it: the line ends
+    /// by printing `step-N`, computed, so the echo of the line never matches.
+    fn run(&mut self, line: &str, step: u32) -> String {
+        let before = self.output.lock().unwrap().len();
+        writeln!(self.input, "{line}; echo step-$((0+{step}))").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let out = self.output.lock().unwrap()[before..].to_string();
+            if out.contains(&format!("step-{step}")) {
+                return out;
+            }
+            assert!(Instant::now() < deadline, "`{line}` did not finish: {out}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        writeln!(self.input, "exit").ok();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// Issue 8, item 1: a container never shares the user's controlling
+/// terminal, and seccomp refuses TIOCSTI, so what a container "types" is
+/// never run by the user's shell (here `dev.tty.legacy_tiocsti` is 1).
+#[test]
+fn container_cannot_type_into_the_users_terminal() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    sb.den_ok(&["pull", "-q", "python:3.11-slim"]);
+    let marker = sb.dir().join("typed-by-the-container");
+    // Types `touch MARKER` into /dev/tty and into each of fds 0-2 that is a
+    // terminal, and reports what each attempt got.
+    let probe = format!(
+        r#"import fcntl, os, termios
+def push(fd):
+    try:
+        for c in b"touch {marker}\n":
+            fcntl.ioctl(fd, termios.TIOCSTI, bytes([c]))
+        return "typed"
+    except OSError as e:
+        return os.strerror(e.errno)
+try:
+    print("dev-tty:", push(os.open("/dev/tty", os.O_RDWR)))
+except OSError as e:
+    print("dev-tty:", os.strerror(e.errno))
+for fd in (0, 1, 2):
+    print("fd%d:" % fd, push(fd) if os.isatty(fd) else "not a tty")
+"#,
+        marker = marker.display()
+    );
+    let probe_dir = sb.dir().join("probe");
+    sb.write_file(probe_dir.join("probe.py"), &probe);
+    let den = env.bin.display().to_string();
+    let vol = format!("{}:/probe:ro", probe_dir.display());
+    let mut term = Terminal::start(&sb);
+    // Attached `den run` (no -d): /dev/tty leads nowhere.
+    let out = term.run(
+        &format!("{den} run --rm -v {vol} python:3.11-slim python3 /probe/probe.py"),
+        1,
+    );
+    assert!(out.contains("dev-tty: No such device or address"), "{out}");
+    assert!(!out.contains("typed"), "{out}");
+    // `den exec` without -t: its stdout and stderr are the user's terminal,
+    // but not its controlling one, and seccomp refuses TIOCSTI anyway.
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "tty-victim",
+        "-v",
+        &vol,
+        "python:3.11-slim",
+        "sleep",
+        "300",
+    ]);
+    let out = term.run(&format!("{den} exec tty-victim python3 /probe/probe.py"), 2);
+    assert!(out.contains("dev-tty: No such device or address"), "{out}");
+    assert!(!out.contains("typed"), "{out}");
+    // With -t the container's own pty is its controlling terminal, which the
+    // kernel would let it type into: seccomp refuses the ioctl.
+    let out = term.run(
+        &format!("{den} run --rm -t -v {vol} python:3.11-slim python3 /probe/probe.py"),
+        3,
+    );
+    assert!(out.contains("dev-tty: Operation not permitted"), "{out}");
+    assert!(out.contains("fd0: Operation not permitted"), "{out}");
+    // Give the shell the chance to run anything typed, then check.
+    term.run("sleep 1", 4);
+    sb.den_ok(&["rm", "-f", "tty-victim"]);
+    assert!(
+        !marker.exists(),
+        "the user's shell ran what a container typed"
+    );
+    // Control: the same probe run directly by the user's shell does type
+    // into it, so the checks above can see an injection.
+    let out = term.run(&format!("python3 {}/probe.py", probe_dir.display()), 5);
+    assert!(out.contains("dev-tty: typed"), "control: {out}");
+    term.run("sleep 1", 6);
+    assert!(marker.exists(), "control: the injected line was not run");
+}

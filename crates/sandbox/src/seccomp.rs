@@ -6,7 +6,7 @@
 //! The policy is data, in [`profile`]: an allow-list where every system call
 //! not named fails with EPERM; a few calls allowed only with certain argument
 //! values (`personality`, `socket` without AF_ALG/AF_VSOCK, `clone` without
-//! namespace flags); groups allowed only when the container keeps a
+//! namespace flags, `ioctl` without TIOCSTI/TIOCLINUX); groups allowed only when the container keeps a
 //! capability (mount/unshare/setns with CAP_SYS_ADMIN, init_module with
 //! CAP_SYS_MODULE, ...); and `clone3` answered with ENOSYS unless
 //! CAP_SYS_ADMIN is kept.
@@ -242,14 +242,19 @@ fn allow_list(arch: Arch, kept: &CapsHashSet) -> Result<Rules, SeccompError> {
             false => SeccompCmpArgLen::Qword,
         };
         for check in c.any_of {
-            let (op, value) = match *check {
-                ArgCheck::Eq(v) => (SeccompCmpOp::Eq, v),
-                ArgCheck::Lt(v) => (SeccompCmpOp::Lt, v),
-                ArgCheck::Gt(v) => (SeccompCmpOp::Gt, v),
-                ArgCheck::NoBitsOf(mask) => (SeccompCmpOp::MaskedEq(mask), 0),
+            let conds: Vec<(SeccompCmpOp, u64)> = match *check {
+                ArgCheck::Eq(v) => vec![(SeccompCmpOp::Eq, v)],
+                ArgCheck::Lt(v) => vec![(SeccompCmpOp::Lt, v)],
+                ArgCheck::Gt(v) => vec![(SeccompCmpOp::Gt, v)],
+                ArgCheck::NoBitsOf(mask) => vec![(SeccompCmpOp::MaskedEq(mask), 0)],
+                ArgCheck::NoneOf(values) => values.iter().map(|v| (SeccompCmpOp::Ne, *v)).collect(),
             };
-            let cond = SeccompCondition::new(c.arg, len.clone(), op, value).map_err(err)?;
-            let rule = SeccompRule::new(vec![cond]).map_err(err)?;
+            let conds = conds
+                .into_iter()
+                .map(|(op, value)| SeccompCondition::new(c.arg, len.clone(), op, value))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err)?;
+            let rule = SeccompRule::new(conds).map_err(err)?;
             rules.entry(nr).or_default().push(rule);
         }
     }
@@ -395,14 +400,16 @@ fn profile_fingerprint(arch: Arch) -> u64 {
         h.u64(u64::from(c.arg) | u64::from(c.is_int) << 8);
         h.u64(c.unless.map_or(u64::MAX, |cap| u64::from(cap.index())));
         for check in c.any_of {
-            let (tag, value) = match *check {
-                ArgCheck::Eq(v) => (1, v),
-                ArgCheck::Lt(v) => (2, v),
-                ArgCheck::Gt(v) => (3, v),
-                ArgCheck::NoBitsOf(v) => (4, v),
+            let (tag, values) = match *check {
+                ArgCheck::Eq(v) => (1, vec![v]),
+                ArgCheck::Lt(v) => (2, vec![v]),
+                ArgCheck::Gt(v) => (3, vec![v]),
+                ArgCheck::NoBitsOf(v) => (4, vec![v]),
+                ArgCheck::NoneOf(vs) => (5, vs.to_vec()),
             };
             h.u64(tag);
-            h.u64(value);
+            h.u64(values.len() as u64);
+            values.into_iter().for_each(|v| h.u64(v));
         }
     }
     for (name, cap) in profile::ENOSYS_UNLESS {

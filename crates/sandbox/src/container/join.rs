@@ -20,7 +20,9 @@ use nix::sched::{CloneFlags, setns};
 use rustix::fs::{Mode, OFlags};
 
 use super::spec::ContainerSpec;
-use super::{SetupError, environment, exec, security, supervise, supervised_signals, user};
+use super::{
+    SetupError, environment, exec, new_session, security, supervise, supervised_signals, user,
+};
 use crate::sys;
 
 /// What `den exec` asks for.
@@ -125,14 +127,7 @@ fn run_in_container(
     prepared: &security::Prepared,
     req: &ExecRequest,
 ) -> Result<std::convert::Infallible, SetupError> {
-    if req.terminal {
-        nix::unistd::setsid().ok();
-        rustix::process::ioctl_tiocsctty(std::io::stdin().as_fd()).map_err(|e| SetupError::Io {
-            what: "make the terminal controlling".into(),
-            path: "stdin".into(),
-            source: e.into(),
-        })?;
-    }
+    new_session(req.terminal, "stdin")?;
     let user = user::lookup(req.user.as_deref().unwrap_or(&spec.process.user))?;
     let mut base = spec.process.env.clone();
     for e in &req.env {

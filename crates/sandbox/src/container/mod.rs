@@ -50,7 +50,7 @@ use std::path::PathBuf;
 
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::signal::{SigSet, Signal, kill};
-use nix::sys::signalfd::SignalFd;
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::sys::{self, ChildExit};
 use crate::userns::UsernsError;
@@ -70,6 +70,8 @@ pub enum SetupError {
         what: &'static str,
         errno: nix::Error,
     },
+    #[error("cannot give the container process a session of its own (setsid): {0}")]
+    Session(nix::Error),
     #[error("mounting {what} on {target}: {errno}")]
     Mount {
         what: String,
@@ -188,11 +190,26 @@ fn unshare_container_namespaces(
     })
 }
 
+/// Whether a signal den received goes on to the container. The container
+/// runs in a session of its own, so a signal from the user's terminal
+/// (Ctrl-C: SIGINT from the kernel) reaches only den and is passed on; only
+/// the terminal's SIGWINCH is not: the container has no terminal of the
+/// user's, and with `-t` its own pty signals it.
+fn forwards(info: &libc::signalfd_siginfo) -> bool {
+    let signo = info.ssi_signo as i32;
+    let from_terminal = info.ssi_code == libc::SI_KERNEL;
+    signo != Signal::SIGCHLD as i32
+        && signo != Signal::SIGPIPE as i32
+        && !(from_terminal && signo == Signal::SIGWINCH as i32)
+}
+
 /// Forwards signals to the container until it exits; returns its status.
 fn supervise(child: &mut sys::ForkedChild, signals: &SigSet) -> Result<i32, SetupError> {
-    let sfd = SignalFd::new(signals).map_err(|errno| SetupError::Namespace {
-        what: "signalfd",
-        errno,
+    let sfd = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC).map_err(|errno| {
+        SetupError::Namespace {
+            what: "signalfd",
+            errno,
+        }
     })?;
     loop {
         if let Some(exit) = child.try_wait().map_err(|errno| SetupError::Namespace {
@@ -205,11 +222,7 @@ fn supervise(child: &mut sys::ForkedChild, signals: &SigSet) -> Result<i32, Setu
             });
         }
         match sfd.read_signal() {
-            // A signal from the terminal (SI_KERNEL) reached the container's
-            // process group directly; passing it on would deliver it twice.
-            Ok(Some(info))
-                if info.ssi_signo != Signal::SIGCHLD as u32 && info.ssi_code != libc::SI_KERNEL =>
-            {
+            Ok(Some(info)) if forwards(&info) => {
                 if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
                     kill(child.pid(), sig).ok();
                 }
@@ -294,14 +307,7 @@ fn setup_and_exec(
         what: "uts (hostname)",
         errno,
     })?;
-    if spec.process.terminal {
-        nix::unistd::setsid().ok();
-        rustix::process::ioctl_tiocsctty(std::io::stdin().as_fd()).map_err(|e| SetupError::Io {
-            what: "make the terminal controlling".into(),
-            path: "/dev/console".into(),
-            source: e.into(),
-        })?;
-    }
+    new_session(spec.process.terminal, "/dev/console")?;
     let user = user::lookup(&spec.process.user)?;
     let mut env = environment(
         &spec.process.env,
@@ -333,6 +339,22 @@ fn setup_and_exec(
     }
     supervised_signals().thread_unblock().ok();
     Err(exec::exec(&program, &spec.process.args, &env))
+}
+
+/// A session of its own, so the user's terminal is never the container's
+/// controlling terminal (`/dev/tty` then fails with ENXIO, and TIOCSTI on
+/// an inherited terminal fd with EPERM); with `terminal`, stdin (the
+/// container's own pty, named `what` in errors) becomes the controlling one.
+fn new_session(terminal: bool, what: &str) -> Result<(), SetupError> {
+    nix::unistd::setsid().map_err(SetupError::Session)?;
+    if terminal {
+        rustix::process::ioctl_tiocsctty(std::io::stdin().as_fd()).map_err(|e| SetupError::Io {
+            what: "make the terminal controlling".into(),
+            path: what.into(),
+            source: e.into(),
+        })?;
+    }
+    Ok(())
 }
 
 /// The process environment: the spec's, plus HOME, HOSTNAME, PATH and TERM

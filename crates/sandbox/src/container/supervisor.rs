@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal, kill};
-use nix::sys::signalfd::SignalFd;
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use super::logs::{LogWriter, MAX_LOG};
 use super::spec::ContainerSpec;
@@ -98,7 +98,8 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
     )?;
     let signals = handled_signals();
     signals.thread_block().map_err(ns_err("signal mask"))?;
-    let sfd = SignalFd::new(&signals).map_err(ns_err("signalfd"))?;
+    // Close-on-exec: the container process must not inherit it.
+    let sfd = SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC).map_err(ns_err("signalfd"))?;
     let mut control = Control::open(spec);
     let capture = !spec.process.terminal && spec.state_dir.is_some();
     let mut logs = match (&spec.state_dir, capture) {
@@ -390,12 +391,8 @@ fn handle_signal(child: &sys::ForkedChild, sfd: &SignalFd) {
     let Ok(Some(info)) = sfd.read_signal() else {
         return;
     };
-    let signo = info.ssi_signo as i32;
-    // From the terminal (SI_KERNEL) it reached the container directly.
-    if signo != Signal::SIGCHLD as i32
-        && signo != Signal::SIGPIPE as i32
-        && info.ssi_code != libc::SI_KERNEL
-        && let Ok(sig) = Signal::try_from(signo)
+    if super::forwards(&info)
+        && let Ok(sig) = Signal::try_from(info.ssi_signo as i32)
     {
         kill(child.pid(), sig).ok();
     }

@@ -56,7 +56,7 @@ pub const ALWAYS: &[Group] = &[
         why: "reading, writing and moving data between descriptors",
         syscalls: &[
             "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev",
-            "preadv2", "pwritev2", "lseek", "dup", "dup2", "dup3", "fcntl", "ioctl", "flock",
+            "preadv2", "pwritev2", "lseek", "dup", "dup2", "dup3", "fcntl", "flock",
             "fsync", "fdatasync", "sync", "syncfs", "sync_file_range", "fallocate", "fadvise64",
             "readahead", "sendfile", "splice", "tee", "vmsplice", "copy_file_range", "pipe",
             "pipe2", "cachestat",
@@ -314,6 +314,8 @@ pub enum ArgCheck {
     Gt(u64),
     /// `arg & mask == 0`
     NoBitsOf(u64),
+    /// `arg` is none of these values (one rule: `arg != a && arg != b ...`)
+    NoneOf(&'static [u64]),
 }
 
 /// A system call allowed only when an argument passes one of `any_of`.
@@ -336,7 +338,25 @@ pub struct Conditional {
 /// NEWIPC, NEWUSER, NEWPID, NEWNET (0x04000000 to 0x40000000). Docker's mask.
 pub const CLONE_NAMESPACE_FLAGS: u64 = 0x7E02_0000;
 
+/// `ioctl(fd, TIOCSTI, &c)`: push a byte into a terminal's input, as if
+/// typed. On a terminal shared with the user's shell, the shell would run
+/// what the container typed.
+pub const TIOCSTI: u64 = 0x5412;
+/// `ioctl(fd, TIOCLINUX, ...)`: the Linux console's subcommands, among them
+/// pasting the selection into the console's input (the same injection).
+pub const TIOCLINUX: u64 = 0x541C;
+
 pub const CONDITIONAL: &[Conditional] = &[
+    Conditional {
+        syscall: "ioctl",
+        why: "every request except TIOCSTI and TIOCLINUX, which type into a terminal \
+              (refused as bubblewrap and Flatpak do; stricter than Docker). The request \
+              is compared as the kernel reads it, a 32-bit unsigned int",
+        arg: 1,
+        is_int: true,
+        any_of: &[ArgCheck::NoneOf(&[TIOCSTI, TIOCLINUX])],
+        unless: None,
+    },
     Conditional {
         syscall: "personality",
         why: "only the execution domains programs really set: PER_LINUX (0), \

@@ -343,6 +343,34 @@ fn socket_and_personality_arguments() {
 }
 
 #[test]
+fn ioctl_refuses_typing_into_a_terminal_only() {
+    for arch in ARCHES {
+        for caps in [default_caps(), caps::all()] {
+            let f = Filter::new(arch, &caps);
+            let ioctl = |request: u64| f.answer("ioctl", [0, request, 0, 0, 0, 0]);
+            assert_eq!(ioctl(libc::TIOCSTI), errno(libc::EPERM), "TIOCSTI");
+            assert_eq!(ioctl(libc::TIOCLINUX), errno(libc::EPERM), "TIOCLINUX");
+            // The kernel reads the request as a 32-bit int: high bits set
+            // in the register must not get it past the filter.
+            assert_eq!(
+                ioctl(0xdead_beef_0000_0000 | libc::TIOCSTI),
+                errno(libc::EPERM)
+            );
+            for request in [
+                libc::TCGETS,
+                libc::TIOCGWINSZ,
+                libc::TIOCSCTTY,
+                libc::FIONREAD,
+            ] {
+                assert_eq!(ioctl(request), ALLOW, "{request:#x}");
+            }
+            assert_eq!(ioctl(libc::TIOCSTI + 1), ALLOW);
+            assert_eq!(ioctl(libc::TIOCSTI - 1), ALLOW);
+        }
+    }
+}
+
+#[test]
 fn other_abis_are_refused() {
     let f = Filter::new(Arch::X86_64, &default_caps());
     let getpid = Arch::X86_64.number("getpid").unwrap() as u32;
@@ -465,14 +493,17 @@ fn den_verdicts(arch: Arch, caps: &CapsHashSet) -> BTreeMap<String, Verdict> {
         if arch.number(c.syscall).is_none() || c.unless.is_some_and(|u| caps.contains(&u)) {
             continue;
         }
-        let checks = c.any_of.iter().map(|check| {
-            let (op, value) = match *check {
-                ArgCheck::Eq(v) => ("SCMP_CMP_EQ", v),
-                ArgCheck::Lt(v) => ("SCMP_CMP_LT", v),
-                ArgCheck::Gt(v) => ("SCMP_CMP_GT", v),
-                ArgCheck::NoBitsOf(m) => ("SCMP_CMP_MASKED_EQ", m),
+        let checks = c.any_of.iter().flat_map(|check| {
+            let ops: Vec<(&str, u64)> = match *check {
+                ArgCheck::Eq(v) => vec![("SCMP_CMP_EQ", v)],
+                ArgCheck::Lt(v) => vec![("SCMP_CMP_LT", v)],
+                ArgCheck::Gt(v) => vec![("SCMP_CMP_GT", v)],
+                ArgCheck::NoBitsOf(m) => vec![("SCMP_CMP_MASKED_EQ", m)],
+                // Docker has no such rule: only compared for inequality.
+                ArgCheck::NoneOf(vs) => vs.iter().map(|v| ("SCMP_CMP_NE", *v)).collect(),
             };
-            (u64::from(c.arg), op.to_owned(), value)
+            ops.into_iter()
+                .map(|(op, value)| (u64::from(c.arg), op.to_owned(), value))
         });
         merge(
             &mut out,
@@ -512,10 +543,12 @@ fn matches_docker_reference() {
             let docker = docker_verdicts(&json, arch, caps);
             let den = den_verdicts(arch, caps);
             let names: BTreeSet<&String> = docker.keys().chain(den.keys()).collect();
-            // den's one deliberate difference: debugging calls need CAP_SYS_PTRACE.
+            // den's deliberate differences: debugging calls need
+            // CAP_SYS_PTRACE, and ioctl refuses TIOCSTI and TIOCLINUX.
             let stricter = |n: &str| {
-                !caps.contains(&Capability::CAP_SYS_PTRACE)
-                    && ["ptrace", "process_vm_readv", "process_vm_writev"].contains(&n)
+                n == "ioctl"
+                    || !caps.contains(&Capability::CAP_SYS_PTRACE)
+                        && ["ptrace", "process_vm_readv", "process_vm_writev"].contains(&n)
             };
             for n in names.iter().filter(|n| stricter(n)) {
                 assert_ne!(
