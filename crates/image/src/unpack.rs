@@ -27,6 +27,14 @@
 //! directory does not stop its children from being created and the creation
 //! of children does not change the directory's mtime afterwards.
 //!
+//! # Sparse files
+//!
+//! A GNU sparse entry's holes stay holes: the tar crate reads them as zeros,
+//! and each all-zero chunk becomes a seek, so a 2 KiB layer describing a
+//! 200 MB file allocates a few blocks. Reading the zeros still costs time, so
+//! a sparse entry's real size is capped (8 GiB) and a larger one refuses the
+//! layer before anything is created for it.
+//!
 //! # Whiteouts
 //!
 //! OCI whiteouts become what overlayfs itself writes to an upper layer:
@@ -130,6 +138,12 @@ pub enum UnpackError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "layer entry `{entry}`: sparse file of {size} bytes refused: den unpacks sparse files \
+         of at most {} bytes",
+        create::SPARSE_MAX
+    )]
+    SparseTooLarge { entry: String, size: u64 },
     #[error("layer entry `{entry}`: cannot chown to {uid}:{gid}{}", chown_hint(.source))]
     Chown {
         entry: String,

@@ -2,7 +2,7 @@
 //! applying its metadata.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Gid, Mode, OFlags, Uid};
@@ -37,6 +37,39 @@ fn create_at<T>(
     }
 }
 
+/// The largest real (expanded) size of a GNU sparse entry: its holes cost no
+/// disk, but reading them costs time.
+pub(super) const SPARSE_MAX: u64 = 8 << 30;
+
+/// Reads the next chunk of an entry's data; `None` at its end.
+fn read_chunk<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    buf: &mut [u8],
+    path: &[u8],
+) -> Result<Option<usize>, UnpackError> {
+    loop {
+        match entry.read(buf) {
+            Ok(0) => return Ok(None),
+            Ok(n) => return Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(source) => {
+                return Err(UnpackError::ReadData {
+                    entry: show(path),
+                    source,
+                });
+            }
+        }
+    }
+}
+
+fn write_err(path: &[u8], source: io::Error) -> UnpackError {
+    UnpackError::Io {
+        entry: show(path),
+        op: "write file data",
+        source,
+    }
+}
+
 impl Out<'_> {
     pub(super) fn note(&mut self, note: String) {
         self.report.skipped.push(note);
@@ -50,6 +83,14 @@ impl Out<'_> {
         kind: EntryType,
         meta: &Meta,
     ) -> Result<(), UnpackError> {
+        // Checked before anything is created: a few KiB of layer must not make
+        // us read terabytes of zeros.
+        if kind == EntryType::GNUSparse && entry.size() > SPARSE_MAX {
+            return Err(UnpackError::SparseTooLarge {
+                entry: show(path),
+                size: entry.size(),
+            });
+        }
         let (parent_path, name) = paths::split(path);
         let parent = fs.parent(parent_path, path)?;
         let flags =
@@ -59,29 +100,13 @@ impl Out<'_> {
             return Ok(()); // unreachable: only directory entries keep what exists
         };
         let mut file = File::from(fd);
-        let mut written = 0u64;
-        loop {
-            let n = match entry.read(&mut self.buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(source) => {
-                    return Err(UnpackError::ReadData {
-                        entry: show(path),
-                        source,
-                    });
-                }
-            };
-            file.write_all(&self.buf[..n])
-                .map_err(|source| UnpackError::Io {
-                    entry: show(path),
-                    op: "write file data",
-                    source,
-                })?;
-            written += n as u64;
-        }
-        // A truncated stream ends the data early; sparse entries expand.
-        if kind != EntryType::GNUSparse && written != entry.size() {
+        let written = if kind == EntryType::GNUSparse {
+            self.sparse_data(entry, &mut file, path)?
+        } else {
+            self.data(entry, &mut file, path)?
+        };
+        // A truncated stream ends the data early.
+        if written != entry.size() {
             let source = io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "tar stream ends inside the file",
@@ -93,6 +118,47 @@ impl Out<'_> {
         }
         self.report.bytes += written;
         self.finish_fd(file.as_fd(), path, meta)
+    }
+
+    /// Copies a regular entry's data into `file`; returns the bytes copied.
+    fn data<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        file: &mut File,
+        path: &[u8],
+    ) -> Result<u64, UnpackError> {
+        let mut written = 0u64;
+        while let Some(n) = read_chunk(entry, &mut self.buf, path)? {
+            file.write_all(&self.buf[..n])
+                .map_err(|e| write_err(path, e))?;
+            written += n as u64;
+        }
+        Ok(written)
+    }
+
+    /// Copies a GNU sparse entry's data into `file`, leaving its holes as
+    /// holes: an all-zero chunk (the tar crate turns each hole into zeros) is
+    /// a seek, and the file's length is set at the end. [`Out::file`] has
+    /// checked the real size against [`SPARSE_MAX`].
+    fn sparse_data<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        file: &mut File,
+        path: &[u8],
+    ) -> Result<u64, UnpackError> {
+        let mut written = 0u64;
+        while let Some(n) = read_chunk(entry, &mut self.buf, path)? {
+            let chunk = &self.buf[..n];
+            if chunk.iter().all(|b| *b == 0) {
+                file.seek(SeekFrom::Current(n as i64))
+                    .map_err(|e| write_err(path, e))?;
+            } else {
+                file.write_all(chunk).map_err(|e| write_err(path, e))?;
+            }
+            written += n as u64;
+        }
+        file.set_len(written).map_err(|e| write_err(path, e))?;
+        Ok(written)
     }
 
     pub(super) fn dir(&mut self, fs: &mut Fs, path: &[u8], meta: &Meta) -> Result<(), UnpackError> {

@@ -574,6 +574,55 @@ fn long_names_and_stop_at_the_end_marker() {
     );
 }
 
+/// A GNU sparse layer: one file of `real` bytes holding `hello` at
+/// `real / 2` and holes elsewhere; 2 KiB of tar in all.
+fn sparse_layer(real: u64) -> Vec<u8> {
+    let mut h = header("sparse", "", EntryType::GNUSparse, 512, 0o644);
+    let gnu = h.as_gnu_mut().expect("gnu header");
+    gnu.set_real_size(real);
+    gnu.sparse[0].set_offset(real / 2);
+    gnu.sparse[0].set_length(512);
+    gnu.sparse[1].set_offset(real);
+    gnu.sparse[1].set_length(0);
+    h.set_cksum();
+    let mut data = b"hello".to_vec();
+    data.resize(512, 0);
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&h, &data[..]).expect("build sparse layer");
+    b.into_inner().expect("finish sparse layer")
+}
+
+#[test]
+fn sparse_entry_is_written_as_holes() {
+    let f = fixture();
+    let real = 200_000_000;
+    let stream = sparse_layer(real);
+    assert_eq!(stream.len(), 2048);
+    unpack_layer(Cursor::new(stream), &f.dest, &UnpackOptions::default()).unwrap();
+    let meta = fs::metadata(f.path("sparse")).unwrap();
+    assert_eq!(meta.len(), real);
+    // 200 MB written out would be ~390,000 blocks; holes leave a few.
+    assert!(meta.blocks() < 2048, "{} blocks allocated", meta.blocks());
+    let data = fs::read(f.path("sparse")).unwrap();
+    let mid = usize::try_from(real / 2).unwrap();
+    assert_eq!(&data[mid..mid + 5], b"hello");
+    assert!(data[..mid].iter().all(|b| *b == 0));
+}
+
+#[test]
+fn sparse_entry_beyond_the_cap_is_refused() {
+    let f = fixture();
+    let stream = sparse_layer(create::SPARSE_MAX + 512);
+    let err = unpack_layer(Cursor::new(stream), &f.dest, &UnpackOptions::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "layer entry `sparse`: sparse file of 8589935104 bytes refused: den unpacks sparse \
+         files of at most 8589934592 bytes"
+    );
+    assert!(!f.path("sparse").exists());
+    f.assert_outside_untouched();
+}
+
 #[test]
 fn pax_time_parsing() {
     let t = |s: &str| parse_pax_time(s.as_bytes()).map(|t| (t.tv_sec, t.tv_nsec));
