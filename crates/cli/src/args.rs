@@ -45,8 +45,21 @@ pub enum Command {
         /// Attach standard input.
         #[arg(short, long)]
         interactive: bool,
+        /// Keys that detach from a terminal container, leaving it running
+        /// (default ctrl-p,ctrl-q).
+        #[arg(long, value_name = "KEYS")]
+        detach_keys: Option<String>,
         #[arg(required = true)]
         containers: Vec<String>,
+    },
+    /// Connect this terminal to a running `-t` container; Ctrl-P Ctrl-Q
+    /// detaches and leaves it running.
+    Attach {
+        /// Keys that detach (Docker's format: ctrl-<key> or a character,
+        /// comma-separated; default ctrl-p,ctrl-q).
+        #[arg(long, value_name = "KEYS")]
+        detach_keys: Option<String>,
+        container: String,
     },
     /// Stop and start containers.
     Restart(StopArgs),
@@ -309,6 +322,10 @@ pub struct RunArgs {
     /// Give the container a terminal.
     #[arg(short, long)]
     pub tty: bool,
+    /// Keys that detach from the container's terminal, leaving it running
+    /// (default ctrl-p,ctrl-q).
+    #[arg(long, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
     /// Set an environment variable (KEY=VALUE, or KEY to copy it from den's environment).
     #[arg(short, long = "env", value_name = "KEY[=VALUE]")]
     pub env: Vec<String>,
@@ -528,6 +545,9 @@ pub enum InternalCommand {
         /// Own session, output only to the log; prints "started" when running.
         #[arg(long)]
         detach: bool,
+        /// stdin is a socket attached to the container's terminal.
+        #[arg(long)]
+        attach_stdin: bool,
     },
     /// Unpack a stored blob as a layer.
     Unpack { blob: String, diff_id: String },

@@ -103,8 +103,19 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Start {
             attach,
             interactive,
+            detach_keys,
             containers,
-        } => cmd::lifecycle::start(&ctx, &containers, attach, interactive),
+        } => cmd::lifecycle::start(
+            &ctx,
+            &containers,
+            attach,
+            interactive,
+            detach_keys.as_deref(),
+        ),
+        Command::Attach {
+            detach_keys,
+            container,
+        } => cmd::attach::attach(&ctx, &container, detach_keys.as_deref()),
         Command::Restart(a) => cmd::lifecycle::restart(&ctx, &a.containers, a.time),
         Command::Rm(a) => cmd::lifecycle::rm(&ctx, &a.containers, a.force),
         Command::Wait { containers } => cmd::ps::wait(&ctx, &containers),

@@ -139,6 +139,14 @@ pub fn copy_window_size(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result<(), 
     tcsetwinsize(to, size).map_err(|e| PtyError::SetWindowSize(e.into()))
 }
 
+/// The window size of `fd` as (rows, columns), if it is a terminal.
+pub fn window_size(fd: BorrowedFd<'_>) -> Option<(u16, u16)> {
+    if !isatty(fd) {
+        return None;
+    }
+    tcgetwinsize(fd).ok().map(|w| (w.ws_row, w.ws_col))
+}
+
 /// The user's terminal in raw mode while this guard lives: input byte by
 /// byte, no echo, no signals from ^C/^Z, no output processing. Dropping it
 /// (also when unwinding from a panic, but not on `process::exit`) restores

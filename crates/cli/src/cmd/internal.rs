@@ -13,9 +13,17 @@ use crate::context::Context;
 
 pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
     let mapping = IdMapping::detect();
-    if let InternalCommand::Container { spec, detach } = &cmd {
+    if let InternalCommand::Container {
+        spec,
+        detach,
+        attach_stdin,
+    } = &cmd
+    {
         let spec: ContainerSpec = serde_json::from_slice(&fs_err::read(spec)?)?;
-        let opts = den_sandbox::container::Options { detached: *detach };
+        let opts = den_sandbox::container::Options {
+            detached: *detach,
+            attach_stdin: *attach_stdin,
+        };
         return Ok(report(den_sandbox::container::run(&spec, &mapping, opts)));
     }
     if let InternalCommand::Exec {

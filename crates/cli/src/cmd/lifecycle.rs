@@ -2,6 +2,7 @@
 //! changing containers. Signals go through each container's supervisor
 //! (`sandbox::container::control`).
 
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -99,6 +100,7 @@ pub fn start(
     names: &[String],
     attach: bool,
     interactive: bool,
+    detach_keys: Option<&str>,
 ) -> anyhow::Result<i32> {
     let containers = Containers::open(&ctx.root)?;
     if attach && names.len() > 1 {
@@ -114,7 +116,14 @@ pub fn start(
             continue;
         }
         let spec = containers.dir_of(&r.id).join("spec.json");
-        if attach {
+        let terminal = super::attach::has_terminal(&containers.dir_of(&r.id));
+        if attach && terminal {
+            if interactive && !std::io::stdin().is_terminal() {
+                eprintln!("den: {}", super::attach::NOT_A_TTY);
+                return Ok(1);
+            }
+            code = super::supervise::start_terminal(ctx, &spec, interactive, detach_keys, false)?;
+        } else if attach {
             code = super::supervise::start(ctx, &spec, interactive, false)?;
         } else {
             super::supervise::start_detached(ctx, &spec)?;

@@ -1,6 +1,7 @@
 //! One module per `den` command group; each turns parsed flags into library calls.
 
 pub mod archive;
+pub mod attach;
 pub mod check;
 pub mod cp;
 pub mod exec;

@@ -1,6 +1,7 @@
 //! `den run`: image → container spec → a supervisor child that sets the
 //! container up in its namespaces → the container's exit status.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
@@ -20,6 +21,11 @@ use crate::progress::Reporter;
 use crate::volumes::Volumes;
 
 pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
+    // Docker's check, before anything is made: -it needs a terminal to read.
+    if args.interactive && args.tty && !args.detach && !std::io::stdin().is_terminal() {
+        eprintln!("den: {}", super::attach::NOT_A_TTY);
+        return Ok(1);
+    }
     let flags = run_flags::Validated::from_args(args, ctx)?;
     let restart = Restart::parse(&args.restart).with_context(|| {
         format!(
@@ -128,7 +134,17 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
             }
         };
     }
-    let code = super::supervise::start(ctx, &spec_path, args.interactive, args.tty);
+    let code = if args.tty {
+        super::supervise::start_terminal(
+            ctx,
+            &spec_path,
+            args.interactive,
+            args.detach_keys.as_deref(),
+            args.rm,
+        )
+    } else {
+        super::supervise::start(ctx, &spec_path, args.interactive, false)
+    };
     // The supervisor removes the directory itself; this catches the case
     // where it died before it could.
     if args.rm && dir.exists() {

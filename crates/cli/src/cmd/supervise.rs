@@ -42,19 +42,29 @@ pub fn start_detached(ctx: &Context, spec: &Path) -> anyhow::Result<()> {
 /// line `word` it prints once it is up. Otherwise its stderr becomes the
 /// error, carrying its exit code.
 pub fn background(mut cmd: Command, word: &str, what: &str) -> anyhow::Result<()> {
+    cmd.stdin(Stdio::null());
+    spawn_background(cmd, word, what).map(drop)
+}
+
+/// [`background`] with the caller's choice of stdin; returns the process,
+/// which lives on in its own session.
+fn spawn_background(
+    mut cmd: Command,
+    word: &str,
+    what: &str,
+) -> anyhow::Result<std::process::Child> {
     use std::io::{BufRead, Read};
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot start {what}"))?;
+    drop(cmd); // our copy of its stdin, if we gave it one
     let mut ready = String::new();
     std::io::BufReader::new(child.stdout.take().expect("piped"))
         .read_line(&mut ready)
         .ok();
     if ready.trim() == word {
-        return Ok(()); // it lives on in its own session
+        return Ok(child);
     }
     let mut err = String::new();
     child
@@ -72,6 +82,48 @@ pub fn background(mut cmd: Command, word: &str, what: &str) -> anyhow::Result<()
         msg.to_string()
     };
     Err(anyhow::Error::new(ExitWith(code)).context(msg))
+}
+
+/// Starts the supervisor of a `-t` container in the background with this
+/// terminal attached to the container's through a socket pair (so no output
+/// is missed), and relays until the container exits or the user detaches.
+/// `wait`: after the exit, also wait for the supervisor to finish (it
+/// removes a `--rm` container). Returns den's exit code: the container's,
+/// or 0 after a detach.
+pub fn start_terminal(
+    ctx: &Context,
+    spec: &Path,
+    interactive: bool,
+    detach_keys: Option<&str>,
+    wait: bool,
+) -> anyhow::Result<i32> {
+    use super::attach::{Outcome, session};
+    let keys = match detach_keys {
+        Some(k) => super::attach::parse_detach_keys(k)?,
+        None => super::attach::DEFAULT_DETACH_KEYS.to_vec(),
+    };
+    let (mut ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+    // The first frame: the window size the container's terminal starts with.
+    super::attach::send_size(&mut ours).ok();
+    let mut cmd = supervisor(ctx, spec)?;
+    cmd.args(["--detach", "--attach-stdin"])
+        .stdin(Stdio::from(OwnedFd::from(theirs)));
+    let mut child = spawn_background(cmd, "started", "the container supervisor")?;
+    let dir = spec.parent().unwrap_or(Path::new("."));
+    let outcome = session(ours, interactive, keys, dir)?;
+    let code = match outcome {
+        Outcome::Detached => return Ok(0),
+        Outcome::Exited(code) => code,
+        Outcome::Lost => {
+            child.wait().ok();
+            let state = den_sandbox::container::state::State::read(dir);
+            return Ok(state.and_then(|s| s.exit_code).unwrap_or(125));
+        }
+    };
+    if wait {
+        child.wait().ok();
+    }
+    Ok(code)
 }
 
 /// An error that carries the exit code den should end with (126/127 from the container set-up).

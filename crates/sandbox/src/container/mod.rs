@@ -37,6 +37,7 @@ pub mod logs;
 mod mounts;
 mod network;
 mod prefill;
+pub mod pty;
 mod security;
 mod single_id;
 pub mod spec;

@@ -15,17 +15,35 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use super::logs::{LogWriter, MAX_LOG};
 use super::spec::ContainerSpec;
 use super::state::{State, Status, now_rfc3339};
-use super::{SetupError, container_main, security, supervised_signals};
+use super::{SetupError, container_main, pty, security, supervised_signals};
 use crate::idmap::IdMapping;
 use crate::sys::{self, ChildExit};
 use crate::userns::enter_user_namespace;
 
 /// How the supervisor was started.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Default)]
 pub struct Options {
     /// `den run -d` / `den start`: own session; stdout says "started" once
     /// the command runs and is then closed; output goes only to the log.
     pub detached: bool,
+    /// For a `-t` container: stdin is a socket to a client already attached
+    /// to the terminal (the `den run -t`/`den start -a` that started the
+    /// supervisor). It is taken over and stdin becomes /dev/null.
+    pub attach_stdin: bool,
+}
+
+/// Takes stdin (the first attach client) and puts /dev/null in its place.
+fn take_stdin() -> Result<OwnedFd, SetupError> {
+    let io = |what: &str, e: std::io::Error| SetupError::Io {
+        what: what.into(),
+        path: "stdin".into(),
+        source: e,
+    };
+    let fd = rustix::io::fcntl_dupfd_cloexec(std::io::stdin(), 3)
+        .map_err(|e| io("take the attach socket from", e.into()))?;
+    let null = std::fs::File::open("/dev/null").map_err(|e| io("open /dev/null for", e))?;
+    rustix::stdio::dup2_stdin(&null).map_err(|e| io("replace", e.into()))?;
+    Ok(fd)
 }
 
 fn ns_err(what: &'static str) -> impl FnOnce(nix::Error) -> SetupError {
@@ -76,6 +94,10 @@ impl Control {
 /// Runs the container described by `spec` and returns its last exit status
 /// (128+N when killed by signal N). Must be called in a single-threaded process.
 pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i32, SetupError> {
+    let first_client = match opts.attach_stdin {
+        true => Some(take_stdin()?),
+        false => None,
+    };
     if opts.detached {
         nix::unistd::setsid().ok();
     }
@@ -101,8 +123,15 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
     // Close-on-exec: the container process must not inherit it.
     let sfd = SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC).map_err(ns_err("signalfd"))?;
     let mut control = Control::open(spec);
-    let capture = !spec.process.terminal && spec.state_dir.is_some();
-    let mut logs = match (&spec.state_dir, capture) {
+    let terminal = spec.process.terminal;
+    let capture = !terminal && spec.state_dir.is_some();
+    let mut hub = if terminal {
+        let first = first_client.map(std::os::unix::net::UnixStream::from);
+        Some(pty::Hub::new(spec.state_dir.as_deref(), first)?)
+    } else {
+        None
+    };
+    let mut logs = match (&spec.state_dir, capture || terminal) {
         (Some(dir), true) => Some(LogWriter::open(dir, MAX_LOG).map_err(|e| SetupError::Io {
             what: "open the log in".into(),
             path: dir.clone(),
@@ -114,7 +143,8 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
     save(spec, &state);
     let mut stopped = false;
     let result = loop {
-        let started = start_once(spec, &prepared, capture, infra.as_ref());
+        let size = hub.as_ref().and_then(|h| h.size);
+        let started = start_once(spec, &prepared, capture, size, infra.as_ref());
         let (mut child, outputs, network) = match started {
             Ok(c) => c,
             Err(e) => {
@@ -123,6 +153,9 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
                 state.error = Some(e.to_string());
                 state.finished_at = Some(now_rfc3339());
                 save(spec, &state);
+                if let Some(h) = hub.as_mut() {
+                    h.finish_run(e.exit_code());
+                }
                 break Err(e);
             }
         };
@@ -135,11 +168,22 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
             super::announce("started");
         }
         sys::release_free_memory();
+        let (outputs, master) = match outputs {
+            Outputs::Pipes(p) => (Some(p), None),
+            Outputs::Pty(m) => (None, Some(m)),
+            Outputs::None => (None, None),
+        };
+        if let (Some(h), Some(m)) = (hub.as_mut(), master) {
+            h.set_master(m);
+        }
         let code = watch(
             &mut child,
             &sfd,
             &mut control,
-            outputs,
+            Streams {
+                outputs,
+                hub: hub.as_mut(),
+            },
             logs.as_mut(),
             !opts.detached,
             &mut stopped,
@@ -148,6 +192,9 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         state.exit_code = Some(code);
         state.finished_at = Some(now_rfc3339());
         save(spec, &state);
+        if let Some(h) = hub.as_mut() {
+            h.finish_run(code);
+        }
         let again = spec.restart.again(code, state.restarts, stopped);
         // The network goes with this run; when there is no next run, the
         // supervisor exits right after and need not wait for pasta.
@@ -161,6 +208,9 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         state.status = Status::Restarting;
         save(spec, &state);
     };
+    if let Some(h) = hub {
+        h.close(spec.state_dir.as_deref());
+    }
     if let Some(dir) = &spec.remove_when_done {
         // The container's mount namespace died with it: nothing is mounted
         // here, and as root of the user namespace we may delete files owned
@@ -213,8 +263,19 @@ fn backoff(sfd: &SignalFd, control: &mut Control, restarts: u32, stopped: &mut b
     true
 }
 
-/// The read ends of the container's stdout and stderr, when captured.
-type Outputs = Option<[OwnedFd; 2]>;
+/// Where the container's output arrives: the read ends of its stdout and
+/// stderr pipes, or the master of its terminal.
+enum Outputs {
+    Pipes([OwnedFd; 2]),
+    Pty(OwnedFd),
+    None,
+}
+
+/// What [`watch`] reads besides signals and requests.
+struct Streams<'a> {
+    outputs: Option<[OwnedFd; 2]>,
+    hub: Option<&'a mut pty::Hub>,
+}
 
 /// Forks the container process in a fresh pid namespace and waits until it
 /// has exec'd its command (or failed to).
@@ -222,6 +283,7 @@ fn start_once(
     spec: &ContainerSpec,
     prepared: &security::Prepared,
     capture: bool,
+    size: Option<rustix::termios::Winsize>,
     infra: Option<&super::bridge::Infra>,
 ) -> Result<(sys::ForkedChild, Outputs, Option<super::network::Private>), SetupError> {
     let network = match (&spec.network, infra) {
@@ -256,16 +318,35 @@ fn start_once(
         Some([(r1, w1), (r2, w2)]) => (Some([r1, r2]), Some([w1, w2])),
         None => (None, None),
     };
-    let ((child, report_r), (reads, tell_ready)) =
-        sys::fork_child_in(true, (report_r, (reads, tell_ready)), move || {
+    // A fresh terminal for every run: the slave becomes the container's
+    // stdio; the master stays here (and is closed in the child).
+    let (master, slave) = match spec.process.terminal {
+        true => {
+            let p = pty::open(size)?;
+            (Some(p.master), Some(p.slave))
+        }
+        false => (None, None),
+    };
+    let ((child, report_r), (reads, tell_ready, master)) =
+        sys::fork_child_in(true, (report_r, (reads, tell_ready, master)), move || {
             if let Some([out, err]) = writes {
                 rustix::stdio::dup2_stdout(&out).ok();
                 rustix::stdio::dup2_stderr(&err).ok();
+            }
+            if let Some(tty) = slave {
+                rustix::stdio::dup2_stdin(&tty).ok();
+                rustix::stdio::dup2_stdout(&tty).ok();
+                rustix::stdio::dup2_stderr(&tty).ok();
             }
             container_main(spec, prepared, net_join.as_ref(), report_w)
         })
         .map(|(child, (r, rest))| ((child, r), rest))
         .map_err(|e| SetupError::Security(e.to_string()))?;
+    let outputs = match (reads, master) {
+        (Some(r), _) => Outputs::Pipes(r),
+        (None, Some(m)) => Outputs::Pty(m),
+        (None, None) => Outputs::None,
+    };
     if let (Some(n), Some(tell)) = (network.as_mut(), tell_ready)
         && let Err(e) = n.ready(tell)
     {
@@ -278,36 +359,45 @@ fn start_once(
         .read_to_string(&mut report)
         .ok();
     if report.is_empty() {
-        return Ok((child, reads, network));
+        return Ok((child, outputs, network));
     }
     child.wait().ok();
     Err(SetupError::decode(&report))
 }
 
 /// Until the container exits: copy its output to the log (and to our own
-/// stdout/stderr when attached), pass signals on. Returns its status.
+/// stdout/stderr when attached, or to the clients attached to its
+/// terminal), pass signals and terminal input on. Returns its status.
 fn watch(
     child: &mut sys::ForkedChild,
     sfd: &SignalFd,
     control: &mut Control,
-    outputs: Outputs,
+    streams: Streams<'_>,
     mut logs: Option<&mut LogWriter>,
     attached: bool,
     stopped: &mut bool,
 ) -> Result<i32, SetupError> {
+    let Streams { outputs, mut hub } = streams;
     let mut open: Vec<(usize, std::fs::File)> = outputs
         .map(|[o, e]| vec![(0, o.into()), (1, e.into())])
         .unwrap_or_default();
+    // The terminal's master, until no process holds its slave any more.
+    let mut tty_open = hub.is_some();
     let mut exit = None;
     let mut buf = vec![0u8; 16 << 10];
-    while exit.is_none() || !open.is_empty() {
+    while exit.is_none() || !open.is_empty() || tty_open {
         let mut fds: Vec<PollFd> = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
         fds.extend(
             open.iter()
                 .map(|(_, f)| PollFd::new(f.as_fd(), PollFlags::POLLIN)),
         );
-        if let Some(f) = &control.fifo {
+        let fifo_at = control.fifo.as_ref().map(|f| {
             fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        let hub_at = fds.len();
+        if let Some(h) = hub.as_deref() {
+            fds.extend(h.poll_fds().into_iter().map(|(fd, f)| PollFd::new(fd, f)));
         }
         // After the exit, drain what is left without waiting forever.
         let timeout = if exit.is_some() {
@@ -332,10 +422,11 @@ fn watch(
             .iter()
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
             .collect();
+        drop(fds);
         if readable[0] {
             handle_signal(child, sfd);
         }
-        if control.fifo.is_some() && readable[readable.len() - 1] {
+        if fifo_at.is_some_and(|i| readable[i]) {
             for req in control.read() {
                 let (sig, stop) = match req {
                     super::control::Request::Signal(n) => (n, false),
@@ -346,6 +437,14 @@ fn watch(
                     kill(child.pid(), sig).ok();
                 }
             }
+        }
+        if let Some(h) = hub.as_deref_mut() {
+            let mut log = |b: &[u8]| {
+                if let Some(l) = logs.as_deref_mut() {
+                    l.write(0, b).ok();
+                }
+            };
+            tty_open = h.handle(&readable[hub_at..], &mut log);
         }
         let mut closed = Vec::new();
         for (i, (stream, file)) in open.iter_mut().enumerate() {

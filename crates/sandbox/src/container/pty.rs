@@ -1,0 +1,465 @@
+//! The terminal of a `-t` container, owned by its supervisor, and the
+//! attach socket through which `den run -t`, `den attach` and `den start -a`
+//! reach it.
+//!
+//! Theory of operation.
+//!
+//! ```text
+//!   den attach ══ attach.sock ══╗
+//!   den run -it ═ socketpair ═══╬═ supervisor ── master ══ pty ══ slave ── container
+//!                               ║      └─► ctr.log (stdout stream)      (0/1/2, ctty)
+//! ```
+//!
+//! - Every run of the container (first start, `den start`, restarts) gets a
+//!   fresh pty from [`open`]; the supervisor keeps the master and logs all it
+//!   reads from it, whether or not anyone is attached.
+//! - Clients talk in frames ([`Frame`]): a tag byte, a 4-byte big-endian
+//!   length, the payload. Clients send input and window sizes; the
+//!   supervisor sends output and, when the container exits, its exit code.
+//!   A client detaches by closing its end; the container runs on.
+//! - The socket `attach.sock` lives in the container's directory (0700) and
+//!   is itself 0600: only the user reaches it. Its path can be longer than a
+//!   socket address allows, so it is bound and reached through
+//!   `/proc/self/fd/N/` of the directory.
+//! - A client that does not keep up (its socket full for [`SEND_TIMEOUT`])
+//!   is dropped rather than stalling the container and its log.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rustix::fs::{Mode, OFlags};
+use rustix::termios::{Winsize, tcsetwinsize};
+
+/// The socket's name in the container's directory.
+pub const SOCKET: &str = "attach.sock";
+
+/// Largest payload of one frame; more is a protocol error.
+pub const MAX_FRAME: usize = 64 << 10;
+
+/// How long a write to a client may block before the client is dropped.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Most input bytes held for a container that does not read its terminal.
+pub const MAX_PENDING_INPUT: usize = 64 << 10;
+
+/// One message on the attach socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// Client → supervisor: bytes typed by the user.
+    Input(Vec<u8>),
+    /// Client → supervisor: the user's window size.
+    Resize { rows: u16, cols: u16 },
+    /// Supervisor → client: bytes the container wrote.
+    Output(Vec<u8>),
+    /// Supervisor → client: the container exited with this code.
+    Exit(i32),
+}
+
+impl Frame {
+    pub fn encode(&self) -> Vec<u8> {
+        let (tag, payload): (u8, Vec<u8>) = match self {
+            Frame::Input(b) => (b'i', b.clone()),
+            Frame::Resize { rows, cols } => {
+                (b'w', [rows.to_be_bytes(), cols.to_be_bytes()].concat())
+            }
+            Frame::Output(b) => (b'o', b.clone()),
+            Frame::Exit(c) => (b'x', c.to_be_bytes().to_vec()),
+        };
+        let mut out = Vec::with_capacity(5 + payload.len());
+        out.push(tag);
+        out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    fn decode(tag: u8, p: &[u8]) -> Result<Frame, ProtocolError> {
+        let bad = || ProtocolError::Malformed(tag);
+        Ok(match tag {
+            b'i' => Frame::Input(p.to_vec()),
+            b'o' => Frame::Output(p.to_vec()),
+            b'w' => {
+                let b: [u8; 4] = p.try_into().map_err(|_| bad())?;
+                Frame::Resize {
+                    rows: u16::from_be_bytes([b[0], b[1]]),
+                    cols: u16::from_be_bytes([b[2], b[3]]),
+                }
+            }
+            b'x' => Frame::Exit(i32::from_be_bytes(p.try_into().map_err(|_| bad())?)),
+            _ => return Err(bad()),
+        })
+    }
+}
+
+/// A peer broke the frame format.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProtocolError {
+    #[error("attach socket: malformed frame (tag {0:#04x})")]
+    Malformed(u8),
+    #[error("attach socket: frame of {0} bytes is larger than the limit")]
+    TooLarge(usize),
+}
+
+/// Collects bytes from a stream and hands out whole frames.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    buf: Vec<u8>,
+}
+
+impl Decoder {
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next complete frame, if one has arrived.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, ProtocolError> {
+        if self.buf.len() < 5 {
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
+        if len > MAX_FRAME {
+            return Err(ProtocolError::TooLarge(len));
+        }
+        if self.buf.len() < 5 + len {
+            return Ok(None);
+        }
+        let frame = Frame::decode(self.buf[0], &self.buf[5..5 + len]);
+        self.buf.drain(..5 + len);
+        frame.map(Some)
+    }
+}
+
+/// Runs `f` with a short path for `name` inside `dir`: the directory opened
+/// as an `O_PATH` fd and reached as `/proc/self/fd/N/name`.
+fn short_path<T>(dir: &Path, f: impl FnOnce(&Path) -> io::Result<T>) -> io::Result<T> {
+    let fd = rustix::fs::open(
+        dir,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("{}: {e}", dir.display())))?;
+    let path = PathBuf::from(format!("/proc/self/fd/{}/{SOCKET}", fd.as_raw_fd()));
+    let out = f(&path);
+    drop(fd);
+    out
+}
+
+/// Creates the attach socket in `dir` (replacing a stale one), mode 0600,
+/// non-blocking.
+pub fn listen(dir: &Path) -> io::Result<UnixListener> {
+    let sock = dir.join(SOCKET);
+    match std::fs::remove_file(&sock) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let listener = short_path(dir, |p| UnixListener::bind(p))?;
+    rustix::fs::chmod(&sock, Mode::from_bits_truncate(0o600))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Connects to the attach socket of the container in `dir`.
+pub fn connect(dir: &Path) -> io::Result<UnixStream> {
+    short_path(dir, |p| UnixStream::connect(p))
+}
+
+/// A fresh pty for one run: the slave for the container's stdio, the
+/// master kept by the supervisor, with the last known window size.
+pub(super) fn open(size: Option<Winsize>) -> Result<crate::pty::Pty, super::SetupError> {
+    let pty = crate::pty::open_pty().map_err(|e| super::SetupError::Io {
+        what: "allocate the container's terminal".into(),
+        path: "/dev/ptmx".into(),
+        source: io::Error::other(e.to_string()),
+    })?;
+    if let Some(size) = size {
+        tcsetwinsize(&pty.master, size).ok();
+    }
+    Ok(pty)
+}
+
+/// One attached client.
+struct Client {
+    stream: UnixStream,
+    decoder: Decoder,
+}
+
+/// What the supervisor keeps for a terminal container: the listening
+/// socket, the attached clients, the current run's master.
+pub(super) struct Hub {
+    listener: Option<UnixListener>,
+    clients: Vec<Client>,
+    master: Option<OwnedFd>,
+    /// Input not yet taken by the pty.
+    pending: Vec<u8>,
+    /// The latest window size a client sent.
+    pub size: Option<Winsize>,
+}
+
+impl Hub {
+    /// `first`: a client connected before the supervisor started (the
+    /// `den run`/`den start -a` that spawned it). Its first frames (the
+    /// window size) are read now, so the first run's pty has the right size.
+    pub fn new(dir: Option<&Path>, first: Option<UnixStream>) -> Result<Hub, super::SetupError> {
+        let listener = match dir {
+            Some(d) => Some(listen(d).map_err(|e| super::SetupError::Io {
+                what: "create the attach socket in".into(),
+                path: d.to_path_buf(),
+                source: e,
+            })?),
+            None => None,
+        };
+        let mut hub = Hub {
+            listener,
+            clients: Vec::new(),
+            master: None,
+            pending: Vec::new(),
+            size: None,
+        };
+        if let Some(s) = first {
+            hub.add(s);
+            hub.read_client(0, true);
+        }
+        Ok(hub)
+    }
+
+    fn add(&mut self, stream: UnixStream) {
+        if stream.set_write_timeout(Some(SEND_TIMEOUT)).is_ok() {
+            self.clients.push(Client {
+                stream,
+                decoder: Decoder::default(),
+            });
+        }
+    }
+
+    /// A new run's master (non-blocking, so a full pty never stalls us).
+    pub fn set_master(&mut self, master: OwnedFd) {
+        let flags = rustix::fs::fcntl_getfl(&master).unwrap_or(OFlags::empty());
+        rustix::fs::fcntl_setfl(&master, flags | OFlags::NONBLOCK).ok();
+        self.pending.clear();
+        self.master = Some(master);
+    }
+
+    /// The fds to poll, in order: listener, clients, master. Returns how many
+    /// of each were added so [`Hub::handle`] can read the results.
+    pub fn poll_fds(&self) -> Vec<(std::os::fd::BorrowedFd<'_>, nix::poll::PollFlags)> {
+        use nix::poll::PollFlags;
+        let mut out = Vec::new();
+        if let Some(l) = &self.listener {
+            out.push((l.as_fd(), PollFlags::POLLIN));
+        }
+        for c in &self.clients {
+            out.push((c.stream.as_fd(), PollFlags::POLLIN));
+        }
+        if let Some(m) = &self.master {
+            let mut f = PollFlags::POLLIN;
+            if !self.pending.is_empty() {
+                f |= PollFlags::POLLOUT;
+            }
+            out.push((m.as_fd(), f));
+        }
+        out
+    }
+
+    /// Acts on poll results (`ready[i]` for the i-th fd of
+    /// [`Hub::poll_fds`]); output read from the master goes to `log` and
+    /// to the clients. Returns false once the master reports that no
+    /// process holds the slave any more.
+    pub fn handle(&mut self, ready: &[bool], log: &mut dyn FnMut(&[u8])) -> bool {
+        let listening = self.listener.is_some();
+        let first = usize::from(listening);
+        let n = self.clients.len();
+        let master_ready = self.master.is_some() && ready[first + n];
+        // Clients and master first, while the indices still hold.
+        for c in (0..n).rev() {
+            if ready[first + c] {
+                self.read_client(c, false);
+            }
+        }
+        let open = match self.master {
+            None => false,
+            Some(_) if master_ready => {
+                self.flush_input();
+                self.read_master(log)
+            }
+            Some(_) => true,
+        };
+        if listening && ready[0] {
+            self.accept();
+        }
+        open
+    }
+
+    fn accept(&mut self) {
+        while let Some(Ok((s, _))) = self.listener.as_ref().map(|l| l.accept()) {
+            self.add(s);
+            if let (Some(size), Some(m)) = (self.size, &self.master) {
+                tcsetwinsize(m, size).ok();
+            }
+        }
+    }
+
+    /// Reads what client `c` sent; drops it on EOF, error or bad frames.
+    /// `nonblocking_once`: a single non-blocking read (the first client).
+    fn read_client(&mut self, c: usize, nonblocking_once: bool) {
+        let mut buf = [0u8; 16 << 10];
+        let client = &mut self.clients[c];
+        if nonblocking_once {
+            client.stream.set_nonblocking(true).ok();
+        }
+        let got = client.stream.read(&mut buf);
+        if nonblocking_once {
+            client.stream.set_nonblocking(false).ok();
+        }
+        match got {
+            Ok(0) => {
+                self.clients.remove(c);
+                return;
+            }
+            Ok(n) => client.decoder.push(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(_) => {
+                self.clients.remove(c);
+                return;
+            }
+        }
+        loop {
+            match self.clients[c].decoder.next_frame() {
+                Ok(Some(Frame::Input(b))) => {
+                    let room = MAX_PENDING_INPUT.saturating_sub(self.pending.len());
+                    self.pending.extend_from_slice(&b[..b.len().min(room)]);
+                }
+                Ok(Some(Frame::Resize { rows, cols })) => {
+                    let size = Winsize {
+                        ws_row: rows,
+                        ws_col: cols,
+                        ws_xpixel: 0,
+                        ws_ypixel: 0,
+                    };
+                    self.size = Some(size);
+                    if let Some(m) = &self.master {
+                        tcsetwinsize(m, size).ok();
+                    }
+                }
+                Ok(None) => break,
+                Ok(Some(_)) | Err(_) => {
+                    self.clients.remove(c);
+                    return;
+                }
+            }
+        }
+        self.flush_input();
+    }
+
+    /// Writes held input to the master as far as it takes it.
+    fn flush_input(&mut self) {
+        let Some(m) = &self.master else { return };
+        while !self.pending.is_empty() {
+            match rustix::io::write(m, &self.pending) {
+                Ok(n) => {
+                    self.pending.drain(..n);
+                }
+                Err(rustix::io::Errno::INTR) => {}
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// One read of the master: to the log and every client.
+    fn read_master(&mut self, log: &mut dyn FnMut(&[u8])) -> bool {
+        let Some(m) = &self.master else { return false };
+        let mut buf = vec![0u8; 16 << 10];
+        let n = match rustix::io::read(m, &mut buf) {
+            Ok(0) | Err(rustix::io::Errno::IO) => {
+                self.master = None;
+                return false;
+            }
+            Ok(n) => n,
+            Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => return true,
+            Err(_) => {
+                self.master = None;
+                return false;
+            }
+        };
+        log(&buf[..n]);
+        self.send_all(&Frame::Output(buf[..n].to_vec()));
+        true
+    }
+
+    fn send_all(&mut self, frame: &Frame) {
+        let bytes = frame.encode();
+        self.clients
+            .retain_mut(|c| c.stream.write_all(&bytes).is_ok());
+    }
+
+    /// The run ended: closes its master, tells the clients the exit code
+    /// and lets them go (they may attach again to a restarted run).
+    pub fn finish_run(&mut self, code: i32) {
+        self.master = None;
+        self.pending.clear();
+        self.send_all(&Frame::Exit(code));
+        self.clients.clear();
+    }
+
+    /// The supervisor is done: the socket file goes.
+    pub fn close(self, dir: Option<&Path>) {
+        drop(self.listener);
+        if let Some(d) = dir {
+            std::fs::remove_file(d.join(SOCKET)).ok();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_in_pieces() {
+        let frames = [
+            Frame::Input(b"ls\r".to_vec()),
+            Frame::Resize { rows: 33, cols: 99 },
+            Frame::Output(vec![0; 3]),
+            Frame::Exit(-1),
+        ];
+        let bytes: Vec<u8> = frames.iter().flat_map(|f| f.encode()).collect();
+        let mut d = Decoder::default();
+        let mut got = Vec::new();
+        for b in bytes {
+            d.push(&[b]);
+            while let Some(f) = d.next_frame().unwrap() {
+                got.push(f);
+            }
+        }
+        assert_eq!(got, frames);
+    }
+
+    #[test]
+    fn bad_frames_are_refused() {
+        let mut d = Decoder::default();
+        d.push(&[b'w', 0, 0, 0, 1, 7]);
+        assert_eq!(d.next_frame(), Err(ProtocolError::Malformed(b'w')));
+        let mut d = Decoder::default();
+        d.push(&[b'o', 0xff, 0, 0, 0]);
+        assert!(matches!(d.next_frame(), Err(ProtocolError::TooLarge(_))));
+        let mut d = Decoder::default();
+        d.push(&[b'?', 0, 0, 0, 0]);
+        assert_eq!(d.next_frame(), Err(ProtocolError::Malformed(b'?')));
+    }
+
+    #[test]
+    fn socket_in_a_long_directory_is_private() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("d".repeat(120));
+        std::fs::create_dir(&dir).unwrap();
+        let _l = listen(&dir).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join(SOCKET))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        connect(&dir).unwrap();
+    }
+}
