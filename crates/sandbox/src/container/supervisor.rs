@@ -2,7 +2,11 @@
 //! and logs, pass signals on, apply the restart policy, clean up.
 //!
 //! It is one small single-threaded process per container, not a daemon:
-//! it lives exactly as long as its container (plus restarts).
+//! it lives exactly as long as its container (plus restarts). The
+//! container never lives longer: each run has a guard (`guard`, which says
+//! why PR_SET_PDEATHSIG is not enough) that kills the container's init when
+//! the supervisor exits, however it exits and whatever ids the container
+//! switched to; a guard killed from outside is replaced at once.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -12,6 +16,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::signalfd::SignalFd;
 
+use super::guard::Guard;
 use super::logs::{LogWriter, MAX_LOG};
 use super::spec::ContainerSpec;
 use super::state::{State, Status, now_rfc3339};
@@ -41,6 +46,18 @@ fn handled_signals() -> SigSet {
     set
 }
 
+/// Gives the FIFO the owner of the container's directory: the user who runs
+/// den. Made by root of the user namespace, it would otherwise belong to a
+/// subordinate id when root inside is not the user (`--userns=keep-id`), and
+/// the user's `den stop`/`rm -f` could not open it.
+fn owned_like_dir(fifo: &OwnedFd, dir: &std::path::Path) {
+    if let Ok(st) = rustix::fs::stat(dir) {
+        let uid = rustix::fs::Uid::from_raw(st.st_uid);
+        let gid = rustix::fs::Gid::from_raw(st.st_gid);
+        rustix::fs::fchown(fifo, Some(uid), Some(gid)).ok();
+    }
+}
+
 /// Where requests from `den stop`/`den kill` arrive (`control`).
 struct Control {
     fifo: Option<std::fs::File>,
@@ -52,7 +69,11 @@ impl Control {
             fifo: spec
                 .state_dir
                 .as_deref()
-                .and_then(|d| super::control::listen(d).ok())
+                .and_then(|d| {
+                    let fd = super::control::listen(d).ok()?;
+                    owned_like_dir(&fd, d);
+                    Some(fd)
+                })
                 .map(std::fs::File::from),
         }
     }
@@ -114,7 +135,12 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
     let mut stopped = false;
     let result = loop {
         let started = start_once(spec, &prepared, capture, infra.as_ref());
-        let (mut child, outputs, network) = match started {
+        let Started {
+            mut child,
+            mut guard,
+            outputs,
+            network,
+        } = match started {
             Ok(c) => c,
             Err(e) => {
                 state.status = Status::Exited;
@@ -135,7 +161,7 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         }
         sys::release_free_memory();
         let code = watch(
-            &mut child,
+            (&mut child, &mut guard),
             &sfd,
             &mut control,
             outputs,
@@ -143,6 +169,7 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
             !opts.detached,
             &mut stopped,
         )?;
+        guard.finish();
         state.status = Status::Exited;
         state.exit_code = Some(code);
         state.finished_at = Some(now_rfc3339());
@@ -215,6 +242,15 @@ fn backoff(sfd: &SignalFd, control: &mut Control, restarts: u32, stopped: &mut b
 /// The read ends of the container's stdout and stderr, when captured.
 type Outputs = Option<[OwnedFd; 2]>;
 
+/// One run of the container: its init, the guard that kills it if the
+/// supervisor dies, its captured output and its network.
+struct Started {
+    child: sys::ForkedChild,
+    guard: Guard,
+    outputs: Outputs,
+    network: Option<super::network::Private>,
+}
+
 /// Forks the container process in a fresh pid namespace and waits until it
 /// has exec'd its command (or failed to).
 fn start_once(
@@ -222,7 +258,7 @@ fn start_once(
     prepared: &security::Prepared,
     capture: bool,
     infra: Option<&super::bridge::Infra>,
-) -> Result<(sys::ForkedChild, Outputs, Option<super::network::Private>), SetupError> {
+) -> Result<Started, SetupError> {
     let network = match (&spec.network, infra) {
         (super::spec::Network::Private(p), _) => Some(super::network::create(p, &spec.cache_dir)?),
         (super::spec::Network::User(u), Some(i)) => {
@@ -246,6 +282,7 @@ fn start_once(
         })
     };
     let (report_r, report_w) = pipe()?;
+    let (go_r, go_w) = pipe()?;
     let outs = if capture {
         Some([pipe()?, pipe()?])
     } else {
@@ -255,21 +292,23 @@ fn start_once(
         Some([(r1, w1), (r2, w2)]) => (Some([r1, r2]), Some([w1, w2])),
         None => (None, None),
     };
-    let ((child, report_r), (reads, tell_ready)) =
-        sys::fork_child_in(true, (report_r, (reads, tell_ready)), move || {
+    let ((child, report_r), (reads, (tell_ready, go_w))) =
+        sys::fork_child_in(true, (report_r, (reads, (tell_ready, go_w))), move || {
             if let Some([out, err]) = writes {
                 rustix::stdio::dup2_stdout(&out).ok();
                 rustix::stdio::dup2_stderr(&err).ok();
             }
-            container_main(spec, prepared, net_join.as_ref(), report_w)
+            container_main(spec, prepared, net_join.as_ref(), report_w, go_r)
         })
         .map(|(child, (r, rest))| ((child, r), rest))
         .map_err(|e| SetupError::Security(e.to_string()))?;
+    let guard = Guard::start(child.pid(), go_w)?;
     if let (Some(n), Some(tell)) = (network.as_mut(), tell_ready)
         && let Err(e) = n.ready(tell)
     {
         // The container process sees the pipe close and gives up.
         child.wait().ok();
+        guard.finish();
         return Err(e);
     }
     let mut report = String::new();
@@ -277,16 +316,22 @@ fn start_once(
         .read_to_string(&mut report)
         .ok();
     if report.is_empty() {
-        return Ok((child, reads, network));
+        return Ok(Started {
+            child,
+            guard,
+            outputs: reads,
+            network,
+        });
     }
     child.wait().ok();
+    guard.finish();
     Err(SetupError::decode(&report))
 }
 
 /// Until the container exits: copy its output to the log (and to our own
 /// stdout/stderr when attached), pass signals on. Returns its status.
 fn watch(
-    child: &mut sys::ForkedChild,
+    (child, guard): (&mut sys::ForkedChild, &mut Guard),
     sfd: &SignalFd,
     control: &mut Control,
     outputs: Outputs,
@@ -333,6 +378,7 @@ fn watch(
             .collect();
         if readable[0] {
             handle_signal(child, sfd);
+            guard.check();
         }
         if control.fifo.is_some() && readable[readable.len() - 1] {
             for req in control.read() {
