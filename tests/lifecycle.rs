@@ -452,3 +452,266 @@ fn cp_both_ways_running_and_stopped_without_leaving_the_container() {
     assert!(err.contains("no such file"), "{err}");
     sb.den_ok(&["rm", "-f", "box"]);
 }
+
+// ---- A container never outlives its supervisor (issue 14 item 1).
+
+/// A process as /proc shows it: alive (not a zombie) with this start time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Proc {
+    pid: i64,
+    start: u64,
+}
+
+/// `/proc/PID/stat`'s state (field 3) and start time (field 22).
+fn stat_of(pid: i64) -> Option<(String, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    Some((rest[0].to_string(), rest[19].parse().ok()?))
+}
+
+impl Proc {
+    fn of(pid: i64) -> Option<Proc> {
+        stat_of(pid).map(|(_, start)| Proc { pid, start })
+    }
+
+    /// Still running: same start time (not a recycled pid), not a zombie.
+    fn alive(&self) -> bool {
+        matches!(stat_of(self.pid), Some((s, start)) if start == self.start && s != "Z" && s != "X")
+    }
+}
+
+/// Live processes whose command line contains `marker`.
+fn procs_with(marker: &str) -> Vec<Proc> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i64>() else {
+            continue;
+        };
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.contains(marker)
+            && let Some(p) = Proc::of(pid).filter(Proc::alive)
+        {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The supervisor of a running container and every process under it
+/// (guard, pasta, the container's init), from its state file.
+fn supervisor_tree(sb: &UserSandbox, name: &str) -> (Proc, Vec<Proc>) {
+    let id = inspect(sb, name)["Id"].as_str().unwrap().to_string();
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(sb.root().join("containers").join(id).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let sup = Proc::of(state["supervisor_pid"].as_i64().unwrap()).unwrap();
+    let mut tree = vec![sup];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i].pid;
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i64>() else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            let Some(close) = stat.rfind(')') else {
+                continue;
+            };
+            let ppid = stat[close + 1..].split_whitespace().nth(1);
+            if ppid == Some(&parent.to_string())
+                && let Some(p) = Proc::of(pid)
+            {
+                tree.push(p);
+            }
+        }
+        i += 1;
+    }
+    (sup, tree)
+}
+
+/// A marker no other test's process carries: `sleep <it>` is findable.
+fn marker() -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{}{:06}",
+        7_000_000 + std::process::id() % 1000,
+        n % 1_000_000
+    )
+}
+
+#[test]
+fn killing_the_supervisor_ends_root_user_keep_id_and_setuid_containers() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let m = marker();
+    // A copy of busybox owned by uid 1000 with the setuid bit, exec'd by
+    // root: were the bit honoured (den sets no_new_privs today, which makes
+    // it inert), the exec would change the effective uid and clear
+    // PDEATHSIG.
+    let setuid = format!(
+        "cp /bin/busybox /tmp/sleep && chown 1000 /tmp/sleep && chmod u+s /tmp/sleep && exec /tmp/sleep {m}4"
+    );
+    let kinds: [(&str, Vec<&str>, Vec<String>); 4] = [
+        ("root", vec![], vec!["sleep".into(), format!("{m}1")]),
+        (
+            "user",
+            vec!["-u", "1000"],
+            vec!["sleep".into(), format!("{m}2")],
+        ),
+        (
+            "keepid",
+            vec!["--userns=keep-id"],
+            vec!["sleep".into(), format!("{m}3")],
+        ),
+        ("setuid", vec![], vec!["sh".into(), "-c".into(), setuid]),
+    ];
+    for (i, (name, flags, cmd)) in kinds.iter().enumerate() {
+        let mark = format!("{m}{}", i + 1);
+        let mut args = vec!["run", "-d", "--name", name];
+        args.extend(flags.iter().copied());
+        args.push("busybox");
+        args.extend(cmd.iter().map(String::as_str));
+        sb.den_ok(&args);
+        wait_for(
+            &format!("{name}: its command"),
+            Duration::from_secs(10),
+            || procs_with(&format!("sleep {mark}")).len() == 1,
+        );
+        let (sup, tree) = supervisor_tree(&sb, name);
+        Command::new("kill")
+            .args(["-9", &sup.pid.to_string()])
+            .status()
+            .unwrap();
+        wait_for(
+            &format!("{name}: the container to die with its supervisor"),
+            Duration::from_secs(5),
+            || procs_with(&format!("sleep {mark}")).is_empty(),
+        );
+        wait_for(
+            &format!("{name}: every process the supervisor started to end"),
+            Duration::from_secs(5),
+            || tree.iter().all(|p| !p.alive()),
+        );
+    }
+    sb.den_ok(&["rm", "root", "user", "keepid", "setuid"]);
+}
+
+#[test]
+fn rm_f_ends_every_process_of_a_keep_id_container() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let m = marker();
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "kl",
+        "--userns=keep-id",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("sleep {m}1 & exec sleep {m}2"),
+    ]);
+    wait_for("its commands", Duration::from_secs(10), || {
+        procs_with(&format!("sleep {m}")).len() == 2
+    });
+    let (_, tree) = supervisor_tree(&sb, "kl");
+    assert!(tree.len() >= 3, "supervisor, guard, container: {tree:?}");
+    let t = Instant::now();
+    assert_eq!(sb.den_ok(&["rm", "-f", "kl"]).trim(), "kl");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "rm -f waited {:?}",
+        t.elapsed()
+    );
+    wait_for(
+        "every process of the container, its supervisor, guard and pasta to end",
+        Duration::from_secs(5),
+        || tree.iter().all(|p| !p.alive()) && procs_with(&format!("sleep {m}")).is_empty(),
+    );
+    // No den process of this store is left, whatever id it runs as.
+    let root = sb.root().display().to_string();
+    assert_eq!(procs_with(&root), vec![], "den processes of {root}");
+    assert_eq!(sb.den_ok(&["ps", "-aq"]).trim(), "");
+}
+
+#[test]
+fn keep_id_runs_as_the_user_or_as_root_with_user_0() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let own = sb.den_ok(&["run", "--rm", "--userns=keep-id", "busybox", "id", "-u"]);
+    assert_eq!(own.trim(), sb.uid().to_string());
+    for user in ["0", "root", "0:0"] {
+        let out = sb.den_ok(&[
+            "run",
+            "--rm",
+            "--userns=keep-id",
+            "--user",
+            user,
+            "busybox",
+            "sh",
+            "-c",
+            "id -u; id -g; grep CapEff /proc/self/status",
+        ]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[..2], ["0", "0"], "--user {user}: {out}");
+        assert_ne!(
+            lines[2], "CapEff:\t0000000000000000",
+            "--user {user}: {out}"
+        );
+    }
+}
+
+#[test]
+fn ps_shows_a_killed_supervisor_exited_at_once() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    // `den run -d` under a child subreaper that never reaps: the orphaned
+    // supervisor becomes its child, and once killed stays a zombie, as
+    // under an init that is slow to reap (or never does).
+    let run = sb.den_cmd(
+        &[],
+        &["run", "-d", "--name", "zombie", "busybox", "sleep", "1000"],
+    );
+    let mut reaper = Command::new("python3")
+        .args([
+            "-c",
+            "import ctypes, subprocess, sys, time\n\
+             ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER\n\
+             subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n\
+             print('up', flush=True)\n\
+             time.sleep(60)",
+        ])
+        .arg(run.get_program())
+        .args(run.get_args())
+        .current_dir(run.get_current_dir().unwrap())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut up = String::new();
+    BufReader::new(reaper.stdout.take().unwrap())
+        .read_line(&mut up)
+        .unwrap();
+    assert_eq!(up.trim(), "up");
+    let (sup, _) = supervisor_tree(&sb, "zombie");
+    Command::new("kill")
+        .args(["-9", &sup.pid.to_string()])
+        .status()
+        .unwrap();
+    wait_for(
+        "the supervisor to be a zombie",
+        Duration::from_secs(5),
+        || stat_of(sup.pid).is_some_and(|(s, _)| s == "Z"),
+    );
+    let ps = sb.den_ok(&["ps", "-a"]);
+    let row = ps.lines().find(|l| l.ends_with("zombie")).unwrap();
+    assert!(row.contains("Exited (255)"), "{ps}");
+    reaper.kill().unwrap();
+    reaper.wait().unwrap();
+    sb.den_ok(&["rm", "zombie"]);
+}

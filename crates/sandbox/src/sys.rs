@@ -275,6 +275,34 @@ pub(crate) fn cloexec_from(first: u32) {
     }
 }
 
+/// Closes every descriptor of this process except `keep`: for a forked
+/// helper (the container's guard) that must not hold the supervisor's pipes,
+/// FIFO or namespace handles open.
+///
+/// Only for a forked child that then runs to `exit_now` without touching any
+/// other descriptor: the objects that own the closed descriptors are copies
+/// of the parent's and are never used or dropped here.
+pub(crate) fn close_fds_except(keep: &[std::os::fd::RawFd]) {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter_map(|&fd| u32::try_from(fd).ok())
+        .collect();
+    keep.sort_unstable();
+    let mut first = 0u32;
+    for k in keep.into_iter().chain([u32::MAX]) {
+        if k > first {
+            // SAFETY: close_range takes no pointers. The descriptors it closes
+            // belong to objects this forked child never uses again (it runs
+            // only code that uses `keep`, then `_exit`s without running
+            // destructors), so nothing reads, writes or closes them later.
+            unsafe {
+                libc::syscall(libc::SYS_close_range, first, k - 1, 0 as libc::c_uint);
+            }
+        }
+        first = k.saturating_add(1);
+    }
+}
+
 /// Gives freed heap memory back to the kernel (glibc `malloc_trim`): the
 /// supervisor lives as long as its container, and what start-up allocated
 /// (flag parsing, the spec, the seccomp compile) is not needed again.

@@ -155,16 +155,39 @@ pub fn remove_one(ctx: &Context, r: &Record, force: bool) -> anyhow::Result<()> 
                 &r.id[..12]
             );
         }
-
-        control::send(&containers.dir_of(&r.id), 9, true).ok();
-        let t = Instant::now();
-        while running(containers.state(&r.id).status) && t.elapsed() < Duration::from_secs(10) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        kill_now(&containers, r)?;
     }
     containers.detach(&r.id)?;
     crate::networks::Networks::open(&ctx.root)?.leave_all(&r.id)?;
     super::internal::remove_container(ctx, &r.id)
+}
+
+/// SIGKILL through the supervisor, or to the supervisor itself when it
+/// cannot be asked (its guard then kills the container); returns once the
+/// supervisor is gone. Never leaves a running container without its files.
+fn kill_now(containers: &Containers, r: &Record) -> anyhow::Result<()> {
+    if control::send(&containers.dir_of(&r.id), 9, true).is_err() {
+        let s = containers.state(&r.id);
+        if s.supervisor_alive() {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(s.supervisor_pid),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .ok();
+        }
+    }
+    let t = Instant::now();
+    while running(containers.state(&r.id).status) {
+        if t.elapsed() > Duration::from_secs(10) {
+            bail!(
+                "cannot remove container {} ({}): it still runs 10 s after SIGKILL; see `den ps` and try again",
+                r.name,
+                &r.id[..12]
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
 }
 
 pub fn rm(ctx: &Context, names: &[String], force: bool) -> anyhow::Result<i32> {

@@ -7,6 +7,7 @@
 //!       2. unshare pid (for its child only: the supervisor itself stays in
 //!          the host's mount namespace, so it can clean up afterwards)
 //!       3. block the signals it forwards; fork ──┐
+//!          then fork the guard (see `guard`)     │
 //!       5. read the report pipe: an error        │
 //!          message, or EOF when exec worked      │
 //!       6. forward signals, reap; with --rm,     │
@@ -19,7 +20,8 @@
 //!                                                       filled from the image, /proc, /dev, /sys,
 //!                                                       volumes, masked paths, pivot_root
 //!                                                   4b. identity: hostname, tty, user, workdir
-//!                                                   4c. privileges: bounding set, ids, caps,
+//!                                                   4c. privileges (once the guard watches):
+//!                                                       bounding set, ids, caps,
 //!                                                       no_new_privs, landlock, seccomp
 //!                                                   4d. exec the command (or --init)
 //! ```
@@ -31,6 +33,7 @@
 pub mod bridge;
 pub mod control;
 mod exec;
+mod guard;
 mod init;
 pub mod join;
 pub mod logs;
@@ -246,12 +249,13 @@ fn container_main(
     prepared: &security::Prepared,
     net: Option<&network::NetJoin>,
     report: OwnedFd,
+    guarded: OwnedFd,
 ) -> i32 {
-    // If the supervisor dies (kill -9), the container dies with it instead of
-    // running on unsupervised.
+    // Until the guard watches (and the ids change, which clears it): if the
+    // supervisor dies, the container dies with it (see `guard`).
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ok();
     let mut report = Some(report);
-    let err = match setup_and_exec(spec, prepared, net, &mut report) {
+    let err = match setup_and_exec(spec, prepared, net, &mut report, guarded) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -268,6 +272,7 @@ fn setup_and_exec(
     prepared: &security::Prepared,
     net: Option<&network::NetJoin>,
     report: &mut Option<OwnedFd>,
+    guarded: OwnedFd,
 ) -> Result<std::convert::Infallible, SetupError> {
     // Stage 1, filesystem. After it: the process sees only the container's tree.
     unshare_container_namespaces(&spec.network, net)?;
@@ -329,6 +334,9 @@ fn setup_and_exec(
     // only, no new privileges, landlock and seccomp in force.
     let program = exec::find(&spec.process.args[0], &env)?;
     sys::cloexec_from(3 + spec.process.preserve_fds);
+    // The ids change next, which clears PR_SET_PDEATHSIG: from here on the
+    // guard keeps the container from outliving its supervisor.
+    guard::wait_watched(guarded)?;
     security::apply(spec, prepared, &user)?;
     // pasta was starting while the container was set up; the command runs
     // once its network is there.

@@ -2,8 +2,8 @@
 //! its supervisor (temp file + rename) and read by every other den command.
 //!
 //! The supervisor records its own pid and start time: a reader that finds
-//! `Running` but no live process with that pid and start time knows the
-//! supervisor died (kill -9) and reports the container as exited, so `den ps`
+//! `Running` but no live process with that pid and start time (a zombie
+//! counts as dead) knows the supervisor died (kill -9) and reports the container as exited, so `den ps`
 //! stays truthful and never waits on a dead process.
 
 use std::path::{Path, PathBuf};
@@ -82,9 +82,18 @@ impl State {
         std::fs::rename(&tmp, path(dir))
     }
 
-    /// Is the supervisor that wrote this still alive?
+    /// Is the supervisor that wrote this still alive? A zombie is not: a
+    /// supervisor killed with -9 stays one until its parent reaps it, which
+    /// an init that never reaps would never do.
     pub fn supervisor_alive(&self) -> bool {
-        self.supervisor_pid > 0 && start_time(self.supervisor_pid) == Some(self.supervisor_start)
+        if self.supervisor_pid <= 0 {
+            return false;
+        }
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.supervisor_pid))
+        else {
+            return false;
+        };
+        parse_start_time(&stat) == Some(self.supervisor_start) && !parse_dead(&stat)
     }
 
     /// The state as it really is: `Running`/`Restarting` with a dead
@@ -117,6 +126,15 @@ pub fn start_time(pid: i32) -> Option<u64> {
 pub fn parse_start_time(stat: &str) -> Option<u64> {
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Is the process of this /proc/PID/stat line a zombie (`Z`) or dead
+/// (`X`)? Its state is field 3, the first after the command.
+pub fn parse_dead(stat: &str) -> bool {
+    let Some(close) = stat.rfind(')') else {
+        return false;
+    };
+    matches!(stat[close + 1..].split_whitespace().next(), Some("Z" | "X"))
 }
 
 /// Now, as RFC 3339 with nanoseconds, UTC (`2026-11-29T10:19:56.123456789Z`).
@@ -155,6 +173,10 @@ mod tests {
     fn stat_and_dates() {
         let stat = "1234 (my (odd) cmd) S 1 1234 1234 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 10";
         assert_eq!(parse_start_time(stat), Some(98765));
+        assert!(!parse_dead(stat));
+        assert!(parse_dead("1234 (sup (Z) X) Z 1 1234 1234 0 -1 0"));
+        assert!(parse_dead("1234 (sup) X 1 1234"));
+        assert!(!parse_dead("1234 (a) Z) R 1 1234"));
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(rfc3339(1_747_699_200, 5), "2025-05-20T00:00:00.000000005Z");
         assert_eq!(rfc3339(951_782_400, 0), "2000-02-29T00:00:00.000000000Z");

@@ -2,7 +2,11 @@
 //! and logs, pass signals on, apply the restart policy, clean up.
 //!
 //! It is one small single-threaded process per container, not a daemon:
-//! it lives exactly as long as its container (plus restarts).
+//! it lives exactly as long as its container (plus restarts). The
+//! container never lives longer: each run has a guard (`guard`, which says
+//! why PR_SET_PDEATHSIG is not enough) that kills the container's init when
+//! the supervisor exits, however it exits and whatever ids the container
+//! switched to; a guard killed from outside is replaced at once.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -12,6 +16,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
+use super::guard::Guard;
 use super::logs::{LogWriter, MAX_LOG};
 use super::spec::ContainerSpec;
 use super::state::{State, Status, now_rfc3339};
@@ -59,6 +64,18 @@ fn handled_signals() -> SigSet {
     set
 }
 
+/// Gives the FIFO the owner of the container's directory: the user who runs
+/// den. Made by root of the user namespace, it would otherwise belong to a
+/// subordinate id when root inside is not the user (`--userns=keep-id`), and
+/// the user's `den stop`/`rm -f` could not open it.
+fn owned_like_dir(fifo: &OwnedFd, dir: &std::path::Path) {
+    if let Ok(st) = rustix::fs::stat(dir) {
+        let uid = rustix::fs::Uid::from_raw(st.st_uid);
+        let gid = rustix::fs::Gid::from_raw(st.st_gid);
+        rustix::fs::fchown(fifo, Some(uid), Some(gid)).ok();
+    }
+}
+
 /// Where requests from `den stop`/`den kill` arrive (`control`).
 struct Control {
     fifo: Option<std::fs::File>,
@@ -70,7 +87,11 @@ impl Control {
             fifo: spec
                 .state_dir
                 .as_deref()
-                .and_then(|d| super::control::listen(d).ok())
+                .and_then(|d| {
+                    let fd = super::control::listen(d).ok()?;
+                    owned_like_dir(&fd, d);
+                    Some(fd)
+                })
                 .map(std::fs::File::from),
         }
     }
@@ -145,7 +166,12 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
     let result = loop {
         let size = hub.as_ref().and_then(|h| h.size);
         let started = start_once(spec, &prepared, capture, size, infra.as_ref());
-        let (mut child, outputs, network) = match started {
+        let Started {
+            mut child,
+            mut guard,
+            outputs,
+            network,
+        } = match started {
             Ok(c) => c,
             Err(e) => {
                 state.status = Status::Exited;
@@ -177,7 +203,7 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
             h.set_master(m);
         }
         let code = watch(
-            &mut child,
+            (&mut child, &mut guard),
             &sfd,
             &mut control,
             Streams {
@@ -188,6 +214,7 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
             !opts.detached,
             &mut stopped,
         )?;
+        guard.finish();
         state.status = Status::Exited;
         state.exit_code = Some(code);
         state.finished_at = Some(now_rfc3339());
@@ -277,6 +304,15 @@ struct Streams<'a> {
     hub: Option<&'a mut pty::Hub>,
 }
 
+/// One run of the container: its init, the guard that kills it if the
+/// supervisor dies, its captured output and its network.
+struct Started {
+    child: sys::ForkedChild,
+    guard: Guard,
+    outputs: Outputs,
+    network: Option<super::network::Private>,
+}
+
 /// Forks the container process in a fresh pid namespace and waits until it
 /// has exec'd its command (or failed to).
 fn start_once(
@@ -285,7 +321,7 @@ fn start_once(
     capture: bool,
     size: Option<rustix::termios::Winsize>,
     infra: Option<&super::bridge::Infra>,
-) -> Result<(sys::ForkedChild, Outputs, Option<super::network::Private>), SetupError> {
+) -> Result<Started, SetupError> {
     let network = match (&spec.network, infra) {
         (super::spec::Network::Private(p), _) => Some(super::network::create(p, &spec.cache_dir)?),
         (super::spec::Network::User(u), Some(i)) => {
@@ -309,6 +345,7 @@ fn start_once(
         })
     };
     let (report_r, report_w) = pipe()?;
+    let (go_r, go_w) = pipe()?;
     let outs = if capture {
         Some([pipe()?, pipe()?])
     } else {
@@ -327,8 +364,10 @@ fn start_once(
         }
         false => (None, None),
     };
-    let ((child, report_r), (reads, tell_ready, master)) =
-        sys::fork_child_in(true, (report_r, (reads, tell_ready, master)), move || {
+    let ((child, report_r), (reads, (tell_ready, go_w), master)) = sys::fork_child_in(
+        true,
+        (report_r, (reads, (tell_ready, go_w), master)),
+        move || {
             if let Some([out, err]) = writes {
                 rustix::stdio::dup2_stdout(&out).ok();
                 rustix::stdio::dup2_stderr(&err).ok();
@@ -338,20 +377,23 @@ fn start_once(
                 rustix::stdio::dup2_stdout(&tty).ok();
                 rustix::stdio::dup2_stderr(&tty).ok();
             }
-            container_main(spec, prepared, net_join.as_ref(), report_w)
-        })
-        .map(|(child, (r, rest))| ((child, r), rest))
-        .map_err(|e| SetupError::Security(e.to_string()))?;
+            container_main(spec, prepared, net_join.as_ref(), report_w, go_r)
+        },
+    )
+    .map(|(child, (r, rest))| ((child, r), rest))
+    .map_err(|e| SetupError::Security(e.to_string()))?;
     let outputs = match (reads, master) {
         (Some(r), _) => Outputs::Pipes(r),
         (None, Some(m)) => Outputs::Pty(m),
         (None, None) => Outputs::None,
     };
+    let guard = Guard::start(child.pid(), go_w)?;
     if let (Some(n), Some(tell)) = (network.as_mut(), tell_ready)
         && let Err(e) = n.ready(tell)
     {
         // The container process sees the pipe close and gives up.
         child.wait().ok();
+        guard.finish();
         return Err(e);
     }
     let mut report = String::new();
@@ -359,9 +401,15 @@ fn start_once(
         .read_to_string(&mut report)
         .ok();
     if report.is_empty() {
-        return Ok((child, outputs, network));
+        return Ok(Started {
+            child,
+            guard,
+            outputs,
+            network,
+        });
     }
     child.wait().ok();
+    guard.finish();
     Err(SetupError::decode(&report))
 }
 
@@ -369,7 +417,7 @@ fn start_once(
 /// stdout/stderr when attached, or to the clients attached to its
 /// terminal), pass signals and terminal input on. Returns its status.
 fn watch(
-    child: &mut sys::ForkedChild,
+    (child, guard): (&mut sys::ForkedChild, &mut Guard),
     sfd: &SignalFd,
     control: &mut Control,
     streams: Streams<'_>,
@@ -425,6 +473,7 @@ fn watch(
         drop(fds);
         if readable[0] {
             handle_signal(child, sfd);
+            guard.check();
         }
         if fifo_at.is_some_and(|i| readable[i]) {
             for req in control.read() {
