@@ -1,0 +1,2 @@
+//! den-build: the pure foundation of `den build`.
+pub mod words;
