@@ -79,7 +79,10 @@ impl StageGraph {
         };
         for (i, stage) in df.stages.iter().enumerate() {
             let base = expand(df, stage.line, &stage.base, args)?;
-            let r = match df.stages[..i].iter().position(|s| s.name.as_deref() == Some(&base.to_ascii_lowercase())) {
+            let r = match df.stages[..i]
+                .iter()
+                .position(|s| s.name.as_deref() == Some(&base.to_ascii_lowercase()))
+            {
                 Some(j) => Ref::Stage(j),
                 None if base.eq_ignore_ascii_case("scratch") => Ref::Scratch,
                 None => Ref::Image(base),
@@ -269,7 +272,8 @@ pub fn problems(df: &Dockerfile) -> Vec<Problem> {
             });
         }
         for f in references(df, i) {
-            let bare = !f.raw.contains(['$', ':', '/', '@', '.']) && f.raw.parse::<usize>().is_err();
+            let bare =
+                !f.raw.contains(['$', ':', '/', '@', '.']) && f.raw.parse::<usize>().is_err();
             if bare && df.stage(f.raw).is_none() {
                 out.push(Problem {
                     line: f.line,

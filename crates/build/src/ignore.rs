@@ -96,8 +96,8 @@ impl Matcher {
             if p.exclusion != matched {
                 continue;
             }
-            let hit = p.matches(&file)
-                || (1..=parents.len()).any(|k| p.matches(&parents[..k].join("/")));
+            let hit =
+                p.matches(&file) || (1..=parents.len()).any(|k| p.matches(&parents[..k].join("/")));
             if hit {
                 matched = !p.exclusion;
             }
@@ -129,10 +129,7 @@ impl Pattern {
             How::Prefix => path.starts_with(&c[..c.len() - 2]),
             How::Suffix => {
                 let suffix = &c[2..];
-                path.ends_with(suffix)
-                    || suffix
-                        .strip_prefix('/')
-                        .is_some_and(|rest| path == rest)
+                path.ends_with(suffix) || suffix.strip_prefix('/').is_some_and(|rest| path == rest)
             }
             How::Regex(re) => re.is_match(path),
         }
@@ -317,7 +314,11 @@ pub fn read_patterns(content: &str) -> Vec<(usize, String)> {
         if invert {
             p = p[1..].trim();
         }
-        let mut p = if p.is_empty() { String::new() } else { clean(p) };
+        let mut p = if p.is_empty() {
+            String::new()
+        } else {
+            clean(p)
+        };
         if p.len() > 1 && p.starts_with('/') {
             p.remove(0);
         }

@@ -273,7 +273,8 @@ fn compile_kinds() {
 
 #[test]
 fn read_all() {
-    let content = "test1\n/test2\n/a/file/here\n\nlastfile\n# this is a comment\n! /inverted/abs/path\n!\n! ";
+    let content =
+        "test1\n/test2\n/a/file/here\n\nlastfile\n# this is a comment\n! /inverted/abs/path\n!\n! ";
     let got: Vec<String> = read_patterns(content).into_iter().map(|(_, p)| p).collect();
     assert_eq!(
         got,
@@ -313,10 +314,18 @@ fn ignore_file_errors_name_the_line() {
 #[test]
 fn which_ignore_file() {
     let ctx = Path::new("/ctx");
-    let has = |files: &'static [&'static str]| move |p: &Path| files.iter().any(|f| Path::new(f) == p);
+    let has =
+        |files: &'static [&'static str]| move |p: &Path| files.iter().any(|f| Path::new(f) == p);
     let df = Path::new("/src/build/app.Dockerfile");
     assert_eq!(
-        ignore_file_for(ctx, Some(df), has(&["/src/build/app.Dockerfile.dockerignore", "/ctx/.dockerignore"])),
+        ignore_file_for(
+            ctx,
+            Some(df),
+            has(&[
+                "/src/build/app.Dockerfile.dockerignore",
+                "/ctx/.dockerignore"
+            ])
+        ),
         Some(PathBuf::from("/src/build/app.Dockerfile.dockerignore"))
     );
     assert_eq!(

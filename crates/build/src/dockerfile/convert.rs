@@ -68,7 +68,7 @@ fn syntax_problems(masked: &str, first: pd::Error, escape: char) -> Vec<Problem>
             message = format!("{message}: expected one of {INSTRUCTIONS}");
         }
         let stop = line == 0 || message.starts_with("expected FROM");
-        if !(stop && !problems.is_empty()) {
+        if !stop || problems.is_empty() {
             problems.push(Problem { line, message });
         }
         if stop {
@@ -198,7 +198,9 @@ impl Cx<'_> {
             I::Entrypoint(e) => Kind::Entrypoint(self.command(&e.arguments)),
             I::User(u) => Kind::User(self.word(&u.arguments)),
             I::Volume(v) => Kind::Volume(match &v.arguments {
-                pd::JsonOrStringArray::Json(a) => a.value.iter().map(|w| w.value.to_string()).collect(),
+                pd::JsonOrStringArray::Json(a) => {
+                    a.value.iter().map(|w| w.value.to_string()).collect()
+                }
                 pd::JsonOrStringArray::String(a) => a.iter().map(|w| self.word(w)).collect(),
             }),
             I::Stopsignal(s) => Kind::StopSignal(self.word(&s.arguments)),
@@ -342,7 +344,10 @@ impl Cx<'_> {
                 None | Some("true") => true,
                 Some("false") => false,
                 Some(other) => {
-                    self.problem(line, format!("invalid value for --link: {other:?} (use true or false)"));
+                    self.problem(
+                        line,
+                        format!("invalid value for --link: {other:?} (use true or false)"),
+                    );
                     false
                 }
             },
@@ -370,7 +375,13 @@ impl Cx<'_> {
     }
 
     fn healthcheck(&mut self, line: usize, h: &pd::HealthcheckInstruction<'_>) -> Healthcheck {
-        let allowed = ["interval", "timeout", "start-period", "start-interval", "retries"];
+        let allowed = [
+            "interval",
+            "timeout",
+            "start-period",
+            "start-interval",
+            "retries",
+        ];
         let flags = self.flags(line, "HEALTHCHECK", &h.options, &allowed);
         let mut hc = Healthcheck {
             test: match &h.arguments {
@@ -393,7 +404,9 @@ impl Cx<'_> {
                         hc.retries = Some(n);
                         Ok(())
                     }
-                    Err(_) => Err(format!("--retries must be a number of at least 0, not {v:?}")),
+                    Err(_) => Err(format!(
+                        "--retries must be a number of at least 0, not {v:?}"
+                    )),
                 },
                 "interval" => flags::interval(&name, &v).map(|d| hc.interval = Some(d)),
                 "timeout" => flags::interval(&name, &v).map(|d| hc.timeout = Some(d)),

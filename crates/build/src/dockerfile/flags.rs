@@ -113,7 +113,9 @@ fn parse_bool(key: &str, value: Option<&str>) -> Result<bool, String> {
     match value.map(str::to_ascii_lowercase).as_deref() {
         None | Some("true" | "1" | "t") => Ok(true),
         Some("false" | "0" | "f") => Ok(false),
-        Some(v) => Err(format!("invalid value for {key}: {v:?} (use true or false)")),
+        Some(v) => Err(format!(
+            "invalid value for {key}: {v:?} (use true or false)"
+        )),
     }
 }
 
@@ -330,18 +332,54 @@ mod tests {
     fn mount_refusals() {
         let cases = [
             ("type=cache", "--mount=type=cache needs target=PATH"),
-            ("type=secret,id=x", "--mount=type=secret is not supported by den"),
-            ("type=nfs,target=/x", "unsupported mount type \"nfs\": use bind, cache or tmpfs"),
-            ("type=bind,target=/x,sharing=locked", "invalid cache sharing set for bind mount"),
-            ("type=cache,target=/x,sharing=all", "unsupported sharing value \"all\": use shared, private or locked"),
-            ("type=cache,target=/x,bogus=1", "unexpected key 'bogus' in 'bogus=1'"),
-            ("type=cache,target=/x,mode=999", "invalid value for mode: \"999\" (expected a number)"),
-            ("type=tmpfs,target=/x,from=a", "a tmpfs mount takes no from= or source="),
-            ("type=cache,target=/x,size=1m", "size= is only for tmpfs mounts, not cache"),
-            ("type=bind,target=/x,uid=1", "mode=, uid= and gid= are not for bind mounts"),
-            ("type=bind,target=/x,ro=maybe", "invalid value for ro: \"maybe\" (use true or false)"),
-            ("type=bind,\"target=/x", "unterminated quote in --mount=type=bind,\"target=/x"),
-            ("type,target=/x", "--mount option type needs a value (type=…)"),
+            (
+                "type=secret,id=x",
+                "--mount=type=secret is not supported by den",
+            ),
+            (
+                "type=nfs,target=/x",
+                "unsupported mount type \"nfs\": use bind, cache or tmpfs",
+            ),
+            (
+                "type=bind,target=/x,sharing=locked",
+                "invalid cache sharing set for bind mount",
+            ),
+            (
+                "type=cache,target=/x,sharing=all",
+                "unsupported sharing value \"all\": use shared, private or locked",
+            ),
+            (
+                "type=cache,target=/x,bogus=1",
+                "unexpected key 'bogus' in 'bogus=1'",
+            ),
+            (
+                "type=cache,target=/x,mode=999",
+                "invalid value for mode: \"999\" (expected a number)",
+            ),
+            (
+                "type=tmpfs,target=/x,from=a",
+                "a tmpfs mount takes no from= or source=",
+            ),
+            (
+                "type=cache,target=/x,size=1m",
+                "size= is only for tmpfs mounts, not cache",
+            ),
+            (
+                "type=bind,target=/x,uid=1",
+                "mode=, uid= and gid= are not for bind mounts",
+            ),
+            (
+                "type=bind,target=/x,ro=maybe",
+                "invalid value for ro: \"maybe\" (use true or false)",
+            ),
+            (
+                "type=bind,\"target=/x",
+                "unterminated quote in --mount=type=bind,\"target=/x",
+            ),
+            (
+                "type,target=/x",
+                "--mount option type needs a value (type=…)",
+            ),
         ];
         for (value, want) in cases {
             assert_eq!(mount(value).unwrap_err(), want, "{value}");

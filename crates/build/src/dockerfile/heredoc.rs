@@ -74,7 +74,8 @@ pub(crate) fn prepass(text: &str, escape: char) -> Result<Prepass, Problem> {
                 markers.extend(find_markers(line, at));
             }
             i += 1;
-            let last_continues = continues(line, escape) || (i > first + 1 && is_comment_or_blank(line));
+            let last_continues =
+                continues(line, escape) || (i > first + 1 && is_comment_or_blank(line));
             if !last_continues || i >= lines.len() {
                 break;
             }
@@ -155,14 +156,18 @@ fn find_markers(line: &str, offset: usize) -> Vec<Marker> {
             k += 1;
             continue;
         }
-        let at_word = word_start || (k > 0 && b[k - 1].is_ascii_digit() && digits_from_word_start(b, k));
-        if c == b'<' && at_word && b.get(k + 1) == Some(&b'<') && b.get(k + 2) != Some(&b'<') {
-            if let Some((m, end)) = marker_at(line, k) {
-                out.push(Marker { at: offset + k, ..m });
-                k = end;
-                word_start = false;
-                continue;
-            }
+        let at_word =
+            word_start || (k > 0 && b[k - 1].is_ascii_digit() && digits_from_word_start(b, k));
+        let is_marker =
+            c == b'<' && at_word && b.get(k + 1) == Some(&b'<') && b.get(k + 2) != Some(&b'<');
+        if is_marker && let Some((m, end)) = marker_at(line, k) {
+            out.push(Marker {
+                at: offset + k,
+                ..m
+            });
+            k = end;
+            word_start = false;
+            continue;
         }
         if c == b'"' || c == b'\'' {
             quote = Some(c);
@@ -187,9 +192,7 @@ fn marker_at(line: &str, k: usize) -> Option<(Marker, usize)> {
     let rest = &line[k + 2..];
     let strip_tabs = rest.starts_with('-');
     let rest = if strip_tabs { &rest[1..] } else { rest };
-    let len = rest
-        .find(|c: char| c.is_whitespace())
-        .unwrap_or(rest.len());
+    let len = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
     let word = &rest[..len];
     let name: String = word.chars().filter(|c| *c != '"' && *c != '\'').collect();
     if name.is_empty() {

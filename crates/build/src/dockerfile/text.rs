@@ -67,10 +67,7 @@ mod tests {
     #[test]
     fn line_numbers() {
         let l = Lines::new("a\nbc\n\nd");
-        assert_eq!(
-            [0, 1, 2, 4, 5, 6].map(|p| l.line(p)),
-            [1, 1, 2, 2, 3, 4]
-        );
+        assert_eq!([0, 1, 2, 4, 5, 6].map(|p| l.line(p)), [1, 1, 2, 2, 3, 4]);
     }
 
     #[test]
