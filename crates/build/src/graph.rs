@@ -254,22 +254,22 @@ fn resolve(df: &Dockerfile, current: usize, name: &str) -> Result<Ref, String> {
 /// which is usually a misspelt stage).
 pub fn problems(df: &Dockerfile) -> Vec<Problem> {
     let mut out = Vec::new();
-    let args = match meta_args(df, &BTreeMap::new()) {
-        Ok(a) => a,
-        Err(e) => return vec![problem(e)],
-    };
-    if let Err(e) = StageGraph::new(df, &args) {
+    // An expansion that fails with the defaults may succeed with the
+    // build's --build-arg values: only the build can tell.
+    if let Ok(args) = meta_args(df, &BTreeMap::new())
+        && let Err(e @ Error::Graph { .. }) = StageGraph::new(df, &args)
+    {
         out.push(problem(e));
     }
     for (i, stage) in df.stages.iter().enumerate() {
         if let Some(later) = df.stage(&stage.base).filter(|s| s.index > i) {
-            out.push(Problem {
-                line: stage.line,
-                message: format!(
+            out.push(Problem::error(
+                stage.line,
+                format!(
                     "FROM {}: that stage comes later in the file; a stage can only build on an earlier one",
                     later.name.as_deref().unwrap_or_default()
                 ),
-            });
+            ));
         }
         for f in references(df, i) {
             let bare =
@@ -278,9 +278,11 @@ pub fn problems(df: &Dockerfile) -> Vec<Problem> {
                 out.push(Problem {
                     line: f.line,
                     message: format!(
-                        "{}={}: no stage is named {:?} (for an image, give a tag: {}:latest)",
+                        "{}={}: no stage is named {:?}; it will be pulled as an image \
+                         (write {}:latest if that is meant)",
                         f.what, f.raw, f.raw, f.raw
                     ),
+                    warning: true,
                 });
             }
         }
@@ -290,15 +292,8 @@ pub fn problems(df: &Dockerfile) -> Vec<Problem> {
 
 fn problem(e: Error) -> Problem {
     match e {
-        Error::Graph { line, message, .. } => Problem { line, message },
-        Error::Word { line, source, .. } => Problem {
-            line,
-            message: source.to_string(),
-        },
-        other => Problem {
-            line: 0,
-            message: other.to_string(),
-        },
+        Error::Graph { line, message, .. } => Problem::error(line, message),
+        other => Problem::error(0, other.to_string()),
     }
 }
 

@@ -28,7 +28,7 @@ pub mod words;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The Dockerfile does not parse or breaks a rule.
-    #[error("{file}:{line}: {message}")]
+    #[error("{file}{}: {message}", at_line(*.line))]
     Syntax {
         /// The Dockerfile's name as the user gave it.
         file: String,
@@ -38,7 +38,7 @@ pub enum Error {
         message: String,
     },
     /// A value could not be expanded.
-    #[error("{file}:{line}: {source}")]
+    #[error("{file}{}: {source}", at_line(*.line))]
     Word {
         /// The Dockerfile.
         file: String,
@@ -49,7 +49,7 @@ pub enum Error {
         source: words::WordError,
     },
     /// A stage reference that cannot be resolved, or a cycle.
-    #[error("{file}:{line}: {message}")]
+    #[error("{file}{}: {message}", at_line(*.line))]
     Graph {
         /// The Dockerfile.
         file: String,
@@ -59,7 +59,7 @@ pub enum Error {
         message: String,
     },
     /// A bad `.dockerignore` pattern.
-    #[error("{file}:{line}: {message}")]
+    #[error("{file}{}: {message}", at_line(*.line))]
     Ignore {
         /// The ignore file.
         file: String,
@@ -68,4 +68,12 @@ pub enum Error {
         /// What is wrong with the pattern.
         message: String,
     },
+}
+
+/// `:LINE`, or nothing for line 0 (the whole file).
+fn at_line(line: usize) -> String {
+    match line {
+        0 => String::new(),
+        n => format!(":{n}"),
+    }
 }

@@ -69,7 +69,7 @@ fn syntax_problems(masked: &str, first: pd::Error, escape: char) -> Vec<Problem>
         }
         let stop = line == 0 || message.starts_with("expected FROM");
         if !stop || problems.is_empty() {
-            problems.push(Problem { line, message });
+            problems.push(Problem::error(line, message));
         }
         if stop {
             break;
@@ -104,10 +104,7 @@ type Flag = (String, Option<String>);
 
 impl Cx<'_> {
     fn problem(&mut self, line: usize, message: impl Into<String>) {
-        self.problems.push(Problem {
-            line,
-            message: message.into(),
-        });
+        self.problems.push(Problem::error(line, message));
     }
 
     fn line_of(&self, span: &pd::Span) -> usize {

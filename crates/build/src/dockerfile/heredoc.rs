@@ -87,12 +87,14 @@ pub(crate) fn prepass(text: &str, escape: char) -> Result<Prepass, Problem> {
         for m in &markers {
             masked[m.at] = b'x';
             masked[m.at + 1] = b'x';
-            let (doc, next) = body(&lines, i, m).ok_or_else(|| Problem {
-                line: first + 1,
-                message: format!(
-                    "expected the end of here-document {}, but the file ended",
-                    m.name
-                ),
+            let (doc, next) = body(&lines, i, m).ok_or_else(|| {
+                Problem::error(
+                    first + 1,
+                    format!(
+                        "expected the end of here-document {}, but the file ended",
+                        m.name
+                    ),
+                )
             })?;
             for (at, line) in &lines[i..next] {
                 let end = at + line.trim_end_matches('\n').len();

@@ -209,17 +209,29 @@ pub struct Problem {
     pub line: usize,
     /// What is wrong and what was expected.
     pub message: String,
+    /// A likely mistake that Docker accepts (the build goes on).
+    pub warning: bool,
 }
 
 impl Problem {
+    /// An error at `line`.
+    pub fn error(line: usize, message: impl Into<String>) -> Self {
+        Problem {
+            line,
+            message: message.into(),
+            warning: false,
+        }
+    }
+
     /// `FILE:LINE: message`, the form `den build` prints.
     pub fn display<'a>(&'a self, file: &'a str) -> impl fmt::Display + 'a {
         struct D<'a>(&'a Problem, &'a str);
         impl fmt::Display for D<'_> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let warning = if self.0.warning { "warning: " } else { "" };
                 match self.0.line {
-                    0 => write!(f, "{}: {}", self.1, self.0.message),
-                    n => write!(f, "{}:{}: {}", self.1, n, self.0.message),
+                    0 => write!(f, "{}: {warning}{}", self.1, self.0.message),
+                    n => write!(f, "{}:{}: {warning}{}", self.1, n, self.0.message),
                 }
             }
         }
@@ -230,7 +242,7 @@ impl Problem {
 /// Parses `text`; the error names `file`, the line and the first problem.
 pub fn parse(file: &str, text: &str) -> Result<Dockerfile, crate::Error> {
     let (dockerfile, problems) = convert::analyse(file, text);
-    match (dockerfile, problems.into_iter().next()) {
+    match (dockerfile, problems.into_iter().find(|p| !p.warning)) {
         (Some(d), None) => Ok(d),
         (_, Some(p)) => Err(crate::Error::Syntax {
             file: file.to_owned(),
@@ -246,7 +258,10 @@ pub fn parse(file: &str, text: &str) -> Result<Dockerfile, crate::Error> {
 }
 
 /// Every problem `den build --check` reports: syntax, unknown flags,
-/// bad `--mount` options, stage names, `--from` references, cycles.
+/// bad `--mount` options, stage names, `--from` references, cycles; and
+/// warnings (`Problem::warning`) for what Docker accepts but is likely a
+/// mistake, such as a `--from` naming no stage that would be pulled as an
+/// image.
 pub fn check(text: &str) -> Vec<Problem> {
     convert::analyse("Dockerfile", text).1
 }
