@@ -64,8 +64,12 @@ fn syntax_problems(masked: &str, first: pd::Error, escape: char) -> Vec<Problem>
     for _ in 0..20 {
         let line = err.line();
         let mut message = format!("{err:#}");
-        if message.starts_with("unknown instruction") {
+        if message == "unknown instruction ''" {
+            message = "ONBUILD instruction requires an instruction after it".into();
+        } else if message.starts_with("unknown instruction") {
             message = format!("{message}: expected one of {INSTRUCTIONS}");
+        } else if message == "expected JSON array" {
+            message = "expected a JSON array, e.g. [\"/bin/sh\", \"-c\"]".into();
         }
         let stop = line == 0 || message.starts_with("expected FROM");
         if !stop || problems.is_empty() {
@@ -284,6 +288,9 @@ impl Cx<'_> {
             mounts: Vec::new(),
             network: Default::default(),
         };
+        if run.command == Command::Shell(String::new()) && run.heredocs.is_empty() {
+            self.problem(line, "RUN instruction requires at least one argument");
+        }
         for (name, v) in flags {
             let Some(v) = self.needs_value(line, &name, v) else {
                 continue;

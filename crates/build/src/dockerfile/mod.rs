@@ -266,6 +266,62 @@ pub fn check(text: &str) -> Vec<Problem> {
     convert::analyse("Dockerfile", text).1
 }
 
+/// The build args every Dockerfile has without declaring them (proxy
+/// settings); they are passed to `RUN` but kept out of the image's history.
+pub const PREDEFINED_ARGS: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// Parses the `ONBUILD` triggers a base image's config holds (`OnBuild`),
+/// which run first in a stage built on it. Line numbers count triggers
+/// from 1; errors name `image`.
+pub fn parse_triggers(image: &str, triggers: &[String]) -> Result<Vec<Instruction>, crate::Error> {
+    let file = format!("{image} (ONBUILD)");
+    let mut text = String::from("FROM scratch\n");
+    for t in triggers {
+        text.push_str(t);
+        text.push('\n');
+    }
+    let shift = |e: crate::Error| match e {
+        crate::Error::Syntax {
+            file,
+            line,
+            message,
+        } => crate::Error::Syntax {
+            file,
+            line: line.saturating_sub(1),
+            message,
+        },
+        other => other,
+    };
+    let d = parse(&file, &text).map_err(shift)?;
+    let mut stages = d.stages.into_iter();
+    let first = stages.next().map(|s| s.instructions).unwrap_or_default();
+    if let Some(extra) = stages.next() {
+        return Err(crate::Error::Syntax {
+            file,
+            line: extra.line - 1,
+            message: "FROM isn't allowed as an ONBUILD trigger".into(),
+        });
+    }
+    Ok(first
+        .into_iter()
+        .map(|mut i| {
+            i.line -= 1;
+            i
+        })
+        .collect())
+}
+
 impl Dockerfile {
     /// The stage called `name` (case-insensitive), or with that index.
     pub fn stage(&self, name: &str) -> Option<&Stage> {

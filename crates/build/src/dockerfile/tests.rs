@@ -333,7 +333,7 @@ fn parse_errors_name_file_and_line() {
         ),
         (
             "FROM a\nSHELL sh -c\n",
-            "app.Dockerfile:2: expected JSON array",
+            "app.Dockerfile:2: expected a JSON array, e.g. [\"/bin/sh\", \"-c\"]",
         ),
         (
             "FROM a AS x\nFROM b AS x\n",
@@ -414,4 +414,25 @@ fn self_and_circular_references() {
     let got = check("FROM a AS x\nCOPY --from=y / /\nFROM a AS y\nCOPY --from=x / /\n");
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].message, "circular dependency detected on stage: x");
+}
+
+#[test]
+fn onbuild_triggers_from_an_image() {
+    let triggers = vec![s("COPY . /app"), s("RUN make -C /app")];
+    let got = parse_triggers("base:1", &triggers).unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!((got[0].line, got[0].text.as_str()), (1, "COPY . /app"));
+    assert_eq!((got[1].line, got[1].text.as_str()), (2, "RUN make -C /app"));
+    let e = parse_triggers("base:1", &[s("RUN ok"), s("NOPE x")]).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("base:1 (ONBUILD):2: unknown instruction 'NOPE'"),
+        "{e}"
+    );
+    let e = parse_triggers("base:1", &[s("FROM x")]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "base:1 (ONBUILD):1: FROM isn't allowed as an ONBUILD trigger"
+    );
+    assert!(parse_triggers("base:1", &[]).unwrap().is_empty());
 }
