@@ -40,16 +40,24 @@ pub(super) fn analyse(file: &str, text: &str) -> (Option<Dockerfile>, Vec<Proble
     (Some(dockerfile), problems)
 }
 
-/// `# escape=` among the leading comment lines (the parser directives).
-fn escape_directive(text: &str) -> char {
+/// `# escape=` among the parser directives: the leading `# key=value`
+/// lines, which end at the first other line (a plain comment, a blank
+/// line, an instruction).
+pub(super) fn escape_directive(text: &str) -> char {
     for line in text.lines() {
-        let Some(rest) = line.trim().strip_prefix('#') else {
+        let Some((key, value)) = line
+            .trim()
+            .strip_prefix('#')
+            .and_then(|rest| rest.split_once('='))
+        else {
             break;
         };
-        if let Some((k, v)) = rest.split_once('=')
-            && k.trim().eq_ignore_ascii_case("escape")
-        {
-            return if v.trim() == "`" { '`' } else { '\\' };
+        let key = key.trim();
+        if key.contains(char::is_whitespace) || key.is_empty() {
+            break;
+        }
+        if key.eq_ignore_ascii_case("escape") {
+            return if value.trim() == "`" { '`' } else { '\\' };
         }
     }
     '\\'

@@ -436,3 +436,19 @@ fn onbuild_triggers_from_an_image() {
     );
     assert!(parse_triggers("base:1", &[]).unwrap().is_empty());
 }
+
+#[test]
+fn escape_directive_only_in_the_header() {
+    let cases = [
+        ("# escape=`\nFROM a\n", '`'),
+        ("# syntax=x\n#ESCAPE = `\nFROM a\n", '`'),
+        ("# a comment\n# escape=`\nFROM a\n", '\\'),
+        ("\n# escape=`\nFROM a\n", '\\'),
+        ("FROM a\n# escape=`\n", '\\'),
+        ("# escape=\\\nFROM a\n", '\\'),
+    ];
+    for (text, want) in cases {
+        assert_eq!(convert::escape_directive(text), want, "{text:?}");
+        assert_eq!(parse_ok(text).escape, want, "the parser agrees: {text:?}");
+    }
+}
