@@ -16,7 +16,22 @@
 //! - [`ignore::Matcher`] decides which context paths `.dockerignore`
 //!   excludes, and [`ignore::ignore_file_for`] which ignore file applies.
 //!
-//! Every error names the line ([`Error`]); the CLI adds the file name.
+//! Every error names the file and line ([`Error`]).
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use den_build::{dockerfile, graph::{StageGraph, meta_args}, words};
+//!
+//! let text = "ARG PY=3.11\nFROM python:${PY}-slim AS app\nENV HOME=/app\nWORKDIR $HOME/src\n";
+//! let df = dockerfile::parse("Dockerfile", text).unwrap();
+//! let args = meta_args(&df, &BTreeMap::new()).unwrap();
+//! let g = StageGraph::new(&df, &args).unwrap();
+//! assert_eq!(g.waves(StageGraph::target(&df, None).unwrap()), [vec![0]]);
+//! assert_eq!(g.bases[0], den_build::graph::Ref::Image("python:3.11-slim".into()));
+//! let env = BTreeMap::from([("HOME".to_owned(), "/app".to_owned())]);
+//! let dockerfile::Kind::Workdir(dir) = &df.stages[0].instructions[1].kind else { panic!() };
+//! assert_eq!(words::expand(dir, &env).unwrap(), "/app/src");
+//! ```
 
 pub mod dockerfile;
 pub mod graph;

@@ -322,6 +322,28 @@ pub fn parse_triggers(image: &str, triggers: &[String]) -> Result<Vec<Instructio
         .collect())
 }
 
+impl Kind {
+    /// Whether the builder expands variables in this instruction's values
+    /// (Docker's list: ADD, COPY, ENV, EXPOSE, FROM, LABEL, STOPSIGNAL,
+    /// USER, VOLUME, WORKDIR, and ARG defaults). RUN, CMD and ENTRYPOINT
+    /// are left to the shell; ONBUILD triggers expand when they run.
+    pub fn expands_variables(&self) -> bool {
+        matches!(
+            self,
+            Kind::Add(_)
+                | Kind::Copy(_)
+                | Kind::Env(_)
+                | Kind::Expose(_)
+                | Kind::Label(_)
+                | Kind::StopSignal(_)
+                | Kind::User(_)
+                | Kind::Volume(_)
+                | Kind::Workdir(_)
+                | Kind::Arg(_)
+        )
+    }
+}
+
 impl Dockerfile {
     /// The stage called `name` (case-insensitive), or with that index.
     pub fn stage(&self, name: &str) -> Option<&Stage> {

@@ -452,3 +452,15 @@ fn escape_directive_only_in_the_header() {
         assert_eq!(parse_ok(text).escape, want, "the parser agrees: {text:?}");
     }
 }
+
+#[test]
+fn which_instructions_expand() {
+    let d =
+        parse_ok("FROM a\nRUN echo $A\nCMD $A\nENV A=$B\nWORKDIR $A\nCOPY $A /\nSHELL [\"sh\"]\n");
+    let got: Vec<bool> = d.stages[0]
+        .instructions
+        .iter()
+        .map(|i| i.kind.expands_variables())
+        .collect();
+    assert_eq!(got, [false, false, true, true, true, false]);
+}
