@@ -202,7 +202,7 @@ impl Cx<'_> {
             I::Env(e) => Kind::Env(self.name_vals(line, "ENV", &e.arguments)),
             I::Label(l) => Kind::Label(self.name_vals(line, "LABEL", &l.arguments)),
             I::Arg(a) => Kind::Arg(self.arg_defs(line, &a.arguments)),
-            I::Expose(e) => Kind::Expose(e.arguments.iter().map(|w| self.word(w)).collect()),
+            I::Expose(e) => Kind::Expose(self.expose(line, &e.arguments)),
             I::Cmd(c) => Kind::Cmd(self.command(&c.arguments)),
             I::Entrypoint(e) => Kind::Entrypoint(self.command(&e.arguments)),
             I::User(u) => Kind::User(self.word(&u.arguments)),
@@ -226,6 +226,22 @@ impl Cx<'_> {
                 return None;
             }
         })
+    }
+
+    /// `EXPOSE` words; those without variables are checked now.
+    fn expose(&mut self, line: usize, args: &[pd::UnescapedString<'_>]) -> Vec<String> {
+        let words: Vec<String> = args.iter().map(|w| self.word(w)).collect();
+        for w in &words {
+            let Ok(port) = crate::words::expand(w, &Default::default()) else {
+                continue;
+            };
+            if !w.contains('$')
+                && let Err(e) = flags::port(&port)
+            {
+                self.problem(line, e);
+            }
+        }
+        words
     }
 
     fn onbuild(&mut self, line: usize, inner: &pd::Instruction<'_>) -> Option<Instruction> {

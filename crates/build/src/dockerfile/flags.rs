@@ -250,6 +250,23 @@ pub fn size(value: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// Checks an `EXPOSE` word: `PORT`, `PORT/PROTO` or `FIRST-LAST[/PROTO]`,
+/// ports 1-65535, protocol tcp, udp or sctp.
+pub fn port(value: &str) -> Result<(), String> {
+    let bad = |why: &str| format!("invalid port {value:?} in EXPOSE: {why}");
+    let (ports, proto) = value.split_once('/').unwrap_or((value, "tcp"));
+    if !matches!(proto.to_ascii_lowercase().as_str(), "tcp" | "udp" | "sctp") {
+        return Err(bad("the protocol must be tcp, udp or sctp"));
+    }
+    let (first, last) = ports.split_once('-').unwrap_or((ports, ports));
+    let num = |p: &str| p.parse::<u16>().ok().filter(|n| *n > 0);
+    match (num(first), num(last)) {
+        (Some(a), Some(b)) if a <= b => Ok(()),
+        (Some(_), Some(_)) => Err(bad("the range's end is below its start")),
+        _ => Err(bad("a port is a number from 1 to 65535")),
+    }
+}
+
 /// A Go duration (`30s`, `1m30s`, `1.5h`, `500ms`, `0`).
 pub fn duration(value: &str) -> Result<Duration, String> {
     let bad = || format!("invalid duration {value:?}: use e.g. 30s, 1m30s or 500ms");
@@ -395,6 +412,33 @@ mod tests {
             network("bridge").unwrap_err(),
             "unsupported network mode \"bridge\": use default, none or host"
         );
+    }
+
+    #[test]
+    fn ports() {
+        for ok in [
+            "80",
+            "80/tcp",
+            "53/UDP",
+            "8000-8010",
+            "9/sctp",
+            "1-65535/tcp",
+        ] {
+            assert_eq!(port(ok), Ok(()), "{ok}");
+        }
+        let cases = [
+            ("http", "a port is a number from 1 to 65535"),
+            ("0", "a port is a number from 1 to 65535"),
+            ("70000", "a port is a number from 1 to 65535"),
+            ("80/icmp", "the protocol must be tcp, udp or sctp"),
+            ("90-80", "the range's end is below its start"),
+        ];
+        for (v, why) in cases {
+            assert_eq!(
+                port(v).unwrap_err(),
+                format!("invalid port {v:?} in EXPOSE: {why}")
+            );
+        }
     }
 
     #[test]

@@ -345,7 +345,7 @@ impl Kind {
 }
 
 impl Dockerfile {
-    /// The stage called `name` (case-insensitive), or with that index.
+    /// The stage called `name` (case-insensitive).
     pub fn stage(&self, name: &str) -> Option<&Stage> {
         let lower = name.to_ascii_lowercase();
         self.stages

@@ -347,6 +347,42 @@ fn parse_errors_name_file_and_line() {
             "FROM a\nENV\n",
             "app.Dockerfile:2: ENV instruction requires at least one argument",
         ),
+        (
+            "FROM a\nWORKDIR\n",
+            "app.Dockerfile:2: WORKDIR instruction requires exactly one argument",
+        ),
+        (
+            "FROM a\nRUN\n",
+            "app.Dockerfile:2: RUN instruction requires at least one argument",
+        ),
+        (
+            "FROM a\nRUN --network=none\n",
+            "app.Dockerfile:2: RUN instruction requires at least one argument",
+        ),
+        (
+            "FROM a\nONBUILD\n",
+            "app.Dockerfile:2: ONBUILD instruction requires an instruction after it",
+        ),
+        (
+            "FROM a\nHEALTHCHECK --interval=1s\n",
+            "app.Dockerfile:2: expected CMD or NONE",
+        ),
+        (
+            "FROM a\nENV A\n",
+            "app.Dockerfile:2: ENV must have two arguments (NAME=VALUE)",
+        ),
+        (
+            "FROM a\nLABEL =x\n",
+            "app.Dockerfile:2: LABEL names can not be blank",
+        ),
+        (
+            "FROM a\nENV a=b c\n",
+            "app.Dockerfile:2: syntax error - can't find = in \"c\". Must be of the form: name=value",
+        ),
+        (
+            "FROM a\nEXPOSE 80 \"8080/tcp\" $P 99999\n",
+            "app.Dockerfile:2: invalid port \"99999\" in EXPOSE: a port is a number from 1 to 65535",
+        ),
     ];
     for (text, want) in cases {
         let e = parse("app.Dockerfile", text).unwrap_err();
