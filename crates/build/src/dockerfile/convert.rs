@@ -212,7 +212,15 @@ impl Cx<'_> {
                 }
                 pd::JsonOrStringArray::String(a) => a.iter().map(|w| self.word(w)).collect(),
             }),
-            I::Stopsignal(s) => Kind::StopSignal(self.word(&s.arguments)),
+            I::Stopsignal(s) => {
+                let sig = self.word(&s.arguments);
+                if !sig.contains('$')
+                    && let Err(e) = flags::signal(&sig)
+                {
+                    self.problem(line, e);
+                }
+                Kind::StopSignal(sig)
+            }
             I::Healthcheck(h) => Kind::Healthcheck(self.healthcheck(line, h)),
             I::Shell(s) => Kind::Shell(s.arguments.iter().map(|w| w.value.to_string()).collect()),
             I::Maintainer(m) => Kind::Maintainer(self.word(&m.name)),

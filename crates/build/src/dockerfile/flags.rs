@@ -267,6 +267,75 @@ pub fn port(value: &str) -> Result<(), String> {
     }
 }
 
+/// Signal names Linux has, without `SIG`, numbered from 1.
+const SIGNALS: &[&str] = &[
+    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+    "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
+    "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+];
+
+/// Checks a `STOPSIGNAL`: a number 1-64, or a name with or without `SIG`
+/// (`SIGTERM`, `term`, `SIGRTMIN+3`); returns its number.
+pub fn signal(value: &str) -> Result<u8, String> {
+    let bad = || {
+        format!("invalid signal {value:?} in STOPSIGNAL: use a name like SIGTERM or a number 1-64")
+    };
+    if let Ok(n) = value.parse::<u8>() {
+        return (1..=64).contains(&n).then_some(n).ok_or_else(bad);
+    }
+    let upper = value.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(i) = SIGNALS.iter().position(|s| *s == name) {
+        return Ok(i as u8 + 1);
+    }
+    let rt = |rest: &str, base: u8, sign: i16| -> Option<u8> {
+        let off: i16 = if rest.is_empty() {
+            0
+        } else {
+            rest.parse().ok()?
+        };
+        let n = i16::from(base) + sign * off;
+        (34..=64).contains(&n).then_some(n as u8)
+    };
+    let n = if let Some(rest) = name.strip_prefix("RTMIN") {
+        rt(rest.strip_prefix('+').unwrap_or(rest), 34, 1)
+    } else if let Some(rest) = name.strip_prefix("RTMAX") {
+        rt(rest.strip_prefix('-').unwrap_or(rest), 64, -1)
+    } else {
+        None
+    };
+    n.ok_or_else(bad)
+}
+
+/// Checks that a `FROM --platform` value (expanded) is the native
+/// platform `native` (`os/arch[/variant]`): den runs `RUN` steps natively
+/// and does not emulate. Architecture aliases (`x86_64`, `aarch64`) count
+/// as their OCI names.
+pub fn native_platform(requested: &str, native: &str) -> Result<(), String> {
+    fn norm(p: &str) -> (String, String) {
+        let mut parts = p.split('/');
+        let os = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let arch = match parts
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "x86_64" | "x86-64" => "amd64".to_owned(),
+            "aarch64" => "arm64".to_owned(),
+            "i386" | "i686" => "386".to_owned(),
+            other => other.to_owned(),
+        };
+        (os, arch)
+    }
+    if norm(requested) == norm(native) {
+        return Ok(());
+    }
+    Err(format!(
+        "--platform={requested} is not this machine's platform ({native}): den builds for the native platform only"
+    ))
+}
+
 /// A Go duration (`30s`, `1m30s`, `1.5h`, `500ms`, `0`).
 pub fn duration(value: &str) -> Result<Duration, String> {
     let bad = || format!("invalid duration {value:?}: use e.g. 30s, 1m30s or 500ms");
@@ -411,6 +480,44 @@ mod tests {
         assert_eq!(
             network("bridge").unwrap_err(),
             "unsupported network mode \"bridge\": use default, none or host"
+        );
+    }
+
+    #[test]
+    fn signals() {
+        let cases = [
+            ("SIGTERM", 15),
+            ("term", 15),
+            ("9", 9),
+            ("SIGKILL", 9),
+            ("SIGRTMIN", 34),
+            ("SIGRTMIN+3", 37),
+            ("RTMAX-1", 63),
+            ("SIGSYS", 31),
+        ];
+        for (v, n) in cases {
+            assert_eq!(signal(v), Ok(n), "{v}");
+        }
+        for v in ["0", "65", "SIGFOO", "RTMIN+40", "", "-1"] {
+            assert_eq!(
+                signal(v).unwrap_err(),
+                format!(
+                    "invalid signal {v:?} in STOPSIGNAL: use a name like SIGTERM or a number 1-64"
+                ),
+                "{v}"
+            );
+        }
+    }
+
+    #[test]
+    fn platforms() {
+        assert_eq!(native_platform("linux/amd64", "linux/amd64"), Ok(()));
+        assert_eq!(native_platform("linux/x86_64", "linux/amd64"), Ok(()));
+        assert_eq!(native_platform("Linux/AArch64", "linux/arm64"), Ok(()));
+        assert_eq!(
+            native_platform("linux/arm64", "linux/amd64").unwrap_err(),
+            "--platform=linux/arm64 is not this machine's platform (linux/amd64): \
+             den builds for the native platform only"
         );
     }
 

@@ -22,7 +22,7 @@ mod text;
 use std::fmt;
 use std::time::Duration;
 
-pub use flags::{Mount, MountKind, Network, Sharing};
+pub use flags::{Mount, MountKind, Network, Sharing, native_platform, signal};
 
 /// A parsed Dockerfile.
 #[derive(Debug, Clone, PartialEq)]

@@ -380,6 +380,10 @@ fn parse_errors_name_file_and_line() {
             "app.Dockerfile:2: syntax error - can't find = in \"c\". Must be of the form: name=value",
         ),
         (
+            "FROM a\nSTOPSIGNAL SIGNOPE\n",
+            "app.Dockerfile:2: invalid signal \"SIGNOPE\" in STOPSIGNAL: use a name like SIGTERM or a number 1-64",
+        ),
+        (
             "FROM a\nEXPOSE 80 \"8080/tcp\" $P 99999\n",
             "app.Dockerfile:2: invalid port \"99999\" in EXPOSE: a port is a number from 1 to 65535",
         ),
