@@ -95,8 +95,8 @@ fn syntax_problems(masked: &str, first: pd::Error, escape: char) -> Vec<Problem>
             .for_each(|b| *b = b' ');
         text = String::from_utf8(bytes).unwrap_or_default();
         match pd::parse(&text) {
-            Ok(_) => break,
-            Err(e) => err = e,
+            Err(e) if e.line() > line => err = e,
+            _ => break,
         }
     }
     problems
@@ -160,6 +160,9 @@ impl Cx<'_> {
     ) -> Stage {
         let line = self.line_of(&from.from.span);
         let flags = self.flags(line, "FROM", &from.options, &["platform"]);
+        for (name, v) in &flags {
+            self.needs_value(line, name, v.clone());
+        }
         let name = from.as_.as_ref().map(|(_, n)| n.value.to_ascii_lowercase());
         if let Some(n) = &name
             && !valid_stage_name(n)

@@ -380,6 +380,10 @@ fn parse_errors_name_file_and_line() {
             "app.Dockerfile:2: syntax error - can't find = in \"c\". Must be of the form: name=value",
         ),
         (
+            "FROM --platform busybox\n",
+            "app.Dockerfile:1: --platform needs a value (--platform=…)",
+        ),
+        (
             "FROM a\nSTOPSIGNAL SIGNOPE\n",
             "app.Dockerfile:2: invalid signal \"SIGNOPE\" in STOPSIGNAL: use a name like SIGTERM or a number 1-64",
         ),
