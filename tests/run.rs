@@ -642,3 +642,81 @@ for fd in (0, 1, 2):
     term.run("sleep 1", 6);
     assert!(marker.exists(), "control: the injected line was not run");
 }
+
+/// The host pid of a running container's PID 1, from its state file.
+fn init_pid(sb: &UserSandbox, name: &str) -> i32 {
+    let inspect: serde_json::Value = serde_json::from_str(&sb.den_ok(&["inspect", name])).unwrap();
+    let id = inspect[0]["Id"].as_str().unwrap();
+    let state: serde_json::Value = serde_json::from_slice(
+        &fs::read(sb.root().join("containers").join(id).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    state["pid"].as_i64().unwrap() as i32
+}
+
+/// The open descriptors of a host process, with what each leads to.
+fn open_fds(pid: i32) -> Vec<(u32, String)> {
+    let mut fds: Vec<(u32, String)> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let to = fs::read_link(e.path()).unwrap_or_default();
+            (
+                e.file_name().to_str().unwrap().parse().unwrap(),
+                to.display().to_string(),
+            )
+        })
+        .collect();
+    fds.sort();
+    fds
+}
+
+/// Issue 8, item 6: den's `--init` never execs, so it must close den's
+/// descriptors itself: its PID 1 holds only stdio and the fds passed on
+/// with --preserve-fds (the user's, not a signalfd of den's).
+#[test]
+fn init_keeps_only_stdio_and_preserved_fds() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    sb.den_ok(&["pull", "-q", "busybox"]);
+    sb.den_ok(&[
+        "run", "-d", "--init", "--name", "plain", "busybox", "sleep", "300",
+    ]);
+    let fds = open_fds(init_pid(&sb, "plain"));
+    let numbers: Vec<u32> = fds.iter().map(|(n, _)| *n).collect();
+    assert_eq!(numbers, [0, 1, 2], "PID 1 under --init: {fds:?}");
+    let passed = sb.write_file("passed-on.txt", "for the container\n");
+    let out = sb.sh(&format!(
+        "exec 3<{}; {} run -d --init --preserve-fds 1 --name passed busybox sleep 300",
+        passed.display(),
+        env.bin.display()
+    ));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let fds = open_fds(init_pid(&sb, "passed"));
+    let numbers: Vec<u32> = fds.iter().map(|(n, _)| *n).collect();
+    assert_eq!(numbers, [0, 1, 2, 3], "--preserve-fds 1: {fds:?}");
+    assert_eq!(fds[3].1, passed.display().to_string(), "{fds:?}");
+    // With nothing at fd 3, --preserve-fds 1 passes nothing of den's on.
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--preserve-fds",
+        "1",
+        "--name",
+        "nothing",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let fds = open_fds(init_pid(&sb, "nothing"));
+    assert!(
+        fds.iter().all(|(n, to)| *n < 3 || !to.contains("signalfd")),
+        "{fds:?}"
+    );
+    assert!(
+        fds.len() <= 4 && fds.iter().all(|(n, _)| *n <= 3),
+        "{fds:?}"
+    );
+    sb.den_ok(&["rm", "-f", "plain", "passed", "nothing"]);
+}

@@ -303,6 +303,32 @@ pub(crate) fn close_fds_except(keep: &[std::os::fd::RawFd]) {
     }
 }
 
+/// For a process that never execs (den's `--init`): closes every descriptor
+/// from 3 up except the `preserved` ones the user passed on (3 to
+/// 3+preserved-1), and among those closes den's own, which are all
+/// close-on-exec. Must only be called by a process that ends in
+/// [`exit_now`] without returning to the code that owns those descriptors.
+pub(crate) fn close_all_but_stdio(preserved: u32) {
+    let first_closed = 3u32.saturating_add(preserved);
+    for fd in 3..first_closed {
+        // SAFETY: F_GETFD only reads the flags of a descriptor number; an
+        // unused number gives EBADF (-1), which is skipped.
+        let flags = unsafe { libc::fcntl(fd as libc::c_int, libc::F_GETFD) };
+        if flags >= 0 && flags & libc::FD_CLOEXEC != 0 {
+            // SAFETY: a close-on-exec descriptor here is den's own, owned by
+            // code this process never returns to (see the doc): nothing
+            // uses the number afterwards.
+            unsafe { libc::close(fd as libc::c_int) };
+        }
+    }
+    // SAFETY: as above, the descriptors closed here belong to code this
+    // process never returns to; close_range takes no pointers. On kernels
+    // before 5.9 it fails and nothing is closed.
+    unsafe {
+        libc::syscall(libc::SYS_close_range, first_closed, u32::MAX, 0u32);
+    }
+}
+
 /// Gives freed heap memory back to the kernel (glibc `malloc_trim`): the
 /// supervisor lives as long as its container, and what start-up allocated
 /// (flag parsing, the spec, the seccomp compile) is not needed again.

@@ -6,8 +6,7 @@ use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use nix::sys::signal::{Signal, kill};
-use nix::sys::signalfd::SignalFd;
+use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
@@ -15,10 +14,12 @@ use super::{SetupError, exec, supervised_signals};
 use crate::sys;
 
 /// Forks the command and supervises it; never returns on success.
+/// `preserved`: the fds from 3 up that the user passes on (`--preserve-fds`).
 pub(super) fn run(
     program: &Path,
     args: &[String],
     env: &[String],
+    preserved: u32,
     report: &mut Option<OwnedFd>,
 ) -> Result<std::convert::Infallible, SetupError> {
     let signals = supervised_signals();
@@ -42,17 +43,19 @@ pub(super) fn run(
     .map_err(|e| SetupError::Security(e.to_string()))?;
     // Only the command's copy of the pipe may stay open: its exec closes it.
     drop(report.take());
+    // This process never execs, so close-on-exec protects nothing here: it
+    // would keep den's descriptors (the supervisor's, the set-up's) where the
+    // container's processes can reach them through /proc/1/fd.
+    sys::close_all_but_stdio(preserved);
     let pid = child.pid();
     let code = reap_until(pid, &signals);
     std::mem::forget(child);
     sys::exit_now(code)
 }
 
-/// Reaps children until `main` exits; forwards signals to it.
-fn reap_until(main: Pid, signals: &nix::sys::signal::SigSet) -> i32 {
-    let Ok(sfd) = SignalFd::new(signals) else {
-        return 125;
-    };
+/// Reaps children until `main` exits; forwards signals to it. Waits with
+/// sigwait, on the blocked signals, so it needs no descriptor.
+fn reap_until(main: Pid, signals: &SigSet) -> i32 {
     loop {
         loop {
             match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
@@ -62,9 +65,8 @@ fn reap_until(main: Pid, signals: &nix::sys::signal::SigSet) -> i32 {
                 Ok(_) => continue,
             }
         }
-        if let Ok(Some(info)) = sfd.read_signal()
-            && info.ssi_signo != Signal::SIGCHLD as u32
-            && let Ok(sig) = Signal::try_from(info.ssi_signo as i32)
+        if let Ok(sig) = signals.wait()
+            && sig != Signal::SIGCHLD
         {
             kill(main, sig).ok();
         }

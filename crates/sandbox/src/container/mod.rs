@@ -344,7 +344,13 @@ fn setup_and_exec(
         n.wait_ready()?;
     }
     if spec.init {
-        return init::run(&program, &spec.process.args, &env, report);
+        return init::run(
+            &program,
+            &spec.process.args,
+            &env,
+            spec.process.preserve_fds,
+            report,
+        );
     }
     supervised_signals().thread_unblock().ok();
     Err(exec::exec(&program, &spec.process.args, &env))
