@@ -715,3 +715,147 @@ fn ps_shows_a_killed_supervisor_exited_at_once() {
     reaper.wait().unwrap();
     sb.den_ok(&["rm", "zombie"]);
 }
+
+#[test]
+fn cp_out_never_replaces_a_host_directory_nor_brings_setuid_bits_or_fifos() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = require_env!();
+    let sb = sandbox(&env);
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "src",
+        "busybox",
+        "sh",
+        "-c",
+        "echo tool > /tmp/tool; chmod 6755 /tmp/tool; mkdir /tmp/d; echo f > /tmp/d/f; \
+         mkfifo /tmp/d/pipe /tmp/fifo; echo new > /tmp/name; touch /ready; sleep 1000",
+    ]);
+    wait_for("the container's files", Duration::from_secs(20), || {
+        sb.den(&["exec", "src", "test", "-e", "/ready"])
+            .status
+            .success()
+    });
+    let out = sb.home().join("out");
+    let keep = sb.write_file("out/name/keep", "mine\n");
+    let o = out.display();
+    // A host directory named like the container's file: refused, untouched.
+    let err = sb.den_fail(&["cp", "src:/tmp/name", &format!("{o}/")], 125);
+    assert_eq!(
+        err,
+        format!(
+            "den: cannot overwrite directory \"{o}/name\" with non-directory \"src:/tmp/name\"\n"
+        )
+    );
+    assert_eq!(std::fs::read_to_string(&keep).unwrap(), "mine\n");
+    // Also deep in a copied directory; then nothing at all is copied.
+    let keep2 = sb.write_file("out2/d/f/keep", "mine\n");
+    let o2 = sb.home().join("out2");
+    let err = sb.den_fail(&["cp", "src:/tmp/d", o2.to_str().unwrap()], 125);
+    assert!(
+        err.ends_with(&format!(
+            "den: cannot overwrite directory \"{}/d/f\" with non-directory \"src:/tmp/d/f\"\n",
+            o2.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&keep2).unwrap(), "mine\n");
+    assert_eq!(std::fs::read_dir(o2.join("d")).unwrap().count(), 1);
+    // Setuid and setgid bits stay in the container.
+    sb.den_ok(&["cp", "src:/tmp/tool", &format!("{o}/")]);
+    let mode = std::fs::metadata(out.join("tool"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o755, "copied {mode:o}");
+    // FIFOs (and device nodes) are never created on the host.
+    let err = sb.den_fail(&["cp", "src:/tmp/fifo", &format!("{o}/")], 125);
+    assert_eq!(
+        err,
+        "den: warning: not copied: /tmp/fifo is a FIFO; den creates only files, directories and links on the host\n\
+         den: nothing copied: src:/tmp/fifo is not a file, directory or link\n"
+    );
+    let o_dir = sb.den(&["cp", "src:/tmp/d", &format!("{o}/")]);
+    assert!(o_dir.status.success(), "{}", stderr(&o_dir));
+    assert_eq!(
+        stderr(&o_dir),
+        "den: warning: not copied: /tmp/d/pipe is a FIFO; den creates only files, directories and links on the host\n"
+    );
+    assert_eq!(std::fs::read_to_string(out.join("d/f")).unwrap(), "f\n");
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["d", "name", "tool"], "no FIFO, no leftovers");
+    assert!(!out.join("d/pipe").exists());
+    sb.den_ok(&["rm", "-f", "src"]);
+}
+
+#[test]
+fn cp_keeps_mtimes_and_streams_tar_archives_like_docker() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    sb.write_file("in/old.txt", "old\n");
+    sb.sh_ok("chmod 640 in/old.txt && touch -d @1000000000 in/old.txt");
+    sb.den_ok(&["run", "-d", "--name", "box", "busybox", "sleep", "1000"]);
+    let src = sb.home().join("in");
+    sb.den_ok(&["cp", src.to_str().unwrap(), "box:/tmp/"]);
+    assert_eq!(
+        sb.den_ok(&["exec", "box", "stat", "-c", "%Y %a %u", "/tmp/in/old.txt"]),
+        "1000000000 640 0\n",
+        "mtime and mode kept, owned by root"
+    );
+    let den = env.bin.display();
+    assert_eq!(
+        sb.sh_ok(&format!(
+            "{den} cp box:/tmp/in - | tar -tvf - | awk '{{print $1, $6}}' | sed 's#/$##'"
+        )),
+        "drwxr-xr-x in\n-rw-r----- in/old.txt\n"
+    );
+    sb.sh_ok(&format!(
+        "mkdir -p t/sub && echo hi > t/sub/x && tar -cf - -C t sub | {den} cp - box:/tmp/"
+    ));
+    assert_eq!(sb.den_ok(&["exec", "box", "cat", "/tmp/sub/x"]), "hi\n");
+    assert!(!sb.home().join("-").exists(), "no file named -");
+    let o = sb.sh(&format!("tar -cf - -C t sub | {den} cp - box:/tmp/sub/x"));
+    assert_eq!(o.status.code(), Some(125));
+    assert_eq!(
+        stderr(&o),
+        "den: box:/tmp/sub/x is not a directory: copying a tar archive from stdin needs a directory to unpack it in\n"
+    );
+    sb.den_ok(&["rm", "-f", "box"]);
+}
+
+#[test]
+fn top_and_ps_escape_control_characters_from_the_container() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    // Retitle the window, clear the screen: both must reach the user as text.
+    let evil = "\u{1b}]0;owned\u{7}\u{1b}[2J";
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "esc",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1000; :",
+        evil,
+    ]);
+    let shown = "\\x1b]0;owned\\x07\\x1b[2J";
+    wait_for("sh in den top", Duration::from_secs(20), || {
+        sb.den_ok(&["top", "esc"]).contains("sleep 1000")
+    });
+    for args in [&["top", "esc"][..], &["ps", "--no-trunc"][..]] {
+        let out = sb.den_ok(args);
+        assert!(
+            !out.contains('\u{1b}') && !out.contains('\u{7}'),
+            "den {args:?} printed a raw control character: {out:?}"
+        );
+        assert!(out.contains(shown), "den {args:?}: {out}");
+    }
+    sb.den_ok(&["rm", "-f", "esc"]);
+}

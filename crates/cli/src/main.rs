@@ -82,7 +82,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             | Command::Login(_)
             | Command::Logout { .. }
     );
-    if !store_free {
+    if matches!(cli.command, Command::Internal(_)) {
+        private::checked_by_parent();
+    } else if !store_free {
         ctx.prepare_root()?;
     }
     match cli.command {

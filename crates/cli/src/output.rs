@@ -50,10 +50,33 @@ pub fn ago(when: &str, now: DateTime<Utc>) -> String {
     format!("{n} {unit}s ago")
 }
 
+/// `s` with every control character (C0, DEL, C1) written as `\xNN`, so
+/// text from a container or an image (a command line, a name) cannot move
+/// the cursor, retitle the window or fake rows on the user's terminal.
+pub fn escape_controls(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                format!("\\x{:02x}", u32::from(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Left-aligned columns separated by at least three spaces, header first.
+/// Cells are printed with [`escape_controls`].
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| escape_controls(c)).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
+    for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
@@ -73,7 +96,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         out.push('\n');
     };
     line(header.to_vec());
-    for row in rows {
+    for row in &rows {
         line(row.iter().map(String::as_str).collect());
     }
     out
@@ -95,6 +118,17 @@ mod tests {
         ] {
             assert_eq!(human_size(b), s);
         }
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape_controls("plain é"), "plain é");
+        assert_eq!(
+            escape_controls("\u{1b}]0;owned\u{7}\r\n\u{7f}\u{9b}"),
+            "\\x1b]0;owned\\x07\\x0d\\x0a\\x7f\\x9b"
+        );
+        let t = table(&["A"], &[vec!["\u{1b}[2J".into()]]);
+        assert_eq!(t, "A\n\\x1b[2J\n");
     }
 
     #[test]

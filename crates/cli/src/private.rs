@@ -16,8 +16,19 @@ use std::fs::{File, OpenOptions, Permissions};
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context as _, bail};
+
+/// Set in `den __internal` children: the den that started them checked the
+/// store already, and they may run inside a user namespace where owners
+/// read differently (so they only create what is missing, mode 0700).
+static CHECKED_BY_PARENT: AtomicBool = AtomicBool::new(false);
+
+/// This process is a `den __internal` child of a den that checked the store.
+pub fn checked_by_parent() {
+    CHECKED_BY_PARENT.store(true, Ordering::Relaxed);
+}
 
 /// Mode of den's directories.
 pub const DIR_MODE: u32 = 0o700;
@@ -46,6 +57,9 @@ pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
             });
         }
     };
+    if CHECKED_BY_PARENT.load(Ordering::Relaxed) {
+        return Ok(());
+    }
     let fd = open_dir_nofollow(dir)?;
     let meta = fd
         .metadata()

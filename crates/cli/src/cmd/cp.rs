@@ -2,10 +2,14 @@
 //! between den (the host side, as the user) and `den __internal cp` (the
 //! container side, inside its user and mount namespaces). Both sides write
 //! through the image unpacker, which refuses any entry that would land
-//! outside its destination.
+//! outside its destination; what comes out of a container is filtered first
+//! ([`super::cp_tar::sanitize`]) and unpacked into a temporary directory,
+//! then moved in without ever replacing a host directory. `-` as the host
+//! side streams the tar archive itself (stdout or stdin), as Docker does.
 
+use std::ffi::OsStr;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, bail};
@@ -15,6 +19,7 @@ use den_sandbox::container::spec::ContainerSpec;
 use den_sandbox::container::state::Status;
 use den_sandbox::idmap::IdMapping;
 
+use super::cp_tar::{append_container_entry, append_host_entry, sanitize};
 use crate::containers::Containers;
 use crate::context::Context;
 
@@ -40,9 +45,19 @@ pub fn run(ctx: &Context, source: &str, destination: &str) -> anyhow::Result<i32
     let containers = Containers::open(&ctx.root)?;
     match (split(source), split(destination)) {
         (Some((c, src)), None) => {
-            copy_out(ctx, &containers.find(c)?.id, src, Path::new(destination))
+            let id = containers.find(c)?.id;
+            if destination == "-" {
+                return stream_out(ctx, &id, src);
+            }
+            copy_out(ctx, &id, src, source, Path::new(destination))
         }
-        (None, Some((c, dst))) => copy_in(ctx, &containers.find(c)?.id, Path::new(source), dst),
+        (None, Some((c, dst))) => {
+            let id = containers.find(c)?.id;
+            if source == "-" {
+                return stream_in(ctx, &id, dst, destination);
+            }
+            copy_in(ctx, &id, Path::new(source), dst)
+        }
         (Some(_), Some(_)) => {
             bail!("copying between two containers is not supported: copy through the host")
         }
@@ -57,11 +72,9 @@ fn base_name(p: &str) -> anyhow::Result<String> {
         .with_context(|| format!("`{p}` has no file name to copy"))
 }
 
-fn copy_in(ctx: &Context, id: &str, src: &Path, dst: &str) -> anyhow::Result<i32> {
-    if !src.exists() {
-        bail!("no such file or directory on the host: {}", src.display());
-    }
-    let out = helper(ctx, id, "stat", dst)?
+/// What `path` is in the container: "dir", "file" or "missing".
+fn container_kind(ctx: &Context, id: &str, path: &str) -> anyhow::Result<String> {
+    let out = helper(ctx, id, "stat", path)?
         .stdin(Stdio::null())
         .output()?;
     if !out.status.success() {
@@ -72,7 +85,18 @@ fn copy_in(ctx: &Context, id: &str, src: &Path, dst: &str) -> anyhow::Result<i32
                 .trim_start_matches("den: ")
         );
     }
-    let (dir, name) = match String::from_utf8_lossy(&out.stdout).trim() {
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    if status.success() { 0 } else { 125 }
+}
+
+fn copy_in(ctx: &Context, id: &str, src: &Path, dst: &str) -> anyhow::Result<i32> {
+    if !src.exists() {
+        bail!("no such file or directory on the host: {}", src.display());
+    }
+    let (dir, name) = match container_kind(ctx, id, dst)?.as_str() {
         "dir" => (dst.to_string(), base_name(&src.to_string_lossy())?),
         _ if dst.ends_with('/') => bail!("directory {dst} does not exist in the container"),
         _ => (
@@ -85,39 +109,39 @@ fn copy_in(ctx: &Context, id: &str, src: &Path, dst: &str) -> anyhow::Result<i32
     };
     let mut child = helper(ctx, id, "in", &dir)?.stdin(Stdio::piped()).spawn()?;
     let stdin = child.stdin.take().expect("piped");
-    let written = write_tar(stdin, src, &name);
+    let mut tar = tar::Builder::new(stdin);
+    let written = append_host_entry(&mut tar, src, Path::new(&name))
+        .and_then(|()| Ok(tar.into_inner()?.flush()?));
     let status = child.wait()?;
     written?;
-    Ok(if status.success() { 0 } else { 125 })
+    Ok(exit_code(status))
 }
 
-/// A tar of `src` named `name`, owned by root (uid 0 of the container, as
-/// `docker cp` makes copied files).
-fn write_tar(out: impl Write, src: &Path, name: &str) -> anyhow::Result<()> {
-    let mut tar = tar::Builder::new(out);
-    tar.follow_symlinks(false);
-    tar.mode(tar::HeaderMode::Deterministic);
-    if src.is_dir() {
-        tar.append_dir_all(name, src)?;
-    } else {
-        tar.append_path_with_name(src, name)?;
+/// `den cp - CTR:DIR`: a tar archive from stdin, unpacked into DIR.
+fn stream_in(ctx: &Context, id: &str, dst: &str, shown: &str) -> anyhow::Result<i32> {
+    if container_kind(ctx, id, dst)? != "dir" {
+        bail!(
+            "{shown} is not a directory: copying a tar archive from stdin needs a directory to unpack it in"
+        );
     }
-    tar.into_inner()?.flush()?;
-    Ok(())
+    Ok(exit_code(helper(ctx, id, "in", dst)?.status()?))
 }
 
-fn copy_out(ctx: &Context, id: &str, src: &str, dst: &Path) -> anyhow::Result<i32> {
+/// `den cp CTR:PATH -`: PATH as a tar archive on stdout.
+fn stream_out(ctx: &Context, id: &str, src: &str) -> anyhow::Result<i32> {
+    Ok(exit_code(
+        helper(ctx, id, "out", src)?.stdin(Stdio::null()).status()?,
+    ))
+}
+
+/// Copies the container's `src` (`shown` is how the user named it) to the
+/// host's `dst`. The entry is unpacked into a private temporary directory
+/// beside its destination, then moved in: nothing of the host's changes
+/// unless the whole copy arrived, and a host directory is never replaced.
+fn copy_out(ctx: &Context, id: &str, src: &str, shown: &str, dst: &Path) -> anyhow::Result<i32> {
     let name = base_name(src)?;
-    let mut child = helper(ctx, id, "out", src)?
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let stream = child.stdout.take().expect("piped");
-    let opts = UnpackOptions {
-        ignore_chown_errors: true,
-    };
-    let (target, rename_to): (PathBuf, Option<PathBuf>) = if dst.is_dir() {
-        (dst.to_path_buf(), None)
+    let (dir, target) = if dst.is_dir() {
+        (dst.to_path_buf(), dst.join(&name))
     } else {
         let parent = dst
             .parent()
@@ -126,28 +150,93 @@ fn copy_out(ctx: &Context, id: &str, src: &str, dst: &Path) -> anyhow::Result<i3
         if !parent.is_dir() {
             bail!("directory {} does not exist on the host", parent.display());
         }
-        let tmp = tempfile::Builder::new()
-            .prefix(".den-cp-")
-            .tempdir_in(parent)?
-            .keep();
-        (tmp, Some(dst.to_path_buf()))
+        (parent.to_path_buf(), dst.to_path_buf())
     };
-    let unpacked = unpack_layer(stream, &target, &opts);
-    let status = child.wait()?;
-    let result = unpacked.map_err(anyhow::Error::from).and_then(|_| {
-        if status.success() {
-            Ok(())
-        } else {
-            bail!("copying out of the container failed")
-        }
+    let staging = tempfile::Builder::new()
+        .prefix(".den-cp-")
+        .tempdir_in(&dir)
+        .with_context(|| format!("cannot create a temporary directory in {}", dir.display()))?;
+    let mut child = helper(ctx, id, "out", src)?
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stream = child.stdout.take().expect("piped");
+    let origin = Path::new(src.trim_end_matches('/'))
+        .parent()
+        .map_or_else(|| "/".to_string(), |p| p.to_string_lossy().into_owned());
+    let (reader, writer) = std::io::pipe().context("cannot create a pipe")?;
+    let (filtered, unpacked) = std::thread::scope(|s| {
+        let filter = s.spawn(move || sanitize(stream, writer, &origin));
+        let opts = UnpackOptions {
+            ignore_chown_errors: true,
+        };
+        let unpacked = unpack_layer(reader, staging.path(), &opts);
+        (filter.join(), unpacked)
     });
-    if let Some(final_path) = rename_to {
-        if result.is_ok() {
-            fs_err::rename(target.join(&name), &final_path)?;
-        }
-        std::fs::remove_dir_all(&target).ok();
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("copying {shown} out of the container failed");
     }
-    result.map(|()| 0)
+    filtered.map_err(|_| anyhow::anyhow!("copying {shown}: the filter thread panicked"))??;
+    unpacked.with_context(|| format!("copying {shown}"))?;
+    let staged = staging.path().join(&name);
+    if lstat_if_exists(&staged)?.is_none() {
+        bail!("nothing copied: {shown} is not a file, directory or link");
+    }
+    check_conflicts(&staged, &target, shown)?;
+    place(&staged, &target)?;
+    Ok(0)
+}
+
+/// Refuses (before anything moves) a copy that would replace a directory
+/// with a non-directory or the reverse, as Docker does.
+fn check_conflicts(staged: &Path, target: &Path, shown: &str) -> anyhow::Result<()> {
+    let Some(existing) = lstat_if_exists(target)? else {
+        return Ok(());
+    };
+    let new = fs_err::symlink_metadata(staged)?;
+    match (new.is_dir(), existing.is_dir()) {
+        (false, true) => bail!(
+            "cannot overwrite directory \"{}\" with non-directory \"{shown}\"",
+            target.display()
+        ),
+        (true, false) => bail!(
+            "cannot overwrite non-directory \"{}\" with directory \"{shown}\"",
+            target.display()
+        ),
+        (true, true) => {
+            for entry in fs_err::read_dir(staged)? {
+                let n = entry?.file_name();
+                let shown = format!("{}/{}", shown.trim_end_matches('/'), n.to_string_lossy());
+                check_conflicts(&staged.join(&n), &target.join(&n), &shown)?;
+            }
+            Ok(())
+        }
+        (false, false) => Ok(()),
+    }
+}
+
+/// Moves `staged` to `target`: into a missing place or over a
+/// non-directory by rename; into an existing directory entry by entry.
+fn place(staged: &Path, target: &Path) -> anyhow::Result<()> {
+    match lstat_if_exists(target)? {
+        Some(existing) if existing.is_dir() => {
+            for entry in fs_err::read_dir(staged)? {
+                let n = entry?.file_name();
+                place(&staged.join(&n), &target.join(&n))?;
+            }
+            Ok(())
+        }
+        _ => Ok(fs_err::rename(staged, target)?),
+    }
+}
+
+fn lstat_if_exists(p: &Path) -> anyhow::Result<Option<std::fs::Metadata>> {
+    match std::fs::symlink_metadata(p) {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("stat {}", p.display())),
+    }
 }
 
 /// The container side, in a fresh single-threaded `den __internal cp`.
@@ -195,12 +284,12 @@ pub fn container_side(
                 bail!("no such file or directory in the container: {path}");
             }
             let mut tar = tar::Builder::new(std::io::stdout().lock());
-            tar.follow_symlinks(false);
-            if std::fs::symlink_metadata(&name).is_ok_and(|m| m.is_dir()) {
-                tar.append_dir_all(&name, &name)?;
-            } else {
-                tar.append_path(&name)?;
-            }
+            append_container_entry(
+                &mut tar,
+                rustix::fs::CWD,
+                OsStr::new(&name),
+                Path::new(&name),
+            )?;
             tar.into_inner()?.flush()?;
         }
         other => bail!("unknown cp operation {other}"),

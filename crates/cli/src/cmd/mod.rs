@@ -4,6 +4,7 @@ pub mod archive;
 pub mod attach;
 pub mod check;
 pub mod cp;
+mod cp_tar;
 pub mod exec;
 pub mod images;
 pub mod internal;

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::containers::{Containers, Record};
 use crate::context::Context;
-use crate::output::{ago, table};
+use crate::output::{ago, escape_controls, table};
 
 /// Docker's STATUS column: "Up 3 seconds", "Exited (0) 5 seconds ago".
 pub fn status_text(state: &State, now: chrono::DateTime<chrono::Utc>) -> String {
@@ -40,11 +40,14 @@ fn status_word(s: Status) -> &'static str {
     }
 }
 
-fn command_text(cmd: &[String]) -> String {
-    let full = cmd.join(" ");
-    let short: String = full.chars().take(20).collect();
+fn command_text(cmd: &[String], no_trunc: bool) -> String {
+    let full = escape_controls(&cmd.join(" "));
+    if no_trunc {
+        return format!("\"{full}\"");
+    }
     if full.chars().count() > 20 {
-        format!("\"{}…\"", &short[..short.len().min(19)])
+        let short: String = full.chars().take(19).collect();
+        format!("\"{short}…\"")
     } else {
         format!("\"{full}\"")
     }
@@ -119,7 +122,7 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> anyhow::Result<i32> {
                     vec![
                         id(r),
                         r.image.clone(),
-                        command_text(&r.command),
+                        command_text(&r.command, args.no_trunc),
                         ago(&r.created, now),
                         status_text(s, now),
                         r.ports.join(", "),
