@@ -452,3 +452,24 @@ fn cp_both_ways_running_and_stopped_without_leaving_the_container() {
     assert!(err.contains("no such file"), "{err}");
     sb.den_ok(&["rm", "-f", "box"]);
 }
+
+#[test]
+fn rm_f_of_a_running_rm_container_succeeds_twenty_times() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    for i in 0..20 {
+        let name = format!("tmp{i}");
+        sb.den_ok(&[
+            "run", "--rm", "-d", "--name", &name, "busybox", "sleep", "300",
+        ]);
+        assert_eq!(sb.den_ok(&["rm", "-f", &name]).trim(), name, "round {i}");
+    }
+    assert_eq!(sb.den_ok(&["ps", "-a", "-q"]), "");
+    let left: Vec<_> = std::fs::read_dir(sb.root().join("containers"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n != "lock" && n != ".lock")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

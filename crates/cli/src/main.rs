@@ -122,7 +122,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             destination,
         } => cmd::cp::run(&ctx, &source, &destination),
         Command::Container(args::ContainerCommand::Ls(a)) => cmd::ps::ps(&ctx, &ps_args(&a)),
-        Command::Container(args::ContainerCommand::Prune { force: _ }) => {
+        Command::Container(args::ContainerCommand::Prune { force }) => {
+            cmd::confirm::prune(
+                "container",
+                "WARNING! This will remove all stopped containers.",
+                force,
+            )?;
             cmd::lifecycle::prune(&ctx)
         }
         Command::Container(args::ContainerCommand::Rm(a)) => {
@@ -146,6 +151,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             cmd::check::run(format.as_deref() == Some("json"))
         }
         Command::System(args::SystemCommand::Df) => cmd::images::df(&ctx),
+        Command::System(args::SystemCommand::Prune {
+            all,
+            volumes,
+            force,
+        }) => cmd::lifecycle::system_prune(&ctx, all, volumes, force),
         Command::Unshare { command } => cmd::unshare::run(&command),
         Command::Internal(sub) => cmd::internal::run(&ctx, sub),
     }

@@ -19,7 +19,15 @@ pub fn image_command(ctx: &Context, cmd: ImageCommand) -> anyhow::Result<i32> {
     match cmd {
         ImageCommand::Ls(a) => list(ctx, &a),
         ImageCommand::Inspect { images } => inspect(ctx, &images),
-        ImageCommand::Prune { all, force: _ } => prune(ctx, all),
+        ImageCommand::Prune { all, force } => {
+            let warning = if all {
+                "WARNING! This will remove all images without at least one container associated to them."
+            } else {
+                "WARNING! This will remove all dangling images."
+            };
+            super::confirm::prune("image", warning, force)?;
+            prune(ctx, all)
+        }
         ImageCommand::Rm(a) => rmi(ctx, &a),
         ImageCommand::Pull(a) => super::pull::run(ctx, &a),
         ImageCommand::Push(a) => super::push::run(ctx, &a),

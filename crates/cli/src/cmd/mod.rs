@@ -3,6 +3,7 @@
 pub mod archive;
 pub mod attach;
 pub mod check;
+pub mod confirm;
 pub mod cp;
 pub mod exec;
 pub mod images;
