@@ -51,13 +51,10 @@ fn ps_args(a: &args::PsArgs) -> cmd::ps::PsArgs<'_> {
     }
 }
 
-/// `den inspect`: containers first, then images, like Docker.
+/// `den inspect`: each name as a container if one has it, else as an
+/// image, like Docker; one JSON array in the order given.
 fn inspect_any(ctx: &context::Context, names: &[String]) -> anyhow::Result<i32> {
-    let containers = containers::Containers::open(&ctx.root)?;
-    if names.iter().all(|n| containers.find(n).is_ok()) {
-        return cmd::ps::inspect(ctx, names);
-    }
-    cmd::images::inspect(ctx, names)
+    cmd::ps::inspect_any(ctx, names)
 }
 
 /// One line: the error and its causes, each said once.

@@ -1,5 +1,7 @@
-//! Named volumes on disk, Docker's `local` driver: a directory per volume and
-//! a small record beside it, changed only under `ROOT/volumes.lock`.
+//! Volumes on disk, Docker's `local` driver: a directory per volume and
+//! a small record beside it, changed only under `ROOT/volumes.lock`. An
+//! anonymous volume (`-v /path`) gets a random name and `anonymous: true`
+//! in its record, which is what `den volume prune` (without `-a`) removes.
 //!
 //! ```text
 //! ROOT/volumes.lock                 exclusive while volumes are created, claimed, removed

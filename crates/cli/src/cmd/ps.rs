@@ -40,8 +40,11 @@ fn status_word(s: Status) -> &'static str {
     }
 }
 
-fn command_text(cmd: &[String]) -> String {
+fn command_text(cmd: &[String], no_trunc: bool) -> String {
     let full = cmd.join(" ");
+    if no_trunc {
+        return format!("\"{full}\"");
+    }
     let short: String = full.chars().take(20).collect();
     if full.chars().count() > 20 {
         format!("\"{}…\"", &short[..short.len().min(19)])
@@ -119,10 +122,15 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> anyhow::Result<i32> {
                     vec![
                         id(r),
                         r.image.clone(),
-                        command_text(&r.command),
+                        command_text(&r.command, args.no_trunc),
                         ago(&r.created, now),
                         status_text(s, now),
-                        r.ports.join(", "),
+                        // Docker lists ports only while they are published.
+                        if matches!(s.status, Status::Running | Status::Restarting) {
+                            r.ports.join(", ")
+                        } else {
+                            String::new()
+                        },
                         r.name.clone(),
                     ]
                 })
@@ -183,6 +191,28 @@ pub fn inspect(ctx: &Context, names: &[String]) -> anyhow::Result<i32> {
         let r = containers.find(n)?;
         let s = containers.state(&r.id);
         out.push(inspect_json(ctx, &r, &s)?);
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(0)
+}
+
+/// `den inspect NAME…`: each name as a container when one has it, else as
+/// an image (Docker's order), all in one JSON array.
+pub fn inspect_any(ctx: &Context, names: &[String]) -> anyhow::Result<i32> {
+    let containers = Containers::open(&ctx.root)?;
+    let store = ctx.store()?;
+    let images = store.images()?;
+    let mut out = Vec::new();
+    for n in names {
+        if let Ok(r) = containers.find(n) {
+            let s = containers.state(&r.id);
+            out.push(inspect_json(ctx, &r, &s)?);
+            continue;
+        }
+        match super::images::resolve(&store, &images, n) {
+            Ok(img) => out.push(super::images::inspect_json(&store, &img)?),
+            Err(_) => bail!("no such container or image: {n}"),
+        }
     }
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(0)
