@@ -859,3 +859,88 @@ fn top_and_ps_escape_control_characters_from_the_container() {
     }
     sb.den_ok(&["rm", "-f", "esc"]);
 }
+
+#[test]
+fn rm_f_of_a_running_rm_container_succeeds_twenty_times() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    for i in 0..20 {
+        let name = format!("tmp{i}");
+        sb.den_ok(&[
+            "run", "--rm", "-d", "--name", &name, "busybox", "sleep", "300",
+        ]);
+        assert_eq!(sb.den_ok(&["rm", "-f", &name]).trim(), name, "round {i}");
+    }
+    assert_eq!(sb.den_ok(&["ps", "-a", "-q"]), "");
+    let left: Vec<_> = std::fs::read_dir(sb.root().join("containers"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n != "lock" && n != ".lock")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn df_inspect_and_ps_show_what_is_true() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let long = "sleep 60; echo a-command-longer-than-twenty-characters";
+    sb.den_ok(&[
+        "run", "-d", "--name", "n1", "-p", &publish, "busybox", "sh", "-c", long,
+    ]);
+
+    // A running container is an active one.
+    let df = sb.den_ok(&["system", "df"]);
+    let row: Vec<&str> = df
+        .lines()
+        .find(|l| l.starts_with("Containers"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[1..3], ["1", "1"], "{df}");
+
+    // Each argument by its kind, in the order given.
+    let v: serde_json::Value =
+        serde_json::from_str(&sb.den_ok(&["inspect", "n1", "busybox"])).unwrap();
+    assert_eq!(v[0]["Name"], "/n1", "{v}");
+    assert_eq!(v[1]["RepoTags"][0], "busybox:latest", "{v}");
+    let err = sb.den_fail(&["inspect", "n1", "nosuch"], 125);
+    assert_eq!(err.trim(), "den: no such container or image: nosuch");
+
+    // --no-trunc keeps the whole command; ports only while running.
+    let ps = sb.den_ok(&["ps", "--no-trunc"]);
+    assert!(ps.contains(&format!("\"sh -c {long}\"")), "{ps}");
+    assert!(!sb.den_ok(&["ps"]).contains(long), "shortened without it");
+    assert!(ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
+    sb.den_ok(&["stop", "-t", "1", "n1"]);
+    let ps = sb.den_ok(&["ps", "-a"]);
+    assert!(ps.contains("Exited") && !ps.contains("->80/tcp"), "{ps}");
+    let df = sb.den_ok(&["system", "df"]);
+    let row: Vec<&str> = df
+        .lines()
+        .find(|l| l.starts_with("Containers"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[1..3], ["1", "0"], "{df}");
+}
+
+#[test]
+fn help_says_only_what_works() {
+    let env = den_tests::require_base_env!();
+    let sb = env.sandbox_sub();
+    let help = sb.den_ok(&["--help"]);
+    let first = help.lines().next().unwrap();
+    assert_eq!(
+        first,
+        "Rootless containers: pull, run and share images without root or a daemon"
+    );
+    assert!(!help.contains("build"), "no `den build` yet: {help}");
+}

@@ -217,7 +217,12 @@ fn volume_commands_like_docker() {
     assert!(err.contains("no such volume: nosuch"), "{err}");
     assert_eq!(sb.den_ok(&["volume", "ls", "-q"]).lines().count(), 2);
     sb.den_ok(&["volume", "rm", "-f", "nosuch"]);
-    let out = sb.den_ok(&["volume", "prune", "-f"]);
+    // A volume made by `volume create` is a named one: only -a prunes it.
+    assert_eq!(
+        sb.den_ok(&["volume", "prune", "-f"]),
+        "Total reclaimed space: 0B\n"
+    );
+    let out = sb.den_ok(&["volume", "prune", "-a", "-f"]);
     assert!(
         out.starts_with(&format!("Deleted Volumes:\n{random}\n"))
             && out.contains("Total reclaimed space: "),
@@ -244,7 +249,7 @@ fn volume_commands_like_docker() {
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
     assert_eq!(
-        sb.den_ok(&["volume", "prune"]),
+        sb.den_ok(&["volume", "prune", "-a", "-f"]),
         "Total reclaimed space: 0B\n"
     );
 }
@@ -263,7 +268,7 @@ fn images_and_layers_of_a_container_are_kept() {
             && err.contains("remove the container first"),
         "{err}"
     );
-    sb.den_ok(&["image", "prune", "-a"]);
+    sb.den_ok(&["image", "prune", "-a", "-f"]);
     assert_eq!(sb.den_ok(&["images", "-q"]).trim(), id);
     assert_eq!(layers(), 1);
     // -f takes only the name; the image and its layers stay.
@@ -271,14 +276,104 @@ fn images_and_layers_of_a_container_are_kept() {
         sb.den_ok(&["rmi", "-f", "busybox"]),
         "Untagged: busybox:latest\n"
     );
-    sb.den_ok(&["image", "prune", "-a"]);
+    sb.den_ok(&["image", "prune", "-a", "-f"]);
     let images = json(&sb.den_ok(&["images", "--format", "json"]));
     assert_eq!(images[0]["Dangling"], true, "{images}");
     assert_eq!(layers(), 1);
     // The container can still start from it.
     sb.den_ok(&["run", "--rm", &id, "true"]);
     remove_container(&sb, "keeper");
-    sb.den_ok(&["image", "prune", "-a"]);
+    sb.den_ok(&["image", "prune", "-a", "-f"]);
     assert_eq!(sb.den_ok(&["images", "-q"]), "");
     assert_eq!(layers(), 0);
+}
+
+#[test]
+fn prune_keeps_named_volumes_and_asks_first() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    sb.den_ok(&["pull", "-q", "busybox"]);
+    sb.den_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "dbdata:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo precious > /data/db",
+    ]);
+    // An anonymous volume (`-v /path`), unused once its container is gone.
+    sb.den_ok(&[
+        "run",
+        "--name",
+        "anon",
+        "-v",
+        "/scratch",
+        "busybox",
+        "touch",
+        "/scratch/x",
+    ]);
+    let names = sb.den_ok(&["volume", "ls", "-q"]);
+    let anon: Vec<&str> = names.lines().filter(|n| *n != "dbdata").collect();
+    assert_eq!(anon.len(), 1, "{names}");
+    let anon = anon[0].to_string();
+    assert_eq!(anon.len(), 64, "a random name: {anon}");
+
+    // Without -f and without a terminal: nothing is removed.
+    for kind in ["container", "image", "volume", "network", "system"] {
+        let err = sb.den_fail(&[kind, "prune"], 125);
+        assert_eq!(
+            err.trim(),
+            format!(
+                "den: {kind} prune has been cancelled: standard input is not a terminal to ask on; use -f to prune without asking"
+            )
+        );
+    }
+    assert_eq!(sb.den_ok(&["ps", "-a", "-q"]).lines().count(), 1);
+
+    // On a terminal it asks; anything but y/yes cancels.
+    let den = env.bin.display();
+    let out = sb.sh(&format!(
+        "(sleep 2; printf 'n\\r'; sleep 2) | script -qec '{den} volume prune; echo rc=$?' /dev/null"
+    ));
+    let text = den_tests::stdout(&out);
+    assert!(
+        text.contains(
+            "WARNING! This will remove anonymous local volumes not used by at least one container."
+        ) && text.contains("Are you sure you want to continue? [y/N]")
+            && text.contains("volume prune has been cancelled")
+            && text.trim_end().ends_with("rc=125"),
+        "{text}"
+    );
+
+    sb.den_ok(&["system", "prune", "-f", "--volumes"]);
+    assert_eq!(
+        sb.den_ok(&["ps", "-a", "-q"]),
+        "",
+        "the stopped container went"
+    );
+    assert_eq!(
+        sb.den_ok(&["volume", "ls", "-q"]),
+        "dbdata\n",
+        "the anonymous one went"
+    );
+    let out = sb.den_ok(&["volume", "prune", "-f"]);
+    assert_eq!(out, "Total reclaimed space: 0B\n");
+    let kept = sb.den_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "dbdata:/data",
+        "busybox",
+        "cat",
+        "/data/db",
+    ]);
+    assert_eq!(kept, "precious\n");
+    // -a takes named volumes too.
+    assert!(
+        sb.den_ok(&["volume", "prune", "-a", "-f"])
+            .contains("dbdata")
+    );
+    assert_eq!(sb.den_ok(&["volume", "ls", "-q"]), "");
 }

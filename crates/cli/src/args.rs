@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "den",
     version,
-    about = "Rootless containers: pull, run and build images without root or a daemon"
+    about = "Rootless containers: pull, run and share images without root or a daemon"
 )]
 pub struct Cli {
     /// Store directory (default: $XDG_DATA_HOME/den).
@@ -179,7 +179,7 @@ pub enum ImageCommand {
     Prune {
         #[arg(short, long)]
         all: bool,
-        /// Do not ask for confirmation (den never asks).
+        /// Do not ask for confirmation.
         #[arg(short, long)]
         force: bool,
     },
@@ -234,13 +234,12 @@ pub enum VolumeCommand {
         #[arg(required = true)]
         names: Vec<String>,
     },
-    /// Remove every volume no container uses.
+    /// Remove anonymous volumes no container uses (-a: every unused volume).
     Prune {
-        /// Accepted for Docker compatibility: den has no anonymous volumes,
-        /// every unused volume is removed.
+        /// Also named volumes, not only anonymous ones (`-v /path`).
         #[arg(short, long)]
         all: bool,
-        /// Do not ask for confirmation (den never asks).
+        /// Do not ask for confirmation.
         #[arg(short, long)]
         force: bool,
     },
@@ -299,6 +298,19 @@ pub enum SystemCommand {
     },
     /// Disk usage of the store.
     Df,
+    /// Remove stopped containers, unused networks, dangling images (-a: all
+    /// unused images) and, with --volumes, unused anonymous volumes.
+    Prune {
+        /// All images without a container, not only dangling ones.
+        #[arg(short, long)]
+        all: bool,
+        /// Also anonymous volumes no container uses.
+        #[arg(long)]
+        volumes: bool,
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -52,13 +52,10 @@ fn ps_args(a: &args::PsArgs) -> cmd::ps::PsArgs<'_> {
     }
 }
 
-/// `den inspect`: containers first, then images, like Docker.
+/// `den inspect`: each name as a container if one has it, else as an
+/// image, like Docker; one JSON array in the order given.
 fn inspect_any(ctx: &context::Context, names: &[String]) -> anyhow::Result<i32> {
-    let containers = containers::Containers::open(&ctx.root)?;
-    if names.iter().all(|n| containers.find(n).is_ok()) {
-        return cmd::ps::inspect(ctx, names);
-    }
-    cmd::images::inspect(ctx, names)
+    cmd::ps::inspect_any(ctx, names)
 }
 
 /// One line: the error and its causes, each said once.
@@ -135,7 +132,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             destination,
         } => cmd::cp::run(&ctx, &source, &destination),
         Command::Container(args::ContainerCommand::Ls(a)) => cmd::ps::ps(&ctx, &ps_args(&a)),
-        Command::Container(args::ContainerCommand::Prune { force: _ }) => {
+        Command::Container(args::ContainerCommand::Prune { force }) => {
+            cmd::confirm::prune(
+                "container",
+                "WARNING! This will remove all stopped containers.",
+                force,
+            )?;
             cmd::lifecycle::prune(&ctx)
         }
         Command::Container(args::ContainerCommand::Rm(a)) => {
@@ -159,6 +161,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             cmd::check::run(format.as_deref() == Some("json"))
         }
         Command::System(args::SystemCommand::Df) => cmd::images::df(&ctx),
+        Command::System(args::SystemCommand::Prune {
+            all,
+            volumes,
+            force,
+        }) => cmd::lifecycle::system_prune(&ctx, all, volumes, force),
         Command::Unshare { command } => cmd::unshare::run(&command),
         Command::Internal(sub) => cmd::internal::run(&ctx, sub),
     }

@@ -1,5 +1,7 @@
-//! Named volumes on disk, Docker's `local` driver: a directory per volume and
-//! a small record beside it, changed only under `ROOT/volumes.lock`.
+//! Volumes on disk, Docker's `local` driver: a directory per volume and
+//! a small record beside it, changed only under `ROOT/volumes.lock`. An
+//! anonymous volume (`-v /path`) gets a random name and `anonymous: true`
+//! in its record, which is what `den volume prune` (without `-a`) removes.
 //!
 //! ```text
 //! ROOT/volumes.lock                 exclusive while volumes are created, claimed, removed
@@ -38,6 +40,10 @@ pub struct VolumeMeta {
     /// A container has mounted it: it is never filled from an image again.
     #[serde(default)]
     pub populated: bool,
+    /// Made for `-v /path` (no name given): `volume prune` removes it when
+    /// unused; named volumes go only with `prune -a`.
+    #[serde(default)]
+    pub anonymous: bool,
 }
 
 pub struct Volumes {
@@ -97,6 +103,7 @@ impl Volumes {
                     created: created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                     labels: BTreeMap::new(),
                     populated: true,
+                    anonymous: false,
                 })
             }
             Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
@@ -119,6 +126,10 @@ impl Volumes {
     /// Creates the volume unless it exists (the caller holds the lock).
     /// Returns whether it was created.
     fn create_locked(&self, name: &str) -> anyhow::Result<bool> {
+        self.create_locked_as(name, false)
+    }
+
+    fn create_locked_as(&self, name: &str, anonymous: bool) -> anyhow::Result<bool> {
         check_name(name)?;
         if self.dir.join(name).exists() {
             return Ok(false);
@@ -136,6 +147,7 @@ impl Volumes {
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             labels: BTreeMap::new(),
             populated: false,
+            anonymous,
         };
         write_atomic(&tmp.join("meta.json"), &serde_json::to_vec_pretty(&meta)?)?;
         fs_err::rename(&tmp, self.dir.join(name))?;
@@ -146,6 +158,14 @@ impl Volumes {
     pub fn create(&self, name: &str) -> anyhow::Result<()> {
         let _lock = self.lock()?;
         self.create_locked(name).map(drop)
+    }
+
+    /// A new anonymous volume (`-v /path`) with a random name; returns the name.
+    pub fn create_anonymous(&self) -> anyhow::Result<String> {
+        let _lock = self.lock()?;
+        let name = crate::containers::new_id();
+        self.create_locked_as(&name, true)?;
+        Ok(name)
     }
 
     /// A container is about to mount these volumes: creates the missing

@@ -14,12 +14,21 @@ use crate::containers::{Containers, Record};
 use crate::context::Context;
 use crate::output::{ago, human_size, table};
 use crate::volumes::{Volumes, tree_size};
+use den_sandbox::container::state::Status;
 
 pub fn image_command(ctx: &Context, cmd: ImageCommand) -> anyhow::Result<i32> {
     match cmd {
         ImageCommand::Ls(a) => list(ctx, &a),
         ImageCommand::Inspect { images } => inspect(ctx, &images),
-        ImageCommand::Prune { all, force: _ } => prune(ctx, all),
+        ImageCommand::Prune { all, force } => {
+            let warning = if all {
+                "WARNING! This will remove all images without at least one container associated to them."
+            } else {
+                "WARNING! This will remove all dangling images."
+            };
+            super::confirm::prune("image", warning, force)?;
+            prune(ctx, all)
+        }
         ImageCommand::Rm(a) => rmi(ctx, &a),
         ImageCommand::Pull(a) => super::pull::run(ctx, &a),
         ImageCommand::Push(a) => super::push::run(ctx, &a),
@@ -140,8 +149,16 @@ pub fn inspect(ctx: &Context, inputs: &[String]) -> anyhow::Result<i32> {
     let mut out = Vec::new();
     for input in inputs {
         let img = resolve(&store, &images, input)?;
-        let config: serde_json::Value = serde_json::from_slice(&store.read_blob(&img.id)?)?;
-        out.push(json!({
+        out.push(inspect_json(&store, &img)?);
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(0)
+}
+
+/// Docker-like JSON for one image.
+pub fn inspect_json(store: &Store, img: &ImageRecord) -> anyhow::Result<serde_json::Value> {
+    let config: serde_json::Value = serde_json::from_slice(&store.read_blob(&img.id)?)?;
+    Ok(json!({
             "Id": img.id.to_string(),
             "RepoTags": img.names.iter().map(|n| display_name(n)).collect::<Vec<_>>(),
             "RepoDigests": img.repo_digests,
@@ -154,10 +171,7 @@ pub fn inspect(ctx: &Context, inputs: &[String]) -> anyhow::Result<i32> {
             "Manifest": { "Digest": img.manifest.to_string(), "MediaType": img.manifest_media_type },
             "Layers": img.layers.iter().map(|l| json!({"Digest": l.blob.to_string(), "MediaType": l.media_type, "Size": l.size, "DiffID": l.diff_id.to_string()})).collect::<Vec<_>>(),
             "History": config.get("history").cloned().unwrap_or(json!([])),
-        }));
-    }
-    println!("{}", serde_json::to_string_pretty(&out)?);
-    Ok(0)
+    }))
 }
 
 pub fn tag(ctx: &Context, source: &str, target: &str) -> anyhow::Result<i32> {
@@ -327,7 +341,7 @@ pub fn prune(ctx: &Context, all: bool) -> anyhow::Result<i32> {
 }
 
 /// `den system df`: images (active: used by a container), containers
-/// (their writable layers; none counts as running yet), volumes (active:
+/// (their writable layers; active: running), volumes (active:
 /// mounted by a container) and the blobs behind the images.
 pub fn df(ctx: &Context) -> anyhow::Result<i32> {
     let store = ctx.store()?;
@@ -353,10 +367,17 @@ pub fn df(ctx: &Context) -> anyhow::Result<i32> {
         .iter()
         .filter(|i| user_of(&records, &i.id).is_some())
         .count();
-    let container_size: u64 = records
-        .iter()
-        .map(|r| tree_size(&containers.dir_of(&r.id).join("upper")))
-        .sum();
+    let (mut container_size, mut stopped_size, mut running) = (0, 0, 0);
+    for r in &records {
+        let s = tree_size(&containers.dir_of(&r.id).join("upper"));
+        container_size += s;
+        let state = containers.state(&r.id).status;
+        if matches!(state, Status::Running | Status::Restarting) {
+            running += 1;
+        } else {
+            stopped_size += s;
+        }
+    }
     let volumes = Volumes::open(&ctx.root)?;
     let all_volumes = volumes.list()?;
     let (mut volume_size, mut unused_size, mut active_volumes) = (0, 0, 0);
@@ -385,9 +406,9 @@ pub fn df(ctx: &Context) -> anyhow::Result<i32> {
         vec![
             "Containers".into(),
             records.len().to_string(),
-            "0".into(),
+            running.to_string(),
             human_size(container_size),
-            reclaimable(container_size, container_size),
+            reclaimable(stopped_size, container_size),
         ],
         vec![
             "Local Volumes".into(),

@@ -147,7 +147,8 @@ pub fn restart(ctx: &Context, names: &[String], timeout: u64) -> anyhow::Result<
 /// Removes one container's record and files (after stopping it if `force`).
 pub fn remove_one(ctx: &Context, r: &Record, force: bool) -> anyhow::Result<()> {
     let containers = Containers::open(&ctx.root)?;
-    if running(containers.state(&r.id).status) {
+    let state = containers.state(&r.id);
+    if running(state.status) {
         if !force {
             bail!(
                 "cannot remove container {} ({}): it is running; stop it first or use -f",
@@ -156,9 +157,24 @@ pub fn remove_one(ctx: &Context, r: &Record, force: bool) -> anyhow::Result<()> 
             );
         }
         kill_now(&containers, r)?;
+        // Until its supervisor is gone: a `--rm` container's deletes the
+        // directory itself, and must not be raced.
+        let t = Instant::now();
+        while containers.state(&r.id).supervisor_alive() && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
-    containers.detach(&r.id)?;
     crate::networks::Networks::open(&ctx.root)?.leave_all(&r.id)?;
+    if let Err(e) = containers.detach(&r.id) {
+        // Whoever removed the directory first, it is gone: that is success.
+        let gone = e
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound);
+        if gone && !containers.dir_of(&r.id).exists() {
+            return Ok(());
+        }
+        return Err(e);
+    }
     super::internal::remove_container(ctx, &r.id)
 }
 
@@ -236,4 +252,29 @@ pub fn prune(ctx: &Context) -> anyhow::Result<i32> {
         removed.iter().for_each(|id| println!("{id}"));
     }
     Ok(0)
+}
+
+/// `den system prune`: stopped containers, unused networks, dangling (with
+/// `all`: unused) images and, with `volumes`, unused anonymous volumes.
+/// Named volumes are never touched here (`den volume prune -a` does that).
+pub fn system_prune(ctx: &Context, all: bool, volumes: bool, force: bool) -> anyhow::Result<i32> {
+    let mut warning = String::from(
+        "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
+    );
+    if volumes {
+        warning.push_str("  - anonymous volumes not used by at least one container\n");
+    }
+    warning.push_str(if all {
+        "  - all images without at least one container associated to them\n"
+    } else {
+        "  - all dangling images\n"
+    });
+    super::confirm::prune("system", &warning, force)?;
+    prune(ctx)?;
+    super::network::run(ctx, crate::args::NetworkCommand::Prune { force: true })?;
+    if volumes {
+        let v = crate::volumes::Volumes::open(&ctx.root)?;
+        super::volumes::prune(ctx, &v, false)?;
+    }
+    super::images::prune(ctx, all)
 }

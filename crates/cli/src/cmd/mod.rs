@@ -3,6 +3,7 @@
 pub mod archive;
 pub mod attach;
 pub mod check;
+pub mod confirm;
 pub mod cp;
 mod cp_tar;
 pub mod exec;

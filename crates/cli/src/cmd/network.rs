@@ -57,7 +57,12 @@ pub fn run(ctx: &Context, cmd: NetworkCommand) -> anyhow::Result<i32> {
                 println!("{n}");
             }
         }
-        NetworkCommand::Prune { force: _ } => {
+        NetworkCommand::Prune { force } => {
+            super::confirm::prune(
+                "network",
+                "WARNING! This will remove all custom networks not used by at least one container.",
+                force,
+            )?;
             let mut removed = Vec::new();
             for n in networks.list()? {
                 if networks.members(&n.name).is_empty() {

@@ -125,7 +125,12 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> anyhow::Result<i32> {
                         command_text(&r.command, args.no_trunc),
                         ago(&r.created, now),
                         status_text(s, now),
-                        r.ports.join(", "),
+                        // Docker lists ports only while they are published.
+                        if matches!(s.status, Status::Running | Status::Restarting) {
+                            r.ports.join(", ")
+                        } else {
+                            String::new()
+                        },
                         r.name.clone(),
                     ]
                 })
@@ -186,6 +191,28 @@ pub fn inspect(ctx: &Context, names: &[String]) -> anyhow::Result<i32> {
         let r = containers.find(n)?;
         let s = containers.state(&r.id);
         out.push(inspect_json(ctx, &r, &s)?);
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(0)
+}
+
+/// `den inspect NAME…`: each name as a container when one has it, else as
+/// an image (Docker's order), all in one JSON array.
+pub fn inspect_any(ctx: &Context, names: &[String]) -> anyhow::Result<i32> {
+    let containers = Containers::open(&ctx.root)?;
+    let store = ctx.store()?;
+    let images = store.images()?;
+    let mut out = Vec::new();
+    for n in names {
+        if let Ok(r) = containers.find(n) {
+            let s = containers.state(&r.id);
+            out.push(inspect_json(ctx, &r, &s)?);
+            continue;
+        }
+        match super::images::resolve(&store, &images, n) {
+            Ok(img) => out.push(super::images::inspect_json(&store, &img)?),
+            Err(_) => bail!("no such container or image: {n}"),
+        }
     }
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(0)

@@ -171,6 +171,12 @@ fn bind_source(src: &str) -> anyhow::Result<PathBuf> {
 /// `-v SRC:DST[:ro|rw]`.
 fn parse_volume(v: &str, ctx: &Context) -> anyhow::Result<Mount> {
     let parts: Vec<&str> = v.split(':').collect();
+    if let [dst] = parts[..] {
+        // `-v /path`: an anonymous volume, as in Docker.
+        check_target(dst).with_context(|| format!("volume `{v}`"))?;
+        let name = Volumes::open(&ctx.root)?.create_anonymous()?;
+        return source_mount(&name, dst, false, ctx);
+    }
     let (src, dst, opts) = match parts[..] {
         [src, dst] => (src, dst, ""),
         [src, dst, opts] => (src, dst, opts),

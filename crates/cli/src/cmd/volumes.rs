@@ -27,7 +27,15 @@ pub fn run(ctx: &Context, cmd: VolumeCommand) -> anyhow::Result<i32> {
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         VolumeCommand::Rm { force, names } => remove(ctx, &volumes, &names, force)?,
-        VolumeCommand::Prune { .. } => prune(ctx, &volumes)?,
+        VolumeCommand::Prune { all, force } => {
+            let warning = if all {
+                "WARNING! This will remove all local volumes not used by at least one container."
+            } else {
+                "WARNING! This will remove anonymous local volumes not used by at least one container."
+            };
+            super::confirm::prune("volume", warning, force)?;
+            prune(ctx, &volumes, all)?
+        }
     }
     Ok(0)
 }
@@ -104,12 +112,14 @@ fn remove(ctx: &Context, volumes: &Volumes, names: &[String], force: bool) -> an
     Ok(())
 }
 
-fn prune(ctx: &Context, volumes: &Volumes) -> anyhow::Result<()> {
+/// Removes unused anonymous volumes, or with `all` every unused volume.
+pub fn prune(ctx: &Context, volumes: &Volumes, all: bool) -> anyhow::Result<()> {
     let _lock = volumes.lock()?;
     let records = Containers::open(&ctx.root)?.list()?;
     let doomed: Vec<String> = volumes
         .list()?
         .into_iter()
+        .filter(|v| all || v.anonymous)
         .map(|v| v.name)
         .filter(|n| user_of(&records, n).is_none())
         .collect();

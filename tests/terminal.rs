@@ -1,0 +1,154 @@
+//! Containers with a terminal (`-t`), driven through a real pty
+//! (`script(1)` gives den a terminal): `run -dit` then `attach` and the
+//! Ctrl-P Ctrl-Q detach, `start -ai` and restarts with a fresh pty, logs of
+//! what went through the pty, and `-it` without a terminal.
+
+use std::time::{Duration, Instant};
+
+use den_tests::{TestEnv, UserSandbox, require_env, stderr, stdout};
+
+fn sandbox(env: &TestEnv) -> UserSandbox {
+    let sb = env.sandbox_sub();
+    sb.write_registries_conf(&den_tests::mirror_conf("docker.io", &env.registry));
+    sb.den_ok(&["pull", "-q", "busybox"]);
+    sb
+}
+
+/// Runs `den ARGS` on a terminal made by script(1), typing `keys` (each
+/// after a pause, so den has put the terminal in raw mode); returns what
+/// appeared on the terminal, which ends with `rc=CODE`.
+fn on_terminal(env: &TestEnv, sb: &UserSandbox, args: &str, keys: &[&str]) -> String {
+    let typing: String = keys
+        .iter()
+        .map(|k| format!("sleep 2; printf '{k}'; "))
+        .collect();
+    let script = format!(
+        "({typing} sleep 3) | script -qec \"{} {args}; echo rc=\\$?\" /dev/null",
+        env.bin.display()
+    );
+    stdout(&sb.sh(&script))
+}
+
+fn status(sb: &UserSandbox, name: &str) -> String {
+    sb.den_ok(&["ps", "-a", "--filter", &format!("name={name}")])
+}
+
+#[test]
+fn dit_then_attach_types_a_command_and_ctrl_p_ctrl_q_detaches() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    sb.den_ok(&["run", "-dit", "--name", "t2", "busybox", "sh"]);
+    assert!(status(&sb, "t2").contains("Up"), "{}", status(&sb, "t2"));
+
+    // Type a command, see its output, detach with Ctrl-P Ctrl-Q.
+    let out = on_terminal(
+        &env,
+        &sb,
+        "attach t2",
+        &["echo hello-$((6*7))\\r", "\\020\\021"],
+    );
+    assert!(out.contains("hello-42"), "{out}");
+    assert!(out.trim_end().ends_with("rc=0"), "detach exits 0: {out}");
+    assert!(
+        status(&sb, "t2").contains("Up"),
+        "still runs after the detach"
+    );
+
+    // Other keys with --detach-keys; a lone Ctrl-P is passed on, not eaten.
+    let out = on_terminal(
+        &env,
+        &sb,
+        "attach --detach-keys ctrl-x,y t2",
+        &["echo again\\r", "\\030y"],
+    );
+    assert!(out.contains("again"), "{out}");
+    assert!(out.trim_end().ends_with("rc=0"), "{out}");
+    assert!(status(&sb, "t2").contains("Up"));
+
+    // Attaching again and exiting ends with the shell's code.
+    let out = on_terminal(&env, &sb, "attach t2", &["exit 5\\r"]);
+    assert!(out.trim_end().ends_with("rc=5"), "{out}");
+    assert!(
+        status(&sb, "t2").contains("Exited (5)"),
+        "{}",
+        status(&sb, "t2")
+    );
+
+    // The log kept what went through the pty, attached or not.
+    let logs = sb.den_ok(&["logs", "t2"]);
+    assert!(
+        logs.contains("hello-42") && logs.contains("again"),
+        "{logs}"
+    );
+
+    let err = sb.den_fail(&["attach", "--detach-keys", "ctrl-pq", "t2"], 125);
+    assert!(err.contains("invalid --detach-keys `ctrl-pq`"), "{err}");
+    sb.den_ok(&["run", "-d", "--name", "plain", "busybox", "sleep", "60"]);
+    let err = sb.den_fail(&["attach", "plain"], 125);
+    assert_eq!(
+        err.trim(),
+        "den: cannot attach to container plain: it has no terminal (run it with -t); follow its output with `den logs -f plain`"
+    );
+    sb.den_ok(&["rm", "-f", "plain"]);
+}
+
+#[test]
+fn exit_from_it_then_start_ai_start_and_restart_get_a_fresh_terminal() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let out = on_terminal(&env, &sb, "run -it --name i1 busybox sh", &["exit 3\\r"]);
+    assert!(out.trim_end().ends_with("rc=3"), "{out}");
+
+    let out = on_terminal(
+        &env,
+        &sb,
+        "start -ai i1",
+        &["echo back-$((2*3))\\r", "tty; exit 4\\r"],
+    );
+    assert!(out.contains("back-6"), "{out}");
+    assert!(out.contains("/dev/console"), "a terminal again: {out}");
+    assert!(out.trim_end().ends_with("rc=4"), "{out}");
+
+    // Without a terminal to attach: start and restart still give it one.
+    sb.den_ok(&["start", "i1"]);
+    assert!(status(&sb, "i1").contains("Up"), "{}", status(&sb, "i1"));
+    sb.den_ok(&["restart", "-t", "1", "i1"]);
+    assert!(status(&sb, "i1").contains("Up"), "{}", status(&sb, "i1"));
+    let out = on_terminal(&env, &sb, "attach i1", &["exit 6\\r"]);
+    assert!(out.trim_end().ends_with("rc=6"), "{out}");
+}
+
+#[test]
+fn terminal_output_is_logged() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    sb.den_ok(&["run", "-t", "--name", "tt", "busybox", "echo", "hi"]);
+    assert_eq!(sb.den_ok(&["logs", "tt"]).replace('\r', ""), "hi\n");
+    let out = on_terminal(
+        &env,
+        &sb,
+        "run -it --name it busybox sh -c 'echo from-it'",
+        &[],
+    );
+    assert!(out.contains("from-it"), "{out}");
+    assert!(sb.den_ok(&["logs", "it"]).contains("from-it"));
+}
+
+#[test]
+fn it_without_a_terminal_says_so_at_once() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let t = Instant::now();
+    let o = sb.den(&["run", "-it", "busybox", "sh"]);
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(stderr(&o).trim(), "den: the input device is not a TTY");
+    assert_eq!(
+        sb.den_ok(&["ps", "-a", "-q"]),
+        "",
+        "no container is left behind"
+    );
+    // With -d there is nothing to read from, as in Docker.
+    sb.den_ok(&["run", "-dit", "--name", "bg", "busybox", "sh"]);
+    sb.den_ok(&["rm", "-f", "bg"]);
+}
