@@ -11,7 +11,7 @@ use crate::digest::Digest;
 use crate::manifest::{self, ConfigSummary, Document, Manifest, ManifestError, Platform};
 use crate::reference::ImageRef;
 use crate::registries::{Endpoint, RegistriesConf};
-use crate::registry::{Client, Fetched, RegistryError, Repo};
+use crate::registry::{Client, Fetched, MAX_MANIFEST, RegistryError, Repo};
 use crate::store::{ImageRecord, LayerInfo, LayerRecord, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +111,13 @@ impl Puller<'_> {
         let _shared = self.store.lock_shared()?;
         self.store.put_blob(&top.bytes)?;
         self.store.put_blob(&fetched.bytes)?;
+        if manifest.config.size > MAX_MANIFEST {
+            return Err(RegistryError::TooLarge {
+                host: endpoint.host.clone(),
+                what: format!("image config {}", manifest.config.digest),
+            }
+            .into());
+        }
         self.fetch_blob(repo, &manifest.config.digest, manifest.config.size)
             .await?;
         let config = ConfigSummary::parse(&self.store.read_blob(&manifest.config.digest)?)?;
@@ -249,7 +256,7 @@ impl Puller<'_> {
             })
         };
         self.client
-            .fetch_blob(repo, digest, &partial, &report)
+            .fetch_blob(repo, digest, size, &partial, &report)
             .await?;
         self.store.commit_blob_file(&partial, digest)?;
         Ok(())
