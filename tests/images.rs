@@ -622,9 +622,10 @@ fn errors_are_one_line_with_exit_125() {
         (
             vec![
                 "pull".into(),
+                "--tls-verify=true".into(),
                 format!("{}/library/busybox:latest", env.registry_basic),
             ],
-            "tls-verify",
+            "--tls-verify=false",
         ),
         (
             vec!["pull".into(), "Bad_Name".into()],
@@ -970,4 +971,47 @@ fn stale_temp_files_are_swept_by_the_next_command() {
     live.kill().ok();
     live.wait().ok();
     assert_eq!(left, [false, false, false, true], "{names:?}");
+}
+
+/// A pull onto a full disk names the layer once and says what the image
+/// needs and where (the store on a 40 MB tmpfs: debian's blob fits, its
+/// unpacked layer does not).
+#[test]
+fn pull_onto_a_full_disk_says_what_it_needs_and_where() {
+    let env = require_env!();
+    let mut sb = env.sandbox_sub();
+    let root = sb.dir().join("small");
+    fs::create_dir(&root).unwrap();
+    let opts = format!("size=40m,mode=0700,uid={},gid={}", sb.uid(), sb.gid());
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &opts, "den-test-full"])
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            Command::new("umount").arg("-l").arg(&self.0).status().ok();
+        }
+    }
+    let _unmount = Unmount(root.clone());
+    sb.set_env("DEN_ROOT", root.to_str().unwrap());
+    let err = sb.den_fail(&["pull", "-q", &env.image("debian:bookworm-slim")], 125);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(
+        err.matches("sha256:").count(),
+        1,
+        "the layer is named once: {err}"
+    );
+    assert!(err.contains("No space left on device"), "{err}");
+    let want = format!(
+        "; the disk holding {} is full: this image's layers are ",
+        root.display()
+    );
+    assert!(err.contains(&want), "{err}");
+    assert!(
+        err.ends_with("free space there or use --root on a larger disk\n"),
+        "{err}"
+    );
 }

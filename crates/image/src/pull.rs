@@ -213,10 +213,7 @@ impl Puller<'_> {
                     .unpacker
                     .unpack(&desc.digest, diff_id)
                     .await
-                    .map_err(|detail| PullError::Unpack {
-                        layer: desc.digest.clone(),
-                        detail,
-                    })?;
+                    .map_err(|detail| unpack_error(self.store, manifest, &desc.digest, detail))?;
                 self.progress.event(Event::LayerDone {
                     blob: desc.digest.clone(),
                 });
@@ -260,5 +257,33 @@ impl Puller<'_> {
             .await?;
         self.store.commit_blob_file(&partial, digest)?;
         Ok(())
+    }
+}
+
+/// The error of a layer that failed to unpack: the layer named once (the
+/// helper's message names it again), and on a full disk what the image needs
+/// and where.
+fn unpack_error(store: &Store, manifest: &Manifest, layer: &Digest, detail: String) -> PullError {
+    let detail = match detail
+        .strip_prefix("layer sha256:")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((_, rest)) => rest.to_string(),
+        None => detail,
+    };
+    let hint = if detail.contains("No space left on device") {
+        let compressed: u64 = manifest.layers.iter().map(|l| l.size).sum();
+        format!(
+            "; the disk holding {} is full: this image's layers are {} MB compressed and \
+             usually take 2-3 times that unpacked; free space there or use --root on a larger disk",
+            store.root().display(),
+            compressed.div_ceil(1_000_000)
+        )
+    } else {
+        String::new()
+    };
+    PullError::Unpack {
+        layer: layer.clone(),
+        detail: format!("{detail}{hint}"),
     }
 }
