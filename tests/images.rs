@@ -2,6 +2,7 @@
 //! login, run as the unprivileged test users against real registries on
 //! loopback (plain, basic auth, token auth).
 
+mod fake_registry;
 mod oci_layout;
 
 use std::fs;
@@ -13,6 +14,7 @@ use std::process::{Command, Stdio};
 use den_tests::{
     UserSandbox, insecure_conf, mirror_conf, require_env, require_shared, stderr, stdout,
 };
+use fake_registry::FakeRegistry;
 use oci_layout::{Entry, tar, write_layout, write_multiarch_layout};
 
 /// Every image `tests/run.sh` pushes, as `library/NAME:TAG`.
@@ -620,9 +622,10 @@ fn errors_are_one_line_with_exit_125() {
         (
             vec![
                 "pull".into(),
+                "--tls-verify=true".into(),
                 format!("{}/library/busybox:latest", env.registry_basic),
             ],
-            "tls-verify",
+            "--tls-verify=false",
         ),
         (
             vec!["pull".into(), "Bad_Name".into()],
@@ -758,4 +761,257 @@ fn loads_docker_archive() {
     let after = inspect(&sb, &image);
     assert_eq!(after["Id"], before["Id"]);
     assert_eq!(after["RootFS"], before["RootFS"]);
+}
+
+/// A registry that describes a 10-byte blob and streams 64 MB is cut off at
+/// the descriptor's size with one line naming the registry and the digest.
+/// (No registries.toml: a loopback registry is plain HTTP by default.)
+#[test]
+fn blob_longer_than_its_descriptor_is_cut_off() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    let fake = FakeRegistry::start("bigblob");
+    let image = format!("{}/t/img:1", fake.a);
+    let err = sb.den_fail(&["pull", "-q", &image], 125);
+    let blob = oci_layout::sha(b"0123456789");
+    assert_eq!(
+        err,
+        format!(
+            "den: pulling {image}: blob {blob} from registry {} is longer than the 10 bytes \
+             its descriptor gives: refused\n",
+            fake.a
+        )
+    );
+    let streamed = fake.wait_for(|r| r.get("streamed").is_some())["streamed"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        streamed < 32 << 20,
+        "den read on: {streamed} bytes were sent"
+    );
+    let hex = &blob["sha256:".len()..];
+    assert!(!sb.root().join("blobs/sha256").join(hex).exists());
+    let partial = sb.root().join(format!("tmp/blob-{hex}.partial"));
+    assert!(!partial.exists(), "the over-long download is not kept");
+}
+
+/// A 64 MB manifest is refused at 4 MiB with one line naming the registry.
+#[test]
+fn oversized_manifest_is_refused() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    let fake = FakeRegistry::start("bigmanifest");
+    let image = format!("{}/t/img:1", fake.a);
+    let err = sb.den_fail(&["pull", "-q", &image], 125);
+    assert_eq!(
+        err,
+        format!(
+            "den: pulling {image}: manifest t/img:1 from registry {} is larger than 4 MiB: \
+             refused (den reads manifests and image configs up to 4 MiB, as containerd does)\n",
+            fake.a
+        )
+    );
+}
+
+/// Basic credentials never go to a plain-HTTP token realm on another host,
+/// nor with a push to an upload location on another host.
+#[test]
+fn credentials_never_reach_another_host() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    let fake = FakeRegistry::start("realm");
+    let image = format!("{}/t/img:1", fake.a);
+    sb.den_fail(&["pull", "-q", "--creds", "u:secret", &image], 125);
+    let token = fake.wait_for(|r| r["side"] == "B");
+    assert_eq!(
+        token["auth"],
+        serde_json::Value::Null,
+        "the realm on {} got credentials: {:?}",
+        fake.b,
+        fake.requests()
+    );
+
+    let fake = FakeRegistry::start("push");
+    let layout = sb.dir().join("home/pushme");
+    write_layout(&layout, "pushme/img:1", &[tar(&[Entry::File("f", b"x")])]);
+    Command::new("chown")
+        .args(["-R", &format!("{}:{}", sb.uid(), sb.gid())])
+        .arg(&layout)
+        .status()
+        .unwrap();
+    sb.den_ok(&["load", "-i", layout.to_str().unwrap()]);
+    let dest = format!("{}/t/img:1", fake.a);
+    sb.den(&["push", "--creds", "u:secret", "pushme/img:1", &dest]);
+    let put = fake.wait_for(|r| r["side"] == "B" && r["method"] == "PUT");
+    assert_eq!(
+        put["auth"],
+        serde_json::Value::Null,
+        "{:?}",
+        fake.requests()
+    );
+    let own = fake.requests();
+    assert!(
+        own.iter().any(
+            |r| r["side"] == "A" && r["auth"].as_str().is_some_and(|a| a.starts_with("Basic "))
+        ),
+        "the registry itself got the credentials: {own:?}"
+    );
+}
+
+/// A registry on loopback is plain HTTP without any registries.toml, as in
+/// Docker; a name that does not resolve gets a DNS hint, not the TLS one.
+#[test]
+fn loopback_registry_needs_no_configuration_and_hints_fit_the_failure() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    assert!(!sb.config_dir().join("registries.toml").exists());
+    sb.den_ok(&["pull", "-q", &env.image("busybox:latest")]);
+    let err = sb.den_fail(&["pull", "-q", "nonexistent.invalid/x"], 125);
+    assert!(!err.contains("tls-verify"), "{err}");
+    assert!(err.contains("the name does not resolve"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// An image whose /etc/passwd is a symlink to /dev/zero: `-u NAME` fails at
+/// once with one line saying why, instead of reading zeros forever.
+#[test]
+fn passwd_symlink_to_dev_zero_is_refused_at_once() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    let layout = sb.dir().join("home/zero");
+    let layer = tar(&[Entry::Dir("etc"), Entry::Symlink("etc/passwd", "/dev/zero")]);
+    write_layout(&layout, "evil/passwd:1", &[layer]);
+    Command::new("chown")
+        .args(["-R", &format!("{}:{}", sb.uid(), sb.gid())])
+        .arg(&layout)
+        .status()
+        .unwrap();
+    sb.den_ok(&["load", "-i", layout.to_str().unwrap()]);
+    let start = std::time::Instant::now();
+    let err = sb.den_fail(
+        &["run", "--rm", "-u", "someone", "evil/passwd:1", "true"],
+        125,
+    );
+    assert!(start.elapsed().as_secs() < 10, "took {:?}", start.elapsed());
+    // The supervisor's prefix ("the container process failed before it could
+    // report: ") is issue 8's last "also harden" point, not this check's.
+    assert!(
+        err.starts_with("den: ") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert!(
+        err.ends_with(
+            "/etc/passwd in the image is a symlink or lies under one: den reads it only as a \
+             regular file of at most 4 MiB, not through a symlink; fix the image or use a \
+             numeric -u UID[:GID]\n"
+        ),
+        "{err}"
+    );
+}
+
+/// `den load -i DIR` whose index.json is a symlink to /dev/zero is refused
+/// at once with one line naming the file, not read without end.
+#[test]
+fn load_dir_refuses_symlinked_index_at_once() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    let layout = sb.dir().join("home/zeroindex");
+    write_layout(&layout, "evil/index:1", &[tar(&[Entry::File("f", b"x")])]);
+    fs::remove_file(layout.join("index.json")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", layout.join("index.json")).unwrap();
+    Command::new("chown")
+        .args(["-hR", &format!("{}:{}", sb.uid(), sb.gid())])
+        .arg(&layout)
+        .status()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let err = sb.den_fail(&["load", "-i", layout.to_str().unwrap()], 125);
+    assert!(start.elapsed().as_secs() < 10, "took {:?}", start.elapsed());
+    assert_eq!(
+        err,
+        format!(
+            "den: loading images: {}/index.json: is a symlink (or lies under one): den follows no symlinks \
+             inside an OCI layout\n",
+            layout.display()
+        )
+    );
+    assert_eq!(sb.den_ok(&["images", "-q"]).trim(), "");
+}
+
+/// Temp files record their owner (pid and start time): the next store
+/// command removes those whose owner is gone and keeps a live one's.
+#[test]
+fn stale_temp_files_are_swept_by_the_next_command() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    sb.den_ok(&["images", "-q"]);
+    let start = |pid: u32| -> String {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let rest = &stat[stat.rfind(')').unwrap() + 1..];
+        rest.split_whitespace().nth(19).unwrap().to_string()
+    };
+    let mut dead = Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    let dead_start = start(dead_pid);
+    dead.wait().unwrap();
+    let mut live = Command::new("sleep").arg("60").spawn().unwrap();
+    let live_suffix = format!("{}-{}", live.id(), start(live.id()));
+    let tmp = sb.root().join("tmp");
+    let names = [
+        format!("put-x-{dead_pid}-{dead_start}"),
+        format!("images.json.tmp-{dead_pid}-{dead_start}"),
+        format!("put-reused-{}-1", live.id()),
+        format!("put-live-{live_suffix}"),
+    ];
+    for name in &names {
+        sb.write_file(tmp.join(name), "x");
+    }
+    sb.den_ok(&["images", "-q"]);
+    let left: Vec<bool> = names.iter().map(|n| tmp.join(n).exists()).collect();
+    live.kill().ok();
+    live.wait().ok();
+    assert_eq!(left, [false, false, false, true], "{names:?}");
+}
+
+/// A pull onto a full disk names the layer once and says what the image
+/// needs and where (the store on a 40 MB tmpfs: debian's blob fits, its
+/// unpacked layer does not).
+#[test]
+fn pull_onto_a_full_disk_says_what_it_needs_and_where() {
+    let env = require_env!();
+    let mut sb = env.sandbox_sub();
+    let root = sb.dir().join("small");
+    fs::create_dir(&root).unwrap();
+    let opts = format!("size=40m,mode=0700,uid={},gid={}", sb.uid(), sb.gid());
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &opts, "den-test-full"])
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            Command::new("umount").arg("-l").arg(&self.0).status().ok();
+        }
+    }
+    let _unmount = Unmount(root.clone());
+    sb.set_env("DEN_ROOT", root.to_str().unwrap());
+    let err = sb.den_fail(&["pull", "-q", &env.image("debian:bookworm-slim")], 125);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(
+        err.matches("sha256:").count(),
+        1,
+        "the layer is named once: {err}"
+    );
+    assert!(err.contains("No space left on device"), "{err}");
+    let want = format!(
+        "; the disk holding {} is full: this image's layers are ",
+        root.display()
+    );
+    assert!(err.contains(&want), "{err}");
+    assert!(
+        err.ends_with("free space there or use --root on a larger disk\n"),
+        "{err}"
+    );
 }

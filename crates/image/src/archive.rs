@@ -7,6 +7,8 @@
 //! metadata files are held in memory. Names inside the archive never become
 //! paths: the store path of a blob is derived from its verified digest.
 
+mod layout;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -19,6 +21,7 @@ use crate::manifest::{
     self, ConfigSummary, Descriptor, Document, Manifest, ManifestError, Platform,
 };
 use crate::reference::ImageRef;
+use crate::registry::MAX_MANIFEST;
 use crate::store::{ImageRecord, LayerRecord, Store, StoreError, display_name};
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -41,6 +44,10 @@ pub enum ArchiveError {
         "not an image archive: no index.json (OCI layout) or manifest.json (docker-archive) in it"
     )]
     NotAnArchive,
+    #[error("{path}: {why}")]
+    LayoutFile { path: PathBuf, why: String },
+    #[error("{what} is larger than 4 MiB: den reads manifests and image configs up to 4 MiB")]
+    TooLarge { what: String },
     #[error("the archive lacks blob {0}")]
     MissingBlob(Digest),
     #[error("malformed {file} in the archive: {detail}")]
@@ -228,39 +235,41 @@ impl Source {
     fn file(&self, name: &str) -> Result<Option<Vec<u8>>, ArchiveError> {
         match self {
             Self::Tar { small, .. } => Ok(small.get(name).cloned()),
-            Self::Dir(dir) => {
-                let p = dir.join(name);
-                match std::fs::read(&p) {
-                    Ok(b) => Ok(Some(b)),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(ArchiveError::Io { path: p, source: e }),
-                }
-            }
+            Self::Dir(dir) => layout::read_small(dir, name),
         }
     }
 
-    /// Makes sure blob `d` is in the store (a directory's blobs are copied, checked).
-    fn ensure(&self, store: &Store, d: &Digest) -> Result<(), ArchiveError> {
+    /// Makes sure blob `desc` is in the store (a directory's blobs are
+    /// copied, checked, read up to the descriptor's size).
+    fn ensure(&self, store: &Store, desc: &Descriptor) -> Result<(), ArchiveError> {
+        let d = &desc.digest;
         if store.has_blob(d) {
             return Ok(());
         }
         match self {
             Self::Tar { .. } => Err(ArchiveError::MissingBlob(d.clone())),
             Self::Dir(dir) => {
-                let p = dir.join("blobs/sha256").join(d.hex());
-                let mut f = std::fs::File::open(&p).map_err(|e| {
-                    if e.kind() == std::io::ErrorKind::NotFound {
-                        ArchiveError::MissingBlob(d.clone())
-                    } else {
-                        ArchiveError::Io {
-                            path: p.clone(),
-                            source: e,
-                        }
-                    }
-                })?;
-                import_stream(store, &mut f, &p.to_string_lossy(), Some(d)).map(drop)
+                let mut blob =
+                    layout::blob(dir, desc)?.ok_or_else(|| ArchiveError::MissingBlob(d.clone()))?;
+                let name = dir.join("blobs/sha256").join(d.hex());
+                import_stream(store, &mut blob, &name.to_string_lossy(), Some(d)).map(drop)
             }
         }
+    }
+
+    /// [`Source::ensure`] for a manifest, index or config: at most 4 MiB.
+    fn ensure_small(
+        &self,
+        store: &Store,
+        desc: &Descriptor,
+        what: &str,
+    ) -> Result<(), ArchiveError> {
+        if desc.size > MAX_MANIFEST {
+            return Err(ArchiveError::TooLarge {
+                what: format!("{what} {}", desc.digest),
+            });
+        }
+        self.ensure(store, desc)
     }
 }
 
@@ -273,9 +282,9 @@ fn import_stream(
     expected: Option<&Digest>,
 ) -> Result<Digest, ArchiveError> {
     let tmp = store.tmp_dir().join(format!(
-        "put-load-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
+        "put-load{}-{}",
+        rand::random::<u32>(),
+        crate::store::owner_suffix()
     ));
     let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
     let mut w = HashingWriter {
@@ -328,13 +337,13 @@ fn from_index(
     let mut images: BTreeMap<Digest, ImageRecord> = BTreeMap::new();
     for entry in &entries {
         let name = entry_name(entry);
-        source.ensure(store, &entry.digest)?;
+        source.ensure_small(store, entry, "manifest")?;
         let bytes = store.read_blob(&entry.digest)?;
         let (desc, bytes, m) = match manifest::parse(&bytes, &entry.media_type)? {
             Document::Manifest(m) => (entry.clone(), bytes, m),
             Document::Index(inner) => {
                 let chosen = manifest::pick(&inner, platform)?.clone();
-                source.ensure(store, &chosen.digest)?;
+                source.ensure_small(store, &chosen, "manifest")?;
                 let bytes = store.read_blob(&chosen.digest)?;
                 let Document::Manifest(m) = manifest::parse(&bytes, &chosen.media_type)? else {
                     return Err(ArchiveError::Malformed {
@@ -454,7 +463,7 @@ fn record_for(
     manifest: Digest,
     media_type: String,
 ) -> Result<ImageRecord, ArchiveError> {
-    source.ensure(store, &m.config.digest)?;
+    source.ensure_small(store, &m.config, "image config")?;
     let config = ConfigSummary::parse(&store.read_blob(&m.config.digest)?)?;
     if config.rootfs.diff_ids.len() != m.layers.len() {
         return Err(ArchiveError::Malformed {
@@ -468,7 +477,7 @@ fn record_for(
     }
     let mut layers = Vec::new();
     for (l, diff_id) in m.layers.iter().zip(&config.rootfs.diff_ids) {
-        source.ensure(store, &l.digest)?;
+        source.ensure(store, l)?;
         layers.push(LayerRecord {
             blob: l.digest.clone(),
             media_type: l.media_type.clone(),

@@ -11,7 +11,7 @@ use crate::digest::Digest;
 use crate::manifest::{self, ConfigSummary, Document, Manifest, ManifestError, Platform};
 use crate::reference::ImageRef;
 use crate::registries::{Endpoint, RegistriesConf};
-use crate::registry::{Client, Fetched, RegistryError, Repo};
+use crate::registry::{Client, Fetched, MAX_MANIFEST, RegistryError, Repo};
 use crate::store::{ImageRecord, LayerInfo, LayerRecord, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +111,13 @@ impl Puller<'_> {
         let _shared = self.store.lock_shared()?;
         self.store.put_blob(&top.bytes)?;
         self.store.put_blob(&fetched.bytes)?;
+        if manifest.config.size > MAX_MANIFEST {
+            return Err(RegistryError::TooLarge {
+                host: endpoint.host.clone(),
+                what: format!("image config {}", manifest.config.digest),
+            }
+            .into());
+        }
         self.fetch_blob(repo, &manifest.config.digest, manifest.config.size)
             .await?;
         let config = ConfigSummary::parse(&self.store.read_blob(&manifest.config.digest)?)?;
@@ -206,10 +213,7 @@ impl Puller<'_> {
                     .unpacker
                     .unpack(&desc.digest, diff_id)
                     .await
-                    .map_err(|detail| PullError::Unpack {
-                        layer: desc.digest.clone(),
-                        detail,
-                    })?;
+                    .map_err(|detail| unpack_error(self.store, manifest, &desc.digest, detail))?;
                 self.progress.event(Event::LayerDone {
                     blob: desc.digest.clone(),
                 });
@@ -249,9 +253,37 @@ impl Puller<'_> {
             })
         };
         self.client
-            .fetch_blob(repo, digest, &partial, &report)
+            .fetch_blob(repo, digest, size, &partial, &report)
             .await?;
         self.store.commit_blob_file(&partial, digest)?;
         Ok(())
+    }
+}
+
+/// The error of a layer that failed to unpack: the layer named once (the
+/// helper's message names it again), and on a full disk what the image needs
+/// and where.
+fn unpack_error(store: &Store, manifest: &Manifest, layer: &Digest, detail: String) -> PullError {
+    let detail = match detail
+        .strip_prefix("layer sha256:")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((_, rest)) => rest.to_string(),
+        None => detail,
+    };
+    let hint = if detail.contains("No space left on device") {
+        let compressed: u64 = manifest.layers.iter().map(|l| l.size).sum();
+        format!(
+            "; the disk holding {} is full: this image's layers are {} MB compressed and \
+             usually take 2-3 times that unpacked; free space there or use --root on a larger disk",
+            store.root().display(),
+            compressed.div_ceil(1_000_000)
+        )
+    } else {
+        String::new()
+    };
+    PullError::Unpack {
+        layer: layer.clone(),
+        detail: format!("{detail}{hint}"),
     }
 }

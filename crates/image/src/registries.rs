@@ -14,8 +14,10 @@
 //! ```
 //!
 //! The format follows containers-registries.conf(5) so a podman user can copy
-//! entries over. Plain HTTP is used only for a host marked insecure here or by
-//! `--tls-verify=false`; there is never a silent fall-back from HTTPS.
+//! entries over. Plain HTTP is used only for a host marked insecure here, by
+//! `--tls-verify=false`, or on loopback (`127.0.0.0/8`, `localhost`, `[::1]`,
+//! insecure by default as in Docker; `--tls-verify=true` turns that off);
+//! there is never a silent fall-back from HTTPS.
 
 use std::path::{Path, PathBuf};
 
@@ -103,7 +105,7 @@ impl RegistriesConf {
     pub fn is_insecure(&self, registry: &str, tls_verify: Option<bool>) -> bool {
         match tls_verify {
             Some(verify) => !verify,
-            None => self.entry(registry).is_some_and(|e| e.insecure),
+            None => is_loopback(registry) || self.entry(registry).is_some_and(|e| e.insecure),
         }
     }
 
@@ -129,6 +131,19 @@ impl RegistriesConf {
         });
         out
     }
+}
+
+/// Is `registry` (`host[:port]`) on this machine's loopback: `localhost`,
+/// `127.0.0.0/8` or `[::1]`?
+pub fn is_loopback(registry: &str) -> bool {
+    let host = match registry.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map_or(rest, |(h, _)| h),
+        None => registry.split_once(':').map_or(registry, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Docker Hub's API lives on another host than its name.
@@ -168,18 +183,45 @@ location = "127.0.0.1:5000"
     fn tls_verify_flag_wins_for_the_registry() {
         let conf = RegistriesConf::default();
         assert_eq!(
-            conf.endpoints("localhost:5000", None)[0].base_url(),
-            "https://localhost:5000"
+            conf.endpoints("reg.example:5000", None)[0].base_url(),
+            "https://reg.example:5000"
         );
         assert_eq!(
-            conf.endpoints("localhost:5000", Some(false))[0].base_url(),
-            "http://localhost:5000"
+            conf.endpoints("reg.example:5000", Some(false))[0].base_url(),
+            "http://reg.example:5000"
+        );
+        assert_eq!(
+            conf.endpoints("localhost:5000", Some(true))[0].base_url(),
+            "https://localhost:5000"
         );
         let conf = RegistriesConf::parse(CONF).unwrap();
         assert_eq!(
             conf.endpoints("127.0.0.1:5000", Some(true))[0].base_url(),
             "https://127.0.0.1:5000"
         );
+    }
+
+    #[test]
+    fn loopback_registries_are_insecure_by_default() {
+        let conf = RegistriesConf::default();
+        for reg in [
+            "127.0.0.1:5000",
+            "127.9.8.7",
+            "localhost",
+            "LOCALHOST:80",
+            "[::1]:5000",
+        ] {
+            assert!(conf.is_insecure(reg, None), "{reg}");
+        }
+        for reg in [
+            "128.0.0.1:5000",
+            "localhost.example",
+            "docker.io",
+            "[::2]:5000",
+            "10.0.0.1",
+        ] {
+            assert!(!conf.is_insecure(reg, None), "{reg}");
+        }
     }
 
     #[test]

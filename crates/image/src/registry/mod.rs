@@ -33,6 +33,9 @@ pub const MANIFEST_TYPES: [&str; 4] = [
 
 const ATTEMPTS: u32 = 5;
 
+/// The largest manifest, index or image config den reads: containerd's limit.
+pub const MAX_MANIFEST: u64 = 4 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("cannot reach registry {host}: {detail}{hint}")]
@@ -66,6 +69,25 @@ pub enum RegistryError {
         expected: Digest,
         actual: Digest,
     },
+    #[error(
+        "{what} from registry {host} is larger than 4 MiB: refused (den reads manifests and \
+         image configs up to 4 MiB, as containerd does)"
+    )]
+    TooLarge { host: String, what: String },
+    #[error(
+        "blob {digest} from registry {host} is longer than the {size} bytes its descriptor \
+         gives: refused"
+    )]
+    BlobTooLong {
+        host: String,
+        digest: Digest,
+        size: u64,
+    },
+    #[error(
+        "registry {host} sent an upload location on plain HTTP ({url}) for an HTTPS \
+         registry: refused"
+    )]
+    Downgrade { host: String, url: String },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -150,11 +172,11 @@ impl Client {
         let resp =
             ok_or_error(resp, repo, || format!("manifest {}:{reference}", repo.name)).await?;
         let media_type = content_type(&resp);
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| unreachable(repo.endpoint, &e))?
-            .to_vec();
+        let what = || match reference.parse::<Digest>() {
+            Ok(d) => format!("manifest {}@{d}", repo.name),
+            Err(_) => format!("manifest {}:{reference}", repo.name),
+        };
+        let bytes = read_capped(resp, repo.endpoint, what).await?;
         let digest = Digest::of(&bytes);
         if let Ok(expected) = reference.parse::<Digest>()
             && expected != digest
@@ -173,19 +195,23 @@ impl Client {
         })
     }
 
-    /// Downloads blob `digest` into `partial`, resuming from what is there,
-    /// retrying on connection errors and 5xx, and re-hashing the whole file at
-    /// the end. On success `partial` holds exactly the blob (the caller renames it).
+    /// Downloads blob `digest` of `size` bytes (its descriptor's) into
+    /// `partial`, resuming from what is there, retrying on connection errors
+    /// and 5xx, and re-hashing the whole file at the end. A registry that
+    /// sends more than `size` bytes is refused at once. On success `partial`
+    /// holds exactly the blob (the caller renames it).
     pub async fn fetch_blob(
         &self,
         repo: Repo<'_>,
         digest: &Digest,
+        size: u64,
         partial: &Path,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<(), RegistryError> {
         let mut attempt = 0;
+        let blob = (digest, size);
         let actual = loop {
-            match self.fetch_blob_once(repo, digest, partial, progress).await {
+            match self.fetch_blob_once(repo, blob, partial, progress).await {
                 Ok(actual) => break actual,
                 Err(e @ (RegistryError::Unreachable { .. } | RegistryError::Http { .. }))
                     if attempt + 1 < ATTEMPTS && retryable(&e) =>
@@ -213,7 +239,7 @@ impl Client {
     async fn fetch_blob_once(
         &self,
         repo: Repo<'_>,
-        digest: &Digest,
+        (digest, size): (&Digest, u64),
         partial: &Path,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Digest, RegistryError> {
@@ -260,6 +286,15 @@ impl Client {
         let mut body = resp.bytes_stream();
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| unreachable(repo.endpoint, &e))?;
+            if done + chunk.len() as u64 > size {
+                drop(file);
+                tokio::fs::remove_file(partial).await.ok();
+                return Err(RegistryError::BlobTooLong {
+                    host: repo.endpoint.host.clone(),
+                    digest: digest.clone(),
+                    size,
+                });
+            }
             file.write_all(&chunk)
                 .await
                 .map_err(RegistryError::io(partial))?;
@@ -397,16 +432,21 @@ impl Client {
             format!("repository:{}:{actions}", repo.name)
         };
         let key = (repo.endpoint.host.clone(), scope.clone());
-        let mut answered = false;
+        // Credentials and tokens go only to the endpoint's own scheme, host
+        // and port: an upload `Location` may name another server.
+        let own = same_origin(repo.endpoint, url)?;
+        let mut answered = !own;
         let mut attempt = 0;
         loop {
             let mut req = build(self.http.request(method.clone(), url));
-            if let Some(auth) = self.tokens.lock().expect("token cache lock").get(&key) {
+            if let Some(auth) = self.tokens.lock().expect("token cache lock").get(&key)
+                && own
+            {
                 req = req.header(header::AUTHORIZATION, auth.as_str());
             }
             let result = req.send().await;
             let retry = match &result {
-                Err(e) => !e.is_builder() && !e.is_body(),
+                Err(e) => !e.is_builder() && !e.is_body() && Failure::of(e).transient(),
                 Ok(r) => r.status().is_server_error() && method != Method::PUT,
             };
             if retry && attempt + 1 < ATTEMPTS {
@@ -487,8 +527,9 @@ impl Client {
                         q.append_pair("scope", scope);
                     }
                 }
+                let send_creds = realm_may_get_credentials(repo.endpoint, &url);
                 let mut req = self.http.get(url);
-                if let Some(c) = &creds {
+                if let Some(c) = creds.as_ref().filter(|_| send_creds) {
                     req = req.header(header::AUTHORIZATION, c.basic_header());
                 }
                 let token_err = |detail: String| RegistryError::Token {
@@ -551,11 +592,7 @@ fn unreachable(endpoint: &Endpoint, e: &reqwest::Error) -> RegistryError {
         detail = format!("{detail}: {s}");
         source = s.source();
     }
-    let hint = if endpoint.insecure {
-        ""
-    } else {
-        " (for a plain-HTTP registry use --tls-verify=false or mark it insecure in registries.toml)"
-    };
+    let hint = Failure::of(e).hint(endpoint);
     RegistryError::Unreachable {
         host: endpoint.host.clone(),
         detail,
@@ -613,4 +650,204 @@ async fn hash_file(path: &Path) -> Result<Hasher, RegistryError> {
         hasher.update(&buf[..n]);
     }
     Ok(hasher)
+}
+
+/// Why a request failed to get an answer, for the hint and the retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// The name does not resolve.
+    Dns,
+    /// The TLS handshake failed (e.g. HTTPS to a plain-HTTP server).
+    Tls,
+    /// Nothing listens on the port.
+    Refused,
+    Other,
+}
+
+impl Failure {
+    fn of(e: &reqwest::Error) -> Self {
+        let mut source: Option<&dyn std::error::Error> = Some(e);
+        let mut chain = String::new();
+        while let Some(s) = source {
+            if let Some(io) = s.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::ConnectionRefused
+            {
+                return Self::Refused;
+            }
+            chain.push_str(&s.to_string().to_ascii_lowercase());
+            chain.push('\n');
+            source = s.source();
+        }
+        Self::classify(&chain)
+    }
+
+    /// Classifies an error chain's text (lower case).
+    fn classify(chain: &str) -> Self {
+        let has = |words: &[&str]| words.iter().any(|w| chain.contains(w));
+        if has(&[
+            "dns error",
+            "failed to lookup address",
+            "name or service not known",
+        ]) {
+            Self::Dns
+        } else if has(&[
+            "tls",
+            "certificate",
+            "invalidcontenttype",
+            "handshake",
+            "ssl",
+        ]) {
+            Self::Tls
+        } else if has(&["connection refused"]) {
+            Self::Refused
+        } else {
+            Self::Other
+        }
+    }
+
+    /// Worth retrying: the same request may work in a moment.
+    fn transient(self) -> bool {
+        matches!(self, Self::Refused | Self::Other)
+    }
+
+    fn hint(self, endpoint: &Endpoint) -> &'static str {
+        match self {
+            Self::Dns => " (the name does not resolve: check the registry's name and the network)",
+            Self::Tls if !endpoint.insecure => {
+                " (for a plain-HTTP registry use --tls-verify=false or mark it insecure in \
+                 registries.toml)"
+            }
+            Self::Refused => " (nothing listens there: check the host and port)",
+            Self::Tls | Self::Other => "",
+        }
+    }
+}
+
+/// Does `url` have the endpoint's own scheme, host and port? An `http` URL
+/// for an `https` endpoint is refused outright.
+fn same_origin(endpoint: &Endpoint, url: &str) -> Result<bool, RegistryError> {
+    let base = reqwest::Url::parse(&endpoint.base_url());
+    let target = reqwest::Url::parse(url);
+    let (Ok(base), Ok(target)) = (base, target) else {
+        return Ok(false);
+    };
+    if base.scheme() == "https" && target.scheme() != "https" {
+        return Err(RegistryError::Downgrade {
+            host: endpoint.host.clone(),
+            url: url.to_string(),
+        });
+    }
+    Ok(base.origin() == target.origin())
+}
+
+/// May the user's basic credentials go to this token realm? Only over
+/// HTTPS, or to the registry's own host when the registry itself is plain
+/// HTTP (a token server beside it on another port).
+fn realm_may_get_credentials(endpoint: &Endpoint, realm: &reqwest::Url) -> bool {
+    if realm.scheme() == "https" {
+        return true;
+    }
+    let own = reqwest::Url::parse(&endpoint.base_url()).ok();
+    endpoint.insecure && own.is_some_and(|own| own.host_str() == realm.host_str())
+}
+
+/// Reads a manifest's body, refusing more than [`MAX_MANIFEST`] bytes
+/// (announced or sent).
+async fn read_capped(
+    resp: Response,
+    endpoint: &Endpoint,
+    what: impl Fn() -> String,
+) -> Result<Vec<u8>, RegistryError> {
+    let too_large = || RegistryError::TooLarge {
+        host: endpoint.host.clone(),
+        what: what(),
+    };
+    if resp.content_length().is_some_and(|n| n > MAX_MANIFEST) {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    let mut body = resp.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| unreachable(endpoint, &e))?;
+        if (bytes.len() + chunk.len()) as u64 > MAX_MANIFEST {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(host: &str, insecure: bool) -> Endpoint {
+        Endpoint {
+            host: host.into(),
+            insecure,
+            mirror: false,
+        }
+    }
+
+    #[test]
+    fn requests_carry_credentials_only_to_the_endpoint_itself() {
+        let https = ep("reg.example:5000", false);
+        let http = ep("127.0.0.1:5000", true);
+        let same = |e: &Endpoint, u: &str| same_origin(e, u).map_err(|e| e.to_string());
+        assert_eq!(
+            same(&https, "https://reg.example:5000/v2/x/blobs/uploads/1"),
+            Ok(true)
+        );
+        assert_eq!(same(&https, "https://other.example/upload"), Ok(false));
+        assert_eq!(same(&https, "https://reg.example:5001/upload"), Ok(false));
+        assert_eq!(
+            same(&https, "http://reg.example:5000/upload"),
+            Err(
+                "registry reg.example:5000 sent an upload location on plain HTTP \
+                 (http://reg.example:5000/upload) for an HTTPS registry: refused"
+                    .into()
+            )
+        );
+        assert_eq!(same(&http, "http://127.0.0.1:5000/upload"), Ok(true));
+        assert_eq!(same(&http, "http://127.0.0.2:5000/upload"), Ok(false));
+    }
+
+    #[test]
+    fn basic_credentials_go_to_https_realms_or_the_insecure_registrys_own_host() {
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        let https = ep("reg.example", false);
+        let http = ep("127.0.0.1:5000", true);
+        assert!(realm_may_get_credentials(
+            &https,
+            &url("https://auth.example/token")
+        ));
+        assert!(!realm_may_get_credentials(
+            &https,
+            &url("http://reg.example/token")
+        ));
+        assert!(realm_may_get_credentials(
+            &http,
+            &url("http://127.0.0.1:5100/token")
+        ));
+        assert!(!realm_may_get_credentials(
+            &http,
+            &url("http://127.0.0.2:5100/token")
+        ));
+        assert!(!realm_may_get_credentials(
+            &http,
+            &url("http://evil.example/token")
+        ));
+    }
+
+    #[test]
+    fn each_failure_gets_its_own_hint() {
+        let dns = "error sending request\nclient error (connect)\ndns error: failed to lookup address information: name or service not known\n";
+        let tls = "error sending request\nclient error (connect)\nreceived corrupt message of type invalidcontenttype\n";
+        assert_eq!(Failure::classify(dns), Failure::Dns);
+        assert_eq!(Failure::classify(tls), Failure::Tls);
+        let https = ep("reg.example", false);
+        assert!(!Failure::Dns.hint(&https).contains("tls-verify"));
+        assert!(Failure::Tls.hint(&https).contains("--tls-verify=false"));
+        assert_eq!(Failure::Tls.hint(&ep("127.0.0.1:5000", true)), "");
+    }
 }

@@ -85,8 +85,8 @@ impl Store {
         let out = f(&mut images)?;
         let path = self.index_path();
         let tmp = self
-            .root
-            .join(format!("images.json.tmp-{}", std::process::id()));
+            .tmp_dir()
+            .join(format!("images.json.tmp-{}", super::owner_suffix()));
         let bytes = serde_json::to_vec_pretty(&Index { images }).expect("records serialize");
         let mut file = std::fs::File::create(&tmp).map_err(io_err("create", &tmp))?;
         file.write_all(&bytes)

@@ -129,9 +129,9 @@ impl Store {
     /// into `tmp/trash-*`, to be deleted by [`Store::purge_tmp`].
     pub fn trash_layer(&self, diff_id: &Digest) -> Result<(), StoreError> {
         let dir = self.layer_dir(diff_id);
-        let trash = self
-            .tmp_dir()
-            .join(format!("trash-{}-{}", diff_id.hex(), std::process::id()));
+        let trash =
+            self.tmp_dir()
+                .join(format!("trash-{}-{}", diff_id.hex(), super::owner_suffix()));
         match std::fs::rename(&dir, &trash) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

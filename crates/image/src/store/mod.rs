@@ -13,7 +13,12 @@
 //!   tmp/layer-<hex>.lock        held while that layer is unpacked
 //!   tmp/unpack-<hex>/           a layer being unpacked
 //!   tmp/trash-*/                removed layers waiting to be deleted
+//!   tmp/put-*, tmp/images.json.tmp-*  files being written, renamed in when whole
 //! ```
+//!
+//! Every temp file lives in `tmp/`. Those named `*-PID-START` (put, trash,
+//! images.json.tmp) record the den process that made them; opening the
+//! store removes the ones whose process is gone (see `tmp.rs`).
 //!
 //! Invariants:
 //! - A blob under `blobs/` always hashes to its name: downloads land in
@@ -33,6 +38,7 @@ mod gc;
 mod images;
 mod layers;
 mod lock;
+mod tmp;
 
 use std::path::{Path, PathBuf};
 
@@ -40,6 +46,7 @@ pub use gc::Collected;
 pub use images::{ImageRecord, LayerRecord, display_name};
 pub use layers::LayerInfo;
 pub use lock::FileLock;
+pub(crate) use tmp::owner_suffix;
 
 use crate::digest::Digest;
 
@@ -97,9 +104,11 @@ impl Store {
             let dir = root.join(sub);
             b.create(&dir).map_err(io_err("create", &dir))?;
         }
-        Ok(Self {
+        let store = Self {
             root: root.to_path_buf(),
-        })
+        };
+        store.sweep_tmp();
+        Ok(store)
     }
 
     pub fn root(&self) -> &Path {
@@ -149,7 +158,7 @@ impl Store {
         if !self.has_blob(&d) {
             let tmp = self
                 .tmp_dir()
-                .join(format!("put-{}-{}", d.hex(), std::process::id()));
+                .join(format!("put-{}-{}", d.hex(), tmp::owner_suffix()));
             std::fs::write(&tmp, bytes).map_err(io_err("write", &tmp))?;
             self.commit_blob_file(&tmp, &d)?;
         }

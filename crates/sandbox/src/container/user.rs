@@ -84,10 +84,62 @@ pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<User, Setup
 }
 
 /// Reads the container's files; missing files are empty.
+/// A numeric `UID[:GID]` (or the default, root) needs no names, so a file
+/// den refuses to read is then taken as empty; a name needs both files.
 pub fn lookup(spec: &str) -> Result<User, SetupError> {
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
-    resolve_user(spec, &passwd, &group)
+    let numeric = spec
+        .split(':')
+        .all(|part| part.is_empty() || part.parse::<u32>().is_ok());
+    let read = |path| match read_account_file(path) {
+        Err(_) if numeric => Ok(String::new()),
+        other => other,
+    };
+    resolve_user(spec, &read("/etc/passwd")?, &read("/etc/group")?)
+}
+
+/// The largest /etc/passwd or /etc/group den reads from an image.
+const ACCOUNT_FILE_MAX: u64 = 4 << 20;
+
+/// Reads one of the image's account files (after pivot_root, so `/` is the
+/// container's root): it must be a regular file reached without following a
+/// symlink, and at most [`ACCOUNT_FILE_MAX`] bytes. The image is hostile: a
+/// link to `/dev/zero` or a fifo must fail at once, not read forever.
+fn read_account_file(path: &str) -> Result<String, SetupError> {
+    use rustix::fs::{self as rfs, Mode, OFlags, ResolveFlags};
+    use std::io::Read;
+    let refuse = |why: &str| {
+        SetupError::User(format!(
+            "{path} in the image {why}: den reads it only as a regular file of at most 4 MiB, \
+             not through a symlink; fix the image or use a numeric -u UID[:GID]"
+        ))
+    };
+    let root = rfs::open(
+        "/",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| refuse(&format!("cannot be opened ({e})")))?;
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    let fd = match rfs::openat2(&root, path, flags, Mode::empty(), resolve) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(String::new()),
+        Err(rustix::io::Errno::LOOP) => return Err(refuse("is a symlink or lies under one")),
+        Err(e) => return Err(refuse(&format!("cannot be opened ({e})"))),
+    };
+    let stat = rfs::fstat(&fd).map_err(|e| refuse(&format!("cannot be read ({e})")))?;
+    if rfs::FileType::from_raw_mode(stat.st_mode) != rfs::FileType::RegularFile {
+        return Err(refuse("is not a regular file"));
+    }
+    let mut text = Vec::new();
+    std::fs::File::from(fd)
+        .take(ACCOUNT_FILE_MAX + 1)
+        .read_to_end(&mut text)
+        .map_err(|e| refuse(&format!("cannot be read ({e})")))?;
+    if text.len() as u64 > ACCOUNT_FILE_MAX {
+        return Err(refuse("is larger than 4 MiB"));
+    }
+    Ok(String::from_utf8_lossy(&text).into_owned())
 }
 
 #[cfg(test)]
