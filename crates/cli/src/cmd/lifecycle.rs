@@ -148,7 +148,8 @@ pub fn remove_one(ctx: &Context, r: &Record, force: bool) -> anyhow::Result<()> 
         }
         kill_now(&containers, r)?;
     }
-    containers.detach(&r.id)?;
+    let (_gone, _held) = containers.detach(&r.id)?;
+    crate::containers::stop_point("rm:detached");
     crate::networks::Networks::open(&ctx.root)?.leave_all(&r.id)?;
     super::internal::remove_container(ctx, &r.id)
 }
