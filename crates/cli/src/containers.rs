@@ -9,12 +9,35 @@
 //!                     /upper /work   the overlay's writable layer
 //!                     /merged        the mount point of the root
 //!                     /hosts /hostname /resolv.conf
+//! ROOT/containers/.new-<id>/         a container being created (under the lock)
+//! ROOT/containers/.rm-<id>/          a removed container being deleted (flocked
+//!                                    by its deleter while it works)
 //! ```
+//!
+//! Crash consistency: a container's directory appears whole or not at all.
+//! [`Containers::create`] writes the record first, then the overlay
+//! directories, all in `.new-<id>`, and renames that to `<id>` under the
+//! lock: every `<id>` has its record, so every container is listed and
+//! `rm -f` removes it. [`Containers::detach`] renames `<id>` to `.rm-<id>`
+//! under the lock and holds an flock on `.rm-<id>` until its files are
+//! deleted (inside the user namespace: they may belong to subordinate ids).
+//! Every command that opens the containers directory sweeps what a killed
+//! den left, under the lock: every `.new-*` (made under the lock, so never
+//! in progress), each `.rm-*` nobody holds locked, and a `<id>` without a
+//! record untouched for [`STALE`] (left by older versions, or by a `--rm`
+//! supervisor killed while deleting); they are deleted and their network
+//! addresses freed.
+//!
+//! Test seam: with `DEN_TEST_STOP_AT=<step>` den stops itself (SIGSTOP) at
+//! that step, so a test can kill it there ([`stop_point`]; ignored unless
+//! set). Steps: `run:staged`, `run:created`, `rm:detached`,
+//! `volume-rm:detached`, `network-rm:stopped`.
 
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
@@ -65,11 +88,89 @@ pub struct Containers {
     dir: PathBuf,
 }
 
+/// How long a container directory without a record may sit untouched
+/// before a sweep takes it for a crash's leftover.
+pub const STALE: Duration = Duration::from_secs(10);
+
 impl Containers {
+    /// Opens the containers directory and sweeps what a killed den left
+    /// there (module doc).
     pub fn open(root: &Path) -> anyhow::Result<Self> {
         let dir = root.join("containers");
         private_dir(&dir)?;
-        Ok(Self { dir })
+        let c = Self { dir };
+        c.sweep(root);
+        Ok(c)
+    }
+
+    /// Deletes leftovers of killed den processes; best effort (a failure
+    /// is a warning, and the next command tries again).
+    fn sweep(&self, root: &Path) {
+        if !self.has_leftovers() {
+            return;
+        }
+        let doomed = match self.claim_leftovers() {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("den: warning: cannot sweep {}: {e:#}", self.dir.display());
+                return;
+            }
+        };
+        for (id, _held) in doomed {
+            crate::networks::Networks::open(root)
+                .and_then(|n| n.leave_all(&id))
+                .ok();
+            if let Err(e) = crate::cmd::internal::remove_container_in(root, &id) {
+                eprintln!(
+                    "den: warning: cannot delete what a killed den left of container {id}: {e:#}"
+                );
+            }
+        }
+    }
+
+    /// A cheap look, without the lock: anything to sweep?
+    fn has_leftovers(&self) -> bool {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return false;
+        };
+        entries.flatten().any(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with(".rm-")
+                || name.starts_with(".new-")
+                || !e.path().join("config.json").exists()
+        })
+    }
+
+    /// Under the lock: moves leftovers to `.rm-<id>` and locks each one no
+    /// live den is deleting; returns them with their locks.
+    fn claim_leftovers(&self) -> anyhow::Result<Vec<(String, File)>> {
+        let _lock = self.lock()?;
+        let mut out = Vec::new();
+        for entry in fs_err::read_dir(&self.dir)? {
+            let entry = entry?;
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let id = if let Some(id) = name.strip_prefix(".rm-") {
+                id.to_string()
+            } else if let Some(id) = name.strip_prefix(".new-") {
+                id.to_string()
+            } else if !entry.path().join("config.json").exists() && untouched_for(&entry.path()) {
+                name.clone()
+            } else {
+                continue;
+            };
+            let gone = self.dir.join(format!(".rm-{id}"));
+            if entry.path() != gone && std::fs::rename(entry.path(), &gone).is_err() {
+                continue;
+            }
+            if let Some(held) = try_lock_dir(&gone) {
+                out.push((id, held));
+            }
+        }
+        Ok(out)
     }
 
     pub fn dir_of(&self, id: &str) -> PathBuf {
@@ -108,17 +209,23 @@ impl Containers {
                 &other.id[..12]
             );
         }
-        let dir = self.dir_of(&record.id);
-        private_dir(&dir)?;
-        // The overlay's root takes `upper`'s mode: keep it as made (0755
-        // under the usual umask), so the container's users can enter `/`.
-        for sub in ["upper", "work", "merged"] {
-            fs_err::create_dir_all(dir.join(sub))?;
-        }
+        // Record first, then what the container owns, all out of sight
+        // until the rename makes it whole at once. The overlay's root takes
+        // `upper`'s mode: keep it as made (0755 under the usual umask), so
+        // the container's users can enter `/`.
+        let staged = self.dir.join(format!(".new-{}", record.id));
+        private_dir(&staged)?;
         write_atomic(
-            &dir.join("config.json"),
+            &staged.join("config.json"),
             &serde_json::to_vec_pretty(record)?,
         )?;
+        for sub in ["upper", "work", "merged"] {
+            fs_err::create_dir(staged.join(sub))?;
+        }
+        stop_point("run:staged");
+        let dir = self.dir_of(&record.id);
+        fs_err::rename(&staged, &dir)?;
+        stop_point("run:created");
         Ok(dir)
     }
 }
@@ -174,13 +281,41 @@ impl Containers {
 
     /// Takes a record out of the listing (renames its directory away, under
     /// the lock) and returns where its files now are, to be deleted inside
-    /// the user namespace.
-    pub fn detach(&self, id: &str) -> anyhow::Result<PathBuf> {
+    /// the user namespace, with a lock on that directory: no sweep touches
+    /// it while the lock is held.
+    pub fn detach(&self, id: &str) -> anyhow::Result<(PathBuf, File)> {
         let _lock = self.lock()?;
         let from = self.dir_of(id);
         let to = self.dir.join(format!(".rm-{id}"));
         fs_err::rename(&from, &to)?;
-        Ok(to)
+        let held = File::open(&to).with_context(|| format!("open {}", to.display()))?;
+        held.lock()
+            .with_context(|| format!("lock {}", to.display()))?;
+        Ok((to, held))
+    }
+}
+
+/// The directory's lock if nobody holds it (a live deleter does).
+fn try_lock_dir(path: &Path) -> Option<File> {
+    let f = File::open(path).ok()?;
+    f.try_lock().ok()?;
+    Some(f)
+}
+
+/// Not modified for [`STALE`].
+fn untouched_for(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age > STALE)
+}
+
+/// The test seam (module doc): stops this process at `step` when
+/// `DEN_TEST_STOP_AT` names it.
+pub fn stop_point(step: &str) {
+    if std::env::var_os("DEN_TEST_STOP_AT").is_some_and(|v| v == step) {
+        nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP).ok();
     }
 }
 

@@ -4,6 +4,8 @@
 //! ROOT/networks/NAME/config.json   name, id, subnet (10.89.N.0/24), created
 //!                   /ipam.json     container id -> address, under ROOT/networks.lock
 //!                   /infra.json    the running infra process (see sandbox::container::bridge)
+//! ROOT/networks/.rm-NAME/          a removed network being deleted (a crash's leftover
+//!                                  is deleted by the next `Networks::open`)
 //! ```
 
 use std::collections::BTreeMap;
@@ -51,10 +53,31 @@ pub fn valid_name(n: &str) -> bool {
 }
 
 impl Networks {
+    /// Opens the networks directory and deletes what a `network rm` killed
+    /// while deleting left (`.rm-<name>`; under the lock, which the remover
+    /// holds while it works, so any such directory found is stale).
     pub fn open(root: &Path) -> anyhow::Result<Self> {
         let dir = root.join("networks");
         crate::private::private_dir(&dir)?;
-        Ok(Self { dir })
+        let n = Self { dir };
+        if n.leftovers().next().is_some() {
+            let _lock = n.lock()?;
+            for gone in n.leftovers() {
+                if let Err(e) = std::fs::remove_dir_all(&gone) {
+                    eprintln!("den: warning: cannot delete {}: {e}", gone.display());
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    fn leftovers(&self) -> impl Iterator<Item = PathBuf> {
+        std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".rm-"))
+            .map(|e| e.path())
     }
 
     pub fn dir_of(&self, name: &str) -> PathBuf {
@@ -69,6 +92,9 @@ impl Networks {
         let mut out = Vec::new();
         for e in fs_err::read_dir(&self.dir)? {
             let e = e?;
+            if e.file_name().to_string_lossy().starts_with('.') {
+                continue; // being removed
+            }
             if let Ok(b) = std::fs::read(e.path().join("config.json"))
                 && let Ok(r) = serde_json::from_slice::<NetworkRecord>(&b)
             {
@@ -203,7 +229,12 @@ impl Networks {
             );
         }
         den_sandbox::container::bridge::stop_infra(&self.dir_of(&net.name));
-        fs_err::remove_dir_all(self.dir_of(&net.name))?;
+        // Out of the listing at once; a crash while deleting leaves a
+        // `.rm-` directory that the next `Networks::open` deletes.
+        let gone = self.dir.join(format!(".rm-{}", net.name));
+        fs_err::rename(self.dir_of(&net.name), &gone)?;
+        crate::containers::stop_point("network-rm:stopped");
+        fs_err::remove_dir_all(&gone)?;
         Ok(())
     }
 }

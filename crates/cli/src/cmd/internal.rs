@@ -155,9 +155,14 @@ pub fn purge(ctx: &Context) -> anyhow::Result<()> {
 
 /// Deletes a container's directory from inside the user namespace.
 pub fn remove_container(ctx: &Context, id: &str) -> anyhow::Result<()> {
-    helper(ctx, &["remove-container", id])
+    remove_container_in(&ctx.root, id)
+}
+
+/// [`remove_container`] for the store at `root`.
+pub fn remove_container_in(root: &std::path::Path, id: &str) -> anyhow::Result<()> {
+    helper_in(root, &["remove-container", id])
         .map(drop)
-        .map_err(|e| e.context(format!("removing container {}", &id[..12])))
+        .map_err(|e| e.context(format!("removing container {}", &id[..12.min(id.len())])))
 }
 
 /// Deletes the volumes `Volumes::detach` set aside, from inside the user
@@ -170,10 +175,14 @@ pub fn remove_volumes(ctx: &Context) -> anyhow::Result<u64> {
 
 /// Runs `den __internal ARGS`; returns its standard output.
 fn helper(ctx: &Context, args: &[&str]) -> anyhow::Result<String> {
+    helper_in(&ctx.root, args)
+}
+
+fn helper_in(root: &std::path::Path, args: &[&str]) -> anyhow::Result<String> {
     let exe = std::env::current_exe()?;
     let out = std::process::Command::new(exe)
         .arg("--root")
-        .arg(&ctx.root)
+        .arg(root)
         .arg("__internal")
         .args(args)
         .stdin(std::process::Stdio::null())

@@ -164,18 +164,24 @@ pub fn remove_one(ctx: &Context, r: &Record, force: bool) -> anyhow::Result<()> 
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    crate::networks::Networks::open(&ctx.root)?.leave_all(&r.id)?;
-    if let Err(e) = containers.detach(&r.id) {
-        // Whoever removed the directory first, it is gone: that is success.
-        let gone = e
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound);
-        if gone && !containers.dir_of(&r.id).exists() {
-            return Ok(());
+    let networks = crate::networks::Networks::open(&ctx.root)?;
+    let (_gone, _held) = match containers.detach(&r.id) {
+        Ok(d) => d,
+        // A `--rm` container's supervisor removed it first: that is success.
+        Err(e) if is_not_found(&e) && !containers.dir_of(&r.id).exists() => {
+            return networks.leave_all(&r.id);
         }
-        return Err(e);
-    }
+        Err(e) => return Err(e),
+    };
+    crate::containers::stop_point("rm:detached");
+    networks.leave_all(&r.id)?;
     super::internal::remove_container(ctx, &r.id)
+}
+
+fn is_not_found(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::NotFound)
 }
 
 /// SIGKILL through the supervisor, or to the supervisor itself when it

@@ -110,7 +110,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
     let spec = match prepared {
         Ok(spec) => spec,
         Err(e) => {
-            containers.detach(&id).ok();
+            let _held = containers.detach(&id).ok();
             super::internal::remove_container(ctx, &id).ok();
             crate::networks::Networks::open(&ctx.root)
                 .and_then(|n| n.leave_all(&id))

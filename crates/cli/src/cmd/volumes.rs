@@ -107,6 +107,7 @@ fn remove(ctx: &Context, volumes: &Volumes, names: &[String], force: bool) -> an
     for name in &doomed {
         volumes.detach(name)?;
     }
+    crate::containers::stop_point("volume-rm:detached");
     super::internal::remove_volumes(ctx)?;
     doomed.iter().for_each(|n| println!("{n}"));
     Ok(())

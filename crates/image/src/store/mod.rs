@@ -33,6 +33,15 @@
 //!   blob or layer that a running pull has fetched but not yet recorded.
 //! - Unpacked layers hold files owned by subordinate ids: they are created
 //!   and deleted only by a den process inside the user namespace.
+//!
+//! The rest of `ROOT` keeps the same promises, in the CLI's modules that
+//! own it (each module doc has its layout): `containers/` (`cli::containers`:
+//! a directory is built as `.new-<id>`, record first, and renamed in whole;
+//! removal renames it to `.rm-<id>`), `volumes/` (`cli::volumes`: `.new-*`
+//! and `.rm-*` the same way) and `networks/` (`cli::networks`: removal via
+//! `.rm-<name>`). A `kill -9` at any moment leaves only such dot-entries,
+//! never listed, and the next command that opens the directory (containers,
+//! networks) or removes and prunes (volumes) deletes them under the lock.
 
 mod gc;
 mod images;
