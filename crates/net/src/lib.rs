@@ -45,6 +45,7 @@
 pub mod host;
 pub mod pasta;
 pub mod ports;
+pub mod proxy;
 
 mod error;
 
