@@ -708,6 +708,13 @@ fn user_network_ports_drop_spoofed_arp_and_ip() {
         err.contains("PermissionError: [Errno 1] Operation not permitted"),
         "NET_RAW is not in the default set: {err}"
     );
+    // ping works without it: ping sockets are open to the container's groups.
+    let ping = "import socket\nsocket.socket(socket.AF_INET,socket.SOCK_DGRAM,socket.IPPROTO_ICMP)\nprint(open('/proc/sys/net/ipv4/ping_group_range').read().split())";
+    assert_eq!(
+        sb.den_ok(&["run", "--rm", py, "python3", "-c", ping])
+            .trim(),
+        "['0', '65535']"
+    );
     sb.den_ok(&["network", "create", "lan"]);
     let recv = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('0.0.0.0',9999))\nwhile True:\n d,a=s.recvfrom(64); print(a[0],d.decode(),flush=True)\n";
     sb.den_ok(&[
