@@ -504,3 +504,394 @@ fn user_networks_connect_by_name_and_stay_apart() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A line from a published port of a user network: the reply, or what the
+/// client saw instead (`EOF` when the proxy closed it unanswered, `reset`).
+fn ask_published(port: u16) -> String {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return "refused".into();
+    };
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"hello\n").ok();
+    s.shutdown(std::net::Shutdown::Write).ok();
+    let mut out = Vec::new();
+    match s.read_to_end(&mut out) {
+        Ok(_) if out.is_empty() => "EOF".into(),
+        Ok(_) => String::from_utf8_lossy(&out).trim().to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => "reset".into(),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+/// Two services in one container, one on loopback only and one on every
+/// address, each answering with the client's address. Only the second is
+/// reachable through its published port, and it sees the network's
+/// gateway, never 127.0.0.1.
+#[test]
+fn user_network_ports_reach_the_container_address_not_its_loopback() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    sb.den_ok(&["network", "create", "pub"]);
+    let (lo, all) = (free_port(), free_port());
+    let server = "import socket,threading\n\
+        def serve(addr):\n s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1); s.bind(addr); s.listen(8)\n while True:\n  c,a=s.accept(); c.recv(64); c.sendall(('from '+a[0]+'\\n').encode()); c.close()\n\
+        threading.Thread(target=serve,args=(('127.0.0.1',7001),)).start()\n\
+        serve(('0.0.0.0',7002))\n";
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "svc",
+        "--network",
+        "pub",
+        "-p",
+        &format!("127.0.0.1:{lo}:7001"),
+        "-p",
+        &format!("127.0.0.1:{all}:7002"),
+        "python:3.11-slim",
+        "python3",
+        "-c",
+        server,
+    ]);
+    let gateway = network_ip(&sb, "pub", "svc")
+        .rsplit_once('.')
+        .map(|(net, _)| format!("{net}.1"))
+        .unwrap();
+    let reply = retry("the service on every address", || {
+        let r = ask_published(all);
+        r.starts_with("from").then_some(r)
+    });
+    assert_eq!(reply, format!("from {gateway}"));
+    // The loopback-only service: the proxy's connection to the container's
+    // address is refused, and the client's connection is closed unanswered.
+    assert_eq!(ask_published(lo), "EOF");
+    // From inside, the loopback service does answer (so the refusal above
+    // is the proxy's target, not a dead service).
+    let inside = "import socket\ns=socket.create_connection(('127.0.0.1',7001)); s.sendall(b'x'); print(s.recv(64).decode().strip())";
+    assert_eq!(
+        sb.den_ok(&["exec", "svc", "python3", "-c", inside]).trim(),
+        "from 127.0.0.1"
+    );
+    sb.den_ok(&["rm", "-f", "svc"]);
+    sb.den_ok(&["network", "rm", "pub"]);
+}
+
+/// The proxy of published ports: a client holding hundreds of idle
+/// connections does not keep a new client out, and the proxy process has no
+/// capabilities, no new privileges and a seccomp filter.
+#[test]
+fn user_network_proxy_is_bounded_and_confined() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    sb.den_ok(&["network", "create", "busy"]);
+    let port = free_port();
+    let server = "import socket,threading\n\
+        def one(c):\n while True:\n  d=c.recv(64)\n  if not d: c.close(); return\n  c.sendall(b'echo:'+d)\n\
+        s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1); s.bind(('0.0.0.0',7003)); s.listen(1024)\n\
+        while True:\n c,a=s.accept(); threading.Thread(target=one,args=(c,),daemon=True).start()\n";
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "echo",
+        "--network",
+        "busy",
+        "-p",
+        &format!("127.0.0.1:{port}:7003"),
+        "python:3.11-slim",
+        "python3",
+        "-c",
+        server,
+    ]);
+    retry("the echo service", || {
+        (ask_published(port) == "echo:hello").then_some(())
+    });
+    let idle: Vec<TcpStream> = (0..600)
+        .filter_map(|_| TcpStream::connect(("127.0.0.1", port)).ok())
+        .collect();
+    assert!(idle.len() > 500, "{} idle connections", idle.len());
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(ask_published(port), "echo:hello", "a new client is served");
+    drop(idle);
+    // The proxy: the supervisor's child that is not the container.
+    let id = serde_json::from_str::<serde_json::Value>(&sb.den_ok(&["inspect", "echo"])).unwrap()
+        [0]["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(sb.root().join("containers").join(&id).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let (sup, ctr) = (
+        state["supervisor_pid"].as_i64().unwrap(),
+        state["pid"].as_i64().unwrap(),
+    );
+    let children = std::fs::read_to_string(format!("/proc/{sup}/task/{sup}/children")).unwrap();
+    let proxy: Vec<&str> = children
+        .split_whitespace()
+        .filter(|p| *p != ctr.to_string())
+        .collect();
+    assert_eq!(proxy.len(), 1, "{children}");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", proxy[0])).unwrap();
+    for want in [
+        "CapEff:\t0000000000000000",
+        "CapPrm:\t0000000000000000",
+        "CapBnd:\t0000000000000000",
+        "NoNewPrivs:\t1",
+        "Seccomp:\t2",
+    ] {
+        assert!(status.lines().any(|l| l == want), "{want} in\n{status}");
+    }
+    sb.den_ok(&["rm", "-f", "echo"]);
+    sb.den_ok(&["network", "rm", "busy"]);
+}
+
+/// Sends raw frames from inside a container (needs NET_RAW): ARP requests
+/// for the gateway telling `arp_ip`, and UDP datagrams to `udp_to` (ip,
+/// mac, port) from `udp_from`, each payload naming its case.
+const RAW_SENDER: &str = r#"
+import socket,struct,sys
+arp_ip,gw,to_ip,to_mac,to_port,udp_from,tag=sys.argv[1:8]
+s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)
+s.bind(('eth0',0))
+me=s.getsockname()[4]
+a=socket.inet_aton
+arp=struct.pack('!HHBBH6s4s6s4s',1,0x0800,6,4,1,me,a(arp_ip),b'\0'*6,a(gw))
+s.send(b'\xff'*6+me+b'\x08\x06'+arp)
+def csum(h):
+    t=sum(struct.unpack('!10H',h)); t=(t>>16)+(t&0xffff); t+=t>>16
+    return (~t)&0xffff
+data=tag.encode()
+udp=struct.pack('!HHHH',40000,int(to_port),8+len(data),0)+data
+ip=struct.pack('!BBHHHBBH4s4s',0x45,0,20+len(udp),1,0,64,17,0,a(udp_from),a(to_ip))
+ip=ip[:10]+struct.pack('!H',csum(ip))+ip[12:]
+s.send(bytes.fromhex(to_mac.replace(':',''))+me+b'\x08\x00'+ip+udp)
+print('sent',tag)
+"#;
+
+fn infra_neigh(sb: &UserSandbox, network: &str, ip: &str) -> String {
+    let infra: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(sb.root().join("networks").join(network).join("infra.json")).unwrap(),
+    )
+    .unwrap();
+    let out = std::process::Command::new("nsenter")
+        .arg(format!("--net=/proc/{}/ns/net", infra["pid"]))
+        .args(["ip", "neigh", "show", ip])
+        .output()
+        .unwrap();
+    stdout(&out)
+}
+
+/// A container with NET_RAW can send only as itself on a user network: a
+/// forged ARP (another container's address with its own MAC) does not
+/// reach the gateway's neighbour table and a datagram with another
+/// container's source address is not delivered, while the same frames with
+/// its own address are. Without `--cap-add` it has no raw sockets at all.
+#[test]
+fn user_network_ports_drop_spoofed_arp_and_ip() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let py = "python:3.11-slim";
+    let err = sb.den_fail(
+        &[
+            "run",
+            "--rm",
+            py,
+            "python3",
+            "-c",
+            "import socket\nsocket.socket(socket.AF_PACKET,socket.SOCK_RAW)",
+        ],
+        1,
+    );
+    assert!(
+        err.contains("PermissionError: [Errno 1] Operation not permitted"),
+        "NET_RAW is not in the default set: {err}"
+    );
+    // ping works without it: ping sockets are open to the container's groups.
+    let ping = "import socket\nsocket.socket(socket.AF_INET,socket.SOCK_DGRAM,socket.IPPROTO_ICMP)\nprint(open('/proc/sys/net/ipv4/ping_group_range').read().split())";
+    assert_eq!(
+        sb.den_ok(&["run", "--rm", py, "python3", "-c", ping])
+            .trim(),
+        "['0', '65535']"
+    );
+    sb.den_ok(&["network", "create", "lan"]);
+    let recv = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('0.0.0.0',9999))\nwhile True:\n d,a=s.recvfrom(64); print(a[0],d.decode(),flush=True)\n";
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "victim",
+        "--network",
+        "lan",
+        py,
+        "sleep",
+        "300",
+    ]);
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "recv",
+        "--network",
+        "lan",
+        py,
+        "python3",
+        "-c",
+        recv,
+    ]);
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "evil",
+        "--network",
+        "lan",
+        "--cap-add",
+        "NET_RAW",
+        py,
+        "sleep",
+        "300",
+    ]);
+    let ip = |n| network_ip(&sb, "lan", n);
+    let (victim, recv_ip, evil) = (ip("victim"), ip("recv"), ip("evil"));
+    let gw = format!("{}.1", victim.rsplit_once('.').unwrap().0);
+    // SIOCGIFHWADDR (the container's /sys shows another namespace's links).
+    let hwaddr = "import socket,fcntl,struct\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\nprint(fcntl.ioctl(s.fileno(),0x8927,struct.pack('256s',b'eth0'))[18:24].hex(':'))";
+    let mac = |n| {
+        sb.den_ok(&["exec", n, "python3", "-c", hwaddr])
+            .trim()
+            .to_string()
+    };
+    let (recv_mac, evil_mac) = (mac("recv"), mac("evil"));
+    let send = |arp_ip: &str, from: &str, tag: &str| {
+        sb.den_ok(&[
+            "exec", "evil", "python3", "-c", RAW_SENDER, arp_ip, &gw, &recv_ip, &recv_mac, "9999",
+            from, tag,
+        ])
+    };
+    send(&victim, &victim, "spoofed");
+    send(&evil, &evil, "honest");
+    // The honest frames arrive (the sender works), the forged ones do not.
+    let logs = retry("the honest datagram", || {
+        let l = sb.den_ok(&["logs", "recv"]);
+        l.contains("honest").then_some(l)
+    });
+    assert_eq!(logs.trim(), format!("{evil} honest"));
+    let honest = infra_neigh(&sb, "lan", &evil);
+    assert!(
+        honest.contains(&evil_mac),
+        "the gateway learnt the honest ARP: {honest}"
+    );
+    let forged = infra_neigh(&sb, "lan", &victim);
+    assert!(
+        !forged.contains(&evil_mac),
+        "the gateway took the forged ARP: {forged}"
+    );
+    sb.den_ok(&["rm", "-f", "victim", "recv", "evil"]);
+    sb.den_ok(&["network", "rm", "lan"]);
+}
+
+/// A `--rm` container that exits by itself leaves its network as `den rm`
+/// does: its name leaves the other members' /etc/hosts, and its address is
+/// not handed to the next container while a never-used one is free.
+#[test]
+fn rm_container_leaves_the_network_and_its_address_rests() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    sb.den_ok(&["network", "create", "rest"]);
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "stay",
+        "--network",
+        "rest",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        "leaver",
+        "--network",
+        "rest",
+        "busybox",
+        "sleep",
+        "3",
+    ]);
+    let gone_ip = network_ip(&sb, "rest", "leaver");
+    assert!(
+        sb.den_ok(&["exec", "stay", "cat", "/etc/hosts"])
+            .contains("leaver")
+    );
+    retry("the --rm container gone", || {
+        (!sb.den_ok(&["ps", "-a"]).contains("leaver")).then_some(())
+    });
+    let hosts = sb.den_ok(&["exec", "stay", "cat", "/etc/hosts"]);
+    assert!(!hosts.contains("leaver"), "{hosts}");
+    assert!(!hosts.contains(&format!("{gone_ip}\t")), "{hosts}");
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "next",
+        "--network",
+        "rest",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    assert_ne!(
+        network_ip(&sb, "rest", "next"),
+        gone_ip,
+        "a freed address rests"
+    );
+    sb.den_ok(&["rm", "-f", "stay", "next"]);
+    sb.den_ok(&["network", "rm", "rest"]);
+}
+
+/// A member that grows its own /etc/hosts (a 1 GiB sparse file) does not
+/// make a removal on its network read or rewrite it: `den rm` of another
+/// member is quick and leaves the big file sparse, and the other members'
+/// files are still updated.
+#[test]
+fn a_huge_etc_hosts_is_not_read_on_removal() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    sb.den_ok(&["network", "create", "hog"]);
+    for n in ["big", "small", "goner"] {
+        sb.den_ok(&[
+            "run",
+            "-d",
+            "--name",
+            n,
+            "--network",
+            "hog",
+            "busybox",
+            "sleep",
+            "300",
+        ]);
+    }
+    sb.den_ok(&["exec", "big", "truncate", "-s", "1G", "/etc/hosts"]);
+    let t = Instant::now();
+    sb.den_ok(&["rm", "-f", "goner"]);
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "rm took {:?}",
+        t.elapsed()
+    );
+    assert!(
+        !sb.den_ok(&["exec", "small", "cat", "/etc/hosts"])
+            .contains("goner")
+    );
+    let size = sb.den_ok(&["exec", "big", "stat", "-c", "%s %b", "/etc/hosts"]);
+    let (bytes, blocks) = size.trim().split_once(' ').unwrap();
+    assert_eq!(bytes, (1u64 << 30).to_string());
+    assert!(blocks.parse::<u64>().unwrap() < 2048, "rewritten: {size}");
+    sb.den_ok(&["rm", "-f", "big", "small"]);
+    sb.den_ok(&["network", "rm", "hog"]);
+}

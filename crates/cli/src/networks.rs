@@ -154,7 +154,7 @@ impl Networks {
         all
     }
 
-    /// Gives container `id` an address (the lowest free) and records its names.
+    /// Gives container `id` an address (see [`pick_address`]) and records its names.
     pub fn join(
         &self,
         net: &NetworkRecord,
@@ -169,14 +169,19 @@ impl Networks {
                 bail!("the name {n} is already in use on network {}", net.name);
             }
         }
+        let dir = self.dir_of(&net.name);
         let used: Vec<&str> = members.values().map(|m| m.ip.as_str()).collect();
-        let host = (2..=254u8)
-            .find(|h| !used.contains(&format!("10.89.{}.{h}", net.octet).as_str()))
+        let mut freed = den_sandbox::container::bridge::read_freed(&dir);
+        let ip = pick_address(net.octet, &used, &freed)
             .with_context(|| format!("network {} has no free address left", net.name))?;
-        let member = Member {
-            ip: format!("10.89.{}.{host}", net.octet),
-            names,
-        };
+        if freed.contains(&ip) {
+            freed.retain(|f| *f != ip);
+            den_sandbox::container::bridge::write_private(
+                &dir.join("freed.json"),
+                &serde_json::to_vec(&freed)?,
+            )?;
+        }
+        let member = Member { ip, names };
         members.insert(id.to_string(), member.clone());
         write_atomic(
             &self.dir_of(&net.name).join("ipam.json"),
@@ -185,34 +190,13 @@ impl Networks {
         Ok(member)
     }
 
-    /// Frees the addresses of container `id` on every network.
-    /// Frees the addresses of container `id` on every network, and takes its
-    /// line out of the other members' /etc/hosts (rewritten in place: the
-    /// running containers have the file's inode bind-mounted).
+    /// Container `id` leaves every network (see
+    /// `den_sandbox::container::bridge::leave`).
     pub fn leave_all(&self, id: &str) -> anyhow::Result<()> {
-        let _lock = self.lock()?;
-        let containers = self.dir.with_file_name("containers");
         for n in self.list()? {
-            let path = self.dir_of(&n.name).join("ipam.json");
-            let mut raw: BTreeMap<String, Member> = std::fs::read(&path)
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default();
-            let Some(gone) = raw.remove(id) else { continue };
-            raw.retain(|cid, _| containers.join(cid).exists());
-            write_atomic(&path, &serde_json::to_vec_pretty(&raw)?)?;
-            let prefix = format!("{}\t", gone.ip);
-            for cid in raw.keys() {
-                let hosts = containers.join(cid).join("hosts");
-                if let Ok(text) = std::fs::read_to_string(&hosts) {
-                    let kept: String = text
-                        .lines()
-                        .filter(|l| !l.starts_with(&prefix))
-                        .map(|l| format!("{l}\n"))
-                        .collect();
-                    std::fs::write(&hosts, kept).ok();
-                }
-            }
+            let dir = self.dir_of(&n.name);
+            den_sandbox::container::bridge::leave(&dir, id)
+                .with_context(|| format!("leave network {}", n.name))?;
         }
         Ok(())
     }
@@ -236,5 +220,48 @@ impl Networks {
         crate::containers::stop_point("network-rm:stopped");
         fs_err::remove_dir_all(&gone)?;
         Ok(())
+    }
+}
+
+/// The address for a new member of network 10.89.`octet`.0/24: the lowest
+/// never handed out, else the one free longest (`freed` is oldest first),
+/// so a removed container's address is not reused while others may still
+/// cache its name.
+pub fn pick_address(octet: u8, used: &[&str], freed: &[String]) -> Option<String> {
+    let free = |ip: &str| !used.contains(&ip);
+    (2..=254u8)
+        .map(|h| format!("10.89.{octet}.{h}"))
+        .find(|ip| free(ip) && !freed.contains(ip))
+        .or_else(|| freed.iter().find(|ip| free(ip)).cloned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pick_address;
+
+    #[test]
+    fn addresses_are_reused_oldest_free_first() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(pick_address(3, &[], &[]).as_deref(), Some("10.89.3.2"));
+        assert_eq!(
+            pick_address(3, &["10.89.3.2"], &s(&["10.89.3.3"])).as_deref(),
+            Some("10.89.3.4"),
+            "never used before freed"
+        );
+        let all: Vec<String> = (2..=254).map(|h| format!("10.89.3.{h}")).collect();
+        let used: Vec<&str> = all
+            .iter()
+            .map(String::as_str)
+            .filter(|ip| !["10.89.3.9", "10.89.3.5"].contains(ip))
+            .collect();
+        assert_eq!(
+            pick_address(3, &used, &s(&["10.89.3.9", "10.89.3.5"])).as_deref(),
+            Some("10.89.3.9"),
+            "the one free longest"
+        );
+        assert_eq!(
+            pick_address(3, &all.iter().map(String::as_str).collect::<Vec<_>>(), &[]),
+            None
+        );
     }
 }

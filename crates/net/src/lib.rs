@@ -11,6 +11,8 @@
 //!   [`pasta::PastaConfig::spawn`] starts pasta for a [`pasta::Target`] and
 //!   returns a [`pasta::PastaHandle`] once pasta is ready; dropping the handle
 //!   ends pasta. The module doc of [`pasta`] says who may start it and why.
+//! - [`proxy::Proxy`] is the bounded TCP proxy of user networks' published
+//!   ports.
 //! - [`host`] reads what pasta copies from the host (the default gateway).
 //! - [`NetError`] is every failure, as one line with the fix.
 //!
@@ -35,9 +37,10 @@
 //!   bridge subnet to pasta's address, so pasta sees one source.
 //! - Published ports: this pasta cannot add ports while running, and what
 //!   it splices from the host's loopback arrives on the namespace's own
-//!   127.0.0.1, out of DNAT's reach; so a den port proxy does it, as podman's
-//!   rootlessport: listeners in the host namespace, the connecting side in
-//!   the network's namespace, one pair of processes per network.
+//!   127.0.0.1, out of DNAT's reach; so a den port proxy ([`proxy`]) does
+//!   it, as podman's rootlessport: listeners in the host namespace, the
+//!   connecting side in the network's namespace, to the container's
+//!   address (never its loopback), one process per container.
 //! - Names: /etc/hosts entries for every container and alias, rewritten in
 //!   the running containers when one joins (or a small DNS server on the
 //!   bridge address). Different networks are different namespaces: isolated.
@@ -45,6 +48,7 @@
 pub mod host;
 pub mod pasta;
 pub mod ports;
+pub mod proxy;
 
 mod error;
 

@@ -1,4 +1,4 @@
-//! Capabilities of the container process: Docker's default set, the
+//! Capabilities of the container process: den's default set (Docker's without NET_RAW), the
 //! `--cap-add`/`--cap-drop`/`--privileged` arithmetic, and applying the result.
 //!
 //! [`CapPolicy::from_flags`] turns the flags into the set to keep;
@@ -42,6 +42,26 @@
 use std::collections::BTreeSet;
 
 use caps::{CapSet, Capability, CapsHashSet};
+
+/// den's default capabilities: Docker's without CAP_NET_RAW, as podman
+/// (raw sockets let a container forge ARP and IP frames; ping works
+/// through ping sockets instead: see the README's security section).
+/// `--cap-add NET_RAW` gives it back.
+pub const DEFAULT: [Capability; 13] = [
+    Capability::CAP_CHOWN,
+    Capability::CAP_DAC_OVERRIDE,
+    Capability::CAP_FSETID,
+    Capability::CAP_FOWNER,
+    Capability::CAP_MKNOD,
+    Capability::CAP_SETGID,
+    Capability::CAP_SETUID,
+    Capability::CAP_SETFCAP,
+    Capability::CAP_SETPCAP,
+    Capability::CAP_NET_BIND_SERVICE,
+    Capability::CAP_SYS_CHROOT,
+    Capability::CAP_KILL,
+    Capability::CAP_AUDIT_WRITE,
+];
 
 /// Docker's default capabilities, in Docker's order.
 pub const DOCKER_DEFAULT: [Capability; 14] = [
@@ -150,7 +170,7 @@ impl CapPolicy {
         } else if drop.contains(&CapArg::All) {
             add_set
         } else {
-            let base: CapsHashSet = DOCKER_DEFAULT.into_iter().collect();
+            let base: CapsHashSet = DEFAULT.into_iter().collect();
             let kept = base.difference(&drop_set).copied();
             kept.chain(add_set).collect()
         };
@@ -269,7 +289,7 @@ mod tests {
 
     #[test]
     fn builds_policies_like_docker() {
-        let default = set(&DOCKER_DEFAULT);
+        let default = set(&DEFAULT);
         let with = |extra: &[Capability]| -> CapsHashSet {
             default.iter().chain(extra).copied().collect()
         };
@@ -289,6 +309,7 @@ mod tests {
         type Case<'a> = (&'a [&'a str], &'a [&'a str], bool, CapsHashSet);
         let cases: Vec<Case> = vec![
             (&[], &[], false, default.clone()),
+            (&["NET_RAW"], &[], false, set(&DOCKER_DEFAULT)),
             (&["NET_ADMIN"], &[], false, with(&[CAP_NET_ADMIN])),
             (
                 &[],

@@ -20,8 +20,9 @@
 //! containers of a network enter its infra's user namespace.
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -93,6 +94,68 @@ fn ip(ns: Option<&str>, args: &[&str]) -> Result<(), SetupError> {
     Ok(())
 }
 
+/// Runs `nft -f -` with `rules`, in the network namespace `ns` or here.
+fn nft(ns: Option<&str>, rules: &str) -> Result<(), SetupError> {
+    let mut cmd = match ns {
+        Some(ns) => {
+            let mut c = Command::new(tool("nsenter"));
+            c.arg(format!("--net={ns}")).arg(tool("nft"));
+            c
+        }
+        None => Command::new(tool("nft")),
+    };
+    let mut nft = cmd
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(fail("run nft (install nftables)"))?;
+    nft.stdin
+        .take()
+        .expect("piped")
+        .write_all(rules.as_bytes())
+        .map_err(fail("write nft rules"))?;
+    let out = nft.wait_with_output().map_err(fail("run nft"))?;
+    if !out.status.success() {
+        return Err(SetupError::Security(format!(
+            "nft: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// The guard of a container's bridge port `veth`: frames from it must carry
+/// the container's own MAC (as Ethernet source and ARP sender), its own
+/// address (as IPv4 source and ARP sender) and be IPv4 or ARP at all; all
+/// else is dropped before the bridge learns or forwards it. So a container
+/// with NET_RAW (or NET_ADMIN) can neither answer ARP for another
+/// container's address nor send as it. Re-adding the guard of a port (a
+/// restart) replaces it.
+fn port_guard(veth: &str, mac: &str, ip: &str) -> String {
+    format!(
+        "add chain bridge den g_{veth}\n\
+         flush chain bridge den g_{veth}\n\
+         add rule bridge den g_{veth} ether saddr != {mac} drop\n\
+         add rule bridge den g_{veth} ether type != {{ ip, arp }} drop\n\
+         add rule bridge den g_{veth} arp saddr ether != {mac} drop\n\
+         add rule bridge den g_{veth} arp saddr ip != {ip} drop\n\
+         add rule bridge den g_{veth} ip saddr != {ip} drop\n\
+         add element bridge den ports {{ \"{veth}\" : jump g_{veth} }}\n"
+    )
+}
+
+/// The container's MAC on its network: locally administered, from its
+/// address (as Docker does), so it is the same on every start.
+fn mac_of(ip: &str) -> Result<String, SetupError> {
+    let ip: std::net::Ipv4Addr = ip
+        .parse()
+        .map_err(|_| SetupError::Security(format!("bad container address {ip:?}")))?;
+    let [a, b, c, d] = ip.octets();
+    Ok(format!("02:42:{a:02x}:{b:02x}:{c:02x}:{d:02x}"))
+}
+
 /// Ends a network's infra process, if one runs.
 pub fn stop_infra(dir: &Path) {
     if let Some(i) = Infra::read(dir) {
@@ -130,27 +193,13 @@ pub fn infra_main(
     std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").map_err(fail("enable forwarding"))?;
     // Masquerade to pasta's address; and other den networks (10.89.0.0/16)
     // are refused here, so networks stay apart and nothing for them leaves.
+    // The bridge table sends each container port's frames through that
+    // port's guard chain (see `port_guard`).
     let rules = format!(
-        "table ip den {{\n chain post {{\n  type nat hook postrouting priority 100; policy accept;\n  ip saddr 10.89.{octet}.0/24 oifname != \"den0\" masquerade\n }}\n chain isolate {{\n  type filter hook forward priority 0; policy accept;\n  ip daddr 10.89.0.0/16 ip daddr != 10.89.{octet}.0/24 reject\n }}\n}}\n"
+        "table ip den {{\n chain post {{\n  type nat hook postrouting priority 100; policy accept;\n  ip saddr 10.89.{octet}.0/24 oifname != \"den0\" masquerade\n }}\n chain isolate {{\n  type filter hook forward priority 0; policy accept;\n  ip daddr 10.89.0.0/16 ip daddr != 10.89.{octet}.0/24 reject\n }}\n}}\n\
+         table bridge den {{\n map ports {{ type ifname : verdict; }}\n chain pre {{\n  type filter hook prerouting priority -300; policy accept;\n  iifname vmap @ports\n }}\n}}\n"
     );
-    let mut nft = Command::new(tool("nft"))
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(fail("run nft (install nftables)"))?;
-    nft.stdin
-        .take()
-        .expect("piped")
-        .write_all(rules.as_bytes())
-        .map_err(fail("write nft rules"))?;
-    let out = nft.wait_with_output().map_err(fail("run nft"))?;
-    if !out.status.success() {
-        return Err(SetupError::Security(format!(
-            "nft: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
+    nft(None, &rules)?;
     let me = std::process::id() as i32;
     let info = Infra {
         pid: me,
@@ -248,6 +297,7 @@ fn wire(net: &UserNetwork, id: &str, infra: i32, helper: i32) -> Result<OwnedFd,
     let fd = rustix::fs::open(&ctr_ns, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| fail("open the container's network namespace")(e.into()))?;
     let veth = format!("v{}", &id[..12]);
+    let mac = mac_of(&net.ip)?;
     ip(
         Some(&infra_ns),
         &[
@@ -259,10 +309,14 @@ fn wire(net: &UserNetwork, id: &str, infra: i32, helper: i32) -> Result<OwnedFd,
             "peer",
             "name",
             "eth0",
+            "address",
+            &mac,
             "netns",
             &helper.to_string(),
         ],
     )?;
+    // The guard is in place before the port joins the bridge.
+    nft(Some(&infra_ns), &port_guard(&veth, &mac, &net.ip))?;
     ip(
         Some(&infra_ns),
         &["link", "set", &veth, "master", "den0", "up"],
@@ -279,8 +333,12 @@ fn wire(net: &UserNetwork, id: &str, infra: i32, helper: i32) -> Result<OwnedFd,
 }
 
 /// Published ports of a container on a user network: host listeners (bound
-/// here, in the host's network namespace) whose connections are passed on
-/// to the container's 127.0.0.1 from inside its namespace. TCP only.
+/// here, in the host's network namespace) whose connections the proxy
+/// passes on from the network's namespace to the container's own address,
+/// never to its loopback (a service bound to 127.0.0.1 stays private, as on
+/// the private network). The service sees the network's gateway as the
+/// client, as with Docker's userland proxy. TCP only; the limits are
+/// `den_net::proxy`'s.
 pub(super) struct Proxy {
     child: sys::ForkedChild,
 }
@@ -288,45 +346,73 @@ pub(super) struct Proxy {
 impl Proxy {
     pub fn start(
         ports: &[den_net::ports::PortMapping],
-        netns: &OwnedFd,
+        net: &UserNetwork,
+        infra: &Infra,
     ) -> Result<Option<Proxy>, SetupError> {
         if ports.is_empty() {
             return Ok(None);
         }
+        let ip: std::net::IpAddr = net
+            .ip
+            .parse()
+            .map_err(|_| SetupError::Security(format!("bad container address {:?}", net.ip)))?;
         let mut listeners = Vec::new();
         for p in ports {
-            let ip = p
+            let at = p
                 .host_ip
                 .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-            let l = TcpListener::bind((ip, p.host_port)).map_err(fail("bind a published port"))?;
-            listeners.push((l, p.container_port));
+            let l = TcpListener::bind((at, p.host_port)).map_err(fail("bind a published port"))?;
+            listeners.push((l, std::net::SocketAddr::new(ip, p.container_port)));
         }
-        let ns = netns.try_clone().map_err(fail("dup"))?;
+        let ns = rustix::fs::open(
+            format!("/proc/{}/ns/net", infra.pid),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| fail("open the network's namespace")(e.into()))?;
+        // Compiled here: the child only installs it.
+        let filter = crate::seccomp::compile(&Default::default())
+            .map_err(|e| SetupError::Security(format!("the proxy's seccomp filter: {e}")))?;
         let (child, ()) = sys::fork_child((), move || {
             nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).ok();
-            // Hold none of the supervisor's pipes (den run -d waits for them).
-            if let Ok(null) = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open("/dev/null")
-            {
-                rustix::stdio::dup2_stdin(&null).ok();
-                rustix::stdio::dup2_stdout(&null).ok();
-                rustix::stdio::dup2_stderr(&null).ok();
-            }
-            if setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).is_err() {
+            quiet_stdio();
+            if setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).is_err() || confine(&filter).is_err() {
                 return 1;
             }
-            let handles: Vec<_> = listeners
-                .into_iter()
-                .map(|(l, port)| std::thread::spawn(move || serve(l, port)))
-                .collect();
-            handles.into_iter().for_each(|h| drop(h.join()));
+            drop(ns);
+            den_net::proxy::Proxy::new(den_net::proxy::Limits::default()).serve(listeners);
             0
         })
         .map_err(|e| SetupError::Security(e.to_string()))?;
         Ok(Some(Proxy { child }))
     }
+}
+
+/// Holds none of the supervisor's pipes (den run -d waits for them).
+fn quiet_stdio() {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        rustix::stdio::dup2_stdin(&null).ok();
+        rustix::stdio::dup2_stdout(&null).ok();
+        rustix::stdio::dup2_stderr(&null).ok();
+    }
+}
+
+/// The proxy, once in the network's namespace, needs nothing more: no
+/// capabilities (bounding set too), no new privileges, and the containers'
+/// seccomp policy for a process without capabilities.
+fn confine(filter: &[seccompiler::BpfProgram]) -> Result<(), SetupError> {
+    let none = crate::caps::CapPolicy::from_flags(&[], &["ALL".into()], false)
+        .map_err(|e| SetupError::Security(e.to_string()))?;
+    none.apply_bounding()
+        .and_then(|()| none.set_process_caps(false))
+        .map_err(|e| SetupError::Security(e.to_string()))?;
+    crate::seccomp::set_no_new_privs()
+        .and_then(|()| crate::seccomp::apply(filter))
+        .map_err(|e| SetupError::Security(e.to_string()))
 }
 
 impl Drop for Proxy {
@@ -335,25 +421,117 @@ impl Drop for Proxy {
     }
 }
 
-fn serve(listener: TcpListener, port: u16) {
-    for conn in listener.incoming().flatten() {
-        std::thread::spawn(move || {
-            let Ok(upstream) = TcpStream::connect(("127.0.0.1", port)) else {
-                return;
-            };
-            let (mut a, mut b) = (conn, upstream);
-            let (Ok(mut a2), Ok(mut b2)) = (a.try_clone(), b.try_clone()) else {
-                return;
-            };
-            let t = std::thread::spawn(move || {
-                std::io::copy(&mut a2, &mut b2).ok();
-                b2.shutdown(std::net::Shutdown::Write).ok();
-            });
-            std::io::copy(&mut b, &mut a).ok();
-            a.shutdown(std::net::Shutdown::Write).ok();
-            t.join().ok();
-        });
+/// The most of a member's /etc/hosts den reads when it takes a name out:
+/// the container may write its own file, and must not make every removal
+/// on its network read gigabytes. A larger file is left as it is.
+pub const HOSTS_MAX: u64 = 1 << 20;
+
+/// Container `id` leaves the network whose directory is `net_dir`: its
+/// address goes to the end of `freed.json` (handed out again last, so a
+/// name others may still cache does not at once lead to a new container),
+/// and its line leaves the other members' /etc/hosts. Members whose
+/// containers are gone leave with it. Holds `ROOT/networks.lock`; `den rm`
+/// and a `--rm` supervisor both call this.
+pub fn leave(net_dir: &Path, id: &str) -> std::io::Result<()> {
+    let networks = net_dir.parent().unwrap_or(net_dir);
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(networks.with_extension("lock"))?;
+    lock.lock()?;
+    let containers = networks.with_file_name("containers");
+    let ipam = net_dir.join("ipam.json");
+    let mut members: std::collections::BTreeMap<String, serde_json::Value> = std::fs::read(&ipam)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut members)
+        .into_iter()
+        .partition(|(cid, _)| cid == id || !containers.join(cid).exists());
+    if gone.is_empty() {
+        return Ok(());
     }
+    members = kept.into_iter().collect();
+    let ips: Vec<String> = gone
+        .iter()
+        .filter_map(|(_, m)| m["ip"].as_str().map(String::from))
+        .collect();
+    let mut freed = read_freed(net_dir);
+    freed.retain(|ip| !ips.contains(ip));
+    freed.extend(ips.iter().cloned());
+    write_private(&net_dir.join("freed.json"), &serde_json::to_vec(&freed)?)?;
+    write_private(&ipam, &serde_json::to_vec_pretty(&members)?)?;
+    for cid in members.keys() {
+        drop_hosts_lines(&containers.join(cid).join("hosts"), &ips);
+    }
+    Ok(())
+}
+
+/// Freed addresses of a network, the longest free first.
+pub fn read_freed(net_dir: &Path) -> Vec<String> {
+    std::fs::read(net_dir.join("freed.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// temp file (0600) + rename.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let mut f = std::fs::File::options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Takes the lines of `ips` out of a member's /etc/hosts, in place (the
+/// running container has the file's inode bind-mounted); a file that is
+/// not a regular file or is larger than [`HOSTS_MAX`] is left alone.
+fn drop_hosts_lines(hosts: &Path, ips: &[String]) {
+    use std::io::{Read, Seek};
+    let Ok(mut f) = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .custom_flags(libc_o_nofollow())
+        .open(hosts)
+    else {
+        return;
+    };
+    if !f
+        .metadata()
+        .is_ok_and(|m| m.is_file() && m.len() <= HOSTS_MAX)
+    {
+        return;
+    }
+    let mut text = String::new();
+    if (&mut f).take(HOSTS_MAX).read_to_string(&mut text).is_err() {
+        return;
+    }
+    let kept: String = text
+        .lines()
+        .filter(|l| {
+            !ips.iter().any(|ip| {
+                l.strip_prefix(ip.as_str())
+                    .is_some_and(|r| r.starts_with('\t'))
+            })
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if kept.len() != text.len() {
+        f.set_len(0).ok();
+        f.rewind().ok();
+        f.write_all(kept.as_bytes()).ok();
+    }
+}
+
+fn libc_o_nofollow() -> i32 {
+    OFlags::NOFOLLOW.bits() as i32
 }
 
 /// Where a network's files are.

@@ -44,7 +44,7 @@ pub(super) fn create_user(
     for p in &net.ports {
         ports.extend(PortMapping::parse(p)?);
     }
-    let proxy = super::bridge::Proxy::start(&ports, &netns)?;
+    let proxy = super::bridge::Proxy::start(&ports, net, infra)?;
     Ok(Private {
         netns,
         starting: None,
@@ -162,6 +162,9 @@ pub(super) fn with_netns_helper<T>(
         .map_err(|e| io("pipe")(e.into()))?;
     let (child, (ready_r, go_w)) = sys::fork_child((ready_r, go_w), move || {
         let ok = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).is_ok();
+        if ok {
+            allow_ping_sockets();
+        }
         std::fs::File::from(ready_w)
             .write_all(if ok { b"y" } else { b"n" })
             .ok();
@@ -183,4 +186,29 @@ pub(super) fn with_netns_helper<T>(
     drop(go_w);
     child.wait().ok();
     result
+}
+
+/// Lets every group of the user namespace open ICMP "ping sockets"
+/// (`SOCK_DGRAM`, `IPPROTO_ICMP`) in this new network namespace, so `ping`
+/// works without CAP_NET_RAW, which den drops by default (Docker and podman
+/// set the same sysctl). A new namespace starts with `1 0` (nobody); the
+/// range must be mapped, so it ends at the highest group id of the mapping.
+/// Best effort: without it only ping needs `--cap-add NET_RAW`.
+fn allow_ping_sockets() {
+    let Ok(map) = std::fs::read_to_string("/proc/self/gid_map") else {
+        return;
+    };
+    let top = map
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<u64> = l
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            (f.len() == 3 && f[2] > 0).then(|| f[0] + f[2] - 1)
+        })
+        .max();
+    if let Some(top) = top {
+        std::fs::write("/proc/sys/net/ipv4/ping_group_range", format!("0 {top}")).ok();
+    }
 }

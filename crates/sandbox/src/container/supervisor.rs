@@ -245,6 +245,12 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         if let Err(e) = std::fs::remove_dir_all(dir) {
             eprintln!("den: warning: could not remove {}: {e}", dir.display());
         }
+        // As `den rm`: the other members stop resolving its name.
+        if let super::spec::Network::User(u) = &spec.network
+            && let Err(e) = super::bridge::leave(&u.dir, &spec.id)
+        {
+            eprintln!("den: warning: could not leave network {}: {e}", u.name);
+        }
     }
     result
 }
