@@ -377,3 +377,79 @@ fn prune_keeps_named_volumes_and_asks_first() {
     );
     assert_eq!(sb.den_ok(&["volume", "ls", "-q"]), "");
 }
+
+/// Issue 8, item 2: filling a volume never follows a symlink that another
+/// container sharing the volume put in place of a fresh entry, and a volume
+/// is filled only once: a second start of the same container (whose spec
+/// still says "fill") while the volume is empty copies nothing, so the
+/// swap below would have made den chmod the user's own file.
+#[test]
+fn filling_a_volume_never_follows_a_swapped_symlink() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let victim = sb.write_file("victim.txt", "the user's own file\n");
+    fs::set_permissions(&victim, fs::Permissions::from_mode(0o600)).unwrap();
+    // First start: /usr/lib of the python image (thousands of files
+    // under python3.11/) fills the new volume.
+    sb.den_ok(&[
+        "run",
+        "--name",
+        "filler",
+        "-v",
+        "shared:/usr/lib",
+        "python:3.11-slim",
+        "true",
+    ]);
+    let data = sb.root().join("volumes/shared/_data");
+    assert!(data.join("python3.11/os.py").exists(), "first fill");
+    sb.den_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "shared:/v",
+        "busybox",
+        "sh",
+        "-c",
+        "rm -rf /v/* && test -z \"$(ls -A /v)\"",
+    ]);
+    // The attacker: as soon as a fill has started copying into python3.11/,
+    // move that directory away and leave a symlink to the victim in its
+    // place, before den sets the directory's mode.
+    let swap = format!(
+        "until [ -n \"$(ls -A /v/python3.11 2>/dev/null)\" ]; do :; done; \
+         mv /v/python3.11 /v/moved && ln -s {} /v/python3.11 && echo swapped; sleep 300",
+        victim.display()
+    );
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "swapper",
+        "-v",
+        "shared:/v",
+        "busybox",
+        "sh",
+        "-c",
+        &swap,
+    ]);
+    // Not filled again, the empty volume hides the image's /usr/lib, so
+    // the command cannot run; before, the start filled it (through the
+    // symlink) and ran.
+    let out = sb.den(&["start", "filler"]);
+    let err = den_tests::stderr(&out);
+    assert!(
+        err.contains("/usr/bin/true: no such file or directory"),
+        "the second start: {err}"
+    );
+    let mode = fs::metadata(&victim).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(
+        mode, 0o600,
+        "the host file's mode was changed through the volume"
+    );
+    assert_eq!(
+        fs::read_dir(&data).unwrap().count(),
+        0,
+        "a second start filled the volume again"
+    );
+    sb.den_ok(&["rm", "-f", "swapper", "filler"]);
+}

@@ -15,7 +15,9 @@
 //!
 //! A volume is filled from the image once: the first container that mounts
 //! it ([`Volumes::claim`]) copies the image's content at the target into it
-//! when it is empty, and the record says so from then on. (Docker checks
+//! when it is empty, and the record says so from then on; the mark
+//! `<name>/prefill-pending` makes that one container start, not its
+//! restarts, do the copy. (Docker checks
 //! only for emptiness, at every container it creates; deciding once, under
 //! the lock, keeps two containers starting together from both copying.)
 
@@ -24,7 +26,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use den_sandbox::container::spec::Mount;
+use den_sandbox::container::spec::{Mount, PREFILL_PENDING};
 use serde::{Deserialize, Serialize};
 
 use crate::containers::write_atomic;
@@ -189,6 +191,11 @@ impl Volumes {
                 continue;
             }
             *prefill = fs_err::read_dir(source.as_path())?.next().is_none();
+            if *prefill {
+                // The one start that removes it fills the volume: a restart
+                // of the container (same spec) never fills it again.
+                fs_err::write(self.dir.join(&name).join(PREFILL_PENDING), b"")?;
+            }
             meta.populated = true;
             write_atomic(
                 &self.dir.join(&name).join("meta.json"),

@@ -60,6 +60,12 @@ pub enum Rootfs {
     },
 }
 
+/// Beside a volume's directory (outside what containers see): the volume
+/// has not been filled from an image yet. Created by the cli when it
+/// decides a volume is filled, under the volume lock; removed by the one
+/// container start that fills it, so a restart never fills it again.
+pub const PREFILL_PENDING: &str = "prefill-pending";
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Mount {
     Bind {
@@ -69,7 +75,9 @@ pub enum Mount {
     },
     /// A named volume: its directory is bind-mounted like `Bind`. With
     /// `prefill` (the cli decided it is the volume's first use, and the volume
-    /// is empty), the image's content at `target` is copied into it first.
+    /// is empty), the image's content at `target` is copied into it first,
+    /// once: only while the file [`PREFILL_PENDING`] beside `source` exists,
+    /// and the container process that removes it is the one that fills.
     Volume {
         source: PathBuf,
         target: String,
