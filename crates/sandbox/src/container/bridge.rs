@@ -534,7 +534,3 @@ fn libc_o_nofollow() -> i32 {
     OFlags::NOFOLLOW.bits() as i32
 }
 
-/// Where a network's files are.
-pub fn network_dir(root: &Path, name: &str) -> PathBuf {
-    root.join("networks").join(name)
-}
