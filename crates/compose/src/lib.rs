@@ -26,6 +26,7 @@
 pub mod dotenv;
 pub mod interpolate;
 pub mod project;
+pub mod yaml;
 
 /// Errors of this crate; each names the file, and the line (1-based, 0 for
 /// the whole file) and key when there is one.
@@ -52,6 +53,16 @@ pub enum Error {
         /// 1-based line.
         line: usize,
         /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// A compose file is not valid YAML (or too large).
+    #[error("{file}{}: {message}", at_line(*.line))]
+    Yaml {
+        /// The compose file.
+        file: String,
+        /// 1-based line, 0 when the message holds it.
+        line: usize,
+        /// The parser's message.
         message: String,
     },
     /// No compose file was found, or a name is not acceptable.
