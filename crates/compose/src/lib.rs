@@ -25,6 +25,7 @@
 
 pub mod dotenv;
 pub mod interpolate;
+pub mod merge;
 pub mod project;
 pub mod yaml;
 
