@@ -135,11 +135,11 @@ pub fn volume_target(n: &Node) -> Option<String> {
     }
     let s = n.as_str()?;
     let parts: Vec<&str> = s.split(':').collect();
-    Some(match parts.len() {
+    let target = match parts.len() {
         1 => parts[0],
         _ => parts[1],
-    })
-    .map(str::to_owned)
+    };
+    Some(target.to_owned())
 }
 
 fn by_target(base: Vec<Node>, over: Vec<Node>) -> Vec<Node> {
