@@ -25,6 +25,7 @@
 
 pub mod dotenv;
 pub mod interpolate;
+pub mod load;
 pub mod merge;
 pub mod project;
 pub mod yaml;
@@ -45,6 +46,27 @@ pub enum Error {
         /// What was wrong with the template.
         #[source]
         source: interpolate::TemplateError,
+    },
+    /// A compose file breaks a rule of the compose specification.
+    #[error("{file}{}{}: {message}", at_line(*.line), at_key(.key))]
+    Invalid {
+        /// The compose file.
+        file: String,
+        /// 1-based line, 0 when unknown.
+        line: usize,
+        /// The dotted key, e.g. `services.web.extends`.
+        key: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
     },
     /// A `.env` file does not parse.
     #[error("{file}{}: {message}", at_line(*.line))]
