@@ -23,6 +23,7 @@
 //! assert_eq!(got.value, "python:3.11-slim 8080");
 //! ```
 
+pub mod check;
 pub mod dotenv;
 pub mod interpolate;
 pub mod load;
