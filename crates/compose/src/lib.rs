@@ -28,6 +28,7 @@ pub mod dotenv;
 pub mod interpolate;
 pub mod load;
 pub mod merge;
+pub mod plan;
 pub mod project;
 pub mod yaml;
 
