@@ -24,6 +24,7 @@
 //! ```
 
 pub mod check;
+pub mod config;
 pub mod dotenv;
 pub mod interpolate;
 pub mod load;
