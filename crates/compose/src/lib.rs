@@ -1,26 +1,43 @@
-//! den-compose: the pure foundation of `den compose` (no processes).
+//! den-compose: the pure foundation of `den compose` (no processes; file
+//! access only through the `read` callback the caller passes in).
 //!
-//! The main parts and how they meet:
+//! The main parts and how they meet, in the order the CLI calls them:
 //!
-//! - [`dotenv::parse`] reads a `.env` (or `--env-file`) file with
-//!   compose-go's rules into an ordered list of variables; together with the
-//!   process environment they form the lookup that
-//!   [`interpolate::substitute`] uses on every raw YAML value before typing.
-//! - [`project::find_compose_file`] finds the compose file the way docker
-//!   compose does (in a directory or its parents), and
-//!   [`project::project_name`] decides the project name from `-p`,
-//!   `COMPOSE_PROJECT_NAME`, `name:` and the directory.
+//! 1. [`project::find_compose_file`] finds the compose file (a directory or
+//!    its parents) when no `-f` is given.
+//! 2. [`dotenv::parse`] reads `.env` / `--env-file` with compose-go's rules;
+//!    with the process environment (which wins) it forms the lookup that
+//!    [`interpolate::substitute`] applies to every raw value.
+//! 3. [`load::load`] reads each file into a [`yaml::Node`] tree (lines kept),
+//!    interpolates, resolves `include` and `extends`, drops `x-*`, merges the
+//!    `-f` files ([`merge`]) and keeps the services the profiles
+//!    ([`load::selected_profiles`]) enable.
+//! 4. [`check::check`] refuses unknown keys (did-you-mean), bad or unknown
+//!    `depends_on` and cycles, and returns a warning per ignored key.
+//! 5. [`project::project_name`] picks the project name (`-p`,
+//!    `COMPOSE_PROJECT_NAME`, `name:`, directory).
+//! 6. [`plan`] orders services into start levels, names the resources,
+//!    labels the containers, hashes each service's config and decides
+//!    which to create, keep or recreate; [`config`] prints the model.
 //!
 //! Every error names the file and, where there is one, the line and key
 //! ([`Error`]).
 //!
 //! ```
-//! use den_compose::{dotenv, interpolate};
+//! use std::path::{Path, PathBuf};
+//! use den_compose::{check, dotenv, load, plan, yaml::Raw, Error};
 //!
-//! let env = dotenv::parse(".env", "TAG=3.11\nexport IMAGE=python:${TAG}\n", &|_| None).unwrap();
+//! let env = dotenv::parse(".env", "TAG=3.11\n", &|_| None).unwrap();
 //! let lookup = |n: &str| dotenv::get(&env, n).map(str::to_owned);
-//! let got = interpolate::substitute("${IMAGE}-slim ${PORT:-8080}", &lookup).unwrap();
-//! assert_eq!(got.value, "python:3.11-slim 8080");
+//! let read = |_: &Path| -> Result<String, Error> {
+//!     Ok("services:\n  web:\n    image: python:${TAG}\n    depends_on: [db]\n  db:\n    image: mariadb\n".into())
+//! };
+//! let files = [PathBuf::from("/src/app/compose.yaml")];
+//! let loaded = load::load(&load::Inputs { files: &files, lookup: &lookup, read: &read, profiles: &[] }).unwrap();
+//! assert!(check::check("compose.yaml", &loaded.model).unwrap().is_empty());
+//! let Raw::Map(services) = &loaded.model.get("services").unwrap().value else { panic!() };
+//! assert_eq!(plan::levels("compose.yaml", services), [vec!["db"], vec!["web"]]);
+//! assert_eq!(plan::container_name("app", "web", 1), "app-web-1");
 //! ```
 
 pub mod check;
