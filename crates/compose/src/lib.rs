@@ -48,6 +48,7 @@ pub mod load;
 pub mod merge;
 pub mod plan;
 pub mod project;
+pub mod types;
 pub mod yaml;
 
 /// Errors of this crate; each names the file, and the line (1-based, 0 for
