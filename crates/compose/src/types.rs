@@ -244,3 +244,65 @@ fn long_volume(n: &Node, dir: &Path) -> Result<Volume, String> {
 #[cfg(test)]
 #[path = "types_tests.rs"]
 mod tests;
+
+/// A compose duration (Go's `time.ParseDuration`: `1m30s`, `1.5s`,
+/// `500ms`, `2h`; units ns, us, µs, ms, s, m, h; a bare number is refused).
+pub fn duration(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("duration {s:?}: write a number with a unit, e.g. 30s, 1m30s or 500ms");
+    let mut rest = s.trim();
+    if rest == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let value: f64 = rest[..n].parse().map_err(|_| bad())?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..u] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += value * scale;
+        rest = &rest[u..];
+    }
+    std::time::Duration::try_from_secs_f64(total).map_err(|_| bad())
+}
+
+/// A healthcheck's `test`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthTest {
+    /// `["CMD", arg…]`: run directly.
+    Exec(Vec<String>),
+    /// `"cmd"` or `["CMD-SHELL", "cmd"]`: run with `/bin/sh -c`.
+    Shell(String),
+    /// `["NONE"]`: no healthcheck (the image's too).
+    None,
+}
+
+/// Parses a healthcheck `test` in its string, CMD, CMD-SHELL or NONE form.
+pub fn health_test(n: &Node) -> Result<HealthTest, String> {
+    let items: Vec<String> = match &n.value {
+        Raw::Str(s) => return Ok(HealthTest::Shell(s.clone())),
+        Raw::Seq(items) => items.iter().filter_map(Node::scalar_text).collect(),
+        _ => return Err("healthcheck test must be a string or a list".into()),
+    };
+    match items.split_first() {
+        Some((k, args)) if k == "CMD" && !args.is_empty() => Ok(HealthTest::Exec(args.to_vec())),
+        Some((k, [cmd])) if k == "CMD-SHELL" => Ok(HealthTest::Shell(cmd.clone())),
+        Some((k, [])) if k == "NONE" => Ok(HealthTest::None),
+        _ => Err("healthcheck test must start with CMD (then the command), CMD-SHELL (then one string) or be [NONE]".into()),
+    }
+}

@@ -175,3 +175,57 @@ fn bad_volumes() {
         assert_eq!(v(yaml), Err(want.to_owned()), "{yaml}");
     }
 }
+
+#[test]
+fn durations_like_go() {
+    use std::time::Duration as D;
+    for (s, want) in [
+        ("30s", D::from_secs(30)),
+        ("1m30s", D::from_secs(90)),
+        ("500ms", D::from_millis(500)),
+        ("1.5s", D::from_millis(1500)),
+        ("2h", D::from_secs(7200)),
+        ("0", D::ZERO),
+        ("10us", D::from_micros(10)),
+    ] {
+        assert_eq!(duration(s), Ok(want), "{s}");
+    }
+    for s in ["10", "", "1x", "s", "1.2.3s"] {
+        assert_eq!(
+            duration(s),
+            Err(format!(
+                "duration {s:?}: write a number with a unit, e.g. 30s, 1m30s or 500ms"
+            )),
+            "{s}"
+        );
+    }
+}
+
+#[test]
+fn healthcheck_test_forms() {
+    let t = |y: &str| health_test(&parse("h.yaml", y).unwrap());
+    assert_eq!(
+        t("curl -f http://localhost"),
+        Ok(HealthTest::Shell("curl -f http://localhost".into()))
+    );
+    assert_eq!(
+        t("[CMD-SHELL, 'mysqladmin ping']"),
+        Ok(HealthTest::Shell("mysqladmin ping".into()))
+    );
+    assert_eq!(
+        t("[CMD, healthcheck.sh, --connect]"),
+        Ok(HealthTest::Exec(vec![
+            "healthcheck.sh".into(),
+            "--connect".into()
+        ]))
+    );
+    assert_eq!(t("[NONE]"), Ok(HealthTest::None));
+    let bad = "healthcheck test must start with CMD (then the command), CMD-SHELL (then one string) or be [NONE]";
+    for y in ["[CMD]", "[CMD-SHELL, a, b]", "[RUN, x]", "[]"] {
+        assert_eq!(t(y), Err(bad.into()), "{y}");
+    }
+    assert_eq!(
+        t("{a: 1}"),
+        Err("healthcheck test must be a string or a list".into())
+    );
+}
