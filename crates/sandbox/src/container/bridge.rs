@@ -533,4 +533,3 @@ fn drop_hosts_lines(hosts: &Path, ips: &[String]) {
 fn libc_o_nofollow() -> i32 {
     OFlags::NOFOLLOW.bits() as i32
 }
-
