@@ -158,6 +158,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::System(args::SystemCommand::Df) => cmd::images::df(&ctx),
         Command::Unshare { command } => cmd::unshare::run(&command),
+        Command::Build(a) => cmd::build::run(&ctx, &a),
+        Command::History(a) => cmd::history::run(&ctx, &a),
         Command::Internal(sub) => cmd::internal::run(&ctx, sub),
     }
 }

@@ -2,9 +2,11 @@
 
 pub mod archive;
 pub mod attach;
+pub mod build;
 pub mod check;
 pub mod cp;
 pub mod exec;
+pub mod history;
 pub mod images;
 pub mod internal;
 pub mod lifecycle;
