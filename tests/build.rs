@@ -268,7 +268,10 @@ fn instructions_end_up_in_the_config_and_history() {
     assert!(c["Volumes"]["/vol"].is_object(), "{c}");
     assert_eq!(c["StopSignal"], "SIGINT");
     assert_eq!(c["Entrypoint"], serde_json::json!(["cat"]));
-    assert_eq!(c["Healthcheck"]["Test"], serde_json::json!(["CMD-SHELL", "true"]));
+    assert_eq!(
+        c["Healthcheck"]["Test"],
+        serde_json::json!(["CMD-SHELL", "true"])
+    );
     assert!(
         c["Env"]
             .as_array()
