@@ -318,3 +318,69 @@ fn instructions_end_up_in_the_config_and_history() {
         "{h}"
     );
 }
+
+/// `den build`'s output and the image id it ends with.
+fn build(sb: &UserSandbox, args: &[&str]) -> (String, String) {
+    let out = sb.den_ok(&[&["build"], args].concat());
+    let id = out.lines().last().unwrap_or_default().to_owned();
+    assert!(id.starts_with("sha256:"), "{out}");
+    (out, id)
+}
+
+fn cached(out: &str) -> usize {
+    out.lines().filter(|l| *l == "--> CACHED").count()
+}
+
+fn dir_names(p: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(p)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn cache_hits_on_rebuild_and_after_touch_and_misses_from_a_changed_copy() {
+    let env = require_env!();
+    let mut sb = sandbox(&env);
+    sb.set_timeout(Duration::from_secs(300));
+    let req = sb.write_file("k/req.txt", "one\n");
+    sb.write_file("k/other.txt", "x\n");
+    sb.write_file(
+        "k/Dockerfile",
+        "FROM busybox\nWORKDIR /app\nCOPY req.txt .\nRUN cat req.txt > out\nCOPY other.txt .\nCMD [\"cat\", \"out\"]\n",
+    );
+    let ctx = sb.home().join("k").to_str().unwrap().to_owned();
+    let (first, id) = build(&sb, &["-t", "k", &ctx]);
+    assert_eq!(cached(&first), 0, "{first}");
+    let layers = dir_names(&sb.root().join("layers"));
+    let blobs = dir_names(&sb.root().join("blobs/sha256"));
+    // Unchanged: every step after FROM is CACHED, same id, nothing written.
+    let (again, id2) = build(&sb, &["-t", "k", &ctx]);
+    assert_eq!(cached(&again), 5, "{again}");
+    assert_eq!(id2, id);
+    assert_eq!(dir_names(&sb.root().join("layers")), layers);
+    assert_eq!(dir_names(&sb.root().join("blobs/sha256")), blobs);
+    // Only the mtime changed: still a hit.
+    std::fs::File::options()
+        .write(true)
+        .open(&req)
+        .unwrap()
+        .set_modified(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000))
+        .unwrap();
+    let (touched, id3) = build(&sb, &["-t", "k", &ctx]);
+    assert_eq!(cached(&touched), 5, "{touched}");
+    assert_eq!(id3, id);
+    // New bytes in req.txt: WORKDIR still hits, the COPY and all after it run.
+    sb.write_file("k/req.txt", "two\n");
+    let (changed, id4) = build(&sb, &["-t", "k", &ctx]);
+    assert_eq!(cached(&changed), 1, "{changed}");
+    assert_ne!(id4, id);
+    assert_eq!(sb.den_ok(&["run", "--rm", "k"]), "two\n");
+    // --no-cache runs everything.
+    let (fresh, _) = build(&sb, &["--no-cache", "-t", "k", &ctx]);
+    assert_eq!(cached(&fresh), 0, "{fresh}");
+}

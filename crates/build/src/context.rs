@@ -254,3 +254,38 @@ pub fn parents(dest: &str) -> Vec<String> {
         .collect();
     (1..parts.len()).map(|k| parts[..k].join("/")).collect()
 }
+
+/// The cache key part of what a `COPY` writes: for each entry its
+/// destination, owner, mode, type and link target or the SHA-256 of its
+/// bytes. Modification times are left out, so a fresh checkout still hits.
+pub fn content_key(entries: &[Entry]) -> Result<String, ContextError> {
+    use sha2::{Digest as _, Sha256};
+    use std::os::unix::fs::MetadataExt;
+    let mut all = Sha256::new();
+    for e in entries {
+        let meta = std::fs::symlink_metadata(&e.source).map_err(io_err("stat", &e.source))?;
+        let mode = e.mode.unwrap_or(meta.mode() & 0o7777);
+        let ft = meta.file_type();
+        let what = if ft.is_symlink() {
+            let t = std::fs::read_link(&e.source).map_err(io_err("readlink", &e.source))?;
+            format!("link:{}", t.display())
+        } else if ft.is_file() {
+            let mut h = Sha256::new();
+            let mut f = std::fs::File::open(&e.source).map_err(io_err("open", &e.source))?;
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                let n = std::io::Read::read(&mut f, &mut buf).map_err(io_err("read", &e.source))?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+            }
+            format!("file:{}", hex::encode(h.finalize()))
+        } else {
+            format!("dir-or-other:{}", ft.is_dir())
+        };
+        let line = format!("{}\0{}\0{}\0{mode:o}\0{what}\n", e.dest, e.uid, e.gid);
+        all.update(line.as_bytes());
+    }
+    Ok(hex::encode(all.finalize()))
+}

@@ -4,6 +4,7 @@
 //! WORKDIR written straight into a layer tar, the rest edits the image
 //! config. The result is an ordinary image record in the store.
 
+mod cache;
 mod commit;
 mod copy;
 mod run_step;
@@ -21,7 +22,7 @@ use den_image::digest::Digest;
 use den_image::manifest::{OCI_MANIFEST, Platform};
 use den_image::pull::PullOptions;
 use den_image::reference::ImageRef;
-use den_image::store::{ImageRecord, Store};
+use den_image::store::{ImageRecord, LayerRecord, Store};
 use serde_json::json;
 
 use crate::args::BuildArgs;
@@ -92,6 +93,7 @@ struct Builder<'a> {
     meta: BTreeMap<String, String>,
     step: usize,
     steps: usize,
+    cache: cache::Cache,
 }
 
 impl<'a> Builder<'a> {
@@ -104,6 +106,7 @@ impl<'a> Builder<'a> {
             ctx,
             a,
             df,
+            cache: cache::Cache::open(&ctx.store()?),
             store: ctx.store()?,
             context,
             build_args,
@@ -209,40 +212,58 @@ impl<'a> Builder<'a> {
     ) -> anyhow::Result<Result<(), i32>> {
         let env = st.expand_env();
         let ex = |w: &str| words::expand(w, &env).map_err(|e| self.err_at(inst, e));
-        let mut layer = None;
         match &inst.kind {
             Kind::Run(r) => {
                 run_step::supported(r).map_err(|e| self.err_at(inst, e))?;
                 let argv = run_step::argv(st, &r.command);
                 let network = match r.network {
-                    dockerfile::Network::Default => self.a.network.as_str(),
-                    dockerfile::Network::None => "none",
-                    dockerfile::Network::Host => "host",
+                    dockerfile::Network::Default => self.a.network.clone(),
+                    dockerfile::Network::None => "none".into(),
+                    dockerfile::Network::Host => "host".into(),
                 };
-                match run_step::run(self.ctx, &self.store, st, argv.clone(), network)? {
-                    Ok(l) => layer = Some((l, format!("RUN {} # buildkit", argv.join(" ")))),
-                    Err(run_step::Failed(code)) => {
-                        eprintln!(
-                            "den: {}:{}: RUN {} exited with status {code}",
-                            self.df.file,
-                            inst.line,
-                            argv.join(" ")
-                        );
-                        return Ok(Err(BUILD_FAILED));
+                let key = cache::key(&[
+                    &st.key,
+                    "RUN",
+                    &serde_json::to_string(&argv)?,
+                    &st.config["config"].to_string(),
+                    &serde_json::to_string(&st.args)?,
+                    &network,
+                ]);
+                let created_by = format!("RUN {} # buildkit", argv.join(" "));
+                return self.layer_step(st, key, &created_by, |b, st| {
+                    match run_step::run(b.ctx, &b.store, st, argv.clone(), &network)? {
+                        Ok(l) => Ok(Ok(l)),
+                        Err(run_step::Failed(code)) => {
+                            eprintln!(
+                                "den: {}:{}: RUN {} exited with status {code}",
+                                b.df.file,
+                                inst.line,
+                                argv.join(" ")
+                            );
+                            Ok(Err(BUILD_FAILED))
+                        }
                     }
-                }
+                });
             }
             Kind::Copy(c) | Kind::Add(c) => {
                 let add = matches!(inst.kind, Kind::Add(_));
-                let l = copy::copy_layer(self.ctx, &self.store, &self.context, st, c, add)
+                let plan = copy::copy_plan(&self.store, &self.context, st, c, add)
                     .map_err(|e| self.err_at(inst, e))?;
-                layer = Some((l, format!("{} # buildkit", inst.text)));
+                let key = cache::key(&[&st.key, "COPY", &plan.key()?]);
+                let created_by = format!("{} # buildkit", inst.text);
+                return self.layer_step(st, key, &created_by, |b, _| {
+                    copy::copy_layer(b.ctx, &b.store, &plan)
+                        .map(Ok)
+                        .map_err(|e| b.err_at(inst, e))
+                });
             }
             Kind::Workdir(d) => {
                 let dir = ignore::clean(&copy::absolute(&st.workdir(), &ex(d)?));
                 st.cfg().insert("WorkingDir".into(), json!(dir));
-                let l = copy::workdir_layer(self.ctx, &self.store, &dir)?;
-                layer = Some((l, format!("WORKDIR {dir}")));
+                let key = cache::key(&[&st.key, "WORKDIR", &dir]);
+                return self.layer_step(st, key, &format!("WORKDIR {dir}"), |b, _| {
+                    copy::workdir_layer(b.ctx, &b.store, &dir).map(Ok)
+                });
             }
             Kind::Env(kvs) => {
                 for kv in kvs {
@@ -328,14 +349,68 @@ impl<'a> Builder<'a> {
                 cfg.insert("OnBuild".into(), json!(list));
             }
         }
-        match layer {
-            Some((l, created_by)) => {
-                st.add_layer(l);
-                st.history(&created_by, false);
-            }
-            None => st.history(&history_text(inst), true),
-        }
+        // A step that only edits the config: its key covers the result.
+        let key = cache::key(&[
+            &st.key,
+            &inst.text,
+            &st.config["config"].to_string(),
+            &serde_json::to_string(&st.args)?,
+        ]);
+        let created = match self.lookup(&key) {
+            Some(hit) => hit.created,
+            None => self.record(&key, None)?,
+        };
+        st.history(&history_text(inst), true, &created);
+        st.key = key;
         Ok(Ok(()))
+    }
+
+    /// A step that makes a layer: taken from the cache when its key is
+    /// there, else `make` runs and its layer is recorded.
+    fn layer_step(
+        &mut self,
+        st: &mut StageState,
+        key: String,
+        created_by: &str,
+        make: impl FnOnce(&Self, &StageState) -> anyhow::Result<Result<LayerRecord, i32>>,
+    ) -> anyhow::Result<Result<(), i32>> {
+        let (layer, created) = match self.lookup(&key).and_then(|h| Some((h.layer?, h.created))) {
+            Some(hit) => hit,
+            None => match make(self, st)? {
+                Ok(l) => {
+                    let created = self.record(&key, Some(l.clone()))?;
+                    (l, created)
+                }
+                Err(code) => return Ok(Err(code)),
+            },
+        };
+        st.add_layer(layer);
+        st.history(created_by, false, &created);
+        st.key = key;
+        Ok(Ok(()))
+    }
+
+    /// The cached result of `key` (announced as CACHED), unless --no-cache.
+    fn lookup(&self, key: &str) -> Option<cache::Hit> {
+        if self.a.no_cache {
+            return None;
+        }
+        let hit = self.cache.get(&self.store, key)?;
+        self.say("--> CACHED");
+        Some(hit)
+    }
+
+    /// Records a step that ran now; its creation time.
+    fn record(&mut self, key: &str, layer: Option<LayerRecord>) -> anyhow::Result<String> {
+        let created = state::now();
+        self.cache.put(
+            key,
+            cache::Hit {
+                layer,
+                created: created.clone(),
+            },
+        )?;
+        Ok(created)
     }
 
     fn find_or_pull(&self, name: &str) -> anyhow::Result<ImageRecord> {
@@ -367,7 +442,8 @@ impl<'a> Builder<'a> {
 
     /// Writes the config and manifest blobs and the image record; the id.
     fn write_image(&self, mut st: StageState) -> anyhow::Result<Digest> {
-        let created = state::now();
+        // The last step's time: a cached rebuild gives the same config.
+        let created = st.last_created().unwrap_or_else(state::now);
         st.config["created"] = json!(created);
         let config_bytes = serde_json::to_vec(&st.config)?;
         let config = self.store.put_blob(&config_bytes)?;

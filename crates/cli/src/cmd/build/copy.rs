@@ -53,15 +53,34 @@ pub fn expand(
     Ok((sources, words::expand(&c.dest, env)?))
 }
 
-/// Writes the layer of `COPY sources dest`.
-pub fn copy_layer(
-    ctx: &Context,
+/// What a `COPY` writes: its entries, the destination (absolute), whether
+/// it is a directory, and the owners.
+pub struct CopyPlan {
+    pub entries: Vec<den_build::layer::Entry>,
+    pub dest: String,
+    pub dest_is_dir: bool,
+    pub own: Ownership,
+}
+
+impl CopyPlan {
+    /// The part of the step's cache key this plan gives (content included).
+    pub fn key(&self) -> anyhow::Result<String> {
+        let content = den_build::context::content_key(&self.entries)?;
+        Ok(format!(
+            "{}\0{}\0{}:{}:{:?}\0{content}",
+            self.dest, self.dest_is_dir, self.own.uid, self.own.gid, self.own.mode
+        ))
+    }
+}
+
+/// Resolves `COPY sources dest` against the context.
+pub fn copy_plan(
     store: &Store,
     context: &BuildContext,
     st: &StageState,
     c: &Copy,
     add: bool,
-) -> anyhow::Result<LayerRecord> {
+) -> anyhow::Result<CopyPlan> {
     if c.from.is_some() {
         bail!(
             "COPY --from is not supported by den build yet: build that stage's files in this stage"
@@ -74,6 +93,23 @@ pub fn copy_layer(
     let dest = den_build::ignore::clean(&absolute(&st.workdir(), &raw_dest));
     let own = ownership(store, st, c)?;
     let entries = context.entries(&sources, &dest, dest_is_dir, own)?;
+    Ok(CopyPlan {
+        entries,
+        dest,
+        dest_is_dir,
+        own,
+    })
+}
+
+/// Writes the layer of a planned `COPY`.
+pub fn copy_layer(ctx: &Context, store: &Store, plan: &CopyPlan) -> anyhow::Result<LayerRecord> {
+    let CopyPlan {
+        entries,
+        dest,
+        dest_is_dir,
+        own,
+    } = plan;
+    let (dest_is_dir, own) = (*dest_is_dir, *own);
     let tar = commit::tmp_tar(store);
     let written = (|| {
         let mut w = LayerWriter::create(&tar)?;
@@ -84,7 +120,7 @@ pub fn copy_layer(
         if dest_is_dir && !rel.is_empty() {
             w.dir(rel, own.uid, own.gid, 0o755)?;
         }
-        for e in &entries {
+        for e in entries {
             w.append(e)?;
         }
         Ok::<_, anyhow::Error>(w.finish()?)

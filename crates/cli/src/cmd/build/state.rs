@@ -19,6 +19,8 @@ pub struct StageState {
     /// Whether this stage set CMD (ENTRYPOINT clears an inherited one).
     pub cmd_set: bool,
     pub platform: Platform,
+    /// The cache key of the last step (the base image's id at first).
+    pub key: String,
 }
 
 impl StageState {
@@ -36,6 +38,7 @@ impl StageState {
             args: BTreeMap::new(),
             cmd_set: false,
             platform,
+            key: "scratch".into(),
         }
     }
 
@@ -54,6 +57,7 @@ impl StageState {
             args: BTreeMap::new(),
             cmd_set: false,
             platform: image.platform.clone(),
+            key: image.id.to_string(),
         })
     }
 
@@ -168,9 +172,9 @@ impl StageState {
     }
 
     /// One history entry for an instruction.
-    pub fn history(&mut self, created_by: &str, empty_layer: bool) {
+    pub fn history(&mut self, created_by: &str, empty_layer: bool, created: &str) {
         let mut h = json!({
-            "created": now(),
+            "created": created,
             "created_by": created_by,
             "comment": "buildkit.dockerfile.v0",
         });
@@ -180,6 +184,14 @@ impl StageState {
         if let Some(a) = self.config["history"].as_array_mut() {
             a.push(h);
         }
+    }
+
+    /// `created` of the last history entry (the image's `created`).
+    pub fn last_created(&self) -> Option<String> {
+        self.config["history"]
+            .as_array()
+            .and_then(|a| a.last())
+            .and_then(|h| h["created"].as_str().map(str::to_owned))
     }
 
     pub fn add_layer(&mut self, layer: LayerRecord) {
