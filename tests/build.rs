@@ -384,3 +384,28 @@ fn cache_hits_on_rebuild_and_after_touch_and_misses_from_a_changed_copy() {
     let (fresh, _) = build(&sb, &["--no-cache", "-t", "k", &ctx]);
     assert_eq!(cached(&fresh), 0, "{fresh}");
 }
+
+#[test]
+fn single_id_user_builds_the_flask_app() {
+    let env = require_env!();
+    let shared = require_shared!(env);
+    let mut sb = env.sandbox_nosub();
+    sb.write_registries_conf(&den_tests::mirror_conf("docker.io", &env.registry));
+    sb.set_timeout(Duration::from_secs(600));
+    let ctx = flask_context(&sb, shared);
+    // -q: standard output is the image id alone (pip's output went to stderr).
+    let out = sb.den_ok(&["build", "-q", "-t", "myapp", &ctx]);
+    assert!(
+        out.starts_with("sha256:") && out.lines().count() == 1,
+        "{out}"
+    );
+    let v = sb.den_ok(&[
+        "run",
+        "--rm",
+        "myapp",
+        "python3",
+        "-c",
+        "import flask; print(flask.__name__)",
+    ]);
+    assert_eq!(v, "flask\n");
+}

@@ -231,7 +231,7 @@ impl<'a> Builder<'a> {
                 ]);
                 let created_by = format!("RUN {} # buildkit", argv.join(" "));
                 return self.layer_step(st, key, &created_by, |b, st| {
-                    match run_step::run(b.ctx, &b.store, st, argv.clone(), &network)? {
+                    match run_step::run(b.ctx, &b.store, st, argv.clone(), &network, b.a.quiet)? {
                         Ok(l) => Ok(Ok(l)),
                         Err(run_step::Failed(code)) => {
                             eprintln!(

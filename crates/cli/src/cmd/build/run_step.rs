@@ -38,6 +38,7 @@ pub fn run(
     st: &StageState,
     argv: Vec<String>,
     network: &str,
+    quiet: bool,
 ) -> anyhow::Result<Result<LayerRecord, Failed>> {
     let args = run_args(network)?;
     let flags = run_flags::Validated::from_args(&args, ctx)?;
@@ -92,7 +93,8 @@ pub fn run(
         )?;
         let spec_path = dir.join("spec.json");
         write_atomic(&spec_path, &serde_json::to_vec_pretty(&spec)?)?;
-        let code = crate::cmd::supervise::start(ctx, &spec_path, false, false)?;
+        let code =
+            crate::cmd::supervise::attach(supervisor(ctx, &spec_path, quiet)?, false, false)?;
         if code != 0 {
             return Ok(Err(Failed(code)));
         }
@@ -109,6 +111,27 @@ pub fn run(
     containers.detach(&id).ok();
     crate::cmd::internal::remove_container(ctx, &id).context("removing the build container")?;
     result
+}
+
+/// `den __internal container SPEC`; with `-q` the step's output goes to
+/// standard error, so standard output carries only the image id.
+fn supervisor(
+    ctx: &Context,
+    spec: &std::path::Path,
+    quiet: bool,
+) -> anyhow::Result<std::process::Command> {
+    let exe = std::env::current_exe().context("cannot find den's own binary")?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--root")
+        .arg(&ctx.root)
+        .args(["__internal", "container"])
+        .arg(spec);
+    if quiet {
+        use std::os::fd::AsFd;
+        let err = std::io::stderr().as_fd().try_clone_to_owned()?;
+        cmd.stdout(std::process::Stdio::from(err));
+    }
+    Ok(cmd)
 }
 
 /// The argv of a RUN: exec form as is, shell form through the SHELL.
