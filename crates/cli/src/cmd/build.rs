@@ -336,7 +336,7 @@ impl<'a> Builder<'a> {
                 st.cfg().insert("Shell".into(), json!(sh));
             }
             Kind::Healthcheck(h) => {
-                let hc = healthcheck(st, h);
+                let hc = healthcheck(h);
                 st.cfg().insert("Healthcheck".into(), hc);
             }
             Kind::Onbuild(i) => {
@@ -505,13 +505,12 @@ fn command(st: &StageState, c: &Cmd) -> Vec<String> {
 }
 
 /// Docker's Healthcheck config (durations in nanoseconds).
-fn healthcheck(st: &StageState, h: &dockerfile::Healthcheck) -> serde_json::Value {
+fn healthcheck(h: &dockerfile::Healthcheck) -> serde_json::Value {
     let test = match &h.test {
         None => vec!["NONE".to_owned()],
         Some(Cmd::Exec(v)) => std::iter::once("CMD".to_owned()).chain(v.clone()).collect(),
         Some(Cmd::Shell(s)) => vec!["CMD-SHELL".to_owned(), s.clone()],
     };
-    let _ = st;
     let mut v = json!({ "Test": test });
     let ns = |d: &Option<std::time::Duration>| d.map(|d| d.as_nanos() as u64);
     for (k, d) in [

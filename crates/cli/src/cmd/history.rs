@@ -24,7 +24,6 @@ pub fn run(ctx: &Context, a: &HistoryArgs) -> anyhow::Result<i32> {
             &rows
         )
     );
-    let _ = short(&image.id.to_string(), a.no_trunc);
     Ok(0)
 }
 
