@@ -1,4 +1,6 @@
-//! den-build: the pure foundation of `den build` (no I/O, no processes).
+//! den-build: the foundation of `den build`. The parsing, expansion, ignore
+//! and graph modules are pure (no I/O, no processes); [`context`] resolves
+//! `COPY` sources beneath the context and [`layer`] writes layer tars.
 //!
 //! The main types and how they meet:
 //!
@@ -33,9 +35,11 @@
 //! assert_eq!(words::expand(dir, &env).unwrap(), "/app/src");
 //! ```
 
+pub mod context;
 pub mod dockerfile;
 pub mod graph;
 pub mod ignore;
+pub mod layer;
 pub mod words;
 
 /// Errors of this crate; each carries the Dockerfile line when there is one

@@ -126,8 +126,63 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
+    /// Build an image from a Dockerfile.
+    Build(Box<BuildArgs>),
+    /// Show an image's history: one row per instruction that made it.
+    History(HistoryArgs),
     #[command(subcommand, hide = true, name = "__internal")]
     Internal(InternalCommand),
+}
+
+/// `den build` (its own block: see cmd/build.rs).
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The build context: a directory.
+    pub context: String,
+    /// The Dockerfile (default CONTEXT/Dockerfile; `-` reads standard input).
+    #[arg(short, long, value_name = "FILE")]
+    pub file: Option<String>,
+    /// Only parse and check the Dockerfile; run nothing.
+    #[arg(long)]
+    pub check: bool,
+    /// Name the result NAME[:TAG] (repeatable).
+    #[arg(short, long = "tag", value_name = "NAME[:TAG]")]
+    pub tags: Vec<String>,
+    /// A build argument, K=V (or K, taken from the environment).
+    #[arg(long = "build-arg", value_name = "K[=V]")]
+    pub build_args: Vec<String>,
+    /// Build up to this stage.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Ignore the build cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Network of RUN steps: private, none or host.
+    #[arg(long, default_value = "private")]
+    pub network: String,
+    /// Print only the image id.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Write the image id to this file.
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<String>,
+    /// Pull base images: missing, always or never.
+    #[arg(long, default_value = "missing", num_args = 0..=1, default_missing_value = "always")]
+    pub pull: String,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+}
+
+/// `den history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    pub image: String,
+    /// Do not shorten CREATED BY.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Only image ids.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -563,6 +618,8 @@ pub enum InternalCommand {
     },
     /// Unpack a stored blob as a layer.
     Unpack { blob: String, diff_id: String },
+    /// `den build`: writes an overlay upper directory as an OCI layer tar.
+    CommitUpper { upper: String, out: String },
     /// Delete trashed layers and abandoned unpack directories.
     Purge,
     /// The infra process of a user network.

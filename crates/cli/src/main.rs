@@ -167,6 +167,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             force,
         }) => cmd::lifecycle::system_prune(&ctx, all, volumes, force),
         Command::Unshare { command } => cmd::unshare::run(&command),
+        Command::Build(a) => cmd::build::run(&ctx, &a),
+        Command::History(a) => cmd::history::run(&ctx, &a),
         Command::Internal(sub) => cmd::internal::run(&ctx, sub),
     }
 }

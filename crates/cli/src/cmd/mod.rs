@@ -2,11 +2,13 @@
 
 pub mod archive;
 pub mod attach;
+pub mod build;
 pub mod check;
 pub mod confirm;
 pub mod cp;
 mod cp_tar;
 pub mod exec;
+pub mod history;
 pub mod images;
 pub mod internal;
 pub mod lifecycle;

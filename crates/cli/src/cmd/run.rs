@@ -156,7 +156,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
 /// The parts of a container made after its record: network membership,
 /// /etc files, mounts, and the spec the supervisor runs.
 #[allow(clippy::too_many_arguments)]
-fn prepare_container(
+pub(super) fn prepare_container(
     ctx: &Context,
     args: &RunArgs,
     id: &str,

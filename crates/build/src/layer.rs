@@ -1,0 +1,251 @@
+//! Writing a new layer as an uncompressed OCI tar, hashed while written
+//! (the hash is the layer's diff id, and its blob digest: den stores built
+//! layers uncompressed).
+//!
+//! Two sources: files a `COPY`/`ADD` takes from the context ([`Entry`],
+//! written with the owners and modes the instruction asks for), and an
+//! overlay upper directory after a `RUN` ([`write_upper`]), whose whiteouts
+//! (0:0 character devices) and opaque directories (`*.overlay.opaque`
+//! xattrs) become OCI `.wh.` entries. The upper directory holds files owned
+//! by subordinate ids: [`write_upper`] runs inside den's user namespace.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+/// Errors writing a layer; each names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    /// Reading a source or writing the tar failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why it failed.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> LayerError + 'a {
+    move |source| LayerError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A finished layer tar: `sha256:<hex>` of its bytes and its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// `sha256:…` of the tar.
+    pub digest: String,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// A sink that hashes what passes through it.
+struct Hashing<W> {
+    inner: W,
+    hash: Sha256,
+    size: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A layer tar being written to a file.
+pub struct LayerWriter {
+    tar: tar::Builder<Hashing<BufWriter<File>>>,
+    path: PathBuf,
+}
+
+/// One file a `COPY` writes: where it comes from on the host and how it
+/// lands in the image.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The source on the host (not followed if a symlink).
+    pub source: PathBuf,
+    /// The path in the image, relative (`app/x.py`).
+    pub dest: String,
+    /// Owner in the image.
+    pub uid: u32,
+    /// Group in the image.
+    pub gid: u32,
+    /// `--chmod`, replacing the source's permission bits.
+    pub mode: Option<u32>,
+}
+
+impl LayerWriter {
+    /// Creates `path` (mode 0600) for a new layer.
+    pub fn create(path: &Path) -> Result<Self, LayerError> {
+        // std opens every file with O_CLOEXEC.
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io_err("create", path))?;
+        let sink = Hashing {
+            inner: BufWriter::with_capacity(1 << 20, file),
+            hash: Sha256::new(),
+            size: 0,
+        };
+        let mut tar = tar::Builder::new(sink);
+        tar.mode(tar::HeaderMode::Complete);
+        tar.follow_symlinks(false);
+        Ok(LayerWriter {
+            tar,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// A directory entry `dest` (for parents and `WORKDIR`).
+    pub fn dir(&mut self, dest: &str, uid: u32, gid: u32, mode: u32) -> Result<(), LayerError> {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(mode);
+        h.set_uid(uid.into());
+        h.set_gid(gid.into());
+        h.set_mtime(0);
+        h.set_size(0);
+        let name = format!("{}/", dest.trim_end_matches('/'));
+        self.tar
+            .append_data(&mut h, &name, io::empty())
+            .map_err(io_err("write", &self.path))
+    }
+
+    /// Appends a context file, directory or symlink as `e.dest`.
+    pub fn append(&mut self, e: &Entry) -> Result<(), LayerError> {
+        let meta = std::fs::symlink_metadata(&e.source).map_err(io_err("stat", &e.source))?;
+        let mut h = tar::Header::new_gnu();
+        h.set_uid(e.uid.into());
+        h.set_gid(e.gid.into());
+        h.set_mtime(meta.mtime().max(0) as u64);
+        h.set_mode(e.mode.unwrap_or(meta.mode() & 0o7777));
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            return self.dir_with(&mut h, &e.dest);
+        }
+        if ft.is_symlink() {
+            let target = std::fs::read_link(&e.source).map_err(io_err("readlink", &e.source))?;
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            return self
+                .tar
+                .append_link(&mut h, &e.dest, &target)
+                .map_err(io_err("write", &self.path));
+        }
+        if !ft.is_file() {
+            // Sockets, fifos and devices in a context are not copied (Docker
+            // refuses devices too).
+            return Ok(());
+        }
+        let file = File::open(&e.source).map_err(io_err("open", &e.source))?;
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(meta.len());
+        self.tar
+            .append_data(&mut h, &e.dest, file)
+            .map_err(io_err("read", &e.source))
+    }
+
+    fn dir_with(&mut self, h: &mut tar::Header, dest: &str) -> Result<(), LayerError> {
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_size(0);
+        let name = format!("{}/", dest.trim_end_matches('/'));
+        self.tar
+            .append_data(h, &name, io::empty())
+            .map_err(io_err("write", &self.path))
+    }
+
+    /// Ends the archive; the digest and size of what was written.
+    pub fn finish(self) -> Result<Written, LayerError> {
+        let path = self.path.clone();
+        let mut sink = self.tar.into_inner().map_err(io_err("write", &path))?;
+        sink.flush().map_err(io_err("write", &path))?;
+        Ok(Written {
+            digest: format!("sha256:{}", hex::encode(sink.hash.finalize())),
+            size: sink.size,
+        })
+    }
+
+    /// Walks an overlay upper directory into this layer (see the module doc).
+    pub fn append_upper(&mut self, upper: &Path) -> Result<(), LayerError> {
+        self.walk_upper(upper, "")
+    }
+
+    fn walk_upper(&mut self, dir: &Path, rel: &str) -> Result<(), LayerError> {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .map_err(io_err("read", dir))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()
+            .map_err(io_err("read", dir))?;
+        names.sort();
+        for name in names {
+            let path = dir.join(&name);
+            let dest = format!("{rel}{}", name.to_string_lossy());
+            let meta = std::fs::symlink_metadata(&path).map_err(io_err("stat", &path))?;
+            let ft = meta.file_type();
+            if MOUNT_POINTS.contains(&dest.as_str()) && ft.is_file() && meta.len() == 0 {
+                continue;
+            }
+            if ft.is_char_device() && meta.rdev() == 0 {
+                let wh = format!("{rel}.wh.{}", name.to_string_lossy());
+                self.dir_or_marker(&wh)?;
+                continue;
+            }
+            self.append(&Entry {
+                source: path.clone(),
+                dest: dest.clone(),
+                uid: meta.uid(),
+                gid: meta.gid(),
+                mode: None,
+            })?;
+            if ft.is_dir() {
+                if is_opaque(&path) {
+                    self.dir_or_marker(&format!("{dest}/.wh..wh..opq"))?;
+                }
+                self.walk_upper(&path, &format!("{dest}/"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// An empty regular file: a whiteout marker.
+    fn dir_or_marker(&mut self, name: &str) -> Result<(), LayerError> {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_size(0);
+        h.set_mtime(0);
+        self.tar
+            .append_data(&mut h, name, io::empty())
+            .map_err(io_err("write", &self.path))
+    }
+}
+
+/// Files the RUN container had bind-mounted (den makes empty mount points
+/// for them when the image lacks them): not part of the layer, as in Docker.
+const MOUNT_POINTS: &[&str] = &["etc/hosts", "etc/hostname", "etc/resolv.conf"];
+
+/// Whether overlayfs marked `dir` opaque (it hides the lower layers' content).
+fn is_opaque(dir: &Path) -> bool {
+    ["user.overlay.opaque", "trusted.overlay.opaque"]
+        .iter()
+        .any(|attr| matches!(xattr::get(dir, attr), Ok(Some(v)) if v == b"y"))
+}

@@ -1,0 +1,86 @@
+//! The build cache: step key → what the step made (its layer, if any) and
+//! when it first ran (so a cached rebuild writes the same history and
+//! config, hence the same image id).
+//!
+//! Keys chain: a step's key hashes its parent's key and everything the
+//! step's result depends on (see `Builder::instruction`). The index is one
+//! file, `ROOT/build-cache.json`, read once per build and updated by
+//! read-merge-write under `build-cache.lock`, written to a temporary file
+//! and renamed in. A hit whose layer the store no longer has is a miss.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use den_image::store::{FileLock, LayerRecord, Store};
+use serde::{Deserialize, Serialize};
+
+use crate::containers::write_atomic;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hit {
+    pub layer: Option<LayerRecord>,
+    pub created: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Index {
+    entries: BTreeMap<String, Hit>,
+}
+
+pub struct Cache {
+    path: PathBuf,
+    lock: PathBuf,
+    index: Index,
+}
+
+/// The index is bounded: a larger file is treated as corrupt and ignored.
+const MAX_INDEX: u64 = 64 << 20;
+
+impl Cache {
+    pub fn open(store: &Store) -> Self {
+        let path = store.root().join("build-cache.json");
+        let index = read(&path).unwrap_or_default();
+        Cache {
+            lock: store.root().join("build-cache.lock"),
+            path,
+            index,
+        }
+    }
+
+    /// The step's recorded result, if its layer is still in the store.
+    pub fn get(&self, store: &Store, key: &str) -> Option<Hit> {
+        let hit = self.index.entries.get(key)?;
+        match &hit.layer {
+            Some(l) if !(store.has_blob(&l.blob) && store.has_layer(&l.diff_id)) => None,
+            _ => Some(hit.clone()),
+        }
+    }
+
+    /// Records a step's result (merged into the index on disk).
+    pub fn put(&mut self, key: &str, hit: Hit) -> anyhow::Result<()> {
+        let _lock = FileLock::exclusive(&self.lock)?;
+        let mut index = read(&self.path).unwrap_or_default();
+        index.entries.insert(key.to_owned(), hit);
+        write_atomic(&self.path, &serde_json::to_vec(&index)?)?;
+        self.index = index;
+        Ok(())
+    }
+}
+
+fn read(path: &std::path::Path) -> Option<Index> {
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.len() > MAX_INDEX {
+        return None;
+    }
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// `sha256:` of the parts, each length-prefixed so they cannot run together.
+pub fn key(parts: &[&str]) -> String {
+    let mut bytes = Vec::new();
+    for p in parts {
+        bytes.extend_from_slice(&(p.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(p.as_bytes());
+    }
+    den_image::digest::Digest::of(&bytes).to_string()
+}

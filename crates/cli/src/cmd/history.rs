@@ -1,0 +1,80 @@
+//! `den history IMAGE`: the config's history entries, newest first, each
+//! with the size of the layer it made (Docker's columns).
+
+use den_image::store::Store;
+
+use crate::args::HistoryArgs;
+use crate::context::Context;
+use crate::output::{ago, human_size, table};
+
+pub fn run(ctx: &Context, a: &HistoryArgs) -> anyhow::Result<i32> {
+    let store = ctx.store()?;
+    let images = store.images()?;
+    let image = super::images::resolve(&store, &images, &a.image)?;
+    let config: serde_json::Value = serde_json::from_slice(&store.read_blob(&image.id)?)?;
+    let rows = rows(&store, &image.layers, &config, a.no_trunc);
+    if a.quiet {
+        println!("{}", short(&image.id.to_string(), a.no_trunc));
+        return Ok(0);
+    }
+    print!(
+        "{}",
+        table(
+            &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+            &rows
+        )
+    );
+    Ok(0)
+}
+
+fn short(id: &str, no_trunc: bool) -> String {
+    let hex = id.trim_start_matches("sha256:");
+    if no_trunc {
+        id.to_owned()
+    } else {
+        hex[..12.min(hex.len())].to_owned()
+    }
+}
+
+/// One row per history entry, newest first; entries that made a layer get
+/// that layer's size, in order.
+fn rows(
+    store: &Store,
+    layers: &[den_image::store::LayerRecord],
+    config: &serde_json::Value,
+    no_trunc: bool,
+) -> Vec<Vec<String>> {
+    let now = chrono::Utc::now();
+    let mut layer = layers.iter();
+    let mut out = Vec::new();
+    let history = config["history"].as_array().cloned().unwrap_or_default();
+    for h in &history {
+        let empty = h["empty_layer"].as_bool().unwrap_or(false);
+        let size = if empty {
+            0
+        } else {
+            layer
+                .next()
+                .and_then(|l| store.layer_info(&l.diff_id).ok())
+                .map_or(0, |i| i.size)
+        };
+        let by = h["created_by"].as_str().unwrap_or("").replace('\n', " ");
+        let by = if no_trunc || by.chars().count() <= 45 {
+            by
+        } else {
+            format!("{}…", by.chars().take(44).collect::<String>())
+        };
+        out.push(vec![
+            "<missing>".to_owned(),
+            h["created"]
+                .as_str()
+                .map(|c| ago(c, now))
+                .unwrap_or_default(),
+            by,
+            human_size(size),
+            h["comment"].as_str().unwrap_or("").to_owned(),
+        ]);
+    }
+    out.reverse();
+    out
+}
