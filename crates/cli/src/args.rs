@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "den",
     version,
-    about = "Rootless containers: pull, run and share images without root or a daemon"
+    about = "Rootless containers: pull, build, run and share images without root or a daemon"
 )]
 pub struct Cli {
     /// Store directory (default: $XDG_DATA_HOME/den).
