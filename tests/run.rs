@@ -298,6 +298,40 @@ fn rootfs_runs_the_host_root_without_changing_it() {
     assert_eq!(out, fs::read_to_string("/etc/debian_version").unwrap());
 }
 
+/// no_new_privs is off by default, as in Docker: a setuid-root program
+/// gains the container's root; `--security-opt no-new-privileges` sets it
+/// and the program keeps the caller's ids.
+#[test]
+fn no_new_privs_only_when_asked_and_setuid_works_without_it() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    let nnp = "grep NoNewPrivs /proc/self/status";
+    let out = sb.den_ok(&["run", "--rm", "busybox", "sh", "-c", nnp]);
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["NoNewPrivs:", "0"]
+    );
+    let opt = ["--security-opt", "no-new-privileges"];
+    let out = sb.den_ok(&[&["run", "--rm"][..], &opt, &["busybox", "sh", "-c", nnp]].concat());
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["NoNewPrivs:", "1"]
+    );
+    // As root in the container, a setuid-root copy of python, then run as
+    // uid 1000 (debian's `passwd -S root` is no probe: it checks the real uid).
+    let setuid = "cp $(readlink -f $(command -v python3)) /usr/local/bin/supy && chmod 4755 /usr/local/bin/supy && \
+                  setpriv --reuid 1000 --regid 1000 --clear-groups \
+                  /usr/local/bin/supy -c 'import os; print(os.getuid(), os.geteuid())'";
+    let py = ["python:3.11-slim", "sh", "-c", setuid];
+    let out = sb.den_ok(&[&["run", "--rm"][..], &py].concat());
+    assert_eq!(
+        out, "1000 0\n",
+        "the setuid program gains the container's root"
+    );
+    let out = sb.den_ok(&[&["run", "--rm"][..], &opt, &py].concat());
+    assert_eq!(out, "1000 1000\n", "no-new-privileges: setuid is ignored");
+}
+
 /// Each of these must fail from inside a default container.
 #[test]
 fn container_cannot_escape() {

@@ -221,6 +221,7 @@ pub(super) fn prepare_container(
             capabilities: flags.capabilities.clone(),
             seccomp: flags.seccomp,
             landlock: flags.landlock,
+            no_new_privs: flags.no_new_privs,
             privileged: args.privileged,
         },
         userns: userns.mode,

@@ -22,6 +22,8 @@ pub struct Validated {
     pub capabilities: Vec<String>,
     pub seccomp: bool,
     pub landlock: bool,
+    /// `--security-opt no-new-privileges[=true]`.
+    pub no_new_privs: bool,
 }
 
 impl Validated {
@@ -47,12 +49,13 @@ impl Validated {
                 })
             }
         };
-        let (mut seccomp, mut landlock) = (!args.privileged, true);
+        let (mut seccomp, mut landlock, mut no_new_privs) = (!args.privileged, true, false);
         for opt in &args.security_opt {
             match opt.replace(':', "=").as_str() {
                 "seccomp=unconfined" => seccomp = false,
                 "landlock=off" | "landlock=disabled" => landlock = false,
-                "no-new-privileges" | "no-new-privileges=true" | "label=disable" => {}
+                "no-new-privileges" | "no-new-privileges=true" => no_new_privs = true,
+                "no-new-privileges=false" | "label=disable" => {}
                 other => bail!(
                     "unsupported --security-opt `{other}`: use seccomp=unconfined, landlock=off or no-new-privileges"
                 ),
@@ -112,6 +115,7 @@ impl Validated {
             capabilities: caps.names(),
             seccomp,
             landlock,
+            no_new_privs,
         })
     }
 }

@@ -21,8 +21,9 @@
 //!                                                       volumes, masked paths, pivot_root
 //!                                                   4b. identity: hostname, tty, user, workdir
 //!                                                   4c. privileges (once the guard watches):
-//!                                                       bounding set, ids, caps,
-//!                                                       no_new_privs, landlock, seccomp
+//!                                                       landlock, seccomp, bounding
+//!                                                       set, ids, caps, no_new_privs
+//!                                                       (only when asked)
 //!                                                   4d. exec the command (or --init)
 //! ```
 //!
@@ -331,7 +332,7 @@ fn setup_and_exec(
     })?;
 
     // Stage 3, privileges. After it: the container user, the kept capabilities
-    // only, no new privileges, landlock and seccomp in force.
+    // only, landlock and seccomp in force (no_new_privs only when asked).
     let program = exec::find(&spec.process.args[0], &env)?;
     sys::cloexec_from(3 + spec.process.preserve_fds);
     // The ids change next, which clears PR_SET_PDEATHSIG: from here on the

@@ -54,17 +54,24 @@ fn sec(e: impl std::fmt::Display) -> SetupError {
     SetupError::Security(e.to_string())
 }
 
-/// Bounding set, user ids, process capabilities, no_new_privs, landlock,
-/// seccomp; afterwards only exec (or the mini init) remains.
+/// Landlock, seccomp, bounding set, user ids, process capabilities, and
+/// no_new_privs only with `--security-opt no-new-privileges` (the order and
+/// why are in `crate::caps`); afterwards only exec (or the mini init)
+/// remains. Landlock and seccomp go first, while the process still holds
+/// CAP_SYS_ADMIN in its user namespace, so that no_new_privs can stay off
+/// and setuid programs in the image work, as in Docker.
 pub(super) fn apply(
     spec: &ContainerSpec,
     prepared: &Prepared,
     user: &User,
 ) -> Result<(), SetupError> {
-    prepared.caps.apply_bounding().map_err(sec)?;
-    switch_user(user)?;
-    prepared.caps.set_process_caps(user.uid == 0).map_err(sec)?;
-    crate::seccomp::set_no_new_privs().map_err(sec)?;
+    if prepared.single_id() {
+        // Before the single-id shim, which answers id switches to unmapped
+        // ids with a silent success: here `-u 999` must be an error, not a
+        // command left running as root. Only uid 0 is mapped, so the
+        // switch keeps every capability the steps below need.
+        switch_user(user)?;
+    }
     if spec.security.landlock {
         let policy = LandlockPolicy {
             read_write: vec!["/".into()],
@@ -82,13 +89,21 @@ pub(super) fn apply(
     if let Some(programs) = &prepared.seccomp {
         crate::seccomp::apply(programs).map_err(sec)?;
     }
+    prepared.caps.apply_bounding().map_err(sec)?;
+    if !prepared.single_id() {
+        switch_user(user)?;
+    }
+    prepared.caps.set_process_caps(user.uid == 0).map_err(sec)?;
+    if spec.security.no_new_privs {
+        crate::seccomp::set_no_new_privs().map_err(sec)?;
+    }
     Ok(())
 }
 
 /// setgroups, setresgid, setresuid. In single-id mode only the user's own
-/// id exists in the namespace: other ids are refused with advice (this runs
-/// before the single-id shim is installed, so `-u 999` is an error there,
-/// not a no-op that would leave the command running as root).
+/// id exists in the namespace: other ids are refused with advice (`apply`
+/// runs this before the single-id shim is installed, so `-u 999` is an
+/// error there, not a no-op that would leave the command running as root).
 fn switch_user(user: &User) -> Result<(), SetupError> {
     use nix::unistd::{Gid, Uid, setgroups, setresgid, setresuid};
     let groups_allowed = std::fs::read_to_string("/proc/self/setgroups")

@@ -156,6 +156,10 @@ pub struct Security {
     pub capabilities: Vec<String>,
     pub seccomp: bool,
     pub landlock: bool,
+    /// `--security-opt no-new-privileges`: set no_new_privs before exec
+    /// (off by default, as in Docker; records from before it read as off).
+    #[serde(default)]
+    pub no_new_privs: bool,
     /// `--privileged`: no masked paths, /sys writable where the kernel allows.
     pub privileged: bool,
 }
