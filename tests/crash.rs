@@ -112,7 +112,8 @@ fn recovers(sb: &UserSandbox, marker: &str) {
         sb.den_ok(&["rm", "-f", id]);
     }
     sb.den_ok(&["container", "prune", "-f"]);
-    sb.den_ok(&["volume", "prune", "-f"]);
+    // -a: named volumes too (plain `volume prune` keeps them, as Docker 23+).
+    sb.den_ok(&["volume", "prune", "-a", "-f"]);
     sb.den_ok(&["network", "prune", "-f"]);
     assert_eq!(sb.den_ok(&["ps", "-aq"]).trim(), "");
     for dir in ["containers", "volumes", "networks"] {
