@@ -332,6 +332,39 @@ fn no_new_privs_only_when_asked_and_setuid_works_without_it() {
     assert_eq!(out, "1000 1000\n", "no-new-privileges: setuid is ignored");
 }
 
+/// Every mount under /sys is read-only, the cgroup hierarchies included.
+#[test]
+fn sys_submounts_are_read_only() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    let out = sb.den(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "grep ' /sys' /proc/self/mountinfo; mkdir /sys/fs/cgroup/x",
+    ]);
+    let mounts: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    assert!(
+        mounts.iter().any(|l| l.contains(" /sys/fs/cgroup")),
+        "no cgroup mount under /sys: {mounts:?}"
+    );
+    for line in &mounts {
+        let options = line.split_whitespace().nth(5).unwrap_or("");
+        assert!(
+            options.starts_with("ro"),
+            "writable mount under /sys: {line}"
+        );
+    }
+    assert!(
+        stderr(&out)
+            .contains("mkdir: can't create directory '/sys/fs/cgroup/x': Read-only file system"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// Each of these must fail from inside a default container.
 #[test]
 fn container_cannot_escape() {

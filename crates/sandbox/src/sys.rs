@@ -340,3 +340,27 @@ pub(crate) fn release_free_memory() {
         libc::malloc_trim(0);
     }
 }
+
+/// `mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, {attr_set: RDONLY})`:
+/// makes the mount at `fd` and every mount below it read-only.
+pub(crate) fn mount_setattr_rdonly_recursive(fd: std::os::fd::BorrowedFd<'_>) -> nix::Result<()> {
+    use std::os::fd::AsRawFd;
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    // struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }.
+    let attr: [u64; 4] = [MOUNT_ATTR_RDONLY, 0, 0, 0];
+    // SAFETY: the path is a valid NUL-terminated empty string, `attr` is a
+    // live, correctly sized struct mount_attr the kernel only reads, and the
+    // fd is borrowed for the duration of the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH as libc::c_uint | AT_RECURSIVE,
+            attr.as_ptr(),
+            std::mem::size_of_val(&attr),
+        )
+    };
+    nix::errno::Errno::result(ret).map(drop)
+}

@@ -448,7 +448,21 @@ pub(super) fn mount_system(
         !spec.security.privileged,
         "/sys",
     )?;
+    if !spec.security.privileged {
+        sys_read_only_recursive(root)?;
+    }
     Ok(())
+}
+
+/// The remount above only covers /sys itself; its submounts (the cgroup
+/// hierarchies under /sys/fs/cgroup, securityfs, …) become read-only here.
+fn sys_read_only_recursive(root: &OwnedFd) -> Result<(), SetupError> {
+    let fd = resolve(root, "/sys", Kind::Dir)?;
+    crate::sys::mount_setattr_rdonly_recursive(fd.as_fd()).map_err(|e| SetupError::Mount {
+        what: "/sys and its submounts read-only".to_string(),
+        target: "/sys".to_string(),
+        errno: e,
+    })
 }
 
 /// The user's volumes and tmpfs mounts, and den's generated /etc files.
