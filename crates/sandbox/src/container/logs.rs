@@ -45,6 +45,9 @@ fn open_private(path: &Path) -> std::io::Result<File> {
         .mode(0o600)
         .open(path)?;
     file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    if let Some(dir) = path.parent() {
+        super::state::owned_like_dir(&file, dir);
+    }
     Ok(file)
 }
 

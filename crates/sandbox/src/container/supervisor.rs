@@ -64,18 +64,6 @@ fn handled_signals() -> SigSet {
     set
 }
 
-/// Gives the FIFO the owner of the container's directory: the user who runs
-/// den. Made by root of the user namespace, it would otherwise belong to a
-/// subordinate id when root inside is not the user (`--userns=keep-id`), and
-/// the user's `den stop`/`rm -f` could not open it.
-fn owned_like_dir(fifo: &OwnedFd, dir: &std::path::Path) {
-    if let Ok(st) = rustix::fs::stat(dir) {
-        let uid = rustix::fs::Uid::from_raw(st.st_uid);
-        let gid = rustix::fs::Gid::from_raw(st.st_gid);
-        rustix::fs::fchown(fifo, Some(uid), Some(gid)).ok();
-    }
-}
-
 /// Where requests from `den stop`/`den kill` arrive (`control`).
 struct Control {
     fifo: Option<std::fs::File>,
@@ -89,7 +77,7 @@ impl Control {
                 .as_deref()
                 .and_then(|d| {
                     let fd = super::control::listen(d).ok()?;
-                    owned_like_dir(&fd, d);
+                    super::state::owned_like_dir(&fd, d);
                     Some(fd)
                 })
                 .map(std::fs::File::from),
