@@ -613,7 +613,7 @@ fn user_network_proxy_is_bounded_and_confined() {
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(ask_published(port), "echo:hello", "a new client is served");
     drop(idle);
-    // The proxy: the supervisor's child that is not the container.
+    // The proxy: one of the supervisor's children.
     let id = serde_json::from_str::<serde_json::Value>(&sb.den_ok(&["inspect", "echo"])).unwrap()
         [0]["Id"]
         .as_str()
@@ -628,9 +628,13 @@ fn user_network_proxy_is_bounded_and_confined() {
         state["pid"].as_i64().unwrap(),
     );
     let children = std::fs::read_to_string(format!("/proc/{sup}/task/{sup}/children")).unwrap();
+    // Not the container, nor the guard (a fork that stays in the
+    // supervisor's namespaces): the proxy runs in the network's namespace.
+    let netns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/net")).ok();
+    let own = netns(&sup.to_string());
     let proxy: Vec<&str> = children
         .split_whitespace()
-        .filter(|p| *p != ctr.to_string())
+        .filter(|p| *p != ctr.to_string() && netns(p) != own)
         .collect();
     assert_eq!(proxy.len(), 1, "{children}");
     let status = std::fs::read_to_string(format!("/proc/{}/status", proxy[0])).unwrap();
