@@ -166,6 +166,18 @@ pub fn rfc3339(secs: i64, nanos: u32) -> String {
     )
 }
 
+/// Gives a file the owner of the container's directory: the user who runs
+/// den. Made by root of the user namespace, it would otherwise belong to a
+/// subordinate id when root inside is not the user (`--userns=keep-id`), and
+/// with mode 0600 the user's `den ps`/`stop`/`rm -f`/`logs` could not read it.
+pub(crate) fn owned_like_dir(file: &impl std::os::fd::AsFd, dir: &Path) {
+    if let Ok(st) = rustix::fs::stat(dir) {
+        let uid = rustix::fs::Uid::from_raw(st.st_uid);
+        let gid = rustix::fs::Gid::from_raw(st.st_gid);
+        rustix::fs::fchown(file, Some(uid), Some(gid)).ok();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,17 +194,5 @@ mod tests {
         assert_eq!(rfc3339(1_747_699_200, 5), "2025-05-20T00:00:00.000000005Z");
         assert_eq!(rfc3339(951_782_400, 0), "2000-02-29T00:00:00.000000000Z");
         assert!(start_time(std::process::id() as i32).is_some());
-    }
-}
-
-/// Gives a file the owner of the container's directory: the user who runs
-/// den. Made by root of the user namespace, it would otherwise belong to a
-/// subordinate id when root inside is not the user (`--userns=keep-id`), and
-/// with mode 0600 the user's `den ps`/`stop`/`rm -f`/`logs` could not read it.
-pub(crate) fn owned_like_dir(file: &impl std::os::fd::AsFd, dir: &Path) {
-    if let Ok(st) = rustix::fs::stat(dir) {
-        let uid = rustix::fs::Uid::from_raw(st.st_uid);
-        let gid = rustix::fs::Gid::from_raw(st.st_gid);
-        rustix::fs::fchown(file, Some(uid), Some(gid)).ok();
     }
 }
