@@ -179,7 +179,7 @@ pub fn infra_main(
     nix::unistd::setsid().ok();
     crate::userns::enter_user_namespace(mapping)?;
     den_net::pasta::capabilities_cached(cache_dir)?;
-    let netns = super::network::new_netns()?;
+    let netns = super::netns::new_netns()?;
     let pasta = den_net::pasta::PastaConfig::default()
         .spawn(&den_net::pasta::Target::NetnsFd(netns.as_fd()))?;
     setns(netns.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|errno| SetupError::Namespace {
@@ -286,7 +286,7 @@ pub(super) fn enter_infra_userns(net: &UserNetwork) -> Result<Infra, SetupError>
 
 /// A container's namespace on a user network, wired to the bridge.
 pub(super) fn attach(net: &UserNetwork, id: &str, infra: &Infra) -> Result<OwnedFd, SetupError> {
-    super::network::with_netns_helper(|helper| wire(net, id, infra.pid, helper))
+    super::netns::with_netns_helper(|helper| wire(net, id, infra.pid, helper))
 }
 
 fn wire(net: &UserNetwork, id: &str, infra: i32, helper: i32) -> Result<OwnedFd, SetupError> {
