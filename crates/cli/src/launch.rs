@@ -114,14 +114,14 @@ pub fn start_terminal(
     detach_keys: Option<&str>,
     wait: bool,
 ) -> anyhow::Result<i32> {
-    use super::attach::{Outcome, session};
+    use crate::terminal::{Outcome, session};
     let keys = match detach_keys {
-        Some(k) => super::attach::parse_detach_keys(k)?,
-        None => super::attach::DEFAULT_DETACH_KEYS.to_vec(),
+        Some(k) => crate::terminal::parse_detach_keys(k)?,
+        None => crate::terminal::DEFAULT_DETACH_KEYS.to_vec(),
     };
     let (mut ours, theirs) = std::os::unix::net::UnixStream::pair()?;
     // The first frame: the window size the container's terminal starts with.
-    super::attach::send_size(&mut ours).ok();
+    crate::terminal::send_size(&mut ours).ok();
     let mut cmd = supervisor(ctx, spec)?;
     cmd.args(["--detach", "--attach-stdin"])
         .stdin(Stdio::from(OwnedFd::from(theirs)));
