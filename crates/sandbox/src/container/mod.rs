@@ -40,6 +40,7 @@ mod guard;
 mod init;
 pub mod join;
 pub mod logs;
+pub mod members;
 mod mounts;
 mod netns;
 mod network;

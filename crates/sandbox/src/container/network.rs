@@ -1,4 +1,5 @@
-//! `--network private` (den's default): a network namespace made by the
+//! A container's network for one run ([`ContainerNet`]): a user network's
+//! (see `bridge`), or `--network private` (den's default): a network namespace made by the
 //! supervisor, served by a pasta the supervisor owns for the container's
 //! lifetime (see `den_net::pasta` for why it must be started this way).
 //!
@@ -19,35 +20,39 @@ use crate::channel::{Receiver, Sender, channel};
 use den_net::pasta::{PastaConfig, PastaHandle, Starting, Target};
 use den_net::ports::PortMapping;
 
-/// A private network: its namespace and the pasta serving it (starting,
-/// then ready).
-pub(super) struct Private {
-    pub netns: OwnedFd,
-    starting: Option<Starting>,
-    pasta: Option<PastaHandle>,
-    /// On a user network: the published ports' proxy.
-    proxy: Option<super::bridge::Proxy>,
+/// A container's network namespace and what serves it for one run.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one value per run of a container, made once and never copied in a loop"
+)]
+pub(super) enum ContainerNet {
+    /// `--network private`: a pasta of its own (starting, then ready).
+    Private {
+        netns: OwnedFd,
+        starting: Option<Starting>,
+        pasta: Option<PastaHandle>,
+    },
+    /// On a user network (see `bridge`): wired to the network's bridge, no
+    /// pasta of its own; published ports through a proxy.
+    User {
+        netns: OwnedFd,
+        proxy: Option<super::bridge::Proxy>,
+    },
 }
 
-/// A container's namespace on a user network (see `bridge`): no pasta of its
-/// own, published ports through a proxy.
+/// A container's namespace on a user network.
 pub(super) fn create_user(
     net: &super::spec::UserNetwork,
     id: &str,
     infra: &super::bridge::Infra,
-) -> Result<Private, SetupError> {
+) -> Result<ContainerNet, SetupError> {
     let netns = super::bridge::attach(net, id, infra)?;
     let mut ports = Vec::new();
     for p in &net.ports {
         ports.extend(PortMapping::parse(p)?);
     }
     let proxy = super::bridge::Proxy::start(&ports, net, infra)?;
-    Ok(Private {
-        netns,
-        starting: None,
-        pasta: None,
-        proxy,
-    })
+    Ok(ContainerNet::User { netns, proxy })
 }
 
 /// What the container process needs: the namespace to join, and the
@@ -74,18 +79,29 @@ impl NetJoin {
     }
 }
 
-impl Private {
+impl ContainerNet {
+    fn netns(&self) -> &OwnedFd {
+        match self {
+            Self::Private { netns, .. } | Self::User { netns, .. } => netns,
+        }
+    }
+
     /// The container's side, and the supervisor's end of the ready channel.
     pub fn join(&self) -> Result<(NetJoin, Sender<NetReady>), SetupError> {
         let (tx, rx) = channel()?;
-        let netns = self.netns.try_clone().map_err(io("dup"))?;
+        let netns = self.netns().try_clone().map_err(io("dup"))?;
         Ok((NetJoin { netns, ready: rx }, tx))
     }
 
-    /// Waits for pasta and tells the container process (through `tell`).
+    /// Waits for pasta (a private network's) and tells the container
+    /// process (through `tell`).
     pub fn ready(&mut self, mut tell: Sender<NetReady>) -> Result<(), SetupError> {
-        if let Some(starting) = self.starting.take() {
-            self.pasta = Some(starting.ready()?);
+        if let Self::Private {
+            starting, pasta, ..
+        } = self
+            && let Some(s) = starting.take()
+        {
+            *pasta = Some(s.ready()?);
         }
         // A container process that already failed has closed its end; its
         // report says why, so a broken pipe here is not the error to show.
@@ -93,13 +109,14 @@ impl Private {
         Ok(())
     }
 
-    /// Ends pasta; without waiting for it when the supervisor is done anyway.
-    pub fn finish(mut self, wait: bool) {
-        drop(self.proxy.take());
-        match (self.pasta.take(), wait) {
-            (Some(p), true) => p.stop(),
-            (Some(p), false) => p.kill_nowait(),
-            (None, _) => {}
+    /// Ends pasta or the proxy; without waiting for pasta when the
+    /// supervisor is done anyway.
+    pub fn finish(self, wait: bool) {
+        match self {
+            Self::Private { pasta: Some(p), .. } if wait => p.stop(),
+            Self::Private { pasta: Some(p), .. } => p.kill_nowait(),
+            Self::Private { .. } => {}
+            Self::User { proxy, .. } => drop(proxy),
         }
     }
 }
@@ -116,7 +133,7 @@ fn io(what: &str) -> impl FnOnce(std::io::Error) -> SetupError + '_ {
 pub(super) fn create(
     net: &PrivateNetwork,
     cache_dir: &std::path::Path,
-) -> Result<Private, SetupError> {
+) -> Result<ContainerNet, SetupError> {
     den_net::pasta::capabilities_cached(cache_dir)?;
     let mut config = PastaConfig::default();
     for p in &net.ports {
@@ -131,10 +148,9 @@ pub(super) fn create(
         .any(|p| p.host_ip.is_some_and(|ip| ip.is_ipv6()));
     let netns = super::netns::new_netns()?;
     let starting = config.start(&Target::NetnsFd(netns.as_fd()))?;
-    Ok(Private {
+    Ok(ContainerNet::Private {
         netns,
         starting: Some(starting),
         pasta: None,
-        proxy: None,
     })
 }

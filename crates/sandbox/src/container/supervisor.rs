@@ -305,7 +305,7 @@ struct Started {
     child: sys::ForkedChild,
     guard: Guard,
     outputs: Outputs,
-    network: Option<super::network::Private>,
+    network: Option<super::network::ContainerNet>,
 }
 
 /// Forks the container process in a fresh pid namespace and waits until it
