@@ -76,7 +76,7 @@ fn setup_failure_names_its_step_and_errno() {
     let sb = sandbox(&env, true);
     sb.den_ok(&["pull", "busybox"]);
     let want = "den: container set-up failed at step \"enter the working directory\": \
-                enter the working directory /etc/passwd: Not a directory (os error 20)\n";
+                cannot enter the working directory /etc/passwd: Not a directory (os error 20)\n";
     for detach in [&[][..], &["-d"][..]] {
         let mut args = vec!["run", "--rm"];
         args.extend(detach);

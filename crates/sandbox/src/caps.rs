@@ -8,23 +8,11 @@
 //!
 //! # Order of the security steps
 //!
-//! The container init applies, in its single-threaded process inside the
-//! container's user namespace (uid 0 there, every capability of it), after
-//! its mounts and `pivot_root`, then execs the container's program:
-//!
-//! 1. Landlock ([`crate::landlock::LandlockPolicy::apply`]),
-//! 2. seccomp ([`crate::seccomp::apply`]),
-//! 3. the bounding set ([`CapPolicy::apply_bounding`], needs CAP_SETPCAP),
-//! 4. setgroups/setgid/setuid to the container user (needs CAP_SETUID and
-//!    CAP_SETGID, still held),
-//! 5. the process capabilities ([`CapPolicy::set_process_caps`]),
-//! 6. no_new_privs ([`crate::seccomp::set_no_new_privs`]), only with
-//!    `--security-opt no-new-privileges`.
-//!
-//! Why Landlock and seccomp come first is in the [`crate::seccomp`] module
-//! doc: in short, installing them while init holds CAP_SYS_ADMIN keeps
-//! no_new_privs optional, as in Docker, and the filter allows every call of
-//! steps 3 to 6.
+//! `crate::container::security` is the one place that applies them, and its
+//! module doc gives the order and why. For this module: the bounding set
+//! goes after Landlock and seccomp and before the switch to the container
+//! user (it needs CAP_SETPCAP, which the switch to a non-root user loses);
+//! the process capabilities go after the switch.
 //!
 //! # What the process ends up with (Docker's behaviour)
 //!
@@ -47,21 +35,22 @@ use caps::{CapSet, Capability, CapsHashSet};
 /// (raw sockets let a container forge ARP and IP frames; ping works
 /// through ping sockets instead: see the README's security section).
 /// `--cap-add NET_RAW` gives it back.
-pub const DEFAULT: [Capability; 13] = [
-    Capability::CAP_CHOWN,
-    Capability::CAP_DAC_OVERRIDE,
-    Capability::CAP_FSETID,
-    Capability::CAP_FOWNER,
-    Capability::CAP_MKNOD,
-    Capability::CAP_SETGID,
-    Capability::CAP_SETUID,
-    Capability::CAP_SETFCAP,
-    Capability::CAP_SETPCAP,
-    Capability::CAP_NET_BIND_SERVICE,
-    Capability::CAP_SYS_CHROOT,
-    Capability::CAP_KILL,
-    Capability::CAP_AUDIT_WRITE,
-];
+pub const DEFAULT: [Capability; 13] = without(DOCKER_DEFAULT, Capability::CAP_NET_RAW);
+
+/// `all` without `gone`, in the same order. Compile-time only: a `gone`
+/// that is not in `all` fails the build (index out of bounds).
+const fn without(all: [Capability; 14], gone: Capability) -> [Capability; 13] {
+    let mut out = [Capability::CAP_CHOWN; 13];
+    let (mut i, mut j) = (0, 0);
+    while i < all.len() {
+        if all[i] as u8 != gone as u8 {
+            out[j] = all[i];
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+}
 
 /// Docker's default capabilities, in Docker's order.
 pub const DOCKER_DEFAULT: [Capability; 14] = [

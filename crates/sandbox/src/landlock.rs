@@ -38,10 +38,10 @@
 //!
 //! # Order of the security steps
 //!
-//! See the [`crate::seccomp`] module doc: Landlock is step 1, installed while
-//! init still holds CAP_SYS_ADMIN in the container's user namespace (the
-//! kernel requires that or no_new_privs). [`LandlockPolicy::apply`] does not
-//! set no_new_privs itself.
+//! `crate::container::security` gives the order: Landlock goes before the
+//! seccomp filters, while the process still holds CAP_SYS_ADMIN in the
+//! container's user namespace (the kernel requires that or no_new_privs).
+//! [`LandlockPolicy::apply`] does not set no_new_privs itself.
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -40,27 +40,20 @@
 //!
 //! # Order of the security steps
 //!
-//! In the container init (single-threaded, in the container's user
-//! namespace as uid 0 with every capability of it, after the mounts and
-//! `pivot_root`), then exec:
-//!
-//! 1. [`crate::landlock::LandlockPolicy::apply`]
-//! 2. [`apply`] (this filter)
-//! 3. [`crate::caps::CapPolicy::apply_bounding`]
-//! 4. setgroups/setgid/setuid to the container user
-//! 5. [`crate::caps::CapPolicy::set_process_caps`]
-//! 6. [`set_no_new_privs`] only for `--security-opt no-new-privileges`
-//!
-//! The kernel installs a filter or a Landlock domain only for a process with
-//! no_new_privs set or CAP_SYS_ADMIN in its user namespace. Installing both
-//! while init still holds CAP_SYS_ADMIN keeps no_new_privs optional, as in
-//! Docker, so setuid programs (`sudo`, `su`) keep working in the container.
-//! Nothing after step 2 is refused by the filter: prctl, capset, setgroups,
-//! set*id and execve are allowed. (With no_new_privs set first, the same
-//! steps may also run with landlock and seccomp last, as runc does then.)
+//! `crate::container::security::apply` installs the filters (after
+//! Landlock and, in single-id mode, the [`single_id`] shim; before the
+//! bounding set, the switch to the container user and the process
+//! capabilities; no_new_privs last and only when asked); its module doc
+//! gives the whole order and why. What matters here: the kernel installs a
+//! filter only for a process with no_new_privs set or CAP_SYS_ADMIN in its
+//! user namespace. Installing it while the process still holds
+//! CAP_SYS_ADMIN keeps no_new_privs optional, as in Docker, so setuid
+//! programs (`sudo`, `su`) keep working in the container. Nothing applied
+//! after the filter is refused by it: prctl, capset, setgroups, set*id and
+//! execve are allowed.
 //!
 //! Compile (with [`compile_cached`]) before `pivot_root`, while den's cache
-//! directory is reachable; apply in step 2. The container must not be able
+//! directory is reachable; apply after pivot_root. The container must not be able
 //! to write that directory.
 //!
 //! `--security-opt seccomp=unconfined` means: do not call [`apply`]. Nothing

@@ -186,9 +186,11 @@ pub(crate) fn landlock_abi_version() -> nix::Result<i32> {
 }
 
 /// `seccomp(SECCOMP_SET_MODE_FILTER, 0, program)`: install a classic-BPF
-/// filter on the calling thread. Unlike `seccompiler::apply_filter` this does
-/// not set no_new_privs, so a caller holding CAP_SYS_ADMIN in its user
-/// namespace can keep setuid binaries working, as Docker does by default.
+/// filter on the calling thread (no flags: no TSYNC, the container process
+/// is single-threaded). `seccompiler::apply_filter` (0.5) does not fit: it
+/// always sets no_new_privs first, and den sets it only when asked
+/// (`container::security`), so a caller holding CAP_SYS_ADMIN in its user
+/// namespace keeps setuid binaries working, as Docker does by default.
 pub(crate) fn seccomp_set_mode_filter(program: &[seccompiler::sock_filter]) -> io::Result<()> {
     let len = u16::try_from(program.len())
         .ok()

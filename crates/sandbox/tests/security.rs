@@ -17,8 +17,10 @@ use std::time::Instant;
 
 use caps::{Capability, CapsHashSet};
 use den_sandbox::caps::{CapPolicy, DOCKER_DEFAULT};
+use den_sandbox::container::security::{self, Choices, Prepared};
+use den_sandbox::container::user::User;
 use den_sandbox::idmap::IdMapping;
-use den_sandbox::landlock::{LandlockPolicy, LandlockStatus};
+use den_sandbox::landlock::LandlockPolicy;
 use den_sandbox::seccomp;
 use den_sandbox::userns::enter_user_namespace;
 use nix::unistd::{Gid, Pid, Uid};
@@ -33,13 +35,42 @@ fn main() {
         println!("security: test"); // what `cargo test -- --list` expects
         return;
     }
-    seccomp_refuses_what_docker_refuses();
-    seccomp_follows_kept_capabilities();
-    seccomp_compile_and_cache_times();
-    landlock_confines_a_leaked_host_fd();
-    capabilities_for_root_and_other_users();
-    whole_sequence_then_exec();
-    println!("test result: ok. 6 passed");
+    let tests: [(&str, fn()); 7] = [
+        (
+            "seccomp_refuses_what_docker_refuses",
+            seccomp_refuses_what_docker_refuses,
+        ),
+        (
+            "seccomp_follows_kept_capabilities",
+            seccomp_follows_kept_capabilities,
+        ),
+        (
+            "seccomp_compile_and_cache_times",
+            seccomp_compile_and_cache_times,
+        ),
+        (
+            "landlock_confines_a_leaked_host_fd",
+            landlock_confines_a_leaked_host_fd,
+        ),
+        (
+            "capabilities_for_root_and_other_users",
+            capabilities_for_root_and_other_users,
+        ),
+        ("production_apply_then_exec", production_apply_then_exec),
+        (
+            "production_apply_with_no_new_privs",
+            production_apply_with_no_new_privs,
+        ),
+    ];
+    // A failing test panics and ends the binary with a non-zero status; the
+    // count printed is the number that ran to the end.
+    let mut passed = 0;
+    for (name, test) in tests {
+        test();
+        println!("test {name} ... ok");
+        passed += 1;
+    }
+    println!("test result: ok. {passed} passed");
 }
 
 // --- parent side -------------------------------------------------------------
@@ -248,27 +279,48 @@ fn capabilities_for_root_and_other_users() {
     expect(&user, &want, "uid 65534");
 }
 
-fn whole_sequence_then_exec() {
+/// `container::security::apply`, the production privilege drop, as the
+/// container process runs it (here with a narrower Landlock policy, so a
+/// write outside it shows Landlock in force), then exec.
+fn production_apply_then_exec() {
     for place in places() {
-        sequence_in(place);
+        let rw = tempfile::tempdir().expect("tempdir");
+        // Writable for the container user (nobody on the host): only
+        // Landlock may refuse a write outside it.
+        use std::os::unix::fs::PermissionsExt;
+        fs_err::set_permissions(rw.path(), std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+        let report = run_child("apply", place, &[rw.path(), Path::new("off")]);
+        let want = [
+            ("apply", "ok"),
+            ("spawn_true", "ok"),
+            ("thread", "ok"),
+            ("mount", "EPERM"),
+            ("write_outside", "EACCES"),
+            ("write_inside", "ok"),
+            ("no_new_privs", "0"),
+            ("CapInh", "0000000000000000"),
+            ("CapAmb", "0000000000000000"),
+        ];
+        expect(&report, &want, "security::apply, then exec");
+        let bnd = format!("{:016x}", mask(&default_caps()));
+        let user = match place {
+            Place::Host => [("uid", "65534"), ("CapEff", "0000000000000000")],
+            Place::UserNs => [("uid", "0"), ("CapEff", bnd.as_str())],
+        };
+        expect(&report, &user, "the container user");
+        expect(&report, &[("CapBnd", bnd.as_str())], "bounding set");
     }
 }
 
-fn sequence_in(place: Place) {
+/// With `--security-opt no-new-privileges`, `apply` sets no_new_privs last.
+fn production_apply_with_no_new_privs() {
     let rw = tempfile::tempdir().expect("tempdir");
-    let report = run_child("sequence", place, &[rw.path()]);
-    let want = [
-        ("landlock", "FullyEnforced"),
-        ("seccomp", "ok"),
-        ("bounding", "ok"),
-        ("setuid", "ok"),
-        ("process_caps", "ok"),
-        ("spawn_true", "ok"),
-        ("thread", "ok"),
-        ("mount", "EPERM"),
-        ("write_outside", "EACCES"),
-    ];
-    expect(&report, &want, "landlock, seccomp, caps, setuid, exec");
+    let report = run_child("apply", Place::UserNs, &[rw.path(), Path::new("nnp")]);
+    expect(
+        &report,
+        &[("apply", "ok"), ("no_new_privs", "1")],
+        "security::apply with no_new_privs",
+    );
 }
 
 // --- child side --------------------------------------------------------------
@@ -285,7 +337,7 @@ fn child(mode: &str, args: &[String]) -> i32 {
         "seccomp" => seccomp_child(&args[0]),
         "landlock" => landlock_child(&arg(0), &arg(1), &arg(2)),
         "caps" => caps_child(&args[0], &arg(1)),
-        "sequence" => sequence_child(&arg(0)),
+        "apply" => apply_child(&arg(0), &args[1] == "nnp"),
         _ => panic!("unknown child mode {mode}"),
     }
     0
@@ -504,29 +556,32 @@ fn become_nobody() -> nix::Result<()> {
     nix::unistd::setresuid(uid, uid, uid)
 }
 
-/// The container init's order (see the seccomp module doc), then exec.
-fn sequence_child(rw: &Path) {
-    let policy = CapPolicy::docker_default();
-    let filters = seccomp::compile(&policy.keep).expect("compile");
-    let landlock = LandlockPolicy {
-        read_write: vec![rw.to_owned(), PathBuf::from("/dev"), PathBuf::from("/proc")],
-        read_only: vec![PathBuf::from("/")],
-    };
-    let status = landlock.apply().expect("landlock");
-    report("landlock", format!("{status:?}"));
-    assert_ne!(status, LandlockStatus::NotEnforced);
-    report("seccomp", done(seccomp::apply(&filters)));
-    report("bounding", done(policy.apply_bounding()));
-    // On the host (as root) switch to another user; in a user namespace
-    // (single-id mode: only uid 0 exists) setresuid to 0 still goes through
-    // the filter.
+/// The production drop (`security::apply`) with Docker's default
+/// capabilities and seccomp filter, then what the process can still do.
+fn apply_child(rw: &Path, no_new_privs: bool) {
     let root = std::env::var_os(USERNS_ENV).is_some();
-    let set_user = match root {
-        true => nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)),
-        false => become_nobody(),
+    let prepared = Prepared::new(Choices {
+        caps: CapPolicy::docker_default(),
+        seccomp_cache: Some(rw),
+        single_id: false,
+        landlock: Some(LandlockPolicy {
+            read_write: vec![rw.to_owned(), PathBuf::from("/dev"), PathBuf::from("/proc")],
+            read_only: vec![PathBuf::from("/")],
+        }),
+        no_new_privs,
+    })
+    .expect("prepare");
+    // On the host (as root) the container user is nobody; in a user
+    // namespace (single-id mode: only uid 0 exists) it is root.
+    let id = if root { 0 } else { 65534 };
+    let user = User {
+        uid: id,
+        gid: id,
+        groups: vec![id],
+        home: None,
     };
-    report("setuid", outcome(set_user));
-    report("process_caps", done(policy.set_process_caps(root)));
+    report("apply", done(security::apply(&prepared, &user)));
+    report("uid", Uid::current());
     report("spawn_true", spawn_true());
     report("thread", io_outcome(spawn_thread()));
     let mount = nix::mount::mount(
@@ -537,8 +592,30 @@ fn sequence_child(rw: &Path) {
         None::<&str>,
     );
     report("mount", outcome(mount));
-    let outside = std::env::temp_dir().join(format!("den-security-{}", std::process::id()));
     let create = OFlags::WRONLY | OFlags::CREATE | OFlags::CLOEXEC;
-    let write = rustix::fs::open(&outside, create, Mode::from_raw_mode(0o644));
-    report("write_outside", errno(write));
+    let outside = std::env::temp_dir().join(format!("den-security-{}", std::process::id()));
+    report(
+        "write_outside",
+        errno(rustix::fs::open(
+            &outside,
+            create,
+            Mode::from_raw_mode(0o644),
+        )),
+    );
+    let inside = rw.join("inside");
+    report(
+        "write_inside",
+        errno(rustix::fs::open(
+            &inside,
+            create,
+            Mode::from_raw_mode(0o644),
+        )),
+    );
+    for field in ["NoNewPrivs", "CapEff", "CapBnd", "CapInh", "CapAmb"] {
+        let probe = match field {
+            "NoNewPrivs" => "no_new_privs",
+            f => f,
+        };
+        report(probe, status_field(field));
+    }
 }

@@ -54,7 +54,7 @@ impl Infra {
 fn fail(what: &str) -> impl FnOnce(std::io::Error) -> SetupError + '_ {
     move |e| SetupError::Io {
         what: what.into(),
-        path: "user network".into(),
+        path: "for the user network".into(),
         source: e,
     }
 }
@@ -86,11 +86,10 @@ fn ip(ns: Option<&str>, args: &[&str]) -> Result<(), SetupError> {
         .output()
         .map_err(fail("run ip (install iproute2)"))?;
     if !out.status.success() {
-        return Err(SetupError::Security(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        return Err(SetupError::Tool {
+            tool: format!("ip {}", args.join(" ")),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
     Ok(())
 }
@@ -119,10 +118,10 @@ fn nft(ns: Option<&str>, rules: &str) -> Result<(), SetupError> {
         .map_err(fail("write nft rules"))?;
     let out = nft.wait_with_output().map_err(fail("run nft"))?;
     if !out.status.success() {
-        return Err(SetupError::Security(format!(
-            "nft: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        return Err(SetupError::Tool {
+            tool: "nft".into(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
     Ok(())
 }
@@ -152,7 +151,7 @@ fn port_guard(veth: &str, mac: &str, ip: &str) -> String {
 fn mac_of(ip: &str) -> Result<String, SetupError> {
     let ip: std::net::Ipv4Addr = ip
         .parse()
-        .map_err(|_| SetupError::Security(format!("bad container address {ip:?}")))?;
+        .map_err(|_| SetupError::BadAddress(ip.to_string()))?;
     let [a, b, c, d] = ip.octets();
     Ok(format!("02:42:{a:02x}:{b:02x}:{c:02x}:{d:02x}"))
 }
@@ -261,12 +260,7 @@ fn linger(dir: &Path) {
 
 /// Enters the user namespace of the network's infra (instead of a new one).
 pub(super) fn enter_infra_userns(net: &UserNetwork) -> Result<Infra, SetupError> {
-    let infra = Infra::read(&net.dir).ok_or_else(|| {
-        SetupError::Security(format!(
-            "network {} has no running infra process: run the container again",
-            net.name
-        ))
-    })?;
+    let infra = Infra::read(&net.dir).ok_or_else(|| SetupError::NoInfra(net.name.clone()))?;
     let fd = rustix::fs::open(
         format!("/proc/{}/ns/user", infra.pid),
         OFlags::RDONLY | OFlags::CLOEXEC,
@@ -351,7 +345,7 @@ impl Proxy {
         let ip: std::net::IpAddr = net
             .ip
             .parse()
-            .map_err(|_| SetupError::Security(format!("bad container address {:?}", net.ip)))?;
+            .map_err(|_| SetupError::BadAddress(net.ip.clone()))?;
         let mut listeners = Vec::new();
         for p in ports {
             let at = p
@@ -367,8 +361,7 @@ impl Proxy {
         )
         .map_err(|e| fail("open the network's namespace")(e.into()))?;
         // Compiled here: the child only installs it.
-        let filter = crate::seccomp::compile(&Default::default())
-            .map_err(|e| SetupError::Security(format!("the proxy's seccomp filter: {e}")))?;
+        let filter = crate::seccomp::compile(&Default::default())?;
         let (child, ()) = sys::fork_child((), move || {
             nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).ok();
             quiet_stdio();
@@ -378,8 +371,7 @@ impl Proxy {
             drop(ns);
             den_net::proxy::Proxy::new(den_net::proxy::Limits::default()).serve(listeners);
             0
-        })
-        .map_err(|e| SetupError::Security(e.to_string()))?;
+        })?;
         Ok(Some(Proxy { child }))
     }
 }
@@ -401,14 +393,11 @@ fn quiet_stdio() {
 /// capabilities (bounding set too), no new privileges, and the containers'
 /// seccomp policy for a process without capabilities.
 fn confine(filter: &[seccompiler::BpfProgram]) -> Result<(), SetupError> {
-    let none = crate::caps::CapPolicy::from_flags(&[], &["ALL".into()], false)
-        .map_err(|e| SetupError::Security(e.to_string()))?;
-    none.apply_bounding()
-        .and_then(|()| none.set_process_caps(false))
-        .map_err(|e| SetupError::Security(e.to_string()))?;
-    crate::seccomp::set_no_new_privs()
-        .and_then(|()| crate::seccomp::apply(filter))
-        .map_err(|e| SetupError::Security(e.to_string()))
+    let none = crate::caps::CapPolicy::from_flags(&[], &["ALL".into()], false)?;
+    none.apply_bounding()?;
+    none.set_process_caps(false)?;
+    crate::seccomp::set_no_new_privs()?;
+    Ok(crate::seccomp::apply(filter)?)
 }
 
 impl Drop for Proxy {

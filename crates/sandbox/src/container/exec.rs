@@ -62,11 +62,7 @@ fn check(path: &Path) -> Result<(), SetupError> {
 fn cstrings(items: &[String]) -> Result<Vec<CString>, SetupError> {
     items
         .iter()
-        .map(|s| {
-            CString::new(s.as_str()).map_err(|_| {
-                SetupError::User(format!("argument or variable contains a NUL byte: {s:?}"))
-            })
-        })
+        .map(|s| CString::new(s.as_str()).map_err(|_| SetupError::NulByte(s.clone())))
         .collect()
 }
 

@@ -50,7 +50,7 @@ pub(super) struct Guard {
 fn io(what: &str) -> impl FnOnce(std::io::Error) -> SetupError + '_ {
     move |source| SetupError::Io {
         what: what.into(),
-        path: "the container's guard".into(),
+        path: "for the container's guard".into(),
         source,
     }
 }
@@ -147,8 +147,6 @@ pub(super) fn wait_watched(go: OwnedFd) -> Result<(), SetupError> {
     let mut b = [0u8; 1];
     match rustix::io::read(&go, &mut b) {
         Ok(1) => Ok(()),
-        _ => Err(SetupError::Security(
-            "the container's supervisor went away before its guard started".into(),
-        )),
+        _ => Err(SetupError::GuardGone),
     }
 }

@@ -90,8 +90,8 @@ pub fn exec_in(
     let signals = supervised_signals();
     signals
         .thread_block()
-        .map_err(|errno| SetupError::Namespace {
-            what: "signal mask",
+        .map_err(|errno| SetupError::Supervise {
+            what: "block the signals it forwards",
             errno,
         })?;
     let (mut child, mut report, ()) = fork_reporting(false, (), move |mut report: ReportTx| {
@@ -134,7 +134,7 @@ fn run_in_container(
     enter_workdir(&cwd).at(Step::EnterWorkdir)?;
     let program = exec::find(&req.args[0], &env).at(Step::FindCommand)?;
     sys::cloexec_from(3);
-    security::apply(spec, prepared, &user).at(Step::Privileges)?;
+    security::apply(prepared, &user).at(Step::Privileges)?;
     supervised_signals().thread_unblock().ok();
     Err(exec::exec(&program, &req.args, &env)).at(Step::Exec)
 }

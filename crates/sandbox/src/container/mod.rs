@@ -8,8 +8,8 @@
 //!          the host's mount namespace, so it can clean up afterwards)
 //!       3. block the signals it forwards; fork ──┐
 //!          then fork the guard (see `guard`)     │
-//!       5. read the report pipe: an error        │
-//!          message, or EOF when exec worked      │
+//!       5. read the report channel: the step     │
+//!          that failed, or EOF when exec worked  │
 //!       6. forward signals, reap; with --rm,     │
 //!          delete the container's directory;     │
 //!          exit with the container's status      │
@@ -35,6 +35,7 @@
 
 pub mod bridge;
 pub mod control;
+mod error;
 mod exec;
 mod guard;
 mod init;
@@ -47,7 +48,7 @@ mod network;
 mod prefill;
 pub mod pty;
 pub mod report;
-mod security;
+pub mod security;
 mod single_id;
 pub mod spec;
 pub mod state;
@@ -62,95 +63,9 @@ use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::sys::{self, ChildExit};
-use crate::userns::UsernsError;
+pub use error::SetupError;
 use report::{At, Failed, Step};
 use spec::{ContainerSpec, Network};
-
-/// Why a container could not be started.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    #[error(transparent)]
-    Userns(#[from] UsernsError),
-    #[error(transparent)]
-    KeepId(#[from] crate::idmap::KeepIdError),
-    #[error(transparent)]
-    Network(#[from] den_net::NetError),
-    #[error("cannot create the container's {what} namespace: {errno}")]
-    Namespace {
-        what: &'static str,
-        errno: nix::Error,
-    },
-    #[error("cannot give the container process a session of its own (setsid): {0}")]
-    Session(nix::Error),
-    #[error("mounting {what} on {target}: {errno}")]
-    Mount {
-        what: String,
-        target: String,
-        errno: nix::Error,
-    },
-    #[error("cannot resolve {target} inside the container: {errno}")]
-    Resolve {
-        target: String,
-        errno: rustix::io::Errno,
-    },
-    #[error("{what} {path}: {source}")]
-    Io {
-        what: String,
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    User(String),
-    #[error("{0}")]
-    Security(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    NotExecutable(String),
-    #[error("container set-up failed at step \"{step}\"")]
-    Child {
-        step: report::Step,
-        code: i32,
-        errno: Option<i32>,
-        #[source]
-        source: Option<report::Reported>,
-    },
-    #[error("the container's network did not come up (see the error above)")]
-    NetworkDown,
-    #[error("cannot fork")]
-    Fork(#[source] crate::sys::ForkError),
-    #[error("the report channel of a set-up process")]
-    Channel(#[from] crate::channel::ChannelError),
-}
-
-impl SetupError {
-    /// Docker's codes: 127 not found, 126 cannot be invoked, 125 den's own.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Self::NotFound(_) => 127,
-            Self::NotExecutable(_) => 126,
-            Self::Child { code, .. } => *code,
-            _ => 125,
-        }
-    }
-
-    /// The parent's error for what a set-up child reported (`None`: it
-    /// exec'd its command).
-    fn from_report(report: Option<report::ChildReport>) -> Option<Self> {
-        let report::ChildReport::Failed {
-            step,
-            code,
-            errno,
-            chain,
-        } = report?;
-        Some(Self::Child {
-            step,
-            code,
-            errno,
-            source: report::Reported::from_chain(&chain),
-        })
-    }
-}
 
 /// Signals the supervisor passes on to the container.
 const FORWARDED: [Signal; 7] = [
@@ -232,14 +147,14 @@ fn forwards(info: &libc::signalfd_siginfo) -> bool {
 /// Forwards signals to the container until it exits; returns its status.
 fn supervise(child: &mut sys::ForkedChild, signals: &SigSet) -> Result<i32, SetupError> {
     let sfd = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC).map_err(|errno| {
-        SetupError::Namespace {
-            what: "signalfd",
+        SetupError::Supervise {
+            what: "create a signalfd",
             errno,
         }
     })?;
     loop {
-        if let Some(exit) = child.try_wait().map_err(|errno| SetupError::Namespace {
-            what: "wait",
+        if let Some(exit) = child.try_wait().map_err(|errno| SetupError::Supervise {
+            what: "wait for the process",
             errno,
         })? {
             return Ok(match exit {
@@ -255,8 +170,8 @@ fn supervise(child: &mut sys::ForkedChild, signals: &SigSet) -> Result<i32, Setu
             }
             Ok(_) | Err(nix::Error::EINTR) => {}
             Err(errno) => {
-                return Err(SetupError::Namespace {
-                    what: "signalfd",
+                return Err(SetupError::Supervise {
+                    what: "read the signalfd",
                     errno,
                 });
             }
@@ -347,7 +262,7 @@ fn setup_and_exec(
     // The ids change next, which clears PR_SET_PDEATHSIG: from here on the
     // guard keeps the container from outliving its supervisor.
     guard::wait_watched(guarded).at(Step::WaitGuard)?;
-    security::apply(spec, prepared, &user).at(Step::Privileges)?;
+    security::apply(prepared, &user).at(Step::Privileges)?;
     // pasta was starting while the container was set up; the command runs
     // once its network is there.
     if let Some(n) = net.as_mut() {

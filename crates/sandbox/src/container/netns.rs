@@ -29,7 +29,7 @@ enum HelperReport {
 fn io(what: &str) -> impl FnOnce(std::io::Error) -> SetupError + '_ {
     move |e| SetupError::Io {
         what: what.into(),
-        path: "network namespace".into(),
+        path: "for a network namespace".into(),
         source: e,
     }
 }

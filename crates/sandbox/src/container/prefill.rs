@@ -96,7 +96,7 @@ fn claim_fill(volume: &Path) -> Result<bool, SetupError> {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(source) => Err(SetupError::Io {
-            what: "prefilling a volume: remove".into(),
+            what: "remove the new volume's fill marker".into(),
             path: mark,
             source,
         }),
@@ -121,7 +121,7 @@ fn open_entry(dir: &OwnedFd, name: &CStr, flags: OFlags) -> Result<OwnedFd, Errn
 }
 
 fn fail(what: &str, path: &str) -> impl FnOnce(Errno) -> SetupError {
-    let (what, path) = (format!("prefilling a volume: {what}"), path.into());
+    let (what, path) = (what.to_string(), path.into());
     move |e| SetupError::Io {
         what,
         path,
@@ -207,7 +207,7 @@ fn copy_file(src: &OwnedFd, dst: &OwnedFd, name: &CStr, path: &str) -> Result<Ow
         .map_err(fail("create the copy of", path))?;
     let mut copy = std::fs::File::from(to);
     std::io::copy(&mut std::fs::File::from(from), &mut copy).map_err(|e| SetupError::Io {
-        what: "prefilling a volume: copy".into(),
+        what: "copy into the new volume".into(),
         path: path.into(),
         source: e,
     })?;

@@ -219,7 +219,7 @@ mod tests {
         assert_eq!(chain_of(&rebuilt), chain);
         assert_eq!(
             chain.join(": "),
-            "enter the working directory /etc/passwd: Not a directory (os error 20)"
+            "cannot enter the working directory /etc/passwd: Not a directory (os error 20)"
         );
     }
 }

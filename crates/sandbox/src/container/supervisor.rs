@@ -52,8 +52,8 @@ fn take_stdin() -> Result<OwnedFd, SetupError> {
     Ok(fd)
 }
 
-fn ns_err(what: &'static str) -> impl FnOnce(nix::Error) -> SetupError {
-    move |errno| SetupError::Namespace { what, errno }
+fn sup_err(what: &'static str) -> impl FnOnce(nix::Error) -> SetupError {
+    move |errno| SetupError::Supervise { what, errno }
 }
 
 /// The signals the supervisor handles: those it forwards, SIGCHLD, and
@@ -129,9 +129,12 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         infra.is_none() && matches!(mapping, IdMapping::Single { .. }),
     )?;
     let signals = handled_signals();
-    signals.thread_block().map_err(ns_err("signal mask"))?;
+    signals
+        .thread_block()
+        .map_err(sup_err("block the signals it forwards"))?;
     // Close-on-exec: the container process must not inherit it.
-    let sfd = SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC).map_err(ns_err("signalfd"))?;
+    let sfd = SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC)
+        .map_err(sup_err("create a signalfd"))?;
     let mut control = Control::open(spec);
     let terminal = spec.process.terminal;
     let capture = !terminal && spec.state_dir.is_some();
@@ -334,8 +337,8 @@ fn start_once(
     };
     let pipe = || {
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| SetupError::Io {
-            what: "create a pipe".into(),
-            path: "pipe".into(),
+            what: "create a pipe for".into(),
+            path: "the container process".into(),
             source: e.into(),
         })
     };
@@ -447,8 +450,8 @@ fn watch(
             Ok(n) => n,
             Err(nix::Error::EINTR) => continue,
             Err(e) => {
-                return Err(SetupError::Namespace {
-                    what: "poll",
+                return Err(SetupError::Supervise {
+                    what: "poll the container's output, signals and requests",
                     errno: e,
                 });
             }
@@ -510,7 +513,9 @@ fn watch(
             open.remove(i);
         }
         if exit.is_none() {
-            exit = child.try_wait().map_err(ns_err("wait"))?;
+            exit = child
+                .try_wait()
+                .map_err(sup_err("wait for the container process"))?;
         }
     }
     if let Some(l) = logs {

@@ -45,9 +45,7 @@ pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<User, Setup
         (_, Some((name, uid, gid, home))) => (uid, gid, Some(home.to_string()), Some(name)),
         (Ok(uid), None) => (uid, 0, None, None),
         (Err(_), None) => {
-            return Err(SetupError::User(format!(
-                "unable to find user {u}: no matching entries in /etc/passwd"
-            )));
+            return Err(SetupError::UnknownUser(u.to_string()));
         }
     };
     let gid = match g {
@@ -59,9 +57,7 @@ pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<User, Setup
             (Ok(gid), _) => gid,
             (Err(_), Some((_, gid, _))) => gid,
             (Err(_), None) => {
-                return Err(SetupError::User(format!(
-                    "unable to find group {g}: no matching entries in /etc/group"
-                )));
+                return Err(SetupError::UnknownGroup(g.to_string()));
             }
         },
     };
@@ -107,11 +103,9 @@ const ACCOUNT_FILE_MAX: u64 = 4 << 20;
 fn read_account_file(path: &str) -> Result<String, SetupError> {
     use rustix::fs::{self as rfs, Mode, OFlags, ResolveFlags};
     use std::io::Read;
-    let refuse = |why: &str| {
-        SetupError::User(format!(
-            "{path} in the image {why}: den reads it only as a regular file of at most 4 MiB, \
-             not through a symlink; fix the image or use a numeric -u UID[:GID]"
-        ))
+    let refuse = |why: &str| SetupError::AccountFile {
+        path: path.to_string(),
+        why: why.to_string(),
     };
     let root = rfs::open(
         "/",
