@@ -26,6 +26,9 @@ fn supervisor(ctx: &Context, spec: &Path) -> anyhow::Result<Command> {
         .arg(&ctx.root)
         .args(["__internal", "container"])
         .arg(spec);
+    if let Some(origin) = den_sandbox::trace::child_origin() {
+        cmd.env(den_sandbox::trace::ORIGIN_VAR, origin);
+    }
     Ok(cmd)
 }
 
@@ -64,6 +67,9 @@ fn spawn_background(
         .read_line(&mut ready)
         .ok();
     if ready.trim() == word {
+        if den_sandbox::trace::enabled() {
+            relay_trace(&mut child);
+        }
         return Ok(child);
     }
     let mut err = String::new();
@@ -82,6 +88,21 @@ fn spawn_background(
         msg.to_string()
     };
     Err(anyhow::Error::new(ExitWith(code)).context(msg))
+}
+
+/// Copies the trace lines a background den wrote before it was up (its
+/// stderr, which its children keep open: read only what is there).
+fn relay_trace(child: &mut std::process::Child) {
+    use std::io::{Read, Write};
+    let Some(mut err) = child.stderr.take() else {
+        return;
+    };
+    if rustix::fs::fcntl_setfl(&err, rustix::fs::OFlags::NONBLOCK).is_err() {
+        return;
+    }
+    let mut text = Vec::new();
+    err.read_to_end(&mut text).ok();
+    std::io::stderr().write_all(&text).ok();
 }
 
 /// Starts the supervisor of a `-t` container in the background with this

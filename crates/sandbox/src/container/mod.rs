@@ -308,6 +308,7 @@ fn setup_and_exec(
     drop(root);
     mounts::pivot(&merged)?;
     mounts::seal_root(spec.read_only)?;
+    crate::trace::phase("mounts");
 
     // Stage 2, identity. After it: hostname, terminal and user are the container's.
     nix::unistd::sethostname(&spec.hostname).map_err(|errno| SetupError::Namespace {
@@ -339,11 +340,13 @@ fn setup_and_exec(
     // guard keeps the container from outliving its supervisor.
     guard::wait_watched(guarded)?;
     security::apply(spec, prepared, &user)?;
+    crate::trace::phase("security");
     // pasta was starting while the container was set up; the command runs
     // once its network is there.
     if let Some(n) = net {
         n.wait_ready()?;
     }
+    crate::trace::phase("exec");
     if spec.init {
         return init::run(
             &program,
