@@ -129,3 +129,109 @@ fn trace_of_a_detached_run_stops_at_started_and_stays_out_of_the_log() {
     assert_eq!(logs, "ready\n");
     sb.den_ok(&["rm", "-f", "traced"]);
 }
+
+/// The container's directory in the store, from its id.
+fn container_dir(sb: &UserSandbox, id: &str) -> std::path::PathBuf {
+    sb.root().join("containers").join(id)
+}
+
+/// The host pid of the container's init, from its state file.
+fn init_pid(sb: &UserSandbox, id: &str) -> i32 {
+    let state = std::fs::read_to_string(container_dir(sb, id).join("state.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&state).unwrap();
+    v["pid"].as_i64().expect("a running container's pid") as i32
+}
+
+/// `den rm -f` of a running container waits for nothing but its end: it
+/// neither sleeps (it waits on the supervisor's pidfd) nor starts another
+/// process (the files are the user's and deleted in place), as strace sees.
+#[test]
+fn rm_f_of_a_running_container_neither_sleeps_nor_starts_a_process() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    let id = sb
+        .den_ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            "victim",
+            "busybox",
+            "sleep",
+            "infinity",
+        ])
+        .trim()
+        .to_string();
+    let pid = init_pid(&sb, &id);
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    let log = sb.home().join("strace.log");
+    let o = sb
+        .command_as_user(
+            &[],
+            "strace",
+            &[
+                "-f",
+                "-qq",
+                "-e",
+                "trace=execve,nanosleep,clock_nanosleep",
+                "-o",
+                log.to_str().unwrap(),
+                env.bin.to_str().unwrap(),
+                "rm",
+                "-f",
+                "victim",
+            ],
+        )
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "victim\n");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let execs = calls.lines().filter(|l| l.contains("execve(")).count();
+    assert_eq!(execs, 1, "only den itself runs:\n{calls}");
+    assert!(!calls.contains("nanosleep("), "no sleeping:\n{calls}");
+    assert!(!container_dir(&sb, &id).exists(), "the files are gone");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the container's init {pid} is gone"
+    );
+    assert_eq!(sb.den_ok(&["ps", "-aq"]), "");
+}
+
+/// A container whose files are not all the user's (a subordinate id's, a
+/// directory nobody may read) is still removed whole by `rm -f`: inside
+/// the user namespace.
+#[test]
+fn rm_f_removes_files_of_subordinate_ids_and_unreadable_directories() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    let id = sb
+        .den_ok(&[
+            "run", "-d", "--network", "none", "--name", "owned", "busybox", "sh", "-c",
+            "mkdir -p /d/e && touch /d/e/f && chown -R 1000:1000 /d/e && chmod 000 /d && echo ok && sleep 1000",
+        ])
+        .trim()
+        .to_string();
+    for _ in 0..100 {
+        if sb.den_ok(&["logs", "owned"]) == "ok\n" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(sb.den_ok(&["logs", "owned"]), "ok\n");
+    let upper = container_dir(&sb, &id).join("upper/d");
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(upper.join("e/f")).unwrap()),
+        100_999,
+        "a file of the container's uid 1000"
+    );
+    assert_eq!(sb.den_ok(&["rm", "-f", "owned"]), "owned\n");
+    assert!(!container_dir(&sb, &id).exists());
+    let left: Vec<_> = std::fs::read_dir(sb.root().join("containers"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "nothing left: {left:?}");
+}
