@@ -235,3 +235,54 @@ fn rm_f_removes_files_of_subordinate_ids_and_unreadable_directories() {
         .collect();
     assert!(left.is_empty(), "nothing left: {left:?}");
 }
+
+/// The mountinfo line of the container's root, as the container sees it.
+fn root_mount(sb: &UserSandbox, args: &[&str]) -> String {
+    let out = sb.den_ok(args);
+    out.lines()
+        .find(|l| l.split_whitespace().nth(4) == Some("/"))
+        .unwrap_or_else(|| panic!("no root mount in:\n{out}"))
+        .to_string()
+}
+
+/// A `--rm` container's overlay is volatile: its unmount at exit does not
+/// sync the whole upper filesystem. A kept container's is not: its upper
+/// must survive a host crash.
+#[test]
+fn only_a_removed_containers_overlay_is_volatile() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    let gone = root_mount(
+        &sb,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "cat",
+            "/proc/self/mountinfo",
+        ],
+    );
+    assert!(gone.contains(" overlay "), "{gone}");
+    // `volatile`, shown as `fsync=volatile` by kernels that have that option
+    assert!(gone.contains("volatile"), "{gone}");
+    let kept = root_mount(
+        &sb,
+        &[
+            "run",
+            "--network",
+            "none",
+            "--name",
+            "kept",
+            "busybox",
+            "cat",
+            "/proc/self/mountinfo",
+        ],
+    );
+    assert!(kept.contains(" overlay "), "{kept}");
+    assert!(!kept.contains("volatile"), "{kept}");
+    // and it starts again on the same upper
+    sb.den_ok(&["start", "-a", "kept"]);
+    sb.den_ok(&["rm", "kept"]);
+}
