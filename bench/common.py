@@ -4,6 +4,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -11,6 +12,20 @@ SHARED = os.environ.get("DEN_SHARED", os.path.join(HERE, "..", "..", "shared"))
 PORT = 5050
 REGISTRY = f"127.0.0.1:{PORT}"
 REG_DIR = "/tmp/den-bench-registry"
+
+
+# The Debian package of each tool a benchmark may need.
+PACKAGES = {"podman": "podman", "bwrap": "bubblewrap", "crun": "crun", "runc": "runc",
+            "umoci": "umoci", "skopeo": "skopeo", "newuidmap": "uidmap", "pasta": "passt",
+            "docker-registry": "docker-registry", "hyperfine": "hyperfine", "iperf3": "iperf3"}
+
+
+def need_tools(tools):
+    """Exits with the apt-get line that installs whichever of `tools` is missing."""
+    missing = [t for t in tools if not shutil.which(t)]
+    if missing:
+        pkgs = " ".join(sorted({PACKAGES.get(t, t) for t in missing}))
+        sys.exit(f"missing {', '.join(missing)}: install with `apt-get install -y {pkgs}` (as root)")
 
 
 def sh(cmd, **kw):

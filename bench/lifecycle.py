@@ -1,38 +1,56 @@
 #!/usr/bin/env python3
-"""50 detached `sleep infinity` containers: start them, list them, stop and
-remove them, interleaved rounds of den and rootless podman; and the memory
-(PSS) of den's per-container supervisors against podman's conmon.
+"""50 detached `sleep infinity` containers, one by one: `run -d` each, one `ps`,
+`rm -f` each; den against rootless podman, in alternating rounds; and the
+memory (PSS) den keeps per container (supervisor and guard) against podman's
+conmon, measured while all 50 run.
 
-    sudo python3 bench/lifecycle.py [--rounds 3] [-n 50] [--user den-sub]
+    sudo python3 bench/lifecycle.py [--rounds 3] [-n 50] [--user den-sub] [--den target/release/den]
+
+Needs: apt-get install -y podman crun runc uidmap docker-registry skopeo
+The commands run as the bench user through bench/timer.py --lifecycle (no
+runuser or shell per command). Only the bench user's processes under the bench
+home are measured, and the benchmark ends only the containers it made.
 """
 import argparse
+import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import HERE, REGISTRY, as_user, prepare_home, start_registry, stop_registry  # noqa: E402
+from common import HERE, REGISTRY, as_user, need_tools, prepare_home, start_registry, stop_registry, user_env  # noqa: E402
 
 IMAGE = f"{REGISTRY}/library/busybox:latest"
 
 
-def pss_kib(pids):
-    total = 0
-    for pid in pids:
+def pss_of(uid, needle, pick):
+    """(count, total PSS KiB) of `uid`'s processes whose command line contains
+    `needle` and for which pick(pid, ppid, cmdline) holds."""
+    count = total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
+            if os.stat(f"/proc/{pid}").st_uid != uid:
+                continue
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+            ppid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+            if needle not in cmd or not pick(int(pid), ppid, cmd):
+                continue
             for line in open(f"/proc/{pid}/smaps_rollup"):
                 if line.startswith("Pss:"):
                     total += int(line.split()[1])
-        except OSError:
+                    count += 1
+        except (OSError, ValueError, IndexError):
             pass
-    return total
+    return count, total
 
 
-def pids_of(pattern):
-    out = subprocess.run(["pgrep", "-f", pattern], stdout=subprocess.PIPE, text=True).stdout
-    return [int(p) for p in out.split()]
+def memory(tool, uid, home):
+    if tool == "den":
+        # supervisors and their guards: den's processes outside the containers
+        return pss_of(uid, f"{home}/den --root", lambda pid, ppid, cmd: "__internal container" in cmd)
+    return pss_of(uid, "conmon", lambda pid, ppid, cmd: cmd.startswith("/usr/bin/conmon") or cmd.startswith("conmon"))
 
 
 def main():
@@ -42,51 +60,56 @@ def main():
     ap.add_argument("--user", default="den-sub")
     ap.add_argument("--den", default=os.path.join(HERE, "..", "target", "release", "den"))
     a = ap.parse_args()
+    need_tools(["podman", "newuidmap", "docker-registry", "skopeo"])
     home = f"/tmp/den-lcbench-{a.user}"
+    uid = int(subprocess.run(["id", "-u", a.user], stdout=subprocess.PIPE, text=True, check=True).stdout)
     start_registry()
     try:
         prepare_home(a.user, home, a.den)
-        den, n = f"{home}/den", a.n
+        den = f"{home}/den"
         for s in [f"{den} pull -q {IMAGE}", f"podman pull -q --tls-verify=false {IMAGE}"]:
             p = as_user(a.user, home, s, check=False)
             if p.returncode:
                 sys.exit(p.stderr.decode())
-        pod = "podman --runtime runc --cgroup-manager=cgroupfs"
-        tools = {
-            "den": (f"for i in $(seq {n}); do {den} run -d --network none --name b$i {IMAGE} sleep infinity >/dev/null || exit 1; done",
-                    f"{den} ps -q | wc -l",
-                    f"{den} stop -t 1 $({den} ps -q) >/dev/null && {den} rm $({den} ps -aq) >/dev/null"),
-            "podman": (f"for i in $(seq {n}); do {pod} run -d --network none --name b$i {IMAGE} sleep infinity >/dev/null || exit 1; done",
-                       f"{pod} ps -q | wc -l",
-                       f"{pod} stop -t 1 $({pod} ps -q) >/dev/null && {pod} rm $({pod} ps -aq) >/dev/null"),
-        }
-        times = {k: [] for k in tools}
-        memory = {}
-        for r in range(a.rounds):
-            for name in (list(tools) if r % 2 == 0 else list(tools)[::-1]):
-                start, ls, stop = tools[name]
-                t = time.perf_counter()
-                for step in (start, ls):
-                    p = as_user(a.user, home, step, check=False)
-                    if p.returncode:
-                        sys.exit(f"{name}: {step}: {p.stderr.decode()[-400:]}")
-                count = int(p.stdout.decode().strip() or 0)
-                if r == 0:
-                    pat = f"{home}/.local/share/den __internal container" if name == "den" else "conmon"
-                    pids = pids_of(pat)
-                    memory[name] = (len(pids), pss_kib(pids))
-                p = as_user(a.user, home, stop, check=False)
-                if p.returncode:
-                    sys.exit(f"{name}: stop/rm: {p.stderr.decode()[-400:]}")
-                times[name].append(time.perf_counter() - t)
-                assert count == n, f"{name} listed {count} containers"
-            print(f"round {r + 1}: " + "  ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()), flush=True)
-        med = {k: statistics.median(v) for k, v in times.items()}
-        print(f"\nstart {n} + list + stop + rm, median of {a.rounds}: den {med['den']:.2f}s, podman {med['podman']:.2f}s, ratio {med['den'] / med['podman']:.2f}x")
-        for k, (count, kib) in memory.items():
-            print(f"{k}: {count} supervisor processes, total PSS {kib / 1024:.1f} MiB, {kib / max(count, 1):.0f} KiB each")
+        pod = "podman --runtime runc --cgroup-manager=cgroupfs".split()
+        plan = {"rounds": a.rounds, "n": a.n, "tools": {
+            "den": {"run": [den, "run", "-d", "--network", "none", "--name", "b{i}", IMAGE, "sleep", "infinity"],
+                    "ps": [den, "ps", "-q"], "rm": [den, "rm", "-f", "b{i}"]},
+            "podman": {"run": pod + ["run", "-d", "--network", "none", "--name", "b{i}", IMAGE, "sleep", "infinity"],
+                       "ps": pod + ["ps", "-q"], "rm": pod + ["rm", "-f", "-t", "0", "b{i}"]},
+        }}
+        with open(f"{home}/lifecycle.json", "w") as f:
+            json.dump(plan, f)
+        shutil.copy(os.path.join(HERE, "timer.py"), f"{home}/timer.py")
+        p = subprocess.Popen(f"runuser -u {a.user} -- {user_env(a.user, home)} python3 {home}/timer.py "
+                             f"--lifecycle {home}/lifecycle.json", shell=True, cwd=home, text=True,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        mem = {}
+        for line in p.stderr:
+            if not line.startswith("hold "):
+                sys.stderr.write(line)
+                continue
+            tool = line.split()[1]
+            mem[tool] = memory(tool, uid, home)
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        out, _ = p.communicate()
+        if p.returncode:
+            sys.exit("the benchmark failed (see above)")
+        times = json.loads(out)
+        total = {t: statistics.median(r + q + m for r, q, m in zip(v["run"], v["ps"], v["rm"])) for t, v in times.items()}
+        print(f"{a.n} containers one by one, median of {a.rounds} rounds (s):")
+        print(f"{'':8} {'run -d':>8} {'ps':>8} {'rm -f':>8} {'total':>8}")
+        for t, v in times.items():
+            print(f"{t:8} {statistics.median(v['run']):8.2f} {statistics.median(v['ps']):8.3f} "
+                  f"{statistics.median(v['rm']):8.2f} {total[t]:8.2f}")
+        print(f"den / podman: {total['den'] / total['podman']:.3f}x")
+        for t, (count, kib) in mem.items():
+            print(f"{t}: {count} processes besides the containers' own, PSS {kib / 1024:.1f} MiB, "
+                  f"{kib / a.n:.0f} KiB per container")
     finally:
-        as_user(a.user, home, "podman rm -af >/dev/null 2>&1; podman rmi -a -f >/dev/null 2>&1; true", check=False)
+        as_user(a.user, home, f"for i in $(seq {a.n}); do {home}/den rm -f b$i; done >/dev/null 2>&1; "
+                "podman rm -af -t 0 >/dev/null 2>&1; podman rmi -a -f >/dev/null 2>&1; true", check=False)
         stop_registry()
 
 

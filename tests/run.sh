@@ -47,7 +47,7 @@ command -v cargo >/dev/null || die "cargo not found (install a Rust toolchain fo
 exec 9>/tmp/.den-ci-setup.lock
 flock 9
 
-PKGS=(uidmap passt docker-registry skopeo jq apache2-utils curl openssl python3 e2fsprogs
+PKGS=(uidmap passt docker-registry skopeo jq apache2-utils curl openssl python3 e2fsprogs strace
       ca-certificates gcc libc6-dev iproute2 util-linux nftables)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -26,6 +26,9 @@ fn supervisor(ctx: &Context, spec: &Path) -> anyhow::Result<Command> {
         .arg(&ctx.root)
         .args(["__internal", "container"])
         .arg(spec);
+    if let Some(origin) = den_sandbox::trace::child_origin() {
+        cmd.env(den_sandbox::trace::ORIGIN_VAR, origin);
+    }
     Ok(cmd)
 }
 
@@ -64,7 +67,12 @@ fn spawn_background(
     let stdout = OwnedFd::from(child.stdout.take().expect("piped"));
     let report = Receiver::<Background>::from_fd(stdout).recv();
     let (code, msg) = match report {
-        Ok(Some(Background::Up(w))) if w == word => return Ok(child),
+        Ok(Some(Background::Up(w))) if w == word => {
+            if den_sandbox::trace::enabled() {
+                relay_trace(&mut child);
+            }
+            return Ok(child);
+        }
         Ok(Some(Background::Failed { code, chain })) => {
             child.wait()?;
             (code, chain.join(": "))
@@ -99,6 +107,21 @@ fn unexpected_end(
         (true, None) => format!("{what} exited with {status}"),
     };
     Ok((code, msg))
+}
+
+/// Copies the trace lines a background den wrote before it was up (its
+/// stderr, which its children keep open: read only what is there).
+fn relay_trace(child: &mut std::process::Child) {
+    use std::io::{Read, Write};
+    let Some(mut err) = child.stderr.take() else {
+        return;
+    };
+    if rustix::fs::fcntl_setfl(&err, rustix::fs::OFlags::NONBLOCK).is_err() {
+        return;
+    }
+    let mut text = Vec::new();
+    err.read_to_end(&mut text).ok();
+    std::io::stderr().write_all(&text).ok();
 }
 
 /// Starts the supervisor of a `-t` container in the background with this

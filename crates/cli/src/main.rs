@@ -30,6 +30,7 @@ use clap::Parser;
 use args::{Cli, Command};
 
 fn main() -> ExitCode {
+    den_sandbox::trace::init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -38,6 +39,11 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // The supervisor's first mark ends the CLI's spawn of it (exec included).
+    den_sandbox::trace::phase(match &cli.command {
+        Command::Internal(args::InternalCommand::Container { .. }) => "spawn",
+        _ => "parse",
+    });
     match run(cli) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(125)),
         Err(e) => {

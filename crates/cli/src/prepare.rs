@@ -61,7 +61,7 @@ pub fn prepare_container(
     Volumes::open(&ctx.root)?.claim(&mut mounts)?;
     let spec = ContainerSpec {
         id: id.to_string(),
-        rootfs: rootfs(store, image, args.rootfs.as_deref(), dir)?,
+        rootfs: rootfs(store, image, args.rootfs.as_deref(), dir, args.rm)?,
         read_only: args.read_only,
         mounts,
         hostname,
@@ -102,11 +102,14 @@ pub fn prepare_container(
     Ok(spec)
 }
 
+/// `volatile`: the container is removed when it exits (`--rm`), so its
+/// overlay need not sync at unmount.
 fn rootfs(
     store: &Store,
     image: Option<&ImageRecord>,
     dir_root: Option<&Path>,
     dir: &Path,
+    volatile: bool,
 ) -> anyhow::Result<Rootfs> {
     let merged = dir.join("merged");
     match (image, dir_root) {
@@ -141,6 +144,7 @@ fn rootfs(
                 upper: dir.join("upper"),
                 work: dir.join("work"),
                 merged,
+                volatile,
             })
         }
         (None, None) => bail!("no image and no --rootfs"),

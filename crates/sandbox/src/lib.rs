@@ -22,6 +22,7 @@ pub mod landlock;
 pub mod probe;
 pub mod pty;
 pub mod seccomp;
+pub mod trace;
 pub mod userns;
 
 mod sys;

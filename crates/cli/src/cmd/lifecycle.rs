@@ -156,16 +156,12 @@ pub fn remove_one(ctx: &Context, r: &Record, force: bool) -> anyhow::Result<()> 
                 &r.id[..12]
             );
         }
+        // Returns once its supervisor is gone: a `--rm` container's deletes
+        // the directory itself, and must not be raced.
         kill_now(&containers, r)?;
-        // Until its supervisor is gone: a `--rm` container's deletes the
-        // directory itself, and must not be raced.
-        let t = Instant::now();
-        while containers.state(&r.id).supervisor_alive() && t.elapsed() < Duration::from_secs(10) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
     }
     let networks = crate::networks::Networks::open(&ctx.root)?;
-    let (_gone, _held) = match containers.detach(&r.id) {
+    let (gone, _held) = match containers.detach(&r.id) {
         Ok(d) => d,
         // A `--rm` container's supervisor removed it first: that is success.
         Err(e) if is_not_found(&e) && !containers.dir_of(&r.id).exists() => {
@@ -175,13 +171,67 @@ pub fn remove_one(ctx: &Context, r: &Record, force: bool) -> anyhow::Result<()> 
     };
     crate::containers::stop_point("rm:detached");
     networks.leave_all(&r.id)?;
-    crate::in_userns::remove_container(ctx, &r.id)
+    delete_files(ctx, &gone, &r.id)
+}
+
+/// Deletes a removed container's files (its `.rm-<id>` directory): here,
+/// when all of them are the user's (the usual case: the container's root
+/// is the user), which saves starting den again in the user namespace;
+/// otherwise (files of subordinate ids, directories the container made
+/// unreadable) inside it. `std::fs::remove_dir_all` never follows the
+/// container's symlinks.
+fn delete_files(ctx: &Context, gone: &std::path::Path, id: &str) -> anyhow::Result<()> {
+    use rustix::fs::{Mode, OFlags};
+    // overlayfs makes its `work/work` mode 000; `work` is the kernel's,
+    // never the container's, so its entry is no symlink planted there.
+    if let Ok(work) = rustix::fs::open(
+        gone.join("work"),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        rustix::fs::chmodat(&work, "work", Mode::RWXU, rustix::fs::AtFlags::empty()).ok();
+    }
+    if std::fs::remove_dir_all(gone).is_ok() {
+        return Ok(());
+    }
+    crate::in_userns::remove_container(ctx, id)
 }
 
 fn is_not_found(e: &anyhow::Error) -> bool {
     e.chain()
         .filter_map(|c| c.downcast_ref::<std::io::Error>())
         .any(|io| io.kind() == std::io::ErrorKind::NotFound)
+}
+
+/// Waits at most `limit` for the supervisor recorded in the container's
+/// state to exit, on a pidfd (no polling); true once it is gone.
+fn supervisor_gone(containers: &Containers, id: &str, limit: Duration) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let state = containers.state(id);
+    let Some(pid) = rustix::process::Pid::from_raw(state.supervisor_pid) else {
+        return true;
+    };
+    let Ok(fd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) else {
+        return !state.supervisor_alive();
+    };
+    // The pidfd names whichever process had the pid when it was opened:
+    // the supervisor only if that one is still alive now (start time).
+    if !state.supervisor_alive() {
+        return true;
+    }
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = PollTimeout::from(u16::try_from(left.as_millis()).unwrap_or(u16::MAX));
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, ms) {
+            Ok(0) => return false,
+            Ok(_) => return true,
+            Err(nix::Error::EINTR) => continue,
+            Err(_) => return !state.supervisor_alive(),
+        }
+    }
 }
 
 /// SIGKILL through the supervisor, or to the supervisor itself when it
@@ -198,16 +248,14 @@ fn kill_now(containers: &Containers, r: &Record) -> anyhow::Result<()> {
             .ok();
         }
     }
-    let t = Instant::now();
-    while running(containers.state(&r.id).status) {
-        if t.elapsed() > Duration::from_secs(10) {
-            bail!(
-                "cannot remove container {} ({}): it still runs 10 s after SIGKILL; see `den ps` and try again",
-                r.name,
-                &r.id[..12]
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    if !supervisor_gone(containers, &r.id, Duration::from_secs(10))
+        && running(containers.state(&r.id).status)
+    {
+        bail!(
+            "cannot remove container {} ({}): it still runs 10 s after SIGKILL; see `den ps` and try again",
+            r.name,
+            &r.id[..12]
+        );
     }
     Ok(())
 }

@@ -62,6 +62,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
             (Some(image), config, args.command.clone())
         }
     };
+    den_sandbox::trace::phase("store");
     let process_args = config.command(args.entrypoint.as_deref(), &command_in);
     if process_args.is_empty() {
         bail!(
@@ -116,6 +117,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
     };
     let spec_path = dir.join("spec.json");
     write_atomic(&spec_path, &serde_json::to_vec_pretty(&spec)?)?;
+    den_sandbox::trace::phase("spec");
     if args.detach {
         return match crate::launch::start_detached(ctx, &spec_path) {
             Ok(()) => {
@@ -146,6 +148,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
     if args.rm && dir.exists() {
         crate::in_userns::remove_container(ctx, &id)?;
     }
+    den_sandbox::trace::phase("exit");
     code
 }
 

@@ -234,6 +234,7 @@ fn setup_and_exec(
     drop(root);
     mounts::pivot(&merged).at(Step::PivotRoot)?;
     mounts::seal_root(spec.read_only).at(Step::PivotRoot)?;
+    crate::trace::phase("mounts");
 
     // Stage 2, identity. After it: hostname, terminal and user are the container's.
     nix::unistd::sethostname(&spec.hostname)
@@ -263,11 +264,13 @@ fn setup_and_exec(
     // guard keeps the container from outliving its supervisor.
     guard::wait_watched(guarded).at(Step::WaitGuard)?;
     security::apply(prepared, &user).at(Step::Privileges)?;
+    crate::trace::phase("security");
     // pasta was starting while the container was set up; the command runs
     // once its network is there.
     if let Some(n) = net.as_mut() {
         n.wait_ready().at(Step::WaitNetwork)?;
     }
+    crate::trace::phase("exec");
     if spec.init {
         return init::run(
             &program,

@@ -80,6 +80,7 @@ pub(super) fn mount_root(rootfs: &Rootfs) -> Result<PathBuf, SetupError> {
             upper,
             work,
             merged,
+            volatile,
         } => {
             // Relative lower paths keep the option string short (the kernel
             // takes one page): run the mount from the layers directory.
@@ -94,9 +95,10 @@ pub(super) fn mount_root(rootfs: &Rootfs) -> Result<PathBuf, SetupError> {
                 .collect::<Vec<_>>()
                 .join(":");
             let opts = format!(
-                "lowerdir={lowerdir},upperdir={},workdir={},userxattr",
+                "lowerdir={lowerdir},upperdir={},workdir={},userxattr{}",
                 upper.display(),
-                work.display()
+                work.display(),
+                if *volatile { ",volatile" } else { "" }
             );
             mnt(
                 "the overlay root",

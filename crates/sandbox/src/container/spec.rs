@@ -50,6 +50,12 @@ pub enum Rootfs {
         upper: PathBuf,
         work: PathBuf,
         merged: PathBuf,
+        /// A `--rm` container's, mounted `volatile`: its unmount does not
+        /// sync the whole upper filesystem (tens of ms on a busy disk, paid
+        /// at every exit), the layer being deleted right after. Never for
+        /// a kept container, whose upper must survive a host crash.
+        #[serde(default)]
+        volatile: bool,
     },
     /// `--rootfs DIR`: any directory as the single read-only lower layer; the
     /// writable upper lives on a tmpfs of the container (gone when it exits).

@@ -124,10 +124,12 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
             None
         }
     };
+    crate::trace::phase("userns");
     let prepared = security::prepare(
         spec,
         infra.is_none() && matches!(mapping, IdMapping::Single { .. }),
     )?;
+    crate::trace::phase("prepare");
     let signals = handled_signals();
     signals
         .thread_block()
@@ -182,6 +184,7 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         state.started_at = Some(now_rfc3339());
         state.exit_code = None;
         save(spec, &state);
+        crate::trace::phase("started");
         if opts.detached && state.restarts == 0 {
             super::announce("started");
         }

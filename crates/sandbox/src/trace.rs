@@ -1,0 +1,145 @@
+//! `DEN_TRACE=1`: one line per start-up phase on stderr, so users and
+//! benchmarks can see where a `den run` spends its time.
+//!
+//! ```text
+//! den: trace: parse        0.41 ms  (+0.41)   pid 4711
+//! den: trace: store        0.93 ms  (+0.52)   pid 4711
+//! ```
+//!
+//! Each line marks the end of the phase it names: the time since the first
+//! den of the run started, and (in brackets) how long the phase took. The
+//! phases cross processes: the CLI passes its origin and its last mark to
+//! the supervisor in [`ORIGIN_VAR`], and the container process inherits the
+//! supervisor's by fork. The clock is CLOCK_MONOTONIC, the same in all of
+//! them. Lines go to a close-on-exec copy of the stderr den started with
+//! (the container's own stderr may be a pipe to its log by then), one
+//! `write` each.
+//!
+//! Off (the default), a phase costs one load of an initialised `OnceLock`.
+
+use std::os::fd::OwnedFd;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The variable that turns tracing on (any value but empty or `0`).
+pub const VAR: &str = "DEN_TRACE";
+/// Set by den for the den it starts: `ORIGIN_NS:LAST_MARK_NS`.
+pub const ORIGIN_VAR: &str = "DEN_TRACE_T0";
+
+struct Tracer {
+    out: OwnedFd,
+    origin: u64,
+    last: AtomicU64,
+}
+
+static TRACER: OnceLock<Option<Tracer>> = OnceLock::new();
+
+fn now_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+/// `origin:last` from [`ORIGIN_VAR`], if it holds two numbers.
+fn parse_origin(v: &str) -> Option<(u64, u64)> {
+    let (a, b) = v.split_once(':')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// Whether `value` of [`VAR`] turns tracing on.
+fn wanted(value: Option<&str>) -> bool {
+    value.is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+fn tracer() -> Option<&'static Tracer> {
+    TRACER.get_or_init(start).as_ref()
+}
+
+fn start() -> Option<Tracer> {
+    let now = now_ns();
+    if !wanted(std::env::var(VAR).ok().as_deref()) {
+        return None;
+    }
+    let (origin, last) = std::env::var(ORIGIN_VAR)
+        .ok()
+        .and_then(|v| parse_origin(&v))
+        .unwrap_or((now, now));
+    let out = rustix::io::fcntl_dupfd_cloexec(std::io::stderr(), 3).ok()?;
+    Some(Tracer {
+        out,
+        origin,
+        last: AtomicU64::new(last),
+    })
+}
+
+/// Reads [`VAR`] (once per process) and fixes the origin: call first thing
+/// in `main`, so the first phase counts from there.
+pub fn init() {
+    tracer();
+}
+
+/// Whether tracing is on in this process.
+pub fn enabled() -> bool {
+    tracer().is_some()
+}
+
+/// The value of [`ORIGIN_VAR`] for a den this one starts now, when tracing.
+pub fn child_origin() -> Option<String> {
+    let t = tracer()?;
+    Some(format!("{}:{}", t.origin, now_ns()))
+}
+
+/// Marks the end of `phase`: prints its line when tracing, else nothing.
+pub fn phase(phase: &str) {
+    let Some(t) = tracer() else {
+        return;
+    };
+    let now = now_ns();
+    let prev = t.last.swap(now, Ordering::Relaxed);
+    let line = format_line(
+        phase,
+        now.saturating_sub(t.origin),
+        now.saturating_sub(prev),
+    );
+    rustix::io::write(&t.out, line.as_bytes()).ok();
+}
+
+fn format_line(phase: &str, total_ns: u64, delta_ns: u64) -> String {
+    let ms = |ns: u64| ns as f64 / 1e6;
+    format!(
+        "den: trace: {phase:<9} {:>8.2} ms  (+{:.2})   pid {}\n",
+        ms(total_ns),
+        ms(delta_ns),
+        std::process::id()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_that_turn_it_on() {
+        assert!(wanted(Some("1")));
+        assert!(wanted(Some("yes")));
+        assert!(!wanted(Some("0")));
+        assert!(!wanted(Some("")));
+        assert!(!wanted(None));
+    }
+
+    #[test]
+    fn origin_round_trip_and_bad_values() {
+        assert_eq!(parse_origin("12:34"), Some((12, 34)));
+        assert_eq!(parse_origin("12"), None);
+        assert_eq!(parse_origin("a:1"), None);
+    }
+
+    #[test]
+    fn line_format() {
+        let l = format_line("mounts", 2_500_000, 1_250_000);
+        assert!(
+            l.starts_with("den: trace: mounts        2.50 ms  (+1.25)   pid "),
+            "{l}"
+        );
+        assert!(l.ends_with('\n'));
+    }
+}
