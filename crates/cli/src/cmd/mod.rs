@@ -8,6 +8,7 @@ pub mod confirm;
 pub mod cp;
 mod cp_tar;
 pub mod exec;
+pub mod health;
 pub mod history;
 pub mod images;
 pub mod internal;

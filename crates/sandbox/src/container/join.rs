@@ -66,6 +66,27 @@ pub fn exec_in(
         "user",
         CloneFlags::CLONE_NEWUSER,
     )?;
+    let signals = supervised_signals();
+    signals
+        .thread_block()
+        .map_err(|errno| SetupError::Namespace {
+            what: "signal mask",
+            errno,
+        })?;
+    let mut child = spawn(spec, &prepared, init, req)?;
+    supervise(&mut child, &signals)
+}
+
+/// From inside the container's user namespace (after `exec_in` joined it,
+/// or in the supervisor's health probe): joins the other namespaces of the
+/// container whose init is `init` and forks `req` there; returns once the
+/// command has exec'd (or with why it could not). Single-threaded process.
+pub(super) fn spawn(
+    spec: &ContainerSpec,
+    prepared: &security::Prepared,
+    init: i32,
+    req: &ExecRequest,
+) -> Result<sys::ForkedChild, SetupError> {
     let names = [
         ("ipc", CloneFlags::CLONE_NEWIPC),
         ("uts", CloneFlags::CLONE_NEWUTS),
@@ -84,22 +105,15 @@ pub fn exec_in(
         join(fd, name, *flag)?;
     }
     drop(fds);
-    let signals = supervised_signals();
-    signals
-        .thread_block()
-        .map_err(|errno| SetupError::Namespace {
-            what: "signal mask",
-            errno,
-        })?;
     let (report_r, report_w) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| SetupError::Io {
             what: "create a pipe".into(),
             path: "pipe".into(),
             source: e.into(),
         })?;
-    let (mut child, report_r) = sys::fork_child(report_r, move || {
+    let (child, report_r) = sys::fork_child(report_r, move || {
         let joined = join(&mnt, "mount", CloneFlags::CLONE_NEWNS);
-        let err = match joined.and_then(|()| run_in_container(spec, &prepared, req)) {
+        let err = match joined.and_then(|()| run_in_container(spec, prepared, req)) {
             Ok(never) => match never {},
             Err(e) => e,
         };
@@ -119,7 +133,7 @@ pub fn exec_in(
         child.wait().ok();
         return Err(SetupError::decode(&report));
     }
-    supervise(&mut child, &signals)
+    Ok(child)
 }
 
 fn run_in_container(

@@ -35,6 +35,7 @@ pub mod bridge;
 pub mod control;
 mod exec;
 mod guard;
+pub mod health;
 mod init;
 pub mod join;
 pub mod logs;
@@ -46,6 +47,7 @@ mod security;
 mod single_id;
 pub mod spec;
 pub mod state;
+mod stop;
 mod supervisor;
 pub mod user;
 

@@ -190,6 +190,10 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         if let (Some(h), Some(m)) = (hub.as_mut(), master) {
             h.set_master(m);
         }
+        let mut health = spec
+            .health
+            .as_ref()
+            .map(|c| super::health::Runner::new(c, spec, &prepared, child.pid().as_raw()));
         let code = watch(
             (&mut child, &mut guard),
             &sfd,
@@ -197,11 +201,13 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
             Streams {
                 outputs,
                 hub: hub.as_mut(),
+                health: health.as_mut(),
             },
             logs.as_mut(),
             !opts.detached,
             &mut stopped,
         )?;
+        drop(health);
         guard.finish();
         state.status = Status::Exited;
         state.exit_code = Some(code);
@@ -293,9 +299,11 @@ enum Outputs {
 }
 
 /// What [`watch`] reads besides signals and requests.
-struct Streams<'a> {
+struct Streams<'a, 'h> {
     outputs: Option<[OwnedFd; 2]>,
     hub: Option<&'a mut pty::Hub>,
+    /// The health check's timer and probe (`health`).
+    health: Option<&'a mut super::health::Runner<'h>>,
 }
 
 /// One run of the container: its init, the guard that kills it if the
@@ -414,12 +422,16 @@ fn watch(
     (child, guard): (&mut sys::ForkedChild, &mut Guard),
     sfd: &SignalFd,
     control: &mut Control,
-    streams: Streams<'_>,
+    streams: Streams<'_, '_>,
     mut logs: Option<&mut LogWriter>,
     attached: bool,
     stopped: &mut bool,
 ) -> Result<i32, SetupError> {
-    let Streams { outputs, mut hub } = streams;
+    let Streams {
+        outputs,
+        mut hub,
+        mut health,
+    } = streams;
     let mut open: Vec<(usize, std::fs::File)> = outputs
         .map(|[o, e]| vec![(0, o.into()), (1, e.into())])
         .unwrap_or_default();
@@ -441,11 +453,19 @@ fn watch(
         if let Some(h) = hub.as_deref() {
             fds.extend(h.poll_fds().into_iter().map(|(fd, f)| PollFd::new(fd, f)));
         }
+        let health_at = fds.len();
+        if let Some(h) = health.as_deref() {
+            fds.extend(
+                h.poll_fds()
+                    .into_iter()
+                    .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
+            );
+        }
         // After the exit, drain what is left without waiting forever.
-        let timeout = if exit.is_some() {
-            PollTimeout::from(1000u16)
-        } else {
-            PollTimeout::NONE
+        let timeout = match (&exit, health.as_deref()) {
+            (Some(_), _) => PollTimeout::from(1000u16),
+            (None, Some(h)) => PollTimeout::from(h.wait().as_millis().min(60_000) as u16),
+            (None, None) => PollTimeout::NONE,
         };
         let ready = match poll(&mut fds, timeout) {
             Ok(n) => n,
@@ -457,7 +477,7 @@ fn watch(
                 });
             }
         };
-        if ready == 0 {
+        if ready == 0 && exit.is_some() {
             break;
         }
         let readable: Vec<bool> = fds
@@ -472,8 +492,18 @@ fn watch(
         if fifo_at.is_some_and(|i| readable[i]) {
             for req in control.read() {
                 let (sig, stop) = match req {
+                    // After the exit there is nothing left to signal.
+                    _ if exit.is_some() => continue,
                     super::control::Request::Signal(n) => (n, false),
-                    super::control::Request::Stop(n) => (n, true),
+                    super::control::Request::Stop(n) => {
+                        (super::stop::signal_for(child.pid().as_raw(), n), true)
+                    }
+                    super::control::Request::Health => {
+                        if let Some(h) = health.as_deref_mut() {
+                            h.run_now();
+                        }
+                        continue;
+                    }
                 };
                 *stopped |= stop;
                 if let Ok(sig) = Signal::try_from(sig) {
@@ -487,7 +517,7 @@ fn watch(
                     l.write(0, b).ok();
                 }
             };
-            tty_open = h.handle(&readable[hub_at..], &mut log);
+            tty_open = h.handle(&readable[hub_at..health_at], &mut log);
         }
         let mut closed = Vec::new();
         for (i, (stream, file)) in open.iter_mut().enumerate() {
@@ -512,6 +542,9 @@ fn watch(
         }
         for i in closed.into_iter().rev() {
             open.remove(i);
+        }
+        if let (None, Some(h)) = (&exit, health.as_deref_mut()) {
+            h.tick(&readable[health_at..]);
         }
         if exit.is_none() {
             exit = child.try_wait().map_err(ns_err("wait"))?;
