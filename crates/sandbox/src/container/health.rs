@@ -342,12 +342,13 @@ impl<'a> Runner<'a> {
     }
 
     fn finish(&mut self, mut r: Running) {
+        // The probe exits right after its verdict (an overdue one is
+        // killed here); the verdict stays in the pipe.
+        drop(r.child);
         let mut verdict = String::new();
         r.verdict.read_to_string(&mut verdict).ok();
         read_bounded(&mut r.output, &mut r.kept);
         drop(r.output);
-        // The probe exits right after its verdict; without one it is cut.
-        drop(r.child);
         let (code, extra) = match verdict.split_once('\n') {
             Some((c, rest)) => (c.parse().unwrap_or(-1), rest.to_string()),
             None => (-1, String::new()),
@@ -451,6 +452,10 @@ fn probe_main(
     rustix::stdio::dup2_stdout(&output).ok();
     rustix::stdio::dup2_stderr(&output).ok();
     drop(output);
+    // The supervisor blocks SIGPIPE; the command gets it as usual.
+    let mut pipe = nix::sys::signal::SigSet::empty();
+    pipe.add(nix::sys::signal::Signal::SIGPIPE);
+    pipe.thread_unblock().ok();
     let text = match join::spawn(spec, prepared, init, req) {
         Ok(child) => match wait_until(child, timeout) {
             Some(code) => format!("{code}\n"),

@@ -178,6 +178,11 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         state.started_at = Some(now_rfc3339());
         state.exit_code = None;
         save(spec, &state);
+        // Before "started": `den ps` right after `den run -d` sees it starting.
+        let mut health = spec
+            .health
+            .as_ref()
+            .map(|c| super::health::Runner::new(c, spec, &prepared, child.pid().as_raw()));
         if opts.detached && state.restarts == 0 {
             super::announce("started");
         }
@@ -190,10 +195,6 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         if let (Some(h), Some(m)) = (hub.as_mut(), master) {
             h.set_master(m);
         }
-        let mut health = spec
-            .health
-            .as_ref()
-            .map(|c| super::health::Runner::new(c, spec, &prepared, child.pid().as_raw()));
         let code = watch(
             (&mut child, &mut guard),
             &sfd,
