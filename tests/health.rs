@@ -334,3 +334,30 @@ fn a_pid_1_that_traps_the_stop_signal_gets_it_and_its_grace_period() {
     assert_eq!(sb.den_ok(&["logs", "stubborn"]), "ready\nnot yet\n");
     sb.den_ok(&["rm", "trap", "stubborn"]);
 }
+
+#[test]
+fn health_checks_run_without_subordinate_ids() {
+    let env = require_env!();
+    let sb = env.sandbox_nosub();
+    sb.write_registries_conf(&den_tests::mirror_conf("docker.io", &env.registry));
+    sb.den_ok(&["pull", "-q", "busybox"]);
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "single",
+        "--health-cmd",
+        "id -u",
+        "--health-interval",
+        "1s",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    wait_for("healthy", Duration::from_secs(10), || {
+        health_status(&sb, "single") == "healthy"
+    });
+    let h = inspect(&sb, "single")["State"]["Health"].clone();
+    assert_eq!(h["Log"][0]["Output"], "0\n", "{h}");
+    sb.den_ok(&["rm", "-f", "single"]);
+}
