@@ -361,3 +361,38 @@ fn health_checks_run_without_subordinate_ids() {
     assert_eq!(h["Log"][0]["Output"], "0\n", "{h}");
     sb.den_ok(&["rm", "-f", "single"]);
 }
+
+#[test]
+fn failures_in_the_start_period_do_not_count_and_probe_at_the_start_interval() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        "--health-cmd",
+        "false",
+        "--health-retries",
+        "1",
+        "--health-start-period",
+        "1m",
+        "--health-start-interval",
+        "500ms",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    // The interval is the default 30 s: only the start interval makes
+    // three probes within seconds, and none of their failures counts.
+    wait_for("three probes", Duration::from_secs(10), || {
+        inspect(&sb, "slow")["State"]["Health"]["Log"]
+            .as_array()
+            .is_some_and(|l| l.len() >= 3)
+    });
+    let h = inspect(&sb, "slow")["State"]["Health"].clone();
+    assert_eq!(h["Status"], "starting", "{h}");
+    assert_eq!(h["FailingStreak"], 0, "{h}");
+    assert_eq!(h["Log"][0]["ExitCode"], 1, "{h}");
+    sb.den_ok(&["rm", "-f", "slow"]);
+}
