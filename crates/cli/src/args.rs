@@ -128,6 +128,9 @@ pub enum Command {
     },
     /// Build an image from a Dockerfile.
     Build(Box<BuildArgs>),
+    /// Run a container's health check now.
+    #[command(subcommand)]
+    Healthcheck(HealthcheckCommand),
     /// Show an image's history: one row per instruction that made it.
     History(HistoryArgs),
     #[command(subcommand, hide = true, name = "__internal")]
@@ -474,12 +477,53 @@ pub struct RunArgs {
     #[arg(long)]
     pub platform: Option<String>,
     #[command(flatten)]
+    pub health: HealthFlags,
+    /// Signal `den stop` sends first (default: the image's, else TERM).
+    #[arg(long, value_name = "SIGNAL")]
+    pub stop_signal: Option<String>,
+    /// Seconds `den stop` waits before SIGKILL (default 10).
+    #[arg(long, value_name = "SECONDS")]
+    pub stop_timeout: Option<u64>,
+    #[command(flatten)]
     pub registry: RegistryFlags,
     /// The image (or, with --rootfs, the command).
     pub image: Option<String>,
     /// Command and arguments.
     #[arg(allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+/// `den run`'s health check flags (they override the image's HEALTHCHECK
+/// field by field).
+#[derive(Debug, Args, Default)]
+pub struct HealthFlags {
+    /// Command to run to check health (with /bin/sh -c).
+    #[arg(long, value_name = "COMMAND")]
+    pub health_cmd: Option<String>,
+    /// Time between checks (e.g. 30s, 1m).
+    #[arg(long, value_name = "DURATION")]
+    pub health_interval: Option<String>,
+    /// Longest time one check may run.
+    #[arg(long, value_name = "DURATION")]
+    pub health_timeout: Option<String>,
+    /// Failures in a row that make the container unhealthy.
+    #[arg(long, value_name = "N")]
+    pub health_retries: Option<i64>,
+    /// Time to start during which failures do not count.
+    #[arg(long, value_name = "DURATION")]
+    pub health_start_period: Option<String>,
+    /// Time between checks during the start period.
+    #[arg(long, value_name = "DURATION")]
+    pub health_start_interval: Option<String>,
+    /// Disable any health check, the image's included.
+    #[arg(long)]
+    pub no_healthcheck: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HealthcheckCommand {
+    /// Run the check once: exit 0 when it passes, 1 (printing the status) when not.
+    Run { container: String },
 }
 
 #[derive(Debug, Args)]
@@ -519,9 +563,10 @@ pub struct LogsArgs {
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
-    /// Seconds to wait before SIGKILL.
-    #[arg(short, long, default_value_t = 10)]
-    pub time: u64,
+    /// Seconds to wait before SIGKILL (default: the container's
+    /// --stop-timeout, else 10).
+    #[arg(short, long)]
+    pub time: Option<u64>,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }

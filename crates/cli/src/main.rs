@@ -234,6 +234,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }) => system_prune(&ctx, all, volumes, force),
         Command::Unshare { command } => cmd::unshare::run(&command),
         Command::Build(a) => cmd::build::run(&ctx, &a),
+        Command::Healthcheck(args::HealthcheckCommand::Run { container }) => {
+            cmd::health::run_now(&ctx, &container)
+        }
         Command::History(a) => cmd::history::run(&ctx, &a),
         Command::Internal(sub) => cmd::internal::run(&ctx, sub),
     }

@@ -96,7 +96,9 @@ pub fn prepare_container(
         cache_dir: ctx.root.join("cache"),
         state_dir: Some(dir.to_path_buf()),
         restart,
-        stop_signal: config.stop_signal.clone(),
+        stop_signal: args.stop_signal.clone().or(config.stop_signal.clone()),
+        stop_timeout: args.stop_timeout,
+        health: crate::cmd::health::check(&args.health, config.healthcheck.as_ref())?,
         remove_when_done: args.rm.then(|| dir.to_path_buf()),
     };
     Ok(spec)

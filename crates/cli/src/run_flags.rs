@@ -281,6 +281,8 @@ pub struct ImageConfig {
     pub working_dir: Option<String>,
     pub user: Option<String>,
     pub stop_signal: Option<String>,
+    /// HEALTHCHECK (Docker's `Healthcheck`, which OCI does not define).
+    pub healthcheck: Option<crate::cmd::health::ImageHealth>,
     /// `3306/tcp`, as EXPOSE wrote it.
     pub exposed_ports: Vec<String>,
 }
@@ -288,12 +290,19 @@ pub struct ImageConfig {
 impl ImageConfig {
     /// Reads the image's config blob (OCI image configuration, via `oci-spec`).
     pub fn read(store: &Store, image: &ImageRecord) -> anyhow::Result<Self> {
+        let blob = store.read_blob(&image.id)?;
         let parsed: oci_spec::image::ImageConfiguration =
-            serde_json::from_slice(&store.read_blob(&image.id)?)
-                .context("malformed image config")?;
+            serde_json::from_slice(&blob).context("malformed image config")?;
         let Some(c) = parsed.config() else {
             return Ok(Self::default());
         };
+        let raw: serde_json::Value =
+            serde_json::from_slice(&blob).context("malformed image config")?;
+        let healthcheck =
+            crate::cmd::health::ImageHealth::from_config(&raw).unwrap_or_else(|why| {
+                eprintln!("den: warning: the image's HEALTHCHECK is ignored: {why}");
+                None
+            });
         Ok(Self {
             entrypoint: c.entrypoint().clone(),
             cmd: c.cmd().clone(),
@@ -301,6 +310,7 @@ impl ImageConfig {
             working_dir: c.working_dir().clone(),
             user: c.user().clone(),
             stop_signal: c.stop_signal().clone(),
+            healthcheck,
             exposed_ports: c.exposed_ports().clone().unwrap_or_default(),
         })
     }

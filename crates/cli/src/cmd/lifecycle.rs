@@ -16,8 +16,7 @@ fn running(s: Status) -> bool {
     matches!(s, Status::Running | Status::Restarting)
 }
 
-/// The signal `den stop` sends first: the image's StopSignal, or SIGTERM.
-fn stop_signal(ctx: &Context, r: &Record) -> i32 {
+fn spec_json(ctx: &Context, r: &Record) -> Option<serde_json::Value> {
     let spec = std::fs::read(
         Containers::open(&ctx.root)
             .map(|c| c.dir_of(&r.id).join("spec.json"))
@@ -25,8 +24,26 @@ fn stop_signal(ctx: &Context, r: &Record) -> i32 {
     )
     .ok();
     spec.and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+}
+
+/// The signal `den stop` sends first: `--stop-signal`, the image's
+/// StopSignal, or SIGTERM.
+fn stop_signal(ctx: &Context, r: &Record) -> i32 {
+    spec_json(ctx, r)
         .and_then(|v| v["stop_signal"].as_str().and_then(control::parse_signal))
         .unwrap_or(libc_sigterm())
+}
+
+/// How long `den stop` waits: `-t`, else the container's `--stop-timeout`,
+/// else 10 s.
+fn stop_timeout(ctx: &Context, r: &Record, given: Option<Duration>) -> Duration {
+    given
+        .or_else(|| {
+            spec_json(ctx, r)?["stop_timeout"]
+                .as_u64()
+                .map(Duration::from_secs)
+        })
+        .unwrap_or(Duration::from_secs(10))
 }
 
 fn libc_sigterm() -> i32 {
@@ -35,29 +52,46 @@ fn libc_sigterm() -> i32 {
 
 /// Stops containers together: each gets its stop signal at once, then
 /// whatever still runs after `timeout` gets SIGKILL (like `docker stop`,
-/// which stops several containers in parallel).
+/// which stops several containers in parallel). A container whose PID 1
+/// would never see the stop signal is killed at once by its supervisor
+/// (`den_sandbox::container::stop`).
 pub fn stop_all(ctx: &Context, records: &[Record], timeout: Duration) -> anyhow::Result<()> {
+    stop_each(ctx, records, Some(timeout))
+}
+
+/// [`stop_all`], each container waited for its own timeout when `timeout`
+/// is `None` (its `--stop-timeout`, else 10 s).
+pub fn stop_each(
+    ctx: &Context,
+    records: &[Record],
+    timeout: Option<Duration>,
+) -> anyhow::Result<()> {
     let containers = Containers::open(&ctx.root)?;
-    let mut pending: Vec<&Record> = Vec::new();
+    let mut pending: Vec<(&Record, Instant)> = Vec::new();
+    let now = Instant::now();
     for r in records {
         if running(containers.state(&r.id).status) {
             control::send(&containers.dir_of(&r.id), stop_signal(ctx, r), true)
                 .with_context(|| format!("signalling container {}", r.name))?;
-            pending.push(r);
+            pending.push((r, now + stop_timeout(ctx, r, timeout)));
         }
     }
-    let settle = |pending: &mut Vec<&Record>, until: Instant| {
-        while !pending.is_empty() && Instant::now() < until {
-            pending.retain(|r| running(containers.state(&r.id).status));
-            std::thread::sleep(Duration::from_millis(20));
+    let is_running = |r: &Record| running(containers.state(&r.id).status);
+    let mut killed: Vec<&Record> = Vec::new();
+    while !pending.is_empty() {
+        pending.retain(|(r, _)| is_running(r));
+        let now = Instant::now();
+        for (r, _) in pending.iter().filter(|(_, until)| now >= *until) {
+            control::send(&containers.dir_of(&r.id), 9, true).ok();
+            killed.push(r);
         }
-        pending.retain(|r| running(containers.state(&r.id).status));
-    };
-    settle(&mut pending, Instant::now() + timeout);
-    for r in &pending {
-        control::send(&containers.dir_of(&r.id), 9, true).ok();
+        pending.retain(|(_, until)| now < *until);
+        std::thread::sleep(Duration::from_millis(20));
     }
-    settle(&mut pending, Instant::now() + Duration::from_secs(10));
+    let until = Instant::now() + Duration::from_secs(10);
+    while killed.iter().any(|r| is_running(r)) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     Ok(())
 }
 
@@ -66,13 +100,13 @@ pub fn stop_one(ctx: &Context, r: &Record, timeout: Duration) -> anyhow::Result<
     stop_all(ctx, std::slice::from_ref(r), timeout)
 }
 
-pub fn stop(ctx: &Context, names: &[String], timeout: u64) -> anyhow::Result<i32> {
+pub fn stop(ctx: &Context, names: &[String], timeout: Option<u64>) -> anyhow::Result<i32> {
     let containers = Containers::open(&ctx.root)?;
     let records: Vec<Record> = names
         .iter()
         .map(|n| containers.find(n))
         .collect::<anyhow::Result<_>>()?;
-    stop_all(ctx, &records, Duration::from_secs(timeout))?;
+    stop_each(ctx, &records, timeout.map(Duration::from_secs))?;
     names.iter().for_each(|n| println!("{n}"));
     Ok(0)
 }
@@ -133,11 +167,12 @@ pub fn start(
     Ok(code)
 }
 
-pub fn restart(ctx: &Context, names: &[String], timeout: u64) -> anyhow::Result<i32> {
+pub fn restart(ctx: &Context, names: &[String], timeout: Option<u64>) -> anyhow::Result<i32> {
     let containers = Containers::open(&ctx.root)?;
     for n in names {
         let r = containers.find(n)?;
-        stop_one(ctx, &r, Duration::from_secs(timeout))?;
+        let wait = stop_timeout(ctx, &r, timeout.map(Duration::from_secs));
+        stop_one(ctx, &r, wait)?;
         crate::launch::start_detached(ctx, &containers.dir_of(&r.id).join("spec.json"))?;
         println!("{n}");
     }

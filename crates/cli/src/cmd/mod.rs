@@ -10,6 +10,7 @@ pub mod build;
 pub mod check;
 pub mod cp;
 pub mod exec;
+pub mod health;
 pub mod history;
 pub mod images;
 pub mod internal;

@@ -110,7 +110,7 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> anyhow::Result<i32> {
         Some("json") => {
             let v: Vec<_> = rows.iter().map(|(r, s)| json!({
                 "Id": r.id, "Names": [r.name], "Image": r.image, "ImageID": r.image_id, "Command": r.command,
-                "Created": r.created, "State": status_word(s.status), "Status": status_text(s, now),
+                "Created": r.created, "State": status_word(s.status), "Status": status_text(s, now) + &health_suffix(&containers, r, s),
                 "ExitCode": s.exit_code, "Pid": s.pid, "Ports": r.ports,
             })).collect();
             println!("{}", serde_json::to_string_pretty(&v)?);
@@ -124,7 +124,7 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> anyhow::Result<i32> {
                         r.image.clone(),
                         command_text(&r.command, args.no_trunc),
                         ago(&r.created, now),
-                        status_text(s, now),
+                        status_text(s, now) + &health_suffix(&containers, r, s),
                         // Docker lists ports only while they are published.
                         if matches!(s.status, Status::Running | Status::Restarting) {
                             r.ports.join(", ")
@@ -156,11 +156,17 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// ` (healthy)` and the like, for a running container with a health check.
+fn health_suffix(containers: &Containers, r: &Record, s: &State) -> String {
+    super::health::ps_suffix(super::health::of(&containers.dir_of(&r.id), s).as_ref())
+}
+
 /// Docker-like JSON for one container.
 pub fn inspect_json(ctx: &Context, r: &Record, s: &State) -> anyhow::Result<serde_json::Value> {
     let containers = Containers::open(&ctx.root)?;
     let dir = containers.dir_of(&r.id);
     let spec: serde_json::Value = serde_json::from_slice(&fs_err::read(dir.join("spec.json"))?)?;
+    let health = den_sandbox::container::health::read(&dir).filter(|_| !spec["health"].is_null());
     let mounts: Vec<_> = spec["mounts"].as_array().cloned().unwrap_or_default().into_iter().map(|m| {
         let (kind, body) = m.as_object().and_then(|o| o.iter().next()).map(|(k, v)| (k.clone(), v.clone())).unwrap_or_default();
         json!({"Type": kind.to_lowercase(), "Source": body["source"], "Destination": body["target"], "RW": !body["read_only"].as_bool().unwrap_or(false)})
@@ -173,10 +179,10 @@ pub fn inspect_json(ctx: &Context, r: &Record, s: &State) -> anyhow::Result<serd
         "State": {
             "Status": status_word(s.status), "Running": s.status == Status::Running, "Restarting": s.status == Status::Restarting,
             "Pid": s.pid, "ExitCode": s.exit_code.unwrap_or(0), "Error": s.error.clone().unwrap_or_default(),
-            "StartedAt": s.started_at, "FinishedAt": s.finished_at,
+            "StartedAt": s.started_at, "FinishedAt": s.finished_at, "Health": health,
         },
         "Image": r.image_id, "Name": format!("/{}", r.name), "RestartCount": s.restarts,
-        "Config": { "Hostname": spec["hostname"], "Image": r.image, "Cmd": r.command, "Env": spec["process"]["env"], "WorkingDir": spec["process"]["cwd"], "User": spec["process"]["user"], "Tty": spec["process"]["terminal"] },
+        "Config": { "Hostname": spec["hostname"], "Image": r.image, "Cmd": r.command, "Env": spec["process"]["env"], "WorkingDir": spec["process"]["cwd"], "User": spec["process"]["user"], "Tty": spec["process"]["terminal"], "StopSignal": spec["stop_signal"], "StopTimeout": spec["stop_timeout"], "Healthcheck": super::health::config_json(&spec["health"]) },
         "Mounts": mounts,
         "NetworkSettings": { "Ports": r.ports_json() },
         "HostConfig": { "NetworkMode": spec["network"], "ReadonlyRootfs": spec["read_only"], "Privileged": spec["security"]["privileged"], "CapAdd": spec["security"]["capabilities"], "RestartPolicy": spec["restart"] },

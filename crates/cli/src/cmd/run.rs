@@ -41,6 +41,13 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
         bail!("invalid container name `{n}`: use letters, digits, _ . - (first a letter or digit)");
     }
     let userns = run_flags::userns(args)?;
+    if let Some(s) = &args.stop_signal
+        && den_sandbox::container::control::parse_signal(s).is_none()
+    {
+        bail!("invalid --stop-signal `{s}`: use a name like TERM or INT, or a number from 1 to 64");
+    }
+    // The health flags are checked before anything is made.
+    super::health::check(&args.health, None)?;
     let store = ctx.store()?;
     let (image, config, command_in) = match &args.rootfs {
         Some(_) => (

@@ -7,7 +7,9 @@
 //!
 //! - `signal N`: send signal N to the container's init.
 //! - `stop N`: the same, and this exit is a stop: the restart policy does
-//!   not apply to it.
+//!   not apply to it. When the init would never see signal N (`stop`),
+//!   the supervisor sends SIGKILL at once.
+//! - `health 0`: run the health check now (`den healthcheck run`).
 //!
 //! Opening the FIFO fails with ENXIO when no supervisor holds it, which is
 //! also how a caller learns the container is not running. SIGKILL and
@@ -49,6 +51,7 @@ pub fn listen(dir: &Path) -> std::io::Result<OwnedFd> {
 pub enum Request {
     Signal(i32),
     Stop(i32),
+    Health,
 }
 
 pub fn parse_request(line: &str) -> Option<Request> {
@@ -57,6 +60,7 @@ pub fn parse_request(line: &str) -> Option<Request> {
     match verb {
         "signal" => Some(Request::Signal(n)),
         "stop" => Some(Request::Stop(n)),
+        "health" => Some(Request::Health),
         _ => None,
     }
 }
@@ -70,6 +74,16 @@ pub fn send(dir: &Path, signal: i32, stopping: bool) -> std::io::Result<()> {
     )?;
     let verb = if stopping { "stop" } else { "signal" };
     std::fs::File::from(fd).write_all(format!("{verb} {signal}\n").as_bytes())
+}
+
+/// Asks the supervisor of the container in `dir` to run its health check now.
+pub fn request_health(dir: &Path) -> std::io::Result<()> {
+    let fd = rustix::fs::open(
+        path(dir),
+        OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    std::fs::File::from(fd).write_all(b"health 0\n")
 }
 
 /// Parses `KILL`, `SIGKILL`, `kill` or `9`.
@@ -102,6 +116,7 @@ mod tests {
         assert_eq!(parse_signal("0"), None);
         assert_eq!(parse_request("stop 15\n"), Some(Request::Stop(15)));
         assert_eq!(parse_request("signal 9"), Some(Request::Signal(9)));
+        assert_eq!(parse_request("health 0"), Some(Request::Health));
         assert_eq!(parse_request("bogus"), None);
     }
 

@@ -69,6 +69,27 @@ pub fn exec_in(
         "user",
         CloneFlags::CLONE_NEWUSER,
     )?;
+    let signals = supervised_signals();
+    signals
+        .thread_block()
+        .map_err(|errno| SetupError::Supervise {
+            what: "block the signals it forwards",
+            errno,
+        })?;
+    let mut child = spawn(spec, &prepared, init, req)?;
+    supervise(&mut child, &signals)
+}
+
+/// From inside the container's user namespace (after `exec_in` joined it,
+/// or in the supervisor's health probe): joins the other namespaces of the
+/// container whose init is `init` and forks `req` there; returns once the
+/// command has exec'd (or with why it could not). Single-threaded process.
+pub(super) fn spawn(
+    spec: &ContainerSpec,
+    prepared: &security::Prepared,
+    init: i32,
+    req: &ExecRequest,
+) -> Result<sys::ForkedChild, SetupError> {
     let names = [
         ("ipc", CloneFlags::CLONE_NEWIPC),
         ("uts", CloneFlags::CLONE_NEWUTS),
@@ -87,15 +108,8 @@ pub fn exec_in(
         join(fd, name, *flag)?;
     }
     drop(fds);
-    let signals = supervised_signals();
-    signals
-        .thread_block()
-        .map_err(|errno| SetupError::Supervise {
-            what: "block the signals it forwards",
-            errno,
-        })?;
-    let (mut child, mut report, ()) = fork_reporting(false, (), move |mut report: ReportTx| {
-        let failed = match run_in_container(&mnt, spec, &prepared, req) {
+    let (child, mut report, ()) = fork_reporting(false, (), move |mut report: ReportTx| {
+        let failed = match run_in_container(&mnt, spec, prepared, req) {
             Ok(never) => match never {},
             Err(f) => f,
         };
@@ -111,7 +125,7 @@ pub fn exec_in(
         child.wait().ok();
         return Err(e);
     }
-    supervise(&mut child, &signals)
+    Ok(child)
 }
 
 fn run_in_container(

@@ -38,6 +38,7 @@ pub mod control;
 mod error;
 mod exec;
 mod guard;
+pub mod health;
 mod init;
 pub mod join;
 pub mod logs;
@@ -52,6 +53,7 @@ pub mod security;
 mod single_id;
 pub mod spec;
 pub mod state;
+mod stop;
 mod supervisor;
 pub mod user;
 

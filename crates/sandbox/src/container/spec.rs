@@ -31,9 +31,15 @@ pub struct ContainerSpec {
     /// `--restart`, applied by the supervisor.
     #[serde(default)]
     pub restart: Restart,
-    /// The image's StopSignal (`den stop` sends it first).
+    /// `--stop-signal`, else the image's StopSignal (`den stop` sends it first).
     #[serde(default)]
     pub stop_signal: Option<String>,
+    /// `--stop-timeout`: seconds `den stop` waits before SIGKILL (default 10).
+    #[serde(default)]
+    pub stop_timeout: Option<u64>,
+    /// `--health-*` or the image's HEALTHCHECK, run by the supervisor.
+    #[serde(default)]
+    pub health: Option<super::health::Check>,
     /// `--rm`: the supervisor deletes this directory (the container's) once
     /// the container has exited.
     #[serde(default)]

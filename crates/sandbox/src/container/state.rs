@@ -5,6 +5,9 @@
 //! `Running` but no live process with that pid and start time (a zombie
 //! counts as dead) knows the supervisor died (kill -9) and reports the container as exited, so `den ps`
 //! stays truthful and never waits on a dead process.
+//!
+//! A container with a health check also has `health.json` beside it
+//! (`health`), written the same way by the same supervisor.
 
 use std::path::{Path, PathBuf};
 
@@ -67,20 +70,11 @@ impl State {
 
     /// Replaces `state.json` atomically.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
-        let tmp = dir.join(format!("state.json.tmp-{}", std::process::id()));
-        use std::io::Write;
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        // Only the owner reads a container's state.
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        owned_like_dir(&f, dir);
-        f.write_all(&serde_json::to_vec(self).expect("state serializes"))?;
-        std::fs::rename(&tmp, path(dir))
+        write_private(
+            dir,
+            "state.json",
+            &serde_json::to_vec(self).expect("state serializes"),
+        )
     }
 
     /// Is the supervisor that wrote this still alive? A zombie is not: a
@@ -114,6 +108,24 @@ impl State {
         }
         self
     }
+}
+
+/// Replaces `dir/name` atomically (temp file + rename) with a file only the
+/// owner of `dir` reads (0600): the container's state and health.
+pub(crate) fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp-{}", std::process::id()));
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    owned_like_dir(&f, dir);
+    f.write_all(bytes)?;
+    std::fs::rename(&tmp, dir.join(name))
 }
 
 /// Start time of `pid` in clock ticks since boot, from /proc/PID/stat.

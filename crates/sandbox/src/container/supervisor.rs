@@ -184,6 +184,11 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         state.started_at = Some(now_rfc3339());
         state.exit_code = None;
         save(spec, &state);
+        // Before "started": `den ps` right after `den run -d` sees it starting.
+        let mut health = spec
+            .health
+            .as_ref()
+            .map(|c| super::health::Runner::new(c, spec, &prepared, child.pid().as_raw()));
         crate::trace::phase("started");
         if opts.detached && state.restarts == 0 {
             super::announce("started");
@@ -204,11 +209,13 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
             Streams {
                 outputs,
                 hub: hub.as_mut(),
+                health: health.as_mut(),
             },
             logs.as_mut(),
             !opts.detached,
             &mut stopped,
         )?;
+        drop(health);
         guard.finish();
         state.status = Status::Exited;
         state.exit_code = Some(code);
@@ -300,9 +307,11 @@ enum Outputs {
 }
 
 /// What [`watch`] reads besides signals and requests.
-struct Streams<'a> {
+struct Streams<'a, 'h> {
     outputs: Option<[OwnedFd; 2]>,
     hub: Option<&'a mut pty::Hub>,
+    /// The health check's timer and probe (`health`).
+    health: Option<&'a mut super::health::Runner<'h>>,
 }
 
 /// One run of the container: its init, the guard that kills it if the
@@ -416,12 +425,16 @@ fn watch(
     (child, guard): (&mut sys::ForkedChild, &mut Guard),
     sfd: &SignalFd,
     control: &mut Control,
-    streams: Streams<'_>,
+    streams: Streams<'_, '_>,
     mut logs: Option<&mut LogWriter>,
     attached: bool,
     stopped: &mut bool,
 ) -> Result<i32, SetupError> {
-    let Streams { outputs, mut hub } = streams;
+    let Streams {
+        outputs,
+        mut hub,
+        mut health,
+    } = streams;
     let mut open: Vec<(usize, std::fs::File)> = outputs
         .map(|[o, e]| vec![(0, o.into()), (1, e.into())])
         .unwrap_or_default();
@@ -443,11 +456,19 @@ fn watch(
         if let Some(h) = hub.as_deref() {
             fds.extend(h.poll_fds().into_iter().map(|(fd, f)| PollFd::new(fd, f)));
         }
+        let health_at = fds.len();
+        if let Some(h) = health.as_deref() {
+            fds.extend(
+                h.poll_fds()
+                    .into_iter()
+                    .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
+            );
+        }
         // After the exit, drain what is left without waiting forever.
-        let timeout = if exit.is_some() {
-            PollTimeout::from(1000u16)
-        } else {
-            PollTimeout::NONE
+        let timeout = match (&exit, health.as_deref()) {
+            (Some(_), _) => PollTimeout::from(1000u16),
+            (None, Some(h)) => PollTimeout::from(h.wait().as_millis().min(60_000) as u16),
+            (None, None) => PollTimeout::NONE,
         };
         let ready = match poll(&mut fds, timeout) {
             Ok(n) => n,
@@ -459,7 +480,7 @@ fn watch(
                 });
             }
         };
-        if ready == 0 {
+        if ready == 0 && exit.is_some() {
             break;
         }
         let readable: Vec<bool> = fds
@@ -474,8 +495,18 @@ fn watch(
         if fifo_at.is_some_and(|i| readable[i]) {
             for req in control.read() {
                 let (sig, stop) = match req {
+                    // After the exit there is nothing left to signal.
+                    _ if exit.is_some() => continue,
                     super::control::Request::Signal(n) => (n, false),
-                    super::control::Request::Stop(n) => (n, true),
+                    super::control::Request::Stop(n) => {
+                        (super::stop::signal_for(child.pid().as_raw(), n), true)
+                    }
+                    super::control::Request::Health => {
+                        if let Some(h) = health.as_deref_mut() {
+                            h.run_now();
+                        }
+                        continue;
+                    }
                 };
                 *stopped |= stop;
                 if let Ok(sig) = Signal::try_from(sig) {
@@ -489,7 +520,7 @@ fn watch(
                     l.write(0, b).ok();
                 }
             };
-            tty_open = h.handle(&readable[hub_at..], &mut log);
+            tty_open = h.handle(&readable[hub_at..health_at], &mut log);
         }
         let mut closed = Vec::new();
         for (i, (stream, file)) in open.iter_mut().enumerate() {
@@ -514,6 +545,9 @@ fn watch(
         }
         for i in closed.into_iter().rev() {
             open.remove(i);
+        }
+        if let (None, Some(h)) = (&exit, health.as_deref_mut()) {
+            h.tick(&readable[health_at..]);
         }
         if exit.is_none() {
             exit = child
