@@ -409,3 +409,48 @@ fn single_id_user_builds_the_flask_app() {
     ]);
     assert_eq!(v, "flask\n");
 }
+
+#[test]
+fn heredocs_run_and_copy_as_buildkit_does() {
+    let env = require_env!();
+    let mut sb = sandbox(&env);
+    sb.set_timeout(Duration::from_secs(300));
+    sb.write_file(
+        "h/Dockerfile",
+        "FROM busybox\n\
+         ARG WHO=den\n\
+         RUN <<EOF\necho one > /one\necho two >> /one\nEOF\n\
+         RUN <<-EOT\n\techo tabs > /tabs\n\tEOT\n\
+         RUN <<EOF\n#!/bin/sh\necho \"script $0\" > /script\nEOF\n\
+         RUN cat <<A >/a && cat <<'B' >/b\nx $WHO\nA\ny $WHO\nB\n\
+         COPY <<one.txt <<\"two.txt\" /files/\nhello $WHO \"quoted\"\none.txt\nraw $WHO\ntwo.txt\n\
+         COPY <<EOF /single\nsingle\nEOF\n",
+    );
+    let ctx = sb.home().join("h");
+    let (out, _) = build(&sb, &["-t", "here", ctx.to_str().unwrap()]);
+    assert!(out.contains("STEP 8/8: COPY <<EOF /single"), "{out}");
+    let got = sb.den_ok(&[
+        "run",
+        "--rm",
+        "here",
+        "sh",
+        "-c",
+        "cat /one /tabs /script /a /b /files/one.txt /files/two.txt /single; stat -c '%a %u:%g' /single",
+    ]);
+    assert_eq!(
+        got,
+        "one\ntwo\ntabs\nscript /dev/pipes/EOF\nx den\ny $WHO\nhello den \"quoted\"\nraw $WHO\nsingle\n664 0:0\n"
+    );
+    // The same Dockerfile again: every step is CACHED (bodies are in the keys).
+    let (again, _) = build(&sb, &["-t", "here", ctx.to_str().unwrap()]);
+    assert_eq!(cached(&again), 7, "{again}");
+    // A changed body re-runs its step.
+    let text = std::fs::read_to_string(ctx.join("Dockerfile")).unwrap();
+    sb.write_file("h/Dockerfile", text.replace("echo tabs", "echo TABS"));
+    let (changed, _) = build(&sb, &["-t", "here", ctx.to_str().unwrap()]);
+    assert_eq!(cached(&changed), 2, "{changed}");
+    assert_eq!(
+        sb.den_ok(&["run", "--rm", "here", "cat", "/tabs"]),
+        "TABS\n"
+    );
+}

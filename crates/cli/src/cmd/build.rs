@@ -215,30 +215,36 @@ impl<'a> Builder<'a> {
         match &inst.kind {
             Kind::Run(r) => {
                 run_step::supported(r).map_err(|e| self.err_at(inst, e))?;
-                let argv = run_step::argv(st, &r.command);
+                let script = den_build::script::script(&r.command, &r.heredocs, &st.shell());
                 let network = match r.network {
                     dockerfile::Network::Default => self.a.network.clone(),
                     dockerfile::Network::None => "none".into(),
                     dockerfile::Network::Host => "host".into(),
                 };
+                let spec = run_step::RunSpec {
+                    argv: script.argv,
+                    network,
+                    flags: Vec::new(),
+                    pipes: script.files,
+                };
                 let key = cache::key(&[
                     &st.key,
                     "RUN",
-                    &serde_json::to_string(&argv)?,
+                    &serde_json::to_string(&spec.argv)?,
+                    &serde_json::to_string(&spec.pipes)?,
                     &st.config["config"].to_string(),
                     &serde_json::to_string(&st.args)?,
-                    &network,
+                    &spec.network,
                 ]);
-                let created_by = format!("RUN {} # buildkit", argv.join(" "));
+                let shown = spec.argv.join(" ");
+                let created_by = format!("RUN {shown} # buildkit");
                 return self.layer_step(st, key, &created_by, |b, st| {
-                    match run_step::run(b.ctx, &b.store, st, argv.clone(), &network, b.a.quiet)? {
+                    match run_step::run(b.ctx, &b.store, st, &spec, b.a.quiet)? {
                         Ok(l) => Ok(Ok(l)),
                         Err(run_step::Failed(code)) => {
                             eprintln!(
-                                "den: {}:{}: RUN {} exited with status {code}",
-                                b.df.file,
-                                inst.line,
-                                argv.join(" ")
+                                "den: {}:{}: RUN {shown} exited with status {code}",
+                                b.df.file, inst.line,
                             );
                             Ok(Err(BUILD_FAILED))
                         }

@@ -10,6 +10,7 @@ use den_build::context::{Context as BuildContext, Ownership, parents};
 use den_build::dockerfile::{Copy, Source};
 use den_build::layer::LayerWriter;
 use den_build::words;
+use den_image::digest::Digest;
 use den_image::store::{LayerRecord, Store};
 
 use super::commit;
@@ -25,13 +26,23 @@ pub fn absolute(workdir: &str, dest: &str) -> String {
     }
 }
 
+/// The expanded sources of a COPY/ADD: context paths, and here-documents
+/// (file name, content).
+pub struct Sources {
+    pub paths: Vec<String>,
+    pub inline: Vec<(String, String)>,
+}
+
 /// The expanded sources and destination of a COPY/ADD.
 pub fn expand(
     c: &Copy,
     env: &BTreeMap<String, String>,
     add: bool,
-) -> anyhow::Result<(Vec<String>, String)> {
-    let mut sources = Vec::new();
+) -> anyhow::Result<(Sources, String)> {
+    let mut out = Sources {
+        paths: Vec::new(),
+        inline: Vec::new(),
+    };
     for s in &c.sources {
         match s {
             Source::Path(p) => {
@@ -41,22 +52,37 @@ pub fn expand(
                         "ADD of a URL ({p}) is not supported by den build yet: download it in a RUN step"
                     );
                 }
-                sources.push(p);
+                out.paths.push(p);
             }
-            Source::Heredoc(_) => {
-                bail!(
-                    "COPY from a here-document is not supported by den build yet: put the text in a context file"
-                )
+            Source::Heredoc(h) => {
+                if !den_build::script::valid_file_name(&h.name) {
+                    bail!(
+                        "here-document name {:?} is not a file name: use a plain name such as <<EOF",
+                        h.name
+                    );
+                }
+                // Quotes are text in a body; variables expand unless the
+                // delimiter was quoted (BuildKit's rule).
+                let content = if h.expand {
+                    let mut lexer = words::Lexer::new('\\');
+                    lexer.skip_quotes = true;
+                    lexer.process(&h.content, env)?.word
+                } else {
+                    h.content.clone()
+                };
+                out.inline.push((h.name.clone(), content));
             }
         }
     }
-    Ok((sources, words::expand(&c.dest, env)?))
+    Ok((out, words::expand(&c.dest, env)?))
 }
 
 /// What a `COPY` writes: its entries, the destination (absolute), whether
 /// it is a directory, and the owners.
 pub struct CopyPlan {
     pub entries: Vec<den_build::layer::Entry>,
+    /// Here-documents: path in the image (relative) and content.
+    pub inline: Vec<(String, String)>,
     pub dest: String,
     pub dest_is_dir: bool,
     pub own: Ownership,
@@ -65,7 +91,10 @@ pub struct CopyPlan {
 impl CopyPlan {
     /// The part of the step's cache key this plan gives (content included).
     pub fn key(&self) -> anyhow::Result<String> {
-        let content = den_build::context::content_key(&self.entries)?;
+        let mut content = den_build::context::content_key(&self.entries)?;
+        for (dest, data) in &self.inline {
+            content.push_str(&format!("\0{dest}\0{}", Digest::of(data.as_bytes())));
+        }
         Ok(format!(
             "{}\0{}\0{}:{}:{:?}\0{content}",
             self.dest, self.dest_is_dir, self.own.uid, self.own.gid, self.own.mode
@@ -88,13 +117,26 @@ pub fn copy_plan(
     }
     let env = st.expand_env();
     let (sources, raw_dest) = expand(c, &env, add)?;
-    let dest_is_dir =
-        raw_dest.ends_with('/') || raw_dest == "." || raw_dest.ends_with("/.") || sources.len() > 1;
+    let dest_is_dir = raw_dest.ends_with('/')
+        || raw_dest == "."
+        || raw_dest.ends_with("/.")
+        || sources.paths.len() + sources.inline.len() > 1;
     let dest = den_build::ignore::clean(&absolute(&st.workdir(), &raw_dest));
     let own = ownership(store, st, c)?;
-    let entries = context.entries(&sources, &dest, dest_is_dir, own)?;
+    let entries = context.entries(&sources.paths, &dest, dest_is_dir, own)?;
+    let rel = dest.trim_start_matches('/');
+    let inline = sources
+        .inline
+        .into_iter()
+        .map(|(name, data)| match dest_is_dir {
+            true if rel.is_empty() => (name, data),
+            true => (format!("{rel}/{name}"), data),
+            false => (rel.to_owned(), data),
+        })
+        .collect();
     Ok(CopyPlan {
         entries,
+        inline,
         dest,
         dest_is_dir,
         own,
@@ -105,6 +147,7 @@ pub fn copy_plan(
 pub fn copy_layer(ctx: &Context, store: &Store, plan: &CopyPlan) -> anyhow::Result<LayerRecord> {
     let CopyPlan {
         entries,
+        inline,
         dest,
         dest_is_dir,
         own,
@@ -122,6 +165,11 @@ pub fn copy_layer(ctx: &Context, store: &Store, plan: &CopyPlan) -> anyhow::Resu
         }
         for e in entries {
             w.append(e)?;
+        }
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        for (path, data) in inline {
+            let mode = own.mode.unwrap_or(0o664);
+            w.data(path, (own.uid, own.gid, mode), now, data.as_bytes())?;
         }
         Ok::<_, anyhow::Error>(w.finish()?)
     })();

@@ -20,10 +20,21 @@ use crate::context::Context;
 #[derive(Debug)]
 pub struct Failed(pub i32);
 
-/// `den run`'s flags for a build container: defaults, and the network.
-fn run_args(network: &str) -> anyhow::Result<RunArgs> {
-    let cli = Cli::try_parse_from(["den", "run", "--network", network])
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+/// What a RUN step runs: its argv, the network, more `den run` flags
+/// (mounts), and here-document files placed under `/dev/pipes`.
+pub struct RunSpec {
+    pub argv: Vec<String>,
+    pub network: String,
+    pub flags: Vec<String>,
+    pub pipes: Vec<(String, String)>,
+}
+
+/// `den run`'s flags for a build container: defaults, the network and
+/// the step's mounts.
+fn run_args(network: &str, flags: &[String]) -> anyhow::Result<RunArgs> {
+    let mut argv = vec!["den", "run", "--network", network];
+    argv.extend(flags.iter().map(String::as_str));
+    let cli = Cli::try_parse_from(argv).map_err(|e| anyhow::anyhow!("{e}"))?;
     match cli.command {
         Command::Run(a) => Ok(*a),
         _ => unreachable!("parsed as run"),
@@ -36,11 +47,21 @@ pub fn run(
     ctx: &Context,
     store: &Store,
     st: &StageState,
-    argv: Vec<String>,
-    network: &str,
+    spec: &RunSpec,
     quiet: bool,
 ) -> anyhow::Result<Result<LayerRecord, Failed>> {
-    let args = run_args(network)?;
+    let pipes = Pipes::write(store, &spec.pipes)?;
+    let mut flags = spec.flags.clone();
+    if let Some(p) = &pipes {
+        flags.push("-v".into());
+        flags.push(format!(
+            "{}:{}:ro",
+            p.0.display(),
+            den_build::script::PIPES_DIR
+        ));
+    }
+    let argv = spec.argv.clone();
+    let args = run_args(&spec.network, &flags)?;
     let flags = run_flags::Validated::from_args(&args, ctx)?;
     let userns = run_flags::userns(&args)?;
     let config = ImageConfig {
@@ -113,6 +134,41 @@ pub fn run(
     result
 }
 
+/// A private directory of here-document scripts, bind-mounted read-only
+/// at `/dev/pipes`; removed when dropped.
+struct Pipes(std::path::PathBuf);
+
+impl Pipes {
+    fn write(store: &Store, files: &[(String, String)]) -> anyhow::Result<Option<Pipes>> {
+        use fs_err::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::fs::PermissionsExt;
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let dir = Pipes(commit::tmp_tar(store).with_extension("pipes"));
+        fs_err::create_dir(&dir.0)?;
+        // Readable by the step's user, whoever it is (the directory is
+        // inside the store, which only the user can enter).
+        fs_err::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755))?;
+        for (name, content) in files {
+            let path = dir.0.join(name);
+            let mut f = fs_err::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o755)
+                .open(&path)?;
+            std::io::Write::write_all(&mut f, content.as_bytes())?;
+        }
+        Ok(Some(dir))
+    }
+}
+
+impl Drop for Pipes {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
+}
+
 /// `den __internal container SPEC`; with `-q` the step's output goes to
 /// standard error, so standard output carries only the image id.
 fn supervisor(
@@ -134,27 +190,18 @@ fn supervisor(
     Ok(cmd)
 }
 
-/// The argv of a RUN: exec form as is, shell form through the SHELL.
-pub fn argv(st: &StageState, command: &den_build::dockerfile::Command) -> Vec<String> {
-    match command {
-        den_build::dockerfile::Command::Exec(v) => v.clone(),
-        den_build::dockerfile::Command::Shell(s) => {
-            let mut v = st.shell();
-            v.push(s.clone());
-            v
-        }
-    }
-}
-
 /// Refuses what den build does not run yet, with what to do instead.
 pub fn supported(run: &den_build::dockerfile::Run) -> anyhow::Result<()> {
-    if !run.heredocs.is_empty() {
-        bail!(
-            "RUN with a here-document is not supported by den build yet: put the script in a file and COPY it"
-        );
-    }
     if !run.mounts.is_empty() {
         bail!("RUN --mount is not supported by den build yet: COPY what the step needs instead");
+    }
+    for h in &run.heredocs {
+        if !den_build::script::valid_file_name(&h.name) {
+            bail!(
+                "here-document name {:?} is not a file name: use a plain name such as <<EOF",
+                h.name
+            );
+        }
     }
     Ok(())
 }
