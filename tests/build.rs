@@ -454,3 +454,80 @@ fn heredocs_run_and_copy_as_buildkit_does() {
         "TABS\n"
     );
 }
+
+#[test]
+fn multi_stage_copy_from_target_and_parallel_stages() {
+    let env = require_env!();
+    let mut sb = sandbox(&env);
+    sb.set_timeout(Duration::from_secs(300));
+    sb.write_file(
+        "m/Dockerfile",
+        "FROM busybox AS a\n\
+         RUN echo start-a; sleep 4; mkdir -p /out && echo A > /out/a.txt && chown 7:8 /out/a.txt; echo end-a\n\
+         FROM busybox AS b\n\
+         RUN echo start-b; sleep 4; echo B > /b.txt; echo end-b\n\
+         FROM busybox AS unused\n\
+         RUN echo never-built; exit 9\n\
+         FROM a AS on-a\n\
+         RUN echo on-a > /on-a\n\
+         FROM busybox\n\
+         COPY --from=a /out/ /from-a/\n\
+         COPY --from=b /b.txt /\n\
+         COPY --from=on-a /on-a /out/a.txt /both/\n\
+         COPY --from=busybox /bin/busybox /bb\n\
+         COPY --chown=5:6 --from=1 /b.txt /b-owned\n",
+    );
+    let ctx = sb.home().join("m");
+    let ctx = ctx.to_str().unwrap();
+    let (out, _) = build(&sb, &["-t", "multi", ctx]);
+    assert!(!out.contains("never-built"), "{out}");
+    // Stages a and b do not depend on each other: they ran at the same time.
+    let at = |s: &str| {
+        out.lines()
+            .position(|l| l == s)
+            .unwrap_or_else(|| panic!("no line {s} in {out}"))
+    };
+    assert!(
+        at("start-b") < at("end-a") && at("start-a") < at("end-b"),
+        "{out}"
+    );
+    let got = sb.den_ok(&[
+        "run",
+        "--rm",
+        "multi",
+        "sh",
+        "-c",
+        "cat /from-a/a.txt /b.txt /both/on-a /both/a.txt; \
+         stat -c '%u:%g %n' /from-a/a.txt /b.txt /both/a.txt /b-owned; cmp /bb /bin/busybox && echo same",
+    ]);
+    assert_eq!(
+        got,
+        "A\nB\non-a\nA\n7:8 /from-a/a.txt\n0:0 /b.txt\n7:8 /both/a.txt\n5:6 /b-owned\nsame\n"
+    );
+    // --target builds only what that stage needs: a, then on-a.
+    let (t, _) = build(&sb, &["--no-cache", "--target", "on-a", "-t", "ona", ctx]);
+    assert!(t.contains("STEP 4/4: RUN echo on-a > /on-a"), "{t}");
+    assert!(
+        !t.contains("AS b") && !t.contains("start-b") && !t.contains("never-built"),
+        "{t}"
+    );
+    assert_eq!(
+        sb.den_ok(&["run", "--rm", "ona", "cat", "/on-a", "/out/a.txt"]),
+        "on-a\nA\n"
+    );
+    // A missing source in the other stage is named.
+    sb.write_file(
+        "m2/Dockerfile",
+        "FROM busybox AS a\nFROM busybox\nCOPY --from=a /nope /x\n",
+    );
+    let ctx2 = sb.home().join("m2");
+    let err = sb.den_fail(&["build", ctx2.to_str().unwrap()], 125);
+    assert_eq!(
+        err.trim(),
+        format!(
+            "den: {}:3: COPY source /nope: no such file or directory in the --from stage or image",
+            ctx2.join("Dockerfile").display()
+        )
+    );
+    assert_eq!(sb.den_ok(&["ps", "-aq"]), "");
+}

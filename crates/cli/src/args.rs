@@ -620,6 +620,12 @@ pub enum InternalCommand {
     Unpack { blob: String, diff_id: String },
     /// `den build`: writes an overlay upper directory as an OCI layer tar.
     CommitUpper { upper: String, out: String },
+    /// `den build`: `COPY --from`, files of a build container's root as a layer tar.
+    CopyFrom {
+        container: String,
+        request: String,
+        out: String,
+    },
     /// Delete trashed layers and abandoned unpack directories.
     Purge,
     /// The infra process of a user network.

@@ -13,6 +13,8 @@ mod state;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context as _, bail};
 use den_build::dockerfile::{self, Command as Cmd, Instruction, Kind};
@@ -40,6 +42,17 @@ pub fn run(ctx: &Context, a: &BuildArgs) -> anyhow::Result<i32> {
     }
     let mut b = Builder::new(ctx, a, &file, &text)?;
     b.build()
+}
+
+/// `den __internal copy-from`'s work (it enters the user namespace).
+pub fn copy_from(
+    ctx: &Context,
+    mapping: &den_sandbox::idmap::IdMapping,
+    container: &str,
+    request: &str,
+    out: &str,
+) -> anyhow::Result<()> {
+    copy::copy_from_child(ctx, mapping, container, request, out)
 }
 
 /// `den __internal commit-upper`'s work, inside the user namespace.
@@ -91,9 +104,9 @@ struct Builder<'a> {
     context: den_build::context::Context,
     build_args: BTreeMap<String, String>,
     meta: BTreeMap<String, String>,
-    step: usize,
+    step: AtomicUsize,
     steps: usize,
-    cache: cache::Cache,
+    cache: Mutex<cache::Cache>,
 }
 
 impl<'a> Builder<'a> {
@@ -106,12 +119,12 @@ impl<'a> Builder<'a> {
             ctx,
             a,
             df,
-            cache: cache::Cache::open(&ctx.store()?),
+            cache: Mutex::new(cache::Cache::open(&ctx.store()?)),
             store: ctx.store()?,
             context,
             build_args,
             meta,
-            step: 0,
+            step: AtomicUsize::new(0),
             steps: 0,
         })
     }
@@ -125,20 +138,22 @@ impl<'a> Builder<'a> {
     fn build(&mut self) -> anyhow::Result<i32> {
         let graph = StageGraph::new(&self.df, &self.meta)?;
         let target = StageGraph::target(&self.df, self.a.target.as_deref())?;
-        let order = graph.needed(target);
-        self.steps = order
+        self.steps = graph
+            .needed(target)
             .iter()
             .map(|i| 1 + self.df.stages[*i].instructions.len())
             .sum();
         // Held for the whole build: gc must not take layers the build uses.
         let _shared = self.store.lock_shared()?;
         let mut built: HashMap<usize, StageState> = HashMap::new();
-        for i in order {
-            match self.build_stage(i, &graph.bases[i], &built)? {
-                Ok(st) => {
-                    built.insert(i, st);
+        for wave in graph.waves(target) {
+            for (i, result) in self.build_wave(&wave, &graph, &built)? {
+                match result {
+                    Ok(st) => {
+                        built.insert(i, st);
+                    }
+                    Err(code) => return Ok(code),
                 }
-                Err(code) => return Ok(code),
             }
         }
         let st = built.remove(&target).expect("target was built");
@@ -157,18 +172,47 @@ impl<'a> Builder<'a> {
         Ok(0)
     }
 
+    /// Builds a wave of stages that do not depend on each other, each in
+    /// its own thread (their RUN steps are separate processes); the
+    /// results in the wave's order. Every stage of the wave is finished
+    /// before the first error is returned.
+    #[allow(clippy::type_complexity)]
+    fn build_wave(
+        &self,
+        wave: &[usize],
+        graph: &StageGraph,
+        built: &HashMap<usize, StageState>,
+    ) -> anyhow::Result<Vec<(usize, Result<StageState, i32>)>> {
+        if let [i] = wave {
+            return Ok(vec![(*i, self.build_stage(*i, &graph.bases[*i], built)?)]);
+        }
+        let results: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = wave
+                .iter()
+                .map(|&i| s.spawn(move || (i, self.build_stage(i, &graph.bases[i], built))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a stage's thread panicked"))
+                .collect()
+        });
+        results
+            .into_iter()
+            .map(|(i, r)| r.map(|r| (i, r)))
+            .collect()
+    }
+
     /// Builds one stage; `Err(code)` when a RUN failed (already reported).
     fn build_stage(
-        &mut self,
+        &self,
         index: usize,
         base: &Ref,
         built: &HashMap<usize, StageState>,
     ) -> anyhow::Result<Result<StageState, i32>> {
         let stage = self.df.stages[index].clone();
-        self.step += 1;
         self.say(&format!(
             "STEP {}/{}: FROM {}{}",
-            self.step,
+            self.next_step(),
             self.steps,
             stage.base,
             stage
@@ -191,13 +235,40 @@ impl<'a> Builder<'a> {
             }
         };
         for inst in &stage.instructions {
-            self.step += 1;
-            self.say(&format!("STEP {}/{}: {}", self.step, self.steps, inst.text));
-            if let Err(code) = self.instruction(&mut st, inst)? {
+            self.say(&format!(
+                "STEP {}/{}: {}",
+                self.next_step(),
+                self.steps,
+                inst.text
+            ));
+            if let Err(code) = self.instruction(&mut st, inst, index, built)? {
                 return Ok(Err(code));
             }
         }
         Ok(Ok(st))
+    }
+
+    fn next_step(&self) -> usize {
+        self.step.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// What `COPY --from=NAME` in stage `current` copies from: a built
+    /// stage, or an image from the store (pulled if missing).
+    fn copy_source(
+        &self,
+        raw: &str,
+        current: usize,
+        built: &HashMap<usize, StageState>,
+    ) -> anyhow::Result<StageState> {
+        let name = words::expand(raw, &self.meta)?;
+        match den_build::graph::resolve(&self.df, current, &name).map_err(anyhow::Error::msg)? {
+            Ref::Stage(i) => built
+                .get(&i)
+                .cloned()
+                .with_context(|| format!("--from={name}: that stage was not built")),
+            Ref::Scratch => Ok(StageState::scratch()),
+            Ref::Image(image) => StageState::from_image(&self.store, &self.find_or_pull(&image)?),
+        }
     }
 
     fn err_at(&self, inst: &Instruction, e: impl std::fmt::Display) -> anyhow::Error {
@@ -206,9 +277,11 @@ impl<'a> Builder<'a> {
 
     /// Runs one instruction on `st`; `Err(code)` when a RUN failed.
     fn instruction(
-        &mut self,
+        &self,
         st: &mut StageState,
         inst: &Instruction,
+        stage: usize,
+        built: &HashMap<usize, StageState>,
     ) -> anyhow::Result<Result<(), i32>> {
         let env = st.expand_env();
         let ex = |w: &str| words::expand(w, &env).map_err(|e| self.err_at(inst, e));
@@ -253,7 +326,14 @@ impl<'a> Builder<'a> {
             }
             Kind::Copy(c) | Kind::Add(c) => {
                 let add = matches!(inst.kind, Kind::Add(_));
-                let plan = copy::copy_plan(&self.store, &self.context, st, c, add)
+                let from = match &c.from {
+                    Some(raw) => Some(
+                        self.copy_source(raw, stage, built)
+                            .map_err(|e| self.err_at(inst, e))?,
+                    ),
+                    None => None,
+                };
+                let plan = copy::copy_plan(&self.store, &self.context, st, c, add, from)
                     .map_err(|e| self.err_at(inst, e))?;
                 let key = cache::key(&[&st.key, "COPY", &plan.key()?]);
                 let created_by = format!("{} # buildkit", inst.text);
@@ -374,7 +454,7 @@ impl<'a> Builder<'a> {
     /// A step that makes a layer: taken from the cache when its key is
     /// there, else `make` runs and its layer is recorded.
     fn layer_step(
-        &mut self,
+        &self,
         st: &mut StageState,
         key: String,
         created_by: &str,
@@ -401,15 +481,19 @@ impl<'a> Builder<'a> {
         if self.a.no_cache {
             return None;
         }
-        let hit = self.cache.get(&self.store, key)?;
+        let hit = self
+            .cache
+            .lock()
+            .expect("cache lock")
+            .get(&self.store, key)?;
         self.say("--> CACHED");
         Some(hit)
     }
 
     /// Records a step that ran now; its creation time.
-    fn record(&mut self, key: &str, layer: Option<LayerRecord>) -> anyhow::Result<String> {
+    fn record(&self, key: &str, layer: Option<LayerRecord>) -> anyhow::Result<String> {
         let created = state::now();
-        self.cache.put(
+        self.cache.lock().expect("cache lock").put(
             key,
             cache::Hit {
                 layer,

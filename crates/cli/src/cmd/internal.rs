@@ -41,6 +41,14 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
     {
         return super::cp::container_side(ctx, &mapping, container, op, path);
     }
+    if let InternalCommand::CopyFrom {
+        container,
+        request,
+        out,
+    } = &cmd
+    {
+        return super::build::copy_from(ctx, &mapping, container, request, out).map(|()| 0);
+    }
     if let InternalCommand::Top { container } = &cmd {
         return top(ctx, container);
     }
@@ -94,6 +102,7 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
         | InternalCommand::Exec { .. }
         | InternalCommand::Cp { .. }
         | InternalCommand::Top { .. }
+        | InternalCommand::CopyFrom { .. }
         | InternalCommand::NetworkInfra { .. } => unreachable!("handled above"),
     }
     Ok(0)

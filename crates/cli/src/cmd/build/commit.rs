@@ -78,14 +78,20 @@ pub fn upper_to_tar(ctx: &Context, upper: &Path, out: &Path) -> anyhow::Result<W
                 .trim_start_matches("den: ")
         );
     }
-    let text = String::from_utf8_lossy(&res.stdout);
+    parse_written(&String::from_utf8_lossy(&res.stdout))
+}
+
+/// A helper's answer `DIGEST SIZE`.
+pub fn parse_written(text: &str) -> anyhow::Result<Written> {
     let (digest, size) = text
         .trim()
         .split_once(' ')
-        .context("commit-upper answered garbage")?;
+        .context("den's layer helper answered garbage")?;
     Ok(Written {
         digest: digest.to_owned(),
-        size: size.parse().context("commit-upper answered garbage")?,
+        size: size
+            .parse()
+            .context("den's layer helper answered garbage")?,
     })
 }
 

@@ -60,67 +60,14 @@ pub fn run(
             den_build::script::PIPES_DIR
         ));
     }
-    let argv = spec.argv.clone();
-    let args = run_args(&spec.network, &flags)?;
-    let flags = run_flags::Validated::from_args(&args, ctx)?;
-    let userns = run_flags::userns(&args)?;
-    let config = ImageConfig {
-        env: Some(st.run_env()),
-        working_dir: Some(st.workdir()),
-        user: st.user(),
-        ..ImageConfig::default()
-    };
-    let plan = run_flags::network_plan(&args, &flags.network, &config)?;
-    let id = new_id();
-    let containers = Containers::open(&ctx.root)?;
-    let record = Record {
-        id: id.clone(),
-        name: format!("den-build-{}", &id[..12]),
-        image_id: None,
-        image: "den build".into(),
-        command: argv.clone(),
-        created: chrono::Utc::now().to_rfc3339(),
-        layers: st.layers.iter().map(|l| l.diff_id.to_string()).collect(),
-        volumes: Vec::new(),
-        ports: Vec::new(),
-    };
-    let dir = containers.create(&record)?;
+    let c = BuildContainer::create(ctx, store, st, spec.argv.clone(), &spec.network, &flags)?;
     let result = (|| {
-        let image = ImageRecord {
-            id: Digest::of(id.as_bytes()),
-            names: Vec::new(),
-            repo_digests: Vec::new(),
-            manifest: Digest::of(b""),
-            manifest_media_type: String::new(),
-            layers: st.layers.clone(),
-            platform: st.platform.clone(),
-            created: None,
-            size: 0,
-        };
-        let spec = crate::cmd::run::prepare_container(
-            ctx,
-            &args,
-            &id,
-            &record,
-            &dir,
-            plan,
-            &flags,
-            store,
-            Some(&image),
-            &config,
-            argv,
-            userns,
-            Restart::No,
-        )?;
-        let spec_path = dir.join("spec.json");
-        write_atomic(&spec_path, &serde_json::to_vec_pretty(&spec)?)?;
-        let code =
-            crate::cmd::supervise::attach(supervisor(ctx, &spec_path, quiet)?, false, false)?;
+        let code = crate::cmd::supervise::attach(supervisor(ctx, &c.spec, quiet)?, false, false)?;
         if code != 0 {
             return Ok(Err(Failed(code)));
         }
         let tar = commit::tmp_tar(store);
-        let written = match commit::upper_to_tar(ctx, &dir.join("upper"), &tar) {
+        let written = match commit::upper_to_tar(ctx, &c.dir.join("upper"), &tar) {
             Ok(w) => w,
             Err(e) => {
                 std::fs::remove_file(&tar).ok();
@@ -129,9 +76,99 @@ pub fn run(
         };
         commit::commit_tar(ctx, store, &tar, &written).map(Ok)
     })();
-    containers.detach(&id).ok();
-    crate::cmd::internal::remove_container(ctx, &id).context("removing the build container")?;
+    c.remove(ctx)?;
     result
+}
+
+/// A build container: made as `den run` makes one, on a stage's layers;
+/// `remove` deletes it.
+pub struct BuildContainer {
+    pub id: String,
+    pub dir: std::path::PathBuf,
+    pub spec: std::path::PathBuf,
+}
+
+impl BuildContainer {
+    pub fn create(
+        ctx: &Context,
+        store: &Store,
+        st: &StageState,
+        argv: Vec<String>,
+        network: &str,
+        extra: &[String],
+    ) -> anyhow::Result<Self> {
+        let args = run_args(network, extra)?;
+        let flags = run_flags::Validated::from_args(&args, ctx)?;
+        let userns = run_flags::userns(&args)?;
+        let config = ImageConfig {
+            env: Some(st.run_env()),
+            working_dir: Some(st.workdir()),
+            user: st.user(),
+            ..ImageConfig::default()
+        };
+        let plan = run_flags::network_plan(&args, &flags.network, &config)?;
+        let id = new_id();
+        let containers = Containers::open(&ctx.root)?;
+        let record = Record {
+            id: id.clone(),
+            name: format!("den-build-{}", &id[..12]),
+            image_id: None,
+            image: "den build".into(),
+            command: argv.clone(),
+            created: chrono::Utc::now().to_rfc3339(),
+            layers: st.layers.iter().map(|l| l.diff_id.to_string()).collect(),
+            volumes: Vec::new(),
+            ports: Vec::new(),
+        };
+        let dir = containers.create(&record)?;
+        let c = BuildContainer {
+            spec: dir.join("spec.json"),
+            id: id.clone(),
+            dir: dir.clone(),
+        };
+        let made = (|| {
+            let image = ImageRecord {
+                id: Digest::of(id.as_bytes()),
+                names: Vec::new(),
+                repo_digests: Vec::new(),
+                manifest: Digest::of(b""),
+                manifest_media_type: String::new(),
+                layers: st.layers.clone(),
+                platform: st.platform.clone(),
+                created: None,
+                size: 0,
+            };
+            let spec = crate::cmd::run::prepare_container(
+                ctx,
+                &args,
+                &id,
+                &record,
+                &dir,
+                plan,
+                &flags,
+                store,
+                Some(&image),
+                &config,
+                argv,
+                userns,
+                Restart::No,
+            )?;
+            write_atomic(&c.spec, &serde_json::to_vec_pretty(&spec)?)
+        })();
+        match made {
+            Ok(()) => Ok(c),
+            Err(e) => {
+                c.remove(ctx).ok();
+                Err(e)
+            }
+        }
+    }
+
+    pub fn remove(self, ctx: &Context) -> anyhow::Result<()> {
+        Containers::open(&ctx.root)?.detach(&self.id).ok();
+        crate::cmd::internal::remove_container(ctx, &self.id)
+            .context("removing the build container")
+    }
 }
 
 /// A private directory of here-document scripts, bind-mounted read-only
