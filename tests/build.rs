@@ -531,3 +531,77 @@ fn multi_stage_copy_from_target_and_parallel_stages() {
     );
     assert_eq!(sb.den_ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn source_date_epoch_gives_the_same_digest_in_other_dirs_at_other_times() {
+    let env = require_env!();
+    let mut sb = sandbox(&env);
+    sb.set_timeout(Duration::from_secs(300));
+    let df = "FROM busybox\nWORKDIR /app\nCOPY f.txt .\nRUN echo made > /made\nCOPY <<EOF /here\nx\nEOF\nENV A=b\n";
+    for dir in ["r1", "r2"] {
+        sb.write_file(format!("{dir}/Dockerfile"), df);
+        sb.write_file(format!("{dir}/f.txt"), "same\n");
+        // Files of the second context are written later: other mtimes.
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let ctx = |d: &str| sb.home().join(d).to_str().unwrap().to_owned();
+    let epoch = "1700000000";
+    let one = sb.den_env_ok(
+        &[("SOURCE_DATE_EPOCH", epoch)],
+        &["build", "-q", "-t", "r1", &ctx("r1")],
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    let arg = format!("SOURCE_DATE_EPOCH={epoch}");
+    let two = sb.den_ok(&[
+        "build",
+        "-q",
+        "--no-cache",
+        "--build-arg",
+        &arg,
+        "-t",
+        "r2",
+        &ctx("r2"),
+    ]);
+    assert_eq!(one, two);
+    // Without it the times differ, and so does the digest.
+    let three = sb.den_ok(&["build", "-q", "--no-cache", "-t", "r3", &ctx("r2")]);
+    assert_ne!(three, two);
+    // Times in the config, the history and every new file are the epoch.
+    let v: serde_json::Value =
+        serde_json::from_str(&sb.den_ok(&["image", "inspect", "r2"])).unwrap();
+    let history = v[0]["History"].as_array().unwrap();
+    let ours = &history[history.len() - 5..];
+    assert!(
+        ours.iter().all(|h| h["created"] == "2023-11-14T22:13:20Z"),
+        "{history:?}"
+    );
+    let times = sb.den_ok(&[
+        "run",
+        "--rm",
+        "r2",
+        "stat",
+        "-c",
+        "%Y %n",
+        "/app/f.txt",
+        "/made",
+        "/here",
+    ]);
+    assert_eq!(
+        times,
+        "1700000000 /app/f.txt\n1700000000 /made\n1700000000 /here\n"
+    );
+    // A value that is not a time is refused by name.
+    let err = sb.den_fail(
+        &[
+            "build",
+            "--build-arg",
+            "SOURCE_DATE_EPOCH=yesterday",
+            &ctx("r1"),
+        ],
+        125,
+    );
+    assert_eq!(
+        err.trim(),
+        "den: SOURCE_DATE_EPOCH=yesterday is not a time: give whole seconds since 1970, such as $(git log -1 --format=%ct)"
+    );
+}

@@ -56,8 +56,8 @@ pub fn copy_from(
 }
 
 /// `den __internal commit-upper`'s work, inside the user namespace.
-pub fn commit_upper(upper: &Path, out: &Path) -> anyhow::Result<()> {
-    commit::write_upper(upper, out)
+pub fn commit_upper(upper: &Path, out: &Path, epoch: Option<u64>) -> anyhow::Result<()> {
+    commit::write_upper(upper, out, epoch)
 }
 
 /// The Dockerfile's name (for messages) and text.
@@ -107,6 +107,8 @@ struct Builder<'a> {
     step: AtomicUsize,
     steps: usize,
     cache: Mutex<cache::Cache>,
+    /// `SOURCE_DATE_EPOCH` (environment or --build-arg).
+    epoch: Option<u64>,
 }
 
 impl<'a> Builder<'a> {
@@ -115,7 +117,9 @@ impl<'a> Builder<'a> {
         let build_args = parse_build_args(&a.build_args);
         let meta = meta_args(&df, &build_args)?;
         let context = den_build::context::Context::new(Path::new(&a.context), ignore_matcher(a)?)?;
+        let epoch = source_date_epoch(&build_args)?;
         Ok(Builder {
+            epoch,
             ctx,
             a,
             df,
@@ -234,6 +238,11 @@ impl<'a> Builder<'a> {
                 StageState::from_image(&self.store, &image)?
             }
         };
+        if let Some(e) = self.epoch {
+            // Layers written under an epoch differ (clamped times): their
+            // cache entries must not be shared with builds without one.
+            st.key = cache::key(&[&st.key, "SOURCE_DATE_EPOCH", &e.to_string()]);
+        }
         for inst in &stage.instructions {
             self.say(&format!(
                 "STEP {}/{}: {}",
@@ -246,6 +255,17 @@ impl<'a> Builder<'a> {
             }
         }
         Ok(Ok(st))
+    }
+
+    /// A step's creation time: `SOURCE_DATE_EPOCH` when it is set.
+    fn stamp(&self, created: String) -> String {
+        match self
+            .epoch
+            .and_then(|e| chrono::DateTime::from_timestamp(e as i64, 0))
+        {
+            Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            None => created,
+        }
     }
 
     fn next_step(&self) -> usize {
@@ -299,6 +319,7 @@ impl<'a> Builder<'a> {
                     network,
                     flags: Vec::new(),
                     pipes: script.files,
+                    epoch: self.epoch,
                 };
                 let key = cache::key(&[
                     &st.key,
@@ -333,8 +354,9 @@ impl<'a> Builder<'a> {
                     ),
                     None => None,
                 };
-                let plan = copy::copy_plan(&self.store, &self.context, st, c, add, from)
+                let mut plan = copy::copy_plan(&self.store, &self.context, st, c, add, from)
                     .map_err(|e| self.err_at(inst, e))?;
+                plan.epoch = self.epoch;
                 let key = cache::key(&[&st.key, "COPY", &plan.key()?]);
                 let created_by = format!("{} # buildkit", inst.text);
                 return self.layer_step(st, key, &created_by, |b, _| {
@@ -446,7 +468,7 @@ impl<'a> Builder<'a> {
             Some(hit) => hit.created,
             None => self.record(&key, None)?,
         };
-        st.history(&history_text(inst), true, &created);
+        st.history(&history_text(inst), true, &self.stamp(created));
         st.key = key;
         Ok(Ok(()))
     }
@@ -471,7 +493,7 @@ impl<'a> Builder<'a> {
             },
         };
         st.add_layer(layer);
-        st.history(created_by, false, &created);
+        st.history(created_by, false, &self.stamp(created));
         st.key = key;
         Ok(Ok(()))
     }
@@ -632,6 +654,27 @@ fn parse_build_args(list: &[String]) -> BTreeMap<String, String> {
             None => std::env::var(a).ok().map(|v| (a.clone(), v)),
         })
         .collect()
+}
+
+/// `SOURCE_DATE_EPOCH` from `--build-arg`, else from the environment.
+fn source_date_epoch(build_args: &BTreeMap<String, String>) -> anyhow::Result<Option<u64>> {
+    let value = match build_args.get("SOURCE_DATE_EPOCH") {
+        Some(v) => v.clone(),
+        None => match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) => v,
+            Err(_) => return Ok(None),
+        },
+    };
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let e = value
+        .parse::<u64>()
+        .ok()
+        .filter(|e| *e <= i64::MAX as u64 / 2);
+    e.map(Some).with_context(|| {
+        format!("SOURCE_DATE_EPOCH={value} is not a time: give whole seconds since 1970, such as $(git log -1 --format=%ct)")
+    })
 }
 
 /// The `.dockerignore` that applies, parsed.

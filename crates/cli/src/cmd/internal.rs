@@ -79,8 +79,12 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
             println!("{}", serde_json::to_string(&info)?);
         }
         InternalCommand::Purge => store.purge_tmp()?,
-        InternalCommand::CommitUpper { upper, out } => {
-            super::build::commit_upper(std::path::Path::new(&upper), std::path::Path::new(&out))?;
+        InternalCommand::CommitUpper { upper, out, epoch } => {
+            super::build::commit_upper(
+                std::path::Path::new(&upper),
+                std::path::Path::new(&out),
+                epoch,
+            )?;
         }
         InternalCommand::RemoveContainer { id } => {
             // Its directory, or where `Containers::detach` moved it.

@@ -61,15 +61,22 @@ fn unpack(ctx: &Context, digest: &Digest) -> anyhow::Result<()> {
 
 /// Writes a RUN container's overlay upper directory as a layer tar at
 /// `out`, from inside the user namespace (`den __internal commit-upper`).
-pub fn upper_to_tar(ctx: &Context, upper: &Path, out: &Path) -> anyhow::Result<Written> {
-    let res = Command::new(std::env::current_exe().context("cannot find den's own binary")?)
-        .arg("--root")
+pub fn upper_to_tar(
+    ctx: &Context,
+    upper: &Path,
+    out: &Path,
+    epoch: Option<u64>,
+) -> anyhow::Result<Written> {
+    let mut cmd = Command::new(std::env::current_exe().context("cannot find den's own binary")?);
+    cmd.arg("--root")
         .arg(&ctx.root)
         .args(["__internal", "commit-upper"])
         .arg(upper)
-        .arg(out)
-        .stdin(std::process::Stdio::null())
-        .output()?;
+        .arg(out);
+    if let Some(e) = epoch {
+        cmd.arg(format!("--epoch={e}"));
+    }
+    let res = cmd.stdin(std::process::Stdio::null()).output()?;
     if !res.status.success() {
         bail!(
             "committing the RUN step's changes failed: {}",
@@ -105,8 +112,9 @@ pub fn tmp_tar(store: &Store) -> std::path::PathBuf {
 }
 
 /// The inside of `den __internal commit-upper` (already in the user namespace).
-pub fn write_upper(upper: &Path, out: &Path) -> anyhow::Result<()> {
+pub fn write_upper(upper: &Path, out: &Path, epoch: Option<u64>) -> anyhow::Result<()> {
     let mut w = den_build::layer::LayerWriter::create(out)?;
+    w.clamp_times(epoch);
     w.append_upper(upper)?;
     let written = w.finish()?;
     println!("{} {}", written.digest, written.size);

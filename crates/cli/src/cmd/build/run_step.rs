@@ -27,6 +27,8 @@ pub struct RunSpec {
     pub network: String,
     pub flags: Vec<String>,
     pub pipes: Vec<(String, String)>,
+    /// `SOURCE_DATE_EPOCH`.
+    pub epoch: Option<u64>,
 }
 
 /// `den run`'s flags for a build container: defaults, the network and
@@ -67,7 +69,7 @@ pub fn run(
             return Ok(Err(Failed(code)));
         }
         let tar = commit::tmp_tar(store);
-        let written = match commit::upper_to_tar(ctx, &c.dir.join("upper"), &tar) {
+        let written = match commit::upper_to_tar(ctx, &c.dir.join("upper"), &tar, spec.epoch) {
             Ok(w) => w,
             Err(e) => {
                 std::fs::remove_file(&tar).ok();
