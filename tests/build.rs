@@ -605,3 +605,47 @@ fn source_date_epoch_gives_the_same_digest_in_other_dirs_at_other_times() {
         "den: SOURCE_DATE_EPOCH=yesterday is not a time: give whole seconds since 1970, such as $(git log -1 --format=%ct)"
     );
 }
+
+#[test]
+fn changed_build_arg_reruns_only_steps_using_it_and_hashes_are_remembered() {
+    let env = require_env!();
+    let mut sb = sandbox(&env);
+    sb.set_timeout(Duration::from_secs(300));
+    let f = sb.write_file("a/f.txt", "one\n");
+    sb.write_file(
+        "a/Dockerfile",
+        "FROM busybox\nRUN echo first > /first\nARG V=1\nCOPY f.txt /\nENV E=fixed\nRUN echo $V > /v\nCMD [\"cat\", \"/v\", \"/f.txt\"]\n",
+    );
+    let ctx = sb.home().join("a").to_str().unwrap().to_owned();
+    let (first, _) = build(&sb, &["-t", "arg", &ctx]);
+    assert_eq!(cached(&first), 0, "{first}");
+    assert_eq!(sb.den_ok(&["run", "--rm", "arg"]), "1\none\n");
+    // V changes: RUN, ARG, COPY and ENV still hit; the RUN that has V re-runs.
+    let (second, _) = build(&sb, &["--build-arg", "V=2", "-t", "arg", &ctx]);
+    assert_eq!(cached(&second), 4, "{second}");
+    assert!(
+        second.contains("STEP 6/7: RUN echo $V > /v\nSTEP 7/7"),
+        "{second}"
+    );
+    assert_eq!(sb.den_ok(&["run", "--rm", "arg"]), "2\none\n");
+    // Context hashes are remembered in the store, private to the user.
+    let memo = sb.root().join("build-hashes.json");
+    let meta = std::fs::metadata(&memo).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
+    // New bytes of the same size under the old mtime: the ctime differs,
+    // so the file is read again and the COPY re-runs.
+    let old = std::fs::metadata(&f).unwrap().modified().unwrap();
+    std::fs::write(&f, "two\n").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let (third, _) = build(&sb, &["--build-arg", "V=2", "-t", "arg", &ctx]);
+    assert_eq!(cached(&third), 2, "{third}");
+    assert_eq!(sb.den_ok(&["run", "--rm", "arg"]), "2\ntwo\n");
+}

@@ -107,6 +107,7 @@ struct Builder<'a> {
     step: AtomicUsize,
     steps: usize,
     cache: Mutex<cache::Cache>,
+    memo: Mutex<cache::HashMemo>,
     /// `SOURCE_DATE_EPOCH` (environment or --build-arg).
     epoch: Option<u64>,
 }
@@ -124,6 +125,7 @@ impl<'a> Builder<'a> {
             a,
             df,
             cache: Mutex::new(cache::Cache::open(&ctx.store()?)),
+            memo: Mutex::new(cache::HashMemo::open(&ctx.store()?)),
             store: ctx.store()?,
             context,
             build_args,
@@ -160,6 +162,7 @@ impl<'a> Builder<'a> {
                 }
             }
         }
+        self.memo.lock().expect("memo lock").save()?;
         let st = built.remove(&target).expect("target was built");
         let id = self.write_image(st)?;
         if let Some(f) = &self.a.iidfile {
@@ -357,7 +360,8 @@ impl<'a> Builder<'a> {
                 let mut plan = copy::copy_plan(&self.store, &self.context, st, c, add, from)
                     .map_err(|e| self.err_at(inst, e))?;
                 plan.epoch = self.epoch;
-                let key = cache::key(&[&st.key, "COPY", &plan.key()?]);
+                let content = plan.key(&mut self.memo.lock().expect("memo lock"))?;
+                let key = cache::key(&[&st.key, "COPY", &content]);
                 let created_by = format!("{} # buildkit", inst.text);
                 return self.layer_step(st, key, &created_by, |b, _| {
                     copy::copy_layer(b.ctx, &b.store, &plan)
@@ -458,12 +462,10 @@ impl<'a> Builder<'a> {
             }
         }
         // A step that only edits the config: its key covers the result.
-        let key = cache::key(&[
-            &st.key,
-            &inst.text,
-            &st.config["config"].to_string(),
-            &serde_json::to_string(&st.args)?,
-        ]);
+        // The ARG values are left out: a RUN's key has them (they are its
+        // environment), and a step that expands one has the value in its
+        // result, so a changed --build-arg re-runs only the steps using it.
+        let key = cache::key(&[&st.key, &inst.text, &st.config["config"].to_string()]);
         let created = match self.lookup(&key) {
             Some(hit) => hit.created,
             None => self.record(&key, None)?,

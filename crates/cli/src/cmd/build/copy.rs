@@ -103,8 +103,9 @@ pub struct From {
 impl CopyPlan {
     /// The part of the step's cache key this plan gives (content included;
     /// for `--from`, the source's key stands for its content).
-    pub fn key(&self) -> anyhow::Result<String> {
-        let mut content = den_build::context::content_key(&self.entries)?;
+    pub fn key(&self, memo: &mut super::cache::HashMemo) -> anyhow::Result<String> {
+        let mut content =
+            den_build::context::content_key(&self.entries, &mut |p, m| memo.hash(p, m))?;
         for (dest, data) in &self.inline {
             content.push_str(&format!("\0{dest}\0{}", Digest::of(data.as_bytes())));
         }
