@@ -110,13 +110,3 @@ pub fn tmp_tar(store: &Store) -> std::path::PathBuf {
         crate::containers::new_id()
     ))
 }
-
-/// The inside of `den __internal commit-upper` (already in the user namespace).
-pub fn write_upper(upper: &Path, out: &Path, epoch: Option<u64>) -> anyhow::Result<()> {
-    let mut w = den_build::layer::LayerWriter::create(out)?;
-    w.clamp_times(epoch);
-    w.append_upper(upper)?;
-    let written = w.finish()?;
-    println!("{} {}", written.digest, written.size);
-    Ok(())
-}

@@ -12,9 +12,9 @@ use den_sandbox::container::spec::Restart;
 use super::commit;
 use super::state::StageState;
 use crate::args::{Cli, Command, RunArgs};
-use crate::cmd::run_flags::{self, ImageConfig};
 use crate::containers::{Containers, Record, new_id, write_atomic};
 use crate::context::Context;
+use crate::run_flags::{self, ImageConfig};
 
 /// How a RUN step ended when its command failed.
 #[derive(Debug)]
@@ -64,7 +64,7 @@ pub fn run(
     }
     let c = BuildContainer::create(ctx, store, st, spec.argv.clone(), &spec.network, &flags)?;
     let result = (|| {
-        let code = crate::cmd::supervise::attach(supervisor(ctx, &c.spec, quiet)?, false, false)?;
+        let code = crate::launch::attach(supervisor(ctx, &c.spec, quiet)?, false, false)?;
         if code != 0 {
             return Ok(Err(Failed(code)));
         }
@@ -140,7 +140,7 @@ impl BuildContainer {
                 created: None,
                 size: 0,
             };
-            let spec = crate::cmd::run::prepare_container(
+            let spec = crate::prepare::prepare_container(
                 ctx,
                 &args,
                 &id,
@@ -168,8 +168,7 @@ impl BuildContainer {
 
     pub fn remove(self, ctx: &Context) -> anyhow::Result<()> {
         Containers::open(&ctx.root)?.detach(&self.id).ok();
-        crate::cmd::internal::remove_container(ctx, &self.id)
-            .context("removing the build container")
+        crate::in_userns::remove_container(ctx, &self.id).context("removing the build container")
     }
 }
 
