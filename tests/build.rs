@@ -409,3 +409,243 @@ fn single_id_user_builds_the_flask_app() {
     ]);
     assert_eq!(v, "flask\n");
 }
+
+#[test]
+fn heredocs_run_and_copy_as_buildkit_does() {
+    let env = require_env!();
+    let mut sb = sandbox(&env);
+    sb.set_timeout(Duration::from_secs(300));
+    sb.write_file(
+        "h/Dockerfile",
+        "FROM busybox\n\
+         ARG WHO=den\n\
+         RUN <<EOF\necho one > /one\necho two >> /one\nEOF\n\
+         RUN <<-EOT\n\techo tabs > /tabs\n\tEOT\n\
+         RUN <<EOF\n#!/bin/sh\necho \"script $0\" > /script\nEOF\n\
+         RUN cat <<A >/a && cat <<'B' >/b\nx $WHO\nA\ny $WHO\nB\n\
+         COPY <<one.txt <<\"two.txt\" /files/\nhello $WHO \"quoted\"\none.txt\nraw $WHO\ntwo.txt\n\
+         COPY <<EOF /single\nsingle\nEOF\n",
+    );
+    let ctx = sb.home().join("h");
+    let (out, _) = build(&sb, &["-t", "here", ctx.to_str().unwrap()]);
+    assert!(out.contains("STEP 8/8: COPY <<EOF /single"), "{out}");
+    let got = sb.den_ok(&[
+        "run",
+        "--rm",
+        "here",
+        "sh",
+        "-c",
+        "cat /one /tabs /script /a /b /files/one.txt /files/two.txt /single; stat -c '%a %u:%g' /single",
+    ]);
+    assert_eq!(
+        got,
+        "one\ntwo\ntabs\nscript /dev/pipes/EOF\nx den\ny $WHO\nhello den \"quoted\"\nraw $WHO\nsingle\n664 0:0\n"
+    );
+    // The same Dockerfile again: every step is CACHED (bodies are in the keys).
+    let (again, _) = build(&sb, &["-t", "here", ctx.to_str().unwrap()]);
+    assert_eq!(cached(&again), 7, "{again}");
+    // A changed body re-runs its step.
+    let text = std::fs::read_to_string(ctx.join("Dockerfile")).unwrap();
+    sb.write_file("h/Dockerfile", text.replace("echo tabs", "echo TABS"));
+    let (changed, _) = build(&sb, &["-t", "here", ctx.to_str().unwrap()]);
+    assert_eq!(cached(&changed), 2, "{changed}");
+    assert_eq!(
+        sb.den_ok(&["run", "--rm", "here", "cat", "/tabs"]),
+        "TABS\n"
+    );
+}
+
+#[test]
+fn multi_stage_copy_from_target_and_parallel_stages() {
+    let env = require_env!();
+    let mut sb = sandbox(&env);
+    sb.set_timeout(Duration::from_secs(300));
+    sb.write_file(
+        "m/Dockerfile",
+        "FROM busybox AS a\n\
+         RUN echo start-a; sleep 4; mkdir -p /out && echo A > /out/a.txt && chown 7:8 /out/a.txt; echo end-a\n\
+         FROM busybox AS b\n\
+         RUN echo start-b; sleep 4; echo B > /b.txt; echo end-b\n\
+         FROM busybox AS unused\n\
+         RUN echo never-built; exit 9\n\
+         FROM a AS on-a\n\
+         RUN echo on-a > /on-a\n\
+         FROM busybox\n\
+         COPY --from=a /out/ /from-a/\n\
+         COPY --from=b /b.txt /\n\
+         COPY --from=on-a /on-a /out/a.txt /both/\n\
+         COPY --from=busybox /bin/busybox /bb\n\
+         COPY --chown=5:6 --from=1 /b.txt /b-owned\n",
+    );
+    let ctx = sb.home().join("m");
+    let ctx = ctx.to_str().unwrap();
+    let (out, _) = build(&sb, &["-t", "multi", ctx]);
+    assert!(!out.contains("never-built"), "{out}");
+    // Stages a and b do not depend on each other: they ran at the same time.
+    let at = |s: &str| {
+        out.lines()
+            .position(|l| l == s)
+            .unwrap_or_else(|| panic!("no line {s} in {out}"))
+    };
+    assert!(
+        at("start-b") < at("end-a") && at("start-a") < at("end-b"),
+        "{out}"
+    );
+    let got = sb.den_ok(&[
+        "run",
+        "--rm",
+        "multi",
+        "sh",
+        "-c",
+        "cat /from-a/a.txt /b.txt /both/on-a /both/a.txt; \
+         stat -c '%u:%g %n' /from-a/a.txt /b.txt /both/a.txt /b-owned; cmp /bb /bin/busybox && echo same",
+    ]);
+    assert_eq!(
+        got,
+        "A\nB\non-a\nA\n7:8 /from-a/a.txt\n0:0 /b.txt\n7:8 /both/a.txt\n5:6 /b-owned\nsame\n"
+    );
+    // --target builds only what that stage needs: a, then on-a.
+    let (t, _) = build(&sb, &["--no-cache", "--target", "on-a", "-t", "ona", ctx]);
+    assert!(t.contains("STEP 4/4: RUN echo on-a > /on-a"), "{t}");
+    assert!(
+        !t.contains("AS b") && !t.contains("start-b") && !t.contains("never-built"),
+        "{t}"
+    );
+    assert_eq!(
+        sb.den_ok(&["run", "--rm", "ona", "cat", "/on-a", "/out/a.txt"]),
+        "on-a\nA\n"
+    );
+    // A missing source in the other stage is named.
+    sb.write_file(
+        "m2/Dockerfile",
+        "FROM busybox AS a\nFROM busybox\nCOPY --from=a /nope /x\n",
+    );
+    let ctx2 = sb.home().join("m2");
+    let err = sb.den_fail(&["build", ctx2.to_str().unwrap()], 125);
+    assert_eq!(
+        err.trim(),
+        format!(
+            "den: {}:3: COPY source /nope: no such file or directory in the --from stage or image",
+            ctx2.join("Dockerfile").display()
+        )
+    );
+    assert_eq!(sb.den_ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn source_date_epoch_gives_the_same_digest_in_other_dirs_at_other_times() {
+    let env = require_env!();
+    let mut sb = sandbox(&env);
+    sb.set_timeout(Duration::from_secs(300));
+    let df = "FROM busybox\nWORKDIR /app\nCOPY f.txt .\nRUN echo made > /made\nCOPY <<EOF /here\nx\nEOF\nENV A=b\n";
+    for dir in ["r1", "r2"] {
+        sb.write_file(format!("{dir}/Dockerfile"), df);
+        sb.write_file(format!("{dir}/f.txt"), "same\n");
+        // Files of the second context are written later: other mtimes.
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let ctx = |d: &str| sb.home().join(d).to_str().unwrap().to_owned();
+    let epoch = "1700000000";
+    let one = sb.den_env_ok(
+        &[("SOURCE_DATE_EPOCH", epoch)],
+        &["build", "-q", "-t", "r1", &ctx("r1")],
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    let arg = format!("SOURCE_DATE_EPOCH={epoch}");
+    let two = sb.den_ok(&[
+        "build",
+        "-q",
+        "--no-cache",
+        "--build-arg",
+        &arg,
+        "-t",
+        "r2",
+        &ctx("r2"),
+    ]);
+    assert_eq!(one, two);
+    // Without it the times differ, and so does the digest.
+    let three = sb.den_ok(&["build", "-q", "--no-cache", "-t", "r3", &ctx("r2")]);
+    assert_ne!(three, two);
+    // Times in the config, the history and every new file are the epoch.
+    let v: serde_json::Value =
+        serde_json::from_str(&sb.den_ok(&["image", "inspect", "r2"])).unwrap();
+    let history = v[0]["History"].as_array().unwrap();
+    let ours = &history[history.len() - 5..];
+    assert!(
+        ours.iter().all(|h| h["created"] == "2023-11-14T22:13:20Z"),
+        "{history:?}"
+    );
+    let times = sb.den_ok(&[
+        "run",
+        "--rm",
+        "r2",
+        "stat",
+        "-c",
+        "%Y %n",
+        "/app/f.txt",
+        "/made",
+        "/here",
+    ]);
+    assert_eq!(
+        times,
+        "1700000000 /app/f.txt\n1700000000 /made\n1700000000 /here\n"
+    );
+    // A value that is not a time is refused by name.
+    let err = sb.den_fail(
+        &[
+            "build",
+            "--build-arg",
+            "SOURCE_DATE_EPOCH=yesterday",
+            &ctx("r1"),
+        ],
+        125,
+    );
+    assert_eq!(
+        err.trim(),
+        "den: SOURCE_DATE_EPOCH=yesterday is not a time: give whole seconds since 1970, such as $(git log -1 --format=%ct)"
+    );
+}
+
+#[test]
+fn changed_build_arg_reruns_only_steps_using_it_and_hashes_are_remembered() {
+    let env = require_env!();
+    let mut sb = sandbox(&env);
+    sb.set_timeout(Duration::from_secs(300));
+    let f = sb.write_file("a/f.txt", "one\n");
+    sb.write_file(
+        "a/Dockerfile",
+        "FROM busybox\nRUN echo first > /first\nARG V=1\nCOPY f.txt /\nENV E=fixed\nRUN echo $V > /v\nCMD [\"cat\", \"/v\", \"/f.txt\"]\n",
+    );
+    let ctx = sb.home().join("a").to_str().unwrap().to_owned();
+    let (first, _) = build(&sb, &["-t", "arg", &ctx]);
+    assert_eq!(cached(&first), 0, "{first}");
+    assert_eq!(sb.den_ok(&["run", "--rm", "arg"]), "1\none\n");
+    // V changes: RUN, ARG, COPY and ENV still hit; the RUN that has V re-runs.
+    let (second, _) = build(&sb, &["--build-arg", "V=2", "-t", "arg", &ctx]);
+    assert_eq!(cached(&second), 4, "{second}");
+    assert!(
+        second.contains("STEP 6/7: RUN echo $V > /v\nSTEP 7/7"),
+        "{second}"
+    );
+    assert_eq!(sb.den_ok(&["run", "--rm", "arg"]), "2\none\n");
+    // Context hashes are remembered in the store, private to the user.
+    let memo = sb.root().join("build-hashes.json");
+    let meta = std::fs::metadata(&memo).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
+    // New bytes of the same size under the old mtime: the ctime differs,
+    // so the file is read again and the COPY re-runs.
+    let old = std::fs::metadata(&f).unwrap().modified().unwrap();
+    std::fs::write(&f, "two\n").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let (third, _) = build(&sb, &["--build-arg", "V=2", "-t", "arg", &ctx]);
+    assert_eq!(cached(&third), 2, "{third}");
+    assert_eq!(sb.den_ok(&["run", "--rm", "arg"]), "2\ntwo\n");
+}

@@ -258,7 +258,12 @@ pub fn parents(dest: &str) -> Vec<String> {
 /// The cache key part of what a `COPY` writes: for each entry its
 /// destination, owner, mode, type and link target or the SHA-256 of its
 /// bytes. Modification times are left out, so a fresh checkout still hits.
-pub fn content_key(entries: &[Entry]) -> Result<String, ContextError> {
+/// `hash` gives a regular file's SHA-256 (hex): [`hash_file`], or a memo
+/// of it keyed by what `stat` says.
+pub fn content_key(
+    entries: &[Entry],
+    hash: &mut dyn FnMut(&Path, &std::fs::Metadata) -> std::io::Result<String>,
+) -> Result<String, ContextError> {
     use sha2::{Digest as _, Sha256};
     use std::os::unix::fs::MetadataExt;
     let mut all = Sha256::new();
@@ -270,17 +275,10 @@ pub fn content_key(entries: &[Entry]) -> Result<String, ContextError> {
             let t = std::fs::read_link(&e.source).map_err(io_err("readlink", &e.source))?;
             format!("link:{}", t.display())
         } else if ft.is_file() {
-            let mut h = Sha256::new();
-            let mut f = std::fs::File::open(&e.source).map_err(io_err("open", &e.source))?;
-            let mut buf = vec![0u8; 1 << 16];
-            loop {
-                let n = std::io::Read::read(&mut f, &mut buf).map_err(io_err("read", &e.source))?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-            }
-            format!("file:{}", hex::encode(h.finalize()))
+            format!(
+                "file:{}",
+                hash(&e.source, &meta).map_err(io_err("read", &e.source))?
+            )
         } else {
             format!("dir-or-other:{}", ft.is_dir())
         };
@@ -288,4 +286,20 @@ pub fn content_key(entries: &[Entry]) -> Result<String, ContextError> {
         all.update(line.as_bytes());
     }
     Ok(hex::encode(all.finalize()))
+}
+
+/// The SHA-256 (hex) of a file's bytes.
+pub fn hash_file(path: &Path, _meta: &std::fs::Metadata) -> std::io::Result<String> {
+    use sha2::{Digest as _, Sha256};
+    let mut h = Sha256::new();
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
 }

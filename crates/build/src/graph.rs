@@ -229,8 +229,8 @@ fn references(df: &Dockerfile, i: usize) -> Vec<From<'_>> {
     out
 }
 
-/// Resolves a `--from` value seen in stage `current`.
-fn resolve(df: &Dockerfile, current: usize, name: &str) -> Result<Ref, String> {
+/// Resolves a `--from` value (expanded) seen in stage `current`.
+pub fn resolve(df: &Dockerfile, current: usize, name: &str) -> Result<Ref, String> {
     if let Ok(index) = name.parse::<usize>() {
         if index >= current {
             return Err(format!(

@@ -72,6 +72,8 @@ impl<W: Write> Write for Hashing<W> {
 pub struct LayerWriter {
     tar: tar::Builder<Hashing<BufWriter<File>>>,
     path: PathBuf,
+    /// `SOURCE_DATE_EPOCH`: no file time in the layer is later.
+    epoch: Option<u64>,
 }
 
 /// One file a `COPY` writes: where it comes from on the host and how it
@@ -101,6 +103,11 @@ impl LayerWriter {
             .mode(0o600)
             .open(path)
             .map_err(io_err("create", path))?;
+        Ok(Self::on_file(file, path))
+    }
+
+    /// A layer written to `file`, already open (`path` names it in errors).
+    pub fn on_file(file: File, path: &Path) -> Self {
         let sink = Hashing {
             inner: BufWriter::with_capacity(1 << 20, file),
             hash: Sha256::new(),
@@ -109,10 +116,41 @@ impl LayerWriter {
         let mut tar = tar::Builder::new(sink);
         tar.mode(tar::HeaderMode::Complete);
         tar.follow_symlinks(false);
-        Ok(LayerWriter {
+        LayerWriter {
             tar,
             path: path.to_path_buf(),
-        })
+            epoch: None,
+        }
+    }
+
+    /// Clamps every file time written from now on to `epoch` (seconds),
+    /// as BuildKit does with `SOURCE_DATE_EPOCH`.
+    pub fn clamp_times(&mut self, epoch: Option<u64>) {
+        self.epoch = epoch;
+    }
+
+    fn time(&self, mtime: u64) -> u64 {
+        self.epoch.map_or(mtime, |e| mtime.min(e))
+    }
+
+    /// A regular file `dest` with `data` (a `COPY <<EOF` here-document).
+    pub fn data(
+        &mut self,
+        dest: &str,
+        own: (u32, u32, u32),
+        mtime: u64,
+        data: &[u8],
+    ) -> Result<(), LayerError> {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_uid(own.0.into());
+        h.set_gid(own.1.into());
+        h.set_mode(own.2);
+        h.set_mtime(self.time(mtime));
+        h.set_size(data.len() as u64);
+        self.tar
+            .append_data(&mut h, dest, data)
+            .map_err(io_err("write", &self.path))
     }
 
     /// A directory entry `dest` (for parents and `WORKDIR`).
@@ -136,7 +174,7 @@ impl LayerWriter {
         let mut h = tar::Header::new_gnu();
         h.set_uid(e.uid.into());
         h.set_gid(e.gid.into());
-        h.set_mtime(meta.mtime().max(0) as u64);
+        h.set_mtime(self.time(meta.mtime().max(0) as u64));
         h.set_mode(e.mode.unwrap_or(meta.mode() & 0o7777));
         let ft = meta.file_type();
         if ft.is_dir() {

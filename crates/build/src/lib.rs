@@ -40,6 +40,7 @@ pub mod dockerfile;
 pub mod graph;
 pub mod ignore;
 pub mod layer;
+pub mod script;
 pub mod words;
 
 /// Errors of this crate; each carries the Dockerfile line when there is one

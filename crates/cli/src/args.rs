@@ -664,7 +664,19 @@ pub enum InternalCommand {
     /// Unpack a stored blob as a layer.
     Unpack { blob: String, diff_id: String },
     /// `den build`: writes an overlay upper directory as an OCI layer tar.
-    CommitUpper { upper: String, out: String },
+    CommitUpper {
+        upper: String,
+        out: String,
+        /// `SOURCE_DATE_EPOCH`: clamp file times to it.
+        #[arg(long)]
+        epoch: Option<u64>,
+    },
+    /// `den build`: `COPY --from`, files of a build container's root as a layer tar.
+    CopyFrom {
+        container: String,
+        request: String,
+        out: String,
+    },
     /// Delete trashed layers and abandoned unpack directories.
     Purge,
     /// The infra process of a user network.

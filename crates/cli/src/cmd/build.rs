@@ -13,6 +13,8 @@ mod state;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context as _, bail};
 use den_build::dockerfile::{self, Command as Cmd, Instruction, Kind};
@@ -40,6 +42,17 @@ pub fn run(ctx: &Context, a: &BuildArgs) -> anyhow::Result<i32> {
     }
     let mut b = Builder::new(ctx, a, &file, &text)?;
     b.build()
+}
+
+/// `den __internal copy-from`'s work (it enters the user namespace).
+pub fn copy_from(
+    ctx: &Context,
+    mapping: &den_sandbox::idmap::IdMapping,
+    container: &str,
+    request: &str,
+    out: &str,
+) -> anyhow::Result<()> {
+    copy::copy_from_child(ctx, mapping, container, request, out)
 }
 
 /// The Dockerfile's name (for messages) and text.
@@ -86,9 +99,12 @@ struct Builder<'a> {
     context: den_build::context::Context,
     build_args: BTreeMap<String, String>,
     meta: BTreeMap<String, String>,
-    step: usize,
+    step: AtomicUsize,
     steps: usize,
-    cache: cache::Cache,
+    cache: Mutex<cache::Cache>,
+    memo: Mutex<cache::HashMemo>,
+    /// `SOURCE_DATE_EPOCH` (environment or --build-arg).
+    epoch: Option<u64>,
 }
 
 impl<'a> Builder<'a> {
@@ -97,16 +113,19 @@ impl<'a> Builder<'a> {
         let build_args = parse_build_args(&a.build_args);
         let meta = meta_args(&df, &build_args)?;
         let context = den_build::context::Context::new(Path::new(&a.context), ignore_matcher(a)?)?;
+        let epoch = source_date_epoch(&build_args)?;
         Ok(Builder {
+            epoch,
             ctx,
             a,
             df,
-            cache: cache::Cache::open(&ctx.store()?),
+            cache: Mutex::new(cache::Cache::open(&ctx.store()?)),
+            memo: Mutex::new(cache::HashMemo::open(&ctx.store()?)),
             store: ctx.store()?,
             context,
             build_args,
             meta,
-            step: 0,
+            step: AtomicUsize::new(0),
             steps: 0,
         })
     }
@@ -120,22 +139,25 @@ impl<'a> Builder<'a> {
     fn build(&mut self) -> anyhow::Result<i32> {
         let graph = StageGraph::new(&self.df, &self.meta)?;
         let target = StageGraph::target(&self.df, self.a.target.as_deref())?;
-        let order = graph.needed(target);
-        self.steps = order
+        self.steps = graph
+            .needed(target)
             .iter()
             .map(|i| 1 + self.df.stages[*i].instructions.len())
             .sum();
         // Held for the whole build: gc must not take layers the build uses.
         let _shared = self.store.lock_shared()?;
         let mut built: HashMap<usize, StageState> = HashMap::new();
-        for i in order {
-            match self.build_stage(i, &graph.bases[i], &built)? {
-                Ok(st) => {
-                    built.insert(i, st);
+        for wave in graph.waves(target) {
+            for (i, result) in self.build_wave(&wave, &graph, &built)? {
+                match result {
+                    Ok(st) => {
+                        built.insert(i, st);
+                    }
+                    Err(code) => return Ok(code),
                 }
-                Err(code) => return Ok(code),
             }
         }
+        self.memo.lock().expect("memo lock").save()?;
         let st = built.remove(&target).expect("target was built");
         let id = self.write_image(st)?;
         if let Some(f) = &self.a.iidfile {
@@ -152,18 +174,47 @@ impl<'a> Builder<'a> {
         Ok(0)
     }
 
+    /// Builds a wave of stages that do not depend on each other, each in
+    /// its own thread (their RUN steps are separate processes); the
+    /// results in the wave's order. Every stage of the wave is finished
+    /// before the first error is returned.
+    #[allow(clippy::type_complexity)]
+    fn build_wave(
+        &self,
+        wave: &[usize],
+        graph: &StageGraph,
+        built: &HashMap<usize, StageState>,
+    ) -> anyhow::Result<Vec<(usize, Result<StageState, i32>)>> {
+        if let [i] = wave {
+            return Ok(vec![(*i, self.build_stage(*i, &graph.bases[*i], built)?)]);
+        }
+        let results: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = wave
+                .iter()
+                .map(|&i| s.spawn(move || (i, self.build_stage(i, &graph.bases[i], built))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a stage's thread panicked"))
+                .collect()
+        });
+        results
+            .into_iter()
+            .map(|(i, r)| r.map(|r| (i, r)))
+            .collect()
+    }
+
     /// Builds one stage; `Err(code)` when a RUN failed (already reported).
     fn build_stage(
-        &mut self,
+        &self,
         index: usize,
         base: &Ref,
         built: &HashMap<usize, StageState>,
     ) -> anyhow::Result<Result<StageState, i32>> {
         let stage = self.df.stages[index].clone();
-        self.step += 1;
         self.say(&format!(
             "STEP {}/{}: FROM {}{}",
-            self.step,
+            self.next_step(),
             self.steps,
             stage.base,
             stage
@@ -185,14 +236,57 @@ impl<'a> Builder<'a> {
                 StageState::from_image(&self.store, &image)?
             }
         };
+        if let Some(e) = self.epoch {
+            // Layers written under an epoch differ (clamped times): their
+            // cache entries must not be shared with builds without one.
+            st.key = cache::key(&[&st.key, "SOURCE_DATE_EPOCH", &e.to_string()]);
+        }
         for inst in &stage.instructions {
-            self.step += 1;
-            self.say(&format!("STEP {}/{}: {}", self.step, self.steps, inst.text));
-            if let Err(code) = self.instruction(&mut st, inst)? {
+            self.say(&format!(
+                "STEP {}/{}: {}",
+                self.next_step(),
+                self.steps,
+                inst.text
+            ));
+            if let Err(code) = self.instruction(&mut st, inst, index, built)? {
                 return Ok(Err(code));
             }
         }
         Ok(Ok(st))
+    }
+
+    /// A step's creation time: `SOURCE_DATE_EPOCH` when it is set.
+    fn stamp(&self, created: String) -> String {
+        match self
+            .epoch
+            .and_then(|e| chrono::DateTime::from_timestamp(e as i64, 0))
+        {
+            Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            None => created,
+        }
+    }
+
+    fn next_step(&self) -> usize {
+        self.step.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// What `COPY --from=NAME` in stage `current` copies from: a built
+    /// stage, or an image from the store (pulled if missing).
+    fn copy_source(
+        &self,
+        raw: &str,
+        current: usize,
+        built: &HashMap<usize, StageState>,
+    ) -> anyhow::Result<StageState> {
+        let name = words::expand(raw, &self.meta)?;
+        match den_build::graph::resolve(&self.df, current, &name).map_err(anyhow::Error::msg)? {
+            Ref::Stage(i) => built
+                .get(&i)
+                .cloned()
+                .with_context(|| format!("--from={name}: that stage was not built")),
+            Ref::Scratch => Ok(StageState::scratch()),
+            Ref::Image(image) => StageState::from_image(&self.store, &self.find_or_pull(&image)?),
+        }
     }
 
     fn err_at(&self, inst: &Instruction, e: impl std::fmt::Display) -> anyhow::Error {
@@ -201,39 +295,48 @@ impl<'a> Builder<'a> {
 
     /// Runs one instruction on `st`; `Err(code)` when a RUN failed.
     fn instruction(
-        &mut self,
+        &self,
         st: &mut StageState,
         inst: &Instruction,
+        stage: usize,
+        built: &HashMap<usize, StageState>,
     ) -> anyhow::Result<Result<(), i32>> {
         let env = st.expand_env();
         let ex = |w: &str| words::expand(w, &env).map_err(|e| self.err_at(inst, e));
         match &inst.kind {
             Kind::Run(r) => {
                 run_step::supported(r).map_err(|e| self.err_at(inst, e))?;
-                let argv = run_step::argv(st, &r.command);
+                let script = den_build::script::script(&r.command, &r.heredocs, &st.shell());
                 let network = match r.network {
                     dockerfile::Network::Default => self.a.network.clone(),
                     dockerfile::Network::None => "none".into(),
                     dockerfile::Network::Host => "host".into(),
                 };
+                let spec = run_step::RunSpec {
+                    argv: script.argv,
+                    network,
+                    flags: Vec::new(),
+                    pipes: script.files,
+                    epoch: self.epoch,
+                };
                 let key = cache::key(&[
                     &st.key,
                     "RUN",
-                    &serde_json::to_string(&argv)?,
+                    &serde_json::to_string(&spec.argv)?,
+                    &serde_json::to_string(&spec.pipes)?,
                     &st.config["config"].to_string(),
                     &serde_json::to_string(&st.args)?,
-                    &network,
+                    &spec.network,
                 ]);
-                let created_by = format!("RUN {} # buildkit", argv.join(" "));
+                let shown = spec.argv.join(" ");
+                let created_by = format!("RUN {shown} # buildkit");
                 return self.layer_step(st, key, &created_by, |b, st| {
-                    match run_step::run(b.ctx, &b.store, st, argv.clone(), &network, b.a.quiet)? {
+                    match run_step::run(b.ctx, &b.store, st, &spec, b.a.quiet)? {
                         Ok(l) => Ok(Ok(l)),
                         Err(run_step::Failed(code)) => {
                             eprintln!(
-                                "den: {}:{}: RUN {} exited with status {code}",
-                                b.df.file,
-                                inst.line,
-                                argv.join(" ")
+                                "den: {}:{}: RUN {shown} exited with status {code}",
+                                b.df.file, inst.line,
                             );
                             Ok(Err(BUILD_FAILED))
                         }
@@ -242,9 +345,18 @@ impl<'a> Builder<'a> {
             }
             Kind::Copy(c) | Kind::Add(c) => {
                 let add = matches!(inst.kind, Kind::Add(_));
-                let plan = copy::copy_plan(&self.store, &self.context, st, c, add)
+                let from = match &c.from {
+                    Some(raw) => Some(
+                        self.copy_source(raw, stage, built)
+                            .map_err(|e| self.err_at(inst, e))?,
+                    ),
+                    None => None,
+                };
+                let mut plan = copy::copy_plan(&self.store, &self.context, st, c, add, from)
                     .map_err(|e| self.err_at(inst, e))?;
-                let key = cache::key(&[&st.key, "COPY", &plan.key()?]);
+                plan.epoch = self.epoch;
+                let content = plan.key(&mut self.memo.lock().expect("memo lock"))?;
+                let key = cache::key(&[&st.key, "COPY", &content]);
                 let created_by = format!("{} # buildkit", inst.text);
                 return self.layer_step(st, key, &created_by, |b, _| {
                     copy::copy_layer(b.ctx, &b.store, &plan)
@@ -345,17 +457,15 @@ impl<'a> Builder<'a> {
             }
         }
         // A step that only edits the config: its key covers the result.
-        let key = cache::key(&[
-            &st.key,
-            &inst.text,
-            &st.config["config"].to_string(),
-            &serde_json::to_string(&st.args)?,
-        ]);
+        // The ARG values are left out: a RUN's key has them (they are its
+        // environment), and a step that expands one has the value in its
+        // result, so a changed --build-arg re-runs only the steps using it.
+        let key = cache::key(&[&st.key, &inst.text, &st.config["config"].to_string()]);
         let created = match self.lookup(&key) {
             Some(hit) => hit.created,
             None => self.record(&key, None)?,
         };
-        st.history(&history_text(inst), true, &created);
+        st.history(&history_text(inst), true, &self.stamp(created));
         st.key = key;
         Ok(Ok(()))
     }
@@ -363,7 +473,7 @@ impl<'a> Builder<'a> {
     /// A step that makes a layer: taken from the cache when its key is
     /// there, else `make` runs and its layer is recorded.
     fn layer_step(
-        &mut self,
+        &self,
         st: &mut StageState,
         key: String,
         created_by: &str,
@@ -380,7 +490,7 @@ impl<'a> Builder<'a> {
             },
         };
         st.add_layer(layer);
-        st.history(created_by, false, &created);
+        st.history(created_by, false, &self.stamp(created));
         st.key = key;
         Ok(Ok(()))
     }
@@ -390,15 +500,19 @@ impl<'a> Builder<'a> {
         if self.a.no_cache {
             return None;
         }
-        let hit = self.cache.get(&self.store, key)?;
+        let hit = self
+            .cache
+            .lock()
+            .expect("cache lock")
+            .get(&self.store, key)?;
         self.say("--> CACHED");
         Some(hit)
     }
 
     /// Records a step that ran now; its creation time.
-    fn record(&mut self, key: &str, layer: Option<LayerRecord>) -> anyhow::Result<String> {
+    fn record(&self, key: &str, layer: Option<LayerRecord>) -> anyhow::Result<String> {
         let created = state::now();
-        self.cache.put(
+        self.cache.lock().expect("cache lock").put(
             key,
             cache::Hit {
                 layer,
@@ -537,6 +651,27 @@ fn parse_build_args(list: &[String]) -> BTreeMap<String, String> {
             None => std::env::var(a).ok().map(|v| (a.clone(), v)),
         })
         .collect()
+}
+
+/// `SOURCE_DATE_EPOCH` from `--build-arg`, else from the environment.
+fn source_date_epoch(build_args: &BTreeMap<String, String>) -> anyhow::Result<Option<u64>> {
+    let value = match build_args.get("SOURCE_DATE_EPOCH") {
+        Some(v) => v.clone(),
+        None => match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) => v,
+            Err(_) => return Ok(None),
+        },
+    };
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let e = value
+        .parse::<u64>()
+        .ok()
+        .filter(|e| *e <= i64::MAX as u64 / 2);
+    e.map(Some).with_context(|| {
+        format!("SOURCE_DATE_EPOCH={value} is not a time: give whole seconds since 1970, such as $(git log -1 --format=%ct)")
+    })
 }
 
 /// The `.dockerignore` that applies, parsed.

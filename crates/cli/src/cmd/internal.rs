@@ -44,6 +44,14 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
     {
         return crate::cp_tar::container_side(ctx, &mapping, container, op, path);
     }
+    if let InternalCommand::CopyFrom {
+        container,
+        request,
+        out,
+    } = &cmd
+    {
+        return super::build::copy_from(ctx, &mapping, container, request, out).map(|()| 0);
+    }
     if let InternalCommand::Top { container } = &cmd {
         return top(ctx, container);
     }
@@ -75,8 +83,12 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
             println!("{}", serde_json::to_string(&info)?);
         }
         InternalCommand::Purge => store.purge_tmp()?,
-        InternalCommand::CommitUpper { upper, out } => {
-            commit_upper(std::path::Path::new(&upper), std::path::Path::new(&out))?;
+        InternalCommand::CommitUpper { upper, out, epoch } => {
+            commit_upper(
+                std::path::Path::new(&upper),
+                std::path::Path::new(&out),
+                epoch,
+            )?;
         }
         InternalCommand::RemoveContainer { id } => {
             // Its directory, or where `Containers::detach` moved it.
@@ -98,6 +110,7 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
         | InternalCommand::Exec { .. }
         | InternalCommand::Cp { .. }
         | InternalCommand::Top { .. }
+        | InternalCommand::CopyFrom { .. }
         | InternalCommand::NetworkInfra { .. } => unreachable!("handled above"),
     }
     Ok(0)
@@ -165,8 +178,14 @@ fn exec(ctx: &Context, mapping: &IdMapping, id: &str, request: &str) -> anyhow::
 
 /// `den __internal commit-upper`: a RUN step's overlay upper directory as
 /// a layer tar at `out` (already in the user namespace, so owners are kept).
-fn commit_upper(upper: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
+/// With `epoch` (`SOURCE_DATE_EPOCH`), no file time is later than it.
+fn commit_upper(
+    upper: &std::path::Path,
+    out: &std::path::Path,
+    epoch: Option<u64>,
+) -> anyhow::Result<()> {
     let mut w = den_build::layer::LayerWriter::create(out)?;
+    w.clamp_times(epoch);
     w.append_upper(upper)?;
     let written = w.finish()?;
     println!("{} {}", written.digest, written.size);

@@ -84,3 +84,87 @@ pub fn key(parts: &[&str]) -> String {
     }
     den_image::digest::Digest::of(&bytes).to_string()
 }
+
+/// Content hashes of context files, remembered in `ROOT/build-hashes.json`
+/// keyed by (device, inode, size, mtime, ctime), all in nanoseconds where
+/// they have them: any write changes the ctime, so a changed file is always
+/// read again, while an unchanged context is not read at all. Read once
+/// per build; saved (read-merge-write under `build-cache.lock`, temp file
+/// and rename) when it learnt something.
+pub struct HashMemo {
+    path: PathBuf,
+    lock: PathBuf,
+    known: std::collections::HashMap<String, String>,
+    learnt: std::collections::HashMap<String, String>,
+}
+
+/// The memo is bounded like the index.
+const MAX_MEMO: u64 = 64 << 20;
+
+impl HashMemo {
+    pub fn open(store: &Store) -> Self {
+        let path = store.root().join("build-hashes.json");
+        let known = read_json(&path, MAX_MEMO).unwrap_or_default();
+        HashMemo {
+            lock: store.root().join("build-cache.lock"),
+            path,
+            known,
+            learnt: Default::default(),
+        }
+    }
+
+    fn stat_key(meta: &std::fs::Metadata) -> String {
+        use std::os::unix::fs::MetadataExt;
+        format!(
+            "{}:{}:{}:{}.{}:{}.{}",
+            meta.dev(),
+            meta.ino(),
+            meta.size(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.ctime(),
+            meta.ctime_nsec()
+        )
+    }
+
+    /// The file's hash: remembered, or read now (and remembered).
+    pub fn hash(
+        &mut self,
+        path: &std::path::Path,
+        meta: &std::fs::Metadata,
+    ) -> std::io::Result<String> {
+        let key = Self::stat_key(meta);
+        if let Some(h) = self.known.get(&key).or_else(|| self.learnt.get(&key)) {
+            return Ok(h.clone());
+        }
+        let h = den_build::context::hash_file(path, meta)?;
+        // Read between two stats that agree: a file written meanwhile is
+        // not remembered under a key that could outlive the write.
+        if fs_err::symlink_metadata(path).is_ok_and(|m| Self::stat_key(&m) == key) {
+            self.learnt.insert(key, h.clone());
+        }
+        Ok(h)
+    }
+
+    /// Saves what this build learnt.
+    pub fn save(&mut self) -> anyhow::Result<()> {
+        if self.learnt.is_empty() {
+            return Ok(());
+        }
+        let _lock = FileLock::exclusive(&self.lock)?;
+        let mut all: std::collections::HashMap<String, String> =
+            read_json(&self.path, MAX_MEMO).unwrap_or_default();
+        all.extend(self.learnt.drain());
+        write_atomic(&self.path, &serde_json::to_vec(&all)?)?;
+        self.known = all;
+        Ok(())
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path, max: u64) -> Option<T> {
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.len() > max {
+        return None;
+    }
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}

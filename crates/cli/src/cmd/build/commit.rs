@@ -61,15 +61,22 @@ fn unpack(ctx: &Context, digest: &Digest) -> anyhow::Result<()> {
 
 /// Writes a RUN container's overlay upper directory as a layer tar at
 /// `out`, from inside the user namespace (`den __internal commit-upper`).
-pub fn upper_to_tar(ctx: &Context, upper: &Path, out: &Path) -> anyhow::Result<Written> {
-    let res = Command::new(std::env::current_exe().context("cannot find den's own binary")?)
-        .arg("--root")
+pub fn upper_to_tar(
+    ctx: &Context,
+    upper: &Path,
+    out: &Path,
+    epoch: Option<u64>,
+) -> anyhow::Result<Written> {
+    let mut cmd = Command::new(std::env::current_exe().context("cannot find den's own binary")?);
+    cmd.arg("--root")
         .arg(&ctx.root)
         .args(["__internal", "commit-upper"])
         .arg(upper)
-        .arg(out)
-        .stdin(std::process::Stdio::null())
-        .output()?;
+        .arg(out);
+    if let Some(e) = epoch {
+        cmd.arg(format!("--epoch={e}"));
+    }
+    let res = cmd.stdin(std::process::Stdio::null()).output()?;
     if !res.status.success() {
         bail!(
             "committing the RUN step's changes failed: {}",
@@ -78,14 +85,20 @@ pub fn upper_to_tar(ctx: &Context, upper: &Path, out: &Path) -> anyhow::Result<W
                 .trim_start_matches("den: ")
         );
     }
-    let text = String::from_utf8_lossy(&res.stdout);
+    parse_written(&String::from_utf8_lossy(&res.stdout))
+}
+
+/// A helper's answer `DIGEST SIZE`.
+pub fn parse_written(text: &str) -> anyhow::Result<Written> {
     let (digest, size) = text
         .trim()
         .split_once(' ')
-        .context("commit-upper answered garbage")?;
+        .context("den's layer helper answered garbage")?;
     Ok(Written {
         digest: digest.to_owned(),
-        size: size.parse().context("commit-upper answered garbage")?,
+        size: size
+            .parse()
+            .context("den's layer helper answered garbage")?,
     })
 }
 

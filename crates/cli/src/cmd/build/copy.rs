@@ -10,6 +10,7 @@ use den_build::context::{Context as BuildContext, Ownership, parents};
 use den_build::dockerfile::{Copy, Source};
 use den_build::layer::LayerWriter;
 use den_build::words;
+use den_image::digest::Digest;
 use den_image::store::{LayerRecord, Store};
 
 use super::commit;
@@ -25,13 +26,23 @@ pub fn absolute(workdir: &str, dest: &str) -> String {
     }
 }
 
+/// The expanded sources of a COPY/ADD: context paths, and here-documents
+/// (file name, content).
+pub struct Sources {
+    pub paths: Vec<String>,
+    pub inline: Vec<(String, String)>,
+}
+
 /// The expanded sources and destination of a COPY/ADD.
 pub fn expand(
     c: &Copy,
     env: &BTreeMap<String, String>,
     add: bool,
-) -> anyhow::Result<(Vec<String>, String)> {
-    let mut sources = Vec::new();
+) -> anyhow::Result<(Sources, String)> {
+    let mut out = Sources {
+        paths: Vec::new(),
+        inline: Vec::new(),
+    };
     for s in &c.sources {
         match s {
             Source::Path(p) => {
@@ -41,90 +52,137 @@ pub fn expand(
                         "ADD of a URL ({p}) is not supported by den build yet: download it in a RUN step"
                     );
                 }
-                sources.push(p);
+                out.paths.push(p);
             }
-            Source::Heredoc(_) => {
-                bail!(
-                    "COPY from a here-document is not supported by den build yet: put the text in a context file"
-                )
+            Source::Heredoc(h) => {
+                if !den_build::script::valid_file_name(&h.name) {
+                    bail!(
+                        "here-document name {:?} is not a file name: use a plain name such as <<EOF",
+                        h.name
+                    );
+                }
+                // Quotes are text in a body; variables expand unless the
+                // delimiter was quoted (BuildKit's rule).
+                let content = if h.expand {
+                    let mut lexer = words::Lexer::new('\\');
+                    lexer.skip_quotes = true;
+                    lexer.process(&h.content, env)?.word
+                } else {
+                    h.content.clone()
+                };
+                out.inline.push((h.name.clone(), content));
             }
         }
     }
-    Ok((sources, words::expand(&c.dest, env)?))
+    Ok((out, words::expand(&c.dest, env)?))
 }
 
 /// What a `COPY` writes: its entries, the destination (absolute), whether
 /// it is a directory, and the owners.
 pub struct CopyPlan {
     pub entries: Vec<den_build::layer::Entry>,
+    /// Here-documents: path in the image (relative) and content.
+    pub inline: Vec<(String, String)>,
+    /// `--from`: the files come from this stage or image instead.
+    pub from: Option<From>,
     pub dest: String,
     pub dest_is_dir: bool,
     pub own: Ownership,
+    /// `--chown` was given (else `--from` keeps the source's owners).
+    pub chown: bool,
+    /// `SOURCE_DATE_EPOCH`.
+    pub epoch: Option<u64>,
+}
+
+/// `COPY --from`'s source: a built stage or an image, and the paths.
+pub struct From {
+    pub state: StageState,
+    pub sources: Vec<String>,
 }
 
 impl CopyPlan {
-    /// The part of the step's cache key this plan gives (content included).
-    pub fn key(&self) -> anyhow::Result<String> {
-        let content = den_build::context::content_key(&self.entries)?;
+    /// The part of the step's cache key this plan gives (content included;
+    /// for `--from`, the source's key stands for its content).
+    pub fn key(&self, memo: &mut super::cache::HashMemo) -> anyhow::Result<String> {
+        let mut content =
+            den_build::context::content_key(&self.entries, &mut |p, m| memo.hash(p, m))?;
+        for (dest, data) in &self.inline {
+            content.push_str(&format!("\0{dest}\0{}", Digest::of(data.as_bytes())));
+        }
+        if let Some(f) = &self.from {
+            content.push_str(&format!("\0from\0{}\0{:?}", f.state.key, f.sources));
+        }
         Ok(format!(
-            "{}\0{}\0{}:{}:{:?}\0{content}",
-            self.dest, self.dest_is_dir, self.own.uid, self.own.gid, self.own.mode
+            "{}\0{}\0{}:{}:{:?}:{}\0{content}",
+            self.dest, self.dest_is_dir, self.own.uid, self.own.gid, self.own.mode, self.chown
         ))
     }
 }
 
-/// Resolves `COPY sources dest` against the context.
+/// Resolves `COPY sources dest` against the context, or against `from`
+/// (the stage or image `--from` names, resolved by the builder).
 pub fn copy_plan(
     store: &Store,
     context: &BuildContext,
     st: &StageState,
     c: &Copy,
     add: bool,
+    from: Option<StageState>,
 ) -> anyhow::Result<CopyPlan> {
-    if c.from.is_some() {
-        bail!(
-            "COPY --from is not supported by den build yet: build that stage's files in this stage"
-        );
-    }
     let env = st.expand_env();
     let (sources, raw_dest) = expand(c, &env, add)?;
-    let dest_is_dir =
-        raw_dest.ends_with('/') || raw_dest == "." || raw_dest.ends_with("/.") || sources.len() > 1;
+    let dest_is_dir = raw_dest.ends_with('/')
+        || raw_dest == "."
+        || raw_dest.ends_with("/.")
+        || sources.paths.len() + sources.inline.len() > 1;
     let dest = den_build::ignore::clean(&absolute(&st.workdir(), &raw_dest));
     let own = ownership(store, st, c)?;
-    let entries = context.entries(&sources, &dest, dest_is_dir, own)?;
+    let (entries, from) = match from {
+        None => (
+            context.entries(&sources.paths, &dest, dest_is_dir, own)?,
+            None,
+        ),
+        Some(state) => (
+            Vec::new(),
+            Some(From {
+                state,
+                sources: sources.paths.clone(),
+            }),
+        ),
+    };
+    let rel = dest.trim_start_matches('/');
+    let inline = sources
+        .inline
+        .into_iter()
+        .map(|(name, data)| match dest_is_dir {
+            true if rel.is_empty() => (name, data),
+            true => (format!("{rel}/{name}"), data),
+            false => (rel.to_owned(), data),
+        })
+        .collect();
     Ok(CopyPlan {
         entries,
+        inline,
+        from,
         dest,
         dest_is_dir,
         own,
+        chown: c.chown.is_some(),
+        epoch: None,
     })
 }
 
 /// Writes the layer of a planned `COPY`.
 pub fn copy_layer(ctx: &Context, store: &Store, plan: &CopyPlan) -> anyhow::Result<LayerRecord> {
-    let CopyPlan {
-        entries,
-        dest,
-        dest_is_dir,
-        own,
-    } = plan;
-    let (dest_is_dir, own) = (*dest_is_dir, *own);
     let tar = commit::tmp_tar(store);
-    let written = (|| {
-        let mut w = LayerWriter::create(&tar)?;
-        let rel = dest.trim_start_matches('/');
-        for p in parents(rel) {
-            w.dir(&p, 0, 0, 0o755)?;
-        }
-        if dest_is_dir && !rel.is_empty() {
-            w.dir(rel, own.uid, own.gid, 0o755)?;
-        }
-        for e in entries {
-            w.append(e)?;
-        }
-        Ok::<_, anyhow::Error>(w.finish()?)
-    })();
+    let written = match &plan.from {
+        None => (|| {
+            let mut w = LayerWriter::create(&tar)?;
+            write_entries(&mut w, plan, &plan.entries)?;
+            Ok::<_, anyhow::Error>(w.finish()?)
+        })(),
+        Some(f) => from_tar(ctx, store, plan, f, &tar),
+    };
     match written {
         Ok(w) => commit::commit_tar(ctx, store, &tar, &w),
         Err(e) => {
@@ -132,6 +190,163 @@ pub fn copy_layer(ctx: &Context, store: &Store, plan: &CopyPlan) -> anyhow::Resu
             Err(e)
         }
     }
+}
+
+/// The parents of the destination, the destination directory, `entries`
+/// and the here-documents, into `w`.
+fn write_entries(
+    w: &mut LayerWriter,
+    plan: &CopyPlan,
+    entries: &[den_build::layer::Entry],
+) -> anyhow::Result<()> {
+    let own = plan.own;
+    w.clamp_times(plan.epoch);
+    let rel = plan.dest.trim_start_matches('/');
+    for p in parents(rel) {
+        w.dir(&p, 0, 0, 0o755)?;
+    }
+    if plan.dest_is_dir && !rel.is_empty() {
+        w.dir(rel, own.uid, own.gid, 0o755)?;
+    }
+    for e in entries {
+        w.append(e)?;
+    }
+    let now = chrono::Utc::now().timestamp().max(0) as u64;
+    for (path, data) in &plan.inline {
+        let mode = own.mode.unwrap_or(0o664);
+        w.data(path, (own.uid, own.gid, mode), now, data.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// What `den __internal copy-from` is asked to write.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FromRequest {
+    sources: Vec<String>,
+    dest: String,
+    dest_is_dir: bool,
+    uid: u32,
+    gid: u32,
+    mode: Option<u32>,
+    chown: bool,
+    epoch: Option<u64>,
+}
+
+/// `COPY --from`: a build container on the source's layers (never run);
+/// `den __internal copy-from` mounts its root in a private mount namespace
+/// inside the user namespace, so the source's owners and modes read as the
+/// image has them, and writes the layer tar.
+fn from_tar(
+    ctx: &Context,
+    store: &Store,
+    plan: &CopyPlan,
+    f: &From,
+    tar: &Path,
+) -> anyhow::Result<den_build::layer::Written> {
+    let c = super::run_step::BuildContainer::create(
+        ctx,
+        store,
+        &f.state,
+        vec!["true".into()],
+        "none",
+        &[],
+    )?;
+    let req = FromRequest {
+        sources: f.sources.clone(),
+        dest: plan.dest.clone(),
+        dest_is_dir: plan.dest_is_dir,
+        uid: plan.own.uid,
+        gid: plan.own.gid,
+        mode: plan.own.mode,
+        chown: plan.chown,
+        epoch: plan.epoch,
+    };
+    let res = std::process::Command::new(
+        std::env::current_exe().context("cannot find den's own binary")?,
+    )
+    .arg("--root")
+    .arg(&ctx.root)
+    .args(["__internal", "copy-from", &c.id])
+    .arg(serde_json::to_string(&req)?)
+    .arg(tar)
+    .stdin(std::process::Stdio::null())
+    .output();
+    c.remove(ctx)?;
+    let res = res?;
+    if !res.status.success() {
+        bail!(
+            "{}",
+            String::from_utf8_lossy(&res.stderr)
+                .trim()
+                .trim_start_matches("den: ")
+        );
+    }
+    commit::parse_written(&String::from_utf8_lossy(&res.stdout))
+}
+
+/// The inside of `den __internal copy-from`: opens `out`, enters the build
+/// container's filesystem (user namespace, private mount namespace,
+/// chroot), resolves the sources there and writes the layer.
+pub fn copy_from_child(
+    ctx: &Context,
+    mapping: &den_sandbox::idmap::IdMapping,
+    id: &str,
+    request: &str,
+    out: &str,
+) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let req: FromRequest = serde_json::from_str(request)?;
+    let containers = crate::containers::Containers::open(&ctx.root)?;
+    let spec: den_sandbox::container::spec::ContainerSpec =
+        serde_json::from_slice(&fs_err::read(containers.dir_of(id).join("spec.json"))?)?;
+    let out = Path::new(out);
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(out)
+            .with_context(|| format!("creating {}", out.display()))?
+    };
+    den_sandbox::container::join::enter_filesystem(&spec, None, mapping)?;
+    let own = Ownership {
+        uid: req.uid,
+        gid: req.gid,
+        mode: req.mode,
+    };
+    // Inside the chroot every path, symlinks included, stays in the source.
+    let root = BuildContext::new(Path::new("/"), None)?;
+    let mut entries = root
+        .entries(&req.sources, &req.dest, req.dest_is_dir, own)
+        .map_err(|e| match e {
+            den_build::context::ContextError::Missing(s) => anyhow::anyhow!(
+                "COPY source {s}: no such file or directory in the --from stage or image"
+            ),
+            other => other.into(),
+        })?;
+    if !req.chown {
+        for e in &mut entries {
+            let meta = fs_err::symlink_metadata(&e.source)?;
+            e.uid = meta.uid();
+            e.gid = meta.gid();
+        }
+    }
+    let plan = CopyPlan {
+        entries: Vec::new(),
+        inline: Vec::new(),
+        from: None,
+        dest: req.dest,
+        dest_is_dir: req.dest_is_dir,
+        own,
+        chown: req.chown,
+        epoch: req.epoch,
+    };
+    let mut w = LayerWriter::on_file(file, out);
+    write_entries(&mut w, &plan, &entries)?;
+    let written = w.finish()?;
+    println!("{} {}", written.digest, written.size);
+    Ok(())
 }
 
 /// The layer of `WORKDIR dir`: the directory and its parents.

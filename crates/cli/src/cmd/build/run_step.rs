@@ -20,10 +20,23 @@ use crate::run_flags::{self, ImageConfig};
 #[derive(Debug)]
 pub struct Failed(pub i32);
 
-/// `den run`'s flags for a build container: defaults, and the network.
-fn run_args(network: &str) -> anyhow::Result<RunArgs> {
-    let cli = Cli::try_parse_from(["den", "run", "--network", network])
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+/// What a RUN step runs: its argv, the network, more `den run` flags
+/// (mounts), and here-document files placed under `/dev/pipes`.
+pub struct RunSpec {
+    pub argv: Vec<String>,
+    pub network: String,
+    pub flags: Vec<String>,
+    pub pipes: Vec<(String, String)>,
+    /// `SOURCE_DATE_EPOCH`.
+    pub epoch: Option<u64>,
+}
+
+/// `den run`'s flags for a build container: defaults, the network and
+/// the step's mounts.
+fn run_args(network: &str, flags: &[String]) -> anyhow::Result<RunArgs> {
+    let mut argv = vec!["den", "run", "--network", network];
+    argv.extend(flags.iter().map(String::as_str));
+    let cli = Cli::try_parse_from(argv).map_err(|e| anyhow::anyhow!("{e}"))?;
     match cli.command {
         Command::Run(a) => Ok(*a),
         _ => unreachable!("parsed as run"),
@@ -36,69 +49,27 @@ pub fn run(
     ctx: &Context,
     store: &Store,
     st: &StageState,
-    argv: Vec<String>,
-    network: &str,
+    spec: &RunSpec,
     quiet: bool,
 ) -> anyhow::Result<Result<LayerRecord, Failed>> {
-    let args = run_args(network)?;
-    let flags = run_flags::Validated::from_args(&args, ctx)?;
-    let userns = run_flags::userns(&args)?;
-    let config = ImageConfig {
-        env: Some(st.run_env()),
-        working_dir: Some(st.workdir()),
-        user: st.user(),
-        ..ImageConfig::default()
-    };
-    let plan = run_flags::network_plan(&args, &flags.network, &config)?;
-    let id = new_id();
-    let containers = Containers::open(&ctx.root)?;
-    let record = Record {
-        id: id.clone(),
-        name: format!("den-build-{}", &id[..12]),
-        image_id: None,
-        image: "den build".into(),
-        command: argv.clone(),
-        created: chrono::Utc::now().to_rfc3339(),
-        layers: st.layers.iter().map(|l| l.diff_id.to_string()).collect(),
-        volumes: Vec::new(),
-        ports: Vec::new(),
-    };
-    let dir = containers.create(&record)?;
+    let pipes = Pipes::write(store, &spec.pipes)?;
+    let mut flags = spec.flags.clone();
+    if let Some(p) = &pipes {
+        flags.push("-v".into());
+        flags.push(format!(
+            "{}:{}:ro",
+            p.0.display(),
+            den_build::script::PIPES_DIR
+        ));
+    }
+    let c = BuildContainer::create(ctx, store, st, spec.argv.clone(), &spec.network, &flags)?;
     let result = (|| {
-        let image = ImageRecord {
-            id: Digest::of(id.as_bytes()),
-            names: Vec::new(),
-            repo_digests: Vec::new(),
-            manifest: Digest::of(b""),
-            manifest_media_type: String::new(),
-            layers: st.layers.clone(),
-            platform: st.platform.clone(),
-            created: None,
-            size: 0,
-        };
-        let spec = crate::prepare::prepare_container(
-            ctx,
-            &args,
-            &id,
-            &record,
-            &dir,
-            plan,
-            &flags,
-            store,
-            Some(&image),
-            &config,
-            argv,
-            userns,
-            Restart::No,
-        )?;
-        let spec_path = dir.join("spec.json");
-        write_atomic(&spec_path, &serde_json::to_vec_pretty(&spec)?)?;
-        let code = crate::launch::attach(supervisor(ctx, &spec_path, quiet)?, false, false)?;
+        let code = crate::launch::attach(supervisor(ctx, &c.spec, quiet)?, false, false)?;
         if code != 0 {
             return Ok(Err(Failed(code)));
         }
         let tar = commit::tmp_tar(store);
-        let written = match commit::upper_to_tar(ctx, &dir.join("upper"), &tar) {
+        let written = match commit::upper_to_tar(ctx, &c.dir.join("upper"), &tar, spec.epoch) {
             Ok(w) => w,
             Err(e) => {
                 std::fs::remove_file(&tar).ok();
@@ -107,9 +78,133 @@ pub fn run(
         };
         commit::commit_tar(ctx, store, &tar, &written).map(Ok)
     })();
-    containers.detach(&id).ok();
-    crate::in_userns::remove_container(ctx, &id).context("removing the build container")?;
+    c.remove(ctx)?;
     result
+}
+
+/// A build container: made as `den run` makes one, on a stage's layers;
+/// `remove` deletes it.
+pub struct BuildContainer {
+    pub id: String,
+    pub dir: std::path::PathBuf,
+    pub spec: std::path::PathBuf,
+}
+
+impl BuildContainer {
+    pub fn create(
+        ctx: &Context,
+        store: &Store,
+        st: &StageState,
+        argv: Vec<String>,
+        network: &str,
+        extra: &[String],
+    ) -> anyhow::Result<Self> {
+        let args = run_args(network, extra)?;
+        let flags = run_flags::Validated::from_args(&args, ctx)?;
+        let userns = run_flags::userns(&args)?;
+        let config = ImageConfig {
+            env: Some(st.run_env()),
+            working_dir: Some(st.workdir()),
+            user: st.user(),
+            ..ImageConfig::default()
+        };
+        let plan = run_flags::network_plan(&args, &flags.network, &config)?;
+        let id = new_id();
+        let containers = Containers::open(&ctx.root)?;
+        let record = Record {
+            id: id.clone(),
+            name: format!("den-build-{}", &id[..12]),
+            image_id: None,
+            image: "den build".into(),
+            command: argv.clone(),
+            created: chrono::Utc::now().to_rfc3339(),
+            layers: st.layers.iter().map(|l| l.diff_id.to_string()).collect(),
+            volumes: Vec::new(),
+            ports: Vec::new(),
+        };
+        let dir = containers.create(&record)?;
+        let c = BuildContainer {
+            spec: dir.join("spec.json"),
+            id: id.clone(),
+            dir: dir.clone(),
+        };
+        let made = (|| {
+            let image = ImageRecord {
+                id: Digest::of(id.as_bytes()),
+                names: Vec::new(),
+                repo_digests: Vec::new(),
+                manifest: Digest::of(b""),
+                manifest_media_type: String::new(),
+                layers: st.layers.clone(),
+                platform: st.platform.clone(),
+                created: None,
+                size: 0,
+            };
+            let spec = crate::prepare::prepare_container(
+                ctx,
+                &args,
+                &id,
+                &record,
+                &dir,
+                plan,
+                &flags,
+                store,
+                Some(&image),
+                &config,
+                argv,
+                userns,
+                Restart::No,
+            )?;
+            write_atomic(&c.spec, &serde_json::to_vec_pretty(&spec)?)
+        })();
+        match made {
+            Ok(()) => Ok(c),
+            Err(e) => {
+                c.remove(ctx).ok();
+                Err(e)
+            }
+        }
+    }
+
+    pub fn remove(self, ctx: &Context) -> anyhow::Result<()> {
+        Containers::open(&ctx.root)?.detach(&self.id).ok();
+        crate::in_userns::remove_container(ctx, &self.id).context("removing the build container")
+    }
+}
+
+/// A private directory of here-document scripts, bind-mounted read-only
+/// at `/dev/pipes`; removed when dropped.
+struct Pipes(std::path::PathBuf);
+
+impl Pipes {
+    fn write(store: &Store, files: &[(String, String)]) -> anyhow::Result<Option<Pipes>> {
+        use fs_err::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::fs::PermissionsExt;
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let dir = Pipes(commit::tmp_tar(store).with_extension("pipes"));
+        fs_err::create_dir(&dir.0)?;
+        // Readable by the step's user, whoever it is (the directory is
+        // inside the store, which only the user can enter).
+        fs_err::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755))?;
+        for (name, content) in files {
+            let path = dir.0.join(name);
+            let mut f = fs_err::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o755)
+                .open(&path)?;
+            std::io::Write::write_all(&mut f, content.as_bytes())?;
+        }
+        Ok(Some(dir))
+    }
+}
+
+impl Drop for Pipes {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
 }
 
 /// `den __internal container SPEC`; with `-q` the step's output goes to
@@ -133,27 +228,18 @@ fn supervisor(
     Ok(cmd)
 }
 
-/// The argv of a RUN: exec form as is, shell form through the SHELL.
-pub fn argv(st: &StageState, command: &den_build::dockerfile::Command) -> Vec<String> {
-    match command {
-        den_build::dockerfile::Command::Exec(v) => v.clone(),
-        den_build::dockerfile::Command::Shell(s) => {
-            let mut v = st.shell();
-            v.push(s.clone());
-            v
-        }
-    }
-}
-
 /// Refuses what den build does not run yet, with what to do instead.
 pub fn supported(run: &den_build::dockerfile::Run) -> anyhow::Result<()> {
-    if !run.heredocs.is_empty() {
-        bail!(
-            "RUN with a here-document is not supported by den build yet: put the script in a file and COPY it"
-        );
-    }
     if !run.mounts.is_empty() {
         bail!("RUN --mount is not supported by den build yet: COPY what the step needs instead");
+    }
+    for h in &run.heredocs {
+        if !den_build::script::valid_file_name(&h.name) {
+            bail!(
+                "here-document name {:?} is not a file name: use a plain name such as <<EOF",
+                h.name
+            );
+        }
     }
     Ok(())
 }
