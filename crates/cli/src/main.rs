@@ -6,6 +6,7 @@
 
 mod args;
 mod cmd;
+mod compose;
 mod containers;
 mod context;
 mod networks;
@@ -169,6 +170,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Unshare { command } => cmd::unshare::run(&command),
         Command::Build(a) => cmd::build::run(&ctx, &a),
         Command::History(a) => cmd::history::run(&ctx, &a),
+        Command::Compose(a) => compose::run(&ctx, &a),
         Command::Internal(sub) => cmd::internal::run(&ctx, sub),
     }
 }

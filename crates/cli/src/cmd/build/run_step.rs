@@ -62,6 +62,7 @@ pub fn run(
         layers: st.layers.iter().map(|l| l.diff_id.to_string()).collect(),
         volumes: Vec::new(),
         ports: Vec::new(),
+        labels: Default::default(),
     };
     let dir = containers.create(&record)?;
     let result = (|| {
