@@ -627,3 +627,365 @@ volumes:
     );
     sb.den_ok(&["compose", "-f", &file, "-p", "mig", "down", "-v", "-t", "0"]);
 }
+
+/// `service_healthy` waits for `State.Health.Status` = healthy (read as
+/// `den inspect` reads it), and a dependency that turns unhealthy fails
+/// `up` clearly, its dependant never made. Needs den run's health checks
+/// (`--health-cmd`).
+#[test]
+fn service_healthy_waits_and_fails_on_unhealthy() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let compose = |check: &str| {
+        format!(
+            "services:
+  db:
+    image: busybox
+    command: sh -c 'sleep 2; touch /tmp/ok; exec sleep 600'
+    healthcheck:
+      test: {check}
+      interval: 1s
+      timeout: 2s
+      retries: 2
+  web:
+    image: busybox
+    command: sleep 600
+    depends_on:
+      db:
+        condition: service_healthy
+"
+        )
+    };
+    let file = project(
+        &sb,
+        "hc",
+        &compose("[\"CMD\", \"test\", \"-f\", \"/tmp/ok\"]"),
+        None,
+    );
+    let out = sb.den(&["compose", "-f", &file, "-p", "hc", "up", "-d"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        inspect(&sb, "hc-db-1")["State"]["Health"]["Status"],
+        "healthy"
+    );
+    assert_eq!(inspect(&sb, "hc-web-1")["State"]["Status"], "running");
+    // web was made only after db was healthy: at least 2 s after db.
+    let created = |n: &str| inspect(&sb, n)["Created"].as_str().unwrap().to_owned();
+    assert!(created("hc-web-1") > created("hc-db-1"));
+    sb.den_ok(&["compose", "-f", &file, "-p", "hc", "down", "-t", "0"]);
+    project(&sb, "hc", &compose("[\"CMD-SHELL\", \"exit 1\"]"), None);
+    let err = sb.den_fail(&["compose", "-f", &file, "-p", "hc", "up", "-d"], 125);
+    assert_eq!(
+        err.trim().lines().last(),
+        Some(
+            "den: service web depends on db being healthy, but container hc-db-1 is unhealthy: see `den compose logs db`"
+        )
+    );
+    assert_eq!(
+        ps_names(&sb, "label=com.docker.compose.project=hc"),
+        ["hc-db-1"]
+    );
+    sb.den_ok(&["compose", "-f", &file, "-p", "hc", "down", "-t", "0"]);
+}
+
+/// `build:` through den build (build args), then `exec`, `run --rm`,
+/// `port`, `stop`/`start`/`restart`, `images`, `ls`, `kill`, `rm -s`.
+#[test]
+fn build_exec_run_and_lifecycle_commands() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    sb.write_file(
+        "bld/app/Dockerfile",
+        "FROM busybox\nARG GREETING\nRUN echo \"$GREETING\" > /greeting\n",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let compose = format!(
+        "services:
+  app:
+    build:
+      context: ./app
+      args:
+        GREETING: built-by-den
+    command: sh -c 'cat /greeting; exec sleep 600'
+    ports:
+      - \"127.0.0.1:{port}:8000\"
+"
+    );
+    let file = project(&sb, "bld", &compose, None);
+    let dc = |args: &[&str]| {
+        let mut all = vec!["compose", "-f", file.as_str(), "-p", "bld"];
+        all.extend(args);
+        sb.den(&all)
+    };
+    let ok = |args: &[&str]| {
+        let o = dc(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        (stdout(&o), stderr(&o))
+    };
+    let (_, err) = ok(&["up", "-d"]);
+    assert!(err.contains(" Image bld-app  Built"), "{err}");
+    let logs = retry("the greeting", Duration::from_secs(20), || {
+        let l = ok(&["logs", "app"]).0;
+        (!l.is_empty()).then_some(l)
+    });
+    assert_eq!(logs, "app-1 | built-by-den\n");
+    // An unchanged up neither builds nor recreates.
+    let (_, err) = ok(&["up", "-d"]);
+    assert!(
+        !err.contains("Build") && err.contains(" Container bld-app-1  Running"),
+        "{err}"
+    );
+    assert_eq!(
+        ok(&["exec", "-T", "app", "cat", "/greeting"]).0,
+        "built-by-den\n"
+    );
+    assert_eq!(
+        ok(&["exec", "-T", "-e", "X=y", "app", "sh", "-c", "echo $X"]).0,
+        "y\n"
+    );
+    assert_eq!(
+        ok(&["run", "--rm", "app", "echo", "one-off"]).0,
+        "one-off\n"
+    );
+    assert!(ps_names(&sb, "label=com.docker.compose.oneoff=True").is_empty());
+    assert_eq!(
+        ok(&["port", "app", "8000"]).0.trim(),
+        format!("127.0.0.1:{port}")
+    );
+    let (out, _) = ok(&["images"]);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("bld-app-1") && l.contains("bld-app")),
+        "{out}"
+    );
+    let (out, _) = ok(&["ls"]);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("bld") && l.contains("running(1)")),
+        "{out}"
+    );
+    ok(&["stop", "-t", "0"]);
+    assert_eq!(inspect(&sb, "bld-app-1")["State"]["Status"], "exited");
+    assert!(ok(&["ps"]).0.lines().count() == 1, "only the header");
+    let (out, _) = ok(&["ls", "-a"]);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("bld") && l.contains("exited(1)")),
+        "{out}"
+    );
+    ok(&["start"]);
+    assert_eq!(inspect(&sb, "bld-app-1")["State"]["Status"], "running");
+    let before = inspect(&sb, "bld-app-1")["State"]["StartedAt"].clone();
+    ok(&["restart", "-t", "0"]);
+    assert_ne!(inspect(&sb, "bld-app-1")["State"]["StartedAt"], before);
+    ok(&["kill", "-s", "KILL"]);
+    retry("killed", Duration::from_secs(10), || {
+        (inspect(&sb, "bld-app-1")["State"]["Status"] == "exited").then_some(())
+    });
+    ok(&["rm", "-f"]);
+    assert!(ps_names(&sb, "label=com.docker.compose.project=bld").is_empty());
+    // --no-build with the image gone: refused before anything is made.
+    sb.den_ok(&["rmi", "bld-app"]);
+    let o = dc(&["up", "-d", "--no-build"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).trim().lines().last(),
+        Some(
+            "den: service app: image bld-app is not built and --no-build was given: run `den compose build app`"
+        )
+    );
+    assert!(ps_names(&sb, "label=com.docker.compose.project=bld").is_empty());
+    ok(&["build"]);
+    assert!(sb.den_ok(&["images"]).contains("bld-app"));
+    ok(&["down"]);
+}
+
+/// `up --wait` returns once every service runs; an attached `up
+/// --abort-on-container-exit` stops the rest when one exits and returns
+/// its code.
+#[test]
+fn up_wait_and_abort_on_container_exit() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let compose = "\
+services:
+  job:
+    image: busybox
+    command: sh -c 'echo working; sleep 2; exit 7'
+  svc:
+    image: busybox
+    command: sleep 600
+";
+    let file = project(&sb, "ab", compose, None);
+    sb.den_ok(&["compose", "-f", &file, "-p", "ab", "up", "--wait", "svc"]);
+    assert_eq!(inspect(&sb, "ab-svc-1")["State"]["Status"], "running");
+    assert!(ps_names(&sb, "label=com.docker.compose.service=job").is_empty());
+    let t = Instant::now();
+    let o = sb.den(&[
+        "compose",
+        "-f",
+        &file,
+        "-p",
+        "ab",
+        "up",
+        "--abort-on-container-exit",
+    ]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert!(t.elapsed() < Duration::from_secs(30));
+    assert!(stdout(&o).contains("job-1 | working\n"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("Aborting on container exit..."),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(inspect(&sb, "ab-svc-1")["State"]["Status"], "exited");
+    sb.den_ok(&["compose", "-f", &file, "-p", "ab", "down", "-t", "0"]);
+}
+
+/// One HTTP/1.0 request to 127.0.0.1:`port`; the status code and body,
+/// or None when nothing answered.
+fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let req = format!(
+        "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let code = out.split_whitespace().nth(1)?.parse().ok()?;
+    let body = out.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    Some((code, body))
+}
+
+const NOTES_APP: &str = "\
+import pymysql
+from flask import Flask, request
+
+app = Flask(__name__)
+
+
+def db():
+    return pymysql.connect(host='db', user='app', password='apppw', database='app', autocommit=True)
+
+
+@app.route('/notes', methods=['GET', 'POST'])
+def notes():
+    with db() as c, c.cursor() as cur:
+        cur.execute('CREATE TABLE IF NOT EXISTS notes (body TEXT)')
+        if request.method == 'POST':
+            cur.execute('INSERT INTO notes VALUES (%s)', (request.get_data(as_text=True),))
+            return 'stored\\n'
+        cur.execute('SELECT body FROM notes')
+        return ''.join(r[0] + '\\n' for r in cur.fetchall())
+";
+
+/// The reference scenario: MariaDB with a health check and a Flask +
+/// PyMySQL service built from a Dockerfile (wheels from the shared dir),
+/// `depends_on: service_healthy`; a row written over HTTP survives
+/// `down` + `up` in the named volume; `down -v` removes the volume.
+/// Needs den run's health checks (`--health-cmd`).
+#[test]
+fn flask_and_mariadb_keep_their_data_across_down_and_up() {
+    let env = require_env!();
+    let Some(shared) = env.shared.clone() else {
+        eprintln!("skipping: no shared dir for the wheels");
+        return;
+    };
+    let sb = sandbox(&env);
+    for w in std::fs::read_dir(shared.join("wheels")).unwrap() {
+        let w = w.unwrap();
+        let name = w.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".whl") {
+            sb.write_file(
+                format!("ref/web/wheels/{name}"),
+                std::fs::read(w.path()).unwrap(),
+            );
+        }
+    }
+    sb.write_file("ref/web/app.py", NOTES_APP);
+    sb.write_file(
+        "ref/web/Dockerfile",
+        "FROM python:3.11-slim
+COPY wheels/ /wheels/
+RUN pip install --no-cache-dir --no-index --find-links /wheels flask==3.0.3 PyMySQL==1.1.1
+COPY app.py /app/app.py
+WORKDIR /app
+CMD [\"python\", \"-m\", \"flask\", \"--app\", \"app\", \"run\", \"--host\", \"0.0.0.0\", \"--port\", \"5000\"]
+",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let compose = format!(
+        "services:
+  db:
+    image: mariadb:10.11
+    environment:
+      MARIADB_ROOT_PASSWORD: rootpw
+      MARIADB_DATABASE: app
+      MARIADB_USER: app
+      MARIADB_PASSWORD: apppw
+    volumes:
+      - dbdata:/var/lib/mysql
+    healthcheck:
+      test: [\"CMD\", \"mariadb-admin\", \"ping\", \"-h\", \"127.0.0.1\", \"-uapp\", \"-papppw\"]
+      interval: 1s
+      timeout: 5s
+      retries: 60
+  web:
+    build: ./web
+    ports:
+      - \"127.0.0.1:{port}:5000\"
+    depends_on:
+      db:
+        condition: service_healthy
+volumes:
+  dbdata:
+"
+    );
+    let file = project(&sb, "ref", &compose, None);
+    let dc = |args: &[&str]| {
+        let mut all = vec!["compose", "-f", file.as_str(), "-p", "ref"];
+        all.extend(args);
+        let o = sb.den(&all);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stderr(&o)
+    };
+    dc(&["up", "-d"]);
+    // db was healthy before web was made; the web server may still be starting.
+    assert_eq!(
+        inspect(&sb, "ref-db-1")["State"]["Health"]["Status"],
+        "healthy"
+    );
+    let stored = retry("the first write", Duration::from_secs(60), || {
+        http(port, "POST", "/notes", "survives-down").filter(|(c, _)| *c == 200)
+    });
+    assert_eq!(stored.1, "stored\n");
+    dc(&["down"]);
+    assert!(
+        sb.den_ok(&["volume", "ls", "-q"])
+            .lines()
+            .any(|v| v == "ref_dbdata")
+    );
+    dc(&["up", "-d"]);
+    let read = retry("the read after up", Duration::from_secs(60), || {
+        http(port, "GET", "/notes", "").filter(|(c, _)| *c == 200)
+    });
+    assert_eq!(read.1, "survives-down\n");
+    let err = dc(&["down", "-v"]);
+    assert!(err.contains(" Volume ref_dbdata  Removed"), "{err}");
+    assert!(
+        !sb.den_ok(&["volume", "ls", "-q"])
+            .lines()
+            .any(|v| v == "ref_dbdata")
+    );
+}

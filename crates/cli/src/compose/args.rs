@@ -81,6 +81,132 @@ pub enum ComposeCommand {
         /// Only these services.
         services: Vec<String>,
     },
+    /// Build the images of services with `build:`.
+    Build {
+        /// Only these services.
+        services: Vec<String>,
+    },
+    /// Pull the images of services with `image:` (and no `build:`).
+    Pull {
+        /// Only these services.
+        services: Vec<String>,
+    },
+    /// Run a command in a service's running container.
+    Exec(ExecArgs),
+    /// Run a one-off command in a new container of a service.
+    Run(RunArgs),
+    /// Start the services' existing containers.
+    Start { services: Vec<String> },
+    /// Stop the services' containers.
+    Stop {
+        /// Seconds to wait before SIGKILL.
+        #[arg(short, long)]
+        timeout: Option<u64>,
+        services: Vec<String>,
+    },
+    /// Stop and start the services' containers.
+    Restart {
+        /// Seconds to wait before SIGKILL.
+        #[arg(short, long)]
+        timeout: Option<u64>,
+        services: Vec<String>,
+    },
+    /// Send a signal to the services' containers.
+    Kill {
+        /// Signal name or number.
+        #[arg(short, long, default_value = "KILL")]
+        signal: String,
+        services: Vec<String>,
+    },
+    /// Remove the services' stopped containers.
+    Rm {
+        /// Stop them first.
+        #[arg(short, long)]
+        stop: bool,
+        /// Do not ask (den never asks here; accepted for docker's scripts).
+        #[arg(short, long)]
+        force: bool,
+        services: Vec<String>,
+    },
+    /// Print the host address a service's port is published on.
+    Port {
+        /// Which container of the service.
+        #[arg(long, default_value_t = 1)]
+        index: u32,
+        /// tcp or udp.
+        #[arg(long, default_value = "tcp")]
+        protocol: String,
+        service: String,
+        private_port: u16,
+    },
+    /// List the images the project's containers use.
+    Images {
+        /// Only ids.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// List the projects that have containers.
+    Ls {
+        /// Also projects whose containers are all stopped.
+        #[arg(short, long)]
+        all: bool,
+        /// Only names.
+        #[arg(short, long)]
+        quiet: bool,
+        /// table or json.
+        #[arg(long)]
+        format: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// No terminal (the default when standard input is not one).
+    #[arg(short = 'T', long = "no-TTY")]
+    pub no_tty: bool,
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Which container of the service.
+    #[arg(long, default_value_t = 1)]
+    pub index: u32,
+    pub service: String,
+    #[arg(required = true, allow_hyphen_values = true, trailing_var_arg = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Start in the background and print the container id.
+    #[arg(short, long)]
+    pub detach: bool,
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Name of the container.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Publish the service's ports too.
+    #[arg(long)]
+    pub service_ports: bool,
+    /// Do not start the services it depends on.
+    #[arg(long)]
+    pub no_deps: bool,
+    /// No terminal (the default when standard input is not one).
+    #[arg(short = 'T', long = "no-TTY")]
+    pub no_tty: bool,
+    pub service: String,
+    #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +226,22 @@ pub struct UpArgs {
     /// Seconds to wait for a container to stop when it is recreated.
     #[arg(short, long)]
     pub timeout: Option<u64>,
+    /// Build images before starting (default: only missing ones).
+    #[arg(long)]
+    pub build: bool,
+    /// Never build; a missing image is an error.
+    #[arg(long, conflicts_with = "build")]
+    pub no_build: bool,
+    /// Wait until the services run (and are healthy, with a health
+    /// check); implies -d.
+    #[arg(long)]
+    pub wait: bool,
+    /// Seconds --wait waits.
+    #[arg(long, default_value_t = 120)]
+    pub wait_timeout: u64,
+    /// Attached: stop every container when one exits; exit with its code.
+    #[arg(long, conflicts_with = "detach")]
+    pub abort_on_container_exit: bool,
     /// Only these services (and what they depend on).
     pub services: Vec<String>,
 }

@@ -12,6 +12,7 @@
 
 pub mod args;
 mod down;
+mod ops;
 mod project;
 mod service;
 mod show;
@@ -26,8 +27,13 @@ use args::{ComposeArgs, ComposeCommand};
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
 pub const SERVICE_LABEL: &str = "com.docker.compose.service";
 pub const HASH_LABEL: &str = "com.docker.compose.config-hash";
+pub const ONEOFF_LABEL: &str = "com.docker.compose.oneoff";
 
 pub fn run(ctx: &Context, args: &ComposeArgs) -> anyhow::Result<i32> {
+    // `ls` lists every project: it needs no compose file.
+    if let ComposeCommand::Ls { all, quiet, format } = &args.command {
+        return ops::ls(ctx, *all, *quiet, format.as_deref());
+    }
     let p = project::load(args)?;
     match &args.command {
         ComposeCommand::Config {
@@ -53,6 +59,23 @@ pub fn run(ctx: &Context, args: &ComposeArgs) -> anyhow::Result<i32> {
             timestamps,
             services,
         } => show::logs(ctx, &p, *follow, tail.as_deref(), *timestamps, services),
+        ComposeCommand::Build { services } => ops::build(ctx, &p, services),
+        ComposeCommand::Pull { services } => ops::pull(ctx, &p, services),
+        ComposeCommand::Exec(a) => ops::exec(ctx, &p, a),
+        ComposeCommand::Run(a) => ops::run(ctx, &p, a),
+        ComposeCommand::Start { services } => ops::start(ctx, &p, services),
+        ComposeCommand::Stop { timeout, services } => ops::stop(ctx, &p, services, *timeout),
+        ComposeCommand::Restart { timeout, services } => ops::restart(ctx, &p, services, *timeout),
+        ComposeCommand::Kill { signal, services } => ops::kill(ctx, &p, services, signal),
+        ComposeCommand::Rm { stop, services, .. } => ops::rm(ctx, &p, services, *stop),
+        ComposeCommand::Port {
+            index,
+            protocol,
+            service,
+            private_port,
+        } => ops::port(ctx, &p, service, *private_port, protocol, *index),
+        ComposeCommand::Images { quiet } => ops::images(ctx, &p, *quiet),
+        ComposeCommand::Ls { .. } => unreachable!("handled above"),
     }
 }
 

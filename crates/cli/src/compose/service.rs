@@ -24,6 +24,9 @@ pub struct Container {
 pub struct Service {
     pub name: String,
     pub image: String,
+    /// `build:`: `den build` flags (after `den build`), when the service
+    /// builds its image.
+    pub build: Option<Vec<String>>,
     pub hash: String,
     pub containers: Vec<Container>,
     pub stop_timeout: Option<u64>,
@@ -48,14 +51,20 @@ pub fn translate(p: &Project, name: &str, svc: &Node) -> anyhow::Result<Service>
             .scalar_text()
             .filter(|i| !i.is_empty() && !i.starts_with('-'))
             .ok_or_else(|| invalid(p, n, &at("image"), "image must be an image name"))?,
+        // docker compose's name for a built image without image:.
+        None if svc.get("build").is_some() => format!("{}-{name}", p.name),
         None => {
             return Err(invalid(
                 p,
                 svc,
                 &format!("services.{name}"),
-                "the service has no image: add image: NAME (build: is not supported by den compose yet)",
+                "the service has neither image: nor build:",
             ));
         }
+    };
+    let build = match svc.get("build") {
+        Some(b) => Some(build(p, name, b, &image)?),
+        None => None,
     };
     let hash = plan::config_hash(svc);
     let replicas = replicas(p, name, svc)?;
@@ -110,6 +119,7 @@ pub fn translate(p: &Project, name: &str, svc: &Node) -> anyhow::Result<Service>
     Ok(Service {
         name: name.to_owned(),
         image,
+        build,
         hash,
         containers,
         stop_timeout,
@@ -359,12 +369,18 @@ fn flags(p: &Project, name: &str, svc: &Node) -> anyhow::Result<Vec<String>> {
             }
             "network_mode" => out.push(network_mode(p, n, &key)?),
             "networks" => {}
-            "stop_signal" => eprintln!(
-                "den: warning: {key} is not supported by den compose yet and is ignored (the image's StopSignal is used)"
-            ),
-            "healthcheck" => {
-                eprintln!("den: warning: {key} is not supported by den compose yet and is ignored")
+            "stop_signal" if run_has_flag("stop-signal") => {
+                out.push(format!("--stop-signal={}", text()?))
             }
+            "healthcheck" if run_has_flag("health-cmd") => out.extend(health(p, n, &key)?),
+            "stop_signal" | "healthcheck" => eprintln!(
+                "den: warning: {key} is ignored: this den has no `den run --{}`",
+                if k == "stop_signal" {
+                    "stop-signal"
+                } else {
+                    "health-cmd"
+                }
+            ),
             _ => {} // image, command, labels, …: handled elsewhere; the rest is checked by den_compose::check
         }
     }
@@ -539,5 +555,104 @@ fn env_file(p: &Project, n: &Node, key: &str) -> anyhow::Result<Vec<String>> {
             out.push(format!("--env={k}={v}"));
         }
     }
+    Ok(out)
+}
+
+/// Whether `den run` has the flag `--NAME` (health checks and stop
+/// signals come with the container side that runs them).
+fn run_has_flag(name: &str) -> bool {
+    use clap::CommandFactory;
+    Cli::command()
+        .find_subcommand("run")
+        .is_some_and(|r| r.get_arguments().any(|a| a.get_long() == Some(name)))
+}
+
+/// `healthcheck:` as `den run --health-*` flags.
+fn health(p: &Project, n: &Node, key: &str) -> anyhow::Result<Vec<String>> {
+    if n.get("disable").is_some_and(|d| d.value == Raw::Bool(true)) {
+        return Ok(vec!["--no-healthcheck".into()]);
+    }
+    let mut out = Vec::new();
+    if let Some(t) = n.get("test") {
+        let k = format!("{key}.test");
+        match types::health_test(t).map_err(|e| invalid(p, t, &k, e))? {
+            types::HealthTest::None => return Ok(vec!["--no-healthcheck".into()]),
+            types::HealthTest::Shell(cmd) => out.push(format!("--health-cmd={cmd}")),
+            types::HealthTest::Exec(args) => {
+                let cmd = shlex::try_join(args.iter().map(String::as_str))
+                    .map_err(|e| invalid(p, t, &k, e.to_string()))?;
+                out.push(format!("--health-cmd={cmd}"));
+            }
+        }
+    }
+    for (field, flag) in [
+        ("interval", "health-interval"),
+        ("timeout", "health-timeout"),
+        ("start_period", "health-start-period"),
+        ("start_interval", "health-start-interval"),
+    ] {
+        if let Some(v) = n.get(field) {
+            let k = format!("{key}.{field}");
+            let d = v
+                .scalar_text()
+                .ok_or_else(|| "a duration like 10s".to_owned())
+                .and_then(|t| types::duration(&t))
+                .map_err(|e| invalid(p, v, &k, e))?;
+            out.push(format!("--{flag}={}s", d.as_secs_f64()));
+        }
+    }
+    if let Some(r) = n.get("retries") {
+        match r.value {
+            Raw::Int(i) if i >= 0 => out.push(format!("--health-retries={i}")),
+            _ => {
+                return Err(invalid(
+                    p,
+                    r,
+                    &format!("{key}.retries"),
+                    "a number of retries",
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `build:` (a context path, or context, dockerfile, args, target) as
+/// `den build` flags naming the result `image`.
+fn build(p: &Project, name: &str, n: &Node, image: &str) -> anyhow::Result<Vec<String>> {
+    let key = format!("services.{name}.build");
+    let text = |k: &str| n.get(k).and_then(Node::scalar_text);
+    let context = match &n.value {
+        Raw::Map(_) => text("context").unwrap_or_else(|| ".".into()),
+        _ => n
+            .scalar_text()
+            .ok_or_else(|| invalid(p, n, &key, "build is a context path or a mapping"))?,
+    };
+    if n.get("dockerfile_inline").is_some() {
+        return Err(invalid(
+            p,
+            n,
+            &key,
+            "dockerfile_inline is not supported by den compose yet: write the Dockerfile to a file",
+        ));
+    }
+    let context = p.dir.join(context);
+    let mut out = vec![format!("--tag={image}")];
+    if let Some(f) = text("dockerfile") {
+        out.push(format!("--file={}", context.join(f).display()));
+    }
+    if let Some(t) = text("target") {
+        out.push(format!("--target={t}"));
+    }
+    if let Some(a) = n.get("args") {
+        for (k, v) in pairs(p, a, &format!("{key}.args"), '=')? {
+            out.push(match v {
+                Some(v) => format!("--build-arg={k}={v}"),
+                None => format!("--build-arg={k}"),
+            });
+        }
+    }
+    out.push("--".into());
+    out.push(context.display().to_string());
     Ok(out)
 }

@@ -172,7 +172,15 @@ pub fn logs(
         ),
     };
     let records = selected(ctx, p, services)?;
-    stream(ctx, p, &records, follow, tail, timestamps, None)
+    stream(ctx, p, &records, follow, tail, timestamps, None)?;
+    Ok(0)
+}
+
+/// When an attached `up` stops following.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Until {
+    AllExit,
+    AnyExits,
 }
 
 /// Prints each container's log lines with its prefix; with `follow`,
@@ -185,8 +193,8 @@ fn stream(
     follow: bool,
     tail: Option<usize>,
     timestamps: bool,
-    stop: Option<&AtomicBool>,
-) -> anyhow::Result<i32> {
+    stop: Option<(&AtomicBool, Until)>,
+) -> anyhow::Result<Option<(String, i32)>> {
     let containers = Containers::open(&ctx.root)?;
     let width = records
         .iter()
@@ -201,13 +209,18 @@ fn stream(
         shown.push(all.len());
     }
     if !follow {
-        return Ok(0);
+        return Ok(None);
     }
     loop {
         std::thread::sleep(Duration::from_millis(100));
         let mut alive = false;
+        let mut first_exit = None;
         for (r, n) in records.iter().zip(shown.iter_mut()) {
-            let running_now = running(containers.state(&r.id).status);
+            let state = containers.state(&r.id);
+            let running_now = running(state.status);
+            if !running_now && first_exit.is_none() {
+                first_exit = Some((r.name.clone(), state.exit_code.unwrap_or(0)));
+            }
             let all = logs::read_all(&containers.dir_of(&r.id));
             let fresh = if all.len() >= *n {
                 &all[*n..]
@@ -218,15 +231,23 @@ fn stream(
             *n = all.len();
             alive |= running_now;
         }
-        if !alive || stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
-            return Ok(0);
+        match stop {
+            Some((_, Until::AnyExits)) if first_exit.is_some() => return Ok(first_exit),
+            Some((s, _)) if s.load(Ordering::Relaxed) => return Ok(None),
+            _ if !alive => return Ok(None),
+            _ => {}
         }
     }
 }
 
 /// Attached `up`: the services' logs until they all stop or Ctrl-C, which
 /// stops the project's containers (a second Ctrl-C kills them).
-pub fn attached(ctx: &Context, p: &Project, services: &[Service]) -> anyhow::Result<i32> {
+pub fn attached(
+    ctx: &Context,
+    p: &Project,
+    services: &[Service],
+    abort_on_exit: bool,
+) -> anyhow::Result<i32> {
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&stop))?;
     signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&stop))?;
@@ -238,8 +259,12 @@ pub fn attached(ctx: &Context, p: &Project, services: &[Service]) -> anyhow::Res
         .into_iter()
         .filter(|r| names.contains(&r.name.as_str()))
         .collect();
-    stream(ctx, p, &records, true, Some(0), false, Some(&stop))?;
-    if stop.load(Ordering::Relaxed) {
+    let mode = match abort_on_exit {
+        true => Until::AnyExits,
+        false => Until::AllExit,
+    };
+    let exited = stream(ctx, p, &records, true, None, false, Some((&stop, mode)))?;
+    if stop.load(Ordering::Relaxed) || exited.is_some() {
         eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
         let again = Arc::new(AtomicBool::new(false));
         signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&again))?;
@@ -260,6 +285,11 @@ pub fn attached(ctx: &Context, p: &Project, services: &[Service]) -> anyhow::Res
         records
             .iter()
             .for_each(|r| super::progress("Container", &r.name, "Stopped"));
+        if let Some((name, code)) = exited {
+            eprintln!("{name} exited with code {code}");
+            eprintln!("Aborting on container exit...");
+            return Ok(code);
+        }
         return Ok(130);
     }
     Ok(0)

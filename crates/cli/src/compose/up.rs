@@ -34,8 +34,9 @@ pub fn up(ctx: &Context, p: &Project, a: &UpArgs) -> anyhow::Result<i32> {
         .collect::<anyhow::Result<_>>()?;
     let existing = containers_of(ctx, &p.name)?;
     orphans(ctx, &all, &existing, a.remove_orphans)?;
+    // Images first: a build or pull that fails leaves nothing made.
+    let images = images(ctx, &services, a.build, a.no_build)?;
     resources(ctx, p)?;
-    let images = images(ctx, &services)?;
     let actions = decide(&chosen, &services, &existing, &images, a);
     let levels = plan::levels(&p.file, &chosen);
     for level in levels {
@@ -69,10 +70,13 @@ pub fn up(ctx: &Context, p: &Project, a: &UpArgs) -> anyhow::Result<i32> {
             return Err(e);
         }
     }
+    if a.wait {
+        return wait_running(ctx, p, &services, Duration::from_secs(a.wait_timeout)).map(|()| 0);
+    }
     if a.detach {
         return Ok(0);
     }
-    super::show::attached(ctx, p, &services)
+    super::show::attached(ctx, p, &services, a.abort_on_container_exit)
 }
 
 /// The named services and, transitively, what they depend on (all
@@ -194,9 +198,15 @@ fn service_network_keys(n: &Node) -> Vec<String> {
     }
 }
 
-/// Each service's image, pulled when missing (one pull per image, before
-/// any container); returns the image ids by service.
-fn images(ctx: &Context, services: &[Service]) -> anyhow::Result<BTreeMap<String, String>> {
+/// Each service's image: built (`build:`, when missing or with
+/// `--build`) or pulled when missing, one image once, before any
+/// container; returns the image ids by service.
+pub fn images(
+    ctx: &Context,
+    services: &[Service],
+    force_build: bool,
+    no_build: bool,
+) -> anyhow::Result<BTreeMap<String, String>> {
     let store = ctx.store()?;
     let mut by_image: BTreeMap<String, String> = BTreeMap::new();
     let mut out = BTreeMap::new();
@@ -204,19 +214,114 @@ fn images(ctx: &Context, services: &[Service]) -> anyhow::Result<BTreeMap<String
         let Some(c) = s.containers.first() else {
             continue;
         };
-        let id = match by_image.get(&s.image) {
-            Some(id) => id.clone(),
-            None => {
-                let img = crate::cmd::run::find_or_pull(ctx, &store, &s.image, &c.args)
-                    .with_context(|| format!("service {}", s.name))?;
-                let id = img.id.to_string();
-                by_image.insert(s.image.clone(), id.clone());
-                id
+        if let Some(id) = by_image.get(&s.image) {
+            out.insert(s.name.clone(), id.clone());
+            continue;
+        }
+        let present = crate::cmd::images::resolve(&store, &store.images()?, &s.image).is_ok();
+        if let Some(flags) = &s.build {
+            match (present, force_build, no_build) {
+                (false, _, true) => bail!(
+                    "service {}: image {} is not built and --no-build was given: run `den compose build {}`",
+                    s.name,
+                    s.image,
+                    s.name
+                ),
+                (false, _, false) | (true, true, _) => build_image(ctx, &s.name, flags)?,
+                _ => {}
             }
-        };
+        }
+        let img = crate::cmd::run::find_or_pull(ctx, &store, &s.image, &c.args)
+            .with_context(|| format!("service {}", s.name))?;
+        let id = img.id.to_string();
+        by_image.insert(s.image.clone(), id.clone());
         out.insert(s.name.clone(), id);
     }
     Ok(out)
+}
+
+/// `den build FLAGS` through den build's own code.
+pub fn build_image(ctx: &Context, service: &str, flags: &[String]) -> anyhow::Result<()> {
+    use clap::Parser;
+    let argv = ["den", "build"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(flags.iter().cloned());
+    let cli = crate::args::Cli::try_parse_from(argv).map_err(|e| {
+        anyhow::anyhow!(
+            "service {service}: {}",
+            e.to_string().lines().next().unwrap_or("")
+        )
+    })?;
+    let crate::args::Command::Build(b) = cli.command else {
+        bail!("service {service}: not a build");
+    };
+    progress("Image", &b.tags.join(" "), "Building");
+    match crate::cmd::build::run(ctx, &b)? {
+        0 => {
+            progress("Image", &b.tags.join(" "), "Built");
+            Ok(())
+        }
+        code => bail!("service {service}: den build failed with code {code}"),
+    }
+}
+
+/// `up --wait`: until every container runs, and is healthy when it has a
+/// health check; an exit or `unhealthy` fails at once.
+fn wait_running(
+    ctx: &Context,
+    p: &Project,
+    services: &[Service],
+    limit: Duration,
+) -> anyhow::Result<()> {
+    let containers = Containers::open(&ctx.root)?;
+    let names: Vec<&str> = services
+        .iter()
+        .flat_map(|s| s.containers.iter().map(|c| c.name.as_str()))
+        .collect();
+    let records: Vec<Record> = containers_of(ctx, &p.name)?
+        .into_iter()
+        .filter(|r| names.contains(&r.name.as_str()))
+        .collect();
+    let start = std::time::Instant::now();
+    loop {
+        let mut ready = true;
+        for r in &records {
+            let s = containers.state(&r.id);
+            let info = crate::cmd::ps::inspect_json(ctx, r, &s)?;
+            match (
+                running(s.status),
+                info["State"]["Health"]["Status"].as_str(),
+            ) {
+                (false, _) => bail!(
+                    "container {} exited with code {}: see `den compose logs {}`",
+                    r.name,
+                    s.exit_code.unwrap_or(255),
+                    service_of(r)
+                ),
+                (true, Some("unhealthy")) => bail!(
+                    "container {} is unhealthy: see `den compose logs {}`",
+                    r.name,
+                    service_of(r)
+                ),
+                (true, Some("healthy") | None) => {}
+                (true, Some(_)) => ready = false,
+            }
+        }
+        if ready {
+            records
+                .iter()
+                .for_each(|r| progress("Container", &r.name, "Healthy"));
+            return Ok(());
+        }
+        if start.elapsed() > limit {
+            bail!(
+                "the project is not ready after {} s (--wait-timeout)",
+                limit.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Create, keep or recreate, for each service.
