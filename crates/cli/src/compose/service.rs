@@ -598,7 +598,12 @@ fn health(p: &Project, n: &Node, key: &str) -> anyhow::Result<Vec<String>> {
                 .ok_or_else(|| "a duration like 10s".to_owned())
                 .and_then(|t| types::duration(&t))
                 .map_err(|e| invalid(p, v, &k, e))?;
-            out.push(format!("--{flag}={}s", d.as_secs_f64()));
+            match run_has_flag(flag) {
+                true => out.push(format!("--{flag}={}s", d.as_secs_f64())),
+                false => {
+                    eprintln!("den: warning: {k} is ignored: this den has no `den run --{flag}`")
+                }
+            }
         }
     }
     if let Some(r) = n.get("retries") {
