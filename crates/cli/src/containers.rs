@@ -124,7 +124,7 @@ impl Containers {
             crate::networks::Networks::open(root)
                 .and_then(|n| n.leave_all(&id))
                 .ok();
-            if let Err(e) = crate::cmd::internal::remove_container_in(root, &id) {
+            if let Err(e) = crate::in_userns::remove_container_in(root, &id) {
                 eprintln!(
                     "den: warning: cannot delete what a killed den left of container {id}: {e:#}"
                 );
@@ -345,6 +345,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("write {}", tmp.display()))?;
     fs_err::rename(&tmp, path)?;
     Ok(())
+}
+
+/// Whether `n` is a valid container name (Docker's rule).
+pub fn valid_name(n: &str) -> bool {
+    let mut c = n.chars();
+    c.next().is_some_and(|f| f.is_ascii_alphanumeric())
+        && c.all(|x| x.is_ascii_alphanumeric() || "_.-".contains(x))
 }
 
 /// A random 64-hex-digit container id.

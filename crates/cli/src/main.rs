@@ -7,12 +7,21 @@
 mod args;
 mod cmd;
 mod compose;
+mod confirm;
 mod containers;
 mod context;
+mod cp_tar;
+mod in_userns;
+mod launch;
+mod local_images;
 mod networks;
 mod output;
+mod prepare;
 mod private;
 mod progress;
+mod registry;
+mod run_flags;
+mod terminal;
 mod volumes;
 
 use std::process::ExitCode;
@@ -36,7 +45,7 @@ fn main() -> ExitCode {
             eprintln!("den: {}", chain(&e));
             let code = e
                 .chain()
-                .find_map(|c| c.downcast_ref::<cmd::supervise::ExitWith>())
+                .find_map(|c| c.downcast_ref::<launch::ExitWith>())
                 .map_or(125, |x| x.0);
             ExitCode::from(u8::try_from(code).unwrap_or(125))
         }
@@ -53,16 +62,81 @@ fn ps_args(a: &args::PsArgs) -> cmd::ps::PsArgs<'_> {
     }
 }
 
-/// `den inspect`: each name as a container if one has it, else as an
-/// image, like Docker; one JSON array in the order given.
-fn inspect_any(ctx: &context::Context, names: &[String]) -> anyhow::Result<i32> {
-    cmd::ps::inspect_any(ctx, names)
+/// `den container …`.
+fn container_command(ctx: &context::Context, sub: args::ContainerCommand) -> anyhow::Result<i32> {
+    use args::ContainerCommand as C;
+    match sub {
+        C::Ls(a) => cmd::ps::ps(ctx, &ps_args(&a)),
+        C::Prune { force } => {
+            confirm::prune(
+                "container",
+                "WARNING! This will remove all stopped containers.",
+                force,
+            )?;
+            cmd::lifecycle::prune(ctx)
+        }
+        C::Rm(a) => cmd::lifecycle::rm(ctx, &a.containers, a.force),
+        C::Inspect { names } => cmd::ps::inspect(ctx, &names),
+    }
+}
+
+/// `den image …`: the same commands as `den images`, `pull`, `rmi` ….
+fn image_command(ctx: &context::Context, sub: args::ImageCommand) -> anyhow::Result<i32> {
+    use args::ImageCommand as I;
+    match sub {
+        I::Ls(a) => cmd::images::list(ctx, &a),
+        I::Inspect { images } => cmd::images::inspect(ctx, &images),
+        I::Prune { all, force } => {
+            let warning = if all {
+                "WARNING! This will remove all images without at least one container associated to them."
+            } else {
+                "WARNING! This will remove all dangling images."
+            };
+            confirm::prune("image", warning, force)?;
+            cmd::images::prune(ctx, all)
+        }
+        I::Rm(a) => cmd::images::rmi(ctx, &a),
+        I::Pull(a) => cmd::pull::run(ctx, &a),
+        I::Push(a) => cmd::push::run(ctx, &a),
+        I::Tag { source, target } => cmd::images::tag(ctx, &source, &target),
+        I::Save(a) => cmd::archive::save(ctx, &a),
+        I::Load(a) => cmd::archive::load(ctx, &a),
+    }
+}
+
+/// `den system prune`: stopped containers, unused networks, dangling (with
+/// `all`: unused) images and, with `volumes`, unused anonymous volumes.
+/// Named volumes are never touched here (`den volume prune -a` does that).
+fn system_prune(
+    ctx: &context::Context,
+    all: bool,
+    volumes: bool,
+    force: bool,
+) -> anyhow::Result<i32> {
+    let mut warning = String::from(
+        "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
+    );
+    if volumes {
+        warning.push_str("  - anonymous volumes not used by at least one container\n");
+    }
+    warning.push_str(if all {
+        "  - all images without at least one container associated to them\n"
+    } else {
+        "  - all dangling images\n"
+    });
+    confirm::prune("system", &warning, force)?;
+    cmd::lifecycle::prune(ctx)?;
+    cmd::network::prune(&networks::Networks::open(&ctx.root)?, true)?;
+    if volumes {
+        cmd::volumes::prune(ctx, &volumes::Volumes::open(&ctx.root)?, false)?;
+    }
+    cmd::images::prune(ctx, all)
 }
 
 /// One line: the error and its causes, each said once.
 fn chain(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
-    for cause in e.chain().filter(|c| !c.is::<cmd::supervise::ExitWith>()) {
+    for cause in e.chain().filter(|c| !c.is::<launch::ExitWith>()) {
         let s = cause.to_string();
         if !parts.iter().any(|p| p.contains(&s)) {
             parts.push(s);
@@ -119,7 +193,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Restart(a) => cmd::lifecycle::restart(&ctx, &a.containers, a.time),
         Command::Rm(a) => cmd::lifecycle::rm(&ctx, &a.containers, a.force),
         Command::Wait { containers } => cmd::ps::wait(&ctx, &containers),
-        Command::Inspect { names } => inspect_any(&ctx, &names),
+        Command::Inspect { names } => cmd::ps::inspect_any(&ctx, &names),
         Command::Rename {
             container,
             new_name,
@@ -132,24 +206,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             source,
             destination,
         } => cmd::cp::run(&ctx, &source, &destination),
-        Command::Container(args::ContainerCommand::Ls(a)) => cmd::ps::ps(&ctx, &ps_args(&a)),
-        Command::Container(args::ContainerCommand::Prune { force }) => {
-            cmd::confirm::prune(
-                "container",
-                "WARNING! This will remove all stopped containers.",
-                force,
-            )?;
-            cmd::lifecycle::prune(&ctx)
-        }
-        Command::Container(args::ContainerCommand::Rm(a)) => {
-            cmd::lifecycle::rm(&ctx, &a.containers, a.force)
-        }
-        Command::Container(args::ContainerCommand::Inspect { names }) => {
-            cmd::ps::inspect(&ctx, &names)
-        }
+        Command::Container(sub) => container_command(&ctx, sub),
         Command::Pull(a) => cmd::pull::run(&ctx, &a),
         Command::Images(a) => cmd::images::list(&ctx, &a),
-        Command::Image(sub) => cmd::images::image_command(&ctx, sub),
+        Command::Image(sub) => image_command(&ctx, sub),
         Command::Tag { source, target } => cmd::images::tag(&ctx, &source, &target),
         Command::Rmi(a) => cmd::images::rmi(&ctx, &a),
         Command::Volume(sub) => cmd::volumes::run(&ctx, sub),
@@ -166,7 +226,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             all,
             volumes,
             force,
-        }) => cmd::lifecycle::system_prune(&ctx, all, volumes, force),
+        }) => system_prune(&ctx, all, volumes, force),
         Command::Unshare { command } => cmd::unshare::run(&command),
         Command::Build(a) => cmd::build::run(&ctx, &a),
         Command::History(a) => cmd::history::run(&ctx, &a),

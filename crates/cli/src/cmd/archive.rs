@@ -18,7 +18,7 @@ pub fn save(ctx: &Context, args: &SaveArgs) -> anyhow::Result<i32> {
     let images = store.images()?;
     let mut items: Vec<SaveItem> = Vec::new();
     for input in &args.images {
-        let image = super::images::resolve(&store, &images, input)?;
+        let image = crate::local_images::resolve(&store, &images, input)?;
         let by_name = ImageRef::parse(input)
             .ok()
             .and_then(|r| r.tagged_name())
@@ -86,10 +86,10 @@ pub fn load(ctx: &Context, args: &LoadArgs) -> anyhow::Result<i32> {
         None => archive::load_tar(&store, std::io::stdin().lock(), &platform),
     }
     .context("loading images")?;
-    let unpacker = super::pull::ChildUnpacker {
+    let unpacker = crate::registry::ChildUnpacker {
         root: ctx.root.clone(),
     };
-    let rt = super::pull::runtime()?;
+    let rt = crate::registry::runtime()?;
     for mut image in loaded.images {
         rt.block_on(unpack_all(&store, &unpacker, &mut image))
             .context("loading images")?;
@@ -110,7 +110,7 @@ pub fn load(ctx: &Context, args: &LoadArgs) -> anyhow::Result<i32> {
 /// Unpacks the layers of `image` that are not unpacked yet, in parallel, and sets its size.
 async fn unpack_all(
     store: &Store,
-    unpacker: &super::pull::ChildUnpacker,
+    unpacker: &crate::registry::ChildUnpacker,
     image: &mut ImageRecord,
 ) -> anyhow::Result<()> {
     let jobs = image.layers.iter().map(|l| async move {

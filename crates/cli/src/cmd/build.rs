@@ -42,11 +42,6 @@ pub fn run(ctx: &Context, a: &BuildArgs) -> anyhow::Result<i32> {
     b.build()
 }
 
-/// `den __internal commit-upper`'s work, inside the user namespace.
-pub fn commit_upper(upper: &Path, out: &Path) -> anyhow::Result<()> {
-    commit::write_upper(upper, out)
-}
-
 /// The Dockerfile's name (for messages) and text.
 fn read_dockerfile(a: &BuildArgs) -> anyhow::Result<(String, String)> {
     if a.file.as_deref() == Some("-") {
@@ -415,7 +410,7 @@ impl<'a> Builder<'a> {
 
     fn find_or_pull(&self, name: &str) -> anyhow::Result<ImageRecord> {
         let images = self.store.images()?;
-        let found = crate::cmd::images::resolve(&self.store, &images, name);
+        let found = crate::local_images::resolve(&self.store, &images, name);
         let pull = match (self.a.pull.as_str(), &found) {
             ("always", _) | ("missing", Err(_)) => true,
             ("missing" | "never", Ok(_)) => false,
@@ -431,7 +426,7 @@ impl<'a> Builder<'a> {
             platform: Platform::host(),
             tls_verify: self.a.registry.tls_verify,
         };
-        crate::cmd::pull::pull_image(
+        crate::registry::pull_image(
             self.ctx,
             &ImageRef::parse(name)?,
             &opts,

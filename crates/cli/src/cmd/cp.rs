@@ -3,25 +3,20 @@
 //! container side, inside its user and mount namespaces). Both sides write
 //! through the image unpacker, which refuses any entry that would land
 //! outside its destination; what comes out of a container is filtered first
-//! ([`super::cp_tar::sanitize`]) and unpacked into a temporary directory,
+//! ([`crate::cp_tar::sanitize`]) and unpacked into a temporary directory,
 //! then moved in without ever replacing a host directory. `-` as the host
 //! side streams the tar archive itself (stdout or stdin), as Docker does.
 
-use std::ffi::OsStr;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, bail};
 use den_image::unpack::{UnpackOptions, unpack_layer};
-use den_sandbox::container::join;
-use den_sandbox::container::spec::ContainerSpec;
-use den_sandbox::container::state::Status;
-use den_sandbox::idmap::IdMapping;
 
-use super::cp_tar::{append_container_entry, append_host_entry, sanitize};
 use crate::containers::Containers;
 use crate::context::Context;
+use crate::cp_tar::{append_host_entry, base_name, sanitize};
 
 /// `CONTAINER:PATH` → (container, path); host paths have no `:` before a `/`.
 fn split(arg: &str) -> Option<(&str, &str)> {
@@ -63,13 +58,6 @@ pub fn run(ctx: &Context, source: &str, destination: &str) -> anyhow::Result<i32
         }
         (None, None) => bail!("one of the paths must name a container: CONTAINER:PATH"),
     }
-}
-
-fn base_name(p: &str) -> anyhow::Result<String> {
-    Path::new(p.trim_end_matches('/'))
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .with_context(|| format!("`{p}` has no file name to copy"))
 }
 
 /// What `path` is in the container: "dir", "file" or "missing".
@@ -237,62 +225,4 @@ fn lstat_if_exists(p: &Path) -> anyhow::Result<Option<std::fs::Metadata>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("stat {}", p.display())),
     }
-}
-
-/// The container side, in a fresh single-threaded `den __internal cp`.
-pub fn container_side(
-    ctx: &Context,
-    mapping: &IdMapping,
-    id: &str,
-    op: &str,
-    path: &str,
-) -> anyhow::Result<i32> {
-    let containers = Containers::open(&ctx.root)?;
-    let spec: ContainerSpec =
-        serde_json::from_slice(&fs_err::read(containers.dir_of(id).join("spec.json"))?)?;
-    let state = containers.state(id);
-    let running = (state.status == Status::Running).then_some((state.supervisor_pid, state.pid));
-    let root = join::enter_filesystem(&spec, running, mapping)?;
-    match op {
-        "stat" => {
-            println!(
-                "{}",
-                match join::path_kind(&root, path) {
-                    Some(true) => "dir",
-                    Some(false) => "file",
-                    None => "missing",
-                }
-            );
-        }
-        "in" => {
-            join::enter_dir(&root, path)?;
-            let opts = UnpackOptions {
-                ignore_chown_errors: matches!(mapping, IdMapping::Single { .. }),
-            };
-            unpack_layer(std::io::stdin().lock(), Path::new("."), &opts)
-                .with_context(|| format!("copying into {path}"))?;
-        }
-        "out" => {
-            let trimmed = path.trim_end_matches('/');
-            let parent = Path::new(trimmed)
-                .parent()
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "/".into());
-            join::enter_dir(&root, &parent)?;
-            let name = base_name(path)?;
-            if join::path_kind(&root, trimmed).is_none() {
-                bail!("no such file or directory in the container: {path}");
-            }
-            let mut tar = tar::Builder::new(std::io::stdout().lock());
-            append_container_entry(
-                &mut tar,
-                rustix::fs::CWD,
-                OsStr::new(&name),
-                Path::new(&name),
-            )?;
-            tar.into_inner()?.flush()?;
-        }
-        other => bail!("unknown cp operation {other}"),
-    }
-    Ok(0)
 }

@@ -38,5 +38,5 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> anyhow::Result<i32> {
         .arg(&ctx.root)
         .args(["__internal", "exec", &r.id])
         .arg(serde_json::to_string(&req)?);
-    super::supervise::attach(cmd, args.interactive, args.tty)
+    crate::launch::attach(cmd, args.interactive, args.tty)
 }

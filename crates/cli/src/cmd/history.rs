@@ -10,7 +10,7 @@ use crate::output::{ago, human_size, table};
 pub fn run(ctx: &Context, a: &HistoryArgs) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let images = store.images()?;
-    let image = super::images::resolve(&store, &images, &a.image)?;
+    let image = crate::local_images::resolve(&store, &images, &a.image)?;
     let config: serde_json::Value = serde_json::from_slice(&store.read_blob(&image.id)?)?;
     let rows = rows(&store, &image.layers, &config, a.no_trunc);
     if a.quiet {

@@ -9,42 +9,13 @@ use den_image::reference::ImageRef;
 use den_image::store::{ImageRecord, Store, StoreError, display_name};
 use serde_json::json;
 
-use crate::args::{ImageCommand, ImagesArgs, RmiArgs};
+use crate::args::{ImagesArgs, RmiArgs};
 use crate::containers::{Containers, Record};
 use crate::context::Context;
+use crate::local_images::{inspect_json, resolve};
 use crate::output::{ago, human_size, table};
 use crate::volumes::{Volumes, tree_size};
 use den_sandbox::container::state::Status;
-
-pub fn image_command(ctx: &Context, cmd: ImageCommand) -> anyhow::Result<i32> {
-    match cmd {
-        ImageCommand::Ls(a) => list(ctx, &a),
-        ImageCommand::Inspect { images } => inspect(ctx, &images),
-        ImageCommand::Prune { all, force } => {
-            let warning = if all {
-                "WARNING! This will remove all images without at least one container associated to them."
-            } else {
-                "WARNING! This will remove all dangling images."
-            };
-            super::confirm::prune("image", warning, force)?;
-            prune(ctx, all)
-        }
-        ImageCommand::Rm(a) => rmi(ctx, &a),
-        ImageCommand::Pull(a) => super::pull::run(ctx, &a),
-        ImageCommand::Push(a) => super::push::run(ctx, &a),
-        ImageCommand::Tag { source, target } => tag(ctx, &source, &target),
-        ImageCommand::Save(a) => super::archive::save(ctx, &a),
-        ImageCommand::Load(a) => super::archive::load(ctx, &a),
-    }
-}
-
-/// Finds an image by name, id, id prefix or `name@digest`.
-pub fn resolve(store: &Store, images: &[ImageRecord], input: &str) -> anyhow::Result<ImageRecord> {
-    let full = ImageRef::parse(input)
-        .ok()
-        .map(|r| r.tagged_name().unwrap_or_else(|| r.to_string()));
-    Ok(store.find_image(images, full.as_deref(), input)?)
-}
 
 /// `(repository, tag)` for display; `<none>` for an untagged image.
 fn repo_tag(name: &str) -> (String, String) {
@@ -153,25 +124,6 @@ pub fn inspect(ctx: &Context, inputs: &[String]) -> anyhow::Result<i32> {
     }
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(0)
-}
-
-/// Docker-like JSON for one image.
-pub fn inspect_json(store: &Store, img: &ImageRecord) -> anyhow::Result<serde_json::Value> {
-    let config: serde_json::Value = serde_json::from_slice(&store.read_blob(&img.id)?)?;
-    Ok(json!({
-            "Id": img.id.to_string(),
-            "RepoTags": img.names.iter().map(|n| display_name(n)).collect::<Vec<_>>(),
-            "RepoDigests": img.repo_digests,
-            "Created": img.created,
-            "Architecture": img.platform.architecture,
-            "Os": img.platform.os,
-            "Size": img.size,
-            "Config": config.get("config").cloned().unwrap_or(json!({})),
-            "RootFS": { "Type": "layers", "Layers": img.layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>() },
-            "Manifest": { "Digest": img.manifest.to_string(), "MediaType": img.manifest_media_type },
-            "Layers": img.layers.iter().map(|l| json!({"Digest": l.blob.to_string(), "MediaType": l.media_type, "Size": l.size, "DiffID": l.diff_id.to_string()})).collect::<Vec<_>>(),
-            "History": config.get("history").cloned().unwrap_or(json!([])),
-    }))
 }
 
 pub fn tag(ctx: &Context, source: &str, target: &str) -> anyhow::Result<i32> {
@@ -311,7 +263,7 @@ fn collect(ctx: &Context, store: &Store) -> anyhow::Result<u64> {
             .flatten()
             .any(|e| e.file_name().to_string_lossy().starts_with("trash-"))
     {
-        super::internal::purge(ctx)?;
+        crate::in_userns::purge(ctx)?;
     }
     Ok(got.bytes)
 }

@@ -24,7 +24,10 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
             detached: *detach,
             attach_stdin: *attach_stdin,
         };
-        return Ok(report(den_sandbox::container::run(&spec, &mapping, opts)));
+        return Ok(report(
+            den_sandbox::container::run(&spec, &mapping, opts),
+            *detach,
+        ));
     }
     if let InternalCommand::Exec {
         container,
@@ -39,7 +42,7 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
         path,
     } = &cmd
     {
-        return super::cp::container_side(ctx, &mapping, container, op, path);
+        return crate::cp_tar::container_side(ctx, &mapping, container, op, path);
     }
     if let InternalCommand::Top { container } = &cmd {
         return top(ctx, container);
@@ -56,6 +59,7 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
                 &ctx.root.join("cache"),
             )
             .map(|()| 0),
+            true,
         ));
     }
     enter_user_namespace(&mapping)?;
@@ -72,7 +76,7 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
         }
         InternalCommand::Purge => store.purge_tmp()?,
         InternalCommand::CommitUpper { upper, out } => {
-            super::build::commit_upper(std::path::Path::new(&upper), std::path::Path::new(&out))?;
+            commit_upper(std::path::Path::new(&upper), std::path::Path::new(&out))?;
         }
         InternalCommand::RemoveContainer { id } => {
             // Its directory, or where `Containers::detach` moved it.
@@ -121,13 +125,26 @@ fn top(ctx: &Context, id: &str) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// A container's status, or its set-up error printed (exit 125/126/127).
-fn report(result: Result<i32, den_sandbox::container::SetupError>) -> i32 {
+/// A container's status, or its set-up error with its whole chain, each
+/// cause once (exit 125/126/127): sent to the den command that started this
+/// process in the background, else printed.
+fn report(result: Result<i32, den_sandbox::container::SetupError>, background: bool) -> i32 {
+    use den_sandbox::container::report::{Background, chain_of, tell_starter};
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("den: {e}");
-            e.exit_code()
+            let chain = chain_of(&e);
+            let code = e.exit_code();
+            let told = background
+                && tell_starter(&Background::Failed {
+                    code,
+                    chain: chain.clone(),
+                })
+                .is_ok();
+            if !told {
+                eprintln!("den: {}", chain.join(": "));
+            }
+            code
         }
     }
 }
@@ -140,63 +157,18 @@ fn exec(ctx: &Context, mapping: &IdMapping, id: &str, request: &str) -> anyhow::
     let state = containers.state(id);
     let req: den_sandbox::container::join::ExecRequest = serde_json::from_str(request)?;
     let single = matches!(mapping, IdMapping::Single { .. });
-    Ok(report(den_sandbox::container::join::exec_in(
-        &spec,
-        state.supervisor_pid,
-        state.pid,
-        &req,
-        single,
-    )))
+    Ok(report(
+        den_sandbox::container::join::exec_in(&spec, state.supervisor_pid, state.pid, &req, single),
+        false,
+    ))
 }
 
-/// Runs `den __internal purge` and waits: deletes what gc moved to the trash.
-pub fn purge(ctx: &Context) -> anyhow::Result<()> {
-    helper(ctx, &["purge"])
-        .map(drop)
-        .map_err(|e| e.context("cleaning the store's trash failed"))
-}
-
-/// Deletes a container's directory from inside the user namespace.
-pub fn remove_container(ctx: &Context, id: &str) -> anyhow::Result<()> {
-    remove_container_in(&ctx.root, id)
-}
-
-/// [`remove_container`] for the store at `root`.
-pub fn remove_container_in(root: &std::path::Path, id: &str) -> anyhow::Result<()> {
-    helper_in(root, &["remove-container", id])
-        .map(drop)
-        .map_err(|e| e.context(format!("removing container {}", &id[..12.min(id.len())])))
-}
-
-/// Deletes the volumes `Volumes::detach` set aside, from inside the user
-/// namespace; returns the bytes freed.
-pub fn remove_volumes(ctx: &Context) -> anyhow::Result<u64> {
-    let out = helper(ctx, &["remove-volumes"])
-        .map_err(|e| e.context("deleting removed volumes failed"))?;
-    Ok(out.trim().parse().unwrap_or(0))
-}
-
-/// Runs `den __internal ARGS`; returns its standard output.
-fn helper(ctx: &Context, args: &[&str]) -> anyhow::Result<String> {
-    helper_in(&ctx.root, args)
-}
-
-fn helper_in(root: &std::path::Path, args: &[&str]) -> anyhow::Result<String> {
-    let exe = std::env::current_exe()?;
-    let out = std::process::Command::new(exe)
-        .arg("--root")
-        .arg(root)
-        .arg("__internal")
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()?;
-    if !out.status.success() {
-        anyhow::bail!(
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-                .trim()
-                .trim_start_matches("den: ")
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+/// `den __internal commit-upper`: a RUN step's overlay upper directory as
+/// a layer tar at `out` (already in the user namespace, so owners are kept).
+fn commit_upper(upper: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
+    let mut w = den_build::layer::LayerWriter::create(out)?;
+    w.append_upper(upper)?;
+    let written = w.finish()?;
+    println!("{} {}", written.digest, written.size);
+    Ok(())
 }

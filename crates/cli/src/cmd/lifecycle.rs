@@ -116,17 +116,17 @@ pub fn start(
             continue;
         }
         let spec = containers.dir_of(&r.id).join("spec.json");
-        let terminal = super::attach::has_terminal(&containers.dir_of(&r.id));
+        let terminal = crate::terminal::has_terminal(&containers.dir_of(&r.id));
         if attach && terminal {
             if interactive && !std::io::stdin().is_terminal() {
-                eprintln!("den: {}", super::attach::NOT_A_TTY);
+                eprintln!("den: {}", crate::terminal::NOT_A_TTY);
                 return Ok(1);
             }
-            code = super::supervise::start_terminal(ctx, &spec, interactive, detach_keys, false)?;
+            code = crate::launch::start_terminal(ctx, &spec, interactive, detach_keys, false)?;
         } else if attach {
-            code = super::supervise::start(ctx, &spec, interactive, false)?;
+            code = crate::launch::start(ctx, &spec, interactive, false)?;
         } else {
-            super::supervise::start_detached(ctx, &spec)?;
+            crate::launch::start_detached(ctx, &spec)?;
             println!("{n}");
         }
     }
@@ -138,7 +138,7 @@ pub fn restart(ctx: &Context, names: &[String], timeout: u64) -> anyhow::Result<
     for n in names {
         let r = containers.find(n)?;
         stop_one(ctx, &r, Duration::from_secs(timeout))?;
-        super::supervise::start_detached(ctx, &containers.dir_of(&r.id).join("spec.json"))?;
+        crate::launch::start_detached(ctx, &containers.dir_of(&r.id).join("spec.json"))?;
         println!("{n}");
     }
     Ok(0)
@@ -175,7 +175,7 @@ pub fn remove_one(ctx: &Context, r: &Record, force: bool) -> anyhow::Result<()> 
     };
     crate::containers::stop_point("rm:detached");
     networks.leave_all(&r.id)?;
-    super::internal::remove_container(ctx, &r.id)
+    crate::in_userns::remove_container(ctx, &r.id)
 }
 
 fn is_not_found(e: &anyhow::Error) -> bool {
@@ -229,19 +229,13 @@ pub fn rm(ctx: &Context, names: &[String], force: bool) -> anyhow::Result<i32> {
 }
 
 pub fn rename(ctx: &Context, old: &str, new: &str) -> anyhow::Result<i32> {
-    if !valid_name(new) {
+    if !crate::containers::valid_name(new) {
         bail!(
             "invalid container name `{new}`: use letters, digits, _ . - (first a letter or digit)"
         );
     }
     Containers::open(&ctx.root)?.rename(old, new)?;
     Ok(0)
-}
-
-pub fn valid_name(n: &str) -> bool {
-    let mut c = n.chars();
-    c.next().is_some_and(|f| f.is_ascii_alphanumeric())
-        && c.all(|x| x.is_ascii_alphanumeric() || "_.-".contains(x))
 }
 
 pub fn prune(ctx: &Context) -> anyhow::Result<i32> {
@@ -258,29 +252,4 @@ pub fn prune(ctx: &Context) -> anyhow::Result<i32> {
         removed.iter().for_each(|id| println!("{id}"));
     }
     Ok(0)
-}
-
-/// `den system prune`: stopped containers, unused networks, dangling (with
-/// `all`: unused) images and, with `volumes`, unused anonymous volumes.
-/// Named volumes are never touched here (`den volume prune -a` does that).
-pub fn system_prune(ctx: &Context, all: bool, volumes: bool, force: bool) -> anyhow::Result<i32> {
-    let mut warning = String::from(
-        "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
-    );
-    if volumes {
-        warning.push_str("  - anonymous volumes not used by at least one container\n");
-    }
-    warning.push_str(if all {
-        "  - all images without at least one container associated to them\n"
-    } else {
-        "  - all dangling images\n"
-    });
-    super::confirm::prune("system", &warning, force)?;
-    prune(ctx)?;
-    super::network::run(ctx, crate::args::NetworkCommand::Prune { force: true })?;
-    if volumes {
-        let v = crate::volumes::Volumes::open(&ctx.root)?;
-        super::volumes::prune(ctx, &v, false)?;
-    }
-    super::images::prune(ctx, all)
 }

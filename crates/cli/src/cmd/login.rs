@@ -49,7 +49,7 @@ pub fn login(ctx: &Context, args: &LoginArgs) -> anyhow::Result<i32> {
         .pop()
         .expect("the registry itself is always an endpoint");
     let client = Client::new(ctx.auth(), Some(creds.clone()));
-    super::pull::runtime()?
+    crate::registry::runtime()?
         .block_on(client.check_login(&endpoint))
         .with_context(|| format!("logging in to {registry}"))?;
     ctx.auth().store(&registry, &creds)?;

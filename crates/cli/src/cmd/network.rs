@@ -1,15 +1,10 @@
-//! `den network create|ls|inspect|rm|prune`, and starting a network's infra
-//! process on first use.
+//! `den network create|ls|inspect|rm|prune`.
 
-use std::process::Command;
-
-use anyhow::Context as _;
-use den_sandbox::container::bridge::Infra;
 use serde_json::json;
 
 use crate::args::NetworkCommand;
 use crate::context::Context;
-use crate::networks::{NetworkRecord, Networks};
+use crate::networks::Networks;
 use crate::output::table;
 
 pub fn run(ctx: &Context, cmd: NetworkCommand) -> anyhow::Result<i32> {
@@ -57,53 +52,28 @@ pub fn run(ctx: &Context, cmd: NetworkCommand) -> anyhow::Result<i32> {
                 println!("{n}");
             }
         }
-        NetworkCommand::Prune { force } => {
-            super::confirm::prune(
-                "network",
-                "WARNING! This will remove all custom networks not used by at least one container.",
-                force,
-            )?;
-            let mut removed = Vec::new();
-            for n in networks.list()? {
-                if networks.members(&n.name).is_empty() {
-                    networks.remove(&n.name)?;
-                    removed.push(n.name);
-                }
-            }
-            if !removed.is_empty() {
-                println!("Deleted Networks:");
-                removed.iter().for_each(|n| println!("{n}"));
-            }
-        }
+        NetworkCommand::Prune { force } => prune(&networks, force)?,
     }
     Ok(0)
 }
 
-/// Starts the network's infra process unless it runs, and gives container
-/// `id` its address, both under `infra.lock` (the infra's last check before
-/// it exits takes it too).
-pub fn join(
-    ctx: &Context,
-    net: &NetworkRecord,
-    id: &str,
-    names: Vec<String>,
-) -> anyhow::Result<crate::networks::Member> {
-    let networks = Networks::open(&ctx.root)?;
-    let dir = networks.dir_of(&net.name);
-    let _lock = crate::containers::lock_file(&dir.join("infra.lock"))?;
-    ensure_infra(ctx, net, &dir)?;
-    networks.join(net, id, names)
-}
-
-fn ensure_infra(ctx: &Context, net: &NetworkRecord, dir: &std::path::Path) -> anyhow::Result<()> {
-    if Infra::read(dir).is_some() {
-        return Ok(());
+/// `den network prune`: every network without members.
+pub fn prune(networks: &Networks, force: bool) -> anyhow::Result<()> {
+    crate::confirm::prune(
+        "network",
+        "WARNING! This will remove all custom networks not used by at least one container.",
+        force,
+    )?;
+    let mut removed = Vec::new();
+    for n in networks.list()? {
+        if networks.members(&n.name).is_empty() {
+            networks.remove(&n.name)?;
+            removed.push(n.name);
+        }
     }
-    let exe = std::env::current_exe().context("cannot find den's own binary")?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("--root")
-        .arg(&ctx.root)
-        .args(["__internal", "network-infra", &net.name]);
-    super::supervise::background(cmd, "ready", "the network's infra process")
-        .with_context(|| format!("network {} could not start", net.name))
+    if !removed.is_empty() {
+        println!("Deleted Networks:");
+        removed.iter().for_each(|n| println!("{n}"));
+    }
+    Ok(())
 }

@@ -225,8 +225,8 @@ pub fn inspect_any(ctx: &Context, names: &[String]) -> anyhow::Result<i32> {
             out.push(inspect_json(ctx, &r, &s)?);
             continue;
         }
-        match super::images::resolve(&store, &images, n) {
-            Ok(img) => out.push(super::images::inspect_json(&store, &img)?),
+        match crate::local_images::resolve(&store, &images, n) {
+            Ok(img) => out.push(crate::local_images::inspect_json(&store, &img)?),
             Err(_) => bail!("no such container or image: {n}"),
         }
     }

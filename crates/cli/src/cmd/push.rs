@@ -10,12 +10,12 @@ use crate::context::Context;
 
 pub fn run(ctx: &Context, args: &PushArgs) -> anyhow::Result<i32> {
     let store = ctx.store()?;
-    let image = super::images::resolve(&store, &store.images()?, &args.image)?;
+    let image = crate::local_images::resolve(&store, &store.images()?, &args.image)?;
     let dest = ImageRef::parse(args.destination.as_deref().unwrap_or(&args.image))?;
     let conf = ctx.registries()?;
     let client = Client::new(
         ctx.auth(),
-        super::pull::parse_creds(args.registry.creds.as_deref())?,
+        crate::registry::parse_creds(args.registry.creds.as_deref())?,
     );
     let quiet = args.quiet;
     let report = move |line: String| {
@@ -32,7 +32,7 @@ pub fn run(ctx: &Context, args: &PushArgs) -> anyhow::Result<i32> {
         &dest,
         &report,
     );
-    let digest = super::pull::runtime()?
+    let digest = crate::registry::runtime()?
         .block_on(fut)
         .with_context(|| format!("pushing {dest}"))?;
     if !quiet {

@@ -33,7 +33,7 @@ pub fn run(ctx: &Context, cmd: VolumeCommand) -> anyhow::Result<i32> {
             } else {
                 "WARNING! This will remove anonymous local volumes not used by at least one container."
             };
-            super::confirm::prune("volume", warning, force)?;
+            crate::confirm::prune("volume", warning, force)?;
             prune(ctx, &volumes, all)?
         }
     }
@@ -108,7 +108,7 @@ fn remove(ctx: &Context, volumes: &Volumes, names: &[String], force: bool) -> an
         volumes.detach(name)?;
     }
     crate::containers::stop_point("volume-rm:detached");
-    super::internal::remove_volumes(ctx)?;
+    crate::in_userns::remove_volumes(ctx)?;
     doomed.iter().for_each(|n| println!("{n}"));
     Ok(())
 }
@@ -127,7 +127,7 @@ pub fn prune(ctx: &Context, volumes: &Volumes, all: bool) -> anyhow::Result<()> 
     for name in &doomed {
         volumes.detach(name)?;
     }
-    let bytes = super::internal::remove_volumes(ctx)?;
+    let bytes = crate::in_userns::remove_volumes(ctx)?;
     if !doomed.is_empty() {
         println!("Deleted Volumes:");
         doomed.iter().for_each(|n| println!("{n}"));

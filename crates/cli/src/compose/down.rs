@@ -161,7 +161,7 @@ fn remove_volumes(ctx: &Context, p: &Project, used: &[String]) -> anyhow::Result
         removed.push(name);
     }
     if !removed.is_empty() {
-        crate::cmd::internal::remove_volumes(ctx)?;
+        crate::in_userns::remove_volumes(ctx)?;
     }
     for name in removed {
         progress("Volume", &name, "Removed");

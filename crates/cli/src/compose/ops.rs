@@ -175,10 +175,7 @@ pub fn start(ctx: &Context, p: &Project, names: &[String]) -> anyhow::Result<i32
                 continue;
             }
             progress("Container", &r.name, "Starting");
-            crate::cmd::supervise::start_detached(
-                ctx,
-                &containers.dir_of(&r.id).join("spec.json"),
-            )?;
+            crate::launch::start_detached(ctx, &containers.dir_of(&r.id).join("spec.json"))?;
             progress("Container", &r.name, "Started");
         }
     }

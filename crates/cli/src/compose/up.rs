@@ -218,7 +218,7 @@ pub fn images(
             out.insert(s.name.clone(), id.clone());
             continue;
         }
-        let present = crate::cmd::images::resolve(&store, &store.images()?, &s.image).is_ok();
+        let present = crate::local_images::resolve(&store, &store.images()?, &s.image).is_ok();
         if let Some(flags) = &s.build {
             match (present, force_build, no_build) {
                 (false, _, true) => bail!(
@@ -387,11 +387,8 @@ fn apply(
                     progress("Container", &c.name, "Running");
                 } else {
                     progress("Container", &c.name, "Starting");
-                    crate::cmd::supervise::start_detached(
-                        ctx,
-                        &containers.dir_of(&r.id).join("spec.json"),
-                    )
-                    .with_context(|| format!("service {}: container {}", svc.name, c.name))?;
+                    crate::launch::start_detached(ctx, &containers.dir_of(&r.id).join("spec.json"))
+                        .with_context(|| format!("service {}: container {}", svc.name, c.name))?;
                     progress("Container", &c.name, "Started");
                 }
                 continue;

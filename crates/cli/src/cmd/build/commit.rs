@@ -97,12 +97,3 @@ pub fn tmp_tar(store: &Store) -> std::path::PathBuf {
         crate::containers::new_id()
     ))
 }
-
-/// The inside of `den __internal commit-upper` (already in the user namespace).
-pub fn write_upper(upper: &Path, out: &Path) -> anyhow::Result<()> {
-    let mut w = den_build::layer::LayerWriter::create(out)?;
-    w.append_upper(upper)?;
-    let written = w.finish()?;
-    println!("{} {}", written.digest, written.size);
-    Ok(())
-}

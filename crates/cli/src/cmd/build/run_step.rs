@@ -12,9 +12,9 @@ use den_sandbox::container::spec::Restart;
 use super::commit;
 use super::state::StageState;
 use crate::args::{Cli, Command, RunArgs};
-use crate::cmd::run_flags::{self, ImageConfig};
 use crate::containers::{Containers, Record, new_id, write_atomic};
 use crate::context::Context;
+use crate::run_flags::{self, ImageConfig};
 
 /// How a RUN step ended when its command failed.
 #[derive(Debug)]
@@ -77,7 +77,7 @@ pub fn run(
             created: None,
             size: 0,
         };
-        let spec = crate::cmd::run::prepare_container(
+        let spec = crate::prepare::prepare_container(
             ctx,
             &args,
             &id,
@@ -94,8 +94,7 @@ pub fn run(
         )?;
         let spec_path = dir.join("spec.json");
         write_atomic(&spec_path, &serde_json::to_vec_pretty(&spec)?)?;
-        let code =
-            crate::cmd::supervise::attach(supervisor(ctx, &spec_path, quiet)?, false, false)?;
+        let code = crate::launch::attach(supervisor(ctx, &spec_path, quiet)?, false, false)?;
         if code != 0 {
             return Ok(Err(Failed(code)));
         }
@@ -110,7 +109,7 @@ pub fn run(
         commit::commit_tar(ctx, store, &tar, &written).map(Ok)
     })();
     containers.detach(&id).ok();
-    crate::cmd::internal::remove_container(ctx, &id).context("removing the build container")?;
+    crate::in_userns::remove_container(ctx, &id).context("removing the build container")?;
     result
 }
 

@@ -1,4 +1,5 @@
-//! The tar streams of `den cp`, one function per side:
+//! The tar streams of `den cp`, one function per side, and the container
+//! side itself ([`container_side`], the body of `den __internal cp`):
 //!
 //! - [`append_container_entry`], in the container (`den __internal cp out`):
 //!   walks the entry with fds, never following a symlink and never blocking
@@ -20,8 +21,16 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+use den_image::unpack::{UnpackOptions, unpack_layer};
+use den_sandbox::container::join;
+use den_sandbox::container::spec::ContainerSpec;
+use den_sandbox::container::state::Status;
+use den_sandbox::idmap::IdMapping;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 use tar::{EntryType, Header};
+
+use crate::containers::Containers;
+use crate::context::Context;
 
 /// A header for `st`: mode, owner and mtime as the container has them.
 fn header_of(st: &Stat, kind: EntryType) -> Header {
@@ -212,4 +221,70 @@ pub fn append_host_entry<W: Write>(
         bail!("{}: unknown file type", src.display());
     }
     Ok(())
+}
+
+/// The last component of `p`, the name a copy takes.
+pub fn base_name(p: &str) -> anyhow::Result<String> {
+    Path::new(p.trim_end_matches('/'))
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .with_context(|| format!("`{p}` has no file name to copy"))
+}
+
+/// The container side, in a fresh single-threaded `den __internal cp`.
+pub fn container_side(
+    ctx: &Context,
+    mapping: &IdMapping,
+    id: &str,
+    op: &str,
+    path: &str,
+) -> anyhow::Result<i32> {
+    let containers = Containers::open(&ctx.root)?;
+    let spec: ContainerSpec =
+        serde_json::from_slice(&fs_err::read(containers.dir_of(id).join("spec.json"))?)?;
+    let state = containers.state(id);
+    let running = (state.status == Status::Running).then_some((state.supervisor_pid, state.pid));
+    let root = join::enter_filesystem(&spec, running, mapping)?;
+    match op {
+        "stat" => {
+            println!(
+                "{}",
+                match join::path_kind(&root, path) {
+                    Some(true) => "dir",
+                    Some(false) => "file",
+                    None => "missing",
+                }
+            );
+        }
+        "in" => {
+            join::enter_dir(&root, path)?;
+            let opts = UnpackOptions {
+                ignore_chown_errors: matches!(mapping, IdMapping::Single { .. }),
+            };
+            unpack_layer(std::io::stdin().lock(), Path::new("."), &opts)
+                .with_context(|| format!("copying into {path}"))?;
+        }
+        "out" => {
+            let trimmed = path.trim_end_matches('/');
+            let parent = Path::new(trimmed)
+                .parent()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "/".into());
+            join::enter_dir(&root, &parent)?;
+            let name = base_name(path)?;
+            if join::path_kind(&root, trimmed).is_none() {
+                bail!("no such file or directory in the container: {path}");
+            }
+            let mut tar = tar::Builder::new(std::io::stdout().lock());
+            append_container_entry(
+                &mut tar,
+                rustix::fs::CWD,
+                OsStr::new(&name),
+                Path::new(&name),
+            )?;
+            tar.into_inner()?.flush()?;
+        }
+        other => bail!("unknown cp operation {other}"),
+    }
+    Ok(0)
 }

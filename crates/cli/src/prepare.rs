@@ -1,0 +1,253 @@
+//! Making a container after its record exists, shared by `den run` and
+//! `den build`'s RUN steps: user network membership (the network's infra
+//! started on first use), the generated /etc files, mounts and volumes,
+//! the root filesystem, and the spec the supervisor runs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+use den_image::store::{ImageRecord, Store};
+use den_sandbox::container::bridge::Infra;
+use den_sandbox::container::spec::{
+    ContainerSpec, Mount, Network, Process, Restart, Rootfs, Security,
+};
+
+use crate::args::RunArgs;
+use crate::containers::{Containers, Record};
+use crate::context::Context;
+use crate::networks::{NetworkRecord, Networks};
+use crate::run_flags::{self, ImageConfig};
+use crate::volumes::Volumes;
+
+/// The parts of a container made after its record: network membership,
+/// /etc files, mounts, and the spec the supervisor runs.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare_container(
+    ctx: &Context,
+    args: &RunArgs,
+    id: &str,
+    record: &Record,
+    dir: &Path,
+    plan: run_flags::NetworkPlan,
+    flags: &run_flags::Validated,
+    store: &Store,
+    image: Option<&ImageRecord>,
+    config: &ImageConfig,
+    process_args: Vec<String>,
+    userns: run_flags::UsernsChoice,
+    restart: Restart,
+) -> anyhow::Result<ContainerSpec> {
+    let hostname = args
+        .hostname
+        .clone()
+        .unwrap_or_else(|| id[..12].to_string());
+    let mut plan = plan;
+    if let Network::User(u) = &mut plan.network {
+        join_user_network(
+            ctx,
+            u,
+            id,
+            &record.name,
+            &args.network_alias,
+            &mut plan.hosts,
+        )?;
+    }
+    let mut mounts = etc_files(dir, &hostname, &plan)?;
+    mounts.extend(flags.mounts.iter().cloned());
+    // Parents before children, as Docker sorts them: `-v vol:/etc` must not
+    // hide /etc/hosts.
+    mounts.sort_by_key(|m| m.target().split('/').filter(|c| !c.is_empty()).count());
+    Volumes::open(&ctx.root)?.claim(&mut mounts)?;
+    let spec = ContainerSpec {
+        id: id.to_string(),
+        rootfs: rootfs(store, image, args.rootfs.as_deref(), dir)?,
+        read_only: args.read_only,
+        mounts,
+        hostname,
+        process: Process {
+            args: process_args,
+            env: config.env_with(&flags.env),
+            cwd: args
+                .workdir
+                .clone()
+                .or(config.working_dir.clone())
+                .filter(|w| !w.is_empty())
+                .unwrap_or_else(|| "/".into()),
+            user: args
+                .user
+                .clone()
+                .or(userns.default_user)
+                .or(config.user.clone())
+                .unwrap_or_default(),
+            terminal: args.tty,
+            preserve_fds: args.preserve_fds,
+        },
+        network: plan.network.clone(),
+        security: Security {
+            capabilities: flags.capabilities.clone(),
+            seccomp: flags.seccomp,
+            landlock: flags.landlock,
+            no_new_privs: flags.no_new_privs,
+            privileged: args.privileged,
+        },
+        userns: userns.mode,
+        init: args.init,
+        cache_dir: ctx.root.join("cache"),
+        state_dir: Some(dir.to_path_buf()),
+        restart,
+        stop_signal: config.stop_signal.clone(),
+        remove_when_done: args.rm.then(|| dir.to_path_buf()),
+    };
+    Ok(spec)
+}
+
+fn rootfs(
+    store: &Store,
+    image: Option<&ImageRecord>,
+    dir_root: Option<&Path>,
+    dir: &Path,
+) -> anyhow::Result<Rootfs> {
+    let merged = dir.join("merged");
+    match (image, dir_root) {
+        (_, Some(lower)) => {
+            let lower = std::path::absolute(lower)?;
+            if !lower.is_dir() {
+                bail!("--rootfs {}: not a directory", lower.display());
+            }
+            let scratch = dir.join("scratch");
+            fs_err::create_dir_all(&scratch)?;
+            Ok(Rootfs::Directory {
+                lower,
+                merged,
+                scratch,
+            })
+        }
+        (Some(img), None) => {
+            let mut lowers = Vec::new();
+            for l in img.layers.iter().rev() {
+                if !store.has_layer(&l.diff_id) {
+                    bail!(
+                        "layer {} of image {} is missing from the store: pull the image again",
+                        l.diff_id,
+                        img.id.short()
+                    );
+                }
+                lowers.push(l.diff_id.hex().to_string());
+            }
+            Ok(Rootfs::Overlay {
+                layers_dir: store.root().join("layers"),
+                lowers,
+                upper: dir.join("upper"),
+                work: dir.join("work"),
+                merged,
+            })
+        }
+        (None, None) => bail!("no image and no --rootfs"),
+    }
+}
+
+/// Takes an address on the user network (its infra started if needed), puts
+/// every member in this container's /etc/hosts and this container in theirs.
+fn join_user_network(
+    ctx: &Context,
+    u: &mut den_sandbox::container::spec::UserNetwork,
+    id: &str,
+    name: &str,
+    aliases: &[String],
+    hosts: &mut Vec<(String, String)>,
+) -> anyhow::Result<()> {
+    let networks = crate::networks::Networks::open(&ctx.root)?;
+    let rec = networks.get(&u.name)?;
+    let names: Vec<String> = std::iter::once(name.to_string())
+        .chain(aliases.iter().cloned())
+        .collect();
+    let me = join(ctx, &rec, id, names.clone())?;
+    u.ip = me.ip.clone();
+    let containers = Containers::open(&ctx.root)?;
+    for (cid, m) in networks.members(&rec.name) {
+        if cid == id {
+            continue;
+        }
+        hosts.push((m.names.join(" "), m.ip.clone()));
+        // Appending keeps the file's inode, which the running container has bind-mounted.
+        let theirs = containers.dir_of(&cid).join("hosts");
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&theirs) {
+            use std::io::Write;
+            writeln!(f, "{}\t{}", me.ip, names.join(" ")).ok();
+        }
+    }
+    hosts.push((names.join(" "), me.ip));
+    Ok(())
+}
+
+/// /etc/hosts, /etc/hostname and /etc/resolv.conf, generated per container.
+fn etc_files(
+    dir: &Path,
+    hostname: &str,
+    plan: &run_flags::NetworkPlan,
+) -> anyhow::Result<Vec<Mount>> {
+    let mut hosts = format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+    );
+    for (name, ip) in &plan.hosts {
+        hosts.push_str(&format!("{ip}\t{name}\n"));
+    }
+    let resolv = match (&plan.network, plan.dns.is_empty()) {
+        (_, false) => plan
+            .dns
+            .iter()
+            .map(|d| format!("nameserver {d}\n"))
+            .collect(),
+        (Network::Host, true) => std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        (Network::Private(_) | Network::User(_), true) => {
+            format!("nameserver {}\n", den_net::pasta::DEFAULT_DNS_FORWARD)
+        }
+        (Network::None, true) => String::new(),
+    };
+    let files: [(&str, String); 3] = [
+        ("hosts", hosts),
+        ("hostname", format!("{hostname}\n")),
+        ("resolv.conf", resolv),
+    ];
+    let mut mounts = Vec::new();
+    for (name, text) in files {
+        let path: PathBuf = dir.join(name);
+        fs_err::write(&path, text)?;
+        mounts.push(Mount::Bind {
+            source: path,
+            target: format!("/etc/{name}"),
+            read_only: false,
+        });
+    }
+    Ok(mounts)
+}
+
+/// Starts the network's infra process unless it runs, and gives container
+/// `id` its address, both under `infra.lock` (the infra's last check before
+/// it exits takes it too).
+pub fn join(
+    ctx: &Context,
+    net: &NetworkRecord,
+    id: &str,
+    names: Vec<String>,
+) -> anyhow::Result<crate::networks::Member> {
+    let networks = Networks::open(&ctx.root)?;
+    let dir = networks.dir_of(&net.name);
+    let _lock = crate::containers::lock_file(&dir.join("infra.lock"))?;
+    ensure_infra(ctx, net, &dir)?;
+    networks.join(net, id, names)
+}
+
+fn ensure_infra(ctx: &Context, net: &NetworkRecord, dir: &std::path::Path) -> anyhow::Result<()> {
+    if Infra::read(dir).is_some() {
+        return Ok(());
+    }
+    let exe = std::env::current_exe().context("cannot find den's own binary")?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--root")
+        .arg(&ctx.root)
+        .args(["__internal", "network-infra", &net.name]);
+    crate::launch::background(cmd, "ready", "the network's infra process")
+        .with_context(|| format!("network {} could not start", net.name))
+}
