@@ -133,6 +133,8 @@ pub enum Command {
     Healthcheck(HealthcheckCommand),
     /// Show an image's history: one row per instruction that made it.
     History(HistoryArgs),
+    /// Run multi-container applications from compose files.
+    Compose(Box<crate::compose::args::ComposeArgs>),
     #[command(subcommand, hide = true, name = "__internal")]
     Internal(InternalCommand),
 }
@@ -402,6 +404,12 @@ pub struct RunArgs {
     /// Read environment variables from a file.
     #[arg(long, value_name = "FILE")]
     pub env_file: Vec<PathBuf>,
+    /// Set a label on the container (KEY=VALUE, or KEY for an empty value).
+    #[arg(short = 'l', long = "label", value_name = "KEY[=VALUE]")]
+    pub labels: Vec<String>,
+    /// Read labels from a file (KEY=VALUE lines; `#` comments).
+    #[arg(long, value_name = "FILE")]
+    pub label_file: Vec<PathBuf>,
     /// Working directory inside the container.
     #[arg(short, long, value_name = "DIR")]
     pub workdir: Option<String>,
@@ -534,7 +542,8 @@ pub struct PsArgs {
     /// Only ids.
     #[arg(short, long)]
     pub quiet: bool,
-    /// name=…, status=created|running|exited|restarting, ancestor=IMAGE, id=…
+    /// name=…, status=created|running|exited|restarting, ancestor=IMAGE, id=…,
+    /// label=KEY[=VALUE]
     #[arg(short, long)]
     pub filter: Vec<String>,
     /// table or json.

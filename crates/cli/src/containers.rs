@@ -33,6 +33,7 @@
 //! set). Steps: `run:staged`, `run:created`, `rm:detached`,
 //! `volume-rm:detached`, `network-rm:stopped`.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -62,6 +63,9 @@ pub struct Record {
     /// Published ports as `docker ps` shows them: `127.0.0.1:8080->5000/tcp`.
     #[serde(default)]
     pub ports: Vec<String>,
+    /// `--label KEY=VALUE` (and compose's `com.docker.compose.*`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 impl Record {

@@ -6,6 +6,7 @@
 
 mod args;
 mod cmd;
+mod compose;
 mod confirm;
 mod containers;
 mod context;
@@ -238,6 +239,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             cmd::health::run_now(&ctx, &container)
         }
         Command::History(a) => cmd::history::run(&ctx, &a),
+        Command::Compose(a) => compose::run(&ctx, &a),
         Command::Internal(sub) => cmd::internal::run(&ctx, sub),
     }
 }

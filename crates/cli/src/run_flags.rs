@@ -1,6 +1,7 @@
 //! `den run` flags checked and turned into the pieces of a container spec,
 //! and the image config's defaults (Entrypoint, Cmd, Env, WorkingDir, User).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
@@ -118,6 +119,57 @@ impl Validated {
             no_new_privs,
         })
     }
+}
+
+/// Largest `--label-file` read (labels are short by nature).
+const MAX_LABEL_FILE: u64 = 1 << 20;
+
+/// `--label-file` lines, then `--label`s (a later key wins, as in Docker);
+/// `KEY` alone is an empty value.
+pub fn labels(args: &RunArgs) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for file in &args.label_file {
+        let text = read_bounded(file, MAX_LABEL_FILE)?;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (k, v) = label(line)
+                .with_context(|| format!("{}:{}: invalid label", file.display(), i + 1))?;
+            out.insert(k, v);
+        }
+    }
+    for l in &args.labels {
+        let (k, v) = label(l).context("invalid --label")?;
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+fn label(s: &str) -> anyhow::Result<(String, String)> {
+    let (k, v) = s.split_once('=').unwrap_or((s, ""));
+    if k.trim().is_empty() {
+        bail!("`{s}` has no key: write KEY=VALUE");
+    }
+    Ok((k.trim().to_string(), v.to_string()))
+}
+
+/// A text file, refused when larger than `max` bytes.
+fn read_bounded(path: &Path, max: u64) -> anyhow::Result<String> {
+    use std::io::Read;
+    let f = fs_err::File::open(path)?;
+    let mut text = String::new();
+    f.take(max + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("read {}", path.display()))?;
+    if text.len() as u64 > max {
+        bail!(
+            "{} is larger than {max} bytes: den reads no more",
+            path.display()
+        );
+    }
+    Ok(text)
 }
 
 /// `K=V` as is; a bare `K` takes den's own value, or is dropped when unset.

@@ -40,6 +40,14 @@ fn status_word(s: Status) -> &'static str {
     }
 }
 
+/// `label=KEY` (any value) or `label=KEY=VALUE`.
+pub fn has_label(r: &Record, filter: &str) -> bool {
+    match filter.split_once('=') {
+        Some((k, v)) => r.labels.get(k).is_some_and(|have| have == v),
+        None => r.labels.contains_key(filter),
+    }
+}
+
 fn command_text(cmd: &[String], no_trunc: bool) -> String {
     let full = escape_controls(&cmd.join(" "));
     if no_trunc {
@@ -74,11 +82,18 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> anyhow::Result<i32> {
     rows.sort_by(|a, b| b.0.created.cmp(&a.0.created));
     for f in args.filters {
         let (k, v) = f.split_once('=').ok_or_else(|| {
-            anyhow::anyhow!("invalid --filter `{f}`: use name=, status= or ancestor=")
+            anyhow::anyhow!("invalid --filter `{f}`: use name=, status=, ancestor=, id= or label=")
         })?;
         match k {
             "name" => rows.retain(|(r, _)| r.name.contains(v)),
-            "status" => rows.retain(|(_, s)| status_word(s.status) == v),
+            "status" => {
+                if !["created", "running", "exited", "restarting"].contains(&v) {
+                    bail!(
+                        "invalid --filter `{f}`: status is created, running, exited or restarting"
+                    );
+                }
+                rows.retain(|(_, s)| status_word(s.status) == v)
+            }
             "ancestor" => rows.retain(|(r, _)| {
                 r.image == v
                     || r.image.starts_with(&format!("{v}:"))
@@ -88,7 +103,8 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> anyhow::Result<i32> {
                     })
             }),
             "id" => rows.retain(|(r, _)| r.id.starts_with(v)),
-            other => bail!("unsupported filter `{other}`: use name, status, ancestor or id"),
+            "label" => rows.retain(|(r, _)| has_label(r, v)),
+            other => bail!("unsupported filter `{other}`: use name, status, ancestor, id or label"),
         }
     }
     if !args.all && !args.filters.iter().any(|f| f.starts_with("status=")) {
@@ -111,7 +127,7 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> anyhow::Result<i32> {
             let v: Vec<_> = rows.iter().map(|(r, s)| json!({
                 "Id": r.id, "Names": [r.name], "Image": r.image, "ImageID": r.image_id, "Command": r.command,
                 "Created": r.created, "State": status_word(s.status), "Status": status_text(s, now) + &health_suffix(&containers, r, s),
-                "ExitCode": s.exit_code, "Pid": s.pid, "Ports": r.ports,
+                "ExitCode": s.exit_code, "Pid": s.pid, "Ports": r.ports, "Labels": r.labels,
             })).collect();
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
@@ -182,7 +198,7 @@ pub fn inspect_json(ctx: &Context, r: &Record, s: &State) -> anyhow::Result<serd
             "StartedAt": s.started_at, "FinishedAt": s.finished_at, "Health": health,
         },
         "Image": r.image_id, "Name": format!("/{}", r.name), "RestartCount": s.restarts,
-        "Config": { "Hostname": spec["hostname"], "Image": r.image, "Cmd": r.command, "Env": spec["process"]["env"], "WorkingDir": spec["process"]["cwd"], "User": spec["process"]["user"], "Tty": spec["process"]["terminal"], "StopSignal": spec["stop_signal"], "StopTimeout": spec["stop_timeout"], "Healthcheck": super::health::config_json(&spec["health"]) },
+        "Config": { "Hostname": spec["hostname"], "Image": r.image, "Cmd": r.command, "Env": spec["process"]["env"], "Labels": r.labels, "WorkingDir": spec["process"]["cwd"], "User": spec["process"]["user"], "Tty": spec["process"]["terminal"], "StopSignal": spec["stop_signal"], "StopTimeout": spec["stop_timeout"], "Healthcheck": super::health::config_json(&spec["health"]) },
         "Mounts": mounts,
         "NetworkSettings": { "Ports": r.ports_json() },
         "HostConfig": { "NetworkMode": spec["network"], "ReadonlyRootfs": spec["read_only"], "Privileged": spec["security"]["privileged"], "CapAdd": spec["security"]["capabilities"], "RestartPolicy": spec["restart"] },

@@ -22,6 +22,64 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
         eprintln!("den: {}", crate::terminal::NOT_A_TTY);
         return Ok(1);
     }
+    let Made { id, dir, spec_path } = create(ctx, args)?;
+    if args.detach {
+        start_detached(ctx, args, &id, &dir, &spec_path)?;
+        println!("{id}");
+        return Ok(0);
+    }
+    let code = if args.tty {
+        crate::launch::start_terminal(
+            ctx,
+            &spec_path,
+            args.interactive,
+            args.detach_keys.as_deref(),
+            args.rm,
+        )
+    } else {
+        crate::launch::start(ctx, &spec_path, args.interactive, false)
+    };
+    // The supervisor removes the directory itself; this catches the case
+    // where it died before it could.
+    if args.rm && dir.exists() {
+        crate::in_userns::remove_container(ctx, &id)?;
+    }
+    den_sandbox::trace::phase("exit");
+    code
+}
+
+/// A container made and ready to start.
+pub(crate) struct Made {
+    pub id: String,
+    pub dir: std::path::PathBuf,
+    pub spec_path: std::path::PathBuf,
+}
+
+/// `den run -d` without the printed id: makes the container and starts
+/// its supervisor; returns the id. `den compose` starts services with it.
+pub(crate) fn run_detached(ctx: &Context, args: &RunArgs) -> anyhow::Result<String> {
+    let Made { id, dir, spec_path } = create(ctx, args)?;
+    start_detached(ctx, args, &id, &dir, &spec_path)?;
+    Ok(id)
+}
+
+fn start_detached(
+    ctx: &Context,
+    args: &RunArgs,
+    id: &str,
+    dir: &std::path::Path,
+    spec_path: &std::path::Path,
+) -> anyhow::Result<()> {
+    crate::launch::start_detached(ctx, spec_path).inspect_err(|_| {
+        if args.rm && dir.exists() {
+            crate::in_userns::remove_container(ctx, id).ok();
+        }
+    })
+}
+
+/// Everything `den run` does before the container starts: flags checked,
+/// image found (or pulled), record, network, mounts and spec written.
+pub(crate) fn create(ctx: &Context, args: &RunArgs) -> anyhow::Result<Made> {
     let flags = run_flags::Validated::from_args(args, ctx)?;
     let restart = Restart::parse(&args.restart).with_context(|| {
         format!(
@@ -93,6 +151,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
             .unwrap_or_default(),
         volumes: flags.volumes.clone(),
         ports: plan.ports.iter().map(|p| p.to_string()).collect(),
+        labels: run_flags::labels(args)?,
     };
     let dir = containers.create(&record)?;
     // From here on a failure removes the half-made container again.
@@ -125,42 +184,11 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
     let spec_path = dir.join("spec.json");
     write_atomic(&spec_path, &serde_json::to_vec_pretty(&spec)?)?;
     den_sandbox::trace::phase("spec");
-    if args.detach {
-        return match crate::launch::start_detached(ctx, &spec_path) {
-            Ok(()) => {
-                println!("{id}");
-                Ok(0)
-            }
-            Err(e) => {
-                if args.rm && dir.exists() {
-                    crate::in_userns::remove_container(ctx, &id).ok();
-                }
-                Err(e)
-            }
-        };
-    }
-    let code = if args.tty {
-        crate::launch::start_terminal(
-            ctx,
-            &spec_path,
-            args.interactive,
-            args.detach_keys.as_deref(),
-            args.rm,
-        )
-    } else {
-        crate::launch::start(ctx, &spec_path, args.interactive, false)
-    };
-    // The supervisor removes the directory itself; this catches the case
-    // where it died before it could.
-    if args.rm && dir.exists() {
-        crate::in_userns::remove_container(ctx, &id)?;
-    }
-    den_sandbox::trace::phase("exit");
-    code
+    Ok(Made { id, dir, spec_path })
 }
 
 /// The image by name or id; pulled first when missing (or always, with --pull=always).
-fn find_or_pull(
+pub(crate) fn find_or_pull(
     ctx: &Context,
     store: &Store,
     name: &str,

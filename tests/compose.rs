@@ -1,0 +1,991 @@
+//! `den compose` and the container labels it rests on, as the unprivileged
+//! test user with subordinate ids: labels on `den run`, project files,
+//! interpolation and `.env`, services reaching each other by name and
+//! alias on the project network, named volumes across `down`/`up`,
+//! recreate on change, dependency conditions and bad input refused before
+//! anything is made.
+
+use std::time::{Duration, Instant};
+
+use den_tests::{TestEnv, UserSandbox, require_env, stderr, stdout};
+
+fn sandbox(env: &TestEnv) -> UserSandbox {
+    let sb = env.sandbox_sub();
+    sb.write_registries_conf(&den_tests::mirror_conf("docker.io", &env.registry));
+    sb
+}
+
+fn inspect(sb: &UserSandbox, name: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(&sb.den_ok(&["inspect", name])).unwrap();
+    v[0].clone()
+}
+
+fn names(ps: &str) -> Vec<String> {
+    let mut v: Vec<String> = ps.lines().map(str::to_owned).collect();
+    v.sort();
+    v
+}
+
+fn retry<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let t = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(t.elapsed() < limit, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `den run -l/--label/--label-file`: kept in the record, shown by
+/// `inspect` (Config.Labels), selected by `ps --filter label=K[=V]`
+/// together with `name=` and `status=`; bad labels and filters refused.
+#[test]
+fn run_labels_inspect_and_ps_filters() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    sb.den_ok(&["pull", "-q", "busybox"]);
+    let file = sb.write_file("labels.txt", "# team labels\ntier=back\n\nowner=ops\n");
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "one",
+        "-l",
+        "app=shop",
+        "--label",
+        "tier=front",
+        "--label-file",
+        file.to_str().unwrap(),
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    sb.den_ok(&[
+        "run", "-d", "--name", "two", "-l", "app=blog", "busybox", "sleep", "600",
+    ]);
+    sb.den_ok(&[
+        "run", "--name", "three", "-l", "app=shop", "busybox", "true",
+    ]);
+    let labels = &inspect(&sb, "one")["Config"]["Labels"];
+    // The file first, then --label: a later key wins, as in Docker.
+    assert_eq!(
+        *labels,
+        serde_json::json!({"app": "shop", "tier": "front", "owner": "ops"})
+    );
+    assert_eq!(
+        inspect(&sb, "two")["Config"]["Labels"],
+        serde_json::json!({"app": "blog"})
+    );
+    let ps = |f: &[&str]| {
+        let mut args = vec!["ps", "-a", "-q", "--no-trunc"];
+        for x in f {
+            args.extend(["--filter", x]);
+        }
+        let ids = sb.den_ok(&args);
+        let mut out: Vec<String> = ids
+            .lines()
+            .map(|id| {
+                inspect(&sb, id)["Name"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches('/')
+                    .to_owned()
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    assert_eq!(ps(&["label=app=shop"]), ["one", "three"]);
+    assert_eq!(ps(&["label=app"]), ["one", "three", "two"]);
+    assert_eq!(ps(&["label=owner=ops"]), ["one"]);
+    assert!(ps(&["label=app=sh"]).is_empty(), "a value matches whole");
+    assert_eq!(ps(&["label=app=shop", "status=running"]), ["one"]);
+    assert_eq!(ps(&["label=app=shop", "status=exited"]), ["three"]);
+    assert_eq!(ps(&["label=app", "name=tw"]), ["two"]);
+    // Without -a only running ones; the table has no label column to leak.
+    let running = sb.den_ok(&["ps", "-q", "--filter", "label=app=shop"]);
+    assert_eq!(running.lines().count(), 1, "{running}");
+    let err = sb.den_fail(&["ps", "--filter", "status=sleeping"], 125);
+    assert_eq!(
+        err.trim(),
+        "den: invalid --filter `status=sleeping`: status is created, running, exited or restarting"
+    );
+    let err = sb.den_fail(&["ps", "--filter", "colour=red"], 125);
+    assert_eq!(
+        err.trim(),
+        "den: unsupported filter `colour`: use name, status, ancestor, id or label"
+    );
+    let err = sb.den_fail(
+        &["run", "--name", "bad", "-l", "=x", "busybox", "true"],
+        125,
+    );
+    assert_eq!(
+        err.trim(),
+        "den: invalid --label: `=x` has no key: write KEY=VALUE"
+    );
+    let bad = sb.write_file("bad-labels.txt", "ok=1\n=nokey\n");
+    let err = sb.den_fail(
+        &[
+            "run",
+            "--name",
+            "bad",
+            "--label-file",
+            bad.to_str().unwrap(),
+            "busybox",
+            "true",
+        ],
+        125,
+    );
+    assert_eq!(
+        err.trim(),
+        format!(
+            "den: {}:2: invalid label: `=nokey` has no key: write KEY=VALUE",
+            bad.display()
+        )
+    );
+    // Nothing was made for the refused runs.
+    assert_eq!(ps(&[]), ["one", "three", "two"]);
+    sb.den_ok(&["rm", "-f", "one", "two", "three"]);
+}
+
+/// Writes `home/NAME/compose.yaml` (and `.env` when given); returns the
+/// file's path.
+fn project(sb: &UserSandbox, dir: &str, compose: &str, dotenv: Option<&str>) -> String {
+    if let Some(e) = dotenv {
+        sb.write_file(format!("{dir}/.env"), e);
+    }
+    let f = sb.write_file(format!("{dir}/compose.yaml"), compose);
+    f.to_str().unwrap().to_owned()
+}
+
+fn container_id(sb: &UserSandbox, name: &str) -> String {
+    inspect(sb, name)["Id"].as_str().unwrap().to_owned()
+}
+
+/// The names of the containers `den ps -a` lists for a label filter.
+fn ps_names(sb: &UserSandbox, filter: &str) -> Vec<String> {
+    names(
+        &sb.den_ok(&["ps", "-a", "--filter", filter, "--format", "json"])
+            .pipe(|j| {
+                let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+                v.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c["Names"][0].as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }),
+    )
+}
+
+trait Pipe: Sized {
+    fn pipe<T>(self, f: impl FnOnce(Self) -> T) -> T {
+        f(self)
+    }
+}
+impl Pipe for String {}
+
+const HTTP_PAIR: &str = "\
+services:
+  web:
+    image: python:3.11-slim
+    command: python3 -m http.server 80
+    networks:
+      default:
+        aliases: [front]
+  api:
+    image: python:3.11-slim
+    command: [\"python3\", \"-m\", \"http.server\", \"80\"]
+    labels:
+      tier: backend
+";
+
+/// Two services on port 80 each reach the other by service name and by
+/// alias on `PROJECT_default`; containers are `PROJECT-SERVICE-1` with
+/// docker's labels; `ps`, `logs` (prefixed), and `down` removes the
+/// containers and the network.
+#[test]
+fn services_reach_each_other_by_name_and_alias() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let file = project(&sb, "pair", HTTP_PAIR, None);
+    let out = sb.den(&["compose", "-f", &file, "-p", "demo", "up", "-d"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    for line in [
+        " Network demo_default  Created",
+        " Container demo-web-1  Started",
+        " Container demo-api-1  Started",
+    ] {
+        assert!(err.contains(line), "{line:?} in {err}");
+    }
+    assert!(
+        sb.den_ok(&["network", "ls", "-q"])
+            .lines()
+            .any(|n| n == "demo_default")
+    );
+    let fetch = |url: &str| {
+        format!("import urllib.request as u\nprint(u.urlopen('{url}', timeout=5).status)")
+    };
+    let got = retry("api by name from web", Duration::from_secs(30), || {
+        let o = sb.den(&["exec", "demo-web-1", "python3", "-c", &fetch("http://api/")]);
+        o.status.success().then(|| stdout(&o))
+    });
+    assert_eq!(got.trim(), "200");
+    let got = retry("web by alias from api", Duration::from_secs(30), || {
+        let o = sb.den(&[
+            "exec",
+            "demo-api-1",
+            "python3",
+            "-c",
+            &fetch("http://front:80/"),
+        ]);
+        o.status.success().then(|| stdout(&o))
+    });
+    assert_eq!(got.trim(), "200");
+    assert_eq!(
+        sb.den_ok(&["exec", "demo-api-1", "python3", "-c", &fetch("http://web/")])
+            .trim(),
+        "200"
+    );
+    // Docker's labels, so `den ps --filter label=…` finds the project.
+    let labels = &inspect(&sb, "demo-api-1")["Config"]["Labels"];
+    assert_eq!(labels["com.docker.compose.project"], "demo");
+    assert_eq!(labels["com.docker.compose.service"], "api");
+    assert_eq!(labels["com.docker.compose.container-number"], "1");
+    assert_eq!(labels["com.docker.compose.oneoff"], "False");
+    assert_eq!(labels["tier"], "backend");
+    assert_eq!(
+        labels["com.docker.compose.config-hash"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+    assert_eq!(
+        ps_names(&sb, "label=com.docker.compose.project=demo"),
+        ["demo-api-1", "demo-web-1"]
+    );
+    assert_eq!(
+        ps_names(&sb, "label=com.docker.compose.service=web"),
+        ["demo-web-1"]
+    );
+    // compose ps: a table, and docker's one JSON object per line.
+    let table = sb.den_ok(&["compose", "-f", &file, "-p", "demo", "ps"]);
+    assert!(table.starts_with("NAME"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("demo-web-1") && l.contains(" web ") && l.contains("Up ")),
+        "{table}"
+    );
+    let json = sb.den_ok(&[
+        "compose", "-f", &file, "-p", "demo", "ps", "--format", "json",
+    ]);
+    let mut services: Vec<String> = json
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["Project"], "demo");
+            assert_eq!(v["State"], "running");
+            format!(
+                "{}={}",
+                v["Service"].as_str().unwrap(),
+                v["Name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    services.sort();
+    assert_eq!(services, ["api=demo-api-1", "web=demo-web-1"]);
+    // http.server logs each request on stderr: prefixed with the container.
+    let logs = sb.den_ok(&["compose", "-f", &file, "-p", "demo", "logs", "api"]);
+    assert!(
+        logs.lines()
+            .any(|l| l.starts_with("api-1 | ") && l.contains("\"GET / HTTP/1.1\" 200")),
+        "{logs}"
+    );
+    assert!(!logs.contains("web-1 |"), "{logs}");
+    let out = sb.den(&["compose", "-f", &file, "-p", "demo", "down", "-t", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(" Network demo_default  Removed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(ps_names(&sb, "label=com.docker.compose.project=demo").is_empty());
+    assert!(
+        !sb.den_ok(&["network", "ls", "-q"])
+            .lines()
+            .any(|n| n == "demo_default")
+    );
+}
+
+/// `${V…}` from the process environment, then `.env` next to the file;
+/// `$$` is a literal `$`; `config` shows the result; `--env-file`
+/// replaces `.env`; the project name comes from `name:`.
+#[test]
+fn interpolation_dotenv_and_config() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let compose = "\
+name: greet
+services:
+  hello:
+    image: ${IMAGE:-busybox}
+    command: sh -c 'echo \"$$GREETING from $$WHO\"; sleep 600'
+    environment:
+      GREETING: ${GREETING:-hello}
+      WHO: ${WHO:?set WHO in .env}
+    volumes:
+      - data:/data
+volumes:
+  data: {}
+";
+    let file = project(
+        &sb,
+        "greet",
+        compose,
+        Some("WHO=dotenv\nGREETING=from-dotenv-but-env-wins\n"),
+    );
+    sb.write_file("greet/other.env", "WHO=other-file\n");
+    let cfg = sb.den_env_ok(&[("GREETING", "hi")], &["compose", "-f", &file, "config"]);
+    assert!(cfg.starts_with("name: greet\n"), "{cfg}");
+    assert!(cfg.contains("GREETING: hi\n"), "{cfg}");
+    assert!(cfg.contains("WHO: dotenv\n"), "{cfg}");
+    assert!(cfg.contains("image: busybox\n"), "{cfg}");
+    assert!(cfg.contains("echo \"$GREETING from $WHO\""), "{cfg}");
+    assert_eq!(
+        sb.den_ok(&["compose", "-f", &file, "config", "--services"]),
+        "hello\n"
+    );
+    assert_eq!(
+        sb.den_ok(&["compose", "-f", &file, "config", "--volumes"]),
+        "data\n"
+    );
+    let other = sb.home().join("greet/other.env");
+    let cfg = sb.den_ok(&[
+        "compose",
+        "-f",
+        &file,
+        "--env-file",
+        other.to_str().unwrap(),
+        "config",
+    ]);
+    assert!(
+        cfg.contains("WHO: other-file\n") && cfg.contains("GREETING: hello\n"),
+        "{cfg}"
+    );
+    // Found in a parent directory without -f; standard input with -f -.
+    sb.write_file("greet/sub/keep", "");
+    let found = sb.sh_ok(&format!(
+        "cd greet/sub && {} compose config --services",
+        env.bin.display()
+    ));
+    assert_eq!(found, "hello\n");
+    let piped = sb.sh_ok(&format!(
+        "cd greet && {} compose -f - config --volumes < compose.yaml",
+        env.bin.display()
+    ));
+    assert_eq!(piped, "data\n");
+    // A required variable left unset: refused with file, line and key.
+    sb.write_file("greet/.env", "");
+    let err = sb.den_fail(&["compose", "-f", &file, "up", "-d"], 125);
+    assert_eq!(
+        err.trim(),
+        format!(
+            "den: {file}:8 (services.hello.environment.WHO): required variable WHO is missing a value: set WHO in .env"
+        )
+    );
+    assert!(sb.den_ok(&["ps", "-a", "-q"]).is_empty());
+    sb.write_file("greet/.env", "WHO=dotenv\n");
+    sb.den_env_ok(&[("GREETING", "hi")], &["compose", "-f", &file, "up", "-d"]);
+    let logs = retry("the greeting", Duration::from_secs(20), || {
+        let l = sb.den_ok(&["compose", "-f", &file, "logs"]);
+        (!l.is_empty()).then_some(l)
+    });
+    assert_eq!(logs, "hello-1 | hi from dotenv\n");
+    sb.den_ok(&["compose", "-f", &file, "down", "-v", "-t", "0"]);
+}
+
+/// A dependency cycle, an unknown key and an undefined volume are refused
+/// with one line naming file, line and key, exit 125, before anything is
+/// made.
+#[test]
+fn bad_files_are_refused_before_anything_starts() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let cycle = "\
+services:
+  a:
+    image: busybox
+    depends_on: [b]
+  b:
+    image: busybox
+    depends_on:
+      a:
+        condition: service_started
+  c:
+    image: busybox
+";
+    let file = project(&sb, "bad", cycle, None);
+    let err = sb.den_fail(&["compose", "-f", &file, "-p", "bad", "up", "-d"], 125);
+    assert_eq!(
+        err.trim(),
+        format!("den: {file} (depends_on): dependency cycle: a -> b -> a")
+    );
+    let typo = "services:\n  a:\n    imagee: busybox\n";
+    let file = project(&sb, "bad", typo, None);
+    let err = sb.den_fail(&["compose", "-f", &file, "-p", "bad", "up", "-d"], 125);
+    assert_eq!(
+        err.trim(),
+        format!(
+            "den: {file}:3 (services.a.imagee): unknown key \"imagee\" (did you mean \"image\"?)"
+        )
+    );
+    let undefined = "services:\n  a:\n    image: busybox\n    volumes:\n      - data:/data\n  b:\n    image: busybox\n";
+    let file = project(&sb, "bad", undefined, None);
+    let err = sb.den_fail(&["compose", "-f", &file, "-p", "bad", "up", "-d"], 125);
+    assert_eq!(
+        err.trim(),
+        format!(
+            "den: {file}:5 (services.a.volumes): refers to undefined volume \"data\": define it under the top-level volumes:"
+        )
+    );
+    let port = "services:\n  a:\n    image: busybox\n    ports:\n      - \"80:80:80:80\"\n";
+    let file = project(&sb, "bad", port, None);
+    let err = sb.den_fail(&["compose", "-f", &file, "-p", "bad", "up", "-d"], 125);
+    assert!(
+        err.trim().starts_with(&format!(
+            "den: {file}:5 (services.a.ports): port \"80:80:80:80\""
+        )),
+        "{err}"
+    );
+    // Nothing made: no container, network, volume or image pull.
+    assert!(sb.den_ok(&["ps", "-a", "-q"]).is_empty());
+    assert!(sb.den_ok(&["network", "ls", "-q"]).is_empty());
+    assert!(sb.den_ok(&["volume", "ls", "-q"]).is_empty());
+    assert!(sb.den_ok(&["images", "-q"]).is_empty());
+}
+
+const COUNTER: &str = "\
+services:
+  db:
+    image: busybox
+    command: sh -c 'date >> /data/boots; sleep 600'
+    volumes:
+      - data:/data
+volumes:
+  data:
+";
+
+/// A named volume is `PROJECT_NAME`, keeps its content across `down` and
+/// `up`, and goes with `down -v`.
+#[test]
+fn named_volume_survives_down_up_and_goes_with_down_v() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let file = project(&sb, "vol", COUNTER, None);
+    let compose = |args: &[&str]| {
+        let mut all = vec!["compose", "-f", file.as_str(), "-p", "vol"];
+        all.extend(args);
+        sb.den_ok(&all)
+    };
+    let boots = || {
+        retry("the boot line", Duration::from_secs(20), || {
+            let o = sb.den(&["exec", "vol-db-1", "cat", "/data/boots"]);
+            o.status.success().then(|| stdout(&o).lines().count())
+        })
+    };
+    compose(&["up", "-d"]);
+    assert_eq!(boots(), 1);
+    assert!(
+        sb.den_ok(&["volume", "ls", "-q"])
+            .lines()
+            .any(|v| v == "vol_data")
+    );
+    compose(&["down", "-t", "0"]);
+    assert!(
+        sb.den_ok(&["volume", "ls", "-q"])
+            .lines()
+            .any(|v| v == "vol_data")
+    );
+    assert!(sb.den_ok(&["ps", "-a", "-q"]).is_empty());
+    compose(&["up", "-d"]);
+    let t = Instant::now();
+    while boots() < 2 {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "second boot not recorded"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = sb.den(&["compose", "-f", &file, "-p", "vol", "down", "-v", "-t", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(" Volume vol_data  Removed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !sb.den_ok(&["volume", "ls", "-q"])
+            .lines()
+            .any(|v| v == "vol_data")
+    );
+}
+
+/// An unchanged `up` leaves every container running (`Running`, same
+/// ids); a changed environment recreates only that service.
+#[test]
+fn unchanged_up_is_a_noop_and_a_change_recreates_only_that_service() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let two = |v: &str| {
+        format!(
+            "services:\n  a:\n    image: busybox\n    command: sleep 600\n  b:\n    image: busybox\n    command: sleep 600\n    environment:\n      MODE: {v}\n"
+        )
+    };
+    let file = project(&sb, "re", &two("one"), None);
+    let up = || {
+        let o = sb.den(&["compose", "-f", &file, "-p", "re", "up", "-d"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stderr(&o)
+    };
+    up();
+    let (a, b) = (container_id(&sb, "re-a-1"), container_id(&sb, "re-b-1"));
+    let err = up();
+    assert!(err.contains(" Container re-a-1  Running"), "{err}");
+    assert!(err.contains(" Container re-b-1  Running"), "{err}");
+    assert!(!err.contains("Creat") && !err.contains("Recreate"), "{err}");
+    assert_eq!(
+        (container_id(&sb, "re-a-1"), container_id(&sb, "re-b-1")),
+        (a.clone(), b.clone())
+    );
+    project(&sb, "re", &two("two"), None);
+    let err = up();
+    assert!(err.contains(" Container re-a-1  Running"), "{err}");
+    assert!(err.contains(" Container re-b-1  Recreate"), "{err}");
+    assert_eq!(container_id(&sb, "re-a-1"), a);
+    let b2 = container_id(&sb, "re-b-1");
+    assert_ne!(b2, b);
+    let env_b = inspect(&sb, "re-b-1")["Config"]["Env"].to_string();
+    assert!(env_b.contains("MODE=two"), "{env_b}");
+    assert_eq!(
+        ps_names(&sb, "label=com.docker.compose.project=re"),
+        ["re-a-1", "re-b-1"]
+    );
+    sb.den_ok(&["compose", "-f", &file, "-p", "re", "down", "-t", "0"]);
+}
+
+/// `service_completed_successfully`: the app starts after its migration
+/// job exited 0 (and sees its work); a job that fails stops `up` with a
+/// clear message and its dependant is never made.
+#[test]
+fn completed_successfully_waits_for_the_migration_job() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let compose = |code: u8| {
+        format!(
+            "services:
+  migrate:
+    image: busybox
+    command: sh -c 'sleep 1; echo migrated > /data/state; exit {code}'
+    volumes: [data:/data]
+  app:
+    image: busybox
+    command: sh -c 'cat /data/state; sleep 600'
+    volumes: [data:/data]
+    depends_on:
+      migrate:
+        condition: service_completed_successfully
+volumes:
+  data: {{}}
+"
+        )
+    };
+    let file = project(&sb, "mig", &compose(0), None);
+    sb.den_ok(&["compose", "-f", &file, "-p", "mig", "up", "-d"]);
+    let logs = retry("the app's output", Duration::from_secs(20), || {
+        let l = sb.den_ok(&["compose", "-f", &file, "-p", "mig", "logs", "app"]);
+        (!l.is_empty()).then_some(l)
+    });
+    assert_eq!(logs, "app-1 | migrated\n");
+    assert_eq!(inspect(&sb, "mig-migrate-1")["State"]["Status"], "exited");
+    sb.den_ok(&["compose", "-f", &file, "-p", "mig", "down", "-v", "-t", "0"]);
+    project(&sb, "mig", &compose(3), None);
+    let err = sb.den_fail(&["compose", "-f", &file, "-p", "mig", "up", "-d"], 125);
+    // After the progress lines, the one error line.
+    assert_eq!(
+        err.trim().lines().last(),
+        Some(
+            "den: service app depends on migrate completing successfully, but container mig-migrate-1 exited with code 3: see `den compose logs migrate`"
+        )
+    );
+    assert_eq!(
+        ps_names(&sb, "label=com.docker.compose.project=mig"),
+        ["mig-migrate-1"]
+    );
+    sb.den_ok(&["compose", "-f", &file, "-p", "mig", "down", "-v", "-t", "0"]);
+}
+
+/// `service_healthy` waits for `State.Health.Status` = healthy (read as
+/// `den inspect` reads it), and a dependency that turns unhealthy fails
+/// `up` clearly, its dependant never made. Needs den run's health checks
+/// (`--health-cmd`).
+#[test]
+fn service_healthy_waits_and_fails_on_unhealthy() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let compose = |check: &str| {
+        format!(
+            "services:
+  db:
+    image: busybox
+    command: sh -c 'sleep 2; touch /tmp/ok; exec sleep 600'
+    healthcheck:
+      test: {check}
+      interval: 1s
+      timeout: 2s
+      retries: 2
+  web:
+    image: busybox
+    command: sleep 600
+    depends_on:
+      db:
+        condition: service_healthy
+"
+        )
+    };
+    let file = project(
+        &sb,
+        "hc",
+        &compose("[\"CMD\", \"test\", \"-f\", \"/tmp/ok\"]"),
+        None,
+    );
+    let out = sb.den(&["compose", "-f", &file, "-p", "hc", "up", "-d"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        inspect(&sb, "hc-db-1")["State"]["Health"]["Status"],
+        "healthy"
+    );
+    assert_eq!(inspect(&sb, "hc-web-1")["State"]["Status"], "running");
+    // web was made only after db was healthy: at least 2 s after db.
+    let created = |n: &str| inspect(&sb, n)["Created"].as_str().unwrap().to_owned();
+    assert!(created("hc-web-1") > created("hc-db-1"));
+    sb.den_ok(&["compose", "-f", &file, "-p", "hc", "down", "-t", "0"]);
+    project(&sb, "hc", &compose("[\"CMD-SHELL\", \"exit 1\"]"), None);
+    let err = sb.den_fail(&["compose", "-f", &file, "-p", "hc", "up", "-d"], 125);
+    assert_eq!(
+        err.trim().lines().last(),
+        Some(
+            "den: service web depends on db being healthy, but container hc-db-1 is unhealthy: see `den compose logs db`"
+        )
+    );
+    assert_eq!(
+        ps_names(&sb, "label=com.docker.compose.project=hc"),
+        ["hc-db-1"]
+    );
+    sb.den_ok(&["compose", "-f", &file, "-p", "hc", "down", "-t", "0"]);
+}
+
+/// `build:` through den build (build args), then `exec`, `run --rm`,
+/// `port`, `stop`/`start`/`restart`, `images`, `ls`, `kill`, `rm -s`.
+#[test]
+fn build_exec_run_and_lifecycle_commands() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    sb.write_file(
+        "bld/app/Dockerfile",
+        "FROM busybox\nARG GREETING\nRUN echo \"$GREETING\" > /greeting\n",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let compose = format!(
+        "services:
+  app:
+    build:
+      context: ./app
+      args:
+        GREETING: built-by-den
+    command: sh -c 'cat /greeting; exec sleep 600'
+    ports:
+      - \"127.0.0.1:{port}:8000\"
+"
+    );
+    let file = project(&sb, "bld", &compose, None);
+    let dc = |args: &[&str]| {
+        let mut all = vec!["compose", "-f", file.as_str(), "-p", "bld"];
+        all.extend(args);
+        sb.den(&all)
+    };
+    let ok = |args: &[&str]| {
+        let o = dc(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        (stdout(&o), stderr(&o))
+    };
+    let (_, err) = ok(&["up", "-d"]);
+    assert!(err.contains(" Image bld-app  Built"), "{err}");
+    let logs = retry("the greeting", Duration::from_secs(20), || {
+        let l = ok(&["logs", "app"]).0;
+        (!l.is_empty()).then_some(l)
+    });
+    assert_eq!(logs, "app-1 | built-by-den\n");
+    // An unchanged up neither builds nor recreates.
+    let (_, err) = ok(&["up", "-d"]);
+    assert!(
+        !err.contains("Build") && err.contains(" Container bld-app-1  Running"),
+        "{err}"
+    );
+    assert_eq!(
+        ok(&["exec", "-T", "app", "cat", "/greeting"]).0,
+        "built-by-den\n"
+    );
+    assert_eq!(
+        ok(&["exec", "-T", "-e", "X=y", "app", "sh", "-c", "echo $X"]).0,
+        "y\n"
+    );
+    assert_eq!(
+        ok(&["run", "--rm", "app", "echo", "one-off"]).0,
+        "one-off\n"
+    );
+    assert!(ps_names(&sb, "label=com.docker.compose.oneoff=True").is_empty());
+    assert_eq!(
+        ok(&["port", "app", "8000"]).0.trim(),
+        format!("127.0.0.1:{port}")
+    );
+    let (out, _) = ok(&["images"]);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("bld-app-1") && l.contains("bld-app")),
+        "{out}"
+    );
+    let (out, _) = ok(&["ls"]);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("bld") && l.contains("running(1)")),
+        "{out}"
+    );
+    ok(&["stop", "-t", "0"]);
+    assert_eq!(inspect(&sb, "bld-app-1")["State"]["Status"], "exited");
+    assert!(ok(&["ps"]).0.lines().count() == 1, "only the header");
+    let (out, _) = ok(&["ls", "-a"]);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("bld") && l.contains("exited(1)")),
+        "{out}"
+    );
+    ok(&["start"]);
+    assert_eq!(inspect(&sb, "bld-app-1")["State"]["Status"], "running");
+    let before = inspect(&sb, "bld-app-1")["State"]["StartedAt"].clone();
+    ok(&["restart", "-t", "0"]);
+    assert_ne!(inspect(&sb, "bld-app-1")["State"]["StartedAt"], before);
+    ok(&["kill", "-s", "KILL"]);
+    retry("killed", Duration::from_secs(10), || {
+        (inspect(&sb, "bld-app-1")["State"]["Status"] == "exited").then_some(())
+    });
+    ok(&["rm", "-f"]);
+    assert!(ps_names(&sb, "label=com.docker.compose.project=bld").is_empty());
+    // --no-build with the image gone: refused before anything is made.
+    sb.den_ok(&["rmi", "bld-app"]);
+    let o = dc(&["up", "-d", "--no-build"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).trim().lines().last(),
+        Some(
+            "den: service app: image bld-app is not built and --no-build was given: run `den compose build app`"
+        )
+    );
+    assert!(ps_names(&sb, "label=com.docker.compose.project=bld").is_empty());
+    ok(&["build"]);
+    assert!(sb.den_ok(&["images"]).contains("bld-app"));
+    ok(&["down"]);
+}
+
+/// `up --wait` returns once every service runs; an attached `up
+/// --abort-on-container-exit` stops the rest when one exits and returns
+/// its code.
+#[test]
+fn up_wait_and_abort_on_container_exit() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let compose = "\
+services:
+  job:
+    image: busybox
+    command: sh -c 'echo working; sleep 2; exit 7'
+  svc:
+    image: busybox
+    command: sleep 600
+";
+    let file = project(&sb, "ab", compose, None);
+    sb.den_ok(&["compose", "-f", &file, "-p", "ab", "up", "--wait", "svc"]);
+    assert_eq!(inspect(&sb, "ab-svc-1")["State"]["Status"], "running");
+    assert!(ps_names(&sb, "label=com.docker.compose.service=job").is_empty());
+    let t = Instant::now();
+    let o = sb.den(&[
+        "compose",
+        "-f",
+        &file,
+        "-p",
+        "ab",
+        "up",
+        "--abort-on-container-exit",
+    ]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert!(t.elapsed() < Duration::from_secs(30));
+    assert!(stdout(&o).contains("job-1 | working\n"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("Aborting on container exit..."),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(inspect(&sb, "ab-svc-1")["State"]["Status"], "exited");
+    sb.den_ok(&["compose", "-f", &file, "-p", "ab", "down", "-t", "0"]);
+}
+
+/// One HTTP/1.0 request to 127.0.0.1:`port`; the status code and body,
+/// or None when nothing answered.
+fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let req = format!(
+        "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let code = out.split_whitespace().nth(1)?.parse().ok()?;
+    let body = out.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    Some((code, body))
+}
+
+const NOTES_APP: &str = "\
+import pymysql
+from flask import Flask, request
+
+app = Flask(__name__)
+
+
+def db():
+    return pymysql.connect(host='db', user='app', password='apppw', database='app', autocommit=True)
+
+
+@app.route('/notes', methods=['GET', 'POST'])
+def notes():
+    with db() as c, c.cursor() as cur:
+        cur.execute('CREATE TABLE IF NOT EXISTS notes (body TEXT)')
+        if request.method == 'POST':
+            cur.execute('INSERT INTO notes VALUES (%s)', (request.get_data(as_text=True),))
+            return 'stored\\n'
+        cur.execute('SELECT body FROM notes')
+        return ''.join(r[0] + '\\n' for r in cur.fetchall())
+";
+
+/// The reference scenario: MariaDB with a health check and a Flask +
+/// PyMySQL service built from a Dockerfile (wheels from the shared dir),
+/// `depends_on: service_healthy`; a row written over HTTP survives
+/// `down` + `up` in the named volume; `down -v` removes the volume.
+/// Needs den run's health checks (`--health-cmd`).
+#[test]
+fn flask_and_mariadb_keep_their_data_across_down_and_up() {
+    let env = require_env!();
+    let Some(shared) = env.shared.clone() else {
+        eprintln!("skipping: no shared dir for the wheels");
+        return;
+    };
+    let sb = sandbox(&env);
+    for w in std::fs::read_dir(shared.join("wheels")).unwrap() {
+        let w = w.unwrap();
+        let name = w.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".whl") {
+            sb.write_file(
+                format!("ref/web/wheels/{name}"),
+                std::fs::read(w.path()).unwrap(),
+            );
+        }
+    }
+    sb.write_file("ref/web/app.py", NOTES_APP);
+    sb.write_file(
+        "ref/web/Dockerfile",
+        "FROM python:3.11-slim
+COPY wheels/ /wheels/
+RUN pip install --no-cache-dir --no-index --find-links /wheels flask==3.0.3 PyMySQL==1.1.1
+COPY app.py /app/app.py
+WORKDIR /app
+CMD [\"python\", \"-m\", \"flask\", \"--app\", \"app\", \"run\", \"--host\", \"0.0.0.0\", \"--port\", \"5000\"]
+",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let compose = format!(
+        "services:
+  db:
+    image: mariadb:10.11
+    environment:
+      MARIADB_ROOT_PASSWORD: rootpw
+      MARIADB_DATABASE: app
+      MARIADB_USER: app
+      MARIADB_PASSWORD: apppw
+    volumes:
+      - dbdata:/var/lib/mysql
+    healthcheck:
+      test: [\"CMD\", \"mariadb-admin\", \"ping\", \"-h\", \"127.0.0.1\", \"-uapp\", \"-papppw\"]
+      interval: 1s
+      timeout: 5s
+      retries: 60
+  web:
+    build: ./web
+    ports:
+      - \"127.0.0.1:{port}:5000\"
+    depends_on:
+      db:
+        condition: service_healthy
+volumes:
+  dbdata:
+"
+    );
+    let file = project(&sb, "ref", &compose, None);
+    let dc = |args: &[&str]| {
+        let mut all = vec!["compose", "-f", file.as_str(), "-p", "ref"];
+        all.extend(args);
+        let o = sb.den(&all);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stderr(&o)
+    };
+    dc(&["up", "-d"]);
+    // db was healthy before web was made; the web server may still be starting.
+    assert_eq!(
+        inspect(&sb, "ref-db-1")["State"]["Health"]["Status"],
+        "healthy"
+    );
+    let stored = retry("the first write", Duration::from_secs(60), || {
+        http(port, "POST", "/notes", "survives-down").filter(|(c, _)| *c == 200)
+    });
+    assert_eq!(stored.1, "stored\n");
+    dc(&["down"]);
+    assert!(
+        sb.den_ok(&["volume", "ls", "-q"])
+            .lines()
+            .any(|v| v == "ref_dbdata")
+    );
+    dc(&["up", "-d"]);
+    let read = retry("the read after up", Duration::from_secs(60), || {
+        http(port, "GET", "/notes", "").filter(|(c, _)| *c == 200)
+    });
+    assert_eq!(read.1, "survives-down\n");
+    let err = dc(&["down", "-v"]);
+    assert!(err.contains(" Volume ref_dbdata  Removed"), "{err}");
+    assert!(
+        !sb.den_ok(&["volume", "ls", "-q"])
+            .lines()
+            .any(|v| v == "ref_dbdata")
+    );
+}
