@@ -8,11 +8,12 @@ use den_image::manifest::Platform;
 use den_image::pull::PullOptions;
 use den_image::reference::ImageRef;
 use den_image::store::{ImageRecord, Store};
-use den_sandbox::container::spec::Restart;
 
 use crate::args::RunArgs;
-use crate::containers::{Containers, Record, new_id, write_atomic};
+use crate::containers::{Containers, Record, new_id};
 use crate::context::Context;
+use crate::prepare::{NewContainer, prepare_container};
+use crate::private::write_atomic;
 use crate::progress::Reporter;
 use crate::run_flags::{self, ImageConfig};
 
@@ -23,24 +24,6 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
         return Ok(1);
     }
     let flags = run_flags::Validated::from_args(args, ctx)?;
-    let restart = Restart::parse(&args.restart).with_context(|| {
-        format!(
-            "invalid --restart `{}`: use no, on-failure[:N], always or unless-stopped",
-            args.restart
-        )
-    })?;
-    if args.rm && restart != Restart::No {
-        bail!(
-            "--rm and --restart {} conflict: a removed container cannot restart",
-            args.restart
-        );
-    }
-    if let Some(n) = &args.name
-        && !crate::containers::valid_name(n)
-    {
-        bail!("invalid container name `{n}`: use letters, digits, _ . - (first a letter or digit)");
-    }
-    let userns = run_flags::userns(args)?;
     let store = ctx.store()?;
     let (image, config, command_in) = match &args.rootfs {
         Some(_) => (
@@ -88,20 +71,19 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
     };
     let dir = containers.create(&record)?;
     // From here on a failure removes the half-made container again.
-    let prepared = crate::prepare::prepare_container(
+    let prepared = prepare_container(
         ctx,
-        args,
-        &id,
-        &record,
-        &dir,
-        plan,
-        &flags,
-        &store,
-        image.as_ref(),
-        &config,
-        process_args,
-        userns,
-        restart,
+        NewContainer {
+            args,
+            flags: &flags,
+            plan,
+            store: &store,
+            image: image.as_ref(),
+            config: &config,
+            process_args,
+            record: &record,
+            dir: &dir,
+        },
     );
     let spec = match prepared {
         Ok(spec) => spec,
@@ -115,7 +97,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
         }
     };
     let spec_path = dir.join("spec.json");
-    write_atomic(&spec_path, &serde_json::to_vec_pretty(&spec)?)?;
+    write_atomic(&ctx.root, &spec_path, &serde_json::to_vec_pretty(&spec)?)?;
     if args.detach {
         return match crate::launch::start_detached(ctx, &spec_path) {
             Ok(()) => {

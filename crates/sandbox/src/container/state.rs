@@ -65,22 +65,17 @@ impl State {
         serde_json::from_slice(&std::fs::read(path(dir)).ok()?).ok()
     }
 
-    /// Replaces `state.json` atomically.
+    /// Replaces `state.json` atomically (`den_atomic`; the temp file in the
+    /// container's own directory, which the supervisor knows and which is
+    /// removed with the container).
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
-        let tmp = dir.join(format!("state.json.tmp-{}", std::process::id()));
         use std::io::Write;
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        // Only the owner reads a container's state.
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        owned_like_dir(&f, dir);
-        f.write_all(&serde_json::to_vec(self).expect("state serializes"))?;
-        std::fs::rename(&tmp, path(dir))
+        let bytes = serde_json::to_vec(self).expect("state serializes");
+        den_atomic::replace(&path(dir), dir, den_atomic::Durability::Unsynced, |f| {
+            // Only the owner reads a container's state.
+            owned_like_dir(f, dir);
+            f.write_all(&bytes)
+        })
     }
 
     /// Is the supervisor that wrote this still alive? A zombie is not: a

@@ -7,13 +7,14 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 use den_image::digest::Digest;
 use den_image::store::{ImageRecord, LayerRecord, Store};
-use den_sandbox::container::spec::Restart;
 
 use super::commit;
 use super::state::StageState;
 use crate::args::{Cli, Command, RunArgs};
-use crate::containers::{Containers, Record, new_id, write_atomic};
+use crate::containers::{Containers, Record, new_id};
 use crate::context::Context;
+use crate::prepare::{NewContainer, prepare_container};
+use crate::private::write_atomic;
 use crate::run_flags::{self, ImageConfig};
 
 /// How a RUN step ended when its command failed.
@@ -42,7 +43,6 @@ pub fn run(
 ) -> anyhow::Result<Result<LayerRecord, Failed>> {
     let args = run_args(network)?;
     let flags = run_flags::Validated::from_args(&args, ctx)?;
-    let userns = run_flags::userns(&args)?;
     let config = ImageConfig {
         env: Some(st.run_env()),
         working_dir: Some(st.workdir()),
@@ -76,23 +76,22 @@ pub fn run(
             created: None,
             size: 0,
         };
-        let spec = crate::prepare::prepare_container(
+        let spec = prepare_container(
             ctx,
-            &args,
-            &id,
-            &record,
-            &dir,
-            plan,
-            &flags,
-            store,
-            Some(&image),
-            &config,
-            argv,
-            userns,
-            Restart::No,
+            NewContainer {
+                args: &args,
+                flags: &flags,
+                plan,
+                store,
+                image: Some(&image),
+                config: &config,
+                process_args: argv,
+                record: &record,
+                dir: &dir,
+            },
         )?;
         let spec_path = dir.join("spec.json");
-        write_atomic(&spec_path, &serde_json::to_vec_pretty(&spec)?)?;
+        write_atomic(&ctx.root, &spec_path, &serde_json::to_vec_pretty(&spec)?)?;
         let code = crate::launch::attach(supervisor(ctx, &spec_path, quiet)?, false, false)?;
         if code != 0 {
             return Ok(Err(Failed(code)));
@@ -101,7 +100,7 @@ pub fn run(
         let written = match commit::upper_to_tar(ctx, &dir.join("upper"), &tar) {
             Ok(w) => w,
             Err(e) => {
-                std::fs::remove_file(&tar).ok();
+                fs_err::remove_file(&tar).ok();
                 return Err(e);
             }
         };
