@@ -65,6 +65,36 @@ fn runs_busybox_and_returns_exit_codes_like_docker() {
     assert!(err.contains("already in use"), "{err}");
 }
 
+/// A set-up failure in the container process names the step that failed
+/// and its errno, attached (`run`), detached (`run -d`: the supervisor
+/// reports through its channel) and in `den exec` (issue 17.1: it used to
+/// say "failed before it could report").
+#[test]
+fn setup_failure_names_its_step_and_errno() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    sb.den_ok(&["pull", "busybox"]);
+    let want = "den: container set-up failed at step \"enter the working directory\": \
+                enter the working directory /etc/passwd: Not a directory (os error 20)\n";
+    for detach in [&[][..], &["-d"][..]] {
+        let mut args = vec!["run", "--rm"];
+        args.extend(detach);
+        args.extend(["-w", "/etc/passwd", "busybox", "true"]);
+        assert_eq!(sb.den_fail(&args, 125), want, "{args:?}");
+    }
+    sb.den_ok(&["run", "-d", "--name", "steps", "busybox", "sleep", "60"]);
+    assert_eq!(
+        sb.den_fail(&["exec", "-w", "/etc/passwd", "steps", "true"], 125),
+        want
+    );
+    assert_eq!(
+        sb.den_fail(&["exec", "steps", "nosuchcommand"], 127),
+        "den: container set-up failed at step \"find the command\": \
+         nosuchcommand: executable file not found in $PATH\n"
+    );
+    sb.den_ok(&["rm", "-f", "steps"]);
+}
+
 #[test]
 fn honours_image_config_and_flags() {
     let env = require_env!();

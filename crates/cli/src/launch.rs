@@ -47,25 +47,42 @@ pub fn background(mut cmd: Command, word: &str, what: &str) -> anyhow::Result<()
 }
 
 /// [`background`] with the caller's choice of stdin; returns the process,
-/// which lives on in its own session.
+/// which lives on in its own session. It reports on its stdout through
+/// den's typed channel (`den_sandbox::container::report::Background`).
 fn spawn_background(
     mut cmd: Command,
     word: &str,
     what: &str,
 ) -> anyhow::Result<std::process::Child> {
-    use std::io::{BufRead, Read};
+    use den_sandbox::channel::Receiver;
+    use den_sandbox::container::report::Background;
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot start {what}"))?;
     drop(cmd); // our copy of its stdin, if we gave it one
-    let mut ready = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("piped"))
-        .read_line(&mut ready)
-        .ok();
-    if ready.trim() == word {
-        return Ok(child);
-    }
+    let stdout = OwnedFd::from(child.stdout.take().expect("piped"));
+    let report = Receiver::<Background>::from_fd(stdout).recv();
+    let (code, msg) = match report {
+        Ok(Some(Background::Up(w))) if w == word => return Ok(child),
+        Ok(Some(Background::Failed { code, chain })) => {
+            child.wait()?;
+            (code, chain.join(": "))
+        }
+        Ok(_) => unexpected_end(&mut child, what, None)?,
+        Err(e) => unexpected_end(&mut child, what, Some(e))?,
+    };
+    Err(anyhow::Error::new(ExitWith(code)).context(msg))
+}
+
+/// A background process that ended without its report: its stderr (a
+/// panic, a flag error) or its status becomes the error.
+fn unexpected_end(
+    child: &mut std::process::Child,
+    what: &str,
+    channel: Option<den_sandbox::channel::ChannelError>,
+) -> anyhow::Result<(i32, String)> {
+    use std::io::Read;
     let mut err = String::new();
     child
         .stderr
@@ -76,12 +93,12 @@ fn spawn_background(
     let status = child.wait()?;
     let msg = err.trim().trim_start_matches("den: ");
     let code = status.code().unwrap_or(125);
-    let msg = if msg.is_empty() {
-        format!("{what} exited with {status}")
-    } else {
-        msg.to_string()
+    let msg = match (msg.is_empty(), channel) {
+        (false, _) => msg.to_string(),
+        (true, Some(e)) => format!("{what} exited with {status}: {e}"),
+        (true, None) => format!("{what} exited with {status}"),
     };
-    Err(anyhow::Error::new(ExitWith(code)).context(msg))
+    Ok((code, msg))
 }
 
 /// Starts the supervisor of a `-t` container in the background with this

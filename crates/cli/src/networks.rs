@@ -35,12 +35,7 @@ impl NetworkRecord {
     }
 }
 
-/// A container's place on a network: its address, its names.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Member {
-    pub ip: String,
-    pub names: Vec<String>,
-}
+pub use den_sandbox::container::members::{Member, NetworkMembers};
 
 pub struct Networks {
     dir: PathBuf,
@@ -144,10 +139,7 @@ impl Networks {
 
     /// The network's members whose containers still exist.
     pub fn members(&self, name: &str) -> BTreeMap<String, Member> {
-        let mut all: BTreeMap<String, Member> = fs_err::read(self.dir_of(name).join("ipam.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
+        let NetworkMembers(mut all) = NetworkMembers::read(&self.dir_of(name));
         let containers = self.dir.with_file_name("containers");
         all.retain(|cid, _| containers.join(cid).exists());
         all
@@ -184,8 +176,8 @@ impl Networks {
         members.insert(id.to_string(), member.clone());
         write_atomic(
             self.root(),
-            &self.dir_of(&net.name).join("ipam.json"),
-            &serde_json::to_vec_pretty(&members)?,
+            &NetworkMembers::path(&dir),
+            &NetworkMembers(members).to_json(),
         )?;
         Ok(member)
     }

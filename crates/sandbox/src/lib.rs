@@ -15,6 +15,7 @@
 //! private `sys` module uses `unsafe`.
 
 pub mod caps;
+pub mod channel;
 pub mod container;
 pub mod idmap;
 pub mod landlock;

@@ -11,8 +11,7 @@
 //! subordinate ids den runs in single-id mode, without `/dev/net/tun` only
 //! `--network none` works, without cgroup delegation there are no limits.
 
-use std::fs::{File, Permissions};
-use std::io::{Read, Write};
+use std::fs::Permissions;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -21,9 +20,9 @@ use nix::mount::{MsFlags, mount, umount};
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, statfs};
 use nix::unistd::{AccessFlags, Gid, Uid, User, access};
-use rustix::pipe::{PipeFlags, pipe_with};
 use serde::Serialize;
 
+use crate::channel;
 use crate::idmap::{self, IdMapping, UsernsMode, find_id_tool, subordinate_ranges};
 use crate::sys::{self, ChildExit};
 use crate::userns::enter_user_namespace;
@@ -83,29 +82,23 @@ pub fn rootless_checks() -> Vec<Check> {
     ]
 }
 
-/// Run `f` in a forked child and bring back its `Ok`/`Err` message.
+/// Run `f` in a forked child and bring back its `Ok`/`Err` message (over
+/// the typed [`crate::channel`]).
 fn in_child(f: impl FnOnce() -> Result<String, String>) -> Result<String, String> {
-    let (rx, tx) = pipe_with(PipeFlags::CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-    let (child, rx) = sys::fork_child(rx, move || {
-        let msg = match f() {
-            Ok(s) => format!("+{s}"),
-            Err(e) => format!("-{e}"),
-        };
-        i32::from(File::from(tx).write_all(msg.as_bytes()).is_err())
-    })
-    .map_err(|e| error_chain(&e))?;
-    let mut msg = String::new();
-    let read = File::from(rx).read_to_string(&mut msg);
+    let (child, mut rx, ()) =
+        channel::fork_reporting::<Result<String, String>, _>(false, (), move |mut tx| {
+            i32::from(tx.send(&f()).is_err())
+        })
+        .map_err(|e| error_chain(&e))?;
+    let msg = rx.recv_some();
     let exit = child.wait().map_err(|e| format!("waitpid: {e}"))?;
-    match (read, msg.split_at_checked(1)) {
-        (Ok(_), Some(("+", detail))) => Ok(detail.to_owned()),
-        (Ok(_), Some(("-", error))) => Err(error.to_owned()),
-        _ => Err(match exit {
-            ChildExit::Code(code) => {
-                format!("the probe process exited with {code} without a report")
-            }
-            ChildExit::Signal(sig) => format!("the probe process was killed by {sig}"),
-        }),
+    match (msg, exit) {
+        (Ok(result), _) => result,
+        (Err(e), ChildExit::Code(code)) => Err(format!(
+            "the probe process exited with {code}: {}",
+            error_chain(&e)
+        )),
+        (Err(_), ChildExit::Signal(sig)) => Err(format!("the probe process was killed by {sig}")),
     }
 }
 

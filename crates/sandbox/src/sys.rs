@@ -23,7 +23,7 @@ pub(crate) fn thread_count() -> io::Result<usize> {
 
 /// Why [`fork_child`] did not fork.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ForkError {
+pub enum ForkError {
     #[error("cannot count this process's threads in /proc/self/task")]
     ThreadCount(#[source] io::Error),
     #[error(

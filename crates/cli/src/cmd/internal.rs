@@ -24,7 +24,10 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
             detached: *detach,
             attach_stdin: *attach_stdin,
         };
-        return Ok(report(den_sandbox::container::run(&spec, &mapping, opts)));
+        return Ok(report(
+            den_sandbox::container::run(&spec, &mapping, opts),
+            *detach,
+        ));
     }
     if let InternalCommand::Exec {
         container,
@@ -56,6 +59,7 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
                 &ctx.root.join("cache"),
             )
             .map(|()| 0),
+            true,
         ));
     }
     enter_user_namespace(&mapping)?;
@@ -121,13 +125,26 @@ fn top(ctx: &Context, id: &str) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// A container's status, or its set-up error printed (exit 125/126/127).
-fn report(result: Result<i32, den_sandbox::container::SetupError>) -> i32 {
+/// A container's status, or its set-up error with its whole chain, each
+/// cause once (exit 125/126/127): sent to the den command that started this
+/// process in the background, else printed.
+fn report(result: Result<i32, den_sandbox::container::SetupError>, background: bool) -> i32 {
+    use den_sandbox::container::report::{Background, chain_of, tell_starter};
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("den: {e}");
-            e.exit_code()
+            let chain = chain_of(&e);
+            let code = e.exit_code();
+            let told = background
+                && tell_starter(&Background::Failed {
+                    code,
+                    chain: chain.clone(),
+                })
+                .is_ok();
+            if !told {
+                eprintln!("den: {}", chain.join(": "));
+            }
+            code
         }
     }
 }
@@ -140,13 +157,10 @@ fn exec(ctx: &Context, mapping: &IdMapping, id: &str, request: &str) -> anyhow::
     let state = containers.state(id);
     let req: den_sandbox::container::join::ExecRequest = serde_json::from_str(request)?;
     let single = matches!(mapping, IdMapping::Single { .. });
-    Ok(report(den_sandbox::container::join::exec_in(
-        &spec,
-        state.supervisor_pid,
-        state.pid,
-        &req,
-        single,
-    )))
+    Ok(report(
+        den_sandbox::container::join::exec_in(&spec, state.supervisor_pid, state.pid, &req, single),
+        false,
+    ))
 }
 
 /// `den __internal commit-upper`: a RUN step's overlay upper directory as

@@ -32,6 +32,7 @@ use rustix::fs::{Mode, OFlags};
 use serde::{Deserialize, Serialize};
 
 use super::SetupError;
+use super::members::NetworkMembers;
 use super::spec::UserNetwork;
 use super::state::{State, start_time};
 use crate::sys;
@@ -179,7 +180,7 @@ pub fn infra_main(
     nix::unistd::setsid().ok();
     crate::userns::enter_user_namespace(mapping)?;
     den_net::pasta::capabilities_cached(cache_dir)?;
-    let netns = super::network::new_netns()?;
+    let netns = super::netns::new_netns()?;
     let pasta = den_net::pasta::PastaConfig::default()
         .spawn(&den_net::pasta::Target::NetnsFd(netns.as_fd()))?;
     setns(netns.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|errno| SetupError::Namespace {
@@ -226,12 +227,7 @@ fn linger(dir: &Path) {
     let started = Instant::now();
     let mut idle_since: Option<Instant> = None;
     let live = || {
-        let members: std::collections::BTreeMap<String, serde_json::Value> =
-            std::fs::read(dir.join("ipam.json"))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default();
-        members.keys().any(|id| {
+        NetworkMembers::read(dir).0.keys().any(|id| {
             let cdir = containers.join(id);
             cdir.exists() && State::read(&cdir).is_none_or(|s| s.supervisor_alive())
         })
@@ -287,7 +283,7 @@ pub(super) fn enter_infra_userns(net: &UserNetwork) -> Result<Infra, SetupError>
 
 /// A container's namespace on a user network, wired to the bridge.
 pub(super) fn attach(net: &UserNetwork, id: &str, infra: &Infra) -> Result<OwnedFd, SetupError> {
-    super::network::with_netns_helper(|helper| wire(net, id, infra.pid, helper))
+    super::netns::with_netns_helper(|helper| wire(net, id, infra.pid, helper))
 }
 
 fn wire(net: &UserNetwork, id: &str, infra: i32, helper: i32) -> Result<OwnedFd, SetupError> {
@@ -443,28 +439,21 @@ pub fn leave(net_dir: &Path, id: &str) -> std::io::Result<()> {
         .open(networks.with_extension("lock"))?;
     lock.lock()?;
     let containers = networks.with_file_name("containers");
-    let ipam = net_dir.join("ipam.json");
-    let mut members: std::collections::BTreeMap<String, serde_json::Value> = std::fs::read(&ipam)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
-    let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut members)
+    let NetworkMembers(members) = NetworkMembers::read(net_dir);
+    let (gone, kept): (Vec<_>, Vec<_>) = members
         .into_iter()
         .partition(|(cid, _)| cid == id || !containers.join(cid).exists());
     if gone.is_empty() {
         return Ok(());
     }
-    members = kept.into_iter().collect();
-    let ips: Vec<String> = gone
-        .iter()
-        .filter_map(|(_, m)| m["ip"].as_str().map(String::from))
-        .collect();
+    let members = NetworkMembers(kept.into_iter().collect());
+    let ips: Vec<String> = gone.into_iter().map(|(_, m)| m.ip).collect();
     let mut freed = read_freed(net_dir);
     freed.retain(|ip| !ips.contains(ip));
     freed.extend(ips.iter().cloned());
     write_private(&net_dir.join("freed.json"), &serde_json::to_vec(&freed)?)?;
-    write_private(&ipam, &serde_json::to_vec_pretty(&members)?)?;
-    for cid in members.keys() {
+    write_private(&NetworkMembers::path(net_dir), &members.to_json())?;
+    for cid in members.0.keys() {
         drop_hosts_lines(&containers.join(cid).join("hosts"), &ips);
     }
     Ok(())

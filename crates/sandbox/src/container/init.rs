@@ -2,15 +2,14 @@
 //! signals to it, reaps every orphan, and exits with the command's status.
 //! It is den's own code already in memory: nothing is added to the image.
 
-use std::io::Write;
-use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-use super::{SetupError, exec, supervised_signals};
+use super::report::{At, Failed, Step};
+use super::{ReportTx, SetupError, exec, supervised_signals};
 use crate::sys;
 
 /// Forks the command and supervises it; never returns on success.
@@ -20,28 +19,25 @@ pub(super) fn run(
     args: &[String],
     env: &[String],
     preserved: u32,
-    report: &mut Option<OwnedFd>,
-) -> Result<std::convert::Infallible, SetupError> {
+    report: &mut Option<ReportTx>,
+) -> Result<std::convert::Infallible, Failed> {
     let signals = supervised_signals();
-    let report_copy = report
+    let mut report_copy = report
         .as_ref()
-        .expect("the report pipe is open until exec")
+        .expect("the report channel is open until exec")
         .try_clone()
-        .map_err(|e| SetupError::Io {
-            what: "dup".into(),
-            path: "report pipe".into(),
-            source: e,
-        })?;
+        .at(Step::StartInit)?;
     let (child, ()) = sys::fork_child((), move || {
         signals.thread_unblock().ok();
-        let err = exec::exec(program, args, env);
-        std::fs::File::from(report_copy)
-            .write_all(err.encode().as_bytes())
-            .ok();
-        err.exit_code()
+        let failed = Err::<(), _>(exec::exec(program, args, env))
+            .at(Step::Exec)
+            .unwrap_err();
+        report_copy.send(&failed.report()).ok();
+        failed.error.exit_code()
     })
-    .map_err(|e| SetupError::Security(e.to_string()))?;
-    // Only the command's copy of the pipe may stay open: its exec closes it.
+    .map_err(SetupError::Fork)
+    .at(Step::StartInit)?;
+    // Only the command's copy of the channel may stay open: its exec closes it.
     drop(report.take());
     // This process never execs, so close-on-exec protects nothing here: it
     // would keep den's descriptors (the supervisor's, the set-up's) where the

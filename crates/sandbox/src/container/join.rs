@@ -19,10 +19,13 @@ use std::os::fd::{AsFd, OwnedFd};
 use nix::sched::{CloneFlags, setns};
 use rustix::fs::{Mode, OFlags};
 
+use super::report::{At, Failed, Step};
 use super::spec::ContainerSpec;
 use super::{
-    SetupError, environment, exec, new_session, security, supervise, supervised_signals, user,
+    ReportTx, SetupError, enter_workdir, environment, exec, new_session, security, supervise,
+    supervised_signals, user,
 };
+use crate::channel::fork_reporting;
 use crate::sys;
 
 /// What `den exec` asks for.
@@ -91,44 +94,35 @@ pub fn exec_in(
             what: "signal mask",
             errno,
         })?;
-    let (report_r, report_w) =
-        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| SetupError::Io {
-            what: "create a pipe".into(),
-            path: "pipe".into(),
-            source: e.into(),
-        })?;
-    let (mut child, report_r) = sys::fork_child(report_r, move || {
-        let joined = join(&mnt, "mount", CloneFlags::CLONE_NEWNS);
-        let err = match joined.and_then(|()| run_in_container(spec, &prepared, req)) {
+    let (mut child, mut report, ()) = fork_reporting(false, (), move |mut report: ReportTx| {
+        let failed = match run_in_container(&mnt, spec, &prepared, req) {
             Ok(never) => match never {},
-            Err(e) => e,
+            Err(f) => f,
         };
-        use std::io::Write;
-        std::fs::File::from(report_w)
-            .write_all(err.encode().as_bytes())
-            .ok();
-        err.exit_code()
-    })
-    .map_err(|e| SetupError::Security(e.to_string()))?;
-    let mut report = String::new();
-    use std::io::Read;
-    std::fs::File::from(report_r)
-        .read_to_string(&mut report)
-        .ok();
-    if !report.is_empty() {
+        report.send(&failed.report()).ok();
+        failed.error.exit_code()
+    })?;
+    let failed = match report.recv() {
+        Ok(None) => None,
+        Ok(r) => SetupError::from_report(r),
+        Err(e) => Some(SetupError::Channel(e)),
+    };
+    if let Some(e) = failed {
         child.wait().ok();
-        return Err(SetupError::decode(&report));
+        return Err(e);
     }
     supervise(&mut child, &signals)
 }
 
 fn run_in_container(
+    mnt: &OwnedFd,
     spec: &ContainerSpec,
     prepared: &security::Prepared,
     req: &ExecRequest,
-) -> Result<std::convert::Infallible, SetupError> {
-    new_session(req.terminal, "stdin")?;
-    let user = user::lookup(req.user.as_deref().unwrap_or(&spec.process.user))?;
+) -> Result<std::convert::Infallible, Failed> {
+    join(mnt, "mount", CloneFlags::CLONE_NEWNS).at(Step::Namespaces)?;
+    new_session(req.terminal, "stdin").at(Step::Session)?;
+    let user = user::lookup(req.user.as_deref().unwrap_or(&spec.process.user)).at(Step::User)?;
     let mut base = spec.process.env.clone();
     for e in &req.env {
         let key = e.split_once('=').map(|(k, _)| k).unwrap_or(e);
@@ -137,16 +131,12 @@ fn run_in_container(
     }
     let env = environment(&base, &user, &spec.hostname, req.terminal);
     let cwd = req.cwd.clone().unwrap_or_else(|| spec.process.cwd.clone());
-    nix::unistd::chdir(cwd.as_str()).map_err(|e| SetupError::Io {
-        what: "enter the working directory".into(),
-        path: cwd.clone().into(),
-        source: e.into(),
-    })?;
-    let program = exec::find(&req.args[0], &env)?;
+    enter_workdir(&cwd).at(Step::EnterWorkdir)?;
+    let program = exec::find(&req.args[0], &env).at(Step::FindCommand)?;
     sys::cloexec_from(3);
-    security::apply(spec, prepared, &user)?;
+    security::apply(spec, prepared, &user).at(Step::Privileges)?;
     supervised_signals().thread_unblock().ok();
-    Err(exec::exec(&program, &req.args, &env))
+    Err(exec::exec(&program, &req.args, &env)).at(Step::Exec)
 }
 
 /// Makes this process see the container's filesystem and returns a

@@ -27,9 +27,11 @@
 //!                                                   4d. exec the command (or --init)
 //! ```
 //!
-//! A failure in step 4 is written to the report pipe (close-on-exec, so a
-//! successful exec closes it) and becomes one line on stderr with exit code
-//! 125, or 126/127 when the command cannot be run or is not found.
+//! A failure in step 4 is sent over the report channel (`report`, on
+//! `crate::channel`: close-on-exec, so a successful exec closes it) with the
+//! step that failed, its errno and the error's chain; it becomes one line on
+//! stderr with exit code 125, or 126/127 when the command cannot be run or
+//! is not found.
 
 pub mod bridge;
 pub mod control;
@@ -38,10 +40,13 @@ mod guard;
 mod init;
 pub mod join;
 pub mod logs;
+pub mod members;
 mod mounts;
+mod netns;
 mod network;
 mod prefill;
 pub mod pty;
+pub mod report;
 mod security;
 mod single_id;
 pub mod spec;
@@ -49,7 +54,6 @@ pub mod state;
 mod supervisor;
 pub mod user;
 
-use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
@@ -59,6 +63,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::sys::{self, ChildExit};
 use crate::userns::UsernsError;
+use report::{At, Failed, Step};
 use spec::{ContainerSpec, Network};
 
 /// Why a container could not be started.
@@ -102,8 +107,20 @@ pub enum SetupError {
     NotFound(String),
     #[error("{0}")]
     NotExecutable(String),
-    #[error("the container process failed before it could report: {0}")]
-    Lost(String),
+    #[error("container set-up failed at step \"{step}\"")]
+    Child {
+        step: report::Step,
+        code: i32,
+        errno: Option<i32>,
+        #[source]
+        source: Option<report::Reported>,
+    },
+    #[error("the container's network did not come up (see the error above)")]
+    NetworkDown,
+    #[error("cannot fork")]
+    Fork(#[source] crate::sys::ForkError),
+    #[error("the report channel of a set-up process")]
+    Channel(#[from] crate::channel::ChannelError),
 }
 
 impl SetupError {
@@ -112,21 +129,26 @@ impl SetupError {
         match self {
             Self::NotFound(_) => 127,
             Self::NotExecutable(_) => 126,
+            Self::Child { code, .. } => *code,
             _ => 125,
         }
     }
 
-    fn encode(&self) -> String {
-        format!("{}\n{self}", self.exit_code())
-    }
-
-    fn decode(text: &str) -> Self {
-        match text.split_once('\n') {
-            Some(("127", m)) => Self::NotFound(m.into()),
-            Some(("126", m)) => Self::NotExecutable(m.into()),
-            Some((_, m)) => Self::Lost(m.into()),
-            None => Self::Lost(text.into()),
-        }
+    /// The parent's error for what a set-up child reported (`None`: it
+    /// exec'd its command).
+    fn from_report(report: Option<report::ChildReport>) -> Option<Self> {
+        let report::ChildReport::Failed {
+            step,
+            code,
+            errno,
+            chain,
+        } = report?;
+        Some(Self::Child {
+            step,
+            code,
+            errno,
+            source: report::Reported::from_chain(&chain),
+        })
     }
 }
 
@@ -153,11 +175,10 @@ fn supervised_signals() -> SigSet {
 pub use supervisor::{Options, run};
 
 /// Tells the den command that started this background process (reading its
-/// stdout) that it is up, then lets go of that command's pipes.
+/// stdout, see [`report::Background`]) that it is up, then lets go of that
+/// command's pipes.
 fn announce(word: &str) {
-    let mut out = std::io::stdout();
-    out.write_all(format!("{word}\n").as_bytes()).ok();
-    out.flush().ok();
+    report::tell_starter(&report::Background::Up(word.into())).ok();
     if let Ok(null) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -244,39 +265,110 @@ fn supervise(child: &mut sys::ForkedChild, signals: &SigSet) -> Result<i32, Setu
 }
 
 /// The container process: set up, then exec. Returns only on failure,
-/// after writing the error to the report pipe.
+/// after sending the failed step to the supervisor.
 fn container_main(
     spec: &ContainerSpec,
     prepared: &security::Prepared,
-    net: Option<&network::NetJoin>,
-    report: OwnedFd,
+    net: Option<network::NetJoin>,
+    report: ReportTx,
     guarded: OwnedFd,
 ) -> i32 {
     // Until the guard watches (and the ids change, which clears it): if the
     // supervisor dies, the container dies with it (see `guard`).
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ok();
     let mut report = Some(report);
-    let err = match setup_and_exec(spec, prepared, net, &mut report, guarded) {
+    let failed = match setup_and_exec(spec, prepared, net, &mut report, guarded) {
         Ok(never) => match never {},
-        Err(e) => e,
+        Err(f) => f,
     };
-    if let Some(report) = report {
-        std::fs::File::from(report)
-            .write_all(err.encode().as_bytes())
-            .ok();
+    if let Some(mut report) = report {
+        report.send(&failed.report()).ok();
     }
-    err.exit_code()
+    failed.error.exit_code()
 }
+
+/// The sending end of a set-up child's report channel.
+type ReportTx = crate::channel::Sender<report::ChildReport>;
 
 fn setup_and_exec(
     spec: &ContainerSpec,
     prepared: &security::Prepared,
-    net: Option<&network::NetJoin>,
-    report: &mut Option<OwnedFd>,
+    mut net: Option<network::NetJoin>,
+    report: &mut Option<ReportTx>,
     guarded: OwnedFd,
-) -> Result<std::convert::Infallible, SetupError> {
+) -> Result<std::convert::Infallible, Failed> {
     // Stage 1, filesystem. After it: the process sees only the container's tree.
-    unshare_container_namespaces(&spec.network, net)?;
+    unshare_container_namespaces(&spec.network, net.as_ref()).at(Step::Namespaces)?;
+    let (merged, root) = mount_root(spec).at(Step::RootFs)?;
+    let console = spec
+        .process
+        .terminal
+        .then(|| std::fs::read_link("/proc/self/fd/0").ok())
+        .flatten();
+    // Before any other mount: a new volume gets the image's content.
+    prefill::prefill_volumes(&root, &spec.mounts).at(Step::FillVolumes)?;
+    mounts::mount_system(&root, spec, console.as_deref()).at(Step::SystemMounts)?;
+    mounts::mount_user(&root, &spec.mounts).at(Step::Volumes)?;
+    if prepared.single_id() {
+        single_id::mount_apt_config(&root).at(Step::Volumes)?;
+    }
+    mounts::resolve(&root, &spec.process.cwd, mounts::Kind::Dir).at(Step::CheckWorkdir)?;
+    if !spec.security.privileged {
+        mounts::restrict_paths(&root).at(Step::MaskPaths)?;
+    }
+    drop(root);
+    mounts::pivot(&merged).at(Step::PivotRoot)?;
+    mounts::seal_root(spec.read_only).at(Step::PivotRoot)?;
+
+    // Stage 2, identity. After it: hostname, terminal and user are the container's.
+    nix::unistd::sethostname(&spec.hostname)
+        .map_err(|errno| SetupError::Namespace {
+            what: "uts (hostname)",
+            errno,
+        })
+        .at(Step::Hostname)?;
+    new_session(spec.process.terminal, "/dev/console").at(Step::Session)?;
+    let user = user::lookup(&spec.process.user).at(Step::User)?;
+    let mut env = environment(
+        &spec.process.env,
+        &user,
+        &spec.hostname,
+        spec.process.terminal,
+    );
+    if prepared.single_id() {
+        single_id::add_apt_config_env(&mut env);
+    }
+    enter_workdir(&spec.process.cwd).at(Step::EnterWorkdir)?;
+
+    // Stage 3, privileges. After it: the container user, the kept capabilities
+    // only, landlock and seccomp in force (no_new_privs only when asked).
+    let program = exec::find(&spec.process.args[0], &env).at(Step::FindCommand)?;
+    sys::cloexec_from(3 + spec.process.preserve_fds);
+    // The ids change next, which clears PR_SET_PDEATHSIG: from here on the
+    // guard keeps the container from outliving its supervisor.
+    guard::wait_watched(guarded).at(Step::WaitGuard)?;
+    security::apply(spec, prepared, &user).at(Step::Privileges)?;
+    // pasta was starting while the container was set up; the command runs
+    // once its network is there.
+    if let Some(n) = net.as_mut() {
+        n.wait_ready().at(Step::WaitNetwork)?;
+    }
+    if spec.init {
+        return init::run(
+            &program,
+            &spec.process.args,
+            &env,
+            spec.process.preserve_fds,
+            report,
+        );
+    }
+    supervised_signals().thread_unblock().ok();
+    Err(exec::exec(&program, &spec.process.args, &env)).at(Step::Exec)
+}
+
+/// A private mount namespace with the container's root mounted; returns
+/// where, and an `O_PATH` descriptor of it.
+fn mount_root(spec: &ContainerSpec) -> Result<(PathBuf, OwnedFd), SetupError> {
     mounts::make_private()?;
     let merged = mounts::mount_root(&spec.rootfs)?;
     let root = rustix::fs::open(
@@ -289,72 +381,15 @@ fn setup_and_exec(
         path: merged.clone(),
         source: e.into(),
     })?;
-    let console = spec
-        .process
-        .terminal
-        .then(|| std::fs::read_link("/proc/self/fd/0").ok())
-        .flatten();
-    // Before any other mount: a new volume gets the image's content.
-    prefill::prefill_volumes(&root, &spec.mounts)?;
-    mounts::mount_system(&root, spec, console.as_deref())?;
-    mounts::mount_user(&root, &spec.mounts)?;
-    if prepared.single_id() {
-        single_id::mount_apt_config(&root)?;
-    }
-    mounts::resolve(&root, &spec.process.cwd, mounts::Kind::Dir)?;
-    if !spec.security.privileged {
-        mounts::restrict_paths(&root)?;
-    }
-    drop(root);
-    mounts::pivot(&merged)?;
-    mounts::seal_root(spec.read_only)?;
+    Ok((merged, root))
+}
 
-    // Stage 2, identity. After it: hostname, terminal and user are the container's.
-    nix::unistd::sethostname(&spec.hostname).map_err(|errno| SetupError::Namespace {
-        what: "uts (hostname)",
-        errno,
-    })?;
-    new_session(spec.process.terminal, "/dev/console")?;
-    let user = user::lookup(&spec.process.user)?;
-    let mut env = environment(
-        &spec.process.env,
-        &user,
-        &spec.hostname,
-        spec.process.terminal,
-    );
-    if prepared.single_id() {
-        single_id::add_apt_config_env(&mut env);
-    }
-    nix::unistd::chdir(spec.process.cwd.as_str()).map_err(|e| SetupError::Io {
+fn enter_workdir(cwd: &str) -> Result<(), SetupError> {
+    nix::unistd::chdir(cwd).map_err(|e| SetupError::Io {
         what: "enter the working directory".into(),
-        path: spec.process.cwd.clone().into(),
+        path: cwd.into(),
         source: e.into(),
-    })?;
-
-    // Stage 3, privileges. After it: the container user, the kept capabilities
-    // only, landlock and seccomp in force (no_new_privs only when asked).
-    let program = exec::find(&spec.process.args[0], &env)?;
-    sys::cloexec_from(3 + spec.process.preserve_fds);
-    // The ids change next, which clears PR_SET_PDEATHSIG: from here on the
-    // guard keeps the container from outliving its supervisor.
-    guard::wait_watched(guarded)?;
-    security::apply(spec, prepared, &user)?;
-    // pasta was starting while the container was set up; the command runs
-    // once its network is there.
-    if let Some(n) = net {
-        n.wait_ready()?;
-    }
-    if spec.init {
-        return init::run(
-            &program,
-            &spec.process.args,
-            &env,
-            spec.process.preserve_fds,
-            report,
-        );
-    }
-    supervised_signals().thread_unblock().ok();
-    Err(exec::exec(&program, &spec.process.args, &env))
+    })
 }
 
 /// A session of its own, so the user's terminal is never the container's

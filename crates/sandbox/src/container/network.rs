@@ -1,4 +1,5 @@
-//! `--network private` (den's default): a network namespace made by the
+//! A container's network for one run ([`ContainerNet`]): a user network's
+//! (see `bridge`), or `--network private` (den's default): a network namespace made by the
 //! supervisor, served by a pasta the supervisor owns for the container's
 //! lifetime (see `den_net::pasta` for why it must be started this way).
 //!
@@ -11,95 +12,111 @@
 //!   5. after the container exits, pasta is stopped with the handle
 //! ```
 
-use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-
-use den_net::pasta::{PastaConfig, PastaHandle, Starting, Target};
-use den_net::ports::PortMapping;
-use rustix::fs::{Mode, OFlags};
 
 use super::SetupError;
 use super::spec::PrivateNetwork;
-use crate::sys;
+use crate::channel::{Receiver, Sender, channel};
+use den_net::pasta::{PastaConfig, PastaHandle, Starting, Target};
+use den_net::ports::PortMapping;
 
-/// A private network: its namespace and the pasta serving it (starting,
-/// then ready).
-pub(super) struct Private {
-    pub netns: OwnedFd,
-    starting: Option<Starting>,
-    pasta: Option<PastaHandle>,
-    /// On a user network: the published ports' proxy.
-    proxy: Option<super::bridge::Proxy>,
+/// A container's network namespace and what serves it for one run.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one value per run of a container, made once and never copied in a loop"
+)]
+pub(super) enum ContainerNet {
+    /// `--network private`: a pasta of its own (starting, then ready).
+    Private {
+        netns: OwnedFd,
+        starting: Option<Starting>,
+        pasta: Option<PastaHandle>,
+    },
+    /// On a user network (see `bridge`): wired to the network's bridge, no
+    /// pasta of its own; published ports through a proxy.
+    User {
+        netns: OwnedFd,
+        proxy: Option<super::bridge::Proxy>,
+    },
 }
 
-/// A container's namespace on a user network (see `bridge`): no pasta of its
-/// own, published ports through a proxy.
+/// A container's namespace on a user network.
 pub(super) fn create_user(
     net: &super::spec::UserNetwork,
     id: &str,
     infra: &super::bridge::Infra,
-) -> Result<Private, SetupError> {
+) -> Result<ContainerNet, SetupError> {
     let netns = super::bridge::attach(net, id, infra)?;
     let mut ports = Vec::new();
     for p in &net.ports {
         ports.extend(PortMapping::parse(p)?);
     }
     let proxy = super::bridge::Proxy::start(&ports, net, infra)?;
-    Ok(Private {
-        netns,
-        starting: None,
-        pasta: None,
-        proxy,
-    })
+    Ok(ContainerNet::User { netns, proxy })
 }
 
-/// What the container process needs: the namespace to join, and a pipe on
-/// which the supervisor says the network is ready (one byte `y`).
+/// What the container process needs: the namespace to join, and the
+/// channel on which the supervisor says the network is ready.
 pub(super) struct NetJoin {
     pub netns: OwnedFd,
-    ready: OwnedFd,
+    ready: Receiver<NetReady>,
+}
+
+/// The supervisor's word to the container process once pasta is up (a
+/// supervisor that failed closes the channel instead).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(super) enum NetReady {
+    Up,
 }
 
 impl NetJoin {
     /// Blocks until the supervisor reports pasta ready.
-    pub fn wait_ready(&self) -> Result<(), SetupError> {
-        let mut b = [0u8; 1];
-        match rustix::io::read(&self.ready, &mut b) {
-            Ok(1) if b[0] == b'y' => Ok(()),
-            _ => Err(SetupError::Security(
-                "the container's network did not come up (see the error above)".into(),
-            )),
+    pub fn wait_ready(&mut self) -> Result<(), SetupError> {
+        match self.ready.recv()? {
+            Some(NetReady::Up) => Ok(()),
+            None => Err(SetupError::NetworkDown),
         }
     }
 }
 
-impl Private {
-    /// The container's side, and the supervisor's end of the ready pipe.
-    pub fn join(&self) -> Result<(NetJoin, OwnedFd), SetupError> {
-        let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-            .map_err(|e| io("pipe")(e.into()))?;
-        let netns = self.netns.try_clone().map_err(io("dup"))?;
-        Ok((NetJoin { netns, ready: r }, w))
+impl ContainerNet {
+    fn netns(&self) -> &OwnedFd {
+        match self {
+            Self::Private { netns, .. } | Self::User { netns, .. } => netns,
+        }
     }
 
-    /// Waits for pasta and tells the container process (through `tell`).
-    pub fn ready(&mut self, tell: OwnedFd) -> Result<(), SetupError> {
-        if let Some(starting) = self.starting.take() {
-            self.pasta = Some(starting.ready()?);
+    /// The container's side, and the supervisor's end of the ready channel.
+    pub fn join(&self) -> Result<(NetJoin, Sender<NetReady>), SetupError> {
+        let (tx, rx) = channel()?;
+        let netns = self.netns().try_clone().map_err(io("dup"))?;
+        Ok((NetJoin { netns, ready: rx }, tx))
+    }
+
+    /// Waits for pasta (a private network's) and tells the container
+    /// process (through `tell`).
+    pub fn ready(&mut self, mut tell: Sender<NetReady>) -> Result<(), SetupError> {
+        if let Self::Private {
+            starting, pasta, ..
+        } = self
+            && let Some(s) = starting.take()
+        {
+            *pasta = Some(s.ready()?);
         }
         // A container process that already failed has closed its end; its
         // report says why, so a broken pipe here is not the error to show.
-        std::fs::File::from(tell).write_all(b"y").ok();
+        tell.send(&NetReady::Up).ok();
         Ok(())
     }
 
-    /// Ends pasta; without waiting for it when the supervisor is done anyway.
-    pub fn finish(mut self, wait: bool) {
-        drop(self.proxy.take());
-        match (self.pasta.take(), wait) {
-            (Some(p), true) => p.stop(),
-            (Some(p), false) => p.kill_nowait(),
-            (None, _) => {}
+    /// Ends pasta or the proxy; without waiting for pasta when the
+    /// supervisor is done anyway.
+    pub fn finish(self, wait: bool) {
+        match self {
+            Self::Private { pasta: Some(p), .. } if wait => p.stop(),
+            Self::Private { pasta: Some(p), .. } => p.kill_nowait(),
+            Self::Private { .. } => {}
+            Self::User { proxy, .. } => drop(proxy),
         }
     }
 }
@@ -116,7 +133,7 @@ fn io(what: &str) -> impl FnOnce(std::io::Error) -> SetupError + '_ {
 pub(super) fn create(
     net: &PrivateNetwork,
     cache_dir: &std::path::Path,
-) -> Result<Private, SetupError> {
+) -> Result<ContainerNet, SetupError> {
     den_net::pasta::capabilities_cached(cache_dir)?;
     let mut config = PastaConfig::default();
     for p in &net.ports {
@@ -129,86 +146,11 @@ pub(super) fn create(
         .ports
         .iter()
         .any(|p| p.host_ip.is_some_and(|ip| ip.is_ipv6()));
-    let netns = new_netns()?;
+    let netns = super::netns::new_netns()?;
     let starting = config.start(&Target::NetnsFd(netns.as_fd()))?;
-    Ok(Private {
+    Ok(ContainerNet::Private {
         netns,
         starting: Some(starting),
         pasta: None,
-        proxy: None,
     })
-}
-
-/// A new network namespace, held open by a descriptor, without entering it.
-pub(super) fn new_netns() -> Result<OwnedFd, SetupError> {
-    with_netns_helper(|helper| {
-        rustix::fs::open(
-            format!("/proc/{helper}/ns/net"),
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| io("open")(e.into()))
-    })
-}
-
-/// Runs `f` with the pid of a helper process that sits in a new network
-/// namespace until `f` returns (so `f` can open or configure it).
-pub(super) fn with_netns_helper<T>(
-    f: impl FnOnce(i32) -> Result<T, SetupError>,
-) -> Result<T, SetupError> {
-    let (ready_r, ready_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| io("pipe")(e.into()))?;
-    let (go_r, go_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| io("pipe")(e.into()))?;
-    let (child, (ready_r, go_w)) = sys::fork_child((ready_r, go_w), move || {
-        let ok = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).is_ok();
-        if ok {
-            allow_ping_sockets();
-        }
-        std::fs::File::from(ready_w)
-            .write_all(if ok { b"y" } else { b"n" })
-            .ok();
-        let _ = std::fs::File::from(go_r).read_exact(&mut [0u8; 1]);
-        i32::from(!ok)
-    })
-    .map_err(|e| SetupError::Security(e.to_string()))?;
-    let mut answer = [0u8; 1];
-    std::fs::File::from(ready_r)
-        .read_exact(&mut answer)
-        .map_err(io("wait for the network helper"))?;
-    let result = match answer {
-        [b'y'] => f(child.pid().as_raw()),
-        _ => Err(SetupError::Namespace {
-            what: "network",
-            errno: nix::Error::EPERM,
-        }),
-    };
-    drop(go_w);
-    child.wait().ok();
-    result
-}
-
-/// Lets every group of the user namespace open ICMP "ping sockets"
-/// (`SOCK_DGRAM`, `IPPROTO_ICMP`) in this new network namespace, so `ping`
-/// works without CAP_NET_RAW, which den drops by default (Docker and podman
-/// set the same sysctl). A new namespace starts with `1 0` (nobody); the
-/// range must be mapped, so it ends at the highest group id of the mapping.
-/// Best effort: without it only ping needs `--cap-add NET_RAW`.
-fn allow_ping_sockets() {
-    let Ok(map) = std::fs::read_to_string("/proc/self/gid_map") else {
-        return;
-    };
-    let top = map
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<u64> = l
-                .split_whitespace()
-                .filter_map(|x| x.parse().ok())
-                .collect();
-            (f.len() == 3 && f[2] > 0).then(|| f[0] + f[2] - 1)
-        })
-        .max();
-    if let Some(top) = top {
-        std::fs::write("/proc/sys/net/ipv4/ping_group_range", format!("0 {top}")).ok();
-    }
 }

@@ -21,6 +21,7 @@ use super::logs::{LogWriter, MAX_LOG};
 use super::spec::ContainerSpec;
 use super::state::{State, Status, now_rfc3339};
 use super::{SetupError, container_main, pty, security, supervised_signals};
+use crate::channel::fork_reporting;
 use crate::idmap::IdMapping;
 use crate::sys::{self, ChildExit};
 use crate::userns::enter_user_namespace;
@@ -304,7 +305,7 @@ struct Started {
     child: sys::ForkedChild,
     guard: Guard,
     outputs: Outputs,
-    network: Option<super::network::Private>,
+    network: Option<super::network::ContainerNet>,
 }
 
 /// Forks the container process in a fresh pid namespace and waits until it
@@ -338,7 +339,6 @@ fn start_once(
             source: e.into(),
         })
     };
-    let (report_r, report_w) = pipe()?;
     let (go_r, go_w) = pipe()?;
     let outs = if capture {
         Some([pipe()?, pipe()?])
@@ -358,10 +358,8 @@ fn start_once(
         }
         false => (None, None),
     };
-    let ((child, report_r), (reads, (tell_ready, go_w), master)) = sys::fork_child_in(
-        true,
-        (report_r, (reads, (tell_ready, go_w), master)),
-        move || {
+    let (child, mut report, (reads, (tell_ready, go_w), master)) =
+        fork_reporting(true, (reads, (tell_ready, go_w), master), move |report| {
             if let Some([out, err]) = writes {
                 rustix::stdio::dup2_stdout(&out).ok();
                 rustix::stdio::dup2_stderr(&err).ok();
@@ -371,11 +369,8 @@ fn start_once(
                 rustix::stdio::dup2_stdout(&tty).ok();
                 rustix::stdio::dup2_stderr(&tty).ok();
             }
-            container_main(spec, prepared, net_join.as_ref(), report_w, go_r)
-        },
-    )
-    .map(|(child, (r, rest))| ((child, r), rest))
-    .map_err(|e| SetupError::Security(e.to_string()))?;
+            container_main(spec, prepared, net_join, report, go_r)
+        })?;
     let outputs = match (reads, master) {
         (Some(r), _) => Outputs::Pipes(r),
         (None, Some(m)) => Outputs::Pty(m),
@@ -390,21 +385,22 @@ fn start_once(
         guard.finish();
         return Err(e);
     }
-    let mut report = String::new();
-    std::fs::File::from(report_r)
-        .read_to_string(&mut report)
-        .ok();
-    if report.is_empty() {
+    let failed = match report.recv() {
+        Ok(None) => None,
+        Ok(r) => SetupError::from_report(r),
+        Err(e) => Some(SetupError::Channel(e)),
+    };
+    let Some(e) = failed else {
         return Ok(Started {
             child,
             guard,
             outputs,
             network,
         });
-    }
+    };
     child.wait().ok();
     guard.finish();
-    Err(SetupError::decode(&report))
+    Err(e)
 }
 
 /// Until the container exits: copy its output to the log (and to our own
