@@ -3,27 +3,13 @@
 //! `FROM python:3.11-slim` as users write them).
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use den_tests::{
-    TestEnv, UserSandbox, require_base_env, require_env, require_shared, stderr, stdout,
+    UserSandbox, free_port, require_base_env, require_env, require_shared, sandbox, stderr, stdout,
 };
-
-fn sandbox(env: &TestEnv) -> UserSandbox {
-    let sb = env.sandbox_sub();
-    sb.write_registries_conf(&den_tests::mirror_conf("docker.io", &env.registry));
-    sb
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// `den images -q` and `den ps -aq`: what the store and state hold.
 fn images_and_containers(sb: &UserSandbox) -> (String, String) {

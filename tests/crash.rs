@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use den_tests::{TestEnv, UserSandbox, require_env};
 
 fn sandbox(env: &TestEnv) -> UserSandbox {
-    let sb = env.sandbox_sub();
-    sb.write_registries_conf(&den_tests::mirror_conf("docker.io", &env.registry));
+    let sb = den_tests::sandbox(env);
     sb.den_ok(&["pull", "-q", "busybox"]);
     sb
 }
@@ -223,4 +222,60 @@ fn network_rm_killed_after_its_infra_stopped() {
     kill_at(&sb, "network-rm:stopped", &name, &["network", "rm", &name]);
     assert!(!sb.den_ok(&["network", "ls"]).contains(&name));
     recovers(&sb, &name);
+}
+
+/// Every record is replaced through the store's tmp/ (issue 17.6): den
+/// killed between writing a container's new record and renaming it in
+/// leaves the old record whole, no temp file beside it, and a temp file in
+/// tmp/ that the next command opening the store sweeps.
+#[test]
+fn rename_killed_before_the_record_is_replaced() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let old = unique("rec");
+    let new = format!("{old}-new");
+    let id = sb.den_ok(&["run", "-d", "--name", &old, "busybox", "true"]);
+    let id = id.trim();
+    sb.den_ok(&["wait", &old]);
+    kill_at(&sb, "write:before-rename", &new, &["rename", &old, &new]);
+    let dir = sb.root().join("containers").join(id);
+    let beside: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("tmp") || n.starts_with("write-"))
+        .collect();
+    assert_eq!(
+        beside,
+        Vec::<String>::new(),
+        "temp files in {}",
+        dir.display()
+    );
+    let temps = || -> Vec<String> {
+        std::fs::read_dir(sb.root().join("tmp"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("write-"))
+            .collect()
+    };
+    assert_eq!(
+        temps().len(),
+        1,
+        "the killed write's temp file: {:?}",
+        temps()
+    );
+    // The old record is whole: the container keeps its old name.
+    let ps = sb.den_ok(&["ps", "-a", "--format", "json"]);
+    assert!(
+        ps.contains(&format!("\"{old}\"")) && !ps.contains(&new),
+        "{ps}"
+    );
+    sb.den_ok(&["images", "-q"]);
+    assert_eq!(
+        temps(),
+        Vec::<String>::new(),
+        "swept when the store was opened"
+    );
+    recovers(&sb, &old);
 }

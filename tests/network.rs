@@ -10,21 +10,7 @@ use std::time::{Duration, Instant};
 
 use sha2::Digest as _;
 
-use den_tests::{TestEnv, UserSandbox, require_env, require_shared, stdout};
-
-fn sandbox(env: &TestEnv) -> UserSandbox {
-    let sb = env.sandbox_sub();
-    sb.write_registries_conf(&den_tests::mirror_conf("docker.io", &env.registry));
-    sb
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use den_tests::{UserSandbox, free_port, require_env, require_shared, sandbox, stdout};
 
 fn retry<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let t = Instant::now();

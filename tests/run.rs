@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 use den_tests::{TestEnv, UserSandbox, require_env, stderr, stdout};
 
 fn sandbox(env: &TestEnv, sub: bool) -> UserSandbox {
-    let sb = if sub {
-        env.sandbox_sub()
-    } else {
-        env.sandbox_nosub()
-    };
+    if sub {
+        return den_tests::sandbox(env);
+    }
+    let sb = env.sandbox_nosub();
     sb.write_registries_conf(&den_tests::mirror_conf("docker.io", &env.registry));
     sb
 }
@@ -851,4 +850,38 @@ fn init_keeps_only_stdio_and_preserved_fds() {
         "{fds:?}"
     );
     sb.den_ok(&["rm", "-f", "plain", "passed", "nothing"]);
+}
+
+/// `--security-opt label=disable` (compose files carry it) is accepted and
+/// documented as doing nothing (den sets no SELinux labels); an option den
+/// does not know is refused with the list of those it does.
+#[test]
+fn security_opt_label_disable_is_a_documented_no_op() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    let help = sb.den_ok(&["run", "--help"]);
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        help.contains("label=disable is accepted (compose files use it) and does nothing"),
+        "{help}"
+    );
+    let opt = ["--security-opt", "label=disable"];
+    let out = sb.den_ok(&[&["run", "--rm"], &opt[..], &["busybox", "echo", "ok"]].concat());
+    assert_eq!(out, "ok\n");
+    let err = sb.den_fail(
+        &[
+            "run",
+            "--rm",
+            "--security-opt",
+            "label=bogus",
+            "busybox",
+            "true",
+        ],
+        125,
+    );
+    assert_eq!(
+        err,
+        "den: unsupported --security-opt `label=bogus`: use seccomp=unconfined, landlock=off, \
+         no-new-privileges[=true|false] or label=disable (a no-op)\n"
+    );
 }

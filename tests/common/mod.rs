@@ -549,6 +549,22 @@ pub fn mirror_conf(upstream: &str, mirror: &str) -> String {
     )
 }
 
+/// A den-sub sandbox whose `docker.io` is mirrored by the loopback
+/// registry, so tests name images as users write them (`busybox`).
+pub fn sandbox(env: &TestEnv) -> UserSandbox {
+    let sb = env.sandbox_sub();
+    sb.write_registries_conf(&mirror_conf("docker.io", &env.registry));
+    sb
+}
+
+/// A loopback TCP port nothing listens on (just now).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
 /// The output's stdout, lossily decoded.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

@@ -469,7 +469,9 @@ pub struct RunArgs {
     /// All capabilities of the user namespace, no seccomp, no masked paths.
     #[arg(long)]
     pub privileged: bool,
-    /// seccomp=unconfined, landlock=off, no-new-privileges.
+    /// seccomp=unconfined, landlock=off, no-new-privileges[=true|false];
+    /// label=disable is accepted (compose files use it) and does nothing:
+    /// den sets no SELinux labels.
     #[arg(long, value_name = "OPT")]
     pub security_opt: Vec<String>,
     /// When to pull the image: missing, always, never.

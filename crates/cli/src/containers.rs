@@ -35,7 +35,6 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -43,7 +42,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::private::private_dir;
+use crate::private::{private_dir, write_atomic};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
@@ -134,7 +133,7 @@ impl Containers {
 
     /// A cheap look, without the lock: anything to sweep?
     fn has_leftovers(&self) -> bool {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+        let Ok(entries) = fs_err::read_dir(&self.dir) else {
             return false;
         };
         entries.flatten().any(|e| {
@@ -167,7 +166,7 @@ impl Containers {
                 continue;
             };
             let gone = self.dir.join(format!(".rm-{id}"));
-            if entry.path() != gone && std::fs::rename(entry.path(), &gone).is_err() {
+            if entry.path() != gone && fs_err::rename(entry.path(), &gone).is_err() {
                 continue;
             }
             if let Some(held) = try_lock_dir(&gone) {
@@ -175,6 +174,11 @@ impl Containers {
             }
         }
         Ok(out)
+    }
+
+    /// The store this `containers/` belongs to.
+    fn root(&self) -> &Path {
+        self.dir.parent().unwrap_or(Path::new("."))
     }
 
     pub fn dir_of(&self, id: &str) -> PathBuf {
@@ -194,7 +198,7 @@ impl Containers {
                 continue; // being removed
             }
             let path = entry.path().join("config.json");
-            if let Ok(bytes) = std::fs::read(&path)
+            if let Ok(bytes) = fs_err::read(&path)
                 && let Ok(r) = serde_json::from_slice::<Record>(&bytes)
             {
                 out.push(r);
@@ -220,6 +224,7 @@ impl Containers {
         let staged = self.dir.join(format!(".new-{}", record.id));
         private_dir(&staged)?;
         write_atomic(
+            self.root(),
             &staged.join("config.json"),
             &serde_json::to_vec_pretty(record)?,
         )?;
@@ -278,6 +283,7 @@ impl Containers {
         }
         rec.name = new.to_string();
         write_atomic(
+            self.root(),
             &self.dir_of(&rec.id).join("config.json"),
             &serde_json::to_vec_pretty(&rec)?,
         )
@@ -292,7 +298,7 @@ impl Containers {
         let from = self.dir_of(id);
         let to = self.dir.join(format!(".rm-{id}"));
         fs_err::rename(&from, &to)?;
-        let held = File::open(&to).with_context(|| format!("open {}", to.display()))?;
+        let held = fs_err::File::open(&to)?.into_parts().0;
         held.lock()
             .with_context(|| format!("lock {}", to.display()))?;
         Ok((to, held))
@@ -301,14 +307,14 @@ impl Containers {
 
 /// The directory's lock if nobody holds it (a live deleter does).
 fn try_lock_dir(path: &Path) -> Option<File> {
-    let f = File::open(path).ok()?;
+    let f = fs_err::File::open(path).ok()?.into_parts().0;
     f.try_lock().ok()?;
     Some(f)
 }
 
 /// Not modified for [`STALE`].
 fn untouched_for(path: &Path) -> bool {
-    std::fs::metadata(path)
+    fs_err::metadata(path)
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| t.elapsed().ok())
@@ -337,28 +343,11 @@ pub fn lock_file(path: &Path) -> anyhow::Result<File> {
     Ok(f)
 }
 
-/// temp file + rename, so a reader never sees half a file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let mut f = crate::private::create_private_file(&tmp)?;
-    f.write_all(bytes)
-        .with_context(|| format!("write {}", tmp.display()))?;
-    fs_err::rename(&tmp, path)?;
-    Ok(())
-}
-
-/// Whether `n` is a valid container name (Docker's rule).
-pub fn valid_name(n: &str) -> bool {
-    let mut c = n.chars();
-    c.next().is_some_and(|f| f.is_ascii_alphanumeric())
-        && c.all(|x| x.is_ascii_alphanumeric() || "_.-".contains(x))
-}
-
 /// A random 64-hex-digit container id.
 pub fn new_id() -> String {
     use std::io::Read;
     let mut bytes = [0u8; 32];
-    if std::fs::File::open("/dev/urandom")
+    if fs_err::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
         .is_err()
     {

@@ -14,6 +14,7 @@ mod cp_tar;
 mod in_userns;
 mod launch;
 mod local_images;
+mod names;
 mod networks;
 mod output;
 mod prepare;

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::containers::{lock_file, write_atomic};
+use crate::containers::lock_file;
+use crate::private::write_atomic;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NetworkRecord {
@@ -40,13 +41,6 @@ pub struct Networks {
     dir: PathBuf,
 }
 
-pub fn valid_name(n: &str) -> bool {
-    let mut c = n.chars();
-    c.next().is_some_and(|f| f.is_ascii_alphanumeric())
-        && c.all(|x| x.is_ascii_alphanumeric() || "_.-".contains(x))
-        && n.len() <= 64
-}
-
 impl Networks {
     /// Opens the networks directory and deletes what a `network rm` killed
     /// while deleting left (`.rm-<name>`; under the lock, which the remover
@@ -58,7 +52,7 @@ impl Networks {
         if n.leftovers().next().is_some() {
             let _lock = n.lock()?;
             for gone in n.leftovers() {
-                if let Err(e) = std::fs::remove_dir_all(&gone) {
+                if let Err(e) = fs_err::remove_dir_all(&gone) {
                     eprintln!("den: warning: cannot delete {}: {e}", gone.display());
                 }
             }
@@ -67,12 +61,17 @@ impl Networks {
     }
 
     fn leftovers(&self) -> impl Iterator<Item = PathBuf> {
-        std::fs::read_dir(&self.dir)
+        fs_err::read_dir(&self.dir)
             .into_iter()
             .flatten()
             .flatten()
             .filter(|e| e.file_name().to_string_lossy().starts_with(".rm-"))
             .map(|e| e.path())
+    }
+
+    /// The store this `networks/` belongs to.
+    fn root(&self) -> &Path {
+        self.dir.parent().unwrap_or(Path::new("."))
     }
 
     pub fn dir_of(&self, name: &str) -> PathBuf {
@@ -90,7 +89,7 @@ impl Networks {
             if e.file_name().to_string_lossy().starts_with('.') {
                 continue; // being removed
             }
-            if let Ok(b) = std::fs::read(e.path().join("config.json"))
+            if let Ok(b) = fs_err::read(e.path().join("config.json"))
                 && let Ok(r) = serde_json::from_slice::<NetworkRecord>(&b)
             {
                 out.push(r);
@@ -112,11 +111,7 @@ impl Networks {
     }
 
     pub fn create(&self, name: &str) -> anyhow::Result<NetworkRecord> {
-        if !valid_name(name) {
-            bail!(
-                "invalid network name `{name}`: use letters, digits, _ . - (first a letter or digit)"
-            );
-        }
+        crate::names::check("network", name)?;
         if ["private", "none", "host", "default", "bridge"].contains(&name) {
             bail!("`{name}` is a built-in network mode, not a name for a user network");
         }
@@ -134,7 +129,11 @@ impl Networks {
         };
         let dir = self.dir_of(name);
         crate::private::private_dir(&dir)?;
-        write_atomic(&dir.join("config.json"), &serde_json::to_vec_pretty(&rec)?)?;
+        write_atomic(
+            self.root(),
+            &dir.join("config.json"),
+            &serde_json::to_vec_pretty(&rec)?,
+        )?;
         Ok(rec)
     }
 
@@ -176,6 +175,7 @@ impl Networks {
         let member = Member { ip, names };
         members.insert(id.to_string(), member.clone());
         write_atomic(
+            self.root(),
             &NetworkMembers::path(&dir),
             &NetworkMembers(members).to_json(),
         )?;

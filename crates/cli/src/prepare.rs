@@ -9,9 +9,7 @@ use std::process::Command;
 use anyhow::{Context as _, bail};
 use den_image::store::{ImageRecord, Store};
 use den_sandbox::container::bridge::Infra;
-use den_sandbox::container::spec::{
-    ContainerSpec, Mount, Network, Process, Restart, Rootfs, Security,
-};
+use den_sandbox::container::spec::{ContainerSpec, Mount, Network, Process, Rootfs, Security};
 
 use crate::args::RunArgs;
 use crate::containers::{Containers, Record};
@@ -20,24 +18,36 @@ use crate::networks::{NetworkRecord, Networks};
 use crate::run_flags::{self, ImageConfig};
 use crate::volumes::Volumes;
 
+/// What a container is made from, all decided before [`prepare_container`]:
+/// the flags (as given and validated), the network plan, the image and its
+/// config, the command, and the record and directory already made.
+pub struct NewContainer<'a> {
+    pub args: &'a RunArgs,
+    pub flags: &'a run_flags::Validated,
+    pub plan: run_flags::NetworkPlan,
+    pub store: &'a Store,
+    pub image: Option<&'a ImageRecord>,
+    pub config: &'a ImageConfig,
+    pub process_args: Vec<String>,
+    pub record: &'a Record,
+    pub dir: &'a Path,
+}
+
 /// The parts of a container made after its record: network membership,
 /// /etc files, mounts, and the spec the supervisor runs.
-#[allow(clippy::too_many_arguments)]
-pub fn prepare_container(
-    ctx: &Context,
-    args: &RunArgs,
-    id: &str,
-    record: &Record,
-    dir: &Path,
-    plan: run_flags::NetworkPlan,
-    flags: &run_flags::Validated,
-    store: &Store,
-    image: Option<&ImageRecord>,
-    config: &ImageConfig,
-    process_args: Vec<String>,
-    userns: run_flags::UsernsChoice,
-    restart: Restart,
-) -> anyhow::Result<ContainerSpec> {
+pub fn prepare_container(ctx: &Context, new: NewContainer<'_>) -> anyhow::Result<ContainerSpec> {
+    let NewContainer {
+        args,
+        flags,
+        plan,
+        store,
+        image,
+        config,
+        process_args,
+        record,
+        dir,
+    } = new;
+    let id = record.id.as_str();
     let hostname = args
         .hostname
         .clone()
@@ -77,7 +87,7 @@ pub fn prepare_container(
             user: args
                 .user
                 .clone()
-                .or(userns.default_user)
+                .or(flags.userns.default_user.clone())
                 .or(config.user.clone())
                 .unwrap_or_default(),
             terminal: args.tty,
@@ -91,11 +101,11 @@ pub fn prepare_container(
             no_new_privs: flags.no_new_privs,
             privileged: args.privileged,
         },
-        userns: userns.mode,
+        userns: flags.userns.mode,
         init: args.init,
         cache_dir: ctx.root.join("cache"),
         state_dir: Some(dir.to_path_buf()),
-        restart,
+        restart: flags.restart,
         stop_signal: args.stop_signal.clone().or(config.stop_signal.clone()),
         stop_timeout: args.stop_timeout,
         health: crate::cmd::health::check(&args.health, config.healthcheck.as_ref())?,
@@ -205,7 +215,7 @@ fn etc_files(
             .iter()
             .map(|d| format!("nameserver {d}\n"))
             .collect(),
-        (Network::Host, true) => std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        (Network::Host, true) => fs_err::read_to_string("/etc/resolv.conf").unwrap_or_default(),
         (Network::Private(_) | Network::User(_), true) => {
             format!("nameserver {}\n", den_net::pasta::DEFAULT_DNS_FORWARD)
         }

@@ -10,7 +10,7 @@
 //!   with a warning (a store made by an older den, or by hand).
 //!
 //! Files holding configuration, environment, state or logs are created 0600
-//! ([`create_private_file`]).
+//! ([`write_atomic`]).
 
 use std::fs::{File, OpenOptions, Permissions};
 use std::io::ErrorKind;
@@ -98,7 +98,7 @@ fn open_dir_nofollow(dir: &Path) -> anyhow::Result<File> {
     let flags = nix::libc::O_NOFOLLOW | nix::libc::O_DIRECTORY | nix::libc::O_CLOEXEC;
     match OpenOptions::new().read(true).custom_flags(flags).open(dir) {
         Ok(f) => Ok(f),
-        Err(_) if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) => {
+        Err(_) if fs_err::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) => {
             bail!(
                 "refusing the den store directory {}: it is a symlink; pass the directory it points to with --root or DEN_ROOT",
                 dir.display()
@@ -112,19 +112,17 @@ fn open_dir_nofollow(dir: &Path) -> anyhow::Result<File> {
     }
 }
 
-/// Creates (or truncates) `path` as a file only its owner can read: an old
-/// file of that name is removed first, so its mode is not kept.
-pub fn create_private_file(path: &Path) -> anyhow::Result<File> {
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("remove {}", path.display())),
-    }
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(FILE_MODE)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
-        .open(path)
-        .with_context(|| format!("create {}", path.display()))
+/// Replaces `path`, a file of the store at `root`, atomically and 0600:
+/// written in the store's `tmp/` and renamed over it (`den_atomic`; not
+/// fsynced, as its policy says for records). A `kill -9` mid-write leaves
+/// only a temp file that the next command that opens the store sweeps.
+pub fn write_atomic(root: &Path, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = root.join("tmp");
+    private_dir(&tmp)?;
+    den_atomic::replace(path, &tmp, den_atomic::Durability::Unsynced, |f| {
+        std::io::Write::write_all(f, bytes)?;
+        crate::containers::stop_point("write:before-rename");
+        Ok(())
+    })
+    .with_context(|| format!("write {}", path.display()))
 }

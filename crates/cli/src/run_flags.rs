@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use den_image::store::{ImageRecord, Store};
-use den_sandbox::container::spec::{Mount, Network, PrivateNetwork, UserNetwork, Userns};
+use den_sandbox::container::spec::{Mount, Network, PrivateNetwork, Restart, UserNetwork, Userns};
 use den_sandbox::idmap::IdMapping;
 
 use crate::args::RunArgs;
 use crate::context::Context;
-use crate::volumes::{Volumes, is_volume_name};
+use crate::names;
+use crate::volumes::Volumes;
 
 /// What the flags say, validated.
 pub struct Validated {
@@ -25,10 +26,19 @@ pub struct Validated {
     pub landlock: bool,
     /// `--security-opt no-new-privileges[=true]`.
     pub no_new_privs: bool,
+    /// `--restart`, checked against `--rm`.
+    pub restart: Restart,
+    /// `--userns`.
+    pub userns: UsernsChoice,
 }
 
 impl Validated {
     pub fn from_args(args: &RunArgs, ctx: &Context) -> anyhow::Result<Self> {
+        let restart = restart(args)?;
+        if let Some(n) = &args.name {
+            crate::names::check("container", n)?;
+        }
+        let userns = userns(args)?;
         let network = match args.network.as_str() {
             "none" => Network::None,
             "host" => Network::Host,
@@ -58,7 +68,7 @@ impl Validated {
                 "no-new-privileges" | "no-new-privileges=true" => no_new_privs = true,
                 "no-new-privileges=false" | "label=disable" => {}
                 other => bail!(
-                    "unsupported --security-opt `{other}`: use seccomp=unconfined, landlock=off or no-new-privileges"
+                    "unsupported --security-opt `{other}`: use seccomp=unconfined, landlock=off, no-new-privileges[=true|false] or label=disable (a no-op)"
                 ),
             }
         }
@@ -117,6 +127,8 @@ impl Validated {
             seccomp,
             landlock,
             no_new_privs,
+            restart,
+            userns,
         })
     }
 }
@@ -172,6 +184,23 @@ fn read_bounded(path: &Path, max: u64) -> anyhow::Result<String> {
     Ok(text)
 }
 
+/// `--restart`; a `--rm` container cannot have one.
+fn restart(args: &RunArgs) -> anyhow::Result<Restart> {
+    let restart = Restart::parse(&args.restart).with_context(|| {
+        format!(
+            "invalid --restart `{}`: use no, on-failure[:N], always or unless-stopped",
+            args.restart
+        )
+    })?;
+    if args.rm && restart != Restart::No {
+        bail!(
+            "--rm and --restart {} conflict: a removed container cannot restart",
+            args.restart
+        );
+    }
+    Ok(restart)
+}
+
 /// `K=V` as is; a bare `K` takes den's own value, or is dropped when unset.
 fn env_entry(e: &str) -> Option<String> {
     match e.split_once('=') {
@@ -196,7 +225,7 @@ fn check_target(target: &str) -> anyhow::Result<()> {
 /// volume (created, and filled from the image, when the container is made:
 /// see `Volumes::claim`).
 fn source_mount(src: &str, target: &str, read_only: bool, ctx: &Context) -> anyhow::Result<Mount> {
-    if is_volume_name(src) {
+    if names::is_valid(src) {
         return Ok(Mount::Volume {
             source: Volumes::open(&ctx.root)?.data_dir(src),
             target: target.into(),
@@ -271,8 +300,8 @@ fn parse_mount(m: &str, ctx: &Context) -> anyhow::Result<Mount> {
     match kind {
         "bind" | "volume" => {
             let src = src.with_context(|| format!("invalid --mount `{m}`: source= is required"))?;
-            if kind == "volume" && !is_volume_name(src) {
-                bail!("invalid volume name `{src}`: use letters, digits, _ . -");
+            if kind == "volume" {
+                names::check("volume", src)?;
             }
             if kind == "bind" {
                 return Ok(Mount::Bind {
@@ -307,7 +336,7 @@ pub struct UsernsChoice {
 /// becomes the container's user unless `-u` is given (podman does the same,
 /// overriding the image's User); it needs subordinate ids, so without them
 /// this fails before anything is created.
-pub fn userns(args: &RunArgs) -> anyhow::Result<UsernsChoice> {
+fn userns(args: &RunArgs) -> anyhow::Result<UsernsChoice> {
     let mode = match args.userns.as_deref().map(str::trim) {
         None | Some("" | "host") => Userns::Default,
         Some("keep-id") => Userns::KeepId,
@@ -529,8 +558,8 @@ mod tests {
 
     #[test]
     fn volume_names_and_targets() {
-        assert!(is_volume_name("data") && is_volume_name("my-vol_1.x"));
-        assert!(!is_volume_name("./data") && !is_volume_name("-x") && !is_volume_name(""));
+        assert!(names::is_valid("data") && names::is_valid("my-vol_1.x"));
+        assert!(!names::is_valid("./data") && !names::is_valid("-x") && !names::is_valid(""));
         assert!(check_target("/data").is_ok());
         assert!(check_target("data").is_err() && check_target("/a/../b").is_err());
     }

@@ -114,7 +114,7 @@ impl DetachMatcher {
 
 /// Whether the container's spec asks for a terminal.
 pub fn has_terminal(dir: &std::path::Path) -> bool {
-    std::fs::read(dir.join("spec.json"))
+    fs_err::read(dir.join("spec.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .is_some_and(|v| v["process"]["terminal"].as_bool() == Some(true))

@@ -29,7 +29,7 @@ use anyhow::{Context as _, bail};
 use den_sandbox::container::spec::{Mount, PREFILL_PENDING};
 use serde::{Deserialize, Serialize};
 
-use crate::containers::write_atomic;
+use crate::private::write_atomic;
 
 /// `meta.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,22 +52,6 @@ pub struct Volumes {
     dir: PathBuf,
 }
 
-/// Docker's rule for volume names (den also takes one character).
-pub fn is_volume_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-}
-
-fn check_name(name: &str) -> anyhow::Result<()> {
-    if !is_volume_name(name) {
-        bail!(
-            "invalid volume name `{name}`: use letters, digits, _ . - and start with a letter or digit"
-        );
-    }
-    Ok(())
-}
-
 impl Volumes {
     pub fn open(root: &Path) -> anyhow::Result<Self> {
         let dir = root.join("volumes");
@@ -81,6 +65,11 @@ impl Volumes {
     }
 
     /// Where a volume's content is (the mount source).
+    /// The store this `volumes/` belongs to.
+    fn root(&self) -> &Path {
+        self.dir.parent().unwrap_or(Path::new("."))
+    }
+
     pub fn data_dir(&self, name: &str) -> PathBuf {
         self.dir.join(name).join("_data")
     }
@@ -88,11 +77,11 @@ impl Volumes {
     /// The volume's record; a volume made before records existed (a bare
     /// `_data`) gets one from its directory, counted as already populated.
     pub fn get(&self, name: &str) -> anyhow::Result<VolumeMeta> {
-        if !is_volume_name(name) || !self.data_dir(name).is_dir() {
+        if !crate::names::is_valid(name) || !self.data_dir(name).is_dir() {
             bail!("no such volume: {name}");
         }
         let path = self.dir.join(name).join("meta.json");
-        match std::fs::read(&path) {
+        match fs_err::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .with_context(|| format!("{} is corrupt", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -132,7 +121,7 @@ impl Volumes {
     }
 
     fn create_locked_as(&self, name: &str, anonymous: bool) -> anyhow::Result<bool> {
-        check_name(name)?;
+        crate::names::check("volume", name)?;
         if self.dir.join(name).exists() {
             return Ok(false);
         }
@@ -151,7 +140,11 @@ impl Volumes {
             populated: false,
             anonymous,
         };
-        write_atomic(&tmp.join("meta.json"), &serde_json::to_vec_pretty(&meta)?)?;
+        write_atomic(
+            self.root(),
+            &tmp.join("meta.json"),
+            &serde_json::to_vec_pretty(&meta)?,
+        )?;
         fs_err::rename(&tmp, self.dir.join(name))?;
         Ok(true)
     }
@@ -198,6 +191,7 @@ impl Volumes {
             }
             meta.populated = true;
             write_atomic(
+                self.root(),
                 &self.dir.join(&name).join("meta.json"),
                 &serde_json::to_vec_pretty(&meta)?,
             )?;
@@ -249,7 +243,7 @@ pub fn tree_size(path: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![path.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+        let Ok(entries) = fs_err::read_dir(&dir) else {
             continue;
         };
         for entry in entries.flatten() {
@@ -269,16 +263,6 @@ pub fn tree_size(path: &Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_like_docker() {
-        for ok in ["data", "my-vol_1.x", "a", "0abc"] {
-            assert!(is_volume_name(ok), "{ok}");
-        }
-        for bad in ["", "./data", "-x", ".rm-x", "a/b", "a:b", "ü"] {
-            assert!(!is_volume_name(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn old_records_parse_and_source_maps_back_to_the_name() {

@@ -4,8 +4,6 @@
 //! `config.json`. Credential helpers are not run.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -135,19 +133,10 @@ impl AuthStore {
         };
         let dir = self.own.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(werr)?;
-        let tmp = dir.join(format!(".auth.json.{}", std::process::id()));
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(werr)?;
         let text = serde_json::to_vec_pretty(file).expect("auth file serializes");
-        f.write_all(&text)
-            .and_then(|_| f.sync_all())
-            .map_err(werr)?;
-        std::fs::rename(&tmp, &self.own).map_err(werr)
+        // Beside the file (it lives outside the store); 0600 like the file.
+        den_atomic::replace_bytes(&self.own, dir, den_atomic::Durability::Synced, &text)
+            .map_err(werr)
     }
 }
 

@@ -237,14 +237,17 @@ pub fn capabilities_cached(cache_dir: &Path) -> Result<&'static Capabilities, Ne
     }
     let text = help_text()?;
     let caps = install(&text)?;
-    let tmp = cache_dir.join(format!(".pasta-help-{}", std::process::id()));
-    if std::fs::create_dir_all(cache_dir)
-        .and_then(|()| std::fs::write(&tmp, &text))
-        .and_then(|()| std::fs::rename(&tmp, &file))
-        .is_err()
-    {
-        std::fs::remove_file(&tmp).ok();
-    }
+    // A cache: a failed write only means probing again next time.
+    std::fs::create_dir_all(cache_dir)
+        .and_then(|()| {
+            den_atomic::replace_bytes(
+                &file,
+                cache_dir,
+                den_atomic::Durability::Unsynced,
+                text.as_bytes(),
+            )
+        })
+        .ok();
     Ok(caps)
 }
 

@@ -67,7 +67,7 @@
 //! nothing, so package managers work. It grants nothing; its module doc says
 //! why, and why it is installed first.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use caps::{Capability, CapsHashSet};
@@ -515,8 +515,6 @@ fn write_atomically(dir: &Path, path: &Path, contents: &[u8]) -> Result<(), Secc
         path: path.to_owned(),
         source,
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(write_err)?;
-    tmp.write_all(contents).map_err(write_err)?;
-    tmp.persist(path).map_err(|e| write_err(e.error))?;
-    Ok(())
+    den_atomic::replace_bytes(path, dir, den_atomic::Durability::Unsynced, contents)
+        .map_err(write_err)
 }

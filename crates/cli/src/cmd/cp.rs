@@ -220,7 +220,7 @@ fn place(staged: &Path, target: &Path) -> anyhow::Result<()> {
 }
 
 fn lstat_if_exists(p: &Path) -> anyhow::Result<Option<std::fs::Metadata>> {
-    match std::fs::symlink_metadata(p) {
+    match fs_err::symlink_metadata(p) {
         Ok(m) => Ok(Some(m)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("stat {}", p.display())),

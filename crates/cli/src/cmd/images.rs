@@ -259,7 +259,7 @@ fn collect(ctx: &Context, store: &Store) -> anyhow::Result<u64> {
         .collect();
     let got = store.collect_garbage(&in_use)?;
     if got.layers > 0
-        || std::fs::read_dir(store.tmp_dir())?
+        || fs_err::read_dir(store.tmp_dir())?
             .flatten()
             .any(|e| e.file_name().to_string_lossy().starts_with("trash-"))
     {
@@ -342,7 +342,7 @@ pub fn df(ctx: &Context) -> anyhow::Result<i32> {
             unused_size += s;
         }
     }
-    let blobs: u64 = std::fs::read_dir(store.root().join("blobs/sha256"))?
+    let blobs: u64 = fs_err::read_dir(store.root().join("blobs/sha256"))?
         .flatten()
         .filter_map(|e| e.metadata().ok())
         .map(|m| m.len())

@@ -17,7 +17,7 @@ fn running(s: Status) -> bool {
 }
 
 fn spec_json(ctx: &Context, r: &Record) -> Option<serde_json::Value> {
-    let spec = std::fs::read(
+    let spec = fs_err::read(
         Containers::open(&ctx.root)
             .map(|c| c.dir_of(&r.id).join("spec.json"))
             .unwrap_or_default(),
@@ -312,11 +312,7 @@ pub fn rm(ctx: &Context, names: &[String], force: bool) -> anyhow::Result<i32> {
 }
 
 pub fn rename(ctx: &Context, old: &str, new: &str) -> anyhow::Result<i32> {
-    if !crate::containers::valid_name(new) {
-        bail!(
-            "invalid container name `{new}`: use letters, digits, _ . - (first a letter or digit)"
-        );
-    }
+    crate::names::check("container", new)?;
     Containers::open(&ctx.root)?.rename(old, new)?;
     Ok(0)
 }

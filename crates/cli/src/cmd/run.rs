@@ -8,11 +8,12 @@ use den_image::manifest::Platform;
 use den_image::pull::PullOptions;
 use den_image::reference::ImageRef;
 use den_image::store::{ImageRecord, Store};
-use den_sandbox::container::spec::Restart;
 
 use crate::args::RunArgs;
-use crate::containers::{Containers, Record, new_id, write_atomic};
+use crate::containers::{Containers, Record, new_id};
 use crate::context::Context;
+use crate::prepare::{NewContainer, prepare_container};
+use crate::private::write_atomic;
 use crate::progress::Reporter;
 use crate::run_flags::{self, ImageConfig};
 
@@ -81,24 +82,6 @@ fn start_detached(
 /// image found (or pulled), record, network, mounts and spec written.
 pub(crate) fn create(ctx: &Context, args: &RunArgs) -> anyhow::Result<Made> {
     let flags = run_flags::Validated::from_args(args, ctx)?;
-    let restart = Restart::parse(&args.restart).with_context(|| {
-        format!(
-            "invalid --restart `{}`: use no, on-failure[:N], always or unless-stopped",
-            args.restart
-        )
-    })?;
-    if args.rm && restart != Restart::No {
-        bail!(
-            "--rm and --restart {} conflict: a removed container cannot restart",
-            args.restart
-        );
-    }
-    if let Some(n) = &args.name
-        && !crate::containers::valid_name(n)
-    {
-        bail!("invalid container name `{n}`: use letters, digits, _ . - (first a letter or digit)");
-    }
-    let userns = run_flags::userns(args)?;
     if let Some(s) = &args.stop_signal
         && den_sandbox::container::control::parse_signal(s).is_none()
     {
@@ -155,20 +138,19 @@ pub(crate) fn create(ctx: &Context, args: &RunArgs) -> anyhow::Result<Made> {
     };
     let dir = containers.create(&record)?;
     // From here on a failure removes the half-made container again.
-    let prepared = crate::prepare::prepare_container(
+    let prepared = prepare_container(
         ctx,
-        args,
-        &id,
-        &record,
-        &dir,
-        plan,
-        &flags,
-        &store,
-        image.as_ref(),
-        &config,
-        process_args,
-        userns,
-        restart,
+        NewContainer {
+            args,
+            flags: &flags,
+            plan,
+            store: &store,
+            image: image.as_ref(),
+            config: &config,
+            process_args,
+            record: &record,
+            dir: &dir,
+        },
     );
     let spec = match prepared {
         Ok(spec) => spec,
@@ -182,7 +164,7 @@ pub(crate) fn create(ctx: &Context, args: &RunArgs) -> anyhow::Result<Made> {
         }
     };
     let spec_path = dir.join("spec.json");
-    write_atomic(&spec_path, &serde_json::to_vec_pretty(&spec)?)?;
+    write_atomic(&ctx.root, &spec_path, &serde_json::to_vec_pretty(&spec)?)?;
     den_sandbox::trace::phase("spec");
     Ok(Made { id, dir, spec_path })
 }

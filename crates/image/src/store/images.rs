@@ -1,9 +1,9 @@
 //! Image records: `images.json`, read freely, rewritten by rename under
 //! `images.lock`.
 
-use std::io::Write;
 use std::path::PathBuf;
 
+use den_atomic::Durability;
 use serde::{Deserialize, Serialize};
 
 use super::{FileLock, Store, StoreError, io_err};
@@ -84,15 +84,9 @@ impl Store {
         let mut images = self.images()?;
         let out = f(&mut images)?;
         let path = self.index_path();
-        let tmp = self
-            .tmp_dir()
-            .join(format!("images.json.tmp-{}", super::owner_suffix()));
         let bytes = serde_json::to_vec_pretty(&Index { images }).expect("records serialize");
-        let mut file = std::fs::File::create(&tmp).map_err(io_err("create", &tmp))?;
-        file.write_all(&bytes)
-            .and_then(|_| file.sync_all())
-            .map_err(io_err("write", &tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io_err("rename into", &path))?;
+        den_atomic::replace_bytes(&path, &self.tmp_dir(), Durability::Synced, &bytes)
+            .map_err(io_err("write", &path))?;
         Ok(out)
     }
 

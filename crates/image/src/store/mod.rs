@@ -13,11 +13,12 @@
 //!   tmp/layer-<hex>.lock        held while that layer is unpacked
 //!   tmp/unpack-<hex>/           a layer being unpacked
 //!   tmp/trash-*/                removed layers waiting to be deleted
-//!   tmp/put-*, tmp/images.json.tmp-*  files being written, renamed in when whole
+//!   tmp/put-*, tmp/write-*      files being written, renamed in when whole
+//!                               (write-*: any record replaced through den_atomic)
 //! ```
 //!
 //! Every temp file lives in `tmp/`. Those named `*-PID-START` (put, trash,
-//! images.json.tmp) record the den process that made them; opening the
+//! write) record the den process that made them; opening the
 //! store removes the ones whose process is gone (see `tmp.rs`).
 //!
 //! Invariants:
@@ -42,6 +43,7 @@
 //! `.rm-<name>`). A `kill -9` at any moment leaves only such dot-entries,
 //! never listed, and the next command that opens the directory (containers,
 //! networks) or removes and prunes (volumes) deletes them under the lock.
+//! Their records are replaced through the store's `tmp/` too (`den_atomic`).
 
 mod gc;
 mod images;

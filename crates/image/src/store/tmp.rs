@@ -11,23 +11,12 @@ use std::path::Path;
 use super::Store;
 use super::layers::remove_tree;
 
-/// Prefixes of temp entries that carry an owner.
-const OWNED: [&str; 3] = ["put-", "trash-", "images.json.tmp-"];
+/// Prefixes of temp entries that carry an owner (`write-`: a file being
+/// replaced by [`den_atomic::replace`]).
+const OWNED: [&str; 3] = ["put-", "trash-", den_atomic::TEMP_PREFIX];
 
-/// The `-PID-START` suffix for a temp name made by this process.
-pub(crate) fn owner_suffix() -> String {
-    let pid = std::process::id();
-    let start = start_time(Path::new("/proc"), pid).unwrap_or(0);
-    format!("{pid}-{start}")
-}
-
-/// Field 22 of `PROC/PID/stat`: when the process started.
-fn start_time(proc: &Path, pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(proc.join(pid.to_string()).join("stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
-}
+pub(crate) use den_atomic::owner_suffix;
+use den_atomic::start_time;
 
 /// The owner (pid, start time) a temp name records, if it is an owned name.
 fn owner(name: &str) -> Option<(u32, u64)> {
@@ -77,7 +66,7 @@ mod tests {
     fn owner_is_parsed_from_owned_names_only() {
         assert_eq!(owner("put-abc-12-345"), Some((12, 345)));
         assert_eq!(owner("trash-abc-12-345"), Some((12, 345)));
-        assert_eq!(owner("images.json.tmp-12-345"), Some((12, 345)));
+        assert_eq!(owner("write-Ab9xQz-12-345"), Some((12, 345)));
         assert_eq!(owner("blob-abc.partial"), None);
         assert_eq!(owner("layer-abc.lock"), None);
         assert_eq!(owner("put-12"), None);

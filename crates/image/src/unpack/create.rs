@@ -100,11 +100,7 @@ impl Out<'_> {
             return Ok(()); // unreachable: only directory entries keep what exists
         };
         let mut file = File::from(fd);
-        let written = if kind == EntryType::GNUSparse {
-            self.sparse_data(entry, &mut file, path)?
-        } else {
-            self.data(entry, &mut file, path)?
-        };
+        let written = self.data(entry, &mut file, path, kind == EntryType::GNUSparse)?;
         // A truncated stream ends the data early.
         if written != entry.size() {
             let source = io::Error::new(
@@ -120,36 +116,22 @@ impl Out<'_> {
         self.finish_fd(file.as_fd(), path, meta)
     }
 
-    /// Copies a regular entry's data into `file`; returns the bytes copied.
+    /// Copies an entry's data into `file`; returns the bytes copied. A GNU
+    /// `sparse` entry keeps its holes as holes: an all-zero chunk (the tar
+    /// crate turns each hole into zeros) is a seek, and the file's length
+    /// is set at the end ([`Out::file`] has checked the real size against
+    /// [`SPARSE_MAX`]).
     fn data<R: Read>(
         &mut self,
         entry: &mut tar::Entry<'_, R>,
         file: &mut File,
         path: &[u8],
-    ) -> Result<u64, UnpackError> {
-        let mut written = 0u64;
-        while let Some(n) = read_chunk(entry, &mut self.buf, path)? {
-            file.write_all(&self.buf[..n])
-                .map_err(|e| write_err(path, e))?;
-            written += n as u64;
-        }
-        Ok(written)
-    }
-
-    /// Copies a GNU sparse entry's data into `file`, leaving its holes as
-    /// holes: an all-zero chunk (the tar crate turns each hole into zeros) is
-    /// a seek, and the file's length is set at the end. [`Out::file`] has
-    /// checked the real size against [`SPARSE_MAX`].
-    fn sparse_data<R: Read>(
-        &mut self,
-        entry: &mut tar::Entry<'_, R>,
-        file: &mut File,
-        path: &[u8],
+        sparse: bool,
     ) -> Result<u64, UnpackError> {
         let mut written = 0u64;
         while let Some(n) = read_chunk(entry, &mut self.buf, path)? {
             let chunk = &self.buf[..n];
-            if chunk.iter().all(|b| *b == 0) {
+            if sparse && chunk.iter().all(|b| *b == 0) {
                 file.seek(SeekFrom::Current(n as i64))
                     .map_err(|e| write_err(path, e))?;
             } else {
@@ -157,7 +139,9 @@ impl Out<'_> {
             }
             written += n as u64;
         }
-        file.set_len(written).map_err(|e| write_err(path, e))?;
+        if sparse {
+            file.set_len(written).map_err(|e| write_err(path, e))?;
+        }
         Ok(written)
     }
 

@@ -205,10 +205,11 @@ pub fn infra_main(
         pid: me,
         start: start_time(me).unwrap_or(0),
     };
-    let tmp = dir.join(format!("infra.json.tmp-{me}"));
-    std::fs::write(&tmp, serde_json::to_vec(&info).expect("serializes"))
-        .and_then(|()| std::fs::rename(&tmp, dir.join("infra.json")))
-        .map_err(fail("write infra.json"))?;
+    write_private(
+        &dir.join("infra.json"),
+        &serde_json::to_vec(&info).expect("serializes"),
+    )
+    .map_err(fail("write infra.json"))?;
     super::announce("ready");
     linger(dir);
     drop(pasta);
@@ -455,17 +456,11 @@ pub fn read_freed(net_dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// temp file (0600) + rename.
+/// Replaces `path` atomically, 0600 (`den_atomic`; the temp file beside
+/// it, in the network's directory).
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let mut f = std::fs::File::options()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(bytes)?;
-    std::fs::rename(&tmp, path)
+    let dir = path.parent().unwrap_or(Path::new("."));
+    den_atomic::replace_bytes(path, dir, den_atomic::Durability::Unsynced, bytes)
 }
 
 /// Takes the lines of `ips` out of a member's /etc/hosts, in place (the

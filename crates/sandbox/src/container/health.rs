@@ -431,8 +431,7 @@ fn spawn_probe(
     };
     let (child, (out_r, verdict_r)) = sys::fork_child((out_r, verdict_r), move || {
         probe_main(spec, prepared, init, &req, timeout, out_w, verdict_w)
-    })
-    .map_err(|e| SetupError::Security(e.to_string()))?;
+    })?;
     Ok((child, out_r.into(), verdict_r.into()))
 }
 

@@ -68,7 +68,9 @@ impl State {
         serde_json::from_slice(&std::fs::read(path(dir)).ok()?).ok()
     }
 
-    /// Replaces `state.json` atomically.
+    /// Replaces `state.json` atomically (`den_atomic`; the temp file in the
+    /// container's own directory, which the supervisor knows and which is
+    /// removed with the container).
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         write_private(
             dir,
@@ -113,19 +115,17 @@ impl State {
 /// Replaces `dir/name` atomically (temp file + rename) with a file only the
 /// owner of `dir` reads (0600): the container's state and health.
 pub(crate) fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = dir.join(format!("{name}.tmp-{}", std::process::id()));
     use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    owned_like_dir(&f, dir);
-    f.write_all(bytes)?;
-    std::fs::rename(&tmp, dir.join(name))
+    den_atomic::replace(
+        &dir.join(name),
+        dir,
+        den_atomic::Durability::Unsynced,
+        |f| {
+            // Only the owner reads a container's files.
+            owned_like_dir(f, dir);
+            f.write_all(bytes)
+        },
+    )
 }
 
 /// Start time of `pid` in clock ticks since boot, from /proc/PID/stat.

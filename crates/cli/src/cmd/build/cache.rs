@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use den_image::store::{FileLock, LayerRecord, Store};
 use serde::{Deserialize, Serialize};
 
-use crate::containers::write_atomic;
+use crate::private::write_atomic;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Hit {
@@ -28,6 +28,7 @@ struct Index {
 }
 
 pub struct Cache {
+    root: PathBuf,
     path: PathBuf,
     lock: PathBuf,
     index: Index,
@@ -41,6 +42,7 @@ impl Cache {
         let path = store.root().join("build-cache.json");
         let index = read(&path).unwrap_or_default();
         Cache {
+            root: store.root().to_path_buf(),
             lock: store.root().join("build-cache.lock"),
             path,
             index,
@@ -61,18 +63,18 @@ impl Cache {
         let _lock = FileLock::exclusive(&self.lock)?;
         let mut index = read(&self.path).unwrap_or_default();
         index.entries.insert(key.to_owned(), hit);
-        write_atomic(&self.path, &serde_json::to_vec(&index)?)?;
+        write_atomic(&self.root, &self.path, &serde_json::to_vec(&index)?)?;
         self.index = index;
         Ok(())
     }
 }
 
 fn read(path: &std::path::Path) -> Option<Index> {
-    let meta = std::fs::metadata(path).ok()?;
+    let meta = fs_err::metadata(path).ok()?;
     if meta.len() > MAX_INDEX {
         return None;
     }
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    serde_json::from_slice(&fs_err::read(path).ok()?).ok()
 }
 
 /// `sha256:` of the parts, each length-prefixed so they cannot run together.
@@ -155,7 +157,9 @@ impl HashMemo {
         let mut all: std::collections::HashMap<String, String> =
             read_json(&self.path, MAX_MEMO).unwrap_or_default();
         all.extend(self.learnt.drain());
-        write_atomic(&self.path, &serde_json::to_vec(&all)?)?;
+        let root =
+            anyhow::Context::context(self.path.parent(), "build-hashes.json has no directory")?;
+        write_atomic(root, &self.path, &serde_json::to_vec(&all)?)?;
         self.known = all;
         Ok(())
     }

@@ -186,7 +186,7 @@ pub fn copy_layer(ctx: &Context, store: &Store, plan: &CopyPlan) -> anyhow::Resu
     match written {
         Ok(w) => commit::commit_tar(ctx, store, &tar, &w),
         Err(e) => {
-            std::fs::remove_file(&tar).ok();
+            fs_err::remove_file(&tar).ok();
             Err(e)
         }
     }
@@ -443,11 +443,11 @@ fn lookup(text: &str, id: &str, uid_field: usize, gid_field: usize) -> Option<(u
 fn read_image_file(store: &Store, st: &StageState, rel: &str) -> String {
     for l in st.layers.iter().rev() {
         let p = store.layer_tree(&l.diff_id).join(rel);
-        if let Ok(meta) = std::fs::symlink_metadata(&p)
+        if let Ok(meta) = fs_err::symlink_metadata(&p)
             && meta.is_file()
             && meta.len() < 4 << 20
         {
-            return std::fs::read_to_string(Path::new(&p)).unwrap_or_default();
+            return fs_err::read_to_string(Path::new(&p)).unwrap_or_default();
         }
     }
     String::new()

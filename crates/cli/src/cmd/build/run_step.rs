@@ -7,13 +7,14 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 use den_image::digest::Digest;
 use den_image::store::{ImageRecord, LayerRecord, Store};
-use den_sandbox::container::spec::Restart;
 
 use super::commit;
 use super::state::StageState;
 use crate::args::{Cli, Command, RunArgs};
-use crate::containers::{Containers, Record, new_id, write_atomic};
+use crate::containers::{Containers, Record, new_id};
 use crate::context::Context;
+use crate::prepare::{NewContainer, prepare_container};
+use crate::private::write_atomic;
 use crate::run_flags::{self, ImageConfig};
 
 /// How a RUN step ended when its command failed.
@@ -72,7 +73,7 @@ pub fn run(
         let written = match commit::upper_to_tar(ctx, &c.dir.join("upper"), &tar, spec.epoch) {
             Ok(w) => w,
             Err(e) => {
-                std::fs::remove_file(&tar).ok();
+                fs_err::remove_file(&tar).ok();
                 return Err(e);
             }
         };
@@ -101,7 +102,6 @@ impl BuildContainer {
     ) -> anyhow::Result<Self> {
         let args = run_args(network, extra)?;
         let flags = run_flags::Validated::from_args(&args, ctx)?;
-        let userns = run_flags::userns(&args)?;
         let config = ImageConfig {
             env: Some(st.run_env()),
             working_dir: Some(st.workdir()),
@@ -121,6 +121,7 @@ impl BuildContainer {
             layers: st.layers.iter().map(|l| l.diff_id.to_string()).collect(),
             volumes: Vec::new(),
             ports: Vec::new(),
+            labels: Default::default(),
         };
         let dir = containers.create(&record)?;
         let c = BuildContainer {
@@ -140,22 +141,21 @@ impl BuildContainer {
                 created: None,
                 size: 0,
             };
-            let spec = crate::prepare::prepare_container(
+            let spec = prepare_container(
                 ctx,
-                &args,
-                &id,
-                &record,
-                &dir,
-                plan,
-                &flags,
-                store,
-                Some(&image),
-                &config,
-                argv,
-                userns,
-                Restart::No,
+                NewContainer {
+                    args: &args,
+                    flags: &flags,
+                    plan,
+                    store,
+                    image: Some(&image),
+                    config: &config,
+                    process_args: argv,
+                    record: &record,
+                    dir: &dir,
+                },
             )?;
-            write_atomic(&c.spec, &serde_json::to_vec_pretty(&spec)?)
+            write_atomic(&ctx.root, &c.spec, &serde_json::to_vec_pretty(&spec)?)
         })();
         match made {
             Ok(()) => Ok(c),
