@@ -11,6 +11,7 @@ mod confirm;
 mod containers;
 mod context;
 mod cp_tar;
+mod health;
 mod in_userns;
 mod launch;
 mod local_images;
@@ -241,6 +242,16 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::History(a) => cmd::history::run(&ctx, &a),
         Command::Compose(a) => compose::run(&ctx, &a),
+        // A build step's work, dispatched here so that cmd/internal.rs
+        // does not import cmd/build (command modules never import each other).
+        Command::Internal(args::InternalCommand::CopyFrom {
+            container,
+            request,
+            out,
+        }) => {
+            let mapping = den_sandbox::idmap::IdMapping::detect();
+            cmd::build::copy_from(&ctx, &mapping, &container, &request, &out).map(|()| 0)
+        }
         Command::Internal(sub) => cmd::internal::run(&ctx, sub),
     }
 }

@@ -108,7 +108,7 @@ pub fn prepare_container(ctx: &Context, new: NewContainer<'_>) -> anyhow::Result
         restart: flags.restart,
         stop_signal: args.stop_signal.clone().or(config.stop_signal.clone()),
         stop_timeout: args.stop_timeout,
-        health: crate::cmd::health::check(&args.health, config.healthcheck.as_ref())?,
+        health: crate::health::check(&args.health, config.healthcheck.as_ref())?,
         remove_when_done: args.rm.then(|| dir.to_path_buf()),
     };
     Ok(spec)

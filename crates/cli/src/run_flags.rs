@@ -363,7 +363,7 @@ pub struct ImageConfig {
     pub user: Option<String>,
     pub stop_signal: Option<String>,
     /// HEALTHCHECK (Docker's `Healthcheck`, which OCI does not define).
-    pub healthcheck: Option<crate::cmd::health::ImageHealth>,
+    pub healthcheck: Option<crate::health::ImageHealth>,
     /// `3306/tcp`, as EXPOSE wrote it.
     pub exposed_ports: Vec<String>,
 }
@@ -379,11 +379,10 @@ impl ImageConfig {
         };
         let raw: serde_json::Value =
             serde_json::from_slice(&blob).context("malformed image config")?;
-        let healthcheck =
-            crate::cmd::health::ImageHealth::from_config(&raw).unwrap_or_else(|why| {
-                eprintln!("den: warning: the image's HEALTHCHECK is ignored: {why}");
-                None
-            });
+        let healthcheck = crate::health::ImageHealth::from_config(&raw).unwrap_or_else(|why| {
+            eprintln!("den: warning: the image's HEALTHCHECK is ignored: {why}");
+            None
+        });
         Ok(Self {
             entrypoint: c.entrypoint().clone(),
             cmd: c.cmd().clone(),

@@ -44,14 +44,6 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
     {
         return crate::cp_tar::container_side(ctx, &mapping, container, op, path);
     }
-    if let InternalCommand::CopyFrom {
-        container,
-        request,
-        out,
-    } = &cmd
-    {
-        return super::build::copy_from(ctx, &mapping, container, request, out).map(|()| 0);
-    }
     if let InternalCommand::Top { container } = &cmd {
         return top(ctx, container);
     }

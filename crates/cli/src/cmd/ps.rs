@@ -174,7 +174,7 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> anyhow::Result<i32> {
 
 /// ` (healthy)` and the like, for a running container with a health check.
 fn health_suffix(containers: &Containers, r: &Record, s: &State) -> String {
-    super::health::ps_suffix(super::health::of(&containers.dir_of(&r.id), s).as_ref())
+    crate::health::ps_suffix(crate::health::of(&containers.dir_of(&r.id), s).as_ref())
 }
 
 /// Docker-like JSON for one container.
@@ -198,7 +198,7 @@ pub fn inspect_json(ctx: &Context, r: &Record, s: &State) -> anyhow::Result<serd
             "StartedAt": s.started_at, "FinishedAt": s.finished_at, "Health": health,
         },
         "Image": r.image_id, "Name": format!("/{}", r.name), "RestartCount": s.restarts,
-        "Config": { "Hostname": spec["hostname"], "Image": r.image, "Cmd": r.command, "Env": spec["process"]["env"], "Labels": r.labels, "WorkingDir": spec["process"]["cwd"], "User": spec["process"]["user"], "Tty": spec["process"]["terminal"], "StopSignal": spec["stop_signal"], "StopTimeout": spec["stop_timeout"], "Healthcheck": super::health::config_json(&spec["health"]) },
+        "Config": { "Hostname": spec["hostname"], "Image": r.image, "Cmd": r.command, "Env": spec["process"]["env"], "Labels": r.labels, "WorkingDir": spec["process"]["cwd"], "User": spec["process"]["user"], "Tty": spec["process"]["terminal"], "StopSignal": spec["stop_signal"], "StopTimeout": spec["stop_timeout"], "Healthcheck": crate::health::config_json(&spec["health"]) },
         "Mounts": mounts,
         "NetworkSettings": { "Ports": r.ports_json() },
         "HostConfig": { "NetworkMode": spec["network"], "ReadonlyRootfs": spec["read_only"], "Privileged": spec["security"]["privileged"], "CapAdd": spec["security"]["capabilities"], "RestartPolicy": spec["restart"] },

@@ -88,7 +88,7 @@ pub(crate) fn create(ctx: &Context, args: &RunArgs) -> anyhow::Result<Made> {
         bail!("invalid --stop-signal `{s}`: use a name like TERM or INT, or a number from 1 to 64");
     }
     // The health flags are checked before anything is made.
-    super::health::check(&args.health, None)?;
+    crate::health::check(&args.health, None)?;
     let store = ctx.store()?;
     let (image, config, command_in) = match &args.rootfs {
         Some(_) => (
