@@ -21,7 +21,7 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::marker::PhantomData;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -136,6 +136,14 @@ impl<T: DeserializeOwned> Receiver<T> {
         serde_json::from_slice(&body)
             .map(Some)
             .map_err(ChannelError::Decode)
+    }
+}
+
+/// For a parent that polls the pipe (the supervisor's event loop) before
+/// calling [`Receiver::recv`].
+impl<T> AsFd for Receiver<T> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
     }
 }
 

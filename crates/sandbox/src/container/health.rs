@@ -9,15 +9,17 @@
 //! supervisor (in the container's user namespace) ──fork──► probe
 //!   polls: the probe's output pipe (kept up to      1. stdin /dev/null, stdout and stderr
 //!   MAX_OUTPUT bytes, the rest read and dropped)       the output pipe
-//!   and its verdict pipe                             2. join the init's namespaces and fork
+//!   and its verdict channel                          2. join the init's namespaces and fork
 //!                                                       the command as `den exec` does
 //!                                                       (`join::spawn`: same user, env,
 //!                                                       seccomp, capabilities)
 //!                                                    3. wait for it until the timeout; past
 //!                                                       it, SIGKILL its process group (it has
 //!                                                       a session of its own)
-//!                                                    4. write the verdict: its exit code,
-//!                                                       or -1 when it was cut
+//!                                                    4. send the [`Verdict`] on the
+//!                                                       report channel (`channel.rs`):
+//!                                                       its exit code, timed out, or why
+//!                                                       it could not run
 //! ```
 //!
 //! The result goes into [`Health`] (Docker's `State.Health`: status,
@@ -40,6 +42,7 @@ use super::join::{self, ExecRequest};
 use super::spec::ContainerSpec;
 use super::state::now_rfc3339;
 use super::{SetupError, security};
+use crate::channel::{self, fork_reporting};
 use crate::sys::{self, ChildExit};
 
 /// Output kept per probe (Docker's limit).
@@ -166,6 +169,19 @@ pub struct Health {
     pub log: Vec<Probe>,
 }
 
+/// What the probe process tells the supervisor about its command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) enum Verdict {
+    /// The command ended with this code (128 + N for signal N).
+    Exited(i32),
+    /// It ran past the timeout and was killed.
+    TimedOut,
+    /// It could not be started (`code`: Docker's 125/126/127).
+    CannotRun { code: i32, error: String },
+}
+
+type VerdictRx = channel::Receiver<Verdict>;
+
 pub fn path(dir: &Path) -> std::path::PathBuf {
     dir.join("health.json")
 }
@@ -217,7 +233,7 @@ impl Health {
 struct Running {
     child: sys::ForkedChild,
     output: std::fs::File,
-    verdict: std::fs::File,
+    verdict: VerdictRx,
     kept: Vec<u8>,
     start: String,
     started: Instant,
@@ -343,25 +359,34 @@ impl<'a> Runner<'a> {
 
     fn finish(&mut self, mut r: Running) {
         // The probe exits right after its verdict (an overdue one is
-        // killed here); the verdict stays in the pipe.
+        // killed here); the verdict stays in the pipe, and every sender is
+        // closed now, so `recv` cannot block.
         drop(r.child);
-        let mut verdict = String::new();
-        r.verdict.read_to_string(&mut verdict).ok();
+        let verdict = r.verdict.recv();
         read_bounded(&mut r.output, &mut r.kept);
         drop(r.output);
-        let (code, extra) = match verdict.split_once('\n') {
-            Some((c, rest)) => (c.parse().unwrap_or(-1), rest.to_string()),
-            None => (-1, String::new()),
-        };
         let mut output = String::from_utf8_lossy(&r.kept).into_owned();
-        output.push_str(&extra);
-        if code == -1 && extra.is_empty() {
-            output = format!("Health check exceeded timeout ({:?})", self.check.timeout);
-        }
+        let timed_out = format!("Health check exceeded timeout ({:?})", self.check.timeout);
+        let exit_code = match verdict {
+            Ok(Some(Verdict::Exited(code))) => code,
+            // Overdue: killed before it could say anything.
+            Ok(Some(Verdict::TimedOut)) | Ok(None) => {
+                output = timed_out;
+                -1
+            }
+            Ok(Some(Verdict::CannotRun { code, error })) => {
+                output.push_str(&error);
+                code
+            }
+            Err(e) => {
+                output = format!("the health check's report is not valid: {e}");
+                -1
+            }
+        };
         let probe = Probe {
             start: r.start,
             end: now_rfc3339(),
-            exit_code: code,
+            exit_code,
             output,
         };
         self.record(probe, r.started);
@@ -399,7 +424,7 @@ fn read_bounded(f: &mut std::fs::File, kept: &mut Vec<u8>) {
     }
 }
 
-type Pipes = (sys::ForkedChild, std::fs::File, std::fs::File);
+type Probing = (sys::ForkedChild, std::fs::File, VerdictRx);
 
 /// Forks the probe process (see the module doc).
 fn spawn_probe(
@@ -407,20 +432,13 @@ fn spawn_probe(
     prepared: &security::Prepared,
     init: i32,
     check: &Check,
-) -> Result<Pipes, SetupError> {
-    let pipe = |nonblock: bool| {
-        let mut flags = rustix::pipe::PipeFlags::CLOEXEC;
-        if nonblock {
-            flags |= rustix::pipe::PipeFlags::NONBLOCK;
-        }
-        rustix::pipe::pipe_with(flags).map_err(|e| SetupError::Io {
-            what: "create a pipe".into(),
-            path: "pipe".into(),
-            source: e.into(),
-        })
-    };
-    let (out_r, out_w) = pipe(true)?;
-    let (verdict_r, verdict_w) = pipe(false)?;
+) -> Result<Probing, SetupError> {
+    let flags = rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK;
+    let (out_r, out_w) = rustix::pipe::pipe_with(flags).map_err(|e| SetupError::Io {
+        what: "create a pipe".into(),
+        path: "pipe".into(),
+        source: e.into(),
+    })?;
     let timeout = check.timeout;
     let req = ExecRequest {
         args: check.test.clone(),
@@ -429,13 +447,13 @@ fn spawn_probe(
         user: None,
         terminal: false,
     };
-    let (child, (out_r, verdict_r)) = sys::fork_child((out_r, verdict_r), move || {
-        probe_main(spec, prepared, init, &req, timeout, out_w, verdict_w)
+    let (child, verdict, out_r) = fork_reporting(false, out_r, move |tx| {
+        probe_main(spec, prepared, init, &req, timeout, out_w, tx)
     })?;
-    Ok((child, out_r.into(), verdict_r.into()))
+    Ok((child, out_r.into(), verdict))
 }
 
-/// The probe process: runs the command, writes `CODE\n[error]` to `verdict`.
+/// The probe process: runs the command, sends its [`Verdict`].
 fn probe_main(
     spec: &ContainerSpec,
     prepared: &security::Prepared,
@@ -443,7 +461,7 @@ fn probe_main(
     req: &ExecRequest,
     timeout: Duration,
     output: OwnedFd,
-    verdict: OwnedFd,
+    mut verdict: channel::Sender<Verdict>,
 ) -> i32 {
     if let Ok(null) = std::fs::File::open("/dev/null") {
         rustix::stdio::dup2_stdin(&null).ok();
@@ -455,16 +473,19 @@ fn probe_main(
     let mut pipe = nix::sys::signal::SigSet::empty();
     pipe.add(nix::sys::signal::Signal::SIGPIPE);
     pipe.thread_unblock().ok();
-    let text = match join::spawn(spec, prepared, init, req) {
+    let msg = match join::spawn(spec, prepared, init, req) {
         Ok(child) => match wait_until(child, timeout) {
-            Some(code) => format!("{code}\n"),
-            None => String::new(),
+            Some(code) => Verdict::Exited(code),
+            None => Verdict::TimedOut,
         },
-        Err(e) => format!("{}\n{e}", e.exit_code()),
+        Err(e) => Verdict::CannotRun {
+            code: e.exit_code(),
+            error: e.to_string(),
+        },
     };
-    use std::io::Write;
-    std::fs::File::from(verdict).write_all(text.as_bytes()).ok();
-    0
+    // Nothing else to tell: the supervisor reads a missing verdict as a
+    // probe that was cut.
+    verdict.send(&msg).map_or(1, |()| 0)
 }
 
 /// The command's status, or `None` when it ran past `timeout` (then it and
@@ -568,6 +589,29 @@ mod tests {
             h.record(probe(0), 1, false);
         }
         assert_eq!(h.log.len(), MAX_LOG);
+    }
+
+    #[test]
+    fn verdicts_round_trip_on_the_channel() {
+        let (mut tx, mut rx) = channel::channel::<Verdict>().unwrap();
+        let sent = [
+            Verdict::Exited(0),
+            Verdict::Exited(137),
+            Verdict::TimedOut,
+            Verdict::CannotRun {
+                code: 127,
+                error: "executable file not found: nope".into(),
+            },
+        ];
+        for v in &sent {
+            tx.send(v).unwrap();
+        }
+        drop(tx);
+        for v in sent {
+            assert_eq!(rx.recv().unwrap(), Some(v));
+        }
+        // The probe gone without a verdict: end-of-file, read as cut.
+        assert_eq!(rx.recv().unwrap(), None);
     }
 
     #[test]
