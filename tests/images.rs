@@ -959,7 +959,7 @@ fn stale_temp_files_are_swept_by_the_next_command() {
     let tmp = sb.root().join("tmp");
     let names = [
         format!("put-x-{dead_pid}-{dead_start}"),
-        format!("images.json.tmp-{dead_pid}-{dead_start}"),
+        format!("write-Ab9xQz-{dead_pid}-{dead_start}"),
         format!("put-reused-{}-1", live.id()),
         format!("put-live-{live_suffix}"),
     ];
