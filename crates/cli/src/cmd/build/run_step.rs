@@ -203,7 +203,7 @@ impl Pipes {
 
 impl Drop for Pipes {
     fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.0).ok();
+        fs_err::remove_dir_all(&self.0).ok();
     }
 }
 
