@@ -226,7 +226,7 @@ fn delete_files(ctx: &Context, gone: &std::path::Path, id: &str) -> anyhow::Resu
     ) {
         rustix::fs::chmodat(&work, "work", Mode::RWXU, rustix::fs::AtFlags::empty()).ok();
     }
-    if std::fs::remove_dir_all(gone).is_ok() {
+    if fs_err::remove_dir_all(gone).is_ok() {
         return Ok(());
     }
     crate::in_userns::remove_container(ctx, id)

@@ -166,9 +166,9 @@ impl HashMemo {
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path, max: u64) -> Option<T> {
-    let meta = std::fs::metadata(path).ok()?;
+    let meta = fs_err::metadata(path).ok()?;
     if meta.len() > max {
         return None;
     }
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    serde_json::from_slice(&fs_err::read(path).ok()?).ok()
 }
