@@ -635,3 +635,47 @@ fn changed_build_arg_reruns_only_steps_using_it_and_hashes_are_remembered() {
     assert_eq!(cached(&third), 2, "{third}");
     assert_eq!(sb.den_ok(&["run", "--rm", "arg"]), "2\ntwo\n");
 }
+
+#[test]
+fn run_mount_cache_persists_between_builds_and_stays_out_of_the_image() {
+    let env = require_env!();
+    let mut sb = sandbox(&env);
+    sb.set_timeout(Duration::from_secs(300));
+    sb.write_file(
+        "c/Dockerfile",
+        "FROM busybox\n\
+         RUN --mount=type=cache,target=/cache echo run >> /cache/log && cat /cache/log > /seen\n\
+         RUN --mount=type=cache,id=/cache,target=/other,sharing=locked cat /other/log > /seen-by-id\n",
+    );
+    let ctx = sb.home().join("c");
+    let ctx = ctx.to_str().unwrap();
+    build(&sb, &["-t", "c", ctx]);
+    let show = [
+        "run",
+        "--rm",
+        "c",
+        "sh",
+        "-c",
+        "cat /seen /seen-by-id; ls -A /cache /other",
+    ];
+    assert_eq!(sb.den_ok(&show), "run\nrun\n/cache:\n\n/other:\n");
+    // The cache is den's private directory, kept for the next build.
+    let base = sb.root().join("build-mounts/cache");
+    let dirs: Vec<String> = dir_names(&base)
+        .into_iter()
+        .filter(|d| !d.ends_with(".lock"))
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    use std::os::unix::fs::PermissionsExt;
+    for p in [
+        sb.root().join("build-mounts"),
+        base.clone(),
+        base.join(&dirs[0]),
+    ] {
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o700, "{}", p.display());
+    }
+    let (again, _) = build(&sb, &["--no-cache", "-t", "c", ctx]);
+    assert_eq!(cached(&again), 0, "{again}");
+    assert_eq!(sb.den_ok(&show), "run\nrun\nrun\nrun\n/cache:\n\n/other:\n");
+}

@@ -7,6 +7,7 @@
 mod cache;
 mod commit;
 mod copy;
+mod mounts;
 mod run_step;
 mod state;
 
@@ -312,16 +313,20 @@ impl<'a> Builder<'a> {
                     dockerfile::Network::None => "none".into(),
                     dockerfile::Network::Host => "host".into(),
                 };
+                let mounts =
+                    mounts::plan(&self.store, st, &r.mounts).map_err(|e| self.err_at(inst, e))?;
                 let spec = run_step::RunSpec {
                     argv: script.argv,
                     network,
                     flags: Vec::new(),
                     pipes: script.files,
                     epoch: self.epoch,
+                    mounts,
                 };
                 let key = cache::key(&[
                     &st.key,
                     "RUN",
+                    &spec.mounts.key,
                     &serde_json::to_string(&spec.argv)?,
                     &serde_json::to_string(&spec.pipes)?,
                     &st.config["config"].to_string(),

@@ -28,6 +28,8 @@ pub struct RunSpec {
     pub network: String,
     pub flags: Vec<String>,
     pub pipes: Vec<(String, String)>,
+    /// `--mount=…`.
+    pub mounts: super::mounts::Planned,
     /// `SOURCE_DATE_EPOCH`.
     pub epoch: Option<u64>,
 }
@@ -63,6 +65,8 @@ pub fn run(
             den_build::script::PIPES_DIR
         ));
     }
+    let _locks = spec.mounts.lock()?;
+    flags.extend(spec.mounts.flags.iter().cloned());
     let c = BuildContainer::create(ctx, store, st, spec.argv.clone(), &spec.network, &flags)?;
     let result = (|| {
         let code = crate::launch::attach(supervisor(ctx, &c.spec, quiet)?, false, false)?;
@@ -230,9 +234,6 @@ fn supervisor(
 
 /// Refuses what den build does not run yet, with what to do instead.
 pub fn supported(run: &den_build::dockerfile::Run) -> anyhow::Result<()> {
-    if !run.mounts.is_empty() {
-        bail!("RUN --mount is not supported by den build yet: COPY what the step needs instead");
-    }
     for h in &run.heredocs {
         if !den_build::script::valid_file_name(&h.name) {
             bail!(
