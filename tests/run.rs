@@ -568,7 +568,21 @@ fn mariadb_runs_as_999_and_keeps_its_data_in_a_named_volume() {
     };
     let db = start("db1");
     wait_ready();
-    let out = query("create database kept; select user from mysql.user where user='root' limit 1");
+    // The image's entrypoint first runs a temporary server to initialise
+    // the datadir, then restarts it: a query may land in that gap and not
+    // connect at all (ERROR 2002), which is safe to retry.
+    let t = Instant::now();
+    let out = loop {
+        let out =
+            query("create database kept; select user from mysql.user where user='root' limit 1");
+        if out.status.success()
+            || !stderr(&out).contains("ERROR 2002")
+            || t.elapsed() > Duration::from_secs(60)
+        {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
     assert!(out.status.success(), "{}", stderr(&out));
     let datadir = sb.root().join("volumes/dbdata/_data");
     stop(db);
