@@ -73,6 +73,9 @@ def prepare_home(user, home, den_src):
         f.write('[storage]\ndriver = "overlay"\n')
     with open(f"{home}/.config/containers/registries.conf", "w") as f:
         f.write(f'[[registry]]\nlocation = "{REGISTRY}"\ninsecure = true\n')
+    # crun refuses this kind of host's hybrid cgroups; runc with cgroupfs works.
+    with open(f"{home}/.config/containers/containers.conf", "w") as f:
+        f.write('[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\n')
     shutil.copy(den_src, f"{home}/den")
     sh(f"chown -R {pw.pw_uid}:{pw.pw_gid} {home} && chmod 0700 {home}/run && chmod 0755 {home} {home}/den")
     sh("mount --make-rshared / 2>/dev/null || true")
