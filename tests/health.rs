@@ -76,7 +76,7 @@ fn health_goes_from_starting_to_unhealthy_to_healthy() {
     assert_eq!(v["State"]["Health"]["Status"], "starting", "{v}");
     assert_eq!(
         v["Config"]["Healthcheck"]["Test"],
-        serde_json::json!(["CMD", "/bin/sh", "-c", "echo probing; test -f /tmp/ok"])
+        serde_json::json!(["CMD-SHELL", "echo probing; test -f /tmp/ok"])
     );
     assert_eq!(v["Config"]["Healthcheck"]["Interval"], 1_000_000_000u64);
     // Two failures in a row (one a second) make it unhealthy.
@@ -111,6 +111,64 @@ fn health_goes_from_starting_to_unhealthy_to_healthy() {
     assert_eq!(mode.trim(), "600");
     // Stopped, it shows no health in ps.
     sb.den_ok(&["rm", "-f", "hc"]);
+}
+
+#[test]
+fn inspect_shows_the_check_as_docker_does() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "shown",
+        "--health-cmd",
+        "test -d /tmp",
+        "--health-interval",
+        "1m30s",
+        "--health-timeout",
+        "500ms",
+        "--health-start-period",
+        "1.5h",
+        "--health-start-interval",
+        "2s500ms",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    // A shell command is shown as given (CMD-SHELL), durations as Go's
+    // nanosecond counts.
+    assert_eq!(
+        inspect(&sb, "shown")["Config"]["Healthcheck"],
+        serde_json::json!({
+            "Test": ["CMD-SHELL", "test -d /tmp"],
+            "Interval": 90_000_000_000u64,
+            "Timeout": 500_000_000u64,
+            "StartPeriod": 5_400_000_000_000u64,
+            "StartInterval": 2_500_000_000u64,
+            "Retries": 3,
+        })
+    );
+    // It still runs through /bin/sh -c.
+    let out = sb.den(&["healthcheck", "run", "shown"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // A negative duration is refused by name.
+    let err = sb.den_fail(
+        &[
+            "run",
+            "--rm",
+            "--health-cmd=true",
+            "--health-interval=-1s",
+            "busybox",
+            "true",
+        ],
+        125,
+    );
+    assert_eq!(
+        err,
+        "den: invalid --health-interval `-1s`: it cannot be negative\n"
+    );
+    sb.den_ok(&["rm", "-f", "shown"]);
 }
 
 #[test]

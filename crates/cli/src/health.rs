@@ -70,9 +70,13 @@ impl ImageHealth {
 
 fn duration_flag(name: &str, v: &Option<String>) -> anyhow::Result<Option<Duration>> {
     let Some(s) = v else { return Ok(None) };
-    let d = health::parse_duration(s).with_context(|| {
-        format!("invalid --{name} `{s}`: use a duration like 30s, 1m30s or 500ms")
-    })?;
+    let d = match den_duration::parse_std(s) {
+        Ok(d) => d,
+        Err(den_duration::ParseError::Negative(_)) => {
+            bail!("invalid --{name} `{s}`: it cannot be negative")
+        }
+        Err(_) => bail!("invalid --{name} `{s}`: use a duration like 30s, 1m30s or 500ms"),
+    };
     if !d.is_zero() && d < Duration::from_millis(1) {
         bail!("invalid --{name} `{s}`: it cannot be less than 1ms");
     }
@@ -107,7 +111,7 @@ pub fn check(flags: &HealthFlags, image: Option<&ImageHealth>) -> anyhow::Result
     let base = image.cloned().unwrap_or_default();
     let test = match &flags.health_cmd {
         Some(cmd) if cmd.is_empty() => bail!("--health-cmd is empty: give a command to run"),
-        Some(cmd) => health::shell(cmd),
+        Some(cmd) => health::Command::Shell(cmd.clone()),
         None => match Test::parse(&base.test) {
             Ok(Test::Run(argv)) => argv,
             Ok(Test::Inherit | Test::Disabled) => return Ok(None),
@@ -154,9 +158,9 @@ pub fn config_json(spec_health: &serde_json::Value) -> serde_json::Value {
     let Ok(c) = serde_json::from_value::<Check>(spec_health.clone()) else {
         return serde_json::Value::Null;
     };
-    let ns = |d: Duration| d.as_nanos() as u64;
+    let ns = den_duration::to_go;
     serde_json::json!({
-        "Test": std::iter::once("CMD".to_string()).chain(c.test).collect::<Vec<_>>(),
+        "Test": c.test.docker_test(),
         "Interval": ns(c.interval), "Timeout": ns(c.timeout),
         "StartPeriod": ns(c.start_period), "StartInterval": ns(c.start_interval),
         "Retries": c.retries,
@@ -179,7 +183,7 @@ mod tests {
         .unwrap()
         .unwrap();
         let c = check(&flags(), Some(&image)).unwrap().unwrap();
-        assert_eq!(c.test, vec!["probe"]);
+        assert_eq!(c.test, health::Command::Exec(vec!["probe".into()]));
         assert_eq!(c.interval, Duration::from_secs(2));
         assert_eq!((c.retries, c.timeout), (7, health::DEFAULT_TIMEOUT));
         let f = HealthFlags {
@@ -188,7 +192,7 @@ mod tests {
             ..flags()
         };
         let c = check(&f, Some(&image)).unwrap().unwrap();
-        assert_eq!(c.test, health::shell("true"));
+        assert_eq!(c.test, health::Command::Shell("true".into()));
         assert_eq!((c.interval, c.retries), (Duration::from_millis(500), 7));
         let off = HealthFlags {
             no_healthcheck: true,
@@ -214,6 +218,13 @@ mod tests {
                 ..flags()
             }),
             "invalid --health-retries `-1`: it cannot be negative"
+        );
+        assert_eq!(
+            e(HealthFlags {
+                health_timeout: Some("-1s".into()),
+                ..flags()
+            }),
+            "invalid --health-timeout `-1s`: it cannot be negative"
         );
         assert_eq!(
             e(HealthFlags {

@@ -245,40 +245,13 @@ fn long_volume(n: &Node, dir: &Path) -> Result<Volume, String> {
 #[path = "types_tests.rs"]
 mod tests;
 
-/// A compose duration (Go's `time.ParseDuration`: `1m30s`, `1.5s`,
-/// `500ms`, `2h`; units ns, us, µs, ms, s, m, h; a bare number is refused).
+/// A compose duration: Go's `time.ParseDuration` (`1m30s`, `1.5s`,
+/// `500ms`, `2h`; units ns, us, µs, ms, s, m, h; a bare number other than
+/// 0 is refused), through `den_duration`, den's one Go-duration parser.
 pub fn duration(s: &str) -> Result<std::time::Duration, String> {
-    let bad = || format!("duration {s:?}: write a number with a unit, e.g. 30s, 1m30s or 500ms");
-    let mut rest = s.trim();
-    if rest == "0" {
-        return Ok(std::time::Duration::ZERO);
-    }
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let value: f64 = rest[..n].parse().map_err(|_| bad())?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..u] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        total += value * scale;
-        rest = &rest[u..];
-    }
-    std::time::Duration::try_from_secs_f64(total).map_err(|_| bad())
+    den_duration::parse_std(s).map_err(|_| {
+        format!("duration {s:?}: write a number with a unit, e.g. 30s, 1m30s or 500ms")
+    })
 }
 
 /// A healthcheck's `test`.

@@ -336,39 +336,11 @@ pub fn native_platform(requested: &str, native: &str) -> Result<(), String> {
     ))
 }
 
-/// A Go duration (`30s`, `1m30s`, `1.5h`, `500ms`, `0`).
+/// A Go duration (`30s`, `1m30s`, `1.5h`, `500ms`, `0`): `den_duration`,
+/// den's one Go-duration parser.
 pub fn duration(value: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {value:?}: use e.g. 30s, 1m30s or 500ms");
-    if value == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut rest = value;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let num: f64 = rest[..n].parse().map_err(|_| bad())?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let secs = match &rest[..u] {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        total += num * secs;
-        rest = &rest[u..];
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| bad())
+    den_duration::parse_std(value)
+        .map_err(|_| format!("invalid duration {value:?}: use e.g. 30s, 1m30s or 500ms"))
 }
 
 /// A `HEALTHCHECK` interval: 0 (unset) or at least 1ms, as BuildKit wants.

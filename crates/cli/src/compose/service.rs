@@ -599,7 +599,7 @@ fn health(p: &Project, n: &Node, key: &str) -> anyhow::Result<Vec<String>> {
                 .and_then(|t| types::duration(&t))
                 .map_err(|e| invalid(p, v, &k, e))?;
             match run_has_flag(flag) {
-                true => out.push(format!("--{flag}={}s", d.as_secs_f64())),
+                true => out.push(format!("--{flag}={}", den_duration::format_std(d))),
                 false => {
                     eprintln!("den: warning: {k} is ignored: this den has no `den run --{flag}`")
                 }

@@ -60,14 +60,60 @@ pub const DEFAULT_RETRIES: u32 = 3;
 /// A container's health check, as the cli decided it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
-    /// The command, run in the container like `den exec` (CMD-SHELL is
-    /// already `/bin/sh -c CMD`).
-    pub test: Vec<String>,
+    /// The command, run in the container like `den exec`. A spec.json
+    /// written by an older den holds a plain argv here (a shell check
+    /// already as `/bin/sh -c CMD`): it reads as [`Command::Exec`].
+    #[serde(deserialize_with = "command_or_argv")]
+    pub test: Command,
     pub interval: Duration,
     pub timeout: Duration,
     pub start_period: Duration,
     pub start_interval: Duration,
     pub retries: u32,
+}
+
+/// What a check runs, in the form it was given (Docker shows it back).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    /// `["CMD", arg…]`: run directly.
+    Exec(Vec<String>),
+    /// `["CMD-SHELL", cmd]`, `--health-cmd`: run with `/bin/sh -c`.
+    Shell(String),
+}
+
+impl Command {
+    /// The argv the probe runs.
+    pub fn argv(&self) -> Vec<String> {
+        match self {
+            Self::Exec(args) => args.clone(),
+            Self::Shell(cmd) => vec!["/bin/sh".into(), "-c".into(), cmd.clone()],
+        }
+    }
+
+    /// Docker's `Healthcheck.Test`: `["CMD", …]` or `["CMD-SHELL", cmd]`.
+    pub fn docker_test(&self) -> Vec<String> {
+        match self {
+            Self::Exec(args) => std::iter::once("CMD".to_owned())
+                .chain(args.iter().cloned())
+                .collect(),
+            Self::Shell(cmd) => vec!["CMD-SHELL".into(), cmd.clone()],
+        }
+    }
+}
+
+/// [`Command`], or the plain argv an older den wrote.
+fn command_or_argv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Command, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Typed(Command),
+        Argv(Vec<String>),
+    }
+    Ok(match Stored::deserialize(d)? {
+        Stored::Typed(c) => c,
+        Stored::Argv(argv) => Command::Exec(argv),
+    })
 }
 
 /// What a Docker `Test` list asks for.
@@ -78,7 +124,7 @@ pub enum Test {
     /// `["NONE"]`: no check.
     Disabled,
     /// `["CMD", …]` or `["CMD-SHELL", cmd]`: the command to run.
-    Run(Vec<String>),
+    Run(Command),
 }
 
 impl Test {
@@ -87,47 +133,15 @@ impl Test {
         match test.split_first() {
             None => Ok(Test::Inherit),
             Some((k, [])) if k == "NONE" => Ok(Test::Disabled),
-            Some((k, args)) if k == "CMD" && !args.is_empty() => Ok(Test::Run(args.to_vec())),
-            Some((k, [cmd])) if k == "CMD-SHELL" => Ok(Test::Run(shell(cmd))),
+            Some((k, args)) if k == "CMD" && !args.is_empty() => {
+                Ok(Test::Run(Command::Exec(args.to_vec())))
+            }
+            Some((k, [cmd])) if k == "CMD-SHELL" => Ok(Test::Run(Command::Shell(cmd.clone()))),
             Some((k, _)) => Err(format!(
                 "health check test {k:?}: use [\"CMD\", ARG…], [\"CMD-SHELL\", COMMAND] or [\"NONE\"]"
             )),
         }
     }
-}
-
-/// `/bin/sh -c CMD`, as Docker runs CMD-SHELL and `--health-cmd`.
-pub fn shell(cmd: &str) -> Vec<String> {
-    vec!["/bin/sh".into(), "-c".into(), cmd.into()]
-}
-
-/// Go's duration syntax (`30s`, `1m30s`, `500ms`, `0`), as Docker's flags take it.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let mut rest = s.trim();
-    if rest == "0" {
-        return Some(Duration::ZERO);
-    }
-    let mut total = Duration::ZERO;
-    while !rest.is_empty() {
-        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let value: f64 = rest[..n].parse().ok()?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..u] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total = total.checked_add(Duration::try_from_secs_f64(value * scale).ok()?)?;
-        rest = &rest[u..];
-    }
-    (!s.trim().is_empty()).then_some(total)
 }
 
 /// `State.Health.Status`.
@@ -366,7 +380,7 @@ impl<'a> Runner<'a> {
         read_bounded(&mut r.output, &mut r.kept);
         drop(r.output);
         let mut output = String::from_utf8_lossy(&r.kept).into_owned();
-        let timed_out = format!("Health check exceeded timeout ({:?})", self.check.timeout);
+        let timed_out = timed_out_output(self.check.timeout);
         let exit_code = match verdict {
             Ok(Some(Verdict::Exited(code))) => code,
             // Overdue: killed before it could say anything.
@@ -414,6 +428,15 @@ impl<'a> Runner<'a> {
     }
 }
 
+/// A cut probe's output: Docker's words, the timeout as Go prints it
+/// (`%v`: `1m30s`, `500ms`).
+fn timed_out_output(timeout: Duration) -> String {
+    format!(
+        "Health check exceeded timeout ({})",
+        den_duration::format_std(timeout)
+    )
+}
+
 /// Reads what is there (the pipe is non-blocking), keeping at most
 /// [`MAX_OUTPUT`] bytes in `kept`.
 fn read_bounded(f: &mut std::fs::File, kept: &mut Vec<u8>) {
@@ -441,7 +464,7 @@ fn spawn_probe(
     })?;
     let timeout = check.timeout;
     let req = ExecRequest {
-        args: check.test.clone(),
+        args: check.test.argv(),
         env: Vec::new(),
         cwd: None,
         user: None,
@@ -540,26 +563,53 @@ mod tests {
         assert_eq!(Test::parse(&s(&["NONE"])), Ok(Test::Disabled));
         assert_eq!(
             Test::parse(&s(&["CMD", "true", "x"])),
-            Ok(Test::Run(s(&["true", "x"])))
+            Ok(Test::Run(Command::Exec(s(&["true", "x"]))))
         );
         assert_eq!(
             Test::parse(&s(&["CMD-SHELL", "test -f /ok"])),
-            Ok(Test::Run(s(&["/bin/sh", "-c", "test -f /ok"])))
+            Ok(Test::Run(Command::Shell("test -f /ok".into())))
         );
         assert!(Test::parse(&s(&["CMD"])).is_err());
         assert!(Test::parse(&s(&["bogus", "x"])).is_err());
     }
 
     #[test]
-    fn durations_like_go() {
-        assert_eq!(parse_duration("1s"), Some(Duration::from_secs(1)));
-        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
-        assert_eq!(parse_duration("1.5h"), Some(Duration::from_secs(5400)));
-        for bad in ["", "5", "s", "1x", "-1s", "1e400s"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
+    fn a_cut_probe_names_its_timeout_as_go_prints_it() {
+        for (d, shown) in [
+            (Duration::from_secs(90), "1m30s"),
+            (Duration::from_millis(500), "500ms"),
+            (Duration::from_secs(3600), "1h0m0s"),
+            (Duration::from_millis(1500), "1.5s"),
+        ] {
+            assert_eq!(
+                timed_out_output(d),
+                format!("Health check exceeded timeout ({shown})")
+            );
         }
+    }
+
+    #[test]
+    fn commands_keep_their_docker_form_and_old_specs_still_read() {
+        let shell = Command::Shell("test -f /ok".into());
+        assert_eq!(shell.argv(), s(&["/bin/sh", "-c", "test -f /ok"]));
+        assert_eq!(shell.docker_test(), s(&["CMD-SHELL", "test -f /ok"]));
+        let exec = Command::Exec(s(&["true", "x"]));
+        assert_eq!(exec.docker_test(), s(&["CMD", "true", "x"]));
+        let check = |test: serde_json::Value| {
+            serde_json::from_value::<Check>(serde_json::json!({
+                "test": test, "interval": {"secs": 1, "nanos": 0},
+                "timeout": {"secs": 1, "nanos": 0}, "start_period": {"secs": 0, "nanos": 0},
+                "start_interval": {"secs": 5, "nanos": 0}, "retries": 3
+            }))
+            .unwrap()
+            .test
+        };
+        // An older den's spec.json: the argv it ran.
+        assert_eq!(
+            check(serde_json::json!(["/bin/sh", "-c", "x"])),
+            Command::Exec(s(&["/bin/sh", "-c", "x"]))
+        );
+        assert_eq!(check(serde_json::to_value(&shell).unwrap()), shell);
     }
 
     fn probe(code: i32) -> Probe {
