@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use den_tests::{TestEnv, UserSandbox, require_env, stderr, stdout};
+use den_tests::{TestEnv, UserSandbox, inspect, require_env, retry, stderr, stdout, wait_for};
 
 fn sandbox(env: &TestEnv) -> UserSandbox {
     let sb = env.sandbox_sub();
@@ -15,26 +15,10 @@ fn sandbox(env: &TestEnv) -> UserSandbox {
     sb
 }
 
-fn inspect(sb: &UserSandbox, name: &str) -> serde_json::Value {
-    let v: serde_json::Value = serde_json::from_str(&sb.den_ok(&["inspect", name])).unwrap();
-    v[0].clone()
-}
-
 fn names(ps: &str) -> Vec<String> {
     let mut v: Vec<String> = ps.lines().map(str::to_owned).collect();
     v.sort();
     v
-}
-
-fn retry<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let t = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(t.elapsed() < limit, "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// `den run -l/--label/--label-file`: kept in the record, shown by
@@ -512,14 +496,9 @@ fn named_volume_survives_down_up_and_goes_with_down_v() {
     );
     assert!(sb.den_ok(&["ps", "-a", "-q"]).is_empty());
     compose(&["up", "-d"]);
-    let t = Instant::now();
-    while boots() < 2 {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "second boot not recorded"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for("the second boot recorded", Duration::from_secs(20), || {
+        boots() >= 2
+    });
     let out = sb.den(&["compose", "-f", &file, "-p", "vol", "down", "-v", "-t", "0"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(

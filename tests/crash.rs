@@ -125,7 +125,7 @@ fn recovers(sb: &UserSandbox, marker: &str) {
     }
     assert_eq!(
         pids_with(marker),
-        vec![],
+        Vec::<i64>::new(),
         "processes of the test's containers"
     );
     let root = sb.root().display().to_string();

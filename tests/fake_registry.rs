@@ -47,6 +47,11 @@ impl FakeRegistry {
         }
     }
 
+    /// The one image every scenario serves (or takes, for `push`).
+    pub fn image(&self) -> String {
+        format!("{}/t/img:1", self.a)
+    }
+
     /// The requests so far, one JSON object each.
     pub fn requests(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.log)

@@ -771,7 +771,7 @@ fn blob_longer_than_its_descriptor_is_cut_off() {
     let env = require_env!();
     let sb = env.sandbox_sub();
     let fake = FakeRegistry::start("bigblob");
-    let image = format!("{}/t/img:1", fake.a);
+    let image = fake.image();
     let err = sb.den_fail(&["pull", "-q", &image], 125);
     let blob = oci_layout::sha(b"0123456789");
     assert_eq!(
@@ -801,7 +801,7 @@ fn oversized_manifest_is_refused() {
     let env = require_env!();
     let sb = env.sandbox_sub();
     let fake = FakeRegistry::start("bigmanifest");
-    let image = format!("{}/t/img:1", fake.a);
+    let image = fake.image();
     let err = sb.den_fail(&["pull", "-q", &image], 125);
     assert_eq!(
         err,
@@ -820,7 +820,7 @@ fn credentials_never_reach_another_host() {
     let env = require_env!();
     let sb = env.sandbox_sub();
     let fake = FakeRegistry::start("realm");
-    let image = format!("{}/t/img:1", fake.a);
+    let image = fake.image();
     sb.den_fail(&["pull", "-q", "--creds", "u:secret", &image], 125);
     let token = fake.wait_for(|r| r["side"] == "B");
     assert_eq!(
@@ -840,7 +840,7 @@ fn credentials_never_reach_another_host() {
         .status()
         .unwrap();
     sb.den_ok(&["load", "-i", layout.to_str().unwrap()]);
-    let dest = format!("{}/t/img:1", fake.a);
+    let dest = fake.image();
     sb.den(&["push", "--creds", "u:secret", "pushme/img:1", &dest]);
     let put = fake.wait_for(|r| r["side"] == "B" && r["method"] == "PUT");
     assert_eq!(

@@ -7,26 +7,13 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use den_tests::{TestEnv, UserSandbox, require_env, stderr, stdout};
+use den_tests::{TestEnv, UserSandbox, inspect, require_env, stderr, stdout, wait_for};
 
 fn sandbox(env: &TestEnv) -> UserSandbox {
     let sb = env.sandbox_sub();
     sb.write_registries_conf(&den_tests::mirror_conf("docker.io", &env.registry));
     sb.den_ok(&["pull", "-q", "busybox"]);
     sb
-}
-
-fn inspect(sb: &UserSandbox, name: &str) -> serde_json::Value {
-    let v: serde_json::Value = serde_json::from_str(&sb.den_ok(&["inspect", name])).unwrap();
-    v[0].clone()
-}
-
-fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !check() {
-        assert!(t.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

@@ -10,17 +10,21 @@ use std::time::{Duration, Instant};
 
 use sha2::Digest as _;
 
-use den_tests::{UserSandbox, free_port, require_env, require_shared, sandbox, stdout};
+use den_tests::{
+    UserSandbox, free_port, require_env, require_shared, retry, sandbox, stdout, wait_for,
+};
 
-fn retry<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let t = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(t.elapsed() < Duration::from_secs(20), "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// How long a published service may take to answer.
+const UP: Duration = Duration::from_secs(20);
+
+/// `GET /` over HTTP/1.0 on a loopback port: the whole answer once it is a
+/// 200.
+fn http_get(port: u16) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.contains("200 OK").then_some(out)
 }
 
 #[test]
@@ -41,13 +45,7 @@ fn published_tcp_udp_and_all_exposed_ports() {
         "http.server",
         "8000",
     ]);
-    let body = retry("the http server", || {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-        s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
-        let mut out = String::new();
-        s.read_to_string(&mut out).ok()?;
-        out.contains("200 OK").then_some(out)
-    });
+    let body = retry("the http server", UP, || http_get(port));
     assert!(body.contains("Directory listing"), "{body}");
     assert_eq!(
         sb.den_ok(&["port", "web"]).trim(),
@@ -94,7 +92,7 @@ fn published_tcp_udp_and_all_exposed_ports() {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
-    let reply = retry("the udp echo", || {
+    let reply = retry("the udp echo", UP, || {
         sock.send_to(b"ping", ("127.0.0.1", uport)).ok()?;
         let mut buf = [0u8; 64];
         let (n, _) = sock.recv_from(&mut buf).ok()?;
@@ -117,6 +115,82 @@ fn published_tcp_udp_and_all_exposed_ports() {
     let shown = sb.den_ok(&["port", "db", "3306"]);
     assert!(shown.trim().starts_with("0.0.0.0:"), "{shown}");
     sb.den_ok(&["rm", "-f", "db"]);
+}
+
+/// A container made by the den before typed specs (ports in `-p` syntax,
+/// the health check as the argv it ran) still starts, publishes its port,
+/// stops and is removed.
+#[test]
+fn a_container_with_an_older_spec_still_starts() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let port = free_port();
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "old",
+        "-p",
+        &format!("127.0.0.1:{port}:8000"),
+        "--cap-add",
+        "NET_ADMIN",
+        "--health-cmd",
+        "true",
+        "python:3.11-slim",
+        "python3",
+        "-m",
+        "http.server",
+        "8000",
+    ]);
+    sb.den_ok(&["stop", "old"]);
+    let inspect = || {
+        serde_json::from_str::<serde_json::Value>(&sb.den_ok(&["inspect", "old"])).unwrap()[0]
+            .clone()
+    };
+    let id = inspect()["Id"].as_str().unwrap().to_owned();
+    let path = sb.root().join("containers").join(&id).join("spec.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    // This den writes typed values; rewrite them as the older den did.
+    let net = &mut spec["network"]["Private"];
+    assert!(net["ports"][0].is_object(), "{net}");
+    net["ports"] = serde_json::json!([format!("127.0.0.1:{port}:8000/tcp")]);
+    assert_eq!(spec["health"]["test"], serde_json::json!({"shell": "true"}));
+    spec["health"]["test"] = serde_json::json!(["/bin/sh", "-c", "true"]);
+    assert!(
+        spec["security"]["capabilities"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("CAP_NET_ADMIN")),
+        "{spec}"
+    );
+    // In place: the owner and mode (0600) stay.
+    std::fs::write(&path, serde_json::to_vec(&spec).unwrap()).unwrap();
+    sb.den_ok(&["start", "old"]);
+    let body = retry("the http server of the old container", UP, || {
+        http_get(port)
+    });
+    assert!(body.contains("Directory listing"), "{body}");
+    let v = inspect();
+    assert_eq!(v["State"]["Status"], "running", "{v}");
+    assert_eq!(
+        v["Config"]["Healthcheck"]["Test"],
+        serde_json::json!(["CMD", "/bin/sh", "-c", "true"])
+    );
+    assert!(
+        v["HostConfig"]["CapAdd"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("CAP_NET_ADMIN")),
+        "{v}"
+    );
+    let out = sb.den_ok(&["exec", "old", "grep", "CapEff", "/proc/1/status"]);
+    // CAP_NET_ADMIN is bit 12: kept from the old spec's names.
+    let eff = u64::from_str_radix(out.split_whitespace().nth(1).unwrap(), 16).unwrap();
+    assert_ne!(eff & (1 << 12), 0, "{out}");
+    sb.den_ok(&["stop", "old"]);
+    sb.den_ok(&["rm", "old"]);
+    assert_eq!(sb.den_ok(&["ps", "-aq"]), "");
 }
 
 /// An OCI layout in the user's home: the shared busybox's layers under a
@@ -325,11 +399,9 @@ fn network_helpers_are_gone_after_rm() {
         "one pasta per container, owned by its supervisor: {children}"
     );
     sb.den_ok(&["rm", "-f", "n1"]);
-    let t = Instant::now();
-    while std::path::Path::new(&format!("/proc/{}", pasta[0])).exists() {
-        assert!(t.elapsed() < Duration::from_secs(5), "pasta left after rm");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for("pasta to end after rm", Duration::from_secs(5), || {
+        !std::path::Path::new(&format!("/proc/{}", pasta[0])).exists()
+    });
     let out = sb.den_ok(&[
         "run",
         "--rm",
@@ -423,7 +495,7 @@ fn user_networks_connect_by_name_and_stay_apart() {
     let fetch = |url: &str| {
         format!("import urllib.request as u\nprint(u.urlopen('{url}', timeout=5).status)")
     };
-    let status = retry("b by name from a", || {
+    let status = retry("b by name from a", UP, || {
         let out = sb.den(&["exec", "a", "python3", "-c", &fetch("http://bee/")]);
         out.status.success().then(|| stdout(&out))
     });
@@ -434,13 +506,7 @@ fn user_networks_connect_by_name_and_stay_apart() {
         "200"
     );
     // Published from a user network.
-    let body = retry("a through its published port", || {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-        s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
-        let mut out = String::new();
-        s.read_to_string(&mut out).ok()?;
-        out.contains("200 OK").then_some(out)
-    });
+    let body = retry("a through its published port", UP, || http_get(port));
     assert!(body.contains("Directory listing"));
     // Another network reaches neither the names nor the addresses; the
     // refusal happens in den's own namespaces (nothing leaves the machine).
@@ -543,7 +609,7 @@ fn user_network_ports_reach_the_container_address_not_its_loopback() {
         .rsplit_once('.')
         .map(|(net, _)| format!("{net}.1"))
         .unwrap();
-    let reply = retry("the service on every address", || {
+    let reply = retry("the service on every address", UP, || {
         let r = ask_published(all);
         r.starts_with("from").then_some(r)
     });
@@ -589,7 +655,7 @@ fn user_network_proxy_is_bounded_and_confined() {
         "-c",
         server,
     ]);
-    retry("the echo service", || {
+    retry("the echo service", UP, || {
         (ask_published(port) == "echo:hello").then_some(())
     });
     let idle: Vec<TcpStream> = (0..600)
@@ -763,7 +829,7 @@ fn user_network_ports_drop_spoofed_arp_and_ip() {
     send(&victim, &victim, "spoofed");
     send(&evil, &evil, "honest");
     // The honest frames arrive (the sender works), the forged ones do not.
-    let logs = retry("the honest datagram", || {
+    let logs = retry("the honest datagram", UP, || {
         let l = sb.den_ok(&["logs", "recv"]);
         l.contains("honest").then_some(l)
     });
@@ -818,7 +884,7 @@ fn rm_container_leaves_the_network_and_its_address_rests() {
         sb.den_ok(&["exec", "stay", "cat", "/etc/hosts"])
             .contains("leaver")
     );
-    retry("the --rm container gone", || {
+    retry("the --rm container gone", UP, || {
         (!sb.den_ok(&["ps", "-a"]).contains("leaver")).then_some(())
     });
     let hosts = sb.den_ok(&["exec", "stay", "cat", "/etc/hosts"]);

@@ -574,3 +574,30 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// Polls `f` every 50 ms until it gives a value; past `limit`, fails the
+/// test naming `what`.
+pub fn retry<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let t = std::time::Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            t.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// [`retry`] for a condition: polls until `check` holds.
+pub fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    retry(what, limit, || check().then_some(()))
+}
+
+/// `den inspect NAME`'s object (of a container).
+pub fn inspect(sb: &UserSandbox, name: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(&sb.den_ok(&["inspect", name])).unwrap();
+    v[0].clone()
+}

@@ -29,6 +29,10 @@
 //! lost, leaving the previous whole file, which every reader accepts.
 //! Architecture invariant: this is the only place den replaces a file.
 
+mod read;
+
+pub use read::{ReadError, read_bounded, read_json};
+
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;

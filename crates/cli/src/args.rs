@@ -388,19 +388,14 @@ pub struct RunArgs {
     /// Name of the container.
     #[arg(long)]
     pub name: Option<String>,
-    /// Keep standard input open.
-    #[arg(short, long)]
-    pub interactive: bool,
-    /// Give the container a terminal.
-    #[arg(short, long)]
-    pub tty: bool,
+    #[command(flatten)]
+    pub terminal: crate::run_flags::TerminalFlags,
     /// Keys that detach from the container's terminal, leaving it running
     /// (default ctrl-p,ctrl-q).
     #[arg(long, value_name = "KEYS")]
     pub detach_keys: Option<String>,
-    /// Set an environment variable (KEY=VALUE, or KEY to copy it from den's environment).
-    #[arg(short, long = "env", value_name = "KEY[=VALUE]")]
-    pub env: Vec<String>,
+    #[command(flatten)]
+    pub process: crate::run_flags::ProcessFlags,
     /// Read environment variables from a file.
     #[arg(long, value_name = "FILE")]
     pub env_file: Vec<PathBuf>,
@@ -410,12 +405,6 @@ pub struct RunArgs {
     /// Read labels from a file (KEY=VALUE lines; `#` comments).
     #[arg(long, value_name = "FILE")]
     pub label_file: Vec<PathBuf>,
-    /// Working directory inside the container.
-    #[arg(short, long, value_name = "DIR")]
-    pub workdir: Option<String>,
-    /// User to run as: uid[:gid] or name[:group].
-    #[arg(short, long)]
-    pub user: Option<String>,
     /// Container host name.
     #[arg(long)]
     pub hostname: Option<String>,
@@ -597,16 +586,10 @@ pub struct RmArgs {
 #[derive(Debug, Args)]
 #[command(trailing_var_arg = true)]
 pub struct ExecArgs {
-    #[arg(short, long)]
-    pub interactive: bool,
-    #[arg(short, long)]
-    pub tty: bool,
-    #[arg(short, long = "env")]
-    pub env: Vec<String>,
-    #[arg(short, long)]
-    pub workdir: Option<String>,
-    #[arg(short, long)]
-    pub user: Option<String>,
+    #[command(flatten)]
+    pub terminal: crate::run_flags::TerminalFlags,
+    #[command(flatten)]
+    pub process: crate::run_flags::ProcessFlags,
     pub container: String,
     #[arg(required = true, allow_hyphen_values = true)]
     pub command: Vec<String>,

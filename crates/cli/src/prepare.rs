@@ -79,18 +79,20 @@ pub fn prepare_container(ctx: &Context, new: NewContainer<'_>) -> anyhow::Result
             args: process_args,
             env: config.env_with(&flags.env),
             cwd: args
+                .process
                 .workdir
                 .clone()
                 .or(config.working_dir.clone())
                 .filter(|w| !w.is_empty())
                 .unwrap_or_else(|| "/".into()),
             user: args
+                .process
                 .user
                 .clone()
                 .or(flags.userns.default_user.clone())
                 .or(config.user.clone())
                 .unwrap_or_default(),
-            terminal: args.tty,
+            terminal: args.terminal.tty,
             preserve_fds: args.preserve_fds,
         },
         network: plan.network.clone(),

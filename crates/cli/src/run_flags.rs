@@ -14,6 +14,33 @@ use crate::context::Context;
 use crate::names;
 use crate::volumes::Volumes;
 
+/// `-e`, `-w`, `-u`: the command's environment, directory and user. One
+/// definition for `den run`, `den exec`, `den compose run` and `den
+/// compose exec`, so their help says the same.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ProcessFlags {
+    /// Set an environment variable (KEY=VALUE, or KEY to copy it from den's environment).
+    #[arg(short, long = "env", value_name = "KEY[=VALUE]")]
+    pub env: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// User to run as: uid[:gid] or name[:group].
+    #[arg(short, long)]
+    pub user: Option<String>,
+}
+
+/// `-i`, `-t`, for `den run` and `den exec` (compose's commands take `-T`).
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct TerminalFlags {
+    /// Keep standard input open.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give the container a terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+}
+
 /// What the flags say, validated.
 pub struct Validated {
     pub env: Vec<String>,
@@ -21,7 +48,7 @@ pub struct Validated {
     /// Named volumes the mounts use (for the container record).
     pub volumes: Vec<String>,
     pub network: Network,
-    pub capabilities: Vec<String>,
+    pub capabilities: Vec<den_sandbox::caps::Capability>,
     pub seccomp: bool,
     pub landlock: bool,
     /// `--security-opt no-new-privileges[=true]`.
@@ -87,7 +114,13 @@ impl Validated {
                     .filter_map(env_entry),
             );
         }
-        env.extend(args.env.iter().map(String::as_str).filter_map(env_entry));
+        env.extend(
+            args.process
+                .env
+                .iter()
+                .map(String::as_str)
+                .filter_map(env_entry),
+        );
         let mut mounts = Vec::new();
         for v in &args.volumes {
             mounts.push(parse_volume(v, ctx)?);
@@ -123,7 +156,7 @@ impl Validated {
             mounts,
             volumes,
             network,
-            capabilities: caps.names(),
+            capabilities: caps.sorted(),
             seccomp,
             landlock,
             no_new_privs,
@@ -348,7 +381,7 @@ fn userns(args: &RunArgs) -> anyhow::Result<UsernsChoice> {
     if mode == Userns::KeepId
         && let IdMapping::KeepId { uid, gid, .. } = IdMapping::detect().keep_id()?
     {
-        default_user = args.user.is_none().then(|| format!("{uid}:{gid}"));
+        default_user = args.process.user.is_none().then(|| format!("{uid}:{gid}"));
     }
     Ok(UsernsChoice { mode, default_user })
 }
@@ -482,14 +515,14 @@ pub fn network_plan(
             }
             den_net::ports::prepare(&mut ports)?;
             Network::User(UserNetwork {
-                ports: ports.iter().map(port_spec).collect(),
+                ports: ports.clone(),
                 ..u.clone()
             })
         }
         Network::Private(_) => {
             den_net::ports::prepare(&mut ports)?;
             Network::Private(PrivateNetwork {
-                ports: ports.iter().map(port_spec).collect(),
+                ports: ports.clone(),
                 allow_host_loopback: loopback,
             })
         }
@@ -511,19 +544,50 @@ pub fn network_plan(
     })
 }
 
-/// A resolved mapping back in `-p` syntax, for the supervisor.
-fn port_spec(m: &den_net::ports::PortMapping) -> String {
-    let ip = match m.host_ip {
-        Some(std::net::IpAddr::V6(ip)) => format!("[{ip}]:"),
-        Some(ip) => format!("{ip}:"),
-        None => String::new(),
-    };
-    format!("{ip}{}:{}/{}", m.host_port, m.container_port, m.proto)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One shared flag as `--help` shows it.
+    fn shown(cmd: &clap::Command, id: &str) -> String {
+        let a = cmd
+            .get_arguments()
+            .find(|a| a.get_id() == id)
+            .unwrap_or_else(|| panic!("{} has no {id}", cmd.get_name()));
+        format!(
+            "-{:?} --{:?} {:?}: {:?}",
+            a.get_short(),
+            a.get_long(),
+            a.get_value_names(),
+            a.get_help().map(ToString::to_string)
+        )
+    }
+
+    #[test]
+    fn shared_flags_have_one_help() {
+        use clap::CommandFactory;
+        let cli = crate::args::Cli::command();
+        let sub = |path: &[&str]| {
+            path.iter().fold(cli.clone(), |c, name| {
+                c.find_subcommand(name).expect(name).clone()
+            })
+        };
+        let run = sub(&["run"]);
+        assert_eq!(
+            shown(&run, "env"),
+            "-Some('e') --Some(\"env\") Some([\"KEY[=VALUE]\"]): Some(\"Set an environment variable (KEY=VALUE, or KEY to copy it from den's environment)\")"
+        );
+        for path in [&["exec"][..], &["compose", "exec"], &["compose", "run"]] {
+            let cmd = sub(path);
+            for id in ["env", "workdir", "user"] {
+                assert_eq!(shown(&cmd, id), shown(&run, id), "{path:?} {id}");
+            }
+        }
+        let exec = sub(&["exec"]);
+        for id in ["interactive", "tty"] {
+            assert_eq!(shown(&exec, id), shown(&run, id), "{id}");
+        }
+    }
 
     #[test]
     fn entrypoint_and_cmd_like_docker() {

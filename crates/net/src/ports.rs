@@ -20,7 +20,8 @@ use crate::NetError;
 pub const UNPRIVILEGED_PORT_START: &str = "/proc/sys/net/ipv4/ip_unprivileged_port_start";
 
 /// Transport protocol of a published port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Proto {
     Tcp,
     Udp,
@@ -36,8 +37,9 @@ impl fmt::Display for Proto {
 }
 
 /// One published port: `host_ip:host_port` on the host reaches
-/// `container_port` in the container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// `container_port` in the container. Serialized as a struct (a container
+/// spec carries it to the supervisor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct PortMapping {
     /// The host address to listen on; `None` is every address.
     pub host_ip: Option<IpAddr>,

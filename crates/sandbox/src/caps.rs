@@ -29,7 +29,9 @@
 
 use std::collections::BTreeSet;
 
-use caps::{CapSet, Capability, CapsHashSet};
+use caps::{CapSet, CapsHashSet};
+
+pub use caps::Capability;
 
 /// den's default capabilities: Docker's without CAP_NET_RAW, as podman
 /// (raw sockets let a container forge ARP and IP frames; ping works
@@ -166,6 +168,18 @@ impl CapPolicy {
         Ok(CapPolicy { keep })
     }
 
+    /// Exactly these capabilities (a spec's, already decided).
+    pub fn keeping(caps: &[Capability]) -> Self {
+        CapPolicy {
+            keep: caps.iter().copied().collect(),
+        }
+    }
+
+    /// The kept capabilities in kernel order (for a spec).
+    pub fn sorted(&self) -> Vec<Capability> {
+        sorted(&self.keep)
+    }
+
     /// The kept capabilities as sorted names (for messages and cache keys).
     pub fn names(&self) -> Vec<String> {
         sorted_names(&self.keep)
@@ -225,14 +239,14 @@ fn supported() -> CapsHashSet {
     caps::runtime::thread_all_supported()
 }
 
-fn sorted_names(set: &CapsHashSet) -> Vec<String> {
+fn sorted(set: &CapsHashSet) -> Vec<Capability> {
     let sorted: BTreeSet<u8> = set.iter().map(|c| c.index()).collect();
     let by_index = |i: u8| caps::all().into_iter().find(|c| c.index() == i);
-    sorted
-        .into_iter()
-        .filter_map(by_index)
-        .map(|c| c.to_string())
-        .collect()
+    sorted.into_iter().filter_map(by_index).collect()
+}
+
+fn sorted_names(set: &CapsHashSet) -> Vec<String> {
+    sorted(set).iter().map(|c| c.to_string()).collect()
 }
 
 #[cfg(test)]

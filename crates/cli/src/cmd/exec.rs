@@ -21,16 +21,20 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> anyhow::Result<i32> {
             args.container
         );
     }
-    let env = args.env.iter().filter_map(|e| match e.split_once('=') {
-        Some(_) => Some(e.clone()),
-        None => std::env::var(e).ok().map(|v| format!("{e}={v}")),
-    });
+    let env = args
+        .process
+        .env
+        .iter()
+        .filter_map(|e| match e.split_once('=') {
+            Some(_) => Some(e.clone()),
+            None => std::env::var(e).ok().map(|v| format!("{e}={v}")),
+        });
     let req = ExecRequest {
         args: args.command.clone(),
         env: env.collect(),
-        cwd: args.workdir.clone(),
-        user: args.user.clone(),
-        terminal: args.tty,
+        cwd: args.process.workdir.clone(),
+        user: args.process.user.clone(),
+        terminal: args.terminal.tty,
     };
     let exe = std::env::current_exe().context("cannot find den's own binary")?;
     let mut cmd = Command::new(exe);
@@ -38,5 +42,5 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> anyhow::Result<i32> {
         .arg(&ctx.root)
         .args(["__internal", "exec", &r.id])
         .arg(serde_json::to_string(&req)?);
-    crate::launch::attach(cmd, args.interactive, args.tty)
+    crate::launch::attach(cmd, args.terminal.interactive, args.terminal.tty)
 }

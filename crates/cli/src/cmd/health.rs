@@ -19,7 +19,7 @@ pub fn run_now(ctx: &Context, name: &str) -> anyhow::Result<i32> {
     let containers = Containers::open(&ctx.root)?;
     let r = containers.find(name)?;
     let dir = containers.dir_of(&r.id);
-    let spec: ContainerSpec = serde_json::from_slice(&fs_err::read(dir.join("spec.json"))?)
+    let spec = ContainerSpec::read(&dir.join("spec.json"))
         .with_context(|| format!("container {name} has an unreadable spec.json"))?;
     let Some(check) = spec.health else {
         bail!(

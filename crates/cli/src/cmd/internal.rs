@@ -19,7 +19,7 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
         attach_stdin,
     } = &cmd
     {
-        let spec: ContainerSpec = serde_json::from_slice(&fs_err::read(spec)?)?;
+        let spec = ContainerSpec::read(spec)?;
         let opts = den_sandbox::container::Options {
             detached: *detach,
             attach_stdin: *attach_stdin,
@@ -158,7 +158,7 @@ fn report(result: Result<i32, den_sandbox::container::SetupError>, background: b
 fn exec(ctx: &Context, mapping: &IdMapping, id: &str, request: &str) -> anyhow::Result<i32> {
     let containers = crate::containers::Containers::open(&ctx.root)?;
     let dir = containers.dir_of(id);
-    let spec: ContainerSpec = serde_json::from_slice(&fs_err::read(dir.join("spec.json"))?)?;
+    let spec = ContainerSpec::read(&dir.join("spec.json"))?;
     let state = containers.state(id);
     let req: den_sandbox::container::join::ExecRequest = serde_json::from_str(request)?;
     let single = matches!(mapping, IdMapping::Single { .. });

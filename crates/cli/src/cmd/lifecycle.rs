@@ -17,13 +17,10 @@ fn running(s: Status) -> bool {
 }
 
 fn spec_json(ctx: &Context, r: &Record) -> Option<serde_json::Value> {
-    let spec = fs_err::read(
-        Containers::open(&ctx.root)
-            .map(|c| c.dir_of(&r.id).join("spec.json"))
-            .unwrap_or_default(),
-    )
-    .ok();
-    spec.and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    let path = Containers::open(&ctx.root)
+        .map(|c| c.dir_of(&r.id).join("spec.json"))
+        .ok()?;
+    den_atomic::read_json(&path, den_sandbox::container::spec::MAX_FILE).ok()
 }
 
 /// The signal `den stop` sends first: `--stop-signal`, the image's

@@ -181,7 +181,10 @@ fn health_suffix(containers: &Containers, r: &Record, s: &State) -> String {
 pub fn inspect_json(ctx: &Context, r: &Record, s: &State) -> anyhow::Result<serde_json::Value> {
     let containers = Containers::open(&ctx.root)?;
     let dir = containers.dir_of(&r.id);
-    let spec: serde_json::Value = serde_json::from_slice(&fs_err::read(dir.join("spec.json"))?)?;
+    let spec: serde_json::Value = den_atomic::read_json(
+        &dir.join("spec.json"),
+        den_sandbox::container::spec::MAX_FILE,
+    )?;
     let health = den_sandbox::container::health::read(&dir).filter(|_| !spec["health"].is_null());
     let mounts: Vec<_> = spec["mounts"].as_array().cloned().unwrap_or_default().into_iter().map(|m| {
         let (kind, body) = m.as_object().and_then(|o| o.iter().next()).map(|(k, v)| (k.clone(), v.clone())).unwrap_or_default();

@@ -19,7 +19,11 @@ use crate::run_flags::{self, ImageConfig};
 
 pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
     // Docker's check, before anything is made: -it needs a terminal to read.
-    if args.interactive && args.tty && !args.detach && !std::io::stdin().is_terminal() {
+    if args.terminal.interactive
+        && args.terminal.tty
+        && !args.detach
+        && !std::io::stdin().is_terminal()
+    {
         eprintln!("den: {}", crate::terminal::NOT_A_TTY);
         return Ok(1);
     }
@@ -29,16 +33,16 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
         println!("{id}");
         return Ok(0);
     }
-    let code = if args.tty {
+    let code = if args.terminal.tty {
         crate::launch::start_terminal(
             ctx,
             &spec_path,
-            args.interactive,
+            args.terminal.interactive,
             args.detach_keys.as_deref(),
             args.rm,
         )
     } else {
-        crate::launch::start(ctx, &spec_path, args.interactive, false)
+        crate::launch::start(ctx, &spec_path, args.terminal.interactive, false)
     };
     // The supervisor removes the directory itself; this catches the case
     // where it died before it could.

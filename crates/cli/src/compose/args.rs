@@ -164,12 +164,8 @@ pub struct ExecArgs {
     /// No terminal (the default when standard input is not one).
     #[arg(short = 'T', long = "no-TTY")]
     pub no_tty: bool,
-    #[arg(short, long = "env")]
-    pub env: Vec<String>,
-    #[arg(short, long)]
-    pub workdir: Option<String>,
-    #[arg(short, long)]
-    pub user: Option<String>,
+    #[command(flatten)]
+    pub process: crate::run_flags::ProcessFlags,
     /// Which container of the service.
     #[arg(long, default_value_t = 1)]
     pub index: u32,
@@ -186,12 +182,8 @@ pub struct RunArgs {
     /// Start in the background and print the container id.
     #[arg(short, long)]
     pub detach: bool,
-    #[arg(short, long = "env")]
-    pub env: Vec<String>,
-    #[arg(short, long)]
-    pub workdir: Option<String>,
-    #[arg(short, long)]
-    pub user: Option<String>,
+    #[command(flatten)]
+    pub process: crate::run_flags::ProcessFlags,
     /// Name of the container.
     #[arg(long)]
     pub name: Option<String>,

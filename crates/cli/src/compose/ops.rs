@@ -82,9 +82,9 @@ pub fn exec(ctx: &Context, p: &Project, a: &ExecArgs) -> anyhow::Result<i32> {
     if tty {
         argv.extend(["-i".into(), "-t".into()]);
     }
-    argv.extend(a.env.iter().map(|e| format!("--env={e}")));
-    argv.extend(a.workdir.iter().map(|w| format!("--workdir={w}")));
-    argv.extend(a.user.iter().map(|u| format!("--user={u}")));
+    argv.extend(a.process.env.iter().map(|e| format!("--env={e}")));
+    argv.extend(a.process.workdir.iter().map(|w| format!("--workdir={w}")));
+    argv.extend(a.process.user.iter().map(|u| format!("--user={u}")));
     argv.push("--".into());
     argv.push(r.id.clone());
     argv.extend(a.command.iter().cloned());
@@ -146,17 +146,17 @@ pub fn run(ctx: &Context, p: &Project, a: &RunArgs) -> anyhow::Result<i32> {
     args.rm = a.rm;
     args.restart = "no".into();
     let tty = !a.no_tty && std::io::stdin().is_terminal() && !a.detach;
-    args.tty = tty;
-    args.interactive = tty;
+    args.terminal.tty = tty;
+    args.terminal.interactive = tty;
     if !a.service_ports {
         args.publish.clear();
     }
-    args.env.extend(a.env.iter().cloned());
-    if a.workdir.is_some() {
-        args.workdir = a.workdir.clone();
+    args.process.env.extend(a.process.env.iter().cloned());
+    if a.process.workdir.is_some() {
+        args.process.workdir = a.process.workdir.clone();
     }
-    if a.user.is_some() {
-        args.user = a.user.clone();
+    if a.process.user.is_some() {
+        args.process.user = a.process.user.clone();
     }
     if !a.command.is_empty() {
         args.command = a.command.clone();

@@ -44,9 +44,13 @@ pub struct Infra {
     pub start: u64,
 }
 
+/// The largest `infra.json` or `freed.json` a reader accepts (a /16 of
+/// freed addresses is about 1 MiB).
+const MAX_RECORD: u64 = 4 << 20;
+
 impl Infra {
     pub fn read(dir: &Path) -> Option<Infra> {
-        let i: Infra = serde_json::from_slice(&std::fs::read(dir.join("infra.json")).ok()?).ok()?;
+        let i: Infra = den_atomic::read_json(&dir.join("infra.json"), MAX_RECORD).ok()?;
         (start_time(i.pid) == Some(i.start)).then_some(i)
     }
 }
@@ -450,10 +454,7 @@ pub fn leave(net_dir: &Path, id: &str) -> std::io::Result<()> {
 
 /// Freed addresses of a network, the longest free first.
 pub fn read_freed(net_dir: &Path) -> Vec<String> {
-    std::fs::read(net_dir.join("freed.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+    den_atomic::read_json(&net_dir.join("freed.json"), MAX_RECORD).unwrap_or_default()
 }
 
 /// Replaces `path` atomically, 0600 (`den_atomic`; the temp file beside

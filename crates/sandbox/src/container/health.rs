@@ -202,13 +202,7 @@ pub fn path(dir: &Path) -> std::path::PathBuf {
 
 /// The container's health as its supervisor last wrote it (bounded read).
 pub fn read(dir: &Path) -> Option<Health> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(path(dir))
-        .ok()?
-        .take(MAX_FILE)
-        .read_to_end(&mut bytes)
-        .ok()?;
-    serde_json::from_slice(&bytes).ok()
+    den_atomic::read_json(&path(dir), MAX_FILE).ok()
 }
 
 impl Health {

@@ -4,7 +4,6 @@
 //! and the network's infra reads it to know whether to linger.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -33,13 +32,9 @@ impl NetworkMembers {
     /// The members recorded for `net_dir`; none when the file is missing,
     /// larger than 4 MiB or not valid.
     pub fn read(net_dir: &Path) -> Self {
-        let mut bytes = Vec::new();
-        let read = std::fs::File::open(Self::path(net_dir))
-            .and_then(|f| f.take(MAX_FILE + 1).read_to_end(&mut bytes));
-        match read {
-            Ok(n) if n as u64 <= MAX_FILE => Self::parse(&bytes),
-            _ => Self::default(),
-        }
+        den_atomic::read_bounded(&Self::path(net_dir), MAX_FILE)
+            .map(|bytes| Self::parse(&bytes))
+            .unwrap_or_default()
     }
 
     fn parse(bytes: &[u8]) -> Self {

@@ -18,7 +18,6 @@ use super::SetupError;
 use super::spec::PrivateNetwork;
 use crate::channel::{Receiver, Sender, channel};
 use den_net::pasta::{PastaConfig, PastaHandle, Starting, Target};
-use den_net::ports::PortMapping;
 
 /// A container's network namespace and what serves it for one run.
 #[expect(
@@ -47,11 +46,7 @@ pub(super) fn create_user(
     infra: &super::bridge::Infra,
 ) -> Result<ContainerNet, SetupError> {
     let netns = super::bridge::attach(net, id, infra)?;
-    let mut ports = Vec::new();
-    for p in &net.ports {
-        ports.extend(PortMapping::parse(p)?);
-    }
-    let proxy = super::bridge::Proxy::start(&ports, net, infra)?;
+    let proxy = super::bridge::Proxy::start(&net.ports, net, infra)?;
     Ok(ContainerNet::User { netns, proxy })
 }
 
@@ -135,10 +130,10 @@ pub(super) fn create(
     cache_dir: &std::path::Path,
 ) -> Result<ContainerNet, SetupError> {
     den_net::pasta::capabilities_cached(cache_dir)?;
-    let mut config = PastaConfig::default();
-    for p in &net.ports {
-        config.ports.extend(PortMapping::parse(p)?);
-    }
+    let mut config = PastaConfig {
+        ports: net.ports.clone(),
+        ..PastaConfig::default()
+    };
     config.allow_host_loopback = net.allow_host_loopback;
     // IPv4 only, as Docker's default network, unless a port is published on
     // an IPv6 address: pasta starts faster without IPv6.

@@ -99,7 +99,7 @@ impl Prepared {
 pub(super) fn prepare(spec: &ContainerSpec, single_id: bool) -> Result<Prepared, SetupError> {
     let sec = &spec.security;
     Prepared::new(Choices {
-        caps: CapPolicy::from_flags(&sec.capabilities, &["ALL".to_string()], false)?,
+        caps: CapPolicy::keeping(&sec.capabilities),
         seccomp_cache: sec.seccomp.then_some(spec.cache_dir.as_path()),
         single_id,
         landlock: sec.landlock.then(|| LandlockPolicy {

@@ -3,7 +3,13 @@
 
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
+use caps::Capability;
+use den_net::ports::PortMapping;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The largest `spec.json` a reader accepts (environment, mounts and
+/// arguments of one container; den's own write is far below).
+pub const MAX_FILE: u64 = 16 << 20;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerSpec {
@@ -44,6 +50,13 @@ pub struct ContainerSpec {
     /// the container has exited.
     #[serde(default)]
     pub remove_when_done: Option<PathBuf>,
+}
+
+impl ContainerSpec {
+    /// A container's `spec.json`, bounded ([`MAX_FILE`]).
+    pub fn read(path: &std::path::Path) -> Result<Self, den_atomic::ReadError> {
+        den_atomic::read_json(path, MAX_FILE)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -149,23 +162,25 @@ pub struct UserNetwork {
     pub dir: PathBuf,
     pub ip: String,
     pub gateway: String,
-    /// Published ports, resolved, in `-p` syntax (TCP).
-    pub ports: Vec<String>,
+    /// Published ports, resolved (TCP).
+    #[serde(deserialize_with = "ports_compat")]
+    pub ports: Vec<PortMapping>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrivateNetwork {
-    /// Published ports, resolved (no random host port left), in `-p`
-    /// syntax: `127.0.0.1:8080:5000/tcp`.
-    pub ports: Vec<String>,
+    /// Published ports, resolved (no random host port left).
+    #[serde(deserialize_with = "ports_compat")]
+    pub ports: Vec<PortMapping>,
     /// Let the container reach the host's loopback services.
     pub allow_host_loopback: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Security {
-    /// Capabilities kept (names like `CAP_CHOWN`).
-    pub capabilities: Vec<String>,
+    /// Capabilities kept, in kernel order (JSON: names like `CAP_CHOWN`,
+    /// as an older den wrote them too).
+    pub capabilities: Vec<Capability>,
     pub seccomp: bool,
     pub landlock: bool,
     /// `--security-opt no-new-privileges`: set no_new_privs before exec
@@ -174,6 +189,28 @@ pub struct Security {
     pub no_new_privs: bool,
     /// `--privileged`: no masked paths, /sys writable where the kernel allows.
     pub privileged: bool,
+}
+
+/// Published ports as this den writes them, or in `-p` syntax
+/// (`127.0.0.1:8080:5000/tcp`) as an older den did: its containers still
+/// start.
+fn ports_compat<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PortMapping>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Typed(PortMapping),
+        Flag(String),
+    }
+    let mut ports = Vec::new();
+    for p in Vec::<Stored>::deserialize(d)? {
+        match p {
+            Stored::Typed(p) => ports.push(p),
+            Stored::Flag(s) => {
+                ports.extend(PortMapping::parse(&s).map_err(serde::de::Error::custom)?)
+            }
+        }
+    }
+    Ok(ports)
 }
 
 /// `--userns`: which id mapping the container gets (see `crate::idmap`).
@@ -229,6 +266,41 @@ impl Restart {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ports_and_capabilities_of_an_older_spec_still_read() {
+        let old = serde_json::json!({
+            "ports": ["127.0.0.1:8080:5000/tcp", "[::1]:9090:90/udp"],
+            "allow_host_loopback": false
+        });
+        let net: PrivateNetwork = serde_json::from_value(old).unwrap();
+        let want = [
+            PortMapping::parse("127.0.0.1:8080:5000/tcp").unwrap(),
+            PortMapping::parse("[::1]:9090:90/udp").unwrap(),
+        ]
+        .concat();
+        assert_eq!(net.ports, want);
+        // This den's form round-trips.
+        let back: PrivateNetwork =
+            serde_json::from_value(serde_json::to_value(&net).unwrap()).unwrap();
+        assert_eq!(back, net);
+        let sec: Security = serde_json::from_value(serde_json::json!({
+            "capabilities": ["CAP_CHOWN", "CAP_NET_BIND_SERVICE"],
+            "seccomp": true, "landlock": true, "privileged": false
+        }))
+        .unwrap();
+        assert_eq!(
+            sec.capabilities,
+            [Capability::CAP_CHOWN, Capability::CAP_NET_BIND_SERVICE]
+        );
+        // A bad port in an old spec is named.
+        let e = serde_json::from_value::<PrivateNetwork>(serde_json::json!({
+            "ports": ["99999:80"], "allow_host_loopback": false
+        }))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("99999:80"), "{e}");
+    }
 
     #[test]
     fn restart_policies() {

@@ -40,6 +40,9 @@ pub struct State {
     pub error: Option<String>,
 }
 
+/// The largest `state.json` a reader accepts (den writes a few hundred bytes).
+const MAX_FILE: u64 = 1 << 20;
+
 pub fn path(dir: &Path) -> PathBuf {
     dir.join("state.json")
 }
@@ -64,8 +67,10 @@ impl State {
         }
     }
 
+    /// The state as last written (none when missing, unreadable or
+    /// past [`MAX_FILE`]).
     pub fn read(dir: &Path) -> Option<State> {
-        serde_json::from_slice(&std::fs::read(path(dir)).ok()?).ok()
+        den_atomic::read_json(&path(dir), MAX_FILE).ok()
     }
 
     /// Replaces `state.json` atomically (`den_atomic`; the temp file in the

@@ -70,11 +70,7 @@ impl Cache {
 }
 
 fn read(path: &std::path::Path) -> Option<Index> {
-    let meta = fs_err::metadata(path).ok()?;
-    if meta.len() > MAX_INDEX {
-        return None;
-    }
-    serde_json::from_slice(&fs_err::read(path).ok()?).ok()
+    den_atomic::read_json(path, MAX_INDEX).ok()
 }
 
 /// `sha256:` of the parts, each length-prefixed so they cannot run together.
@@ -166,9 +162,5 @@ impl HashMemo {
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path, max: u64) -> Option<T> {
-    let meta = fs_err::metadata(path).ok()?;
-    if meta.len() > max {
-        return None;
-    }
-    serde_json::from_slice(&fs_err::read(path).ok()?).ok()
+    den_atomic::read_json(path, max).ok()
 }
