@@ -74,6 +74,9 @@ pub enum Command {
     Inspect {
         #[arg(required = true)]
         names: Vec<String>,
+        /// Go template (`{{.State.Status}}`) for each, or json.
+        #[arg(short = 'f', long)]
+        format: Option<String>,
     },
     /// Rename a container.
     Rename { container: String, new_name: String },
@@ -188,6 +191,9 @@ pub struct HistoryArgs {
     /// Only image ids.
     #[arg(short, long)]
     pub quiet: bool,
+    /// table or a Go template (`{{.CreatedBy}}`).
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -220,7 +226,7 @@ pub struct ImagesArgs {
     /// Only image ids.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Output format: `table` or `json`.
+    /// Output format: `table`, `json` or a Go template (`{{.ID}}`).
     #[arg(long)]
     pub format: Option<String>,
     /// Show full image ids.
@@ -234,7 +240,12 @@ pub enum ImageCommand {
     #[command(alias = "list")]
     Ls(ImagesArgs),
     /// Show images as JSON.
-    Inspect { images: Vec<String> },
+    Inspect {
+        images: Vec<String>,
+        /// Go template (`{{.State.Status}}`) for each, or json.
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+    },
     /// Remove images no name points to (-a: all images not in use).
     Prune {
         #[arg(short, long)]
@@ -276,7 +287,7 @@ pub enum VolumeCommand {
         /// Only volume names.
         #[arg(short, long)]
         quiet: bool,
-        /// Output format: `table` or `json`.
+        /// Output format: `table`, `json` or a Go template (`{{.ID}}`).
         #[arg(long)]
         format: Option<String>,
     },
@@ -284,6 +295,9 @@ pub enum VolumeCommand {
     Inspect {
         #[arg(required = true)]
         names: Vec<String>,
+        /// Go template (`{{.State.Status}}`) for each, or json.
+        #[arg(short = 'f', long)]
+        format: Option<String>,
     },
     /// Remove volumes (refused while a container uses one).
     #[command(alias = "remove")]
@@ -357,7 +371,11 @@ pub enum SystemCommand {
         format: Option<String>,
     },
     /// Disk usage of the store.
-    Df,
+    Df {
+        /// table, json or a Go template (`{{.Type}} {{.Size}}`).
+        #[arg(long)]
+        format: Option<String>,
+    },
     /// Remove stopped containers, unused networks, dangling images (-a: all
     /// unused images) and, with --volumes, unused anonymous volumes.
     Prune {
@@ -548,7 +566,7 @@ pub struct PsArgs {
     /// label=KEY[=VALUE]
     #[arg(short, long)]
     pub filter: Vec<String>,
-    /// table or json.
+    /// table, json or a Go template (`{{.Names}}`, `table {{.ID}}\t{{.Status}}`).
     #[arg(long)]
     pub format: Option<String>,
     #[arg(long)]
@@ -628,6 +646,9 @@ pub enum ContainerCommand {
     Inspect {
         #[arg(required = true)]
         names: Vec<String>,
+        /// Go template (`{{.State.Status}}`) for each, or json.
+        #[arg(short = 'f', long)]
+        format: Option<String>,
     },
 }
 
@@ -640,11 +661,17 @@ pub enum NetworkCommand {
     Ls {
         #[arg(short, long)]
         quiet: bool,
+        /// table, json or a Go template (`{{.Name}}`).
+        #[arg(long)]
+        format: Option<String>,
     },
     /// Show networks as JSON.
     Inspect {
         #[arg(required = true)]
         names: Vec<String>,
+        /// Go template (`{{.State.Status}}`) for each, or json.
+        #[arg(short = 'f', long)]
+        format: Option<String>,
     },
     /// Remove networks (refused while containers use them).
     #[command(alias = "remove")]
