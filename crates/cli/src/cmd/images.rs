@@ -140,7 +140,7 @@ fn format_rows(
                 "ID": if no_trunc { i.id.to_string() } else { i.id.short().to_string() },
                 "Repository": repo, "Tag": tag, "Digest": i.manifest.to_string(),
                 "CreatedSince": if created.is_empty() { "N/A".into() } else { ago(created, now) },
-                "CreatedAt": crate::cmd::ps::docker_time(created),
+                "CreatedAt": crate::output::docker_time(created),
                 "Size": human_size(i.size), "Containers": "N/A",
             })
         })

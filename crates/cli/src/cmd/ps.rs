@@ -212,7 +212,7 @@ fn ps_row(
         "ID": if no_trunc { r.id.clone() } else { r.id[..12].to_string() },
         "Image": r.image,
         "Command": command_text(&r.command, no_trunc),
-        "CreatedAt": docker_time(&r.created),
+        "CreatedAt": crate::output::docker_time(&r.created),
         "RunningFor": ago(&r.created, now),
         "Ports": if running { r.ports.join(", ") } else { String::new() },
         "State": status_word(s.status),
@@ -225,17 +225,6 @@ fn ps_row(
         "Networks": network_name(containers, r),
         "LocalVolumes": r.volumes.len().to_string(),
     })
-}
-
-/// Go's `time.Time.String()` in UTC, as `docker ps` prints CreatedAt.
-pub fn docker_time(rfc3339: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .map(|t| {
-            t.with_timezone(&chrono::Utc)
-                .format("%Y-%m-%d %H:%M:%S +0000 UTC")
-                .to_string()
-        })
-        .unwrap_or_else(|_| rfc3339.to_string())
 }
 
 /// The container's network: a user network's name, `host`, `none`, or
