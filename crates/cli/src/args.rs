@@ -136,6 +136,23 @@ pub enum Command {
     Healthcheck(HealthcheckCommand),
     /// Show an image's history: one row per instruction that made it.
     History(HistoryArgs),
+    /// Print a shell completion script: `den completion bash > /etc/bash_completion.d/den`.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// The store, the user namespace mode, landlock, pasta, cgroups and counts.
+    Info {
+        /// json or a Go template (`{{.UserNamespace}}`).
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+    },
+    /// den's version and its components' (kernel, pasta, landlock ABI).
+    Version {
+        /// json or a Go template (`{{.Version}}`).
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+    },
     /// Run multi-container applications from compose files.
     Compose(Box<crate::compose::args::ComposeArgs>),
     #[command(subcommand, hide = true, name = "__internal")]
@@ -689,6 +706,8 @@ pub enum NetworkCommand {
 /// Steps den runs in a child process inside its user namespace.
 #[derive(Debug, Subcommand)]
 pub enum InternalCommand {
+    /// Write den's man pages (den.1, den-run.1, …) into DIR.
+    Man { dir: PathBuf },
     /// Run a container from its spec file (the supervisor).
     Container {
         spec: PathBuf,

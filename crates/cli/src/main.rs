@@ -155,6 +155,13 @@ fn chain(e: &anyhow::Error) -> String {
 }
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
+    // Generated from the flag definitions alone: no store, no home needed.
+    match &cli.command {
+        Command::Completion { shell } => return cmd::docs::completion(*shell),
+        Command::Version { format } => return cmd::info::version(format.as_deref()),
+        Command::Internal(args::InternalCommand::Man { dir }) => return cmd::docs::man(dir),
+        _ => {}
+    }
     let ctx = context::Context::new(cli.root.clone())?;
     let store_free = matches!(
         cli.command,
@@ -244,6 +251,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             cmd::health::run_now(&ctx, &container)
         }
         Command::History(a) => cmd::history::run(&ctx, &a),
+        Command::Info { format } => cmd::info::info(&ctx, format.as_deref()),
+        Command::Completion { .. } | Command::Version { .. } => {
+            unreachable!("handled before the store is opened")
+        }
         Command::Compose(a) => compose::run(&ctx, &a),
         // A build step's work, dispatched here so that cmd/internal.rs
         // does not import cmd/build (command modules never import each other).
