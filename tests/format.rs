@@ -105,7 +105,7 @@ fn unknown_fields_and_bad_templates_are_refused() {
     let err = sb.den_fail(&["ps", "--format", "{{.Nope}}"], 125);
     assert!(
         err.starts_with(
-            "error: --format `{{.Nope}}`: can't evaluate field Nope: the fields here are ."
+            "den: --format `{{.Nope}}`: can't evaluate field Nope: the fields here are ."
         ) && err.trim_end().lines().count() == 1,
         "{err}"
     );
@@ -227,7 +227,10 @@ fn bash_loads_the_completion_and_completes_subcommands() {
          COMP_WORDS=(den ps --for); COMP_CWORD=2; COMP_LINE=\"den ps --for\"; COMP_POINT=12; \
          _den den --for ps; echo \"flags: ${COMPREPLY[*]}\"'",
     );
-    assert!(out.starts_with("complete -F _den "), "{out}");
+    assert!(
+        out.starts_with("complete ") && out.contains(" -F _den den\n"),
+        "{out}"
+    );
     assert!(
         out.trim_end()
             .ends_with(" den\nwords: inspect\nflags: --format"),
@@ -267,4 +270,53 @@ fn man_pages_are_generated_for_every_command() {
         assert!(man.join(p).is_file(), "{p} missing");
     }
     assert!(!man.join("den-__internal.1").exists());
+}
+
+/// `den info` and `den version` name the store, the user namespace mode
+/// and the components, as lines, JSON and templates; `-V` still works.
+#[test]
+fn info_and_version_report_the_host_and_take_formats() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    sb.den_ok(&["volume", "create", "counted"]);
+    let info: serde_json::Value =
+        serde_json::from_str(&sb.den_ok(&["info", "--format", "json"])).unwrap();
+    assert_eq!(info["DenRootDir"], sb.root().to_str().unwrap());
+    assert_eq!(info["Volumes"], 1);
+    assert_eq!(info["Containers"], 0);
+    assert!(
+        info["UserNamespace"]
+            .as_str()
+            .unwrap()
+            .starts_with("subordinate ids "),
+        "{info}"
+    );
+    assert!(info["Pasta"].as_str().unwrap().len() > 0, "{info}");
+    let lines = sb.den_ok(&["info"]);
+    assert!(lines.contains("\nVolumes: 1\n"), "{lines}");
+    assert_eq!(
+        sb.den_ok(&["info", "-f", "{{.Volumes}} {{.Images}}"]),
+        "1 0\n"
+    );
+    let nosub = env.sandbox_nosub();
+    assert_eq!(
+        nosub.den_ok(&["info", "-f", "{{.UserNamespace}}"]),
+        "single id (no subordinate ids)\n"
+    );
+
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        sb.den_ok(&["version", "--format", "{{.Version}}"]),
+        format!("{version}\n")
+    );
+    assert_eq!(sb.den_ok(&["-V"]), format!("den {version}\n"));
+    let v: serde_json::Value =
+        serde_json::from_str(&sb.den_ok(&["version", "--format", "json"])).unwrap();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert_eq!(v["Kernel"], kernel.trim());
+    assert!(v["LandlockABI"].as_u64().is_some(), "{v}");
+    assert!(
+        sb.den_ok(&["version"])
+            .starts_with(&format!("Version: {version}\n"))
+    );
 }
