@@ -291,7 +291,11 @@ fn info_and_version_report_the_host_and_take_formats() {
             .starts_with("subordinate ids "),
         "{info}"
     );
-    assert!(info["Pasta"].as_str().unwrap().len() > 0, "{info}");
+    let pasta = info["Pasta"].as_str().unwrap();
+    assert!(
+        !pasta.is_empty() && !pasta.starts_with("not usable"),
+        "{info}"
+    );
     let lines = sb.den_ok(&["info"]);
     assert!(lines.contains("\nVolumes: 1\n"), "{lines}");
     assert_eq!(
