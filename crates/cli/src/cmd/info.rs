@@ -73,47 +73,55 @@ pub fn info(ctx: &Context, format: Option<&str>) -> anyhow::Result<i32> {
         })
         .count();
     let h = host();
-    let v = json!({
-        "ServerVersion": env!("CARGO_PKG_VERSION"),
-        "DenRootDir": ctx.root,
-        "Containers": records.len(),
-        "ContainersRunning": running,
-        "ContainersStopped": records.len() - running,
-        "Images": ctx.store()?.images()?.len(),
-        "Volumes": Volumes::open(&ctx.root)?.list()?.len(),
-        "Networks": Networks::open(&ctx.root)?.list()?.len(),
-        "UserNamespace": userns_mode(),
-        "KernelVersion": h.kernel,
-        "OperatingSystem": std::env::consts::OS,
-        "Architecture": std::env::consts::ARCH,
-        "LandlockABI": h.landlock,
-        "Landlock": h.landlock_detail,
-        "Pasta": h.pasta,
-        "Cgroup": h.cgroup,
-    });
-    print(&v, format)
+    let fields = [
+        ("ServerVersion", json!(env!("CARGO_PKG_VERSION"))),
+        ("DenRootDir", json!(ctx.root)),
+        ("Containers", json!(records.len())),
+        ("ContainersRunning", json!(running)),
+        ("ContainersStopped", json!(records.len() - running)),
+        ("Images", json!(ctx.store()?.images()?.len())),
+        ("Volumes", json!(Volumes::open(&ctx.root)?.list()?.len())),
+        ("Networks", json!(Networks::open(&ctx.root)?.list()?.len())),
+        ("UserNamespace", json!(userns_mode())),
+        ("KernelVersion", json!(h.kernel)),
+        ("OperatingSystem", json!(std::env::consts::OS)),
+        ("Architecture", json!(std::env::consts::ARCH)),
+        ("LandlockABI", json!(h.landlock)),
+        ("Landlock", json!(h.landlock_detail)),
+        ("Pasta", json!(h.pasta)),
+        ("Cgroup", json!(h.cgroup)),
+    ];
+    print(&fields, format)
 }
 
 pub fn version(format: Option<&str>) -> anyhow::Result<i32> {
     let format = Format::parse(format)?;
     let h = host();
-    let v = json!({
-        "Version": env!("CARGO_PKG_VERSION"),
-        "Os": std::env::consts::OS,
-        "Arch": std::env::consts::ARCH,
-        "Kernel": h.kernel,
-        "Pasta": h.pasta,
-        "LandlockABI": h.landlock,
-    });
-    print(&v, format)
+    let fields = [
+        ("Version", json!(env!("CARGO_PKG_VERSION"))),
+        ("Os", json!(std::env::consts::OS)),
+        ("Arch", json!(std::env::consts::ARCH)),
+        ("Kernel", json!(h.kernel)),
+        ("Pasta", json!(h.pasta)),
+        ("LandlockABI", json!(h.landlock)),
+    ];
+    print(&fields, format)
 }
 
-/// `Key: value` lines (nested values as JSON), the JSON object, or the
+/// `Key: value` lines in `fields`' order, the JSON object, or the
 /// template once.
-fn print(v: &Value, format: Format) -> anyhow::Result<i32> {
+fn print(fields: &[(&str, Value)], format: Format) -> anyhow::Result<i32> {
+    let object = || {
+        Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
+    };
     match format {
         Format::Default => {
-            for (k, val) in v.as_object().into_iter().flatten() {
+            for (k, val) in fields {
                 let shown = match val {
                     Value::String(s) => crate::output::escape_controls(s),
                     Value::Null => "none".into(),
@@ -122,8 +130,8 @@ fn print(v: &Value, format: Format) -> anyhow::Result<i32> {
                 println!("{k}: {shown}");
             }
         }
-        Format::Json => println!("{}", serde_json::to_string_pretty(v)?),
-        Format::Template(t) => println!("{}", t.execute(v)?),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&object())?),
+        Format::Template(t) => println!("{}", t.execute(&object())?),
     }
     Ok(0)
 }
