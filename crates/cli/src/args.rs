@@ -74,6 +74,9 @@ pub enum Command {
     Inspect {
         #[arg(required = true)]
         names: Vec<String>,
+        /// Go template (`{{.State.Status}}`) for each, or json.
+        #[arg(short = 'f', long)]
+        format: Option<String>,
     },
     /// Rename a container.
     Rename { container: String, new_name: String },
@@ -133,6 +136,23 @@ pub enum Command {
     Healthcheck(HealthcheckCommand),
     /// Show an image's history: one row per instruction that made it.
     History(HistoryArgs),
+    /// Print a shell completion script: `den completion bash > /etc/bash_completion.d/den`.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// The store, the user namespace mode, landlock, pasta, cgroups and counts.
+    Info {
+        /// json or a Go template (`{{.UserNamespace}}`).
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+    },
+    /// den's version and its components' (kernel, pasta, landlock ABI).
+    Version {
+        /// json or a Go template (`{{.Version}}`).
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+    },
     /// Run multi-container applications from compose files.
     Compose(Box<crate::compose::args::ComposeArgs>),
     #[command(subcommand, hide = true, name = "__internal")]
@@ -188,6 +208,9 @@ pub struct HistoryArgs {
     /// Only image ids.
     #[arg(short, long)]
     pub quiet: bool,
+    /// table or a Go template (`{{.CreatedBy}}`).
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -220,7 +243,7 @@ pub struct ImagesArgs {
     /// Only image ids.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Output format: `table` or `json`.
+    /// Output format: `table`, `json` or a Go template (`{{.ID}}`).
     #[arg(long)]
     pub format: Option<String>,
     /// Show full image ids.
@@ -234,7 +257,12 @@ pub enum ImageCommand {
     #[command(alias = "list")]
     Ls(ImagesArgs),
     /// Show images as JSON.
-    Inspect { images: Vec<String> },
+    Inspect {
+        images: Vec<String>,
+        /// Go template (`{{.State.Status}}`) for each, or json.
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+    },
     /// Remove images no name points to (-a: all images not in use).
     Prune {
         #[arg(short, long)]
@@ -276,7 +304,7 @@ pub enum VolumeCommand {
         /// Only volume names.
         #[arg(short, long)]
         quiet: bool,
-        /// Output format: `table` or `json`.
+        /// Output format: `table`, `json` or a Go template (`{{.ID}}`).
         #[arg(long)]
         format: Option<String>,
     },
@@ -284,6 +312,9 @@ pub enum VolumeCommand {
     Inspect {
         #[arg(required = true)]
         names: Vec<String>,
+        /// Go template (`{{.State.Status}}`) for each, or json.
+        #[arg(short = 'f', long)]
+        format: Option<String>,
     },
     /// Remove volumes (refused while a container uses one).
     #[command(alias = "remove")]
@@ -357,7 +388,11 @@ pub enum SystemCommand {
         format: Option<String>,
     },
     /// Disk usage of the store.
-    Df,
+    Df {
+        /// table, json or a Go template (`{{.Type}} {{.Size}}`).
+        #[arg(long)]
+        format: Option<String>,
+    },
     /// Remove stopped containers, unused networks, dangling images (-a: all
     /// unused images) and, with --volumes, unused anonymous volumes.
     Prune {
@@ -537,7 +572,7 @@ pub struct PsArgs {
     /// label=KEY[=VALUE]
     #[arg(short, long)]
     pub filter: Vec<String>,
-    /// table or json.
+    /// table, json or a Go template (`{{.Names}}`, `table {{.ID}}\t{{.Status}}`).
     #[arg(long)]
     pub format: Option<String>,
     #[arg(long)]
@@ -611,6 +646,9 @@ pub enum ContainerCommand {
     Inspect {
         #[arg(required = true)]
         names: Vec<String>,
+        /// Go template (`{{.State.Status}}`) for each, or json.
+        #[arg(short = 'f', long)]
+        format: Option<String>,
     },
 }
 
@@ -623,11 +661,17 @@ pub enum NetworkCommand {
     Ls {
         #[arg(short, long)]
         quiet: bool,
+        /// table, json or a Go template (`{{.Name}}`).
+        #[arg(long)]
+        format: Option<String>,
     },
     /// Show networks as JSON.
     Inspect {
         #[arg(required = true)]
         names: Vec<String>,
+        /// Go template (`{{.State.Status}}`) for each, or json.
+        #[arg(short = 'f', long)]
+        format: Option<String>,
     },
     /// Remove networks (refused while containers use them).
     #[command(alias = "remove")]
@@ -645,6 +689,8 @@ pub enum NetworkCommand {
 /// Steps den runs in a child process inside its user namespace.
 #[derive(Debug, Subcommand)]
 pub enum InternalCommand {
+    /// Write den's man pages (den.1, den-run.1, …) into DIR.
+    Man { dir: PathBuf },
     /// Run a container from its spec file (the supervisor).
     Container {
         spec: PathBuf,

@@ -23,6 +23,7 @@ mod private;
 mod progress;
 mod registry;
 mod run_flags;
+mod template;
 mod terminal;
 mod volumes;
 
@@ -84,7 +85,7 @@ fn container_command(ctx: &context::Context, sub: args::ContainerCommand) -> any
             cmd::lifecycle::prune(ctx)
         }
         C::Rm(a) => cmd::lifecycle::rm(ctx, &a.containers, a.force),
-        C::Inspect { names } => cmd::ps::inspect(ctx, &names),
+        C::Inspect { names, format } => cmd::ps::inspect(ctx, &names, format.as_deref()),
     }
 }
 
@@ -93,7 +94,7 @@ fn image_command(ctx: &context::Context, sub: args::ImageCommand) -> anyhow::Res
     use args::ImageCommand as I;
     match sub {
         I::Ls(a) => cmd::images::list(ctx, &a),
-        I::Inspect { images } => cmd::images::inspect(ctx, &images),
+        I::Inspect { images, format } => cmd::images::inspect(ctx, &images, format.as_deref()),
         I::Prune { all, force } => {
             let warning = if all {
                 "WARNING! This will remove all images without at least one container associated to them."
@@ -154,6 +155,13 @@ fn chain(e: &anyhow::Error) -> String {
 }
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
+    // Generated from the flag definitions alone: no store, no home needed.
+    match &cli.command {
+        Command::Completion { shell } => return cmd::docs::completion(*shell),
+        Command::Version { format } => return cmd::info::version(format.as_deref()),
+        Command::Internal(args::InternalCommand::Man { dir }) => return cmd::docs::man(dir),
+        _ => {}
+    }
     let ctx = context::Context::new(cli.root.clone())?;
     let store_free = matches!(
         cli.command,
@@ -201,7 +209,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Restart(a) => cmd::lifecycle::restart(&ctx, &a.containers, a.time),
         Command::Rm(a) => cmd::lifecycle::rm(&ctx, &a.containers, a.force),
         Command::Wait { containers } => cmd::ps::wait(&ctx, &containers),
-        Command::Inspect { names } => cmd::ps::inspect_any(&ctx, &names),
+        Command::Inspect { names, format } => cmd::ps::inspect_any(&ctx, &names, format.as_deref()),
         Command::Rename {
             container,
             new_name,
@@ -229,7 +237,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::System(args::SystemCommand::Check { format }) => {
             cmd::check::run(format.as_deref() == Some("json"))
         }
-        Command::System(args::SystemCommand::Df) => cmd::images::df(&ctx),
+        Command::System(args::SystemCommand::Df { format }) => {
+            cmd::images::df(&ctx, format.as_deref())
+        }
         Command::System(args::SystemCommand::Prune {
             all,
             volumes,
@@ -241,6 +251,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             cmd::health::run_now(&ctx, &container)
         }
         Command::History(a) => cmd::history::run(&ctx, &a),
+        Command::Info { format } => cmd::info::info(&ctx, format.as_deref()),
+        Command::Completion { .. } | Command::Version { .. } => {
+            unreachable!("handled before the store is opened")
+        }
         Command::Compose(a) => compose::run(&ctx, &a),
         // A build step's work, dispatched here so that cmd/internal.rs
         // does not import cmd/build (command modules never import each other).

@@ -27,6 +27,17 @@ pub fn human_size(bytes: u64) -> String {
     format!("{s}{}", UNITS[unit])
 }
 
+/// Go's `time.Time.String()` in UTC, as `docker ps` prints CreatedAt.
+pub fn docker_time(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M:%S +0000 UTC")
+                .to_string()
+        })
+        .unwrap_or_else(|_| rfc3339.to_string())
+}
+
 /// "3 seconds ago", "2 weeks ago", as `docker images` writes CREATED.
 pub fn ago(when: &str, now: DateTime<Utc>) -> String {
     let Ok(t) = DateTime::parse_from_rfc3339(when) else {

@@ -6,6 +6,7 @@ use den_image::store::Store;
 use crate::args::HistoryArgs;
 use crate::context::Context;
 use crate::output::{ago, human_size, table};
+use crate::template::Format;
 
 pub fn run(ctx: &Context, a: &HistoryArgs) -> anyhow::Result<i32> {
     let store = ctx.store()?;
@@ -17,14 +18,40 @@ pub fn run(ctx: &Context, a: &HistoryArgs) -> anyhow::Result<i32> {
         println!("{}", short(&image.id.to_string(), a.no_trunc));
         return Ok(0);
     }
-    print!(
-        "{}",
-        table(
-            &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
-            &rows
-        )
-    );
+    match Format::parse(a.format.as_deref())? {
+        Format::Default => print!(
+            "{}",
+            table(
+                &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+                &rows
+            )
+        ),
+        Format::Json => objects(&rows).iter().for_each(|o| println!("{o}")),
+        Format::Template(t) => print!("{}", t.render(&objects(&rows), &FIELDS)?),
+    }
     Ok(0)
+}
+
+/// `docker history --format`'s fields (in the table's column order) and
+/// their titles.
+const FIELDS: [(&str, &str); 5] = [
+    ("ID", "IMAGE"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedBy", "CREATED BY"),
+    ("Size", "SIZE"),
+    ("Comment", "COMMENT"),
+];
+
+fn objects(rows: &[Vec<String>]) -> Vec<serde_json::Value> {
+    rows.iter()
+        .map(|r| {
+            let fields = FIELDS
+                .iter()
+                .zip(r)
+                .map(|((k, _), v)| (k.to_string(), serde_json::Value::from(v.as_str())));
+            serde_json::Value::Object(fields.collect())
+        })
+        .collect()
 }
 
 fn short(id: &str, no_trunc: bool) -> String {

@@ -14,6 +14,7 @@ use crate::containers::{Containers, Record};
 use crate::context::Context;
 use crate::local_images::{inspect_json, resolve};
 use crate::output::{ago, human_size, table};
+use crate::template::Format;
 use crate::volumes::{Volumes, tree_size};
 use den_sandbox::container::state::Status;
 
@@ -57,12 +58,20 @@ pub fn list(ctx: &Context, args: &ImagesArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    match args.format.as_deref() {
-        Some("json") => {
+    match Format::parse(args.format.as_deref())? {
+        Format::Json => {
             let v: Vec<_> = images.iter().map(image_json).collect();
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
-        None | Some("table") => {
+        Format::Template(t) => {
+            let now = chrono::Utc::now();
+            let rows: Vec<_> = images
+                .iter()
+                .flat_map(|i| format_rows(i, args.no_trunc, now))
+                .collect();
+            print!("{}", t.render(&rows, &IMAGE_FIELDS)?);
+        }
+        Format::Default => {
             let now = chrono::Utc::now();
             let mut rows = Vec::new();
             for i in &images {
@@ -96,9 +105,46 @@ pub fn list(ctx: &Context, args: &ImagesArgs) -> anyhow::Result<i32> {
                 table(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &rows)
             );
         }
-        Some(other) => bail!("unknown --format `{other}`: use table or json"),
     }
     Ok(0)
+}
+
+/// `docker images --format`'s fields and their table titles.
+const IMAGE_FIELDS: [(&str, &str); 8] = [
+    ("ID", "IMAGE ID"),
+    ("Repository", "REPOSITORY"),
+    ("Tag", "TAG"),
+    ("Digest", "DIGEST"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("Size", "SIZE"),
+    ("Containers", "CONTAINERS"),
+];
+
+/// An image as `docker images --format` sees it: one row per name.
+fn format_rows(
+    i: &ImageRecord,
+    no_trunc: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<serde_json::Value> {
+    let names = if i.names.is_empty() {
+        vec![("<none>".to_string(), "<none>".to_string())]
+    } else {
+        i.names.iter().map(|n| repo_tag(n)).collect()
+    };
+    let created = i.created.as_deref().unwrap_or("");
+    names
+        .into_iter()
+        .map(|(repo, tag)| {
+            json!({
+                "ID": if no_trunc { i.id.to_string() } else { i.id.short().to_string() },
+                "Repository": repo, "Tag": tag, "Digest": i.manifest.to_string(),
+                "CreatedSince": if created.is_empty() { "N/A".into() } else { ago(created, now) },
+                "CreatedAt": crate::output::docker_time(created),
+                "Size": human_size(i.size), "Containers": "N/A",
+            })
+        })
+        .collect()
 }
 
 fn image_json(i: &ImageRecord) -> serde_json::Value {
@@ -114,7 +160,7 @@ fn image_json(i: &ImageRecord) -> serde_json::Value {
     })
 }
 
-pub fn inspect(ctx: &Context, inputs: &[String]) -> anyhow::Result<i32> {
+pub fn inspect(ctx: &Context, inputs: &[String], format: Option<&str>) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let images = store.images()?;
     let mut out = Vec::new();
@@ -122,7 +168,7 @@ pub fn inspect(ctx: &Context, inputs: &[String]) -> anyhow::Result<i32> {
         let img = resolve(&store, &images, input)?;
         out.push(inspect_json(&store, &img)?);
     }
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    crate::template::print_inspect(&out, format)?;
     Ok(0)
 }
 
@@ -295,7 +341,8 @@ pub fn prune(ctx: &Context, all: bool) -> anyhow::Result<i32> {
 /// `den system df`: images (active: used by a container), containers
 /// (their writable layers; active: running), volumes (active:
 /// mounted by a container) and the blobs behind the images.
-pub fn df(ctx: &Context) -> anyhow::Result<i32> {
+pub fn df(ctx: &Context, format: Option<&str>) -> anyhow::Result<i32> {
+    let format = Format::parse(format)?;
     let store = ctx.store()?;
     let images = store.images()?;
     let containers = Containers::open(&ctx.root)?;
@@ -377,10 +424,32 @@ pub fn df(ctx: &Context) -> anyhow::Result<i32> {
             "0B".into(),
         ],
     ];
-    print!(
-        "{}",
-        table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows)
-    );
+    const FIELDS: [(&str, &str); 5] = [
+        ("Type", "TYPE"),
+        ("TotalCount", "TOTAL"),
+        ("Active", "ACTIVE"),
+        ("Size", "SIZE"),
+        ("Reclaimable", "RECLAIMABLE"),
+    ];
+    let objects = || -> Vec<serde_json::Value> {
+        rows.iter()
+            .map(|r| {
+                let fields = FIELDS
+                    .iter()
+                    .zip(r)
+                    .map(|((k, _), v)| (k.to_string(), json!(v)));
+                serde_json::Value::Object(fields.collect())
+            })
+            .collect()
+    };
+    match format {
+        Format::Default => print!(
+            "{}",
+            table(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], &rows)
+        ),
+        Format::Json => objects().iter().for_each(|o| println!("{o}")),
+        Format::Template(t) => print!("{}", t.render(&objects(), &FIELDS)?),
+    }
     Ok(0)
 }
 

@@ -103,7 +103,8 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
         | InternalCommand::Cp { .. }
         | InternalCommand::Top { .. }
         | InternalCommand::CopyFrom { .. }
-        | InternalCommand::NetworkInfra { .. } => unreachable!("handled above"),
+        | InternalCommand::NetworkInfra { .. }
+        | InternalCommand::Man { .. } => unreachable!("handled above"),
     }
     Ok(0)
 }

@@ -6,6 +6,7 @@ use crate::args::NetworkCommand;
 use crate::context::Context;
 use crate::networks::Networks;
 use crate::output::table;
+use crate::template::Format;
 
 pub fn run(ctx: &Context, cmd: NetworkCommand) -> anyhow::Result<i32> {
     let networks = Networks::open(&ctx.root)?;
@@ -14,10 +15,17 @@ pub fn run(ctx: &Context, cmd: NetworkCommand) -> anyhow::Result<i32> {
             let rec = networks.create(&name)?;
             println!("{}", rec.id);
         }
-        NetworkCommand::Ls { quiet } => {
+        NetworkCommand::Ls { quiet, format } => {
             let all = networks.list()?;
+            let format = Format::parse(format.as_deref())?;
             if quiet {
                 all.iter().for_each(|n| println!("{}", n.name));
+            } else if let Format::Template(t) = format {
+                let rows: Vec<_> = all.iter().map(ls_row).collect();
+                print!("{}", t.render(&rows, &NETWORK_FIELDS)?);
+            } else if let Format::Json = format {
+                let rows: Vec<_> = all.iter().map(ls_row).collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 let rows: Vec<Vec<String>> = all
                     .iter()
@@ -36,7 +44,7 @@ pub fn run(ctx: &Context, cmd: NetworkCommand) -> anyhow::Result<i32> {
                 );
             }
         }
-        NetworkCommand::Inspect { names } => {
+        NetworkCommand::Inspect { names, format } => {
             let mut out = Vec::new();
             for n in names {
                 let rec = networks.get(&n)?;
@@ -44,7 +52,7 @@ pub fn run(ctx: &Context, cmd: NetworkCommand) -> anyhow::Result<i32> {
                 let containers: serde_json::Map<String, serde_json::Value> = members.iter().map(|(id, m)| (id.clone(), json!({"Name": m.names.first(), "IPv4Address": format!("{}/24", m.ip), "Aliases": m.names}))).collect();
                 out.push(json!({"Name": rec.name, "Id": rec.id, "Created": rec.created, "Driver": "bridge", "IPAM": {"Config": [{"Subnet": rec.subnet(), "Gateway": rec.gateway()}]}, "Containers": containers}));
             }
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            crate::template::print_inspect(&out, format.as_deref())?;
         }
         NetworkCommand::Rm { names } => {
             for n in names {
@@ -55,6 +63,27 @@ pub fn run(ctx: &Context, cmd: NetworkCommand) -> anyhow::Result<i32> {
         NetworkCommand::Prune { force } => prune(&networks, force)?,
     }
     Ok(0)
+}
+
+/// `docker network ls --format`'s fields and their table titles.
+const NETWORK_FIELDS: [(&str, &str); 8] = [
+    ("ID", "NETWORK ID"),
+    ("Name", "NAME"),
+    ("Driver", "DRIVER"),
+    ("Scope", "SCOPE"),
+    ("IPv6", "IPV6"),
+    ("Internal", "INTERNAL"),
+    ("Labels", "LABELS"),
+    ("CreatedAt", "CREATED AT"),
+];
+
+/// One network as `docker network ls --format` sees it.
+fn ls_row(n: &crate::networks::NetworkRecord) -> serde_json::Value {
+    json!({
+        "ID": n.id[..12], "Name": n.name, "Driver": "bridge", "Scope": "local",
+        "IPv6": "false", "Internal": "false", "Labels": "", "CreatedAt": n.created,
+        "Subnet": n.subnet(),
+    })
 }
 
 /// `den network prune`: every network without members.

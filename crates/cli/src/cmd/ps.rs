@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::containers::{Containers, Record};
 use crate::context::Context;
 use crate::output::{ago, escape_controls, table};
+use crate::template::Format;
 
 /// Docker's STATUS column: "Up 3 seconds", "Exited (0) 5 seconds ago".
 pub fn status_text(state: &State, now: chrono::DateTime<chrono::Utc>) -> String {
@@ -122,8 +123,15 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let now = chrono::Utc::now();
-    match args.format {
-        Some("json") => {
+    match Format::parse(args.format)? {
+        Format::Template(t) => {
+            let rows: Vec<_> = rows
+                .iter()
+                .map(|(r, s)| ps_row(&containers, r, s, args.no_trunc, now))
+                .collect();
+            print!("{}", t.render(&rows, &PS_FIELDS)?);
+        }
+        Format::Json => {
             let v: Vec<_> = rows.iter().map(|(r, s)| json!({
                 "Id": r.id, "Names": [r.name], "Image": r.image, "ImageID": r.image_id, "Command": r.command,
                 "Created": r.created, "State": status_word(s.status), "Status": status_text(s, now) + &health_suffix(&containers, r, s),
@@ -131,7 +139,7 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> anyhow::Result<i32> {
             })).collect();
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
-        None | Some("table") => {
+        Format::Default => {
             let body: Vec<Vec<String>> = rows
                 .iter()
                 .map(|(r, s)| {
@@ -167,9 +175,70 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> anyhow::Result<i32> {
                 )
             );
         }
-        Some(other) => bail!("unknown --format `{other}`: use table or json"),
     }
     Ok(0)
+}
+
+/// `docker ps --format`'s fields and their table titles.
+const PS_FIELDS: [(&str, &str); 14] = [
+    ("ID", "CONTAINER ID"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("RunningFor", "CREATED"),
+    ("Ports", "PORTS"),
+    ("State", "STATE"),
+    ("Status", "STATUS"),
+    ("Size", "SIZE"),
+    ("Names", "NAMES"),
+    ("Labels", "LABELS"),
+    ("Mounts", "MOUNTS"),
+    ("Networks", "NETWORKS"),
+    ("LocalVolumes", "LOCAL VOLUMES"),
+];
+
+/// One container as `docker ps --format` sees it (strings, as Docker's
+/// container context returns them).
+fn ps_row(
+    containers: &Containers,
+    r: &Record,
+    s: &State,
+    no_trunc: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> serde_json::Value {
+    let running = matches!(s.status, Status::Running | Status::Restarting);
+    let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    json!({
+        "ID": if no_trunc { r.id.clone() } else { r.id[..12].to_string() },
+        "Image": r.image,
+        "Command": command_text(&r.command, no_trunc),
+        "CreatedAt": crate::output::docker_time(&r.created),
+        "RunningFor": ago(&r.created, now),
+        "Ports": if running { r.ports.join(", ") } else { String::new() },
+        "State": status_word(s.status),
+        "Status": status_text(s, now) + &health_suffix(containers, r, s),
+        // den does not measure a container's writable layer.
+        "Size": "N/A",
+        "Names": r.name,
+        "Labels": labels.join(","),
+        "Mounts": r.volumes.join(","),
+        "Networks": network_name(containers, r),
+        "LocalVolumes": r.volumes.len().to_string(),
+    })
+}
+
+/// The container's network: a user network's name, `host`, `none`, or
+/// `pasta` (den's private network, Docker's `bridge`).
+fn network_name(containers: &Containers, r: &Record) -> String {
+    let spec = fs_err::read(containers.dir_of(&r.id).join("spec.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    match spec.as_ref().map(|s| &s["network"]) {
+        Some(serde_json::Value::String(mode)) => mode.to_lowercase(),
+        Some(n) if n.get("User").is_some() => n["User"]["name"].as_str().unwrap_or("").into(),
+        Some(n) if n.get("Private").is_some() => "pasta".into(),
+        _ => String::new(),
+    }
 }
 
 /// ` (healthy)` and the like, for a running container with a health check.
@@ -203,13 +272,32 @@ pub fn inspect_json(ctx: &Context, r: &Record, s: &State) -> anyhow::Result<serd
         "Image": r.image_id, "Name": format!("/{}", r.name), "RestartCount": s.restarts,
         "Config": { "Hostname": spec["hostname"], "Image": r.image, "Cmd": r.command, "Env": spec["process"]["env"], "Labels": r.labels, "WorkingDir": spec["process"]["cwd"], "User": spec["process"]["user"], "Tty": spec["process"]["terminal"], "StopSignal": spec["stop_signal"], "StopTimeout": spec["stop_timeout"], "Healthcheck": crate::health::config_json(&spec["health"]) },
         "Mounts": mounts,
-        "NetworkSettings": { "Ports": r.ports_json() },
+        "NetworkSettings": network_settings(r, &spec["network"]),
         "HostConfig": { "NetworkMode": spec["network"], "ReadonlyRootfs": spec["read_only"], "Privileged": spec["security"]["privileged"], "CapAdd": spec["security"]["capabilities"], "RestartPolicy": spec["restart"] },
         "LogPath": logs::path(&dir),
     }))
 }
 
-pub fn inspect(ctx: &Context, names: &[String]) -> anyhow::Result<i32> {
+/// `NetworkSettings`: the published ports and, on a user network, its
+/// address (Docker fills IPAddress only on its default bridge; den has no
+/// such bridge, so the user network's address is the one there is).
+fn network_settings(r: &Record, network: &serde_json::Value) -> serde_json::Value {
+    let user = &network["User"];
+    let (ip, gateway) = (
+        user["ip"].as_str().unwrap_or(""),
+        user["gateway"].as_str().unwrap_or(""),
+    );
+    let mut networks = serde_json::Map::new();
+    if let Some(name) = user["name"].as_str() {
+        networks.insert(
+            name.into(),
+            json!({"IPAddress": ip, "Gateway": gateway, "IPPrefixLen": 24}),
+        );
+    }
+    json!({"Ports": r.ports_json(), "IPAddress": ip, "Gateway": gateway, "Networks": networks})
+}
+
+pub fn inspect(ctx: &Context, names: &[String], format: Option<&str>) -> anyhow::Result<i32> {
     let containers = Containers::open(&ctx.root)?;
     let mut out = Vec::new();
     for n in names {
@@ -217,13 +305,13 @@ pub fn inspect(ctx: &Context, names: &[String]) -> anyhow::Result<i32> {
         let s = containers.state(&r.id);
         out.push(inspect_json(ctx, &r, &s)?);
     }
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    crate::template::print_inspect(&out, format)?;
     Ok(0)
 }
 
 /// `den inspect NAME…`: each name as a container when one has it, else as
 /// an image (Docker's order), all in one JSON array.
-pub fn inspect_any(ctx: &Context, names: &[String]) -> anyhow::Result<i32> {
+pub fn inspect_any(ctx: &Context, names: &[String], format: Option<&str>) -> anyhow::Result<i32> {
     let containers = Containers::open(&ctx.root)?;
     let store = ctx.store()?;
     let images = store.images()?;
@@ -239,7 +327,7 @@ pub fn inspect_any(ctx: &Context, names: &[String]) -> anyhow::Result<i32> {
             Err(_) => bail!("no such container or image: {n}"),
         }
     }
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    crate::template::print_inspect(&out, format)?;
     Ok(0)
 }
 

@@ -7,6 +7,7 @@ use crate::args::VolumeCommand;
 use crate::containers::{Containers, Record, new_id};
 use crate::context::Context;
 use crate::output::{human_size, table};
+use crate::template::Format;
 use crate::volumes::{VolumeMeta, Volumes};
 
 pub fn run(ctx: &Context, cmd: VolumeCommand) -> anyhow::Result<i32> {
@@ -18,13 +19,13 @@ pub fn run(ctx: &Context, cmd: VolumeCommand) -> anyhow::Result<i32> {
             println!("{name}");
         }
         VolumeCommand::Ls { quiet, format } => list(&volumes, quiet, format.as_deref())?,
-        VolumeCommand::Inspect { names } => {
+        VolumeCommand::Inspect { names, format } => {
             let found = names
                 .iter()
                 .map(|n| volumes.get(n))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let out: Vec<_> = found.iter().map(|v| volume_json(&volumes, v)).collect();
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            crate::template::print_inspect(&out, format.as_deref())?;
         }
         VolumeCommand::Rm { force, names } => remove(ctx, &volumes, &names, force)?,
         VolumeCommand::Prune { all, force } => {
@@ -58,22 +59,36 @@ fn list(volumes: &Volumes, quiet: bool, format: Option<&str>) -> anyhow::Result<
         all.iter().for_each(|v| println!("{}", v.name));
         return Ok(());
     }
-    match format {
-        Some("json") => {
+    match Format::parse(format)? {
+        Format::Json => {
             let out: Vec<_> = all.iter().map(|v| volume_json(volumes, v)).collect();
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
-        None | Some("table") => {
+        Format::Template(t) => {
+            let out: Vec<_> = all.iter().map(|v| volume_json(volumes, v)).collect();
+            print!("{}", t.render(&out, &VOLUME_FIELDS)?);
+        }
+        Format::Default => {
             let rows: Vec<Vec<String>> = all
                 .iter()
                 .map(|v| vec!["local".into(), v.name.clone()])
                 .collect();
             print!("{}", table(&["DRIVER", "VOLUME NAME"], &rows));
         }
-        Some(other) => bail!("unknown --format `{other}`: use table or json"),
     }
     Ok(())
 }
+
+/// `docker volume ls --format`'s table titles.
+const VOLUME_FIELDS: [(&str, &str); 7] = [
+    ("Name", "VOLUME NAME"),
+    ("Driver", "DRIVER"),
+    ("Scope", "SCOPE"),
+    ("Mountpoint", "MOUNTPOINT"),
+    ("Labels", "LABELS"),
+    ("CreatedAt", "CREATED AT"),
+    ("Options", "OPTIONS"),
+];
 
 /// The first container record that mounts `name`.
 fn user_of<'a>(records: &'a [Record], name: &str) -> Option<&'a Record> {

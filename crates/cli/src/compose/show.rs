@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::bail;
 use den_compose::config;
 use den_sandbox::container::logs;
 use serde_json::json;
@@ -17,6 +16,7 @@ use super::{containers_of, running, service_of};
 use crate::containers::{Containers, Record};
 use crate::context::Context;
 use crate::output::{ago, escape_controls, table};
+use crate::template::Format;
 
 /// The names in a top-level section, in file order.
 pub fn section_names(p: &Project, section: &str) -> Vec<String> {
@@ -84,21 +84,23 @@ pub fn ps(
         rows.iter().for_each(|(r, _)| println!("{}", r.id));
         return Ok(0);
     }
-    match format {
-        // One JSON object per line, as docker compose v2 prints them.
-        Some("json") => {
-            for (r, s) in &rows {
-                let v = json!({
+    let object = |r: &Record, s: &den_sandbox::container::state::State| {
+        json!({
                     "ID": r.id, "Name": r.name, "Image": r.image, "Command": r.command.join(" "),
                     "Project": p.name, "Service": service_of(r), "Created": r.created,
                     "State": format!("{:?}", s.status).to_lowercase(),
                     "Status": crate::cmd::ps::status_text(s, now),
                     "ExitCode": s.exit_code.unwrap_or(0), "Labels": r.labels, "Ports": r.ports.join(", "),
-                });
-                println!("{v}");
-            }
+        })
+    };
+    match Format::parse(format)? {
+        // One JSON object per line, as docker compose v2 prints them.
+        Format::Json => rows.iter().for_each(|(r, s)| println!("{}", object(r, s))),
+        Format::Template(t) => {
+            let objects: Vec<_> = rows.iter().map(|(r, s)| object(r, s)).collect();
+            print!("{}", t.render(&objects, &COMPOSE_PS_FIELDS)?);
         }
-        None | Some("table") => {
+        Format::Default => {
             let body: Vec<Vec<String>> = rows
                 .iter()
                 .map(|(r, s)| {
@@ -127,10 +129,22 @@ pub fn ps(
                 )
             );
         }
-        Some(other) => bail!("unknown --format `{other}`: use table or json"),
     }
     Ok(0)
 }
+
+/// `docker compose ps --format`'s table titles.
+const COMPOSE_PS_FIELDS: [(&str, &str); 9] = [
+    ("Name", "NAME"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("Service", "SERVICE"),
+    ("Created", "CREATED"),
+    ("Status", "STATUS"),
+    ("Ports", "PORTS"),
+    ("ID", "CONTAINER ID"),
+    ("Project", "PROJECT"),
+];
 
 /// A container's prefix: its name without the project, padded (`web-1  | `).
 fn prefix(p: &Project, r: &Record, width: usize) -> String {
