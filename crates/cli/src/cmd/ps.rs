@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::containers::{Containers, Record};
 use crate::context::Context;
+use crate::filters::Filters;
 use crate::output::{ago, escape_controls, table};
 
 /// Docker's STATUS column: "Up 3 seconds", "Exited (0) 5 seconds ago".
@@ -40,12 +41,107 @@ fn status_word(s: Status) -> &'static str {
     }
 }
 
-/// `label=KEY` (any value) or `label=KEY=VALUE`.
-pub fn has_label(r: &Record, filter: &str) -> bool {
-    match filter.split_once('=') {
-        Some((k, v)) => r.labels.get(k).is_some_and(|have| have == v),
-        None => r.labels.contains_key(filter),
+const PS_FILTERS: &[&str] = &[
+    "name", "status", "ancestor", "id", "label", "exited", "network", "volume", "health",
+];
+
+/// Whether a container passes `den ps --filter`s (module doc of
+/// `crate::filters` for how they combine).
+fn ps_match(
+    f: &Filters,
+    containers: &Containers,
+    networks: &crate::networks::Networks,
+    r: &Record,
+    s: &State,
+) -> anyhow::Result<bool> {
+    for v in f.values("status") {
+        if !["created", "running", "exited", "restarting"].contains(&v.as_str()) {
+            bail!(
+                "invalid --filter `status={v}`: status is created, running, exited or restarting"
+            );
+        }
     }
+    for v in f.values("health") {
+        if !["starting", "healthy", "unhealthy", "none"].contains(&v.as_str()) {
+            bail!("invalid --filter `health={v}`: health is starting, healthy, unhealthy or none");
+        }
+    }
+    let mut codes = Vec::new();
+    for v in f.values("exited") {
+        codes.push(v.parse::<i32>().map_err(|_| {
+            anyhow::anyhow!("invalid --filter `exited={v}`: give an exit code (a number)")
+        })?);
+    }
+    let spec = || -> serde_json::Value {
+        fs_err::read(containers.dir_of(&r.id).join("spec.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    };
+    let health = || {
+        crate::health::of(&containers.dir_of(&r.id), s)
+            .map_or("none", |h| h.status.as_str())
+            .to_string()
+    };
+    Ok(f.any("name", |v| r.name.contains(v))
+        && f.any("status", |v| status_word(s.status) == v)
+        && f.any("ancestor", |v| is_ancestor(r, v))
+        && f.any("id", |v| r.id.starts_with(v))
+        && f.labels_match(&r.labels)
+        && (codes.is_empty()
+            || (s.status == Status::Exited && codes.contains(&s.exit_code.unwrap_or(255))))
+        && (!f.has("network") || {
+            let mine = network_name(&spec()["network"]);
+            f.any("network", |v| {
+                networks.get(v).map_or(v == mine, |n| n.name == mine)
+            })
+        })
+        && (!f.has("volume") || {
+            let targets = mount_targets(&spec());
+            f.any("volume", |v| {
+                r.volumes.iter().any(|n| n == v) || targets.iter().any(|t| t == v)
+            })
+        })
+        && (!f.has("health") || {
+            let h = health();
+            f.any("health", |v| v == h)
+        }))
+}
+
+fn is_ancestor(r: &Record, v: &str) -> bool {
+    r.image == v
+        || r.image.starts_with(&format!("{v}:"))
+        || r.image_id.as_deref().is_some_and(|i| {
+            i.trim_start_matches("sha256:")
+                .starts_with(v.trim_start_matches("sha256:"))
+        })
+}
+
+/// The network a spec's `network` names: a user network's name, or
+/// private, host, none.
+fn network_name(v: &serde_json::Value) -> String {
+    if let Some(s) = v.as_str() {
+        return s.to_lowercase();
+    }
+    match v.as_object().and_then(|o| o.iter().next()) {
+        Some((k, body)) if k == "User" => body["name"].as_str().unwrap_or_default().to_string(),
+        Some((k, _)) => k.to_lowercase(),
+        None => String::new(),
+    }
+}
+
+/// The container paths a spec mounts something on.
+fn mount_targets(spec: &serde_json::Value) -> Vec<String> {
+    spec["mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            m.as_object()?.values().next()?["target"]
+                .as_str()
+                .map(String::from)
+        })
+        .collect()
 }
 
 fn command_text(cmd: &[String], no_trunc: bool) -> String {
@@ -80,34 +176,17 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> anyhow::Result<i32> {
         })
         .collect();
     rows.sort_by(|a, b| b.0.created.cmp(&a.0.created));
-    for f in args.filters {
-        let (k, v) = f.split_once('=').ok_or_else(|| {
-            anyhow::anyhow!("invalid --filter `{f}`: use name=, status=, ancestor=, id= or label=")
-        })?;
-        match k {
-            "name" => rows.retain(|(r, _)| r.name.contains(v)),
-            "status" => {
-                if !["created", "running", "exited", "restarting"].contains(&v) {
-                    bail!(
-                        "invalid --filter `{f}`: status is created, running, exited or restarting"
-                    );
-                }
-                rows.retain(|(_, s)| status_word(s.status) == v)
-            }
-            "ancestor" => rows.retain(|(r, _)| {
-                r.image == v
-                    || r.image.starts_with(&format!("{v}:"))
-                    || r.image_id.as_deref().is_some_and(|i| {
-                        i.trim_start_matches("sha256:")
-                            .starts_with(v.trim_start_matches("sha256:"))
-                    })
-            }),
-            "id" => rows.retain(|(r, _)| r.id.starts_with(v)),
-            "label" => rows.retain(|(r, _)| has_label(r, v)),
-            other => bail!("unsupported filter `{other}`: use name, status, ancestor, id or label"),
+    let filters = Filters::parse(args.filters, PS_FILTERS, "ps")?;
+    let networks = crate::networks::Networks::open(&ctx.root)?;
+    let mut kept = Vec::new();
+    for (r, s) in rows {
+        if ps_match(&filters, &containers, &networks, &r, &s)? {
+            kept.push((r, s));
         }
     }
-    if !args.all && !args.filters.iter().any(|f| f.starts_with("status=")) {
+    let mut rows = kept;
+    // A status or exit-code filter looks at stopped containers too.
+    if !args.all && !filters.has("status") && !filters.has("exited") {
         rows.retain(|(_, s)| matches!(s.status, Status::Running | Status::Restarting));
     }
     let id = |r: &Record| {
