@@ -628,3 +628,166 @@ fn help_everywhere() {
     }
     assert!(checked > 60, "{checked}");
 }
+
+fn log_path(sb: &UserSandbox, name: &str) -> std::path::PathBuf {
+    let v: serde_json::Value = serde_json::from_str(&sb.den_ok(&["inspect", name])).unwrap();
+    v[0]["LogPath"].as_str().unwrap().into()
+}
+
+#[test]
+fn log_drivers_json_k8s_none_and_rotation() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let both = "echo out; echo err >&2";
+    sb.den_ok(&["run", "--name", "j", "busybox", "sh", "-c", both]);
+    let text = fs::read_to_string(log_path(&sb, "j")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["log"], "out\n", "json-file is the default: {text}");
+
+    let o = sb.den(&[
+        "run",
+        "--name",
+        "k",
+        "--log-driver",
+        "k8s-file",
+        "busybox",
+        "sh",
+        "-c",
+        both,
+    ]);
+    assert_eq!(
+        (stdout(&o).as_str(), stderr(&o).as_str()),
+        ("out\n", "err\n")
+    );
+    let text = fs::read_to_string(log_path(&sb, "k")).unwrap();
+    let got: Vec<&str> = text.lines().map(|l| l.split_once(' ').unwrap().1).collect();
+    assert_eq!(got, ["stdout F out", "stderr F err"], "{text}");
+    let o = sb.den(&["logs", "k"]);
+    assert_eq!(
+        (stdout(&o).as_str(), stderr(&o).as_str()),
+        ("out\n", "err\n")
+    );
+    let v: serde_json::Value = serde_json::from_str(&sb.den_ok(&["inspect", "k"])).unwrap();
+    assert_eq!(v[0]["HostConfig"]["LogConfig"]["Type"], "k8s-file");
+
+    // none: an attached run still shows the output; nothing is kept.
+    let o = sb.den(&[
+        "run",
+        "--name",
+        "n",
+        "--log-driver",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        both,
+    ]);
+    assert_eq!(
+        (stdout(&o).as_str(), stderr(&o).as_str()),
+        ("out\n", "err\n")
+    );
+    assert!(!log_path(&sb, "n").exists());
+    let err = sb.den_fail(&["logs", "n"], 125);
+    assert_eq!(
+        err.trim(),
+        "den: container n uses the none log driver, which keeps no logs: run it with --log-driver json-file or k8s-file to read them with den logs"
+    );
+
+    // Rotation: at most max-file files of about max-size each, newest last.
+    sb.den_ok(&[
+        "run",
+        "--name",
+        "r",
+        "--log-opt",
+        "max-size=1k,max-file=3",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 200 ]; do echo \"line $i of the rotation test\"; i=$((i+1)); done",
+    ]);
+    let path = log_path(&sb, "r");
+    let with = |n: u32| path.with_extension(format!("log.{n}"));
+    assert!(with(2).exists() && !with(3).exists(), "max-file=3");
+    for p in [path.clone(), with(1), with(2)] {
+        assert!(fs::metadata(&p).unwrap().len() <= 1024, "{}", p.display());
+    }
+    let logs = sb.den_ok(&["logs", "r"]);
+    assert_eq!(logs.lines().last(), Some("line 199 of the rotation test"));
+    let v: serde_json::Value = serde_json::from_str(&sb.den_ok(&["inspect", "r"])).unwrap();
+    assert_eq!(
+        v[0]["HostConfig"]["LogConfig"],
+        serde_json::json!({"Type": "json-file", "Config": {"max-size": "1024", "max-file": "3"}})
+    );
+
+    for (args, msg) in [
+        (
+            vec!["--log-driver", "syslog"],
+            "den: unknown --log-driver `syslog`: use json-file, k8s-file, none or passthrough",
+        ),
+        (
+            vec!["--log-opt", "max-size=0"],
+            "den: invalid --log-opt max-size=0: a size above 0, like 10m, 512k or 1g",
+        ),
+        (
+            vec!["--log-opt", "max-file=0"],
+            "den: invalid --log-opt max-file=0: a number from 1 to 100",
+        ),
+        (
+            vec!["--log-opt", "tag=x"],
+            "den: unsupported --log-opt `tag=x`: den knows max-size=SIZE and max-file=N",
+        ),
+        (
+            vec!["--log-driver", "none", "--log-opt", "max-size=1m"],
+            "den: --log-opt applies to the json-file and k8s-file drivers, not to none",
+        ),
+        (
+            vec!["-d", "--log-driver", "passthrough"],
+            "den: --log-driver passthrough gives the container den's own output, so it cannot run detached: drop -d or use another driver",
+        ),
+        (
+            vec!["-t", "--log-driver", "passthrough"],
+            "den: --log-driver passthrough cannot be used with -t: a container sharing your terminal could type into it (TIOCSTI)",
+        ),
+    ] {
+        let mut a = vec!["run", "--rm"];
+        a.extend(args);
+        a.extend(["busybox", "true"]);
+        assert_eq!(sb.den_fail(&a, 125).trim(), msg);
+    }
+    assert!(
+        sb.den_ok(&["ps", "-aq"]).lines().count() == 4,
+        "refused runs made no container"
+    );
+}
+
+/// passthrough: the container's stdout is den's own (here a file), not a
+/// pipe to the supervisor.
+#[test]
+fn log_driver_passthrough_hands_over_dens_stdout() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let bin = env.bin.display();
+    let script = |driver: &str| {
+        format!(
+            "{bin} run --name {driver} --log-driver {driver} busybox stat -L -c %i /proc/self/fd/1 > {driver}.out && stat -c %i {driver}.out && cat {driver}.out"
+        )
+    };
+    let got = sb.sh_ok(&script("passthrough"));
+    let (file, seen) = (got.lines().next().unwrap(), got.lines().nth(1).unwrap());
+    assert_eq!(
+        file, seen,
+        "the container wrote to den's stdout file itself"
+    );
+    assert!(!log_path(&sb, "passthrough").exists());
+    let err = sb.den_fail(&["logs", "passthrough"], 125);
+    assert!(
+        err.contains("uses the passthrough log driver, which keeps no logs"),
+        "{err}"
+    );
+    let got = sb.sh_ok(&script("json-file"));
+    assert_ne!(
+        got.lines().next(),
+        got.lines().nth(1),
+        "json-file: a pipe: {got}"
+    );
+}

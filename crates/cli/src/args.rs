@@ -526,6 +526,14 @@ pub struct RunArgs {
     /// Seconds `den stop` waits before SIGKILL (default 10).
     #[arg(long, value_name = "SECONDS")]
     pub stop_timeout: Option<u64>,
+    /// Where the container's output goes: json-file (default), k8s-file,
+    /// none (kept nowhere) or passthrough (den's own stdout and stderr).
+    #[arg(long, value_name = "DRIVER")]
+    pub log_driver: Option<String>,
+    /// max-size=SIZE (rotate past it, default 10m), max-file=N (files
+    /// kept, default 2); comma-separated or repeated.
+    #[arg(long = "log-opt", value_name = "K=V")]
+    pub log_opts: Vec<String>,
     #[command(flatten)]
     pub registry: RegistryFlags,
     /// The image (or, with --rootfs, the command).

@@ -17,6 +17,7 @@ mod in_userns;
 mod launch;
 mod local_images;
 mod log;
+mod log_driver;
 mod names;
 mod networks;
 mod output;

@@ -280,9 +280,20 @@ pub fn inspect_json(ctx: &Context, r: &Record, s: &State) -> anyhow::Result<serd
         "Config": { "Hostname": spec["hostname"], "Image": r.image, "Cmd": r.command, "Env": spec["process"]["env"], "Labels": r.labels, "WorkingDir": spec["process"]["cwd"], "User": spec["process"]["user"], "Tty": spec["process"]["terminal"], "StopSignal": spec["stop_signal"], "StopTimeout": spec["stop_timeout"], "Healthcheck": crate::health::config_json(&spec["health"]) },
         "Mounts": mounts,
         "NetworkSettings": { "Ports": r.ports_json() },
-        "HostConfig": { "NetworkMode": spec["network"], "ReadonlyRootfs": spec["read_only"], "Privileged": spec["security"]["privileged"], "CapAdd": spec["security"]["capabilities"], "RestartPolicy": spec["restart"] },
+        "HostConfig": { "NetworkMode": spec["network"], "ReadonlyRootfs": spec["read_only"], "Privileged": spec["security"]["privileged"], "CapAdd": spec["security"]["capabilities"], "RestartPolicy": spec["restart"], "LogConfig": log_config_json(&spec["log"]) },
         "LogPath": logs::path(&dir),
     }))
+}
+
+/// `HostConfig.LogConfig` in Docker's form.
+fn log_config_json(v: &serde_json::Value) -> serde_json::Value {
+    let c: logs::LogConfig = serde_json::from_value(v.clone()).unwrap_or_default();
+    let config = if c.driver.keeps_logs() {
+        json!({"max-size": c.max_size.to_string(), "max-file": c.max_file.to_string()})
+    } else {
+        json!({})
+    };
+    json!({"Type": c.driver.name(), "Config": config})
 }
 
 pub fn inspect(ctx: &Context, names: &[String]) -> anyhow::Result<i32> {
@@ -353,6 +364,13 @@ pub fn logs(ctx: &Context, name: &str, args: &LogsArgs) -> anyhow::Result<i32> {
     let containers = Containers::open(&ctx.root)?;
     let r = containers.find(name)?;
     let dir = containers.dir_of(&r.id);
+    let driver = log_driver(&dir);
+    if !driver.keeps_logs() {
+        bail!(
+            "container {name} uses the {} log driver, which keeps no logs: run it with --log-driver json-file or k8s-file to read them with den logs",
+            driver.name()
+        );
+    }
     let since = match args.since {
         None => None,
         Some(s) => Some(parse_since(s)?),
@@ -394,6 +412,16 @@ pub fn logs(ctx: &Context, name: &str, args: &LogsArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// The container's `--log-driver` (json-file for containers made before it).
+fn log_driver(dir: &std::path::Path) -> logs::Driver {
+    fs_err::read(dir.join("spec.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| serde_json::from_value::<logs::LogConfig>(v["log"].clone()).ok())
+        .map(|c| c.driver)
+        .unwrap_or_default()
 }
 
 fn print_entries(entries: &[logs::Entry], timestamps: bool) -> anyhow::Result<()> {
