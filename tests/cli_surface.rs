@@ -98,7 +98,7 @@ fn all_flags_stop_start_kill_restart_and_remove_every_container() {
     assert!(sb.den_ok(&["ps", "-aq"]).is_empty());
     let err = sb.den_fail(&["stop", "-a", "x"], 125);
     assert!(
-        err.contains("the argument '--all' cannot be used with '[CONTAINERS]...'"),
+        err.contains("the argument '--all' cannot be used with"),
         "{err}"
     );
 }
@@ -577,7 +577,11 @@ fn log_level_debug_shows_steps_and_timings_error_hides_warnings() {
         stderr(&o)
     );
     let o = sb.den(&["run", "--rm", "--pull=always", "busybox", "true"]);
-    assert_eq!(stderr(&o), "", "warn (the default) shows no info");
+    assert!(
+        !stderr(&o).contains("den: info:"),
+        "warn (the default) shows no info: {}",
+        stderr(&o)
+    );
     let err = sb.den_fail(&["--log-level", "loud", "ps"], 125);
     assert!(
         err.contains("invalid value 'loud' for '--log-level <LEVEL>'"),

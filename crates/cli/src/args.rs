@@ -76,6 +76,8 @@ pub enum Command {
     Restart(StopArgs),
     /// Remove containers.
     Rm(RmArgs),
+    /// Make an image of a container's changes.
+    Commit(CommitArgs),
     /// Wait until containers stop; print their exit codes.
     Wait {
         #[arg(required = true)]
@@ -645,6 +647,24 @@ pub struct RmArgs {
     pub containers: Vec<String>,
 }
 
+/// `den commit`.
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// A Dockerfile instruction applied to the config: CMD, ENTRYPOINT,
+    /// ENV, EXPOSE, LABEL, USER, WORKDIR, VOLUME or STOPSIGNAL (repeatable).
+    #[arg(short = 'c', long = "change", value_name = "INSTRUCTION")]
+    pub changes: Vec<String>,
+    /// Commit message (the history entry's comment).
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// Author of the image.
+    #[arg(short, long)]
+    pub author: Option<String>,
+    pub container: String,
+    /// NAME[:TAG] for the image (none: an untagged image).
+    pub image: Option<String>,
+}
+
 #[derive(Debug, Args)]
 #[command(trailing_var_arg = true)]
 pub struct ExecArgs {
@@ -682,6 +702,8 @@ pub enum ContainerCommand {
     },
     /// Exit 0 when the container exists, 1 when not; prints nothing.
     Exists { container: String },
+    /// Make an image of a container's changes.
+    Commit(CommitArgs),
 }
 
 /// `--label`/`--label-file` of `volume create` and `network create`.

@@ -90,6 +90,7 @@ fn container_command(ctx: &context::Context, sub: args::ContainerCommand) -> any
         C::Rm(a) => rm(ctx, a),
         C::Inspect { names } => cmd::ps::inspect(ctx, &names),
         C::Exists { container } => cmd::lifecycle::exists(ctx, &container),
+        C::Commit(a) => cmd::commit::run(ctx, &a),
     }
 }
 
@@ -250,6 +251,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             cmd::lifecycle::restart(&ctx, &names, a.time)
         }
         Command::Rm(a) => rm(&ctx, a),
+        Command::Commit(a) => cmd::commit::run(&ctx, &a),
         Command::Wait { containers } => cmd::ps::wait(&ctx, &containers),
         Command::Inspect { names } => cmd::ps::inspect_any(&ctx, &names),
         Command::Rename {
