@@ -207,7 +207,10 @@ fn commit_refuses_what_it_cannot_apply() {
             vec!["-c", "RUN ls"],
             "den: den commit -c applies CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, WORKDIR, VOLUME or STOPSIGNAL, not `RUN ls`",
         ),
-        (vec!["-c", "STOPSIGNAL SIGNOPE"], "den: -c STOPSIGNAL: "),
+        (
+            vec!["-c", "STOPSIGNAL SIGNOPE"],
+            "den: invalid -c `STOPSIGNAL SIGNOPE`: invalid signal \"SIGNOPE\" in STOPSIGNAL: use a name like SIGTERM or a number 1-64",
+        ),
         (
             vec!["-c", "CMD a\nRUN b"],
             "den: invalid -c `CMD a`: one instruction on one line per -c",

@@ -89,8 +89,11 @@ fn parse_changes(changes: &[String]) -> anyhow::Result<Vec<Kind>> {
             );
         }
         let text = format!("FROM scratch\n{c}\n");
-        let parsed =
-            dockerfile::parse("-c", &text).map_err(|e| anyhow::anyhow!("invalid -c `{c}`: {e}"))?;
+        let parsed = dockerfile::parse("-c", &text).map_err(|e| {
+            // The error names the instruction's place in the text made above.
+            let e = e.to_string();
+            anyhow::anyhow!("invalid -c `{c}`: {}", e.trim_start_matches("-c:2: "))
+        })?;
         let inst = match parsed.stages.first().map(|s| s.instructions.as_slice()) {
             Some([one]) => one.kind.clone(),
             _ => bail!("invalid -c `{c}`: give one instruction"),
