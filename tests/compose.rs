@@ -98,7 +98,7 @@ fn run_labels_inspect_and_ps_filters() {
     let err = sb.den_fail(&["ps", "--filter", "colour=red"], 125);
     assert_eq!(
         err.trim(),
-        "den: unsupported filter `colour`: use name, status, ancestor, id or label"
+        "den: unsupported filter `colour` for ps: use name, status, ancestor, id, label, exited, network, volume, health"
     );
     let err = sb.den_fail(
         &["run", "--name", "bad", "-l", "=x", "busybox", "true"],

@@ -15,6 +15,10 @@ pub struct Cli {
     /// Store directory (default: $XDG_DATA_HOME/den).
     #[arg(long, global = true, env = "DEN_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
+    /// How much den says on stderr: debug (what den does, with the step
+    /// timings of DEN_TRACE), info, warn (the default) or error (errors only).
+    #[arg(long, global = true, value_name = "LEVEL", value_parser = ["debug", "info", "warn", "error"])]
+    pub log_level: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -34,7 +38,10 @@ pub enum Command {
         /// Signal name or number.
         #[arg(short, long, default_value = "KILL")]
         signal: String,
-        #[arg(required = true)]
+        /// Every running container.
+        #[arg(short, long, conflicts_with = "containers")]
+        all: bool,
+        #[arg(required_unless_present = "all")]
         containers: Vec<String>,
     },
     /// Start stopped containers (their filesystem changes are kept).
@@ -49,7 +56,11 @@ pub enum Command {
         /// (default ctrl-p,ctrl-q).
         #[arg(long, value_name = "KEYS")]
         detach_keys: Option<String>,
-        #[arg(required = true)]
+        /// Every container that is not running (long form only: `-a` is
+        /// `--attach`, as in Docker and podman).
+        #[arg(long, conflicts_with_all = ["containers", "attach"])]
+        all: bool,
+        #[arg(required_unless_present = "all")]
         containers: Vec<String>,
     },
     /// Connect this terminal to a running `-t` container; Ctrl-P Ctrl-Q
@@ -65,6 +76,8 @@ pub enum Command {
     Restart(StopArgs),
     /// Remove containers.
     Rm(RmArgs),
+    /// Make an image of a container's changes.
+    Commit(CommitArgs),
     /// Wait until containers stop; print their exit codes.
     Wait {
         #[arg(required = true)]
@@ -243,6 +256,10 @@ pub struct ImagesArgs {
     /// Only image ids.
     #[arg(short, long)]
     pub quiet: bool,
+    /// dangling=true|false, reference=PATTERN, before=IMAGE, since=IMAGE,
+    /// label=KEY[=VALUE] (repeat a key for either value; labels must all match).
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
     /// Output format: `table`, `json` or a Go template (`{{.ID}}`).
     #[arg(long)]
     pub format: Option<String>,
@@ -283,12 +300,17 @@ pub enum ImageCommand {
     Save(SaveArgs),
     /// Read images from a tar or layout.
     Load(LoadArgs),
+    /// Exit 0 when the image is in the store, 1 when not; prints nothing.
+    Exists { image: String },
 }
 
 #[derive(Debug, Args)]
 pub struct RmiArgs {
-    #[arg(required = true)]
+    #[arg(required_unless_present = "all")]
     pub images: Vec<String>,
+    /// Every image (those containers use are refused, or only untagged with -f).
+    #[arg(short, long, conflicts_with = "images")]
+    pub all: bool,
     /// Remove an image with several names, and keep going past missing ones.
     #[arg(short, long)]
     pub force: bool,
@@ -297,13 +319,20 @@ pub struct RmiArgs {
 #[derive(Debug, Subcommand)]
 pub enum VolumeCommand {
     /// Create a volume (a random name when none is given); prints its name.
-    Create { name: Option<String> },
+    Create {
+        name: Option<String>,
+        #[command(flatten)]
+        labels: LabelFlags,
+    },
     /// List volumes.
     #[command(alias = "list")]
     Ls {
         /// Only volume names.
         #[arg(short, long)]
         quiet: bool,
+        /// name=…, dangling=true|false, driver=local, label=KEY[=VALUE].
+        #[arg(short, long, value_name = "KEY=VALUE")]
+        filter: Vec<String>,
         /// Output format: `table`, `json` or a Go template (`{{.ID}}`).
         #[arg(long)]
         format: Option<String>,
@@ -322,9 +351,14 @@ pub enum VolumeCommand {
         /// Keep going past volumes that do not exist.
         #[arg(short, long)]
         force: bool,
-        #[arg(required = true)]
+        /// Every volume (refused, removing none, while a container uses one).
+        #[arg(short, long, conflicts_with = "names")]
+        all: bool,
+        #[arg(required_unless_present = "all")]
         names: Vec<String>,
     },
+    /// Exit 0 when the volume exists, 1 when not; prints nothing.
+    Exists { name: String },
     /// Remove anonymous volumes no container uses (-a: every unused volume).
     Prune {
         /// Also named volumes, not only anonymous ones (`-v /path`).
@@ -518,6 +552,14 @@ pub struct RunArgs {
     /// Seconds `den stop` waits before SIGKILL (default 10).
     #[arg(long, value_name = "SECONDS")]
     pub stop_timeout: Option<u64>,
+    /// Where the container's output goes: json-file (default), k8s-file,
+    /// none (kept nowhere) or passthrough (den's own stdout and stderr).
+    #[arg(long, value_name = "DRIVER")]
+    pub log_driver: Option<String>,
+    /// max-size=SIZE (rotate past it, default 10m), max-file=N (files
+    /// kept, default 2); comma-separated or repeated.
+    #[arg(long = "log-opt", value_name = "K=V")]
+    pub log_opts: Vec<String>,
     #[command(flatten)]
     pub registry: RegistryFlags,
     /// The image (or, with --rootfs, the command).
@@ -602,20 +644,49 @@ pub struct StopArgs {
     /// --stop-timeout, else 10).
     #[arg(short, long)]
     pub time: Option<u64>,
-    #[arg(required = true)]
+    /// Every running container.
+    #[arg(short, long, conflicts_with = "containers")]
+    pub all: bool,
+    #[arg(required_unless_present = "all")]
     pub containers: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct RmArgs {
-    /// Kill and remove running containers.
+    /// Stop and remove running containers (SIGKILL at once unless -t).
     #[arg(short, long)]
     pub force: bool,
-    /// Accepted for Docker compatibility (den creates no anonymous volumes).
+    /// With -f: stop a running container with its stop signal and wait
+    /// this many seconds before SIGKILL.
+    #[arg(short, long, value_name = "SECONDS")]
+    pub time: Option<u64>,
+    /// Also remove the container's anonymous volumes (`-v /path`) no other
+    /// container uses.
     #[arg(short, long)]
     pub volumes: bool,
-    #[arg(required = true)]
+    /// Every container (running ones only with -f).
+    #[arg(short, long, conflicts_with = "containers")]
+    pub all: bool,
+    #[arg(required_unless_present = "all")]
     pub containers: Vec<String>,
+}
+
+/// `den commit`.
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// A Dockerfile instruction applied to the config: CMD, ENTRYPOINT,
+    /// ENV, EXPOSE, LABEL, USER, WORKDIR, VOLUME or STOPSIGNAL (repeatable).
+    #[arg(short = 'c', long = "change", value_name = "INSTRUCTION")]
+    pub changes: Vec<String>,
+    /// Commit message (the history entry's comment).
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// Author of the image.
+    #[arg(short, long)]
+    pub author: Option<String>,
+    pub container: String,
+    /// NAME[:TAG] for the image (none: an untagged image).
+    pub image: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -650,17 +721,39 @@ pub enum ContainerCommand {
         #[arg(short = 'f', long)]
         format: Option<String>,
     },
+    /// Exit 0 when the container exists, 1 when not; prints nothing.
+    Exists { container: String },
+    /// Make an image of a container's changes.
+    Commit(CommitArgs),
+}
+
+/// `--label`/`--label-file` of `volume create` and `network create`.
+#[derive(Debug, Args, Default)]
+pub struct LabelFlags {
+    /// Set a label (KEY=VALUE, or KEY for an empty value).
+    #[arg(short = 'l', long = "label", value_name = "KEY[=VALUE]")]
+    pub labels: Vec<String>,
+    /// Read labels from a file (KEY=VALUE lines; `#` comments).
+    #[arg(long, value_name = "FILE")]
+    pub label_file: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum NetworkCommand {
-    /// Create a user network.
-    Create { name: String },
+    /// Create a user network; prints its id.
+    Create {
+        name: String,
+        #[command(flatten)]
+        labels: LabelFlags,
+    },
     /// List networks.
     #[command(alias = "list")]
     Ls {
         #[arg(short, long)]
         quiet: bool,
+        /// name=…, id=…, driver=bridge, label=KEY[=VALUE].
+        #[arg(short, long, value_name = "KEY=VALUE")]
+        filter: Vec<String>,
         /// table, json or a Go template (`{{.Name}}`).
         #[arg(long)]
         format: Option<String>,
@@ -676,9 +769,14 @@ pub enum NetworkCommand {
     /// Remove networks (refused while containers use them).
     #[command(alias = "remove")]
     Rm {
+        /// Do not fail on networks that do not exist (Docker's meaning).
+        #[arg(short, long)]
+        force: bool,
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Exit 0 when the network exists, 1 when not; prints nothing.
+    Exists { name: String },
     /// Remove networks no container uses.
     Prune {
         #[arg(short, long)]

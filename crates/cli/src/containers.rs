@@ -115,7 +115,7 @@ impl Containers {
         let doomed = match self.claim_leftovers() {
             Ok(d) => d,
             Err(e) => {
-                eprintln!("den: warning: cannot sweep {}: {e:#}", self.dir.display());
+                crate::log::warn(format_args!("cannot sweep {}: {e:#}", self.dir.display()));
                 return;
             }
         };
@@ -124,9 +124,9 @@ impl Containers {
                 .and_then(|n| n.leave_all(&id))
                 .ok();
             if let Err(e) = crate::in_userns::remove_container_in(root, &id) {
-                eprintln!(
-                    "den: warning: cannot delete what a killed den left of container {id}: {e:#}"
-                );
+                crate::log::warn(format_args!(
+                    "cannot delete what a killed den left of container {id}: {e:#}"
+                ));
             }
         }
     }

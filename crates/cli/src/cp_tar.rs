@@ -85,10 +85,10 @@ pub fn append_container_entry<W: Write>(
                 .map_err(io("open", archive_name))?;
             let st = rustix::fs::fstat(&fd).map_err(io("stat", archive_name))?;
             if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-                eprintln!(
-                    "den: warning: not copied: {} changed into something other than a file while it was copied",
+                crate::log::warn(format_args!(
+                    "not copied: {} changed into something other than a file while it was copied",
                     archive_name.display()
-                );
+                ));
                 return Ok(());
             }
             let mut h = header_of(&st, EntryType::Regular);
@@ -109,10 +109,10 @@ pub fn append_container_entry<W: Write>(
             h.set_device_minor(rustix::fs::minor(st.st_rdev))?;
             tar.append_data(&mut h, archive_name, std::io::empty())?;
         }
-        _ => eprintln!(
-            "den: warning: not copied: {} is a socket",
+        _ => crate::log::warn(format_args!(
+            "not copied: {} is a socket",
             archive_name.display()
-        ),
+        )),
     }
     Ok(())
 }
@@ -154,10 +154,10 @@ pub fn sanitize(input: impl Read, output: impl Write, origin: &str) -> anyhow::R
             .file_name()
             .is_some_and(|n| n.as_bytes().starts_with(b".wh."));
         if let Some(what) = what.or(whiteout.then_some("named like a whiteout (.wh.*)")) {
-            eprintln!(
-                "den: warning: not copied: {} is {what}; den creates only files, directories and links on the host",
+            crate::log::warn(format_args!(
+                "not copied: {} is {what}; den creates only files, directories and links on the host",
                 shown.display()
-            );
+            ));
             continue;
         }
         let mut h = entry.header().clone();
@@ -213,10 +213,10 @@ pub fn append_host_entry<W: Write>(
         let file = fs_err::File::open(src)?;
         tar.append_data(&mut h, name, exactly(file, meta.len()))?;
     } else if ft.is_fifo() || ft.is_socket() || ft.is_char_device() || ft.is_block_device() {
-        eprintln!(
-            "den: warning: not copied: {} is not a file, directory or link",
+        crate::log::warn(format_args!(
+            "not copied: {} is not a file, directory or link",
             src.display()
-        );
+        ));
     } else {
         bail!("{}: unknown file type", src.display());
     }

@@ -116,7 +116,7 @@ pub fn check(flags: &HealthFlags, image: Option<&ImageHealth>) -> anyhow::Result
             Ok(Test::Run(argv)) => argv,
             Ok(Test::Inherit | Test::Disabled) => return Ok(None),
             Err(why) => {
-                eprintln!("den: warning: the image's HEALTHCHECK is ignored: {why}");
+                crate::log::warn(format_args!("the image's HEALTHCHECK is ignored: {why}"));
                 return Ok(None);
             }
         },

@@ -39,6 +39,10 @@ fn helper(ctx: &Context, args: &[&str]) -> anyhow::Result<String> {
 
 fn helper_in(root: &std::path::Path, args: &[&str]) -> anyhow::Result<String> {
     let exe = std::env::current_exe()?;
+    crate::log::debug(format_args!(
+        "running den __internal {} in the user namespace",
+        args.join(" ")
+    ));
     let out = std::process::Command::new(exe)
         .arg("--root")
         .arg(root)

@@ -26,9 +26,13 @@ fn supervisor(ctx: &Context, spec: &Path) -> anyhow::Result<Command> {
         .arg(&ctx.root)
         .args(["__internal", "container"])
         .arg(spec);
-    if let Some(origin) = den_sandbox::trace::child_origin() {
-        cmd.env(den_sandbox::trace::ORIGIN_VAR, origin);
-    }
+    cmd.envs(den_sandbox::trace::child_env());
+    crate::log::debug(format_args!(
+        "starting the supervisor: {} --root {} __internal container {}",
+        cmd.get_program().to_string_lossy(),
+        ctx.root.display(),
+        spec.display()
+    ));
     Ok(cmd)
 }
 

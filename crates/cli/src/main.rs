@@ -11,10 +11,13 @@ mod confirm;
 mod containers;
 mod context;
 mod cp_tar;
+mod filters;
 mod health;
 mod in_userns;
 mod launch;
 mod local_images;
+mod log;
+mod log_driver;
 mod names;
 mod networks;
 mod output;
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    log::init(cli.log_level.as_deref());
     // The supervisor's first mark ends the CLI's spawn of it (exec included).
     den_sandbox::trace::phase(match &cli.command {
         Command::Internal(args::InternalCommand::Container { .. }) => "spawn",
@@ -84,8 +88,10 @@ fn container_command(ctx: &context::Context, sub: args::ContainerCommand) -> any
             )?;
             cmd::lifecycle::prune(ctx)
         }
-        C::Rm(a) => cmd::lifecycle::rm(ctx, &a.containers, a.force),
+        C::Rm(a) => rm(ctx, a),
         C::Inspect { names, format } => cmd::ps::inspect(ctx, &names, format.as_deref()),
+        C::Exists { container } => cmd::lifecycle::exists(ctx, &container),
+        C::Commit(a) => cmd::commit::run(ctx, &a),
     }
 }
 
@@ -110,7 +116,35 @@ fn image_command(ctx: &context::Context, sub: args::ImageCommand) -> anyhow::Res
         I::Tag { source, target } => cmd::images::tag(ctx, &source, &target),
         I::Save(a) => cmd::archive::save(ctx, &a),
         I::Load(a) => cmd::archive::load(ctx, &a),
+        I::Exists { image } => cmd::images::exists(ctx, &image),
     }
+}
+
+/// The containers a command names, or with `--all` the ones
+/// [`cmd::lifecycle::select_all`] picks.
+fn targets(
+    ctx: &context::Context,
+    all: bool,
+    which: cmd::lifecycle::Selection,
+    names: Vec<String>,
+) -> anyhow::Result<Vec<String>> {
+    if all {
+        cmd::lifecycle::select_all(ctx, which)
+    } else {
+        Ok(names)
+    }
+}
+
+/// `den rm` and `den container rm`.
+fn rm(ctx: &context::Context, a: args::RmArgs) -> anyhow::Result<i32> {
+    use cmd::lifecycle::Selection;
+    let names = targets(ctx, a.all, Selection::Every, a.containers)?;
+    let opts = cmd::lifecycle::RmOptions {
+        force: a.force,
+        time: a.time,
+        volumes: a.volumes,
+    };
+    cmd::lifecycle::rm(ctx, &names, &opts)
 }
 
 /// `den system prune`: stopped containers, unused networks, dangling (with
@@ -163,6 +197,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         _ => {}
     }
     let ctx = context::Context::new(cli.root.clone())?;
+    log::debug(format_args!(
+        "pid {}, store {}",
+        std::process::id(),
+        ctx.root.display()
+    ));
     let store_free = matches!(
         cli.command,
         Command::System(args::SystemCommand::Check { .. })
@@ -175,6 +214,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     } else if !store_free {
         ctx.prepare_root()?;
     }
+    use cmd::lifecycle::Selection::{NotRunning, Running};
     match cli.command {
         Command::Run(a) => cmd::run::run(&ctx, &a),
         Command::Ps(a) => cmd::ps::ps(&ctx, &ps_args(&a)),
@@ -188,26 +228,38 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 timestamps: a.timestamps,
             },
         ),
-        Command::Stop(a) => cmd::lifecycle::stop(&ctx, &a.containers, a.time),
-        Command::Kill { signal, containers } => cmd::lifecycle::kill(&ctx, &containers, &signal),
+        Command::Stop(a) => {
+            let names = targets(&ctx, a.all, Running, a.containers)?;
+            cmd::lifecycle::stop(&ctx, &names, a.time)
+        }
+        Command::Kill {
+            signal,
+            all,
+            containers,
+        } => {
+            let names = targets(&ctx, all, Running, containers)?;
+            cmd::lifecycle::kill(&ctx, &names, &signal)
+        }
         Command::Start {
             attach,
             interactive,
             detach_keys,
+            all,
             containers,
-        } => cmd::lifecycle::start(
-            &ctx,
-            &containers,
-            attach,
-            interactive,
-            detach_keys.as_deref(),
-        ),
+        } => {
+            let names = targets(&ctx, all, NotRunning, containers)?;
+            cmd::lifecycle::start(&ctx, &names, attach, interactive, detach_keys.as_deref())
+        }
         Command::Attach {
             detach_keys,
             container,
         } => cmd::attach::attach(&ctx, &container, detach_keys.as_deref()),
-        Command::Restart(a) => cmd::lifecycle::restart(&ctx, &a.containers, a.time),
-        Command::Rm(a) => cmd::lifecycle::rm(&ctx, &a.containers, a.force),
+        Command::Restart(a) => {
+            let names = targets(&ctx, a.all, Running, a.containers)?;
+            cmd::lifecycle::restart(&ctx, &names, a.time)
+        }
+        Command::Rm(a) => rm(&ctx, a),
+        Command::Commit(a) => cmd::commit::run(&ctx, &a),
         Command::Wait { containers } => cmd::ps::wait(&ctx, &containers),
         Command::Inspect { names, format } => cmd::ps::inspect_any(&ctx, &names, format.as_deref()),
         Command::Rename {

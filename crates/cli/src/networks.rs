@@ -24,6 +24,9 @@ pub struct NetworkRecord {
     /// The third octet: the network is 10.89.N.0/24, its gateway 10.89.N.1.
     pub octet: u8,
     pub created: String,
+    /// `network create --label`.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 impl NetworkRecord {
@@ -53,7 +56,7 @@ impl Networks {
             let _lock = n.lock()?;
             for gone in n.leftovers() {
                 if let Err(e) = fs_err::remove_dir_all(&gone) {
-                    eprintln!("den: warning: cannot delete {}: {e}", gone.display());
+                    crate::log::warn(format_args!("cannot delete {}: {e}", gone.display()));
                 }
             }
         }
@@ -110,7 +113,11 @@ impl Networks {
             })
     }
 
-    pub fn create(&self, name: &str) -> anyhow::Result<NetworkRecord> {
+    pub fn create(
+        &self,
+        name: &str,
+        labels: BTreeMap<String, String>,
+    ) -> anyhow::Result<NetworkRecord> {
         crate::names::check("network", name)?;
         if ["private", "none", "host", "default", "bridge"].contains(&name) {
             bail!("`{name}` is a built-in network mode, not a name for a user network");
@@ -126,6 +133,7 @@ impl Networks {
             id: crate::containers::new_id(),
             octet,
             created: chrono::Utc::now().to_rfc3339(),
+            labels,
         };
         let dir = self.dir_of(name);
         crate::private::private_dir(&dir)?;

@@ -83,10 +83,10 @@ pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
                 )
             })?;
         if !fresh && mode & 0o077 != 0 {
-            eprintln!(
-                "den: warning: the den store directory {} was mode {mode:04o}, open to other users; made it 0700",
+            crate::log::warn(format_args!(
+                "the den store directory {} was mode {mode:04o}, open to other users; made it 0700",
                 dir.display()
-            );
+            ));
         }
     }
     Ok(())

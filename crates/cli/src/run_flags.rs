@@ -57,6 +57,8 @@ pub struct Validated {
     pub restart: Restart,
     /// `--userns`.
     pub userns: UsernsChoice,
+    /// `--log-driver`, `--log-opt`.
+    pub log: den_sandbox::container::logs::LogConfig,
 }
 
 impl Validated {
@@ -66,6 +68,7 @@ impl Validated {
             crate::names::check("container", n)?;
         }
         let userns = userns(args)?;
+        let log = crate::log_driver::config(args)?;
         let network = match args.network.as_str() {
             "none" => Network::None,
             "host" => Network::Host,
@@ -162,6 +165,7 @@ impl Validated {
             no_new_privs,
             restart,
             userns,
+            log,
         })
     }
 }
@@ -172,8 +176,16 @@ const MAX_LABEL_FILE: u64 = 1 << 20;
 /// `--label-file` lines, then `--label`s (a later key wins, as in Docker);
 /// `KEY` alone is an empty value.
 pub fn labels(args: &RunArgs) -> anyhow::Result<BTreeMap<String, String>> {
+    parse_labels(&args.labels, &args.label_file)
+}
+
+/// [`labels`] of any command's `--label`s and `--label-file`s.
+pub fn parse_labels(
+    labels: &[String],
+    files: &[std::path::PathBuf],
+) -> anyhow::Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    for file in &args.label_file {
+    for file in files {
         let text = read_bounded(file, MAX_LABEL_FILE)?;
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
@@ -185,7 +197,7 @@ pub fn labels(args: &RunArgs) -> anyhow::Result<BTreeMap<String, String>> {
             out.insert(k, v);
         }
     }
-    for l in &args.labels {
+    for l in labels {
         let (k, v) = label(l).context("invalid --label")?;
         out.insert(k, v);
     }
@@ -413,7 +425,7 @@ impl ImageConfig {
         let raw: serde_json::Value =
             serde_json::from_slice(&blob).context("malformed image config")?;
         let healthcheck = crate::health::ImageHealth::from_config(&raw).unwrap_or_else(|why| {
-            eprintln!("den: warning: the image's HEALTHCHECK is ignored: {why}");
+            crate::log::warn(format_args!("the image's HEALTHCHECK is ignored: {why}"));
             None
         });
         Ok(Self {
@@ -477,9 +489,9 @@ pub fn network_plan(
         for e in &config.exposed_ports {
             match den_net::ports::PortMapping::from_exposed(e) {
                 Ok(m) => ports.push(m),
-                Err(why) => {
-                    eprintln!("den: warning: -P ignores the image's exposed port {e:?}: {why}")
-                }
+                Err(why) => crate::log::warn(format_args!(
+                    "-P ignores the image's exposed port {e:?}: {why}"
+                )),
             }
         }
     }
@@ -526,14 +538,17 @@ pub fn network_plan(
                 allow_host_loopback: loopback,
             })
         }
-        other if !ports.is_empty() => bail!(
-            "ports cannot be published with --network {}: use the private network",
-            if *other == Network::Host {
-                "host"
-            } else {
-                "none"
-            }
-        ),
+        // Docker's leniency: the container has the host's ports already.
+        Network::Host if !ports.is_empty() => {
+            crate::log::warn(format_args!(
+                "Published ports are discarded when using host network mode"
+            ));
+            ports.clear();
+            Network::Host
+        }
+        Network::None if !ports.is_empty() => {
+            bail!("ports cannot be published with --network none: use the private network")
+        }
         other => other.clone(),
     };
     Ok(NetworkPlan {

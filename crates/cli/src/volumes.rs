@@ -117,10 +117,15 @@ impl Volumes {
     /// Creates the volume unless it exists (the caller holds the lock).
     /// Returns whether it was created.
     fn create_locked(&self, name: &str) -> anyhow::Result<bool> {
-        self.create_locked_as(name, false)
+        self.create_locked_as(name, false, BTreeMap::new())
     }
 
-    fn create_locked_as(&self, name: &str, anonymous: bool) -> anyhow::Result<bool> {
+    fn create_locked_as(
+        &self,
+        name: &str,
+        anonymous: bool,
+        labels: BTreeMap<String, String>,
+    ) -> anyhow::Result<bool> {
         crate::names::check("volume", name)?;
         if self.dir.join(name).exists() {
             return Ok(false);
@@ -136,7 +141,7 @@ impl Volumes {
         let meta = VolumeMeta {
             name: name.into(),
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            labels: BTreeMap::new(),
+            labels,
             populated: false,
             anonymous,
         };
@@ -150,16 +155,16 @@ impl Volumes {
     }
 
     /// `den volume create`: an existing volume of that name is kept, as in Docker.
-    pub fn create(&self, name: &str) -> anyhow::Result<()> {
+    pub fn create(&self, name: &str, labels: BTreeMap<String, String>) -> anyhow::Result<()> {
         let _lock = self.lock()?;
-        self.create_locked(name).map(drop)
+        self.create_locked_as(name, false, labels).map(drop)
     }
 
     /// A new anonymous volume (`-v /path`) with a random name; returns the name.
     pub fn create_anonymous(&self) -> anyhow::Result<String> {
         let _lock = self.lock()?;
         let name = crate::containers::new_id();
-        self.create_locked_as(&name, true)?;
+        self.create_locked_as(&name, true, BTreeMap::new())?;
         Ok(name)
     }
 

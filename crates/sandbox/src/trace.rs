@@ -16,6 +16,9 @@
 //! `write` each.
 //!
 //! Off (the default), a phase costs one load of an initialised `OnceLock`.
+//! `den --log-level debug` turns it on too ([`force_on`], before the first
+//! mark); the den processes it starts then get [`VAR`] from
+//! [`child_env`].
 
 use std::os::fd::OwnedFd;
 use std::sync::OnceLock;
@@ -33,6 +36,9 @@ struct Tracer {
 }
 
 static TRACER: OnceLock<Option<Tracer>> = OnceLock::new();
+/// When this den started ([`init`]).
+static T0: OnceLock<u64> = OnceLock::new();
+static FORCED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn now_ns() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
@@ -55,8 +61,8 @@ fn tracer() -> Option<&'static Tracer> {
 }
 
 fn start() -> Option<Tracer> {
-    let now = now_ns();
-    if !wanted(std::env::var(VAR).ok().as_deref()) {
+    let now = *T0.get_or_init(now_ns);
+    if !FORCED.load(Ordering::Relaxed) && !wanted(std::env::var(VAR).ok().as_deref()) {
         return None;
     }
     let (origin, last) = std::env::var(ORIGIN_VAR)
@@ -71,10 +77,16 @@ fn start() -> Option<Tracer> {
     })
 }
 
-/// Reads [`VAR`] (once per process) and fixes the origin: call first thing
-/// in `main`, so the first phase counts from there.
+/// Fixes the origin: call first thing in `main`, so the first phase counts
+/// from there. Whether tracing is on is decided at the first mark.
 pub fn init() {
-    tracer();
+    T0.get_or_init(now_ns);
+}
+
+/// Traces this process whatever [`VAR`] says (`--log-level debug`); call
+/// before the first [`phase`].
+pub fn force_on() {
+    FORCED.store(true, Ordering::Relaxed);
 }
 
 /// Whether tracing is on in this process.
@@ -86,6 +98,15 @@ pub fn enabled() -> bool {
 pub fn child_origin() -> Option<String> {
     let t = tracer()?;
     Some(format!("{}:{}", t.origin, now_ns()))
+}
+
+/// What a den this one starts needs in its environment to trace too:
+/// [`VAR`] and [`ORIGIN_VAR`], when tracing.
+pub fn child_env() -> Vec<(&'static str, String)> {
+    match child_origin() {
+        Some(origin) => vec![(VAR, "1".into()), (ORIGIN_VAR, origin)],
+        None => Vec::new(),
+    }
 }
 
 /// Marks the end of `phase`: prints its line when tracing, else nothing.

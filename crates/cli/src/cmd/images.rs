@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::args::{ImagesArgs, RmiArgs};
 use crate::containers::{Containers, Record};
 use crate::context::Context;
+use crate::filters::Filters;
 use crate::local_images::{inspect_json, resolve};
 use crate::output::{ago, human_size, table};
 use crate::template::Format;
@@ -43,6 +44,7 @@ pub fn list(ctx: &Context, args: &ImagesArgs) -> anyhow::Result<i32> {
             })
         });
     }
+    filter_images(&store, &mut images, &args.filter)?;
     images.sort_by(|a, b| b.created.cmp(&a.created));
     if args.quiet {
         let mut seen = HashSet::new();
@@ -147,6 +149,88 @@ fn format_rows(
         .collect()
 }
 
+const IMAGE_FILTERS: &[&str] = &["dangling", "reference", "before", "since", "label"];
+
+/// `den images --filter` (how filters combine: `crate::filters`).
+fn filter_images(
+    store: &Store,
+    images: &mut Vec<ImageRecord>,
+    given: &[String],
+) -> anyhow::Result<()> {
+    let f = Filters::parse(given, IMAGE_FILTERS, "images")?;
+    let dangling = f.bool_values("dangling")?;
+    let all = images.clone();
+    let created = |key: &str| -> anyhow::Result<Vec<chrono::DateTime<chrono::FixedOffset>>> {
+        f.values(key)
+            .iter()
+            .map(|v| {
+                let img = resolve(store, &all, v)
+                    .map_err(|e| e.context(format!("--filter {key}={v}")))?;
+                created_time(&img).ok_or_else(|| {
+                    anyhow::anyhow!("--filter {key}={v}: the image has no creation time")
+                })
+            })
+            .collect()
+    };
+    let (before, since) = (created("before")?, created("since")?);
+    let mut kept = Vec::new();
+    for i in images.drain(..) {
+        let t = created_time(&i);
+        let ok = (dangling.is_empty() || dangling.contains(&i.names.is_empty()))
+            && f.any("reference", |p| {
+                i.names.iter().any(|n| reference_matches(p, n))
+            })
+            && (before.is_empty() || t.is_some_and(|t| before.iter().any(|b| t < *b)))
+            && (since.is_empty() || t.is_some_and(|t| since.iter().any(|s| t > *s)))
+            && (!f.has("label") || f.labels_match(&image_labels(store, &i)));
+        if ok {
+            kept.push(i);
+        }
+    }
+    *images = kept;
+    Ok(())
+}
+
+fn created_time(i: &ImageRecord) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    chrono::DateTime::parse_from_rfc3339(i.created.as_deref()?).ok()
+}
+
+/// `reference=PATTERN` against a stored name, as Docker matches it: the
+/// short name with its tag (`busybox:latest`) or without (`busybox`), or
+/// the full name.
+fn reference_matches(pattern: &str, full: &str) -> bool {
+    let short = display_name(full);
+    let repo = repo_tag(full).0;
+    [full, short, repo.as_str()]
+        .iter()
+        .any(|n| crate::filters::glob(pattern, n))
+}
+
+/// The image config's `config.Labels` (none when unreadable).
+fn image_labels(store: &Store, i: &ImageRecord) -> std::collections::BTreeMap<String, String> {
+    store
+        .read_blob(&i.id)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| serde_json::from_value(v["config"]["Labels"].clone()).ok())
+        .unwrap_or_default()
+}
+
+/// `den image exists`: 0 when the store has it, 1 when not, nothing printed.
+pub fn exists(ctx: &Context, input: &str) -> anyhow::Result<i32> {
+    let store = ctx.store()?;
+    match resolve(&store, &store.images()?, input) {
+        Ok(_) => Ok(0),
+        Err(e) if is_no_such_image(&e) => Ok(1),
+        Err(e) => Err(e),
+    }
+}
+
+fn is_no_such_image(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<StoreError>()
+        .is_some_and(|e| matches!(e, StoreError::NoSuchImage(_)))
+}
+
 fn image_json(i: &ImageRecord) -> serde_json::Value {
     json!({
         "Id": i.id.hex(),
@@ -197,13 +281,20 @@ pub fn rmi(ctx: &Context, args: &RmiArgs) -> anyhow::Result<i32> {
     let store = ctx.store()?;
     let records = Containers::open(&ctx.root)?.list()?;
     let mut failed = None;
-    for input in &args.images {
-        match remove_one(&store, input, args.force, &records) {
+    let inputs = if args.all {
+        every_image(&store)?
+    } else {
+        args.images.clone()
+    };
+    for input in &inputs {
+        match remove_one(&store, input, args.force, args.all, &records) {
             Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
-            Err(e)
-                if args.force
-                    && e.downcast_ref::<StoreError>()
-                        .is_some_and(|e| matches!(e, StoreError::NoSuchImage(_))) => {}
+            Err(e) if args.force && is_no_such_image(&e) => {}
+            // With --all, one refused image does not keep the others.
+            Err(e) if args.all => {
+                eprintln!("den: {e}");
+                failed = Some(anyhow::anyhow!("some images were not removed"));
+            }
             Err(e) => failed = Some(e),
         }
     }
@@ -214,12 +305,21 @@ pub fn rmi(ctx: &Context, args: &RmiArgs) -> anyhow::Result<i32> {
     }
 }
 
+/// `den rmi -a`: every image, by id (each whole, with all its names).
+fn every_image(store: &Store) -> anyhow::Result<Vec<String>> {
+    let mut ids: Vec<String> = store.images()?.iter().map(|i| i.id.to_string()).collect();
+    ids.dedup();
+    Ok(ids)
+}
+
 /// Untags or deletes one image record; returns Docker's "Untagged:/Deleted:" lines.
 /// An image a container uses is never deleted: -f takes only its name(s).
+/// `whole` (`rmi -a`): an image with several names goes with all of them.
 fn remove_one(
     store: &Store,
     input: &str,
     force: bool,
+    whole: bool,
     records: &[Record],
 ) -> anyhow::Result<Vec<String>> {
     let full = ImageRef::parse(input).ok().and_then(|r| r.tagged_name());
@@ -238,7 +338,7 @@ fn remove_one(
                 lines.push(format!("Untagged: {}", display_name(name)));
                 return Ok(lines);
             }
-            if by_name.is_none() && img.names.len() > 1 && !force {
+            if by_name.is_none() && img.names.len() > 1 && !force && !whole {
                 return Err(StoreError::Refused {
                     image: input.into(),
                     reason: format!(

@@ -1,6 +1,11 @@
-//! `den stop`, `kill`, `start`, `restart`, `rm`, `rename`, `container prune`:
-//! changing containers. Signals go through each container's supervisor
-//! (`sandbox::container::control`).
+//! `den stop`, `kill`, `start`, `restart`, `rm`, `rename`, `container prune`,
+//! `container exists`: changing containers. Signals go through each
+//! container's supervisor (`sandbox::container::control`).
+//!
+//! `--all` ([`select_all`]): `stop`, `kill`, `restart` take every running
+//! container, `start` every other one, `rm` all of them. `-a` is its short
+//! form everywhere but `start`, where `-a` is `--attach` (Docker's, and
+//! podman's, whose `start --all` is long-only too).
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -292,13 +297,58 @@ fn kill_now(containers: &Containers, r: &Record) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn rm(ctx: &Context, names: &[String], force: bool) -> anyhow::Result<i32> {
+/// Which containers `--all` means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    Running,
+    NotRunning,
+    Every,
+}
+
+/// The names of the containers `--all` means, oldest first.
+pub fn select_all(ctx: &Context, which: Selection) -> anyhow::Result<Vec<String>> {
+    let containers = Containers::open(&ctx.root)?;
+    let mut all = containers.list()?;
+    all.sort_by(|a, b| a.created.cmp(&b.created));
+    Ok(all
+        .into_iter()
+        .filter(|r| match which {
+            Selection::Every => true,
+            Selection::Running => running(containers.state(&r.id).status),
+            Selection::NotRunning => !running(containers.state(&r.id).status),
+        })
+        .map(|r| r.name)
+        .collect())
+}
+
+/// `den container exists`: 0 when it does, 1 when not, nothing printed.
+pub fn exists(ctx: &Context, name: &str) -> anyhow::Result<i32> {
+    match Containers::open(&ctx.root)?.find(name) {
+        Ok(_) => Ok(0),
+        Err(e) if e.to_string().starts_with("no such container") => Ok(1),
+        Err(e) => Err(e),
+    }
+}
+
+/// `den rm`'s flags.
+pub struct RmOptions {
+    pub force: bool,
+    /// `-t`: stop (stop signal, SIGKILL after this) instead of SIGKILL at once.
+    pub time: Option<u64>,
+    /// `-v`: also the container's anonymous volumes no other container uses.
+    pub volumes: bool,
+}
+
+pub fn rm(ctx: &Context, names: &[String], opts: &RmOptions) -> anyhow::Result<i32> {
+    if opts.time.is_some() && !opts.force {
+        bail!("-t/--time applies to running containers, which den rm removes only with -f: add -f");
+    }
     let containers = Containers::open(&ctx.root)?;
     let mut failed = None;
     for n in names {
-        match containers.find(n).and_then(|r| remove_one(ctx, &r, force)) {
+        match containers.find(n).and_then(|r| rm_one(ctx, &r, opts)) {
             Ok(()) => println!("{n}"),
-            Err(e) if force && e.to_string().starts_with("no such container") => {}
+            Err(e) if opts.force && e.to_string().starts_with("no such container") => {}
             Err(e) => {
                 eprintln!("den: {e}");
                 failed = Some(());
@@ -306,6 +356,44 @@ pub fn rm(ctx: &Context, names: &[String], force: bool) -> anyhow::Result<i32> {
         }
     }
     Ok(if failed.is_some() { 125 } else { 0 })
+}
+
+/// One container of `den rm`: stopped first when `-t` is given, its
+/// anonymous volumes removed after it with `-v`.
+fn rm_one(ctx: &Context, r: &Record, opts: &RmOptions) -> anyhow::Result<()> {
+    let containers = Containers::open(&ctx.root)?;
+    if let Some(t) = opts.time
+        && running(containers.state(&r.id).status)
+    {
+        stop_one(ctx, r, Duration::from_secs(t))?;
+    }
+    remove_one(ctx, r, opts.force)?;
+    if opts.volumes {
+        remove_anonymous_volumes(ctx, r)?;
+    }
+    Ok(())
+}
+
+/// `den rm -v`: the removed container's anonymous volumes that no other
+/// container mounts (named volumes are kept, as in Docker).
+fn remove_anonymous_volumes(ctx: &Context, r: &Record) -> anyhow::Result<()> {
+    let volumes = crate::volumes::Volumes::open(&ctx.root)?;
+    let _lock = volumes.lock()?;
+    let others = Containers::open(&ctx.root)?.list()?;
+    let mut detached = false;
+    for name in &r.volumes {
+        let Ok(meta) = volumes.get(name) else {
+            continue;
+        };
+        if meta.anonymous && !others.iter().any(|o| o.volumes.contains(name)) {
+            volumes.detach(name)?;
+            detached = true;
+        }
+    }
+    if detached {
+        crate::in_userns::remove_volumes(ctx)?;
+    }
+    Ok(())
 }
 
 pub fn rename(ctx: &Context, old: &str, new: &str) -> anyhow::Result<i32> {

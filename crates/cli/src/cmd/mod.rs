@@ -8,6 +8,7 @@ pub mod archive;
 pub mod attach;
 pub mod build;
 pub mod check;
+pub mod commit;
 pub mod cp;
 pub mod docs;
 pub mod exec;

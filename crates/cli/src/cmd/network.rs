@@ -1,22 +1,41 @@
-//! `den network create|ls|inspect|rm|prune`.
+//! `den network create|ls|inspect|rm|prune|exists`.
 
 use serde_json::json;
 
 use crate::args::NetworkCommand;
 use crate::context::Context;
-use crate::networks::Networks;
+use crate::filters::Filters;
+use crate::networks::{NetworkRecord, Networks};
 use crate::output::table;
 use crate::template::Format;
 
 pub fn run(ctx: &Context, cmd: NetworkCommand) -> anyhow::Result<i32> {
     let networks = Networks::open(&ctx.root)?;
     match cmd {
-        NetworkCommand::Create { name } => {
-            let rec = networks.create(&name)?;
+        NetworkCommand::Create { name, labels } => {
+            let labels = crate::run_flags::parse_labels(&labels.labels, &labels.label_file)?;
+            let rec = networks.create(&name, labels)?;
             println!("{}", rec.id);
         }
-        NetworkCommand::Ls { quiet, format } => {
-            let all = networks.list()?;
+        NetworkCommand::Exists { name } => {
+            return Ok(
+                if networks
+                    .list()?
+                    .iter()
+                    .any(|n| n.name == name || n.id == name)
+                {
+                    0
+                } else {
+                    1
+                },
+            );
+        }
+        NetworkCommand::Ls {
+            quiet,
+            filter,
+            format,
+        } => {
+            let all = filtered(&networks, &filter)?;
             let format = Format::parse(format.as_deref())?;
             if quiet {
                 all.iter().for_each(|n| println!("{}", n.name));
@@ -50,12 +69,16 @@ pub fn run(ctx: &Context, cmd: NetworkCommand) -> anyhow::Result<i32> {
                 let rec = networks.get(&n)?;
                 let members = networks.members(&rec.name);
                 let containers: serde_json::Map<String, serde_json::Value> = members.iter().map(|(id, m)| (id.clone(), json!({"Name": m.names.first(), "IPv4Address": format!("{}/24", m.ip), "Aliases": m.names}))).collect();
-                out.push(json!({"Name": rec.name, "Id": rec.id, "Created": rec.created, "Driver": "bridge", "IPAM": {"Config": [{"Subnet": rec.subnet(), "Gateway": rec.gateway()}]}, "Containers": containers}));
+                out.push(json!({"Name": rec.name, "Id": rec.id, "Created": rec.created, "Driver": "bridge", "Labels": rec.labels, "IPAM": {"Config": [{"Subnet": rec.subnet(), "Gateway": rec.gateway()}]}, "Containers": containers}));
             }
             crate::template::print_inspect(&out, format.as_deref())?;
         }
-        NetworkCommand::Rm { names } => {
+        NetworkCommand::Rm { force, names } => {
             for n in names {
+                // -f: Docker's "do not error if the network does not exist".
+                if force && networks.get(&n).is_err() {
+                    continue;
+                }
                 networks.remove(&n)?;
                 println!("{n}");
             }
@@ -81,9 +104,26 @@ const NETWORK_FIELDS: [(&str, &str); 8] = [
 fn ls_row(n: &crate::networks::NetworkRecord) -> serde_json::Value {
     json!({
         "ID": n.id[..12], "Name": n.name, "Driver": "bridge", "Scope": "local",
-        "IPv6": "false", "Internal": "false", "Labels": "", "CreatedAt": n.created,
+        "IPv6": "false", "Internal": "false", "Labels": n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","), "CreatedAt": n.created,
         "Subnet": n.subnet(),
     })
+}
+
+const NETWORK_FILTERS: &[&str] = &["name", "id", "driver", "label"];
+
+/// `den network ls --filter` (how filters combine: `crate::filters`).
+fn filtered(networks: &Networks, given: &[String]) -> anyhow::Result<Vec<NetworkRecord>> {
+    let f = Filters::parse(given, NETWORK_FILTERS, "network ls")?;
+    Ok(networks
+        .list()?
+        .into_iter()
+        .filter(|n| {
+            f.any("name", |v| n.name.contains(v))
+                && f.any("id", |v| n.id.starts_with(v))
+                && f.any("driver", |d| d == "bridge")
+                && f.labels_match(&n.labels)
+        })
+        .collect())
 }
 
 /// `den network prune`: every network without members.

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::containers::{Containers, Record};
 use crate::context::Context;
+use crate::filters::Filters;
 use crate::output::{ago, escape_controls, table};
 use crate::template::Format;
 
@@ -41,12 +42,107 @@ fn status_word(s: Status) -> &'static str {
     }
 }
 
-/// `label=KEY` (any value) or `label=KEY=VALUE`.
-pub fn has_label(r: &Record, filter: &str) -> bool {
-    match filter.split_once('=') {
-        Some((k, v)) => r.labels.get(k).is_some_and(|have| have == v),
-        None => r.labels.contains_key(filter),
+const PS_FILTERS: &[&str] = &[
+    "name", "status", "ancestor", "id", "label", "exited", "network", "volume", "health",
+];
+
+/// Whether a container passes `den ps --filter`s (module doc of
+/// `crate::filters` for how they combine).
+fn ps_match(
+    f: &Filters,
+    containers: &Containers,
+    networks: &crate::networks::Networks,
+    r: &Record,
+    s: &State,
+) -> anyhow::Result<bool> {
+    for v in f.values("status") {
+        if !["created", "running", "exited", "restarting"].contains(&v.as_str()) {
+            bail!(
+                "invalid --filter `status={v}`: status is created, running, exited or restarting"
+            );
+        }
     }
+    for v in f.values("health") {
+        if !["starting", "healthy", "unhealthy", "none"].contains(&v.as_str()) {
+            bail!("invalid --filter `health={v}`: health is starting, healthy, unhealthy or none");
+        }
+    }
+    let mut codes = Vec::new();
+    for v in f.values("exited") {
+        codes.push(v.parse::<i32>().map_err(|_| {
+            anyhow::anyhow!("invalid --filter `exited={v}`: give an exit code (a number)")
+        })?);
+    }
+    let spec = || -> serde_json::Value {
+        fs_err::read(containers.dir_of(&r.id).join("spec.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    };
+    let health = || {
+        crate::health::of(&containers.dir_of(&r.id), s)
+            .map_or("none", |h| h.status.as_str())
+            .to_string()
+    };
+    Ok(f.any("name", |v| r.name.contains(v))
+        && f.any("status", |v| status_word(s.status) == v)
+        && f.any("ancestor", |v| is_ancestor(r, v))
+        && f.any("id", |v| r.id.starts_with(v))
+        && f.labels_match(&r.labels)
+        && (codes.is_empty()
+            || (s.status == Status::Exited && codes.contains(&s.exit_code.unwrap_or(255))))
+        && (!f.has("network") || {
+            let mine = network_name(&spec()["network"]);
+            f.any("network", |v| {
+                networks.get(v).map_or(v == mine, |n| n.name == mine)
+            })
+        })
+        && (!f.has("volume") || {
+            let targets = mount_targets(&spec());
+            f.any("volume", |v| {
+                r.volumes.iter().any(|n| n == v) || targets.iter().any(|t| t == v)
+            })
+        })
+        && (!f.has("health") || {
+            let h = health();
+            f.any("health", |v| v == h)
+        }))
+}
+
+fn is_ancestor(r: &Record, v: &str) -> bool {
+    r.image == v
+        || r.image.starts_with(&format!("{v}:"))
+        || r.image_id.as_deref().is_some_and(|i| {
+            i.trim_start_matches("sha256:")
+                .starts_with(v.trim_start_matches("sha256:"))
+        })
+}
+
+/// The network a spec's `network` names: a user network's name, or
+/// private, host, none.
+fn network_name(v: &serde_json::Value) -> String {
+    if let Some(s) = v.as_str() {
+        return s.to_lowercase();
+    }
+    match v.as_object().and_then(|o| o.iter().next()) {
+        Some((k, body)) if k == "User" => body["name"].as_str().unwrap_or_default().to_string(),
+        Some((k, _)) => k.to_lowercase(),
+        None => String::new(),
+    }
+}
+
+/// The container paths a spec mounts something on.
+fn mount_targets(spec: &serde_json::Value) -> Vec<String> {
+    spec["mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            m.as_object()?.values().next()?["target"]
+                .as_str()
+                .map(String::from)
+        })
+        .collect()
 }
 
 fn command_text(cmd: &[String], no_trunc: bool) -> String {
@@ -81,34 +177,17 @@ pub fn ps(ctx: &Context, args: &PsArgs) -> anyhow::Result<i32> {
         })
         .collect();
     rows.sort_by(|a, b| b.0.created.cmp(&a.0.created));
-    for f in args.filters {
-        let (k, v) = f.split_once('=').ok_or_else(|| {
-            anyhow::anyhow!("invalid --filter `{f}`: use name=, status=, ancestor=, id= or label=")
-        })?;
-        match k {
-            "name" => rows.retain(|(r, _)| r.name.contains(v)),
-            "status" => {
-                if !["created", "running", "exited", "restarting"].contains(&v) {
-                    bail!(
-                        "invalid --filter `{f}`: status is created, running, exited or restarting"
-                    );
-                }
-                rows.retain(|(_, s)| status_word(s.status) == v)
-            }
-            "ancestor" => rows.retain(|(r, _)| {
-                r.image == v
-                    || r.image.starts_with(&format!("{v}:"))
-                    || r.image_id.as_deref().is_some_and(|i| {
-                        i.trim_start_matches("sha256:")
-                            .starts_with(v.trim_start_matches("sha256:"))
-                    })
-            }),
-            "id" => rows.retain(|(r, _)| r.id.starts_with(v)),
-            "label" => rows.retain(|(r, _)| has_label(r, v)),
-            other => bail!("unsupported filter `{other}`: use name, status, ancestor, id or label"),
+    let filters = Filters::parse(args.filters, PS_FILTERS, "ps")?;
+    let networks = crate::networks::Networks::open(&ctx.root)?;
+    let mut kept = Vec::new();
+    for (r, s) in rows {
+        if ps_match(&filters, &containers, &networks, &r, &s)? {
+            kept.push((r, s));
         }
     }
-    if !args.all && !args.filters.iter().any(|f| f.starts_with("status=")) {
+    let mut rows = kept;
+    // A status or exit-code filter looks at stopped containers too.
+    if !args.all && !filters.has("status") && !filters.has("exited") {
         rows.retain(|(_, s)| matches!(s.status, Status::Running | Status::Restarting));
     }
     let id = |r: &Record| {
@@ -222,17 +301,19 @@ fn ps_row(
         "Names": r.name,
         "Labels": labels.join(","),
         "Mounts": r.volumes.join(","),
-        "Networks": network_name(containers, r),
+        "Networks": network_column(containers, r),
         "LocalVolumes": r.volumes.len().to_string(),
     })
 }
 
 /// The container's network: a user network's name, `host`, `none`, or
 /// `pasta` (den's private network, Docker's `bridge`).
-fn network_name(containers: &Containers, r: &Record) -> String {
-    let spec = fs_err::read(containers.dir_of(&r.id).join("spec.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+fn network_column(containers: &Containers, r: &Record) -> String {
+    let spec: Option<serde_json::Value> = den_atomic::read_json(
+        &containers.dir_of(&r.id).join("spec.json"),
+        den_sandbox::container::spec::MAX_FILE,
+    )
+    .ok();
     match spec.as_ref().map(|s| &s["network"]) {
         Some(serde_json::Value::String(mode)) => mode.to_lowercase(),
         Some(n) if n.get("User").is_some() => n["User"]["name"].as_str().unwrap_or("").into(),
@@ -273,7 +354,7 @@ pub fn inspect_json(ctx: &Context, r: &Record, s: &State) -> anyhow::Result<serd
         "Config": { "Hostname": spec["hostname"], "Image": r.image, "Cmd": r.command, "Env": spec["process"]["env"], "Labels": r.labels, "WorkingDir": spec["process"]["cwd"], "User": spec["process"]["user"], "Tty": spec["process"]["terminal"], "StopSignal": spec["stop_signal"], "StopTimeout": spec["stop_timeout"], "Healthcheck": crate::health::config_json(&spec["health"]) },
         "Mounts": mounts,
         "NetworkSettings": network_settings(r, &spec["network"]),
-        "HostConfig": { "NetworkMode": spec["network"], "ReadonlyRootfs": spec["read_only"], "Privileged": spec["security"]["privileged"], "CapAdd": spec["security"]["capabilities"], "RestartPolicy": spec["restart"] },
+        "HostConfig": { "NetworkMode": spec["network"], "ReadonlyRootfs": spec["read_only"], "Privileged": spec["security"]["privileged"], "CapAdd": spec["security"]["capabilities"], "RestartPolicy": spec["restart"], "LogConfig": log_config_json(&spec["log"]) },
         "LogPath": logs::path(&dir),
     }))
 }
@@ -295,6 +376,17 @@ fn network_settings(r: &Record, network: &serde_json::Value) -> serde_json::Valu
         );
     }
     json!({"Ports": r.ports_json(), "IPAddress": ip, "Gateway": gateway, "Networks": networks})
+}
+
+/// `HostConfig.LogConfig` in Docker's form.
+fn log_config_json(v: &serde_json::Value) -> serde_json::Value {
+    let c: logs::LogConfig = serde_json::from_value(v.clone()).unwrap_or_default();
+    let config = if c.driver.keeps_logs() {
+        json!({"max-size": c.max_size.to_string(), "max-file": c.max_file.to_string()})
+    } else {
+        json!({})
+    };
+    json!({"Type": c.driver.name(), "Config": config})
 }
 
 pub fn inspect(ctx: &Context, names: &[String], format: Option<&str>) -> anyhow::Result<i32> {
@@ -365,6 +457,13 @@ pub fn logs(ctx: &Context, name: &str, args: &LogsArgs) -> anyhow::Result<i32> {
     let containers = Containers::open(&ctx.root)?;
     let r = containers.find(name)?;
     let dir = containers.dir_of(&r.id);
+    let driver = log_driver(&dir);
+    if !driver.keeps_logs() {
+        bail!(
+            "container {name} uses the {} log driver, which keeps no logs: run it with --log-driver json-file or k8s-file to read them with den logs",
+            driver.name()
+        );
+    }
     let since = match args.since {
         None => None,
         Some(s) => Some(parse_since(s)?),
@@ -406,6 +505,16 @@ pub fn logs(ctx: &Context, name: &str, args: &LogsArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// The container's `--log-driver` (json-file for containers made before it).
+fn log_driver(dir: &std::path::Path) -> logs::Driver {
+    fs_err::read(dir.join("spec.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| serde_json::from_value::<logs::LogConfig>(v["log"].clone()).ok())
+        .map(|c| c.driver)
+        .unwrap_or_default()
 }
 
 fn print_entries(entries: &[logs::Entry], timestamps: bool) -> anyhow::Result<()> {

@@ -192,9 +192,20 @@ pub(crate) fn find_or_pull(
         (other, _) => bail!("invalid --pull value `{other}`: use missing, always or never"),
     };
     if !pull {
+        if let Ok(i) = &found {
+            crate::log::debug(format_args!("image {name} is {} in the store", i.id));
+        }
         return found;
     }
     let reference = ImageRef::parse(name)?;
+    crate::log::info(format_args!(
+        "pulling {reference} ({})",
+        if found.is_ok() {
+            "--pull=always"
+        } else {
+            "not in the store"
+        }
+    ));
     let platform = match &args.platform {
         Some(p) => Platform::parse(p)?,
         None => Platform::host(),

@@ -1,4 +1,5 @@
-//! `den volume create|ls|inspect|rm|prune`: named volumes (see `crate::volumes`).
+//! `den volume create|ls|inspect|rm|prune|exists`: named volumes (see
+//! `crate::volumes`).
 
 use anyhow::bail;
 use serde_json::json;
@@ -6,6 +7,7 @@ use serde_json::json;
 use crate::args::VolumeCommand;
 use crate::containers::{Containers, Record, new_id};
 use crate::context::Context;
+use crate::filters::Filters;
 use crate::output::{human_size, table};
 use crate::template::Format;
 use crate::volumes::{VolumeMeta, Volumes};
@@ -13,12 +15,23 @@ use crate::volumes::{VolumeMeta, Volumes};
 pub fn run(ctx: &Context, cmd: VolumeCommand) -> anyhow::Result<i32> {
     let volumes = Volumes::open(&ctx.root)?;
     match cmd {
-        VolumeCommand::Create { name } => {
+        VolumeCommand::Create { name, labels } => {
+            let labels = crate::run_flags::parse_labels(&labels.labels, &labels.label_file)?;
             let name = name.unwrap_or_else(new_id);
-            volumes.create(&name)?;
+            volumes.create(&name, labels)?;
             println!("{name}");
         }
-        VolumeCommand::Ls { quiet, format } => list(&volumes, quiet, format.as_deref())?,
+        VolumeCommand::Ls {
+            quiet,
+            filter,
+            format,
+        } => {
+            let shown = filtered(ctx, &volumes, &filter)?;
+            list(&volumes, shown, quiet, format.as_deref())?
+        }
+        VolumeCommand::Exists { name } => {
+            return Ok(if volumes.get(&name).is_ok() { 0 } else { 1 });
+        }
         VolumeCommand::Inspect { names, format } => {
             let found = names
                 .iter()
@@ -27,7 +40,14 @@ pub fn run(ctx: &Context, cmd: VolumeCommand) -> anyhow::Result<i32> {
             let out: Vec<_> = found.iter().map(|v| volume_json(&volumes, v)).collect();
             crate::template::print_inspect(&out, format.as_deref())?;
         }
-        VolumeCommand::Rm { force, names } => remove(ctx, &volumes, &names, force)?,
+        VolumeCommand::Rm { force, all, names } => {
+            let names = if all {
+                volumes.list()?.into_iter().map(|v| v.name).collect()
+            } else {
+                names
+            };
+            remove(ctx, &volumes, &names, force)?
+        }
         VolumeCommand::Prune { all, force } => {
             let warning = if all {
                 "WARNING! This will remove all local volumes not used by at least one container."
@@ -53,8 +73,35 @@ fn volume_json(volumes: &Volumes, v: &VolumeMeta) -> serde_json::Value {
     })
 }
 
-fn list(volumes: &Volumes, quiet: bool, format: Option<&str>) -> anyhow::Result<()> {
-    let all = volumes.list()?;
+const VOLUME_FILTERS: &[&str] = &["name", "dangling", "driver", "label"];
+
+/// `den volume ls --filter` (how filters combine: `crate::filters`).
+fn filtered(ctx: &Context, volumes: &Volumes, given: &[String]) -> anyhow::Result<Vec<VolumeMeta>> {
+    let f = Filters::parse(given, VOLUME_FILTERS, "volume ls")?;
+    let dangling = f.bool_values("dangling")?;
+    let records = if dangling.is_empty() {
+        Vec::new()
+    } else {
+        Containers::open(&ctx.root)?.list()?
+    };
+    Ok(volumes
+        .list()?
+        .into_iter()
+        .filter(|v| {
+            f.any("name", |n| v.name.contains(n))
+                && f.any("driver", |d| d == "local")
+                && f.labels_match(&v.labels)
+                && (dangling.is_empty() || dangling.contains(&user_of(&records, &v.name).is_none()))
+        })
+        .collect())
+}
+
+fn list(
+    volumes: &Volumes,
+    all: Vec<VolumeMeta>,
+    quiet: bool,
+    format: Option<&str>,
+) -> anyhow::Result<()> {
     if quiet {
         all.iter().for_each(|v| println!("{}", v.name));
         return Ok(());

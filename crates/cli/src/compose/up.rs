@@ -154,7 +154,7 @@ fn resources(ctx: &Context, p: &Project) -> anyhow::Result<()> {
             continue;
         }
         progress("Network", &name, "Creating");
-        networks.create(&name)?;
+        networks.create(&name, Default::default())?;
         progress("Network", &name, "Created");
     }
     let volumes = crate::volumes::Volumes::open(&ctx.root)?;
@@ -170,7 +170,7 @@ fn resources(ctx: &Context, p: &Project) -> anyhow::Result<()> {
             );
         }
         progress("Volume", &name, "Creating");
-        volumes.create(&name)?;
+        volumes.create(&name, Default::default())?;
         progress("Volume", &name, "Created");
     }
     Ok(())

@@ -50,6 +50,9 @@ pub struct ContainerSpec {
     /// the container has exited.
     #[serde(default)]
     pub remove_when_done: Option<PathBuf>,
+    /// `--log-driver` and `--log-opt`.
+    #[serde(default)]
+    pub log: super::logs::LogConfig,
 }
 
 impl ContainerSpec {

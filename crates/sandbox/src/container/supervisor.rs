@@ -17,7 +17,7 @@ use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use super::guard::Guard;
-use super::logs::{LogWriter, MAX_LOG};
+use super::logs::{Driver, LogWriter};
 use super::spec::ContainerSpec;
 use super::state::{State, Status, now_rfc3339};
 use super::{SetupError, container_main, pty, security, supervised_signals};
@@ -139,7 +139,10 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         .map_err(sup_err("create a signalfd"))?;
     let mut control = Control::open(spec);
     let terminal = spec.process.terminal;
-    let capture = !terminal && spec.state_dir.is_some();
+    // passthrough: an attached container writes to den's own stdout and
+    // stderr; detached (`den start`) there is nobody's to give it.
+    let passthrough = spec.log.driver == Driver::Passthrough && !opts.detached;
+    let capture = !terminal && spec.state_dir.is_some() && !passthrough;
     let mut hub = if terminal {
         let first = first_client.map(std::os::unix::net::UnixStream::from);
         Some(pty::Hub::new(spec.state_dir.as_deref(), first)?)
@@ -147,11 +150,11 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         None
     };
     let mut logs = match (&spec.state_dir, capture || terminal) {
-        (Some(dir), true) => Some(LogWriter::open(dir, MAX_LOG).map_err(|e| SetupError::Io {
+        (Some(dir), true) => LogWriter::open(dir, &spec.log).map_err(|e| SetupError::Io {
             what: "open the log in".into(),
             path: dir.clone(),
             source: e,
-        })?),
+        })?,
         _ => None,
     };
     let mut state = State::created(std::process::id() as i32);
