@@ -22,6 +22,7 @@ mod prepare;
 mod private;
 mod progress;
 mod registry;
+mod resources;
 mod run_flags;
 mod terminal;
 mod volumes;
@@ -209,6 +210,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Exec(a) => cmd::exec::run(&ctx, &a),
         Command::Port { container, port } => cmd::ps::port(&ctx, &container, port.as_deref()),
         Command::Top { container } => cmd::ps::top(&ctx, &container),
+        Command::Stats {
+            containers,
+            all,
+            no_stream,
+            format,
+        } => cmd::stats::run(&ctx, &containers, all, no_stream, format.as_deref()),
         Command::Network(sub) => cmd::network::run(&ctx, sub),
         Command::Cp {
             source,

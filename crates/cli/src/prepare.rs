@@ -110,6 +110,8 @@ pub fn prepare_container(ctx: &Context, new: NewContainer<'_>) -> anyhow::Result
         stop_timeout: args.stop_timeout,
         health: crate::health::check(&args.health, config.healthcheck.as_ref())?,
         remove_when_done: args.rm.then(|| dir.to_path_buf()),
+        ulimits: flags.resources.ulimits.clone(),
+        cgroup: flags.resources.plan(id),
     };
     Ok(spec)
 }

@@ -30,6 +30,8 @@ pub struct Validated {
     pub restart: Restart,
     /// `--userns`.
     pub userns: UsernsChoice,
+    /// `--ulimit`, `--memory`, `--cpus`, …
+    pub resources: crate::resources::Resources,
 }
 
 impl Validated {
@@ -39,6 +41,7 @@ impl Validated {
             crate::names::check("container", n)?;
         }
         let userns = userns(args)?;
+        let resources = crate::resources::Resources::from_flags(&args.resources)?;
         let network = match args.network.as_str() {
             "none" => Network::None,
             "host" => Network::Host,
@@ -129,6 +132,7 @@ impl Validated {
             no_new_privs,
             restart,
             userns,
+            resources,
         })
     }
 }
