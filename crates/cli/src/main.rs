@@ -136,10 +136,13 @@ fn system_prune(
     confirm::prune("system", &warning, force)?;
     cmd::lifecycle::prune(ctx)?;
     cmd::network::prune(&networks::Networks::open(&ctx.root)?, true)?;
+    let mut bytes = 0;
     if volumes {
-        cmd::volumes::prune(ctx, &volumes::Volumes::open(&ctx.root)?, false)?;
+        bytes += cmd::volumes::prune_quietly(ctx, &volumes::Volumes::open(&ctx.root)?, false)?;
     }
-    cmd::images::prune(ctx, all)
+    bytes += cmd::images::prune_quietly(ctx, all)?;
+    println!("Total reclaimed space: {}", output::human_size(bytes));
+    Ok(0)
 }
 
 /// One line: the error and its causes, each said once.
