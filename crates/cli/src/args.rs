@@ -100,6 +100,20 @@ pub enum Command {
     Network(NetworkCommand),
     /// Show a running container's processes.
     Top { container: String },
+    /// Live CPU, memory, network, block I/O and pids of containers.
+    Stats {
+        /// Containers to show (default: all running ones).
+        containers: Vec<String>,
+        /// All containers, not only running ones.
+        #[arg(short, long)]
+        all: bool,
+        /// Print one sample and exit.
+        #[arg(long)]
+        no_stream: bool,
+        /// table (default) or json (one object per container and line).
+        #[arg(long)]
+        format: Option<String>,
+    },
     /// Show a container's published ports.
     Port {
         container: String,
@@ -546,6 +560,8 @@ pub struct RunArgs {
     pub platform: Option<String>,
     #[command(flatten)]
     pub health: HealthFlags,
+    #[command(flatten)]
+    pub resources: ResourceFlags,
     /// Signal `den stop` sends first (default: the image's, else TERM).
     #[arg(long, value_name = "SIGNAL")]
     pub stop_signal: Option<String>,
@@ -567,6 +583,33 @@ pub struct RunArgs {
     /// Command and arguments.
     #[arg(allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+/// `den run`'s resource limits: `--ulimit` everywhere (setrlimit), the
+/// others through a delegated cgroup v2 subtree (see `crate::resources`).
+#[derive(Debug, Args, Default)]
+pub struct ResourceFlags {
+    /// Memory limit (e.g. 512m, 1g; bytes without a unit).
+    #[arg(short = 'm', long, value_name = "BYTES")]
+    pub memory: Option<String>,
+    /// Memory plus swap limit (-1: unlimited swap; default twice --memory).
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs (e.g. 1.5).
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<String>,
+    /// CPU shares, relative weight (default 1024).
+    #[arg(short = 'c', long, value_name = "N")]
+    pub cpu_shares: Option<u64>,
+    /// CPUs the container may run on (e.g. 0-2,4).
+    #[arg(long, value_name = "CPUS")]
+    pub cpuset_cpus: Option<String>,
+    /// Largest number of processes (-1: unlimited).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Resource limit: NAME=SOFT[:HARD] (nofile, nproc, core, stack, …; unlimited or -1).
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
 }
 
 /// `den run`'s health check flags (they override the image's HEALTHCHECK

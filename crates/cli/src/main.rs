@@ -25,6 +25,7 @@ mod prepare;
 mod private;
 mod progress;
 mod registry;
+mod resources;
 mod run_flags;
 mod template;
 mod terminal;
@@ -170,10 +171,13 @@ fn system_prune(
     confirm::prune("system", &warning, force)?;
     cmd::lifecycle::prune(ctx)?;
     cmd::network::prune(&networks::Networks::open(&ctx.root)?, true)?;
+    let mut bytes = 0;
     if volumes {
-        cmd::volumes::prune(ctx, &volumes::Volumes::open(&ctx.root)?, false)?;
+        bytes += cmd::volumes::prune_quietly(ctx, &volumes::Volumes::open(&ctx.root)?, false)?;
     }
-    cmd::images::prune(ctx, all)
+    bytes += cmd::images::prune_quietly(ctx, all)?;
+    println!("Total reclaimed space: {}", output::human_size(bytes));
+    Ok(0)
 }
 
 /// One line: the error and its causes, each said once.
@@ -269,6 +273,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Exec(a) => cmd::exec::run(&ctx, &a),
         Command::Port { container, port } => cmd::ps::port(&ctx, &container, port.as_deref()),
         Command::Top { container } => cmd::ps::top(&ctx, &container),
+        Command::Stats {
+            containers,
+            all,
+            no_stream,
+            format,
+        } => cmd::stats::run(&ctx, &containers, all, no_stream, format.as_deref()),
         Command::Network(sub) => cmd::network::run(&ctx, sub),
         Command::Cp {
             source,

@@ -113,6 +113,8 @@ pub fn prepare_container(ctx: &Context, new: NewContainer<'_>) -> anyhow::Result
         health: crate::health::check(&args.health, config.healthcheck.as_ref())?,
         remove_when_done: args.rm.then(|| dir.to_path_buf()),
         log: flags.log.clone(),
+        ulimits: flags.resources.ulimits.clone(),
+        cgroup: flags.resources.plan(id),
     };
     Ok(spec)
 }

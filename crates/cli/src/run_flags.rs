@@ -59,6 +59,8 @@ pub struct Validated {
     pub userns: UsernsChoice,
     /// `--log-driver`, `--log-opt`.
     pub log: den_sandbox::container::logs::LogConfig,
+    /// `--ulimit`, `--memory`, `--cpus`, …
+    pub resources: crate::resources::Resources,
 }
 
 impl Validated {
@@ -69,6 +71,7 @@ impl Validated {
         }
         let userns = userns(args)?;
         let log = crate::log_driver::config(args)?;
+        let resources = crate::resources::Resources::from_flags(&args.resources)?;
         let network = match args.network.as_str() {
             "none" => Network::None,
             "host" => Network::Host,
@@ -166,6 +169,7 @@ impl Validated {
             restart,
             userns,
             log,
+            resources,
         })
     }
 }

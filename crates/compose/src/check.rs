@@ -49,6 +49,15 @@ const SERVICE_KEYS: &[&str] = &[
     "profiles",
     "scale",
     "deploy",
+    // Resource limits: den run's --memory, --cpus, … (refused where no
+    // delegated cgroup v2 subtree has the controller) and --ulimit.
+    "mem_limit",
+    "memswap_limit",
+    "cpus",
+    "cpu_shares",
+    "cpuset",
+    "pids_limit",
+    "ulimits",
 ];
 
 /// Service keys of the compose specification that den does not honour:
@@ -66,9 +75,6 @@ const SERVICE_KEYS_IGNORED: &[&str] = &[
     "cpu_quota",
     "cpu_rt_period",
     "cpu_rt_runtime",
-    "cpu_shares",
-    "cpus",
-    "cpuset",
     "credential_spec",
     "develop",
     "device_cgroup_rules",
@@ -86,14 +92,11 @@ const SERVICE_KEYS_IGNORED: &[&str] = &[
     "links",
     "logging",
     "mac_address",
-    "mem_limit",
     "mem_reservation",
     "mem_swappiness",
-    "memswap_limit",
     "oom_kill_disable",
     "oom_score_adj",
     "pid",
-    "pids_limit",
     "platform",
     "post_start",
     "pre_stop",
@@ -104,7 +107,6 @@ const SERVICE_KEYS_IGNORED: &[&str] = &[
     "shm_size",
     "storage_opt",
     "sysctls",
-    "ulimits",
     "use_api_socket",
     "userns_mode",
     "uts",

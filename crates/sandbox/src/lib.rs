@@ -11,10 +11,15 @@
 //!   returns one [`probe::Check`] per item, with a fix for what is missing;
 //!   it is what `den system check` prints.
 //!
+//! - [`cgroup::Hierarchy`] finds a delegated cgroup v2 subtree beneath a
+//!   root it is given; [`cgroup::Child`] is a container's cgroup with its
+//!   limits (`--memory`, `--cpus`, …), removed when dropped.
+//!
 //! Architecture invariant: only this crate calls fork/unshare, and only its
 //! private `sys` module uses `unsafe`.
 
 pub mod caps;
+pub mod cgroup;
 pub mod channel;
 pub mod container;
 pub mod idmap;

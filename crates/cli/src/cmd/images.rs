@@ -415,6 +415,14 @@ fn collect(ctx: &Context, store: &Store) -> anyhow::Result<u64> {
 }
 
 pub fn prune(ctx: &Context, all: bool) -> anyhow::Result<i32> {
+    let bytes = prune_quietly(ctx, all)?;
+    println!("Total reclaimed space: {}", human_size(bytes));
+    Ok(0)
+}
+
+/// [`prune`] without the total line (`den system prune` prints one for
+/// everything); returns the bytes freed.
+pub fn prune_quietly(ctx: &Context, all: bool) -> anyhow::Result<u64> {
     let store = ctx.store()?;
     let records = Containers::open(&ctx.root)?.list()?;
     let removed = store.update_images(|images| {
@@ -434,8 +442,7 @@ pub fn prune(ctx: &Context, all: bool) -> anyhow::Result<i32> {
             println!("deleted: {}", i.id);
         }
     }
-    println!("Total reclaimed space: {}", human_size(bytes));
-    Ok(0)
+    Ok(bytes)
 }
 
 /// `den system df`: images (active: used by a container), containers

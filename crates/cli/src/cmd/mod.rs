@@ -24,6 +24,7 @@ pub mod ps;
 pub mod pull;
 pub mod push;
 pub mod run;
+pub mod stats;
 pub mod unshare;
 pub mod volumes;
 

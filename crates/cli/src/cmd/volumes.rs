@@ -177,6 +177,14 @@ fn remove(ctx: &Context, volumes: &Volumes, names: &[String], force: bool) -> an
 
 /// Removes unused anonymous volumes, or with `all` every unused volume.
 pub fn prune(ctx: &Context, volumes: &Volumes, all: bool) -> anyhow::Result<()> {
+    let bytes = prune_quietly(ctx, volumes, all)?;
+    println!("Total reclaimed space: {}", human_size(bytes));
+    Ok(())
+}
+
+/// [`prune`] without the total line (`den system prune` prints one for
+/// everything); returns the bytes freed.
+pub fn prune_quietly(ctx: &Context, volumes: &Volumes, all: bool) -> anyhow::Result<u64> {
     let _lock = volumes.lock()?;
     let records = Containers::open(&ctx.root)?.list()?;
     let doomed: Vec<String> = volumes
@@ -195,6 +203,5 @@ pub fn prune(ctx: &Context, volumes: &Volumes, all: bool) -> anyhow::Result<()> 
         doomed.iter().for_each(|n| println!("{n}"));
         println!();
     }
-    println!("Total reclaimed space: {}", human_size(bytes));
-    Ok(())
+    Ok(bytes)
 }

@@ -165,6 +165,34 @@ fn replicas(p: &Project, name: &str, svc: &Node) -> anyhow::Result<u32> {
 }
 
 /// A string, or a list of scalars.
+/// `ulimits: {nproc: 65535, nofile: {soft: 20000, hard: 40000}}` as
+/// `--ulimit` flags.
+fn ulimits(p: &Project, n: &Node, key: &str) -> anyhow::Result<Vec<String>> {
+    let Raw::Map(items) = &n.value else {
+        return Err(invalid(
+            p,
+            n,
+            key,
+            "ulimits must be a mapping of names to limits",
+        ));
+    };
+    let value = |v: Option<&Node>, what: &str| {
+        v.and_then(Node::scalar_text)
+            .ok_or_else(|| invalid(p, n, key, format!("expected a number for {what}")))
+    };
+    items
+        .iter()
+        .map(|(name, v)| match &v.value {
+            Raw::Map(_) => Ok(format!(
+                "--ulimit={name}={}:{}",
+                value(v.get("soft"), &format!("{name}.soft"))?,
+                value(v.get("hard"), &format!("{name}.hard"))?
+            )),
+            _ => Ok(format!("--ulimit={name}={}", value(Some(v), name)?)),
+        })
+        .collect()
+}
+
 fn strings(p: &Project, n: &Node, key: &str) -> anyhow::Result<Vec<String>> {
     match &n.value {
         Raw::Seq(items) => items
@@ -334,6 +362,18 @@ fn flags(p: &Project, name: &str, svc: &Node) -> anyhow::Result<Vec<String>> {
                     ));
                 }
             }
+            "mem_limit" | "memswap_limit" | "cpus" | "cpu_shares" | "cpuset" | "pids_limit" => {
+                let f = match k.as_str() {
+                    "mem_limit" => "memory",
+                    "memswap_limit" => "memory-swap",
+                    "cpu_shares" => "cpu-shares",
+                    "cpuset" => "cpuset-cpus",
+                    "pids_limit" => "pids-limit",
+                    other => other,
+                };
+                out.push(format!("--{f}={}", text()?));
+            }
+            "ulimits" => out.extend(ulimits(p, n, &key)?),
             "tmpfs" => flag(&mut out, "tmpfs")?,
             "cap_add" => flag(&mut out, "cap-add")?,
             "cap_drop" => flag(&mut out, "cap-drop")?,

@@ -83,6 +83,10 @@ pub enum SetupError {
     #[error(transparent)]
     Landlock(#[from] crate::landlock::LandlockError),
     #[error(transparent)]
+    Ulimit(#[from] super::rlimit::UlimitError),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroup::CgroupError),
+    #[error(transparent)]
     Fork(#[from] crate::sys::ForkError),
     #[error("{tool} failed: {stderr}")]
     Tool { tool: String, stderr: String },

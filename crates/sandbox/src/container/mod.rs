@@ -20,9 +20,11 @@
 //!                                                       filled from the image, /proc, /dev, /sys,
 //!                                                       volumes, masked paths, pivot_root
 //!                                                   4b. identity: hostname, tty, user, workdir
-//!                                                   4c. privileges (once the guard watches):
-//!                                                       landlock, seccomp, bounding
-//!                                                       set, ids, caps, no_new_privs
+//!                                                   4c. privileges: --ulimit's setrlimit; then
+//!                                                       (once the guard watches, and
+//!                                                       the supervisor has put it in
+//!                                                       its cgroup) landlock, seccomp,
+//!                                                       bounding set, ids, caps, no_new_privs
 //!                                                       (only when asked)
 //!                                                   4d. exec the command (or --init)
 //! ```
@@ -49,6 +51,7 @@ mod network;
 mod prefill;
 pub mod pty;
 pub mod report;
+pub mod rlimit;
 pub mod security;
 mod single_id;
 pub mod spec;
@@ -262,6 +265,7 @@ fn setup_and_exec(
     // only, landlock and seccomp in force (no_new_privs only when asked).
     let program = exec::find(&spec.process.args[0], &env).at(Step::FindCommand)?;
     sys::cloexec_from(3 + spec.process.preserve_fds);
+    rlimit::apply(&spec.ulimits).at(Step::Ulimits)?;
     // The ids change next, which clears PR_SET_PDEATHSIG: from here on the
     // guard keeps the container from outliving its supervisor.
     guard::wait_watched(guarded).at(Step::WaitGuard)?;

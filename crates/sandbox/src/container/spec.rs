@@ -50,6 +50,13 @@ pub struct ContainerSpec {
     /// the container has exited.
     #[serde(default)]
     pub remove_when_done: Option<PathBuf>,
+    /// `--ulimit`: set by the container process before it drops privileges.
+    #[serde(default)]
+    pub ulimits: Vec<super::rlimit::Ulimit>,
+    /// `--memory`, `--cpus`, …: the cgroup the supervisor makes, checked
+    /// usable by the CLI (`None`: no limits asked for).
+    #[serde(default)]
+    pub cgroup: Option<crate::cgroup::Plan>,
     /// `--log-driver` and `--log-opt`.
     #[serde(default)]
     pub log: super::logs::LogConfig,

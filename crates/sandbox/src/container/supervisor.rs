@@ -130,6 +130,12 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         infra.is_none() && matches!(mapping, IdMapping::Single { .. }),
     )?;
     crate::trace::phase("prepare");
+    // `--memory`, `--cpus`, …: one cgroup for all runs, removed on return.
+    let cgroup = spec
+        .cgroup
+        .as_ref()
+        .map(crate::cgroup::Child::create)
+        .transpose()?;
     let signals = handled_signals();
     signals
         .thread_block()
@@ -162,7 +168,13 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
     let mut stopped = false;
     let result = loop {
         let size = hub.as_ref().and_then(|h| h.size);
-        let started = start_once(spec, &prepared, capture, size, infra.as_ref());
+        let started = start_once(
+            spec,
+            &prepared,
+            capture,
+            size,
+            (infra.as_ref(), cgroup.as_ref()),
+        );
         let Started {
             mut child,
             mut guard,
@@ -333,7 +345,7 @@ fn start_once(
     prepared: &security::Prepared,
     capture: bool,
     size: Option<rustix::termios::Winsize>,
-    infra: Option<&super::bridge::Infra>,
+    (infra, cgroup): (Option<&super::bridge::Infra>, Option<&crate::cgroup::Child>),
 ) -> Result<Started, SetupError> {
     let network = match (&spec.network, infra) {
         (super::spec::Network::Private(p), _) => Some(super::network::create(p, &spec.cache_dir)?),
@@ -394,6 +406,12 @@ fn start_once(
         (None, Some(m)) => Outputs::Pty(m),
         (None, None) => Outputs::None,
     };
+    // Before the guard lets it go on to exec: its limits hold from the start.
+    if let Some(Err(e)) = cgroup.map(|c| c.add(child.pid().as_raw())) {
+        drop(go_w);
+        child.wait().ok();
+        return Err(e.into());
+    }
     let guard = Guard::start(child.pid(), go_w)?;
     if let (Some(n), Some(tell)) = (network.as_mut(), tell_ready)
         && let Err(e) = n.ready(tell)
