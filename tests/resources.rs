@@ -354,10 +354,12 @@ fn stats_without_a_cgroup_says_why_and_counts_pids() {
         (&id[..12], "plain", "--", "--", "--", "--", "3"),
         "sh and its two sleeps: {text}"
     );
-    let err = sb.den_fail(&["stats", "--no-stream", "--format", "{{.Name}}"], 125);
-    assert_eq!(
-        err,
-        "den: unknown --format \"{{.Name}}\": use table or json\n"
+    let out = sb.den_ok(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}"]);
+    assert_eq!(out, "plain 3\n", "a Go template on stats' fields");
+    let err = sb.den_fail(&["stats", "--no-stream", "--format", "{{.Nope}}"], 125);
+    assert!(
+        err.starts_with("den: --format `{{.Nope}}`: can't evaluate field Nope"),
+        "{err}"
     );
     sb.den_ok(&["rm", "-f", "plain"]);
 }

@@ -9,13 +9,13 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
 use den_sandbox::cgroup::Usage;
 use den_sandbox::container::state::Status;
 
 use crate::containers::{Containers, Record};
 use crate::context::Context;
 use crate::output::human_size;
+use crate::template::Format;
 
 /// One container's figures at one moment.
 struct Sample {
@@ -34,11 +34,11 @@ pub fn run(
     no_stream: bool,
     format: Option<&str>,
 ) -> anyhow::Result<i32> {
-    let json = match format {
-        None | Some("table") => false,
-        Some("json" | "{{json .}}") => true,
-        Some(other) => bail!("unknown --format {other:?}: use table or json"),
+    let format = match format {
+        Some("{{json .}}") => Format::Json,
+        other => Format::parse(other)?,
     };
+    let table = matches!(format, Format::Default);
     let containers = Containers::open(&ctx.root)?;
     let records = chosen(&containers, names, all)?;
     let mut explained = Vec::new();
@@ -58,10 +58,10 @@ pub fn run(
             .map(|s| row(s, before.get(&s.record.id)))
             .collect();
         let mut out = std::io::stdout().lock();
-        if !no_stream && !json {
+        if !no_stream && table {
             write!(out, "\x1b[2J\x1b[H")?;
         }
-        write!(out, "{}", render(&rows, json))?;
+        write!(out, "{}", render(&rows, &format)?)?;
         out.flush()?;
         if no_stream {
             return Ok(0);
@@ -182,23 +182,37 @@ fn row(now: &Sample, before: Option<&Sample>) -> Vec<String> {
     ]
 }
 
-fn render(rows: &[Vec<String>], json: bool) -> String {
-    if !json {
-        return crate::output::table(&HEADER, rows);
-    }
-    let keys = [
-        "ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs",
-    ];
-    rows.iter()
-        .map(|r| {
-            let mut obj = serde_json::Map::new();
-            for (k, v) in keys.iter().zip(r) {
-                obj.insert((*k).into(), v.clone().into());
-            }
-            obj.insert("Container".into(), r[0].clone().into());
-            format!("{}\n", serde_json::Value::Object(obj))
-        })
-        .collect()
+/// `docker stats --format`'s fields and their table titles.
+const FIELDS: [(&str, &str); 9] = [
+    ("ID", "CONTAINER ID"),
+    ("Name", "NAME"),
+    ("CPUPerc", "CPU %"),
+    ("MemUsage", "MEM USAGE / LIMIT"),
+    ("MemPerc", "MEM %"),
+    ("NetIO", "NET I/O"),
+    ("BlockIO", "BLOCK I/O"),
+    ("PIDs", "PIDS"),
+    ("Container", "CONTAINER"),
+];
+
+fn render(rows: &[Vec<String>], format: &Format) -> anyhow::Result<String> {
+    let objects = || -> Vec<serde_json::Value> {
+        rows.iter()
+            .map(|r| {
+                let mut obj = serde_json::Map::new();
+                for ((k, _), v) in FIELDS.iter().zip(r) {
+                    obj.insert((*k).into(), v.clone().into());
+                }
+                obj.insert("Container".into(), r[0].clone().into());
+                serde_json::Value::Object(obj)
+            })
+            .collect()
+    };
+    Ok(match format {
+        Format::Default => crate::output::table(&HEADER, rows),
+        Format::Json => objects().iter().map(|o| format!("{o}\n")).collect(),
+        Format::Template(t) => t.render(&objects(), &FIELDS)?,
+    })
 }
 
 /// Docker's memory sizes: binary units, four significant digits
