@@ -989,3 +989,99 @@ volumes:
             .any(|v| v == "ref_dbdata")
     );
 }
+
+/// `compose create` makes every container `Created` (nothing runs until
+/// `compose start`) and recreates nothing when unchanged; `compose top`
+/// lists each running container's processes under its name; `compose
+/// push` pushes the images of services with `build:` and `image:` (only
+/// those) to the loopback registry, from where another user pulls the
+/// same image.
+#[test]
+fn create_start_top_and_push() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    sb.den_ok(&["pull", "-q", "busybox"]);
+    sb.write_file(
+        "cps/app/Dockerfile",
+        "FROM busybox\nRUN echo pushed > /mark\n",
+    );
+    let image = format!("{}/den-test/cps-app:{}", env.registry, std::process::id());
+    let compose = format!(
+        "services:
+  app:
+    build: ./app
+    image: {image}
+    command: sh -c 'cat /mark; exec sleep 600'
+  local:
+    build: ./app
+    command: sleep 601
+  db:
+    image: busybox
+    command: sleep 602
+"
+    );
+    let file = project(&sb, "cps", &compose, None);
+    let dc = |args: &[&str]| {
+        let mut all = vec!["compose", "-f", file.as_str(), "-p", "cps"];
+        all.extend(args);
+        sb.den(&all)
+    };
+    let ok = |args: &[&str]| {
+        let o = dc(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        (stdout(&o), stderr(&o))
+    };
+    let (_, err) = ok(&["create"]);
+    for c in ["cps-app-1", "cps-local-1", "cps-db-1"] {
+        assert!(err.contains(&format!(" Container {c}  Created")), "{err}");
+        let s = inspect(&sb, c);
+        assert_eq!(s["State"]["Status"], "created", "{c}");
+        assert_eq!(s["State"]["Pid"], 0, "{c}");
+    }
+    assert_eq!(ok(&["ps"]).0.lines().count(), 1, "only the header");
+    assert_eq!(ok(&["ps", "-a"]).0.lines().count(), 4);
+    assert_eq!(ok(&["top"]).0, "", "nothing runs");
+    // Unchanged: created again is a no-op.
+    let (_, err) = ok(&["create"]);
+    assert!(!err.contains("Container"), "{err}");
+    ok(&["start"]);
+    let (top, _) = retry("all three running", Duration::from_secs(20), || {
+        let t = ok(&["top"]);
+        (t.0.matches("UID").count() == 3).then_some(t)
+    });
+    for (c, cmd) in [
+        ("cps-app-1", "sleep 600"),
+        ("cps-local-1", "sleep 601"),
+        ("cps-db-1", "sleep 602"),
+    ] {
+        let block = top
+            .split("\n\n")
+            .find(|b| b.lines().next() == Some(c))
+            .unwrap_or_else(|| panic!("no block for {c}: {top}"));
+        assert!(block.lines().nth(1).unwrap().starts_with("UID"), "{block}");
+        assert!(block.contains(cmd), "{block}");
+    }
+    assert_eq!(
+        retry("the mark", Duration::from_secs(20), || {
+            let l = ok(&["logs", "app"]).0;
+            (!l.is_empty()).then_some(l)
+        }),
+        "app-1 | pushed\n"
+    );
+    let (_, err) = ok(&["push", "--tls-verify=false"]);
+    assert!(err.contains(&format!(" Image {image}  Pushed")), "{err}");
+    assert!(
+        !err.contains("cps-local") && !err.contains("busybox"),
+        "{err}"
+    );
+    let fresh = env.sandbox_nosub();
+    fresh.write_registries_conf(&env.insecure_all());
+    fresh.den_ok(&["pull", "-q", &image]);
+    let id = |sb: &UserSandbox| {
+        let v: serde_json::Value =
+            serde_json::from_str(&sb.den_ok(&["image", "inspect", &image])).unwrap();
+        v[0]["Id"].clone()
+    };
+    assert_eq!(id(&fresh), id(&sb));
+    ok(&["down", "-t", "0"]);
+}

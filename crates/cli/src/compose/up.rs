@@ -11,7 +11,7 @@ use den_compose::plan::{self, Action, Running};
 use den_compose::yaml::Node;
 use den_sandbox::container::state::Status;
 
-use super::args::UpArgs;
+use super::args::{CreateArgs, UpArgs};
 use super::project::Project;
 use super::service::{self, Service};
 use super::{HASH_LABEL, containers_of, progress, running, service_of};
@@ -19,6 +19,46 @@ use crate::containers::{Containers, Record};
 use crate::context::Context;
 
 pub fn up(ctx: &Context, p: &Project, a: &UpArgs) -> anyhow::Result<i32> {
+    let services = converge(ctx, p, a, Mode::Start)?;
+    if a.wait {
+        return wait_running(ctx, p, &services, Duration::from_secs(a.wait_timeout)).map(|()| 0);
+    }
+    if a.detach {
+        return Ok(0);
+    }
+    super::show::attached(ctx, p, &services, a.abort_on_container_exit)
+}
+
+/// `den compose create`: what `up` does, but every new container is left
+/// `Created` (made by `den create`'s code) and nothing is started or
+/// waited for; `den compose start` starts them.
+pub fn create(ctx: &Context, p: &Project, c: &CreateArgs) -> anyhow::Result<i32> {
+    let a = UpArgs {
+        detach: true,
+        force_recreate: c.force_recreate,
+        no_recreate: c.no_recreate,
+        remove_orphans: c.remove_orphans,
+        timeout: None,
+        build: c.build,
+        no_build: c.no_build,
+        wait: false,
+        wait_timeout: 0,
+        abort_on_container_exit: false,
+        services: c.services.clone(),
+    };
+    converge(ctx, p, &a, Mode::Create).map(|_| 0)
+}
+
+/// Whether new containers are started (`up`) or only made (`create`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Start,
+    Create,
+}
+
+/// Brings the project's containers to the file: resources, images, then
+/// each level of services at once; returns the services it translated.
+fn converge(ctx: &Context, p: &Project, a: &UpArgs, mode: Mode) -> anyhow::Result<Vec<Service>> {
     p.check_services(&a.services)?;
     let all = p.services();
     let wanted = with_dependencies(p, &all, &a.services);
@@ -52,8 +92,10 @@ pub fn up(ctx: &Context, p: &Project, a: &UpArgs) -> anyhow::Result<i32> {
                     let action = actions[name];
                     let existing = &existing;
                     s.spawn(move || {
-                        wait_for_dependencies(ctx, p, name, node)?;
-                        apply(ctx, svc, action, existing, a.timeout)
+                        if mode == Mode::Start {
+                            wait_for_dependencies(ctx, p, name, node)?;
+                        }
+                        apply(ctx, svc, action, existing, a.timeout, mode)
                     })
                 })
                 .collect();
@@ -70,13 +112,7 @@ pub fn up(ctx: &Context, p: &Project, a: &UpArgs) -> anyhow::Result<i32> {
             return Err(e);
         }
     }
-    if a.wait {
-        return wait_running(ctx, p, &services, Duration::from_secs(a.wait_timeout)).map(|()| 0);
-    }
-    if a.detach {
-        return Ok(0);
-    }
-    super::show::attached(ctx, p, &services, a.abort_on_container_exit)
+    Ok(services)
 }
 
 /// The named services and, transitively, what they depend on (all
@@ -372,6 +408,7 @@ fn apply(
     action: Action,
     existing: &[Record],
     timeout: Option<u64>,
+    mode: Mode,
 ) -> anyhow::Result<()> {
     let mine: Vec<&Record> = existing
         .iter()
@@ -383,6 +420,9 @@ fn apply(
         let old = mine.iter().find(|r| r.name == c.name);
         match (action, old) {
             (Action::Keep, Some(r)) => {
+                if mode == Mode::Create {
+                    continue;
+                }
                 if running(containers.state(&r.id).status) {
                     progress("Container", &c.name, "Running");
                 } else {
@@ -400,6 +440,12 @@ fn apply(
                 progress("Container", &c.name, "Recreated");
             }
             (_, None) => progress("Container", &c.name, "Creating"),
+        }
+        if mode == Mode::Create {
+            crate::cmd::run::create(ctx, &c.args)
+                .with_context(|| format!("service {}: cannot create {}", svc.name, c.name))?;
+            progress("Container", &c.name, "Created");
+            continue;
         }
         crate::cmd::run::run_detached(ctx, &c.args)
             .with_context(|| format!("service {} failed to start", svc.name))?;
