@@ -1085,3 +1085,148 @@ fn create_start_top_and_push() {
     assert_eq!(id(&fresh), id(&sb));
     ok(&["down", "-t", "0"]);
 }
+
+/// Fetches `http://127.0.0.1:8080/x` from inside the container (python's
+/// urllib), through `den exec` or a `den run` line given as `prefix`.
+const FETCH: &str = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8080/x').read().decode().strip())";
+
+const SERVE: &str =
+    "echo shared-netns > /tmp/x && cd /tmp && exec python3 -m http.server 8080 --bind 127.0.0.1";
+
+/// `den run --network container:NAME` joins that container's network
+/// namespace (its loopback server answers; its hostname and /etc/hosts
+/// are shared), Docker's conflicting options are refused in Docker's
+/// words, a stopped target is refused clearly; compose's `network_mode:
+/// service:NAME` does the same for a service, started after it.
+#[test]
+fn network_mode_service_and_run_network_container_share_the_namespace() {
+    let env = require_env!();
+    for sb in [sandbox(&env), {
+        let sb = env.sandbox_nosub();
+        sb.write_registries_conf(&den_tests::mirror_conf("docker.io", &env.registry));
+        sb
+    }] {
+        sb.den_ok(&["pull", "-q", "python:3.11-slim"]);
+        sb.den_ok(&[
+            "run",
+            "-d",
+            "--name",
+            "srv",
+            "python:3.11-slim",
+            "sh",
+            "-c",
+            SERVE,
+        ]);
+        let got = retry(
+            "the joined loopback server",
+            Duration::from_secs(30),
+            || {
+                let o = sb.den(&[
+                    "run",
+                    "--rm",
+                    "--network",
+                    "container:srv",
+                    "python:3.11-slim",
+                    "python3",
+                    "-c",
+                    FETCH,
+                ]);
+                o.status.success().then(|| stdout(&o))
+            },
+        );
+        assert_eq!(got, "shared-netns\n", "as {}", sb.user());
+        let host = |args: &[&str]| sb.den_ok(args).trim().to_owned();
+        assert_eq!(
+            host(&[
+                "run",
+                "--rm",
+                "--network",
+                "container:srv",
+                "python:3.11-slim",
+                "hostname"
+            ]),
+            host(&["exec", "srv", "hostname"])
+        );
+        for (flags, what) in [
+            (
+                &["-p", "9000:80"][..],
+                "port publishing and the container type network mode",
+            ),
+            (&["--hostname", "h"], "hostname and the network mode"),
+            (&["--dns", "1.1.1.1"], "dns and the network mode"),
+            (
+                &["--add-host", "a:1.2.3.4"],
+                "custom host-to-IP mapping and the network mode",
+            ),
+        ] {
+            let mut args = vec!["run", "--rm", "--network", "container:srv"];
+            args.extend(flags);
+            args.extend(["python:3.11-slim", "true"]);
+            let err = sb.den_fail(&args, 125);
+            assert_eq!(err.trim(), format!("den: conflicting options: {what}"));
+        }
+        let err = sb.den_fail(
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "container:nosuch",
+                "python:3.11-slim",
+                "true",
+            ],
+            125,
+        );
+        assert!(err.contains("no such container: nosuch"), "{err}");
+        sb.den_ok(&["stop", "-t", "0", "srv"]);
+        let err = sb.den_fail(
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "container:srv",
+                "python:3.11-slim",
+                "true",
+            ],
+            125,
+        );
+        assert!(
+            err.contains("container srv is not running: start it first"),
+            "{err}"
+        );
+        sb.den_ok(&["rm", "srv"]);
+    }
+    let sb = sandbox(&env);
+    let compose = format!(
+        "services:
+  side:
+    image: python:3.11-slim
+    network_mode: service:web
+    command: sleep 600
+  web:
+    image: python:3.11-slim
+    command: sh -c '{SERVE}'
+"
+    );
+    let file = project(&sb, "nsm", &compose, None);
+    let dc = |args: &[&str]| {
+        let mut all = vec!["compose", "-f", file.as_str(), "-p", "nsm"];
+        all.extend(args);
+        sb.den(&all)
+    };
+    let o = dc(&["up", "-d"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let started = |c: &str| err.find(&format!(" Container {c}  Started")).unwrap();
+    assert!(started("nsm-web-1") < started("nsm-side-1"), "{err}");
+    let got = retry("web's server from side", Duration::from_secs(30), || {
+        let o = dc(&["exec", "-T", "side", "python3", "-c", FETCH]);
+        o.status.success().then(|| stdout(&o))
+    });
+    assert_eq!(got, "shared-netns\n");
+    assert_eq!(
+        inspect(&sb, "nsm-side-1")["HostConfig"]["NetworkMode"]["Container"]["name"],
+        "nsm-web-1"
+    );
+    let o = dc(&["down", "-t", "0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -390,19 +390,42 @@ fn flags(p: &Project, name: &str, svc: &Node) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
-/// `network_mode:` none, host, bridge; joining another container's
-/// namespaces is refused.
+/// `network_mode:` none, host, bridge, or another container's network:
+/// `service:NAME` (that service's first container, which `depends_on`
+/// starts first) or `container:NAME`.
 fn network_mode(p: &Project, n: &Node, key: &str) -> anyhow::Result<String> {
     let mode = n.scalar_text().unwrap_or_default();
     match mode.as_str() {
         "none" | "host" => Ok(format!("--network={mode}")),
         "bridge" | "default" => Ok("--network=private".into()),
+        m if m.starts_with("container:") => Ok(format!("--network={m}")),
+        m if m.starts_with("service:") => {
+            let target = &m["service:".len()..];
+            let svc = p
+                .services()
+                .into_iter()
+                .find(|(name, _)| name == target)
+                .map(|(_, s)| s)
+                .ok_or_else(|| {
+                    invalid(
+                        p,
+                        n,
+                        key,
+                        format!("network_mode refers to undefined service {target:?}"),
+                    )
+                })?;
+            let container = svc
+                .get("container_name")
+                .and_then(Node::scalar_text)
+                .unwrap_or_else(|| plan::container_name(&p.name, target, 1));
+            Ok(format!("--network=container:{container}"))
+        }
         other => Err(invalid(
             p,
             n,
             key,
             format!(
-                "network_mode {other:?} is not supported by den: use none, host or bridge, or networks:"
+                "network_mode {other:?} is not supported: use none, host, bridge, service:NAME or container:NAME"
             ),
         )),
     }

@@ -38,6 +38,9 @@ pub(super) enum ContainerNet {
         netns: OwnedFd,
         proxy: Option<super::bridge::Proxy>,
     },
+    /// `--network container:NAME`: that container's namespace (see
+    /// `joined`); served by whatever serves it.
+    Joined { netns: OwnedFd },
 }
 
 /// A container's namespace on a user network.
@@ -82,7 +85,9 @@ impl NetJoin {
 impl ContainerNet {
     fn netns(&self) -> &OwnedFd {
         match self {
-            Self::Private { netns, .. } | Self::User { netns, .. } => netns,
+            Self::Private { netns, .. } | Self::User { netns, .. } | Self::Joined { netns } => {
+                netns
+            }
         }
     }
 
@@ -117,6 +122,7 @@ impl ContainerNet {
             Self::Private { pasta: Some(p), .. } => p.kill_nowait(),
             Self::Private { .. } => {}
             Self::User { proxy, .. } => drop(proxy),
+            Self::Joined { .. } => {}
         }
     }
 }
