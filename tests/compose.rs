@@ -1230,3 +1230,136 @@ fn network_mode_service_and_run_network_container_share_the_namespace() {
     let o = dc(&["down", "-t", "0"]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// `build.dockerfile_inline` builds from the file's own text;
+/// `deploy.replicas` and `up --scale` run PROJECT-SERVICE-1..N (scaling
+/// down removes the highest numbers, nothing else is recreated), every
+/// replica answers to the service's name on the project network; a fixed
+/// host port on a scaled service, a bad --scale and both dockerfile keys
+/// are refused before anything is made.
+#[test]
+fn replicas_scale_and_dockerfile_inline() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    sb.den_ok(&["pull", "-q", "busybox"]);
+    let compose = "services:
+  web:
+    build:
+      context: .
+      dockerfile_inline: |
+        FROM busybox
+        RUN echo inline > /from-inline
+    image: scl-web
+    command: sh -c 'cat /from-inline; exec sleep 600'
+    deploy:
+      replicas: 2
+  client:
+    image: busybox
+    command: sleep 600
+";
+    let file = project(&sb, "scl", compose, None);
+    let dc = |args: &[&str]| {
+        let mut all = vec!["compose", "-f", file.as_str(), "-p", "scl"];
+        all.extend(args);
+        sb.den(&all)
+    };
+    let ok = |args: &[&str]| {
+        let o = dc(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        (stdout(&o), stderr(&o))
+    };
+    let web = || ps_names(&sb, "label=com.docker.compose.service=web");
+    ok(&["up", "-d"]);
+    assert_eq!(web(), ["scl-web-1", "scl-web-2"]);
+    let logs = retry("both replicas' output", Duration::from_secs(20), || {
+        let l = ok(&["logs", "web"]).0;
+        (l.lines().count() == 2).then_some(l)
+    });
+    assert_eq!(names(&logs), ["web-1 | inline", "web-2 | inline"]);
+    // Every replica answers to the service's name.
+    let ip = |c: &str| {
+        ok(&[
+            "exec",
+            "-T",
+            "client",
+            "sh",
+            "-c",
+            &format!("grep -w {c} /etc/hosts"),
+        ])
+        .0
+    };
+    for c in ["scl-web-1", "scl-web-2"] {
+        let line = ip(c);
+        assert!(line.split_whitespace().any(|w| w == "web"), "{c}: {line}");
+    }
+    let first = container_id(&sb, "scl-web-1");
+    let (_, err) = ok(&["up", "-d", "--scale", "web=3"]);
+    assert!(err.contains(" Container scl-web-1  Running"), "{err}");
+    assert_eq!(web(), ["scl-web-1", "scl-web-2", "scl-web-3"]);
+    let (_, err) = ok(&["up", "-d", "--scale", "web=1"]);
+    assert!(
+        err.contains(" Container scl-web-2  Removed")
+            && err.contains(" Container scl-web-3  Removed"),
+        "{err}"
+    );
+    assert_eq!(web(), ["scl-web-1"]);
+    assert_eq!(container_id(&sb, "scl-web-1"), first, "never recreated");
+    for (flag, want) in [
+        (
+            "web=x",
+            "den: invalid --scale `web=x`: use SERVICE=N with N from 0 to 100",
+        ),
+        (
+            "web=101",
+            "den: invalid --scale `web=101`: use SERVICE=N with N from 0 to 100",
+        ),
+        (
+            "nosuch=2",
+            "den: no such service: nosuch (the project's services: web, client)",
+        ),
+    ] {
+        let o = dc(&["up", "-d", "--scale", flag]);
+        assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+        assert_eq!(stderr(&o).trim(), want);
+    }
+    ok(&["down", "-t", "0"]);
+    // A fixed host port cannot be shared by replicas.
+    let port = den_tests::free_port();
+    let bad = format!(
+        "services:
+  web:
+    image: busybox
+    command: sleep 600
+    ports:
+      - \"127.0.0.1:{port}:80\"
+"
+    );
+    let bad_file = project(&sb, "scp", &bad, None);
+    let o = sb.den(&["compose", "-f", &bad_file, "up", "-d", "--scale", "web=2"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(
+        stderr(&o).trim().ends_with(
+            "(services.web.ports): service \"web\" cannot be scaled because it specifies a port on the host. If multiple containers for this service were created, the port would clash. Remove the host port so each container gets a random one"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(ps_names(&sb, "label=com.docker.compose.project=scp").is_empty());
+    let both = "services:
+  web:
+    build:
+      context: .
+      dockerfile: Dockerfile
+      dockerfile_inline: FROM busybox
+";
+    let both_file = project(&sb, "both", both, None);
+    let o = sb.den(&["compose", "-f", &both_file, "up", "-d"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(
+        stderr(&o).trim().ends_with(
+            "(services.web.build): dockerfile and dockerfile_inline are mutually exclusive: keep one"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -243,6 +243,9 @@ pub struct CreateArgs {
     /// Never build; a missing image is an error.
     #[arg(long, conflicts_with = "build")]
     pub no_build: bool,
+    /// Run N containers of SERVICE (over its scale:/deploy.replicas).
+    #[arg(long, value_name = "SERVICE=N")]
+    pub scale: Vec<String>,
     /// Only these services (and what they depend on).
     pub services: Vec<String>,
 }
@@ -280,6 +283,9 @@ pub struct UpArgs {
     /// Attached: stop every container when one exits; exit with its code.
     #[arg(long, conflicts_with = "detach")]
     pub abort_on_container_exit: bool,
+    /// Run N containers of SERVICE (over its scale:/deploy.replicas).
+    #[arg(long, value_name = "SERVICE=N")]
+    pub scale: Vec<String>,
     /// Only these services (and what they depend on).
     pub services: Vec<String>,
 }

@@ -39,7 +39,7 @@ fn translated(p: &Project, names: &[String]) -> anyhow::Result<Vec<service::Serv
 pub fn build(ctx: &Context, p: &Project, names: &[String]) -> anyhow::Result<i32> {
     for s in translated(p, names)? {
         if let Some(flags) = &s.build {
-            super::up::build_image(ctx, &s.name, flags)?;
+            super::up::build_image(ctx, &s, flags)?;
         }
     }
     Ok(0)
@@ -120,6 +120,7 @@ pub fn run(ctx: &Context, p: &Project, a: &RunArgs) -> anyhow::Result<i32> {
                 wait: false,
                 wait_timeout: 120,
                 abort_on_container_exit: false,
+                scale: Vec::new(),
                 services: deps,
             };
             super::up::up(ctx, p, &up)?;

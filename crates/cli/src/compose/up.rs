@@ -44,6 +44,7 @@ pub fn create(ctx: &Context, p: &Project, c: &CreateArgs) -> anyhow::Result<i32>
         wait: false,
         wait_timeout: 0,
         abort_on_container_exit: false,
+        scale: c.scale.clone(),
         services: c.services.clone(),
     };
     converge(ctx, p, &a, Mode::Create).map(|_| 0)
@@ -62,10 +63,11 @@ fn converge(ctx: &Context, p: &Project, a: &UpArgs, mode: Mode) -> anyhow::Resul
     p.check_services(&a.services)?;
     let all = p.services();
     let wanted = with_dependencies(p, &all, &a.services);
+    let scale = scale_flags(p, &a.scale)?;
     let chosen: Vec<(String, Node)> = all
         .iter()
         .filter(|(n, _)| wanted.contains(n))
-        .cloned()
+        .map(|(n, s)| (n.clone(), scaled(s, scale.get(n).copied())))
         .collect();
     // Every service translated and checked before anything is made.
     let services: Vec<Service> = chosen
@@ -113,6 +115,36 @@ fn converge(ctx: &Context, p: &Project, a: &UpArgs, mode: Mode) -> anyhow::Resul
         }
     }
     Ok(services)
+}
+
+/// `--scale SERVICE=N` flags, checked.
+fn scale_flags(p: &Project, flags: &[String]) -> anyhow::Result<BTreeMap<String, i64>> {
+    let mut out = BTreeMap::new();
+    for f in flags {
+        let (name, n) = f
+            .split_once('=')
+            .and_then(|(s, n)| Some((s, n.parse::<i64>().ok().filter(|n| (0..=100).contains(n))?)))
+            .with_context(|| {
+                format!("invalid --scale `{f}`: use SERVICE=N with N from 0 to 100")
+            })?;
+        p.check_services(&[name.to_owned()])?;
+        out.insert(name.to_owned(), n);
+    }
+    Ok(out)
+}
+
+/// The service with `scale: n` when `--scale` gives one (the config hash
+/// leaves scale out: scaling recreates nothing).
+fn scaled(svc: &Node, n: Option<i64>) -> Node {
+    let mut svc = svc.clone();
+    if let (Some(n), den_compose::yaml::Raw::Map(m)) = (n, &mut svc.value) {
+        let value = Node::new(den_compose::yaml::Raw::Int(n));
+        match m.iter_mut().find(|(k, _)| k == "scale") {
+            Some((_, v)) => *v = value,
+            None => m.push(("scale".into(), value)),
+        }
+    }
+    svc
 }
 
 /// The named services and, transitively, what they depend on (all
@@ -263,7 +295,7 @@ pub fn images(
                     s.image,
                     s.name
                 ),
-                (false, _, false) | (true, true, _) => build_image(ctx, &s.name, flags)?,
+                (false, _, false) | (true, true, _) => build_image(ctx, s, flags)?,
                 _ => {}
             }
         }
@@ -276,12 +308,30 @@ pub fn images(
     Ok(out)
 }
 
-/// `den build FLAGS` through den build's own code.
-pub fn build_image(ctx: &Context, service: &str, flags: &[String]) -> anyhow::Result<()> {
+/// `den build FLAGS` through den build's own code; a `dockerfile_inline`
+/// is written to a private temporary file in the store for it (removed
+/// after the build).
+pub fn build_image(ctx: &Context, s: &Service, flags: &[String]) -> anyhow::Result<()> {
     use clap::Parser;
+    let service = &s.name;
+    let inline = match &s.dockerfile_inline {
+        Some(text) => {
+            let mut f = tempfile::Builder::new()
+                .prefix(".dockerfile-inline-")
+                .tempfile_in(&ctx.root)
+                .with_context(|| format!("service {service}: writing its dockerfile_inline"))?;
+            std::io::Write::write_all(&mut f, text.as_bytes())?;
+            Some(f)
+        }
+        None => None,
+    };
+    let file = inline
+        .as_ref()
+        .map(|f| format!("--file={}", f.path().display()));
     let argv = ["den", "build"]
         .iter()
         .map(|s| s.to_string())
+        .chain(file)
         .chain(flags.iter().cloned());
     let cli = crate::args::Cli::try_parse_from(argv).map_err(|e| {
         anyhow::anyhow!(
