@@ -968,3 +968,377 @@ volumes:
             .any(|v| v == "ref_dbdata")
     );
 }
+
+/// `compose create` makes every container `Created` (nothing runs until
+/// `compose start`) and recreates nothing when unchanged; `compose top`
+/// lists each running container's processes under its name; `compose
+/// push` pushes the images of services with `build:` and `image:` (only
+/// those) to the loopback registry, from where another user pulls the
+/// same image.
+#[test]
+fn create_start_top_and_push() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    sb.den_ok(&["pull", "-q", "busybox"]);
+    sb.write_file(
+        "cps/app/Dockerfile",
+        "FROM busybox\nRUN echo pushed > /mark\n",
+    );
+    let image = format!("{}/den-test/cps-app:{}", env.registry, std::process::id());
+    let compose = format!(
+        "services:
+  app:
+    build: ./app
+    image: {image}
+    command: sh -c 'cat /mark; exec sleep 600'
+  local:
+    build: ./app
+    command: sleep 601
+  db:
+    image: busybox
+    command: sleep 602
+"
+    );
+    let file = project(&sb, "cps", &compose, None);
+    let dc = |args: &[&str]| {
+        let mut all = vec!["compose", "-f", file.as_str(), "-p", "cps"];
+        all.extend(args);
+        sb.den(&all)
+    };
+    let ok = |args: &[&str]| {
+        let o = dc(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        (stdout(&o), stderr(&o))
+    };
+    let (_, err) = ok(&["create"]);
+    for c in ["cps-app-1", "cps-local-1", "cps-db-1"] {
+        assert!(err.contains(&format!(" Container {c}  Created")), "{err}");
+        let s = inspect(&sb, c);
+        assert_eq!(s["State"]["Status"], "created", "{c}");
+        assert_eq!(s["State"]["Pid"], 0, "{c}");
+    }
+    assert_eq!(ok(&["ps"]).0.lines().count(), 1, "only the header");
+    assert_eq!(ok(&["ps", "-a"]).0.lines().count(), 4);
+    assert_eq!(ok(&["top"]).0, "", "nothing runs");
+    // Unchanged: created again is a no-op.
+    let (_, err) = ok(&["create"]);
+    assert!(!err.contains("Container"), "{err}");
+    ok(&["start"]);
+    let (top, _) = retry("all three running", Duration::from_secs(20), || {
+        let t = ok(&["top"]);
+        (t.0.matches("UID").count() == 3).then_some(t)
+    });
+    for (c, cmd) in [
+        ("cps-app-1", "sleep 600"),
+        ("cps-local-1", "sleep 601"),
+        ("cps-db-1", "sleep 602"),
+    ] {
+        let block = top
+            .split("\n\n")
+            .find(|b| b.lines().next() == Some(c))
+            .unwrap_or_else(|| panic!("no block for {c}: {top}"));
+        assert!(block.lines().nth(1).unwrap().starts_with("UID"), "{block}");
+        assert!(block.contains(cmd), "{block}");
+    }
+    assert_eq!(
+        retry("the mark", Duration::from_secs(20), || {
+            let l = ok(&["logs", "app"]).0;
+            (!l.is_empty()).then_some(l)
+        }),
+        "app-1 | pushed\n"
+    );
+    let (_, err) = ok(&["push", "--tls-verify=false"]);
+    assert!(err.contains(&format!(" Image {image}  Pushed")), "{err}");
+    assert!(
+        !err.contains("cps-local") && !err.contains("busybox"),
+        "{err}"
+    );
+    let fresh = env.sandbox_nosub();
+    fresh.write_registries_conf(&env.insecure_all());
+    fresh.den_ok(&["pull", "-q", &image]);
+    let id = |sb: &UserSandbox| {
+        let v: serde_json::Value =
+            serde_json::from_str(&sb.den_ok(&["image", "inspect", &image])).unwrap();
+        v[0]["Id"].clone()
+    };
+    assert_eq!(id(&fresh), id(&sb));
+    ok(&["down", "-t", "0"]);
+}
+
+/// Fetches `http://127.0.0.1:8080/x` from inside the container (python's
+/// urllib), through `den exec` or a `den run` line given as `prefix`.
+const FETCH: &str = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8080/x').read().decode().strip())";
+
+const SERVE: &str =
+    "echo shared-netns > /tmp/x && cd /tmp && exec python3 -m http.server 8080 --bind 127.0.0.1";
+
+/// `den run --network container:NAME` joins that container's network
+/// namespace (its loopback server answers; its hostname and /etc/hosts
+/// are shared), Docker's conflicting options are refused in Docker's
+/// words, a stopped target is refused clearly; compose's `network_mode:
+/// service:NAME` does the same for a service, started after it.
+#[test]
+fn network_mode_service_and_run_network_container_share_the_namespace() {
+    let env = require_env!();
+    for sb in [sandbox(&env), {
+        let sb = env.sandbox_nosub();
+        sb.write_registries_conf(&den_tests::mirror_conf("docker.io", &env.registry));
+        sb
+    }] {
+        sb.den_ok(&["pull", "-q", "python:3.11-slim"]);
+        sb.den_ok(&[
+            "run",
+            "-d",
+            "--name",
+            "srv",
+            "python:3.11-slim",
+            "sh",
+            "-c",
+            SERVE,
+        ]);
+        let got = retry(
+            "the joined loopback server",
+            Duration::from_secs(30),
+            || {
+                let o = sb.den(&[
+                    "run",
+                    "--rm",
+                    "--network",
+                    "container:srv",
+                    "python:3.11-slim",
+                    "python3",
+                    "-c",
+                    FETCH,
+                ]);
+                o.status.success().then(|| stdout(&o))
+            },
+        );
+        assert_eq!(got, "shared-netns\n", "as {}", sb.user());
+        let host = |args: &[&str]| sb.den_ok(args).trim().to_owned();
+        assert_eq!(
+            host(&[
+                "run",
+                "--rm",
+                "--network",
+                "container:srv",
+                "python:3.11-slim",
+                "hostname"
+            ]),
+            host(&["exec", "srv", "hostname"])
+        );
+        for (flags, what) in [
+            (
+                &["-p", "9000:80"][..],
+                "port publishing and the container type network mode",
+            ),
+            (&["--hostname", "h"], "hostname and the network mode"),
+            (&["--dns", "1.1.1.1"], "dns and the network mode"),
+            (
+                &["--add-host", "a:1.2.3.4"],
+                "custom host-to-IP mapping and the network mode",
+            ),
+        ] {
+            let mut args = vec!["run", "--rm", "--network", "container:srv"];
+            args.extend(flags);
+            args.extend(["python:3.11-slim", "true"]);
+            let err = sb.den_fail(&args, 125);
+            assert_eq!(err.trim(), format!("den: conflicting options: {what}"));
+        }
+        let err = sb.den_fail(
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "container:nosuch",
+                "python:3.11-slim",
+                "true",
+            ],
+            125,
+        );
+        assert!(err.contains("no such container: nosuch"), "{err}");
+        sb.den_ok(&["stop", "-t", "0", "srv"]);
+        let err = sb.den_fail(
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "container:srv",
+                "python:3.11-slim",
+                "true",
+            ],
+            125,
+        );
+        assert!(
+            err.contains("container srv is not running: start it first"),
+            "{err}"
+        );
+        sb.den_ok(&["rm", "srv"]);
+    }
+    let sb = sandbox(&env);
+    let compose = format!(
+        "services:
+  side:
+    image: python:3.11-slim
+    network_mode: service:web
+    command: sleep 600
+  web:
+    image: python:3.11-slim
+    command: sh -c '{SERVE}'
+"
+    );
+    let file = project(&sb, "nsm", &compose, None);
+    let dc = |args: &[&str]| {
+        let mut all = vec!["compose", "-f", file.as_str(), "-p", "nsm"];
+        all.extend(args);
+        sb.den(&all)
+    };
+    let o = dc(&["up", "-d"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let started = |c: &str| err.find(&format!(" Container {c}  Started")).unwrap();
+    assert!(started("nsm-web-1") < started("nsm-side-1"), "{err}");
+    let got = retry("web's server from side", Duration::from_secs(30), || {
+        let o = dc(&["exec", "-T", "side", "python3", "-c", FETCH]);
+        o.status.success().then(|| stdout(&o))
+    });
+    assert_eq!(got, "shared-netns\n");
+    assert_eq!(
+        inspect(&sb, "nsm-side-1")["HostConfig"]["NetworkMode"]["Container"]["name"],
+        "nsm-web-1"
+    );
+    let o = dc(&["down", "-t", "0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// `build.dockerfile_inline` builds from the file's own text;
+/// `deploy.replicas` and `up --scale` run PROJECT-SERVICE-1..N (scaling
+/// down removes the highest numbers, nothing else is recreated), every
+/// replica answers to the service's name on the project network; a fixed
+/// host port on a scaled service, a bad --scale and both dockerfile keys
+/// are refused before anything is made.
+#[test]
+fn replicas_scale_and_dockerfile_inline() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    sb.den_ok(&["pull", "-q", "busybox"]);
+    let compose = "services:
+  web:
+    build:
+      context: .
+      dockerfile_inline: |
+        FROM busybox
+        RUN echo inline > /from-inline
+    image: scl-web
+    command: sh -c 'cat /from-inline; exec sleep 600'
+    deploy:
+      replicas: 2
+  client:
+    image: busybox
+    command: sleep 600
+";
+    let file = project(&sb, "scl", compose, None);
+    let dc = |args: &[&str]| {
+        let mut all = vec!["compose", "-f", file.as_str(), "-p", "scl"];
+        all.extend(args);
+        sb.den(&all)
+    };
+    let ok = |args: &[&str]| {
+        let o = dc(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        (stdout(&o), stderr(&o))
+    };
+    let web = || ps_names(&sb, "label=com.docker.compose.service=web");
+    ok(&["up", "-d"]);
+    assert_eq!(web(), ["scl-web-1", "scl-web-2"]);
+    let logs = retry("both replicas' output", Duration::from_secs(20), || {
+        let l = ok(&["logs", "web"]).0;
+        (l.lines().count() == 2).then_some(l)
+    });
+    assert_eq!(names(&logs), ["web-1 | inline", "web-2 | inline"]);
+    // Every replica answers to the service's name.
+    let ip = |c: &str| {
+        ok(&[
+            "exec",
+            "-T",
+            "client",
+            "sh",
+            "-c",
+            &format!("grep -w {c} /etc/hosts"),
+        ])
+        .0
+    };
+    for c in ["scl-web-1", "scl-web-2"] {
+        let line = ip(c);
+        assert!(line.split_whitespace().any(|w| w == "web"), "{c}: {line}");
+    }
+    let first = container_id(&sb, "scl-web-1");
+    let (_, err) = ok(&["up", "-d", "--scale", "web=3"]);
+    assert!(err.contains(" Container scl-web-1  Running"), "{err}");
+    assert_eq!(web(), ["scl-web-1", "scl-web-2", "scl-web-3"]);
+    let (_, err) = ok(&["up", "-d", "--scale", "web=1"]);
+    assert!(
+        err.contains(" Container scl-web-2  Removed")
+            && err.contains(" Container scl-web-3  Removed"),
+        "{err}"
+    );
+    assert_eq!(web(), ["scl-web-1"]);
+    assert_eq!(container_id(&sb, "scl-web-1"), first, "never recreated");
+    for (flag, want) in [
+        (
+            "web=x",
+            "den: invalid --scale `web=x`: use SERVICE=N with N from 0 to 100",
+        ),
+        (
+            "web=101",
+            "den: invalid --scale `web=101`: use SERVICE=N with N from 0 to 100",
+        ),
+        (
+            "nosuch=2",
+            "den: no such service: nosuch (the project's services: web, client)",
+        ),
+    ] {
+        let o = dc(&["up", "-d", "--scale", flag]);
+        assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+        assert_eq!(stderr(&o).trim(), want);
+    }
+    ok(&["down", "-t", "0"]);
+    // A fixed host port cannot be shared by replicas.
+    let port = den_tests::free_port();
+    let bad = format!(
+        "services:
+  web:
+    image: busybox
+    command: sleep 600
+    ports:
+      - \"127.0.0.1:{port}:80\"
+"
+    );
+    let bad_file = project(&sb, "scp", &bad, None);
+    let o = sb.den(&["compose", "-f", &bad_file, "up", "-d", "--scale", "web=2"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(
+        stderr(&o).trim().ends_with(
+            "(services.web.ports): service \"web\" cannot be scaled because it specifies a port on the host. If multiple containers for this service were created, the port would clash. Remove the host port so each container gets a random one"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(ps_names(&sb, "label=com.docker.compose.project=scp").is_empty());
+    let both = "services:
+  web:
+    build:
+      context: .
+      dockerfile: Dockerfile
+      dockerfile_inline: FROM busybox
+";
+    let both_file = project(&sb, "both", both, None);
+    let o = sb.den(&["compose", "-f", &both_file, "up", "-d"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(
+        stderr(&o).trim().ends_with(
+            "(services.web.build): dockerfile and dockerfile_inline are mutually exclusive: keep one"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -27,6 +27,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a command in a new container.
     Run(Box<RunArgs>),
+    /// Create a container (every `run` flag) without starting it; print
+    /// its id. `den start` starts it.
+    Create(Box<RunArgs>),
     /// List containers.
     Ps(PsArgs),
     /// Show a container's output.
@@ -44,12 +47,12 @@ pub enum Command {
         #[arg(required_unless_present = "all")]
         containers: Vec<String>,
     },
-    /// Start stopped containers (their filesystem changes are kept).
+    /// Start created or stopped containers (their filesystem changes are kept).
     Start {
         /// Stay attached to the container's output and return its exit code.
         #[arg(short, long)]
         attach: bool,
-        /// Attach standard input.
+        /// Attach standard input (implies --attach).
         #[arg(short, long)]
         interactive: bool,
         /// Keys that detach from a terminal container, leaving it running

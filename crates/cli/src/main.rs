@@ -221,6 +221,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     use cmd::lifecycle::Selection::{NotRunning, Running};
     match cli.command {
         Command::Run(a) => cmd::run::run(&ctx, &a),
+        Command::Create(a) => cmd::run::create_only(&ctx, &a),
         Command::Ps(a) => cmd::ps::ps(&ctx, &ps_args(&a)),
         Command::Logs(a) => cmd::ps::logs(
             &ctx,

@@ -163,8 +163,16 @@ impl Networks {
         let _lock = self.lock()?;
         // Containers removed without den (or by a --rm supervisor) free their address here.
         let mut members = self.members(&net.name);
+        // A container's own name (the first) is its alone; aliases may be
+        // shared, as Docker shares them (a scaled compose service's name).
         for m in members.values() {
-            if let Some(n) = names.iter().find(|n| m.names.contains(n)) {
+            let theirs = m.names.first();
+            if let Some(n) = names
+                .iter()
+                .enumerate()
+                .find(|(i, n)| Some(*n) == theirs || (*i == 0 && m.names.contains(n)))
+                .map(|(_, n)| n)
+            {
                 bail!("the name {n} is already in use on network {}", net.name);
             }
         }

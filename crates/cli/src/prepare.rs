@@ -48,10 +48,14 @@ pub fn prepare_container(ctx: &Context, new: NewContainer<'_>) -> anyhow::Result
         dir,
     } = new;
     let id = record.id.as_str();
-    let hostname = args
-        .hostname
-        .clone()
-        .unwrap_or_else(|| id[..12].to_string());
+    let hostname = match (&args.hostname, &plan.network) {
+        (Some(h), _) => h.clone(),
+        // Docker's rule: the name of the container whose network it joins.
+        (None, Network::Container(j)) => fs_err::read_to_string(j.dir.join("hostname"))?
+            .trim()
+            .to_string(),
+        (None, _) => id[..12].to_string(),
+    };
     let mut plan = plan;
     if let Network::User(u) = &mut plan.network {
         join_user_network(
@@ -208,6 +212,18 @@ fn etc_files(
     hostname: &str,
     plan: &run_flags::NetworkPlan,
 ) -> anyhow::Result<Vec<Mount>> {
+    // On another container's network: its files, shared (its /etc/hosts
+    // grows as containers join its user network).
+    if let Network::Container(j) = &plan.network {
+        return Ok(["hosts", "hostname", "resolv.conf"]
+            .into_iter()
+            .map(|name| Mount::Bind {
+                source: j.dir.join(name),
+                target: format!("/etc/{name}"),
+                read_only: false,
+            })
+            .collect());
+    }
     let mut hosts = format!(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
     );
@@ -224,7 +240,7 @@ fn etc_files(
         (Network::Private(_) | Network::User(_), true) => {
             format!("nameserver {}\n", den_net::pasta::DEFAULT_DNS_FORWARD)
         }
-        (Network::None, true) => String::new(),
+        (Network::None | Network::Container(_), true) => String::new(),
     };
     let files: [(&str, String); 3] = [
         ("hosts", hosts),

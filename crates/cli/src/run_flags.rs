@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use den_image::store::{ImageRecord, Store};
-use den_sandbox::container::spec::{Mount, Network, PrivateNetwork, Restart, UserNetwork, Userns};
+use den_sandbox::container::spec::{
+    JoinedNetwork, Mount, Network, PrivateNetwork, Restart, UserNetwork, Userns,
+};
 use den_sandbox::idmap::IdMapping;
 
 use crate::args::RunArgs;
@@ -81,6 +83,7 @@ impl Validated {
                     allow_host_loopback: false,
                 })
             }
+            mode if mode.starts_with("container:") => joined(ctx, &mode["container:".len()..])?,
             name => {
                 let networks = crate::networks::Networks::open(&ctx.root)?;
                 let rec = networks.get(name)?;
@@ -471,6 +474,39 @@ impl ImageConfig {
     }
 }
 
+/// `--network container:NAME`: that container's network namespace.
+fn joined(ctx: &Context, target: &str) -> anyhow::Result<Network> {
+    let containers = crate::containers::Containers::open(&ctx.root)?;
+    let rec = containers.find(target)?;
+    Ok(Network::Container(JoinedNetwork {
+        dir: containers.dir_of(&rec.id),
+        name: rec.name,
+    }))
+}
+
+/// What Docker refuses beside `--network container:NAME` (the network,
+/// its names and its ports are the other container's), in its words.
+fn joined_conflicts(args: &RunArgs, ports: &[den_net::ports::PortMapping]) -> anyhow::Result<()> {
+    let conflict = [
+        (
+            !ports.is_empty(),
+            "port publishing and the container type network mode",
+        ),
+        (args.hostname.is_some(), "hostname and the network mode"),
+        (!args.dns.is_empty(), "dns and the network mode"),
+        (
+            !args.add_host.is_empty(),
+            "custom host-to-IP mapping and the network mode",
+        ),
+    ]
+    .into_iter()
+    .find(|(set, _)| *set);
+    match conflict {
+        Some((_, what)) => bail!("conflicting options: {what}"),
+        None => Ok(()),
+    }
+}
+
 /// The container's network, its published ports resolved (random host ports
 /// picked, busy or privileged ones refused), and /etc/hosts extras.
 pub struct NetworkPlan {
@@ -520,6 +556,9 @@ pub fn network_plan(
     for d in &args.dns {
         d.parse::<std::net::IpAddr>()
             .with_context(|| format!("invalid --dns `{d}`: give an IP address"))?;
+    }
+    if matches!(base, Network::Container(_)) {
+        joined_conflicts(args, &ports)?;
     }
     if !args.network_alias.is_empty() && !matches!(base, Network::User(_)) {
         bail!("--network-alias needs a user network: den network create NAME, then --network NAME");

@@ -197,6 +197,17 @@ pub fn check(file: &str, model: &Node) -> Result<Vec<String>, Error> {
                 ));
             }
         }
+        if let Some(target) = joined_service(svc)
+            && !services.iter().any(|(n, _)| n == target)
+        {
+            let line = svc.get("network_mode").map_or(svc.line, |n| n.line);
+            return Err(invalid(
+                file,
+                line,
+                &format!("{at}.network_mode"),
+                &format!("service {name:?} joins the network of undefined service {target:?}"),
+            ));
+        }
         for dep in depends_on(file, name, svc)? {
             if !services.iter().any(|(n, _)| *n == dep.service) {
                 let line = svc.get("depends_on").map_or(svc.line, |n| n.line);
@@ -280,7 +291,30 @@ fn distance(a: &str, b: &str) -> usize {
 }
 
 /// A service's `depends_on` in either syntax.
+/// The service whose network `svc` joins (`network_mode: service:NAME`).
+pub fn joined_service(svc: &Node) -> Option<&str> {
+    svc.get("network_mode")?.as_str()?.strip_prefix("service:")
+}
+
+/// A service's dependencies: its `depends_on:`, and the service whose
+/// network it joins (`network_mode: service:NAME`), which must run first,
+/// as compose-go adds it.
 pub fn depends_on(file: &str, name: &str, svc: &Node) -> Result<Vec<Dependency>, Error> {
+    let mut deps = listed_depends_on(file, name, svc)?;
+    if let Some(target) = joined_service(svc)
+        && !deps.iter().any(|d| d.service == target)
+    {
+        deps.push(Dependency {
+            service: target.to_owned(),
+            condition: CONDITIONS[0].into(),
+            restart: true,
+            required: true,
+        });
+    }
+    Ok(deps)
+}
+
+fn listed_depends_on(file: &str, name: &str, svc: &Node) -> Result<Vec<Dependency>, Error> {
     let key = format!("services.{name}.depends_on");
     let Some(d) = svc.get("depends_on") else {
         return Ok(Vec::new());

@@ -33,6 +33,14 @@ fn refusals_name_file_line_and_key() {
             "c.yaml:3 (services.web.depends_on): service \"web\" depends on undefined service \"db\"",
         ),
         (
+            "services:\n  web:\n    network_mode: service:db\n",
+            "c.yaml:3 (services.web.network_mode): service \"web\" joins the network of undefined service \"db\"",
+        ),
+        (
+            "services:\n  a:\n    network_mode: service:b\n  b:\n    depends_on: [a]\n",
+            "c.yaml (depends_on): dependency cycle: a -> b -> a",
+        ),
+        (
             "services:\n  web:\n    depends_on: {db: {condition: healthy}}\n  db: {}\n",
             "c.yaml:3 (services.web.depends_on.db.condition): condition must be one of service_started, service_healthy, service_completed_successfully",
         ),
@@ -104,4 +112,20 @@ fn edit_distance() {
     ] {
         assert_eq!(distance(a, b), d, "{a} {b}");
     }
+}
+
+#[test]
+fn joining_a_services_network_depends_on_it() {
+    let f = parse(
+        "c.yaml",
+        "services:\n  web:\n    network_mode: service:db\n    depends_on: [cache]\n  db: {}\n  cache: {}\n",
+    )
+    .unwrap();
+    let web = f.get("services").unwrap().get("web").unwrap();
+    let deps: Vec<String> = depends_on("c.yaml", "web", web)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.service)
+        .collect();
+    assert_eq!(deps, ["cache", "db"]);
 }

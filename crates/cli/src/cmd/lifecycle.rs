@@ -138,6 +138,8 @@ pub fn start(
     interactive: bool,
     detach_keys: Option<&str>,
 ) -> anyhow::Result<i32> {
+    // Docker's rule: -i attaches too.
+    let attach = attach || interactive;
     let containers = Containers::open(&ctx.root)?;
     if attach && names.len() > 1 {
         bail!("you cannot start and attach to several containers at once");

@@ -53,6 +53,17 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
     code
 }
 
+/// `den create`: the container made as `den run` makes it (the same
+/// code), left `Created` until `den start`; prints its id.
+pub fn create_only(ctx: &Context, args: &RunArgs) -> anyhow::Result<i32> {
+    if args.detach {
+        bail!("den create takes no -d/--detach: start the container later with `den start`");
+    }
+    let Made { id, .. } = create(ctx, args)?;
+    println!("{id}");
+    Ok(0)
+}
+
 /// A container made and ready to start.
 pub(crate) struct Made {
     pub id: String,

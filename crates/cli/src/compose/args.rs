@@ -41,6 +41,9 @@ pub enum ComposeCommand {
     },
     /// Create and start the project's containers.
     Up(UpArgs),
+    /// Create the project's containers (and network, volumes, images)
+    /// without starting them: `den compose start` starts them.
+    Create(CreateArgs),
     /// Stop and remove the project's containers and networks.
     Down {
         /// Also remove the named volumes of the `volumes:` section.
@@ -139,6 +142,20 @@ pub enum ComposeCommand {
         service: String,
         private_port: u16,
     },
+    /// Show the processes of the services' running containers.
+    Top { services: Vec<String> },
+    /// Push the images of services with both `build:` and `image:`.
+    Push {
+        /// Go on past an image that fails to push (a warning each).
+        #[arg(long)]
+        ignore_push_failures: bool,
+        /// No progress output.
+        #[arg(short, long)]
+        quiet: bool,
+        #[command(flatten)]
+        registry: crate::args::RegistryFlags,
+        services: Vec<String>,
+    },
     /// List the images the project's containers use.
     Images {
         /// Only ids.
@@ -202,6 +219,30 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Recreate containers even if unchanged.
+    #[arg(long)]
+    pub force_recreate: bool,
+    /// Never recreate existing containers.
+    #[arg(long, conflicts_with = "force_recreate")]
+    pub no_recreate: bool,
+    /// Remove containers of services no longer in the file.
+    #[arg(long)]
+    pub remove_orphans: bool,
+    /// Build images first (default: only missing ones).
+    #[arg(long)]
+    pub build: bool,
+    /// Never build; a missing image is an error.
+    #[arg(long, conflicts_with = "build")]
+    pub no_build: bool,
+    /// Run N containers of SERVICE (over its scale:/deploy.replicas).
+    #[arg(long, value_name = "SERVICE=N")]
+    pub scale: Vec<String>,
+    /// Only these services (and what they depend on).
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct UpArgs {
     /// Start in the background and return.
     #[arg(short, long)]
@@ -234,6 +275,9 @@ pub struct UpArgs {
     /// Attached: stop every container when one exits; exit with its code.
     #[arg(long, conflicts_with = "detach")]
     pub abort_on_container_exit: bool,
+    /// Run N containers of SERVICE (over its scale:/deploy.replicas).
+    #[arg(long, value_name = "SERVICE=N")]
+    pub scale: Vec<String>,
     /// Only these services (and what they depend on).
     pub services: Vec<String>,
 }

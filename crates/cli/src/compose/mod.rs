@@ -42,6 +42,7 @@ pub fn run(ctx: &Context, args: &ComposeArgs) -> anyhow::Result<i32> {
             quiet,
         } => show::config(&p, *services, *volumes, *quiet),
         ComposeCommand::Up(a) => up::up(ctx, &p, a),
+        ComposeCommand::Create(a) => up::create(ctx, &p, a),
         ComposeCommand::Down {
             volumes,
             remove_orphans,
@@ -75,6 +76,13 @@ pub fn run(ctx: &Context, args: &ComposeArgs) -> anyhow::Result<i32> {
             private_port,
         } => ops::port(ctx, &p, service, *private_port, protocol, *index),
         ComposeCommand::Images { quiet } => ops::images(ctx, &p, *quiet),
+        ComposeCommand::Top { services } => ops::top(ctx, &p, services),
+        ComposeCommand::Push {
+            ignore_push_failures,
+            quiet,
+            registry,
+            services,
+        } => ops::push(ctx, &p, services, registry, *quiet, *ignore_push_failures),
         ComposeCommand::Ls { .. } => unreachable!("handled above"),
     }
 }

@@ -39,7 +39,7 @@ fn translated(p: &Project, names: &[String]) -> anyhow::Result<Vec<service::Serv
 pub fn build(ctx: &Context, p: &Project, names: &[String]) -> anyhow::Result<i32> {
     for s in translated(p, names)? {
         if let Some(flags) = &s.build {
-            super::up::build_image(ctx, &s.name, flags)?;
+            super::up::build_image(ctx, &s, flags)?;
         }
     }
     Ok(0)
@@ -120,6 +120,7 @@ pub fn run(ctx: &Context, p: &Project, a: &RunArgs) -> anyhow::Result<i32> {
                 wait: false,
                 wait_timeout: 120,
                 abort_on_container_exit: false,
+                scale: Vec::new(),
                 services: deps,
             };
             super::up::up(ctx, p, &up)?;
@@ -326,6 +327,77 @@ pub fn ls(ctx: &Context, all: bool, quiet: bool, format: Option<&str>) -> anyhow
             print!("{}", table(&["NAME", "STATUS", "CONFIG FILES"], &rows));
         }
         (false, Some(other)) => bail!("unknown --format `{other}`: use table or json"),
+    }
+    Ok(0)
+}
+
+/// `den compose top`: `den top` of each running container, under its name.
+pub fn top(ctx: &Context, p: &Project, names: &[String]) -> anyhow::Result<i32> {
+    let containers = Containers::open(&ctx.root)?;
+    let live: Vec<Record> = of_services(ctx, p, names)?
+        .into_iter()
+        .filter(|r| running(containers.state(&r.id).status))
+        .collect();
+    for (i, r) in live.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        println!("{}", r.name);
+        match crate::cmd::ps::top(ctx, &r.id)? {
+            0 => {}
+            code => bail!(
+                "cannot list the processes of container {}: den top exited with {code}",
+                r.name
+            ),
+        }
+    }
+    Ok(0)
+}
+
+/// `den compose push`: each service that builds its image and names it
+/// (`build:` and `image:`), through `den push`'s code; docker compose
+/// skips the others the same way.
+pub fn push(
+    ctx: &Context,
+    p: &Project,
+    names: &[String],
+    registry: &crate::args::RegistryFlags,
+    quiet: bool,
+    ignore_failures: bool,
+) -> anyhow::Result<i32> {
+    let named: Vec<String> = p
+        .services()
+        .into_iter()
+        .filter(|(_, s)| s.get("build").is_some() && s.get("image").is_some())
+        .map(|(n, _)| n)
+        .collect();
+    for s in translated(p, names)? {
+        if !named.contains(&s.name) {
+            continue;
+        }
+        let args = crate::args::PushArgs {
+            image: s.image.clone(),
+            destination: None,
+            quiet,
+            registry: crate::args::RegistryFlags {
+                tls_verify: registry.tls_verify,
+                creds: registry.creds.clone(),
+            },
+        };
+        if !quiet {
+            progress("Image", &s.image, "Pushing");
+        }
+        match crate::cmd::push::run(ctx, &args) {
+            Ok(_) if !quiet => progress("Image", &s.image, "Pushed"),
+            Ok(_) => {}
+            Err(e) if ignore_failures => {
+                eprintln!(
+                    "den: warning: service {}: pushing {}: {e:#}",
+                    s.name, s.image
+                )
+            }
+            Err(e) => return Err(e.context(format!("service {}", s.name))),
+        }
     }
     Ok(0)
 }

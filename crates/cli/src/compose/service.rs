@@ -27,6 +27,9 @@ pub struct Service {
     /// `build:`: `den build` flags (after `den build`), when the service
     /// builds its image.
     pub build: Option<Vec<String>>,
+    /// `build.dockerfile_inline`: the Dockerfile's text, written to a
+    /// private file when the image is built.
+    pub dockerfile_inline: Option<String>,
     pub hash: String,
     pub containers: Vec<Container>,
     pub stop_timeout: Option<u64>,
@@ -66,6 +69,17 @@ pub fn translate(p: &Project, name: &str, svc: &Node) -> anyhow::Result<Service>
         Some(b) => Some(build(p, name, b, &image)?),
         None => None,
     };
+    let dockerfile_inline = match svc.get("build").and_then(|b| b.get("dockerfile_inline")) {
+        Some(n) => Some(n.scalar_text().ok_or_else(|| {
+            invalid(
+                p,
+                n,
+                &at("build.dockerfile_inline"),
+                "dockerfile_inline is the Dockerfile's text, a string",
+            )
+        })?),
+        None => None,
+    };
     let hash = plan::config_hash(svc);
     let replicas = replicas(p, name, svc)?;
     let fixed_name = svc.get("container_name").and_then(Node::scalar_text);
@@ -76,6 +90,9 @@ pub fn translate(p: &Project, name: &str, svc: &Node) -> anyhow::Result<Service>
             &at("container_name"),
             "container_name names one container: remove it or scale the service to 1",
         ));
+    }
+    if replicas > 1 {
+        fixed_port_check(p, name, svc)?;
     }
     let flags = flags(p, name, svc)?;
     let mut containers = Vec::new();
@@ -120,6 +137,7 @@ pub fn translate(p: &Project, name: &str, svc: &Node) -> anyhow::Result<Service>
         name: name.to_owned(),
         image,
         build,
+        dockerfile_inline,
         hash,
         containers,
         stop_timeout,
@@ -141,6 +159,36 @@ fn parse_run(argv: &[String]) -> anyhow::Result<RunArgs> {
         Command::Run(a) => Ok(*a),
         _ => anyhow::bail!("not a run command"),
     }
+}
+
+/// More than one container cannot share a fixed host port: refused, in
+/// the words of docker-compose's own refusal.
+fn fixed_port_check(p: &Project, name: &str, svc: &Node) -> anyhow::Result<()> {
+    let Some(Node {
+        value: Raw::Seq(items),
+        ..
+    }) = svc.get("ports")
+    else {
+        return Ok(());
+    };
+    for i in items {
+        if let Ok(types::Port {
+            published: Some((a, b)),
+            ..
+        }) = types::port(i)
+            && a == b
+        {
+            return Err(invalid(
+                p,
+                i,
+                &format!("services.{name}.ports"),
+                format!(
+                    "service {name:?} cannot be scaled because it specifies a port on the host. If multiple containers for this service were created, the port would clash. Remove the host port so each container gets a random one"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `scale:` or `deploy.replicas:` (default 1).
@@ -430,19 +478,42 @@ fn flags(p: &Project, name: &str, svc: &Node) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
-/// `network_mode:` none, host, bridge; joining another container's
-/// namespaces is refused.
+/// `network_mode:` none, host, bridge, or another container's network:
+/// `service:NAME` (that service's first container, which `depends_on`
+/// starts first) or `container:NAME`.
 fn network_mode(p: &Project, n: &Node, key: &str) -> anyhow::Result<String> {
     let mode = n.scalar_text().unwrap_or_default();
     match mode.as_str() {
         "none" | "host" => Ok(format!("--network={mode}")),
         "bridge" | "default" => Ok("--network=private".into()),
+        m if m.starts_with("container:") => Ok(format!("--network={m}")),
+        m if m.starts_with("service:") => {
+            let target = &m["service:".len()..];
+            let svc = p
+                .services()
+                .into_iter()
+                .find(|(name, _)| name == target)
+                .map(|(_, s)| s)
+                .ok_or_else(|| {
+                    invalid(
+                        p,
+                        n,
+                        key,
+                        format!("network_mode refers to undefined service {target:?}"),
+                    )
+                })?;
+            let container = svc
+                .get("container_name")
+                .and_then(Node::scalar_text)
+                .unwrap_or_else(|| plan::container_name(&p.name, target, 1));
+            Ok(format!("--network=container:{container}"))
+        }
         other => Err(invalid(
             p,
             n,
             key,
             format!(
-                "network_mode {other:?} is not supported by den: use none, host or bridge, or networks:"
+                "network_mode {other:?} is not supported: use none, host, bridge, service:NAME or container:NAME"
             ),
         )),
     }
@@ -673,12 +744,12 @@ fn build(p: &Project, name: &str, n: &Node, image: &str) -> anyhow::Result<Vec<S
             .scalar_text()
             .ok_or_else(|| invalid(p, n, &key, "build is a context path or a mapping"))?,
     };
-    if n.get("dockerfile_inline").is_some() {
+    if n.get("dockerfile_inline").is_some() && n.get("dockerfile").is_some() {
         return Err(invalid(
             p,
             n,
             &key,
-            "dockerfile_inline is not supported by den compose yet: write the Dockerfile to a file",
+            "dockerfile and dockerfile_inline are mutually exclusive: keep one",
         ));
     }
     let context = p.dir.join(context);

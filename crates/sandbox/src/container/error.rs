@@ -92,6 +92,10 @@ pub enum SetupError {
     Tool { tool: String, stderr: String },
     #[error("network {0} has no running infra process: run the container again")]
     NoInfra(String),
+    #[error(
+        "container {0} is not running: start it first; a container joins the network of a running one"
+    )]
+    JoinTargetDown(String),
     #[error("bad container address {0:?}")]
     BadAddress(String),
     #[error("the container's supervisor went away before its guard started")]

@@ -43,6 +43,7 @@ mod guard;
 pub mod health;
 mod init;
 pub mod join;
+mod joined;
 pub mod logs;
 pub mod members;
 mod mounts;

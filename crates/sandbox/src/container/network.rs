@@ -37,6 +37,9 @@ pub(super) enum ContainerNet {
         netns: OwnedFd,
         proxy: Option<super::bridge::Proxy>,
     },
+    /// `--network container:NAME`: that container's namespace (see
+    /// `joined`); served by whatever serves it.
+    Joined { netns: OwnedFd },
 }
 
 /// A container's namespace on a user network.
@@ -77,7 +80,9 @@ impl NetJoin {
 impl ContainerNet {
     fn netns(&self) -> &OwnedFd {
         match self {
-            Self::Private { netns, .. } | Self::User { netns, .. } => netns,
+            Self::Private { netns, .. } | Self::User { netns, .. } | Self::Joined { netns } => {
+                netns
+            }
         }
     }
 
@@ -112,6 +117,7 @@ impl ContainerNet {
             Self::Private { pasta: Some(p), .. } => p.kill_nowait(),
             Self::Private { .. } => {}
             Self::User { proxy, .. } => drop(proxy),
+            Self::Joined { .. } => {}
         }
     }
 }

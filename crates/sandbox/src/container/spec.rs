@@ -163,6 +163,19 @@ pub enum Network {
     /// A user network (`den network create`): a namespace on the network's
     /// bridge, with its own address.
     User(UserNetwork),
+    /// `--network container:NAME`: another running container's network
+    /// namespace, joined (with the user namespace that owns it).
+    Container(JoinedNetwork),
+}
+
+/// The container whose network namespace a `--network container:NAME`
+/// container joins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinedNetwork {
+    /// Its name, for messages.
+    pub name: String,
+    /// Its directory (its state.json says which process to join).
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -117,8 +117,13 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
     };
     // A container on a user network lives in the network's user namespace,
     // so its namespace can be wired to the network's bridge.
+    let mut joined = None;
     let infra = match &spec.network {
         super::spec::Network::User(u) => Some(super::bridge::enter_infra_userns(u)?),
+        super::spec::Network::Container(c) => {
+            joined = Some(super::joined::enter(c)?);
+            None
+        }
         _ => {
             enter_user_namespace(&mapping)?;
             None
@@ -174,6 +179,7 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
             capture,
             size,
             (infra.as_ref(), cgroup.as_ref()),
+            joined.as_ref(),
         );
         let Started {
             mut child,
@@ -346,8 +352,19 @@ fn start_once(
     capture: bool,
     size: Option<rustix::termios::Winsize>,
     (infra, cgroup): (Option<&super::bridge::Infra>, Option<&crate::cgroup::Child>),
+    joined: Option<&OwnedFd>,
 ) -> Result<Started, SetupError> {
     let network = match (&spec.network, infra) {
+        (super::spec::Network::Container(_), _) => match joined {
+            Some(fd) => Some(super::network::ContainerNet::Joined {
+                netns: fd.try_clone().map_err(|e| SetupError::Io {
+                    what: "keep".into(),
+                    path: "the joined container's network namespace".into(),
+                    source: e,
+                })?,
+            }),
+            None => None,
+        },
         (super::spec::Network::Private(p), _) => Some(super::network::create(p, &spec.cache_dir)?),
         (super::spec::Network::User(u), Some(i)) => {
             Some(super::network::create_user(u, &spec.id, i)?)
