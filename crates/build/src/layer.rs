@@ -222,12 +222,24 @@ impl LayerWriter {
         })
     }
 
-    /// Walks an overlay upper directory into this layer (see the module doc).
-    pub fn append_upper(&mut self, upper: &Path) -> Result<(), LayerError> {
-        self.walk_upper(upper, "")
+    /// Walks an overlay upper directory into this layer (see the module
+    /// doc). `mount_points` are the RUN step's mount targets (absolute):
+    /// an empty file or directory there is the mount point den made, not
+    /// part of the layer (BuildKit leaves them out too).
+    pub fn append_upper(
+        &mut self,
+        upper: &Path,
+        mount_points: &[String],
+    ) -> Result<(), LayerError> {
+        let stubs: Vec<&str> = mount_points
+            .iter()
+            .map(|m| m.trim_matches('/'))
+            .chain(MOUNT_POINTS.iter().copied())
+            .collect();
+        self.walk_upper(upper, "", &stubs)
     }
 
-    fn walk_upper(&mut self, dir: &Path, rel: &str) -> Result<(), LayerError> {
+    fn walk_upper(&mut self, dir: &Path, rel: &str, stubs: &[&str]) -> Result<(), LayerError> {
         let mut names: Vec<_> = std::fs::read_dir(dir)
             .map_err(io_err("read", dir))?
             .map(|e| e.map(|e| e.file_name()))
@@ -239,7 +251,7 @@ impl LayerWriter {
             let dest = format!("{rel}{}", name.to_string_lossy());
             let meta = std::fs::symlink_metadata(&path).map_err(io_err("stat", &path))?;
             let ft = meta.file_type();
-            if MOUNT_POINTS.contains(&dest.as_str()) && ft.is_file() && meta.len() == 0 {
+            if stubs.contains(&dest.as_str()) && is_empty(&path, &meta) {
                 continue;
             }
             if ft.is_char_device() && meta.rdev() == 0 {
@@ -258,7 +270,7 @@ impl LayerWriter {
                 if is_opaque(&path) {
                     self.dir_or_marker(&format!("{dest}/.wh..wh..opq"))?;
                 }
-                self.walk_upper(&path, &format!("{dest}/"))?;
+                self.walk_upper(&path, &format!("{dest}/"), stubs)?;
             }
         }
         Ok(())
@@ -280,6 +292,15 @@ impl LayerWriter {
 /// Files the RUN container had bind-mounted (den makes empty mount points
 /// for them when the image lacks them): not part of the layer, as in Docker.
 const MOUNT_POINTS: &[&str] = &["etc/hosts", "etc/hostname", "etc/resolv.conf"];
+
+/// An empty regular file or an empty directory (without opaque mark).
+fn is_empty(path: &Path, meta: &std::fs::Metadata) -> bool {
+    let ft = meta.file_type();
+    (ft.is_file() && meta.len() == 0)
+        || (ft.is_dir()
+            && !is_opaque(path)
+            && std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none()))
+}
 
 /// Whether overlayfs marked `dir` opaque (it hides the lower layers' content).
 fn is_opaque(dir: &Path) -> bool {

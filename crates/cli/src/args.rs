@@ -681,6 +681,9 @@ pub enum InternalCommand {
         /// `SOURCE_DATE_EPOCH`: clamp file times to it.
         #[arg(long)]
         epoch: Option<u64>,
+        /// A RUN mount's target: its empty mount point is left out.
+        #[arg(long = "mount-point")]
+        mount_points: Vec<String>,
     },
     /// `den build`: `COPY --from`, files of a build container's root as a layer tar.
     CopyFrom {

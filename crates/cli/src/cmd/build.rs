@@ -313,8 +313,15 @@ impl<'a> Builder<'a> {
                     dockerfile::Network::None => "none".into(),
                     dockerfile::Network::Host => "host".into(),
                 };
-                let mounts =
-                    mounts::plan(&self.store, st, &r.mounts).map_err(|e| self.err_at(inst, e))?;
+                let mounts = mounts::plan(
+                    &self.store,
+                    &self.context,
+                    st,
+                    &r.mounts,
+                    &mut |name| self.copy_source(name, stage, built),
+                    &mut |p, m| self.memo.lock().expect("memo lock").hash(p, m),
+                )
+                .map_err(|e| self.err_at(inst, e))?;
                 let spec = run_step::RunSpec {
                     argv: script.argv,
                     network,

@@ -192,6 +192,34 @@ pub fn copy_layer(ctx: &Context, store: &Store, plan: &CopyPlan) -> anyhow::Resu
     }
 }
 
+/// The name a `RUN --mount=type=bind,from=…` source has in its layer.
+pub const BIND_NAME: &str = "bind";
+
+/// `RUN --mount=type=bind,from=…,source=PATH`: PATH of the stage or image
+/// (resolved inside its root, as `COPY --from` resolves it, owners kept)
+/// as a layer of the store, at [`BIND_NAME`].
+pub fn bind_layer(
+    ctx: &Context,
+    store: &Store,
+    state: &StageState,
+    path: &str,
+) -> anyhow::Result<LayerRecord> {
+    let plan = CopyPlan {
+        entries: Vec::new(),
+        inline: Vec::new(),
+        from: Some(From {
+            state: state.clone(),
+            sources: vec![path.to_owned()],
+        }),
+        dest: format!("/{BIND_NAME}"),
+        dest_is_dir: false,
+        own: Ownership::default(),
+        chown: false,
+        epoch: None,
+    };
+    copy_layer(ctx, store, &plan)
+}
+
 /// The parents of the destination, the destination directory, `entries`
 /// and the here-documents, into `w`.
 fn write_entries(

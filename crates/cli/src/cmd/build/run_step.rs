@@ -67,6 +67,8 @@ pub fn run(
     }
     let _locks = spec.mounts.lock()?;
     flags.extend(spec.mounts.flags.iter().cloned());
+    let (bind_flags, binds) = spec.mounts.make_binds(ctx, store)?;
+    flags.extend(bind_flags);
     let c = BuildContainer::create(ctx, store, st, spec.argv.clone(), &spec.network, &flags)?;
     let result = (|| {
         let code = crate::launch::attach(supervisor(ctx, &c.spec, quiet)?, false, false)?;
@@ -74,15 +76,18 @@ pub fn run(
             return Ok(Err(Failed(code)));
         }
         let tar = commit::tmp_tar(store);
-        let written = match commit::upper_to_tar(ctx, &c.dir.join("upper"), &tar, spec.epoch) {
-            Ok(w) => w,
-            Err(e) => {
-                fs_err::remove_file(&tar).ok();
-                return Err(e);
-            }
-        };
+        let upper = c.dir.join("upper");
+        let written =
+            match commit::upper_to_tar(ctx, &upper, &tar, spec.epoch, &spec.mounts.targets) {
+                Ok(w) => w,
+                Err(e) => {
+                    fs_err::remove_file(&tar).ok();
+                    return Err(e);
+                }
+            };
         commit::commit_tar(ctx, store, &tar, &written).map(Ok)
     })();
+    binds.into_container(&c.dir);
     c.remove(ctx)?;
     result
 }
