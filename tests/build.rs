@@ -844,3 +844,113 @@ fn run_network_none_host_and_build_network_flag() {
     let out = sb.den_ok(&show);
     assert_eq!(out.lines().nth(2), Some("lo "), "{out}");
 }
+
+/// Serves `files` (path, body) over HTTP/1.0 on 127.0.0.1 with a fixed
+/// Last-Modified, until the test ends; its port.
+fn serve(files: Vec<(&'static str, Vec<u8>)>) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let mut s = s.unwrap();
+            let mut buf = [0u8; 2048];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]);
+            let path = req.split(' ').nth(1).unwrap_or("");
+            match files.iter().find(|(p, _)| *p == path) {
+                Some((_, body)) => {
+                    let _ = write!(
+                        s,
+                        "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = s.write_all(body);
+                }
+                None => {
+                    let _ = s.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                }
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn add_extracts_local_tars_and_downloads_urls_without_extracting() {
+    let env = require_env!();
+    let mut sb = sandbox(&env);
+    sb.set_timeout(Duration::from_secs(300));
+    sb.write_file("add/src/d/f", "in the tar\n");
+    sb.sh_ok(
+        "cd add/src && ln -s d/f link && ln d/f hard && tar -cf ../files.tar . && tar -czf ../files.tgz d link",
+    );
+    let plain = std::fs::read(sb.home().join("add/files.tar")).unwrap();
+    sb.write_file("add/files.tzst", zstd::encode_all(&plain[..], 3).unwrap());
+    let note = b"downloaded\n".to_vec();
+    let sum = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&note));
+    let port = serve(vec![("/dl/app.tar", plain.clone()), ("/dl/note.txt", note)]);
+    let url = format!("http://127.0.0.1:{port}/dl");
+    sb.write_file(
+        "add/Dockerfile",
+        format!(
+            "FROM busybox\n\
+             ADD files.tar /x/\n\
+             ADD files.tgz /y\n\
+             ADD files.tzst /z/\n\
+             ADD {url}/app.tar /dl/\n\
+             ADD --checksum=sha256:{sum} {url}/note.txt /note.txt\n"
+        ),
+    );
+    let ctx = sb.home().join("add");
+    let ctx = ctx.to_str().unwrap();
+    build(&sb, &["-t", "add", ctx]);
+    let out = sb.den_ok(&[
+        "run",
+        "--rm",
+        "add",
+        "sh",
+        "-c",
+        "cat /x/d/f /x/hard /y/d/f /z/d/f; readlink /x/link; readlink /y/link; \
+         stat -c '%a %Y %s' /dl/app.tar; cat /note.txt; stat -c '%a' /note.txt; ls /dl",
+    ]);
+    assert_eq!(
+        out,
+        format!(
+            "in the tar\nin the tar\nin the tar\nin the tar\nd/f\nd/f\n600 1445412480 {}\ndownloaded\n600\napp.tar\n",
+            plain.len()
+        )
+    );
+    assert_eq!(build_tmp(&sb), Vec::<String>::new());
+    // A wrong --checksum is refused, naming both digests.
+    let df = sb.home().join("add/Dockerfile");
+    let zero = "0".repeat(64);
+    sb.write_file(
+        "add/Dockerfile",
+        format!("FROM busybox\nADD --checksum=sha256:{zero} {url}/note.txt /n\n"),
+    );
+    let err = sb.den_fail(&["build", ctx], 125);
+    assert_eq!(
+        err.trim(),
+        format!(
+            "den: {}:2: ADD {url}/note.txt: the download's checksum is sha256:{sum}, not the sha256:{zero} --checksum gives",
+            df.display()
+        )
+    );
+    // An entry climbing out of the destination is refused; nothing is left.
+    sb.sh_ok(
+        "cd add && python3 -c \"import tarfile,io; t=tarfile.open('evil.tar','w'); i=tarfile.TarInfo('a/../../escape'); i.size=1; t.addfile(i, io.BytesIO(b'x')); t.close()\"",
+    );
+    sb.write_file("add/Dockerfile", "FROM busybox\nADD evil.tar /e/\n");
+    let err = sb.den_fail(&["build", ctx], 125);
+    let real = std::fs::canonicalize(sb.home().join("add/evil.tar")).unwrap();
+    assert_eq!(
+        err.trim(),
+        format!(
+            "den: {}:2: ADD {}: entry \"a/../../escape\" leads out of the destination",
+            df.display(),
+            real.display()
+        )
+    );
+    assert_eq!(build_tmp(&sb), Vec::<String>::new());
+    assert_eq!(sb.den_ok(&["ps", "-aq"]), "");
+}

@@ -30,9 +30,22 @@ pub enum LayerError {
         #[source]
         source: io::Error,
     },
+    /// A local archive `ADD` extracts holds an entry den will not write.
+    #[error("ADD {archive}: entry {entry:?} {why}")]
+    Archive {
+        /// The archive.
+        archive: PathBuf,
+        /// The entry's name.
+        entry: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
 }
 
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> LayerError + 'a {
+pub(crate) fn io_err<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> LayerError + 'a {
     move |source| LayerError::Io {
         op,
         path: path.to_path_buf(),
@@ -50,7 +63,7 @@ pub struct Written {
 }
 
 /// A sink that hashes what passes through it.
-struct Hashing<W> {
+pub(crate) struct Hashing<W> {
     inner: W,
     hash: Sha256,
     size: u64,
@@ -70,8 +83,8 @@ impl<W: Write> Write for Hashing<W> {
 
 /// A layer tar being written to a file.
 pub struct LayerWriter {
-    tar: tar::Builder<Hashing<BufWriter<File>>>,
-    path: PathBuf,
+    pub(crate) tar: tar::Builder<Hashing<BufWriter<File>>>,
+    pub(crate) path: PathBuf,
     /// `SOURCE_DATE_EPOCH`: no file time in the layer is later.
     epoch: Option<u64>,
 }
@@ -129,7 +142,7 @@ impl LayerWriter {
         self.epoch = epoch;
     }
 
-    fn time(&self, mtime: u64) -> u64 {
+    pub(crate) fn time(&self, mtime: u64) -> u64 {
         self.epoch.map_or(mtime, |e| mtime.min(e))
     }
 

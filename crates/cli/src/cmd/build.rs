@@ -7,6 +7,7 @@
 mod cache;
 mod commit;
 mod copy;
+mod fetch;
 mod mounts;
 mod run_step;
 mod state;
