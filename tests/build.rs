@@ -954,3 +954,102 @@ fn add_extracts_local_tars_and_downloads_urls_without_extracting() {
     assert_eq!(build_tmp(&sb), Vec::<String>::new());
     assert_eq!(sb.den_ok(&["ps", "-aq"]), "");
 }
+
+/// `den build ARGS` with `stdin` as its standard input.
+fn den_with_stdin(sb: &UserSandbox, stdin: &Path, args: &[&str]) -> std::process::Output {
+    let mut c = sb.den_cmd(&[], args);
+    c.stdin(std::fs::File::open(stdin).unwrap());
+    c.output().unwrap()
+}
+
+#[test]
+fn dockerfile_on_stdin_labels_volumes_and_progress() {
+    let env = require_env!();
+    let mut sb = sandbox(&env);
+    sb.set_timeout(Duration::from_secs(300));
+    // `den build -`: the Dockerfile on stdin, and no context at all.
+    let df = sb.write_file(
+        "stdin.Dockerfile",
+        "FROM busybox\nRUN echo from stdin > /f\n",
+    );
+    let out = den_with_stdin(
+        &sb,
+        &df,
+        &[
+            "build", "-q", "--label", "a=1", "--label", "b=x=y", "-t", "sin", "-",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).trim().starts_with("sha256:"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        sb.den_ok(&["run", "--rm", "sin", "cat", "/f"]),
+        "from stdin\n"
+    );
+    let inspect: serde_json::Value =
+        serde_json::from_str(&sb.den_ok(&["image", "inspect", "sin"])).unwrap();
+    let labels = &inspect[0]["Config"]["Labels"];
+    assert_eq!(
+        (&labels["a"], &labels["b"]),
+        (&serde_json::json!("1"), &serde_json::json!("x=y")),
+        "{labels}"
+    );
+    let copy = sb.write_file("copy.Dockerfile", "FROM busybox\nCOPY x /x\n");
+    let out = den_with_stdin(&sb, &copy, &["build", "-"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).trim(),
+        "den: -:2: COPY source x: no such file or directory in the build context (or excluded by .dockerignore)"
+    );
+    assert_eq!(build_tmp(&sb), Vec::<String>::new());
+    // `-f -` with a context; `-v HOST:CTR:ro` for RUN steps, its mount
+    // point left out of the image; --progress=quiet prints only the id.
+    sb.write_file("vctx/x", "context file\n");
+    sb.write_file("host/data", "from the host\n");
+    let copy = sb.write_file(
+        "copy.Dockerfile",
+        "FROM busybox\nCOPY x /x\nRUN cat /h/data > /seen\n",
+    );
+    let vol = format!("{}:/h:ro", sb.home().join("host").display());
+    let ctx = sb.home().join("vctx");
+    let out = den_with_stdin(
+        &sb,
+        &copy,
+        &[
+            "build",
+            "--progress=quiet",
+            "-v",
+            &vol,
+            "-t",
+            "vol",
+            "-f",
+            "-",
+            ctx.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 1, "{}", stdout(&out));
+    assert_eq!(
+        sb.den_ok(&[
+            "run",
+            "--rm",
+            "vol",
+            "sh",
+            "-c",
+            "cat /x /seen; ls -d /h 2>&1; true"
+        ]),
+        "context file\nfrom the host\nls: /h: No such file or directory\n"
+    );
+    let f = copy.to_str().unwrap();
+    let err = sb.den_fail(
+        &["build", "--progress=fancy", "-f", f, ctx.to_str().unwrap()],
+        125,
+    );
+    assert_eq!(
+        err.trim(),
+        "den: invalid --progress value `fancy`: use auto, plain or quiet"
+    );
+}

@@ -142,7 +142,7 @@ pub enum Command {
 /// `den build` (its own block: see cmd/build.rs).
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// The build context: a directory.
+    /// The build context: a directory (`-`: the Dockerfile on standard input, no context).
     pub context: String,
     /// The Dockerfile (default CONTEXT/Dockerfile; `-` reads standard input).
     #[arg(short, long, value_name = "FILE")]
@@ -168,6 +168,15 @@ pub struct BuildArgs {
     /// Print only the image id.
     #[arg(short, long)]
     pub quiet: bool,
+    /// A label on the image, K=V (repeatable).
+    #[arg(long = "label", value_name = "K=V")]
+    pub labels: Vec<String>,
+    /// Bind mount for every RUN step, HOST:CTR[:ro] (repeatable, as podman build has it).
+    #[arg(short = 'v', long = "volume", value_name = "HOST:CTR[:ro]")]
+    pub volumes: Vec<String>,
+    /// Output: auto, plain (one line per step, for logs) or quiet (as -q).
+    #[arg(long, default_value = "auto", value_name = "TYPE")]
+    pub progress: String,
     /// Write the image id to this file.
     #[arg(long, value_name = "FILE")]
     pub iidfile: Option<String>,

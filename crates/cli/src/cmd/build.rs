@@ -59,7 +59,12 @@ pub fn copy_from(
 
 /// The Dockerfile's name (for messages) and text.
 fn read_dockerfile(a: &BuildArgs) -> anyhow::Result<(String, String)> {
-    if a.file.as_deref() == Some("-") {
+    if a.context == "-" && a.file.is_some() {
+        bail!(
+            "den build -: the Dockerfile comes from standard input, so -f cannot name another; give a context directory with -f FILE"
+        );
+    }
+    if a.file.as_deref() == Some("-") || a.context == "-" {
         let mut text = String::new();
         std::io::stdin()
             .take(1 << 20)
@@ -107,16 +112,73 @@ struct Builder<'a> {
     memo: Mutex<cache::HashMemo>,
     /// `SOURCE_DATE_EPOCH` (environment or --build-arg).
     epoch: Option<u64>,
+    /// `-q` or `--progress=quiet`.
+    quiet: bool,
+    /// `--label`s.
+    labels: Vec<(String, String)>,
+    /// The empty context of `den build -`, removed when the build ends.
+    _empty: Option<EmptyContext>,
+}
+
+/// `den build -`'s context: an empty private directory in the store's tmp/.
+struct EmptyContext(PathBuf);
+
+impl EmptyContext {
+    fn new(store: &Store) -> anyhow::Result<Self> {
+        let dir = commit::tmp_tar(store).with_extension("context");
+        fs_err::create_dir(&dir)?;
+        Ok(EmptyContext(dir))
+    }
+}
+
+impl Drop for EmptyContext {
+    fn drop(&mut self) {
+        fs_err::remove_dir(&self.0).ok();
+    }
+}
+
+/// `--progress`: whether it asks for quiet output.
+fn progress_quiet(value: &str) -> anyhow::Result<bool> {
+    match value {
+        "auto" | "plain" | "tty" => Ok(false),
+        "quiet" => Ok(true),
+        other => bail!("invalid --progress value `{other}`: use auto, plain or quiet"),
+    }
+}
+
+/// `--label K=V` (or `K`, an empty value).
+fn parse_labels(list: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    list.iter()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            if k.is_empty() {
+                bail!("invalid --label `{l}`: use KEY=VALUE");
+            }
+            Ok((k.to_owned(), v.to_owned()))
+        })
+        .collect()
 }
 
 impl<'a> Builder<'a> {
     fn new(ctx: &'a Context, a: &'a BuildArgs, file: &str, text: &str) -> anyhow::Result<Self> {
+        let quiet = a.quiet || progress_quiet(&a.progress)?;
+        let labels = parse_labels(&a.labels)?;
         let df = dockerfile::parse(file, text)?;
         let build_args = parse_build_args(&a.build_args);
         let meta = meta_args(&df, &build_args)?;
-        let context = den_build::context::Context::new(Path::new(&a.context), ignore_matcher(a)?)?;
+        let empty = match a.context.as_str() {
+            "-" => Some(EmptyContext::new(&ctx.store()?)?),
+            _ => None,
+        };
+        let context = match &empty {
+            Some(e) => den_build::context::Context::new(&e.0, None)?,
+            None => den_build::context::Context::new(Path::new(&a.context), ignore_matcher(a)?)?,
+        };
         let epoch = source_date_epoch(&build_args)?;
         Ok(Builder {
+            quiet,
+            labels,
+            _empty: empty,
             epoch,
             ctx,
             a,
@@ -133,7 +195,7 @@ impl<'a> Builder<'a> {
     }
 
     fn say(&self, line: &str) {
-        if !self.a.quiet {
+        if !self.quiet {
             println!("{line}");
         }
     }
@@ -165,7 +227,7 @@ impl<'a> Builder<'a> {
         if let Some(f) = &self.a.iidfile {
             fs_err::write(f, format!("{id}\n"))?;
         }
-        if self.a.quiet {
+        if self.quiet {
             println!("{id}");
         } else {
             for t in &self.a.tags {
@@ -326,7 +388,12 @@ impl<'a> Builder<'a> {
                 let spec = run_step::RunSpec {
                     argv: script.argv,
                     network,
-                    flags: Vec::new(),
+                    flags: self
+                        .a
+                        .volumes
+                        .iter()
+                        .flat_map(|v| ["-v".into(), v.clone()])
+                        .collect(),
                     pipes: script.files,
                     epoch: self.epoch,
                     mounts,
@@ -335,6 +402,7 @@ impl<'a> Builder<'a> {
                     &st.key,
                     "RUN",
                     &spec.mounts.key,
+                    &serde_json::to_string(&spec.flags)?,
                     &serde_json::to_string(&spec.argv)?,
                     &serde_json::to_string(&spec.pipes)?,
                     &st.config["config"].to_string(),
@@ -344,7 +412,7 @@ impl<'a> Builder<'a> {
                 let shown = spec.argv.join(" ");
                 let created_by = format!("RUN {shown} # buildkit");
                 return self.layer_step(st, key, &created_by, |b, st| {
-                    match run_step::run(b.ctx, &b.store, st, &spec, b.a.quiet)? {
+                    match run_step::run(b.ctx, &b.store, st, &spec, b.quiet)? {
                         Ok(l) => Ok(Ok(l)),
                         Err(run_step::Failed(code)) => {
                             eprintln!(
@@ -558,13 +626,16 @@ impl<'a> Builder<'a> {
             &ImageRef::parse(name)?,
             &opts,
             &self.a.registry,
-            &Reporter::new(self.a.quiet),
+            &Reporter::new(self.quiet),
         )
     }
 
     /// Writes the config and manifest blobs and the image record; the id.
     fn write_image(&self, mut st: StageState) -> anyhow::Result<Digest> {
         // The last step's time: a cached rebuild gives the same config.
+        for (k, v) in &self.labels {
+            st.set_label(k, v);
+        }
         let created = st.last_created().unwrap_or_else(state::now);
         st.config["created"] = json!(created);
         let config_bytes = serde_json::to_vec(&st.config)?;

@@ -68,6 +68,14 @@ pub fn run(
     let _locks = spec.mounts.lock()?;
     flags.extend(spec.mounts.flags.iter().cloned());
     let (bind_flags, binds) = spec.mounts.make_binds(ctx, store)?;
+    // `den build -v HOST:CTR`'s mount points stay out of the layer too.
+    let mut targets = spec.mounts.targets.clone();
+    targets.extend(
+        flags
+            .chunks(2)
+            .filter(|f| f[0] == "-v")
+            .filter_map(|f| f.get(1)?.split(':').nth(1).map(str::to_owned)),
+    );
     flags.extend(bind_flags);
     let c = BuildContainer::create(ctx, store, st, spec.argv.clone(), &spec.network, &flags)?;
     let result = (|| {
@@ -77,14 +85,13 @@ pub fn run(
         }
         let tar = commit::tmp_tar(store);
         let upper = c.dir.join("upper");
-        let written =
-            match commit::upper_to_tar(ctx, &upper, &tar, spec.epoch, &spec.mounts.targets) {
-                Ok(w) => w,
-                Err(e) => {
-                    fs_err::remove_file(&tar).ok();
-                    return Err(e);
-                }
-            };
+        let written = match commit::upper_to_tar(ctx, &upper, &tar, spec.epoch, &targets) {
+            Ok(w) => w,
+            Err(e) => {
+                fs_err::remove_file(&tar).ok();
+                return Err(e);
+            }
+        };
         commit::commit_tar(ctx, store, &tar, &written).map(Ok)
     })();
     binds.into_container(&c.dir);
