@@ -1053,3 +1053,72 @@ fn dockerfile_on_stdin_labels_volumes_and_progress() {
         "den: invalid --progress value `fancy`: use auto, plain or quiet"
     );
 }
+
+#[test]
+fn onbuild_triggers_run_in_order_after_from_and_are_not_inherited() {
+    let env = require_env!();
+    let mut sb = sandbox(&env);
+    sb.set_timeout(Duration::from_secs(300));
+    sb.write_file(
+        "ob/base/Dockerfile",
+        "FROM busybox\n\
+         ONBUILD RUN echo first > /first\n\
+         ONBUILD COPY x /x\n\
+         ONBUILD RUN cat /first /x > /both\n",
+    );
+    let base = sb.home().join("ob/base");
+    build(&sb, &["-t", "onbase", base.to_str().unwrap()]);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&sb.den_ok(&["image", "inspect", "onbase"])).unwrap();
+    assert_eq!(
+        inspect[0]["Config"]["OnBuild"],
+        serde_json::json!([
+            "RUN echo first > /first",
+            "COPY x /x",
+            "RUN cat /first /x > /both"
+        ])
+    );
+    // The child's context gives the file the trigger copies.
+    sb.write_file("ob/child/x", "child's x\n");
+    sb.write_file(
+        "ob/child/Dockerfile",
+        "FROM onbase\nRUN cat /both > /seen\n",
+    );
+    let child = sb.home().join("ob/child");
+    let (out, _) = build(&sb, &["-t", "onchild", child.to_str().unwrap()]);
+    let triggers: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("--> ONBUILD"))
+        .collect();
+    assert_eq!(
+        triggers,
+        [
+            "--> ONBUILD RUN echo first > /first",
+            "--> ONBUILD COPY x /x",
+            "--> ONBUILD RUN cat /first /x > /both"
+        ]
+    );
+    assert_eq!(
+        sb.den_ok(&["run", "--rm", "onchild", "cat", "/seen"]),
+        "first\nchild's x\n"
+    );
+    let inspect: serde_json::Value =
+        serde_json::from_str(&sb.den_ok(&["image", "inspect", "onchild"])).unwrap();
+    assert!(inspect[0]["Config"]["OnBuild"].is_null(), "{inspect}");
+    // A grandchild runs none (and needs no x in its context).
+    sb.write_file("ob/grand/Dockerfile", "FROM onchild\nRUN cat /seen\n");
+    let grand = sb.home().join("ob/grand");
+    let (out, _) = build(&sb, &["-t", "ongrand", grand.to_str().unwrap()]);
+    assert!(!out.contains("ONBUILD"), "{out}");
+    // A failing trigger names the FROM line.
+    sb.write_file("ob/child/Dockerfile", "FROM busybox\nFROM onbase\n");
+    std::fs::remove_file(sb.home().join("ob/child/x")).unwrap();
+    let err = sb.den_fail(&["build", child.to_str().unwrap()], 125);
+    assert_eq!(
+        err.trim(),
+        format!(
+            "den: {}:2: COPY source x: no such file or directory in the build context (or excluded by .dockerignore)",
+            child.join("Dockerfile").display()
+        )
+    );
+}

@@ -300,10 +300,22 @@ impl<'a> Builder<'a> {
                 StageState::from_image(&self.store, &image)?
             }
         };
+        let triggers = st
+            .take_onbuild()
+            .map_err(|e| self.err_at_line(stage.line, e))?;
+        let triggers = dockerfile::parse_triggers(&stage.base, &triggers)?;
         if let Some(e) = self.epoch {
             // Layers written under an epoch differ (clamped times): their
             // cache entries must not be shared with builds without one.
             st.key = cache::key(&[&st.key, "SOURCE_DATE_EPOCH", &e.to_string()]);
+        }
+        for mut inst in triggers {
+            // Errors and failures point at the FROM that brought it.
+            inst.line = stage.line;
+            self.say(&format!("--> ONBUILD {}", inst.text));
+            if let Err(code) = self.instruction(&mut st, &inst, index, built)? {
+                return Ok(Err(code));
+            }
         }
         for inst in &stage.instructions {
             self.say(&format!(
@@ -354,7 +366,11 @@ impl<'a> Builder<'a> {
     }
 
     fn err_at(&self, inst: &Instruction, e: impl std::fmt::Display) -> anyhow::Error {
-        anyhow::anyhow!("{}:{}: {e}", self.df.file, inst.line)
+        self.err_at_line(inst.line, e)
+    }
+
+    fn err_at_line(&self, line: usize, e: impl std::fmt::Display) -> anyhow::Error {
+        anyhow::anyhow!("{}:{line}: {e}", self.df.file)
     }
 
     /// Runs one instruction on `st`; `Err(code)` when a RUN failed.
