@@ -1122,3 +1122,74 @@ fn onbuild_triggers_run_in_order_after_from_and_are_not_inherited() {
         )
     );
 }
+
+/// `den system df`'s Build Cache row, split on runs of spaces.
+fn build_cache_row(sb: &UserSandbox) -> Vec<String> {
+    let df = sb.den_ok(&["system", "df"]);
+    let line = df
+        .lines()
+        .find(|l| l.starts_with("Build Cache"))
+        .unwrap_or_else(|| panic!("no Build Cache row: {df}"));
+    line["Build Cache".len()..]
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn builder_prune_frees_the_cache_and_system_df_shows_it() {
+    let env = require_env!();
+    let mut sb = sandbox(&env);
+    sb.set_timeout(Duration::from_secs(300));
+    // Stage b's layer is the cache's alone: the image has only the file
+    // copied from it.
+    sb.write_file(
+        "bp/Dockerfile",
+        "FROM busybox AS b\n\
+         RUN head -c 200000 /dev/zero > /f\n\
+         FROM busybox\n\
+         RUN --mount=type=cache,target=/c head -c 300000 /dev/zero > /c/big\n\
+         COPY --from=b /f /f\n",
+    );
+    let ctx = sb.home().join("bp");
+    let ctx = ctx.to_str().unwrap();
+    build(&sb, &["-t", "bp", ctx]);
+    let row = build_cache_row(&sb);
+    assert_eq!(&row[..2], ["3", "2"], "{row:?}");
+    assert!(
+        row[2].ends_with("kB") && row[3].ends_with("(100%)"),
+        "{row:?}"
+    );
+    // Without -f and a terminal nothing is removed.
+    let err = sb.den_fail(&["builder", "prune"], 125);
+    assert_eq!(
+        err.trim(),
+        "den: builder prune has been cancelled: standard input is not a terminal to ask on; use -f to prune without asking"
+    );
+    let out = sb.den_ok(&["builder", "prune", "-f"]);
+    assert!(
+        out.starts_with("Deleted build cache records: 1\nTotal reclaimed space: "),
+        "{out}"
+    );
+    assert_ne!(
+        out.lines().nth(1),
+        Some("Total reclaimed space: 0B"),
+        "{out}"
+    );
+    assert_eq!(&build_cache_row(&sb)[..2], ["2", "2"]);
+    // The image's steps still hit; stage b runs again.
+    let (again, _) = build(&sb, &["-t", "bp", ctx]);
+    assert_eq!(cached(&again), 2, "{again}");
+    // -a takes everything, the cache mount's content too.
+    let out = sb.den_ok(&["builder", "prune", "-a", "-f"]);
+    assert!(out.starts_with("Deleted build cache records: 3\n"), "{out}");
+    assert_eq!(
+        dir_names(&sb.root().join("build-mounts/cache")),
+        Vec::<String>::new()
+    );
+    assert_eq!(build_cache_row(&sb), ["0", "0", "0B", "0B (0%)"]);
+    let (again, _) = build(&sb, &["-t", "bp", ctx]);
+    assert_eq!(cached(&again), 0, "{again}");
+}

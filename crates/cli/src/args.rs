@@ -128,6 +128,9 @@ pub enum Command {
     },
     /// Build an image from a Dockerfile.
     Build(Box<BuildArgs>),
+    /// Manage the build cache.
+    #[command(subcommand)]
+    Builder(BuilderCommand),
     /// Run a container's health check now.
     #[command(subcommand)]
     Healthcheck(HealthcheckCommand),
@@ -356,6 +359,20 @@ pub struct LoginArgs {
     pub password_stdin: bool,
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub tls_verify: Option<bool>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BuilderCommand {
+    /// Remove build cache whose layers no image uses (-a: all of it, with
+    /// the RUN cache mounts and the context hash memo).
+    Prune {
+        /// All build cache, not only the dangling records.
+        #[arg(short, long)]
+        all: bool,
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

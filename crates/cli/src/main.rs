@@ -5,6 +5,7 @@
 //! command defines (the container's, for `run`).
 
 mod args;
+mod build_cache;
 mod cmd;
 mod compose;
 mod confirm;
@@ -237,6 +238,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }) => system_prune(&ctx, all, volumes, force),
         Command::Unshare { command } => cmd::unshare::run(&command),
         Command::Build(a) => cmd::build::run(&ctx, &a),
+        Command::Builder(args::BuilderCommand::Prune { all, force }) => {
+            cmd::builder::prune(&ctx, all, force)
+        }
         Command::Healthcheck(args::HealthcheckCommand::Run { container }) => {
             cmd::health::run_now(&ctx, &container)
         }

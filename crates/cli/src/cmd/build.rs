@@ -4,7 +4,6 @@
 //! WORKDIR written straight into a layer tar, the rest edits the image
 //! config. The result is an ordinary image record in the store.
 
-mod cache;
 mod commit;
 mod copy;
 mod fetch;
@@ -108,8 +107,8 @@ struct Builder<'a> {
     meta: BTreeMap<String, String>,
     step: AtomicUsize,
     steps: usize,
-    cache: Mutex<cache::Cache>,
-    memo: Mutex<cache::HashMemo>,
+    cache: Mutex<crate::build_cache::Cache>,
+    memo: Mutex<crate::build_cache::HashMemo>,
     /// `SOURCE_DATE_EPOCH` (environment or --build-arg).
     epoch: Option<u64>,
     /// `-q` or `--progress=quiet`.
@@ -183,8 +182,8 @@ impl<'a> Builder<'a> {
             ctx,
             a,
             df,
-            cache: Mutex::new(cache::Cache::open(&ctx.store()?)),
-            memo: Mutex::new(cache::HashMemo::open(&ctx.store()?)),
+            cache: Mutex::new(crate::build_cache::Cache::open(&ctx.store()?)),
+            memo: Mutex::new(crate::build_cache::HashMemo::open(&ctx.store()?)),
             store: ctx.store()?,
             context,
             build_args,
@@ -307,7 +306,7 @@ impl<'a> Builder<'a> {
         if let Some(e) = self.epoch {
             // Layers written under an epoch differ (clamped times): their
             // cache entries must not be shared with builds without one.
-            st.key = cache::key(&[&st.key, "SOURCE_DATE_EPOCH", &e.to_string()]);
+            st.key = crate::build_cache::key(&[&st.key, "SOURCE_DATE_EPOCH", &e.to_string()]);
         }
         for mut inst in triggers {
             // Errors and failures point at the FROM that brought it.
@@ -414,7 +413,7 @@ impl<'a> Builder<'a> {
                     epoch: self.epoch,
                     mounts,
                 };
-                let key = cache::key(&[
+                let key = crate::build_cache::key(&[
                     &st.key,
                     "RUN",
                     &spec.mounts.key,
@@ -453,7 +452,7 @@ impl<'a> Builder<'a> {
                     .map_err(|e| self.err_at(inst, e))?;
                 plan.epoch = self.epoch;
                 let content = plan.key(&mut self.memo.lock().expect("memo lock"))?;
-                let key = cache::key(&[&st.key, "COPY", &content]);
+                let key = crate::build_cache::key(&[&st.key, "COPY", &content]);
                 let created_by = format!("{} # buildkit", inst.text);
                 return self.layer_step(st, key, &created_by, |b, _| {
                     copy::copy_layer(b.ctx, &b.store, &plan)
@@ -464,7 +463,7 @@ impl<'a> Builder<'a> {
             Kind::Workdir(d) => {
                 let dir = ignore::clean(&copy::absolute(&st.workdir(), &ex(d)?));
                 st.cfg().insert("WorkingDir".into(), json!(dir));
-                let key = cache::key(&[&st.key, "WORKDIR", &dir]);
+                let key = crate::build_cache::key(&[&st.key, "WORKDIR", &dir]);
                 return self.layer_step(st, key, &format!("WORKDIR {dir}"), |b, _| {
                     copy::workdir_layer(b.ctx, &b.store, &dir).map(Ok)
                 });
@@ -557,7 +556,7 @@ impl<'a> Builder<'a> {
         // The ARG values are left out: a RUN's key has them (they are its
         // environment), and a step that expands one has the value in its
         // result, so a changed --build-arg re-runs only the steps using it.
-        let key = cache::key(&[&st.key, &inst.text, &st.config["config"].to_string()]);
+        let key = crate::build_cache::key(&[&st.key, &inst.text, &st.config["config"].to_string()]);
         let created = match self.lookup(&key) {
             Some(hit) => hit.created,
             None => self.record(&key, None)?,
@@ -593,7 +592,7 @@ impl<'a> Builder<'a> {
     }
 
     /// The cached result of `key` (announced as CACHED), unless --no-cache.
-    fn lookup(&self, key: &str) -> Option<cache::Hit> {
+    fn lookup(&self, key: &str) -> Option<crate::build_cache::Hit> {
         if self.a.no_cache {
             return None;
         }
@@ -611,7 +610,7 @@ impl<'a> Builder<'a> {
         let created = state::now();
         self.cache.lock().expect("cache lock").put(
             key,
-            cache::Hit {
+            crate::build_cache::Hit {
                 layer,
                 created: created.clone(),
             },

@@ -106,7 +106,7 @@ pub struct From {
 impl CopyPlan {
     /// The part of the step's cache key this plan gives (content included;
     /// for `--from`, the source's key stands for its content).
-    pub fn key(&self, memo: &mut super::cache::HashMemo) -> anyhow::Result<String> {
+    pub fn key(&self, memo: &mut crate::build_cache::HashMemo) -> anyhow::Result<String> {
         let mut content =
             den_build::context::content_key(&self.entries, &mut |p, m| memo.hash(p, m))?;
         for (dest, data) in &self.inline {
