@@ -1193,3 +1193,118 @@ fn builder_prune_frees_the_cache_and_system_df_shows_it() {
     let (again, _) = build(&sb, &["-t", "bp", ctx]);
     assert_eq!(cached(&again), 0, "{again}");
 }
+
+/// Pids whose command line is exactly `argv` (NUL-separated).
+fn pids_running(argv: &[&str]) -> Vec<String> {
+    let want: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == want))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn interrupted_build_leaves_nothing_and_the_next_build_works() {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let env = require_env!();
+    let mut sb = sandbox(&env);
+    sb.set_timeout(Duration::from_secs(300));
+    sb.den_ok(&["pull", "-q", "busybox"]);
+    let before = images_and_containers(&sb);
+    // A sleep no other test runs, to find the step's process.
+    let secs = format!("{}", 7000 + std::process::id() % 1000);
+    sb.write_file(
+        "int/Dockerfile",
+        format!("FROM busybox\nRUN echo step-running; exec sleep {secs}\n"),
+    );
+    let ctx = sb.home().join("int");
+    let ctx = ctx.to_str().unwrap();
+    let mut cmd = sb.den_cmd(&[], &["build", "-t", "int", ctx]);
+    // Its own process group, as a shell gives a foreground job: Ctrl-C
+    // signals the whole group.
+    cmd.process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let pgid = child.id();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let line = lines
+            .next()
+            .expect("den build ended before its RUN step")
+            .unwrap();
+        if line == "step-running" {
+            break;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pids_running(&["sleep", &secs]).is_empty() {
+        assert!(Instant::now() < deadline, "the step's sleep never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", "--", &format!("-{pgid}")])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "den build did not end after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(125), "{status}");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(
+        err.trim_end().lines().last(),
+        Some("den: the build was interrupted: its RUN step was stopped and removed"),
+        "{err}"
+    );
+    // No step process, container, image or temporary layer is left.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pids_running(&["sleep", &secs]).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the step's process outlived the build"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(images_and_containers(&sb), before);
+    assert_eq!(
+        dir_names(&sb.root().join("containers"))
+            .iter()
+            .filter(|n| !n.ends_with(".lock"))
+            .count(),
+        0,
+        "{:?}",
+        dir_names(&sb.root().join("containers"))
+    );
+    assert_eq!(build_tmp(&sb), Vec::<String>::new());
+    // The store is consistent: the next build works.
+    sb.write_file("int/Dockerfile", "FROM busybox\nRUN echo ok > /ok\n");
+    build(&sb, &["-t", "int", ctx]);
+    assert_eq!(sb.den_ok(&["run", "--rm", "int", "cat", "/ok"]), "ok\n");
+}

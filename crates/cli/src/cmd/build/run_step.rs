@@ -79,7 +79,9 @@ pub fn run(
     flags.extend(bind_flags);
     let c = BuildContainer::create(ctx, store, st, spec.argv.clone(), &spec.network, &flags)?;
     let result = (|| {
-        let code = crate::launch::attach(supervisor(ctx, &c.spec, quiet)?, false, false)?;
+        let Some(code) = attach_interruptible(supervisor(ctx, &c.spec, quiet)?)? else {
+            bail!("the build was interrupted: its RUN step was stopped and removed");
+        };
         if code != 0 {
             return Ok(Err(Failed(code)));
         }
@@ -97,6 +99,46 @@ pub fn run(
     binds.into_container(&c.dir);
     c.remove(ctx)?;
     result
+}
+
+/// Runs the step's supervisor and waits for it; `None` when SIGINT or
+/// SIGTERM came first (Ctrl-C reaches the whole process group: the step's
+/// PID 1 may ignore it, so den stops the step itself). The supervisor is
+/// then killed, and its guard kills the container: nothing runs on.
+fn attach_interruptible(mut cmd: std::process::Command) -> anyhow::Result<Option<i32>> {
+    use std::os::unix::process::ExitStatusExt;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let ids = [
+        signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?,
+        signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?,
+    ];
+    let waited = (|| {
+        let mut child = cmd
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .context("cannot start the container supervisor")?;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(Some(
+                    status
+                        .code()
+                        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+                ));
+            }
+            if stop.load(Ordering::SeqCst) {
+                child.kill().ok();
+                child.wait()?;
+                return Ok(None);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    })();
+    for id in ids {
+        signal_hook::low_level::unregister(id);
+    }
+    waited
 }
 
 /// A build container: made as `den run` makes one, on a stage's layers;
