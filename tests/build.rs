@@ -1308,3 +1308,27 @@ fn interrupted_build_leaves_nothing_and_the_next_build_works() {
     build(&sb, &["-t", "int", ctx]);
     assert_eq!(sb.den_ok(&["run", "--rm", "int", "cat", "/ok"]), "ok\n");
 }
+
+#[test]
+fn built_image_pushed_removed_pulled_back_and_run() {
+    let env = require_env!();
+    let mut sb = sandbox(&env);
+    sb.set_timeout(Duration::from_secs(300));
+    sb.write_file(
+        "rt/Dockerfile",
+        "FROM busybox\nRUN echo built here > /b\nCMD [\"cat\", \"/b\"]\n",
+    );
+    let ctx = sb.home().join("rt");
+    let (_, id) = build(&sb, &["-t", "rt", ctx.to_str().unwrap()]);
+    let dest = format!("{}/den-build/rt:{}", env.registry, std::process::id());
+    sb.den_ok(&["push", "rt", &dest]);
+    // Nothing of it is left in the store: base and built layers both come
+    // back from the registry.
+    sb.den_ok(&["rmi", "rt", "busybox"]);
+    assert_eq!(sb.den_ok(&["images", "-q"]), "");
+    sb.den_ok(&["pull", "-q", &dest]);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&sb.den_ok(&["image", "inspect", &dest])).unwrap();
+    assert_eq!(inspect[0]["Id"], serde_json::json!(id), "{inspect}");
+    assert_eq!(sb.den_ok(&["run", "--rm", &dest]), "built here\n");
+}
