@@ -114,6 +114,24 @@ impl Context {
         Ok(out)
     }
 
+    /// A `RUN --mount=type=bind,source=SRC` from the context: whether the
+    /// source is a directory, and its entries (destinations relative to
+    /// the bind's root, `""` for a lone file). No globs; `..` and symlinks
+    /// leading out are refused as for COPY, `.dockerignore`d files left out.
+    pub fn bind_entries(&self, src: &str) -> Result<(bool, Vec<Entry>), ContextError> {
+        if has_glob(src) {
+            return Err(ContextError::Missing(src.to_owned()));
+        }
+        let [(_, path)] = &self.resolve(src)?[..] else {
+            return Err(ContextError::Missing(src.to_owned()));
+        };
+        let dir = std::fs::metadata(path)
+            .map_err(io_err("stat", path))?
+            .is_dir();
+        let entries = self.entries(&[src.to_owned()], "", false, Ownership::default())?;
+        Ok((dir, entries))
+    }
+
     /// `(relative path, host path)` for a source: the glob's matches, or
     /// the one path, checked to stay inside the context.
     fn resolve(&self, src: &str) -> Result<Vec<(String, PathBuf)>, ContextError> {

@@ -30,9 +30,22 @@ pub enum LayerError {
         #[source]
         source: io::Error,
     },
+    /// A local archive `ADD` extracts holds an entry den will not write.
+    #[error("ADD {archive}: entry {entry:?} {why}")]
+    Archive {
+        /// The archive.
+        archive: PathBuf,
+        /// The entry's name.
+        entry: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
 }
 
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> LayerError + 'a {
+pub(crate) fn io_err<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> LayerError + 'a {
     move |source| LayerError::Io {
         op,
         path: path.to_path_buf(),
@@ -50,7 +63,7 @@ pub struct Written {
 }
 
 /// A sink that hashes what passes through it.
-struct Hashing<W> {
+pub(crate) struct Hashing<W> {
     inner: W,
     hash: Sha256,
     size: u64,
@@ -70,8 +83,8 @@ impl<W: Write> Write for Hashing<W> {
 
 /// A layer tar being written to a file.
 pub struct LayerWriter {
-    tar: tar::Builder<Hashing<BufWriter<File>>>,
-    path: PathBuf,
+    pub(crate) tar: tar::Builder<Hashing<BufWriter<File>>>,
+    pub(crate) path: PathBuf,
     /// `SOURCE_DATE_EPOCH`: no file time in the layer is later.
     epoch: Option<u64>,
 }
@@ -129,7 +142,7 @@ impl LayerWriter {
         self.epoch = epoch;
     }
 
-    fn time(&self, mtime: u64) -> u64 {
+    pub(crate) fn time(&self, mtime: u64) -> u64 {
         self.epoch.map_or(mtime, |e| mtime.min(e))
     }
 
@@ -222,12 +235,24 @@ impl LayerWriter {
         })
     }
 
-    /// Walks an overlay upper directory into this layer (see the module doc).
-    pub fn append_upper(&mut self, upper: &Path) -> Result<(), LayerError> {
-        self.walk_upper(upper, "")
+    /// Walks an overlay upper directory into this layer (see the module
+    /// doc). `mount_points` are the RUN step's mount targets (absolute):
+    /// an empty file or directory there is the mount point den made, not
+    /// part of the layer (BuildKit leaves them out too).
+    pub fn append_upper(
+        &mut self,
+        upper: &Path,
+        mount_points: &[String],
+    ) -> Result<(), LayerError> {
+        let stubs: Vec<&str> = mount_points
+            .iter()
+            .map(|m| m.trim_matches('/'))
+            .chain(MOUNT_POINTS.iter().copied())
+            .collect();
+        self.walk_upper(upper, "", &stubs)
     }
 
-    fn walk_upper(&mut self, dir: &Path, rel: &str) -> Result<(), LayerError> {
+    fn walk_upper(&mut self, dir: &Path, rel: &str, stubs: &[&str]) -> Result<(), LayerError> {
         let mut names: Vec<_> = std::fs::read_dir(dir)
             .map_err(io_err("read", dir))?
             .map(|e| e.map(|e| e.file_name()))
@@ -239,7 +264,7 @@ impl LayerWriter {
             let dest = format!("{rel}{}", name.to_string_lossy());
             let meta = std::fs::symlink_metadata(&path).map_err(io_err("stat", &path))?;
             let ft = meta.file_type();
-            if MOUNT_POINTS.contains(&dest.as_str()) && ft.is_file() && meta.len() == 0 {
+            if stubs.contains(&dest.as_str()) && is_empty(&path, &meta) {
                 continue;
             }
             if ft.is_char_device() && meta.rdev() == 0 {
@@ -258,7 +283,7 @@ impl LayerWriter {
                 if is_opaque(&path) {
                     self.dir_or_marker(&format!("{dest}/.wh..wh..opq"))?;
                 }
-                self.walk_upper(&path, &format!("{dest}/"))?;
+                self.walk_upper(&path, &format!("{dest}/"), stubs)?;
             }
         }
         Ok(())
@@ -280,6 +305,15 @@ impl LayerWriter {
 /// Files the RUN container had bind-mounted (den makes empty mount points
 /// for them when the image lacks them): not part of the layer, as in Docker.
 const MOUNT_POINTS: &[&str] = &["etc/hosts", "etc/hostname", "etc/resolv.conf"];
+
+/// An empty regular file or an empty directory (without opaque mark).
+fn is_empty(path: &Path, meta: &std::fs::Metadata) -> bool {
+    let ft = meta.file_type();
+    (ft.is_file() && meta.len() == 0)
+        || (ft.is_dir()
+            && !is_opaque(path)
+            && std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none()))
+}
 
 /// Whether overlayfs marked `dir` opaque (it hides the lower layers' content).
 fn is_opaque(dir: &Path) -> bool {

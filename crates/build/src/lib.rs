@@ -35,6 +35,7 @@
 //! assert_eq!(words::expand(dir, &env).unwrap(), "/app/src");
 //! ```
 
+pub mod archive;
 pub mod context;
 pub mod dockerfile;
 pub mod graph;

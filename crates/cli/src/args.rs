@@ -161,6 +161,9 @@ pub enum Command {
     },
     /// Build an image from a Dockerfile.
     Build(Box<BuildArgs>),
+    /// Manage the build cache.
+    #[command(subcommand)]
+    Builder(BuilderCommand),
     /// Run a container's health check now.
     #[command(subcommand)]
     Healthcheck(HealthcheckCommand),
@@ -192,7 +195,7 @@ pub enum Command {
 /// `den build` (its own block: see cmd/build.rs).
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// The build context: a directory.
+    /// The build context: a directory (`-`: the Dockerfile on standard input, no context).
     pub context: String,
     /// The Dockerfile (default CONTEXT/Dockerfile; `-` reads standard input).
     #[arg(short, long, value_name = "FILE")]
@@ -218,6 +221,15 @@ pub struct BuildArgs {
     /// Print only the image id.
     #[arg(short, long)]
     pub quiet: bool,
+    /// A label on the image, K=V (repeatable).
+    #[arg(long = "label", value_name = "K=V")]
+    pub labels: Vec<String>,
+    /// Bind mount for every RUN step, HOST:CTR[:ro] (repeatable, as podman build has it).
+    #[arg(short = 'v', long = "volume", value_name = "HOST:CTR[:ro]")]
+    pub volumes: Vec<String>,
+    /// Output: auto, plain (one line per step, for logs) or quiet (as -q).
+    #[arg(long, default_value = "auto", value_name = "TYPE")]
+    pub progress: String,
     /// Write the image id to this file.
     #[arg(long, value_name = "FILE")]
     pub iidfile: Option<String>,
@@ -429,6 +441,20 @@ pub struct LoginArgs {
     pub password_stdin: bool,
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub tls_verify: Option<bool>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BuilderCommand {
+    /// Remove build cache whose layers no image uses (-a: all of it, with
+    /// the RUN cache mounts and the context hash memo).
+    Prune {
+        /// All build cache, not only the dangling records.
+        #[arg(short, long)]
+        all: bool,
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -854,6 +880,9 @@ pub enum InternalCommand {
         /// `SOURCE_DATE_EPOCH`: clamp file times to it.
         #[arg(long)]
         epoch: Option<u64>,
+        /// A RUN mount's target: its empty mount point is left out.
+        #[arg(long = "mount-point")]
+        mount_points: Vec<String>,
     },
     /// `den build`: `COPY --from`, files of a build container's root as a layer tar.
     CopyFrom {

@@ -5,6 +5,7 @@
 //! command defines (the container's, for `run`).
 
 mod args;
+mod build_cache;
 mod cmd;
 mod compose;
 mod confirm;
@@ -168,6 +169,7 @@ fn system_prune(
     } else {
         "  - all dangling images\n"
     });
+    warning.push_str("  - unused build cache\n");
     confirm::prune("system", &warning, force)?;
     cmd::lifecycle::prune(ctx)?;
     cmd::network::prune(&networks::Networks::open(&ctx.root)?, true)?;
@@ -176,8 +178,19 @@ fn system_prune(
         bytes += cmd::volumes::prune_quietly(ctx, &volumes::Volumes::open(&ctx.root)?, false)?;
     }
     bytes += cmd::images::prune_quietly(ctx, all)?;
+    bytes += prune_build_cache(ctx, all)?;
     println!("Total reclaimed space: {}", output::human_size(bytes));
     Ok(0)
+}
+
+/// `system prune`'s share of `den builder prune`: dangling cache records
+/// (`-a`: all of them), then the layers only they kept; the bytes freed.
+fn prune_build_cache(ctx: &context::Context, all: bool) -> anyhow::Result<u64> {
+    let store = ctx.store()?;
+    let before = build_cache::usage(&store)?.size;
+    build_cache::prune(&store, all)?;
+    build_cache::collect(ctx, &store)?;
+    Ok(before.saturating_sub(build_cache::usage(&store)?.size))
 }
 
 /// One line: the error and its causes, each said once.
@@ -310,6 +323,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }) => system_prune(&ctx, all, volumes, force),
         Command::Unshare { command } => cmd::unshare::run(&command),
         Command::Build(a) => cmd::build::run(&ctx, &a),
+        Command::Builder(args::BuilderCommand::Prune { all, force }) => {
+            cmd::builder::prune(&ctx, all, force)
+        }
         Command::Healthcheck(args::HealthcheckCommand::Run { container }) => {
             cmd::health::run_now(&ctx, &container)
         }

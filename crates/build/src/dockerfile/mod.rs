@@ -313,13 +313,36 @@ pub fn parse_triggers(image: &str, triggers: &[String]) -> Result<Vec<Instructio
             message: "FROM isn't allowed as an ONBUILD trigger".into(),
         });
     }
-    Ok(first
+    let refuse = |line: usize, message: &str| crate::Error::Syntax {
+        file: file.clone(),
+        line,
+        message: message.into(),
+    };
+    // One trigger, one instruction: a trigger with a line break in it
+    // (an image's config is data) must not smuggle in more.
+    if first.len() != triggers.len() {
+        return Err(refuse(
+            first.len().min(triggers.len()),
+            "an ONBUILD trigger must be exactly one instruction",
+        ));
+    }
+    first
         .into_iter()
         .map(|mut i| {
             i.line -= 1;
-            i
+            match i.kind {
+                Kind::Onbuild(_) => Err(refuse(
+                    i.line,
+                    "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed",
+                )),
+                Kind::Maintainer(_) => Err(refuse(
+                    i.line,
+                    "MAINTAINER isn't allowed as an ONBUILD trigger",
+                )),
+                _ => Ok(i),
+            }
         })
-        .collect())
+        .collect()
 }
 
 impl Kind {

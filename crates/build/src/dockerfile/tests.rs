@@ -479,6 +479,41 @@ fn onbuild_triggers_from_an_image() {
         "base:1 (ONBUILD):1: FROM isn't allowed as an ONBUILD trigger"
     );
     assert!(parse_triggers("base:1", &[]).unwrap().is_empty());
+    for (t, msg) in [
+        (
+            "ONBUILD RUN x",
+            "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed",
+        ),
+        (
+            "MAINTAINER me",
+            "MAINTAINER isn't allowed as an ONBUILD trigger",
+        ),
+        (
+            "RUN a\nRUN b",
+            "an ONBUILD trigger must be exactly one instruction",
+        ),
+    ] {
+        let e = parse_triggers("base:1", &[s(t)]).unwrap_err();
+        assert_eq!(e.to_string(), format!("base:1 (ONBUILD):1: {msg}"), "{t}");
+    }
+}
+
+#[test]
+fn onbuild_onbuild_is_refused() {
+    for (text, msg) in [
+        (
+            "FROM a\nONBUILD ONBUILD RUN x\n",
+            "ONBUILD ONBUILD is not allowed",
+        ),
+        (
+            "FROM a\nONBUILD MAINTAINER me\n",
+            "MAINTAINER isn't allowed as an ONBUILD trigger",
+        ),
+    ] {
+        let got = check(text);
+        let got: Vec<_> = got.iter().map(|p| (p.line, p.message.as_str())).collect();
+        assert_eq!(got, [(2, msg)], "{text}");
+    }
 }
 
 #[test]

@@ -4,9 +4,9 @@
 //! WORKDIR written straight into a layer tar, the rest edits the image
 //! config. The result is an ordinary image record in the store.
 
-mod cache;
 mod commit;
 mod copy;
+mod fetch;
 mod mounts;
 mod run_step;
 mod state;
@@ -58,7 +58,12 @@ pub fn copy_from(
 
 /// The Dockerfile's name (for messages) and text.
 fn read_dockerfile(a: &BuildArgs) -> anyhow::Result<(String, String)> {
-    if a.file.as_deref() == Some("-") {
+    if a.context == "-" && a.file.is_some() {
+        bail!(
+            "den build -: the Dockerfile comes from standard input, so -f cannot name another; give a context directory with -f FILE"
+        );
+    }
+    if a.file.as_deref() == Some("-") || a.context == "-" {
         let mut text = String::new();
         std::io::stdin()
             .take(1 << 20)
@@ -102,26 +107,83 @@ struct Builder<'a> {
     meta: BTreeMap<String, String>,
     step: AtomicUsize,
     steps: usize,
-    cache: Mutex<cache::Cache>,
-    memo: Mutex<cache::HashMemo>,
+    cache: Mutex<crate::build_cache::Cache>,
+    memo: Mutex<crate::build_cache::HashMemo>,
     /// `SOURCE_DATE_EPOCH` (environment or --build-arg).
     epoch: Option<u64>,
+    /// `-q` or `--progress=quiet`.
+    quiet: bool,
+    /// `--label`s.
+    labels: Vec<(String, String)>,
+    /// The empty context of `den build -`, removed when the build ends.
+    _empty: Option<EmptyContext>,
+}
+
+/// `den build -`'s context: an empty private directory in the store's tmp/.
+struct EmptyContext(PathBuf);
+
+impl EmptyContext {
+    fn new(store: &Store) -> anyhow::Result<Self> {
+        let dir = commit::tmp_tar(store).with_extension("context");
+        fs_err::create_dir(&dir)?;
+        Ok(EmptyContext(dir))
+    }
+}
+
+impl Drop for EmptyContext {
+    fn drop(&mut self) {
+        fs_err::remove_dir(&self.0).ok();
+    }
+}
+
+/// `--progress`: whether it asks for quiet output.
+fn progress_quiet(value: &str) -> anyhow::Result<bool> {
+    match value {
+        "auto" | "plain" | "tty" => Ok(false),
+        "quiet" => Ok(true),
+        other => bail!("invalid --progress value `{other}`: use auto, plain or quiet"),
+    }
+}
+
+/// `--label K=V` (or `K`, an empty value).
+fn parse_labels(list: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    list.iter()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            if k.is_empty() {
+                bail!("invalid --label `{l}`: use KEY=VALUE");
+            }
+            Ok((k.to_owned(), v.to_owned()))
+        })
+        .collect()
 }
 
 impl<'a> Builder<'a> {
     fn new(ctx: &'a Context, a: &'a BuildArgs, file: &str, text: &str) -> anyhow::Result<Self> {
+        let quiet = a.quiet || progress_quiet(&a.progress)?;
+        let labels = parse_labels(&a.labels)?;
         let df = dockerfile::parse(file, text)?;
         let build_args = parse_build_args(&a.build_args);
         let meta = meta_args(&df, &build_args)?;
-        let context = den_build::context::Context::new(Path::new(&a.context), ignore_matcher(a)?)?;
+        let empty = match a.context.as_str() {
+            "-" => Some(EmptyContext::new(&ctx.store()?)?),
+            _ => None,
+        };
+        let context = match &empty {
+            Some(e) => den_build::context::Context::new(&e.0, None)?,
+            None => den_build::context::Context::new(Path::new(&a.context), ignore_matcher(a)?)?,
+        };
         let epoch = source_date_epoch(&build_args)?;
         Ok(Builder {
+            quiet,
+            labels,
+            _empty: empty,
             epoch,
             ctx,
             a,
             df,
-            cache: Mutex::new(cache::Cache::open(&ctx.store()?)),
-            memo: Mutex::new(cache::HashMemo::open(&ctx.store()?)),
+            cache: Mutex::new(crate::build_cache::Cache::open(&ctx.store()?)),
+            memo: Mutex::new(crate::build_cache::HashMemo::open(&ctx.store()?)),
             store: ctx.store()?,
             context,
             build_args,
@@ -132,7 +194,7 @@ impl<'a> Builder<'a> {
     }
 
     fn say(&self, line: &str) {
-        if !self.a.quiet {
+        if !self.quiet {
             println!("{line}");
         }
     }
@@ -164,7 +226,7 @@ impl<'a> Builder<'a> {
         if let Some(f) = &self.a.iidfile {
             fs_err::write(f, format!("{id}\n"))?;
         }
-        if self.a.quiet {
+        if self.quiet {
             println!("{id}");
         } else {
             for t in &self.a.tags {
@@ -237,10 +299,22 @@ impl<'a> Builder<'a> {
                 StageState::from_image(&self.store, &image)?
             }
         };
+        let triggers = st
+            .take_onbuild()
+            .map_err(|e| self.err_at_line(stage.line, e))?;
+        let triggers = dockerfile::parse_triggers(&stage.base, &triggers)?;
         if let Some(e) = self.epoch {
             // Layers written under an epoch differ (clamped times): their
             // cache entries must not be shared with builds without one.
-            st.key = cache::key(&[&st.key, "SOURCE_DATE_EPOCH", &e.to_string()]);
+            st.key = crate::build_cache::key(&[&st.key, "SOURCE_DATE_EPOCH", &e.to_string()]);
+        }
+        for mut inst in triggers {
+            // Errors and failures point at the FROM that brought it.
+            inst.line = stage.line;
+            self.say(&format!("--> ONBUILD {}", inst.text));
+            if let Err(code) = self.instruction(&mut st, &inst, index, built)? {
+                return Ok(Err(code));
+            }
         }
         for inst in &stage.instructions {
             self.say(&format!(
@@ -291,7 +365,11 @@ impl<'a> Builder<'a> {
     }
 
     fn err_at(&self, inst: &Instruction, e: impl std::fmt::Display) -> anyhow::Error {
-        anyhow::anyhow!("{}:{}: {e}", self.df.file, inst.line)
+        self.err_at_line(inst.line, e)
+    }
+
+    fn err_at_line(&self, line: usize, e: impl std::fmt::Display) -> anyhow::Error {
+        anyhow::anyhow!("{}:{line}: {e}", self.df.file)
     }
 
     /// Runs one instruction on `st`; `Err(code)` when a RUN failed.
@@ -313,20 +391,33 @@ impl<'a> Builder<'a> {
                     dockerfile::Network::None => "none".into(),
                     dockerfile::Network::Host => "host".into(),
                 };
-                let mounts =
-                    mounts::plan(&self.store, st, &r.mounts).map_err(|e| self.err_at(inst, e))?;
+                let mounts = mounts::plan(
+                    &self.store,
+                    &self.context,
+                    st,
+                    &r.mounts,
+                    &mut |name| self.copy_source(name, stage, built),
+                    &mut |p, m| self.memo.lock().expect("memo lock").hash(p, m),
+                )
+                .map_err(|e| self.err_at(inst, e))?;
                 let spec = run_step::RunSpec {
                     argv: script.argv,
                     network,
-                    flags: Vec::new(),
+                    flags: self
+                        .a
+                        .volumes
+                        .iter()
+                        .flat_map(|v| ["-v".into(), v.clone()])
+                        .collect(),
                     pipes: script.files,
                     epoch: self.epoch,
                     mounts,
                 };
-                let key = cache::key(&[
+                let key = crate::build_cache::key(&[
                     &st.key,
                     "RUN",
                     &spec.mounts.key,
+                    &serde_json::to_string(&spec.flags)?,
                     &serde_json::to_string(&spec.argv)?,
                     &serde_json::to_string(&spec.pipes)?,
                     &st.config["config"].to_string(),
@@ -336,7 +427,7 @@ impl<'a> Builder<'a> {
                 let shown = spec.argv.join(" ");
                 let created_by = format!("RUN {shown} # buildkit");
                 return self.layer_step(st, key, &created_by, |b, st| {
-                    match run_step::run(b.ctx, &b.store, st, &spec, b.a.quiet)? {
+                    match run_step::run(b.ctx, &b.store, st, &spec, b.quiet)? {
                         Ok(l) => Ok(Ok(l)),
                         Err(run_step::Failed(code)) => {
                             eprintln!(
@@ -361,7 +452,7 @@ impl<'a> Builder<'a> {
                     .map_err(|e| self.err_at(inst, e))?;
                 plan.epoch = self.epoch;
                 let content = plan.key(&mut self.memo.lock().expect("memo lock"))?;
-                let key = cache::key(&[&st.key, "COPY", &content]);
+                let key = crate::build_cache::key(&[&st.key, "COPY", &content]);
                 let created_by = format!("{} # buildkit", inst.text);
                 return self.layer_step(st, key, &created_by, |b, _| {
                     copy::copy_layer(b.ctx, &b.store, &plan)
@@ -372,7 +463,7 @@ impl<'a> Builder<'a> {
             Kind::Workdir(d) => {
                 let dir = ignore::clean(&copy::absolute(&st.workdir(), &ex(d)?));
                 st.cfg().insert("WorkingDir".into(), json!(dir));
-                let key = cache::key(&[&st.key, "WORKDIR", &dir]);
+                let key = crate::build_cache::key(&[&st.key, "WORKDIR", &dir]);
                 return self.layer_step(st, key, &format!("WORKDIR {dir}"), |b, _| {
                     copy::workdir_layer(b.ctx, &b.store, &dir).map(Ok)
                 });
@@ -465,7 +556,7 @@ impl<'a> Builder<'a> {
         // The ARG values are left out: a RUN's key has them (they are its
         // environment), and a step that expands one has the value in its
         // result, so a changed --build-arg re-runs only the steps using it.
-        let key = cache::key(&[&st.key, &inst.text, &st.config["config"].to_string()]);
+        let key = crate::build_cache::key(&[&st.key, &inst.text, &st.config["config"].to_string()]);
         let created = match self.lookup(&key) {
             Some(hit) => hit.created,
             None => self.record(&key, None)?,
@@ -501,7 +592,7 @@ impl<'a> Builder<'a> {
     }
 
     /// The cached result of `key` (announced as CACHED), unless --no-cache.
-    fn lookup(&self, key: &str) -> Option<cache::Hit> {
+    fn lookup(&self, key: &str) -> Option<crate::build_cache::Hit> {
         if self.a.no_cache {
             return None;
         }
@@ -519,7 +610,7 @@ impl<'a> Builder<'a> {
         let created = state::now();
         self.cache.lock().expect("cache lock").put(
             key,
-            cache::Hit {
+            crate::build_cache::Hit {
                 layer,
                 created: created.clone(),
             },
@@ -550,13 +641,16 @@ impl<'a> Builder<'a> {
             &ImageRef::parse(name)?,
             &opts,
             &self.a.registry,
-            &Reporter::new(self.a.quiet),
+            &Reporter::new(self.quiet),
         )
     }
 
     /// Writes the config and manifest blobs and the image record; the id.
     fn write_image(&self, mut st: StageState) -> anyhow::Result<Digest> {
         // The last step's time: a cached rebuild gives the same config.
+        for (k, v) in &self.labels {
+            st.set_label(k, v);
+        }
         let created = st.last_created().unwrap_or_else(state::now);
         st.config["created"] = json!(created);
         let config_bytes = serde_json::to_vec(&st.config)?;

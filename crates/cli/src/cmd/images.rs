@@ -523,6 +523,7 @@ pub fn df(ctx: &Context, format: Option<&str>) -> anyhow::Result<i32> {
             human_size(volume_size),
             reclaimable(unused_size, volume_size),
         ],
+        build_cache_row(&store)?,
         vec![
             "Image blobs".into(),
             "-".into(),
@@ -558,6 +559,19 @@ pub fn df(ctx: &Context, format: Option<&str>) -> anyhow::Result<i32> {
         Format::Template(t) => print!("{}", t.render(&objects(), &FIELDS)?),
     }
     Ok(0)
+}
+
+/// The build cache's row: records, those no image uses, and the bytes
+/// only the cache keeps (all reclaimable, as in Docker).
+fn build_cache_row(store: &Store) -> anyhow::Result<Vec<String>> {
+    let u = crate::build_cache::usage(store)?;
+    Ok(vec![
+        "Build Cache".into(),
+        u.entries.to_string(),
+        (u.entries - u.dangling).to_string(),
+        human_size(u.size),
+        reclaimable(u.size, u.size),
+    ])
 }
 
 /// Docker's RECLAIMABLE cell: `1.2MB (40%)`.

@@ -75,11 +75,17 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
             println!("{}", serde_json::to_string(&info)?);
         }
         InternalCommand::Purge => store.purge_tmp()?,
-        InternalCommand::CommitUpper { upper, out, epoch } => {
+        InternalCommand::CommitUpper {
+            upper,
+            out,
+            epoch,
+            mount_points,
+        } => {
             commit_upper(
                 std::path::Path::new(&upper),
                 std::path::Path::new(&out),
                 epoch,
+                &mount_points,
             )?;
         }
         InternalCommand::RemoveContainer { id } => {
@@ -176,10 +182,11 @@ fn commit_upper(
     upper: &std::path::Path,
     out: &std::path::Path,
     epoch: Option<u64>,
+    mount_points: &[String],
 ) -> anyhow::Result<()> {
     let mut w = den_build::layer::LayerWriter::create(out)?;
     w.clamp_times(epoch);
-    w.append_upper(upper)?;
+    w.append_upper(upper, mount_points)?;
     let written = w.finish()?;
     println!("{} {}", written.digest, written.size);
     Ok(())

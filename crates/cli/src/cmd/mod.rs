@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod attach;
 pub mod build;
+pub mod builder;
 pub mod check;
 pub mod commit;
 pub mod cp;

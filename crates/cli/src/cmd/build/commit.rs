@@ -60,12 +60,14 @@ fn unpack(ctx: &Context, digest: &Digest) -> anyhow::Result<()> {
 }
 
 /// Writes a RUN container's overlay upper directory as a layer tar at
-/// `out`, from inside the user namespace (`den __internal commit-upper`).
+/// `out`, from inside the user namespace (`den __internal commit-upper`);
+/// the empty mount points den made for `mount_targets` are left out.
 pub fn upper_to_tar(
     ctx: &Context,
     upper: &Path,
     out: &Path,
     epoch: Option<u64>,
+    mount_targets: &[String],
 ) -> anyhow::Result<Written> {
     let mut cmd = Command::new(std::env::current_exe().context("cannot find den's own binary")?);
     cmd.arg("--root")
@@ -75,6 +77,9 @@ pub fn upper_to_tar(
         .arg(out);
     if let Some(e) = epoch {
         cmd.arg(format!("--epoch={e}"));
+    }
+    for t in mount_targets {
+        cmd.arg(format!("--mount-point={t}"));
     }
     let res = cmd.stdin(std::process::Stdio::null()).output()?;
     if !res.status.success() {

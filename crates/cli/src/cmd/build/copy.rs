@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
+use den_build::archive::Format;
 use den_build::context::{Context as BuildContext, Ownership, parents};
 use den_build::dockerfile::{Copy, Source};
 use den_build::layer::LayerWriter;
@@ -47,10 +48,8 @@ pub fn expand(
         match s {
             Source::Path(p) => {
                 let p = words::expand(p, env)?;
-                if add && (p.starts_with("http://") || p.starts_with("https://")) {
-                    bail!(
-                        "ADD of a URL ({p}) is not supported by den build yet: download it in a RUN step"
-                    );
+                if !add && super::fetch::is_url(&p) {
+                    bail!("COPY cannot download {p}: use ADD");
                 }
                 out.paths.push(p);
             }
@@ -92,6 +91,10 @@ pub struct CopyPlan {
     pub chown: bool,
     /// `SOURCE_DATE_EPOCH`.
     pub epoch: Option<u64>,
+    /// `ADD` of local archives: extracted at the destination.
+    pub archives: Vec<(std::path::PathBuf, Format)>,
+    /// `ADD URL`: the downloads, each with its entry.
+    pub downloads: Vec<(super::fetch::Fetched, den_build::layer::Entry)>,
 }
 
 /// `COPY --from`'s source: a built stage or an image, and the paths.
@@ -103,7 +106,7 @@ pub struct From {
 impl CopyPlan {
     /// The part of the step's cache key this plan gives (content included;
     /// for `--from`, the source's key stands for its content).
-    pub fn key(&self, memo: &mut super::cache::HashMemo) -> anyhow::Result<String> {
+    pub fn key(&self, memo: &mut crate::build_cache::HashMemo) -> anyhow::Result<String> {
         let mut content =
             den_build::context::content_key(&self.entries, &mut |p, m| memo.hash(p, m))?;
         for (dest, data) in &self.inline {
@@ -111,6 +114,13 @@ impl CopyPlan {
         }
         if let Some(f) = &self.from {
             content.push_str(&format!("\0from\0{}\0{:?}", f.state.key, f.sources));
+        }
+        for (path, _) in &self.archives {
+            let meta = fs_err::metadata(path)?;
+            content.push_str(&format!("\0archive\0{}", memo.hash(path, &meta)?));
+        }
+        for (f, e) in &self.downloads {
+            content.push_str(&format!("\0url\0{}\0{}\0{:?}", f.digest, e.dest, e.mode));
         }
         Ok(format!(
             "{}\0{}\0{}:{}:{:?}:{}\0{content}",
@@ -137,11 +147,38 @@ pub fn copy_plan(
         || sources.paths.len() + sources.inline.len() > 1;
     let dest = den_build::ignore::clean(&absolute(&st.workdir(), &raw_dest));
     let own = ownership(store, st, c)?;
+    let mut paths = sources.paths.clone();
+    let (mut archives, mut downloads) = (Vec::new(), Vec::new());
+    if add && from.is_none() {
+        paths.clear();
+        for p in &sources.paths {
+            if super::fetch::is_url(p) {
+                let f = super::fetch::fetch(store, p, c.checksum.as_deref())?;
+                let rel = dest.trim_start_matches('/');
+                let entry = den_build::layer::Entry {
+                    source: f.path.clone(),
+                    dest: match dest_is_dir {
+                        true if rel.is_empty() => f.name.clone(),
+                        true => format!("{rel}/{}", f.name),
+                        false => rel.to_owned(),
+                    },
+                    uid: own.uid,
+                    gid: own.gid,
+                    mode: Some(own.mode.unwrap_or(0o600)),
+                };
+                downloads.push((f, entry));
+            } else if let Some(a) = local_archive(context, p)? {
+                archives.push(a);
+            } else {
+                paths.push(p.clone());
+            }
+        }
+    }
+    if c.checksum.is_some() && downloads.is_empty() {
+        bail!("ADD --checksum is only for a URL source");
+    }
     let (entries, from) = match from {
-        None => (
-            context.entries(&sources.paths, &dest, dest_is_dir, own)?,
-            None,
-        ),
+        None => (context.entries(&paths, &dest, dest_is_dir, own)?, None),
         Some(state) => (
             Vec::new(),
             Some(From {
@@ -169,7 +206,29 @@ pub fn copy_plan(
         own,
         chown: c.chown.is_some(),
         epoch: None,
+        archives,
+        downloads,
     })
+}
+
+/// A local `ADD` source that is one tar archive (plain, gzip or zstd; by
+/// its first bytes, as Docker tells): its host path and format.
+fn local_archive(
+    context: &BuildContext,
+    src: &str,
+) -> anyhow::Result<Option<(std::path::PathBuf, Format)>> {
+    let Ok((false, entries)) = context.bind_entries(src) else {
+        return Ok(None);
+    };
+    let [e] = &entries[..] else {
+        return Ok(None);
+    };
+    if !fs_err::metadata(&e.source)?.is_file() {
+        return Ok(None);
+    }
+    Ok(den_build::archive::format_of(&e.source)
+        .with_context(|| format!("reading {}", e.source.display()))?
+        .map(|f| (e.source.clone(), f)))
 }
 
 /// Writes the layer of a planned `COPY`.
@@ -192,6 +251,36 @@ pub fn copy_layer(ctx: &Context, store: &Store, plan: &CopyPlan) -> anyhow::Resu
     }
 }
 
+/// The name a `RUN --mount=type=bind,from=…` source has in its layer.
+pub const BIND_NAME: &str = "bind";
+
+/// `RUN --mount=type=bind,from=…,source=PATH`: PATH of the stage or image
+/// (resolved inside its root, as `COPY --from` resolves it, owners kept)
+/// as a layer of the store, at [`BIND_NAME`].
+pub fn bind_layer(
+    ctx: &Context,
+    store: &Store,
+    state: &StageState,
+    path: &str,
+) -> anyhow::Result<LayerRecord> {
+    let plan = CopyPlan {
+        entries: Vec::new(),
+        inline: Vec::new(),
+        from: Some(From {
+            state: state.clone(),
+            sources: vec![path.to_owned()],
+        }),
+        dest: format!("/{BIND_NAME}"),
+        dest_is_dir: false,
+        own: Ownership::default(),
+        chown: false,
+        epoch: None,
+        archives: Vec::new(),
+        downloads: Vec::new(),
+    };
+    copy_layer(ctx, store, &plan)
+}
+
 /// The parents of the destination, the destination directory, `entries`
 /// and the here-documents, into `w`.
 fn write_entries(
@@ -208,8 +297,15 @@ fn write_entries(
     if plan.dest_is_dir && !rel.is_empty() {
         w.dir(rel, own.uid, own.gid, 0o755)?;
     }
-    for e in entries {
+    for e in entries.iter().chain(plan.downloads.iter().map(|(_, e)| e)) {
         w.append(e)?;
+    }
+    if !plan.archives.is_empty() && !plan.dest_is_dir && !rel.is_empty() {
+        w.dir(rel, own.uid, own.gid, 0o755)?;
+    }
+    let chown = plan.chown.then_some((own.uid, own.gid));
+    for (path, format) in &plan.archives {
+        w.append_archive(path, *format, rel, chown)?;
     }
     let now = chrono::Utc::now().timestamp().max(0) as u64;
     for (path, data) in &plan.inline {
@@ -341,6 +437,8 @@ pub fn copy_from_child(
         own,
         chown: req.chown,
         epoch: req.epoch,
+        archives: Vec::new(),
+        downloads: Vec::new(),
     };
     let mut w = LayerWriter::on_file(file, out);
     write_entries(&mut w, &plan, &entries)?;

@@ -67,14 +67,27 @@ pub fn run(
     }
     let _locks = spec.mounts.lock()?;
     flags.extend(spec.mounts.flags.iter().cloned());
+    let (bind_flags, binds) = spec.mounts.make_binds(ctx, store)?;
+    // `den build -v HOST:CTR`'s mount points stay out of the layer too.
+    let mut targets = spec.mounts.targets.clone();
+    targets.extend(
+        flags
+            .chunks(2)
+            .filter(|f| f[0] == "-v")
+            .filter_map(|f| f.get(1)?.split(':').nth(1).map(str::to_owned)),
+    );
+    flags.extend(bind_flags);
     let c = BuildContainer::create(ctx, store, st, spec.argv.clone(), &spec.network, &flags)?;
     let result = (|| {
-        let code = crate::launch::attach(supervisor(ctx, &c.spec, quiet)?, false, false)?;
+        let Some(code) = attach_interruptible(supervisor(ctx, &c.spec, quiet)?)? else {
+            bail!("the build was interrupted: its RUN step was stopped and removed");
+        };
         if code != 0 {
             return Ok(Err(Failed(code)));
         }
         let tar = commit::tmp_tar(store);
-        let written = match commit::upper_to_tar(ctx, &c.dir.join("upper"), &tar, spec.epoch) {
+        let upper = c.dir.join("upper");
+        let written = match commit::upper_to_tar(ctx, &upper, &tar, spec.epoch, &targets) {
             Ok(w) => w,
             Err(e) => {
                 fs_err::remove_file(&tar).ok();
@@ -83,8 +96,49 @@ pub fn run(
         };
         commit::commit_tar(ctx, store, &tar, &written).map(Ok)
     })();
+    binds.into_container(&c.dir);
     c.remove(ctx)?;
     result
+}
+
+/// Runs the step's supervisor and waits for it; `None` when SIGINT or
+/// SIGTERM came first (Ctrl-C reaches the whole process group: the step's
+/// PID 1 may ignore it, so den stops the step itself). The supervisor is
+/// then killed, and its guard kills the container: nothing runs on.
+fn attach_interruptible(mut cmd: std::process::Command) -> anyhow::Result<Option<i32>> {
+    use std::os::unix::process::ExitStatusExt;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let ids = [
+        signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?,
+        signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())?,
+    ];
+    let waited = (|| {
+        let mut child = cmd
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .context("cannot start the container supervisor")?;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(Some(
+                    status
+                        .code()
+                        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+                ));
+            }
+            if stop.load(Ordering::SeqCst) {
+                child.kill().ok();
+                child.wait()?;
+                return Ok(None);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    })();
+    for id in ids {
+        signal_hook::low_level::unregister(id);
+    }
+    waited
 }
 
 /// A build container: made as `den run` makes one, on a stage's layers;

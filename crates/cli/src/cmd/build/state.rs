@@ -160,6 +160,27 @@ impl StageState {
             .insert(key.into(), json!({}));
     }
 
+    /// Removes the base's `ONBUILD` triggers from the config (they run
+    /// once, in the stage built on it, and are not inherited further).
+    pub fn take_onbuild(&mut self) -> anyhow::Result<Vec<String>> {
+        let Some(v) = self.cfg().remove("OnBuild") else {
+            return Ok(Vec::new());
+        };
+        let list: Vec<String> = match v {
+            serde_json::Value::Null => Vec::new(),
+            v => serde_json::from_value(v).map_err(|e| {
+                anyhow::anyhow!("the base image's OnBuild is not a list of instructions: {e}")
+            })?,
+        };
+        if list.len() > MAX_TRIGGERS {
+            anyhow::bail!(
+                "the base image has {} ONBUILD triggers; den runs at most {MAX_TRIGGERS}",
+                list.len()
+            );
+        }
+        Ok(list)
+    }
+
     pub fn set_label(&mut self, key: &str, value: &str) {
         let cfg = self.cfg();
         if !cfg.get("Labels").is_some_and(Value::is_object) {
@@ -209,3 +230,6 @@ impl StageState {
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
+
+/// The most `ONBUILD` triggers a base image may hand a build.
+const MAX_TRIGGERS: usize = 256;

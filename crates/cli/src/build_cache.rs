@@ -7,6 +7,10 @@
 //! file, `ROOT/build-cache.json`, read once per build and updated by
 //! read-merge-write under `build-cache.lock`, written to a temporary file
 //! and renamed in. A hit whose layer the store no longer has is a miss.
+//!
+//! [`usage`] (`den system df`) and [`prune`] (`den builder prune`) see the
+//! cache as its records, the layers only they keep (no image has them),
+//! and the `RUN --mount=type=cache` directories.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -163,4 +167,109 @@ impl HashMemo {
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path, max: u64) -> Option<T> {
     den_atomic::read_json(path, max).ok()
+}
+
+/// What the build cache holds, for `den system df`.
+pub struct Usage {
+    /// Step records.
+    pub entries: usize,
+    /// Records whose layer no image has, whether the store still keeps it
+    /// or not (what `prune` without `-a` drops).
+    pub dangling: usize,
+    /// Bytes of the layers only the cache keeps, and of the cache mounts.
+    pub size: u64,
+}
+
+/// The layers of every image in the store.
+fn image_layers(store: &Store) -> anyhow::Result<std::collections::HashSet<String>> {
+    Ok(store
+        .images()?
+        .iter()
+        .flat_map(|i| &i.layers)
+        .map(|l| l.diff_id.to_string())
+        .collect())
+}
+
+fn mounts_dir(store: &Store) -> PathBuf {
+    store.root().join("build-mounts").join("cache")
+}
+
+pub fn usage(store: &Store) -> anyhow::Result<Usage> {
+    let index = read(&store.root().join("build-cache.json")).unwrap_or_default();
+    let in_images = image_layers(store)?;
+    let mut seen = std::collections::HashSet::new();
+    let (mut dangling, mut size) = (0, 0);
+    for l in index.entries.values().filter_map(|h| h.layer.as_ref()) {
+        let id = l.diff_id.to_string();
+        if in_images.contains(&id) {
+            continue;
+        }
+        // No image has it: the cache's alone, or gone (a dead record).
+        dangling += 1;
+        if store.has_layer(&l.diff_id) && seen.insert(id) {
+            size += store.layer_info(&l.diff_id).map(|i| i.size).unwrap_or(0);
+        }
+    }
+    size += crate::volumes::tree_size(&mounts_dir(store));
+    Ok(Usage {
+        entries: index.entries.len(),
+        dangling,
+        size,
+    })
+}
+
+/// Drops the records whose layer no image has (`all`: every record, the
+/// cache mounts and the hash memo), under the store's exclusive lock (no
+/// build runs meanwhile); the number of records dropped. The layers they
+/// kept are then unreferenced: the caller collects them.
+pub fn prune(store: &Store, all: bool) -> anyhow::Result<usize> {
+    let _store = store.lock_exclusive()?;
+    let _lock = FileLock::exclusive(&store.root().join("build-cache.lock"))?;
+    let path = store.root().join("build-cache.json");
+    let mut index = read(&path).unwrap_or_default();
+    let before = index.entries.len();
+    if all {
+        index.entries.clear();
+        let memo = store.root().join("build-hashes.json");
+        if memo.exists() {
+            fs_err::remove_file(&memo)?;
+        }
+        let mounts = mounts_dir(store);
+        if mounts.exists() {
+            for e in fs_err::read_dir(&mounts)? {
+                let p = e?.path();
+                if p.is_dir() {
+                    fs_err::remove_dir_all(&p)?;
+                } else {
+                    fs_err::remove_file(&p)?;
+                }
+            }
+        }
+    } else {
+        let in_images = image_layers(store)?;
+        index.entries.retain(|_, h| {
+            h.layer
+                .as_ref()
+                .is_none_or(|l| in_images.contains(&l.diff_id.to_string()))
+        });
+    }
+    if path.exists() {
+        write_atomic(store.root(), &path, &serde_json::to_vec(&index)?)?;
+    }
+    Ok(before - index.entries.len())
+}
+
+/// Removes unreferenced blobs and layers (those a container record names
+/// are kept), then empties the trash inside the user namespace: what
+/// `den image prune` does after removing images.
+pub fn collect(ctx: &crate::context::Context, store: &Store) -> anyhow::Result<()> {
+    let in_use: std::collections::HashSet<den_image::digest::Digest> =
+        crate::containers::Containers::open(&ctx.root)?
+            .list()?
+            .iter()
+            .flat_map(|r| &r.layers)
+            .filter_map(|l| l.parse().ok())
+            .collect();
+    store.collect_garbage(&in_use)?;
+    crate::in_userns::purge(ctx)
 }
