@@ -286,3 +286,59 @@ fn only_a_removed_containers_overlay_is_volatile() {
     sb.den_ok(&["start", "-a", "kept"]);
     sb.den_ok(&["rm", "kept"]);
 }
+
+/// The only container directory in the store (the test's one container).
+fn only_container(sb: &UserSandbox) -> std::path::PathBuf {
+    let dirs: Vec<_> = std::fs::read_dir(sb.root().join("containers"))
+        .unwrap()
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs[0].clone()
+}
+
+/// A container on no user network gets /etc/hosts, /etc/hostname and
+/// /etc/resolv.conf from a tmpfs of its own mount namespace, written at
+/// each start: its directory holds none of them, and its upper layer stays
+/// empty (the mount points come from den's `etc-base` layer, not from a
+/// copy of the image's /etc). What the container adds lasts one run.
+#[test]
+fn etc_files_of_a_container_on_no_user_network_are_not_written_to_disk() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    let script = "cat /etc/hostname; grep -c localhost /etc/hosts; \
+        echo 10.9.8.7 added >> /etc/hosts && grep -c added /etc/hosts; \
+        grep ' /etc/resolv.conf ' /proc/self/mountinfo | sed 's/.* - //' | cut -d' ' -f1";
+    let run = [
+        "run",
+        "--name",
+        "kept",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ];
+    let first = sb.den_ok(&run);
+    let dir = only_container(&sb);
+    let id = dir.file_name().unwrap().to_string_lossy().to_string();
+    assert_eq!(first, format!("{}\n2\n1\ntmpfs\n", &id[..12]));
+    for name in ["hosts", "hostname", "resolv.conf"] {
+        assert!(
+            !dir.join(name).exists(),
+            "{name} written to {}",
+            dir.display()
+        );
+    }
+    let upper: Vec<_> = std::fs::read_dir(dir.join("upper"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(upper.is_empty(), "the upper layer holds {upper:?}");
+    assert_eq!(sb.den_ok(&["start", "-a", "kept"]), first, "the next start");
+    sb.den_ok(&["rm", "kept"]);
+}

@@ -100,6 +100,15 @@ pub enum Mount {
         target: String,
         options: String,
     },
+    /// A file den generates (`/etc/hosts`, `/etc/hostname`,
+    /// `/etc/resolv.conf` of a container on no user network): written on a
+    /// small tmpfs of the container's own mount namespace and bind-mounted
+    /// on `target`, so a start creates no file on disk for it. Its content
+    /// lives in the spec; writes from the container last as long as the run.
+    File {
+        target: String,
+        content: String,
+    },
 }
 
 impl Mount {
@@ -108,7 +117,8 @@ impl Mount {
         match self {
             Self::Bind { target, .. }
             | Self::Volume { target, .. }
-            | Self::Tmpfs { target, .. } => target,
+            | Self::Tmpfs { target, .. }
+            | Self::File { target, .. } => target,
         }
     }
 }
