@@ -9,9 +9,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.environ.get("DEN_SHARED", os.path.join(HERE, "..", "..", "shared"))
-PORT = 5050
+# DEN_BENCH_PORT: another port (and registry directory), so that two
+# benchmarks on one machine do not stop each other's registry.
+PORT = int(os.environ.get("DEN_BENCH_PORT", "5050"))
 REGISTRY = f"127.0.0.1:{PORT}"
-REG_DIR = "/tmp/den-bench-registry"
+REG_DIR = "/tmp/den-bench-registry" + ("" if PORT == 5050 else f"-{PORT}")
 
 
 # The Debian package of each tool a benchmark may need.

@@ -75,7 +75,13 @@ pub fn prepare_container(ctx: &Context, new: NewContainer<'_>) -> anyhow::Result
     Volumes::open(&ctx.root)?.claim(&mut mounts)?;
     let spec = ContainerSpec {
         id: id.to_string(),
-        rootfs: rootfs(store, image, args.rootfs.as_deref(), dir, args.rm)?,
+        rootfs: rootfs(
+            store,
+            image,
+            args.rootfs.as_deref(),
+            dir,
+            &ctx.root.join("cache"),
+        )?,
         read_only: args.read_only,
         mounts,
         hostname,
@@ -123,14 +129,15 @@ pub fn prepare_container(ctx: &Context, new: NewContainer<'_>) -> anyhow::Result
     Ok(spec)
 }
 
-/// `volatile`: the container is removed when it exits (`--rm`), so its
-/// overlay need not sync at unmount.
+/// Every image container's overlay is `volatile` (no sync at its
+/// unmount): `den_sandbox`'s supervisor syncs a kept container's upper
+/// layer when it stops, unless it is being removed.
 fn rootfs(
     store: &Store,
     image: Option<&ImageRecord>,
     dir_root: Option<&Path>,
     dir: &Path,
-    volatile: bool,
+    cache: &Path,
 ) -> anyhow::Result<Rootfs> {
     let merged = dir.join("merged");
     match (image, dir_root) {
@@ -159,13 +166,15 @@ fn rootfs(
                 }
                 lowers.push(l.diff_id.hex().to_string());
             }
+            let base = etc_base(cache)?;
+            lowers.push(base.to_string_lossy().into_owned());
             Ok(Rootfs::Overlay {
                 layers_dir: store.root().join("layers"),
                 lowers,
                 upper: dir.join("upper"),
                 work: dir.join("work"),
                 merged,
-                volatile,
+                volatile: true,
             })
         }
         (None, None) => bail!("no image and no --rootfs"),
@@ -206,7 +215,55 @@ fn join_user_network(
     Ok(())
 }
 
-/// /etc/hosts, /etc/hostname and /etc/resolv.conf, generated per container.
+/// The files den generates in every container's /etc.
+const ETC_FILES: [&str; 3] = ["hosts", "hostname", "resolv.conf"];
+
+/// The lowest layer of every image container's root, made once per store
+/// in `cache/etc-base`: `etc/hosts`, `etc/hostname` and `etc/resolv.conf`,
+/// empty. Images seldom ship them (Docker makes them at run time); without
+/// this layer every start would create them as mount points in the
+/// container's upper layer, copying `/etc` up: five inodes per run. Returns
+/// the layer's directory (its `diff` is the lower).
+fn etc_base(cache: &Path) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let base = cache.join("etc-base");
+    if base.join("diff/etc").join(ETC_FILES[2]).exists() {
+        return Ok(base);
+    }
+    // Beside the seccomp cache, which may have made `cache` already.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(crate::private::DIR_MODE)
+        .create(cache)
+        .with_context(|| format!("cannot create {}", cache.display()))?;
+    // Made aside and renamed into place: whole or absent, also when two
+    // dens make it at once.
+    let tmp = tempfile::Builder::new()
+        .prefix(".etc-base-")
+        .tempdir_in(cache)
+        .with_context(|| format!("cannot make a directory in {}", cache.display()))?;
+    let etc = tmp.path().join("diff/etc");
+    fs_err::create_dir_all(&etc)?;
+    for d in [tmp.path().join("diff"), etc.clone()] {
+        // Entered by the container's users when the image has no /etc.
+        fs_err::set_permissions(&d, std::fs::Permissions::from_mode(0o755))?;
+    }
+    for name in ETC_FILES {
+        fs_err::write(etc.join(name), "")?;
+    }
+    match fs_err::rename(tmp.path(), &base) {
+        Ok(()) => drop(tmp.keep()),
+        // Another den made it first; `tmp` is deleted when dropped.
+        Err(_) if base.join("diff/etc").join(ETC_FILES[2]).exists() => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(base)
+}
+
+/// /etc/hosts, /etc/hostname and /etc/resolv.conf, generated per container:
+/// on a user network, files in its directory (the network's other members
+/// add their names to `hosts`); otherwise only in the spec, written on a
+/// tmpfs of the container's mount namespace at each start (`Mount::File`).
 fn etc_files(
     dir: &Path,
     hostname: &str,
@@ -243,12 +300,19 @@ fn etc_files(
         (Network::None | Network::Container(_), true) => String::new(),
     };
     let files: [(&str, String); 3] = [
-        ("hosts", hosts),
-        ("hostname", format!("{hostname}\n")),
-        ("resolv.conf", resolv),
+        (ETC_FILES[0], hosts),
+        (ETC_FILES[1], format!("{hostname}\n")),
+        (ETC_FILES[2], resolv),
     ];
     let mut mounts = Vec::new();
     for (name, text) in files {
+        if !matches!(plan.network, Network::User(_)) {
+            mounts.push(Mount::File {
+                target: format!("/etc/{name}"),
+                content: text,
+            });
+            continue;
+        }
         let path: PathBuf = dir.join(name);
         fs_err::write(&path, text)?;
         mounts.push(Mount::Bind {

@@ -119,6 +119,10 @@ fn watch(supervisor: BorrowedFd<'_>, container: BorrowedFd<'_>, go: Option<Owned
     if let Some(go) = go {
         std::fs::File::from(go).write_all(b"g").ok();
     }
+    // The heap's free pages as the fork left them: shared with the
+    // supervisor until it trims its own, then this process's alone. The
+    // guard lives as long as the container and allocates nothing.
+    sys::release_free_memory();
     loop {
         let mut fds = [
             PollFd::new(&supervisor, PollFlags::IN),

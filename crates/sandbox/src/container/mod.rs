@@ -60,6 +60,7 @@ pub mod state;
 mod stop;
 mod supervisor;
 pub mod user;
+mod volatile;
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;

@@ -469,7 +469,8 @@ fn sys_read_only_recursive(root: &OwnedFd) -> Result<(), SetupError> {
 
 /// The user's volumes and tmpfs mounts, and den's generated /etc files.
 pub(super) fn mount_user(root: &OwnedFd, mounts: &[Mount]) -> Result<(), SetupError> {
-    for m in mounts {
+    let mut generated: Option<OwnedFd> = None;
+    for (n, m) in mounts.iter().enumerate() {
         match m {
             Mount::Bind {
                 source,
@@ -495,9 +496,88 @@ pub(super) fn mount_user(root: &OwnedFd, mounts: &[Mount]) -> Result<(), SetupEr
                 options,
                 "tmpfs",
             )?,
+            Mount::File { target, content } => {
+                let fs = match generated.take() {
+                    Some(fs) => fs,
+                    None => generated_tmpfs()?,
+                };
+                generated_file(&fs, &n.to_string(), root, target, content)?;
+                generated = Some(fs);
+            }
         }
     }
     Ok(())
+}
+
+fn generated_err(target: &str) -> impl Fn(rustix::io::Errno) -> SetupError + '_ {
+    move |e| SetupError::Mount {
+        what: "den's generated file".into(),
+        target: target.to_string(),
+        errno: nix::Error::from_raw(e.raw_os_error()),
+    }
+}
+
+/// A tmpfs mounted nowhere (the new mount API's detached mount), for den's
+/// generated files (`Mount::File`): only its files are bind-mounted into
+/// the root, and it goes away with the last of them.
+fn generated_tmpfs() -> Result<OwnedFd, SetupError> {
+    use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
+    let err = generated_err("a detached tmpfs");
+    let fs = rustix::mount::fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC).map_err(&err)?;
+    rustix::mount::fsconfig_set_string(&fs, "size", "64k").map_err(&err)?;
+    rustix::mount::fsconfig_set_string(&fs, "mode", "0755").map_err(&err)?;
+    rustix::mount::fsconfig_create(&fs).map_err(&err)?;
+    rustix::mount::fsmount(
+        &fs,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::MOUNT_ATTR_NOSUID
+            | MountAttrFlags::MOUNT_ATTR_NODEV
+            | MountAttrFlags::MOUNT_ATTR_NOEXEC,
+    )
+    .map_err(&err)
+}
+
+/// Writes `content` as file `name` of the detached tmpfs `fs` and binds it
+/// onto `target` inside the root (resolved there, made if missing).
+fn generated_file(
+    fs: &OwnedFd,
+    name: &str,
+    root: &OwnedFd,
+    target: &str,
+    content: &str,
+) -> Result<(), SetupError> {
+    use rustix::mount::{MoveMountFlags, OpenTreeFlags};
+    use std::io::Write;
+    let err = generated_err(target);
+    let file = rustix::fs::openat(
+        fs,
+        name,
+        OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::from_bits_truncate(0o644),
+    )
+    .map_err(&err)?;
+    std::fs::File::from(file)
+        .write_all(content.as_bytes())
+        .map_err(|e| SetupError::Io {
+            what: "write den's generated".into(),
+            path: target.into(),
+            source: e,
+        })?;
+    let tree = rustix::mount::open_tree(
+        fs,
+        name,
+        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )
+    .map_err(&err)?;
+    let at = resolve(root, target, Kind::File)?;
+    rustix::mount::move_mount(
+        &tree,
+        "",
+        &at,
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )
+    .map_err(&err)
 }
 
 /// An existing path inside the root, as an O_PATH fd; `None` if absent.

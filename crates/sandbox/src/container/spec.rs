@@ -79,10 +79,10 @@ pub enum Rootfs {
         upper: PathBuf,
         work: PathBuf,
         merged: PathBuf,
-        /// A `--rm` container's, mounted `volatile`: its unmount does not
-        /// sync the whole upper filesystem (tens of ms on a busy disk, paid
-        /// at every exit), the layer being deleted right after. Never for
-        /// a kept container, whose upper must survive a host crash.
+        /// Mounted `volatile`: its unmount does not sync the whole upper
+        /// filesystem (tens of ms on a busy disk, paid at every exit, and
+        /// by `rm -f`). The supervisor syncs a kept container's upper when
+        /// it stops and handles overlayfs's marker (`volatile`).
         #[serde(default)]
         volatile: bool,
     },
@@ -123,6 +123,15 @@ pub enum Mount {
         target: String,
         options: String,
     },
+    /// A file den generates (`/etc/hosts`, `/etc/hostname`,
+    /// `/etc/resolv.conf` of a container on no user network): written on a
+    /// small tmpfs of the container's own mount namespace and bind-mounted
+    /// on `target`, so a start creates no file on disk for it. Its content
+    /// lives in the spec; writes from the container last as long as the run.
+    File {
+        target: String,
+        content: String,
+    },
 }
 
 impl Mount {
@@ -131,7 +140,8 @@ impl Mount {
         match self {
             Self::Bind { target, .. }
             | Self::Volume { target, .. }
-            | Self::Tmpfs { target, .. } => target,
+            | Self::Tmpfs { target, .. }
+            | Self::File { target, .. } => target,
         }
     }
 }
