@@ -183,14 +183,7 @@ pub fn enter_filesystem(
                 }
             })?;
             super::mounts::make_private()?;
-            // Not volatile: overlayfs would leave its marker, and refuse
-            // the container's next mount (`volatile`); what cp writes is
-            // synced at this unmount.
-            let mut rootfs = spec.rootfs.clone();
-            if let super::spec::Rootfs::Overlay { volatile, .. } = &mut rootfs {
-                *volatile = false;
-            }
-            let merged = super::mounts::mount_root(&rootfs)?;
+            let merged = super::mounts::mount_root(&spec.rootfs)?;
             // Every path from here on, symlinks included, resolves inside
             // the container's root, as it would in the container.
             let fail = |errno| SetupError::Mount {
