@@ -8,7 +8,7 @@
 //!                     /spec.json     what the supervisor runs
 //!                     /upper /work   the overlay's writable layer
 //!                     /merged        the mount point of the root
-//!                     /hosts /hostname /resolv.conf   (on a user network only)
+//!                     /hosts /hostname /resolv.conf
 //! ROOT/containers/.new-<id>/         a container being created (under the lock)
 //! ROOT/containers/.rm-<id>/          a removed container being deleted (flocked
 //!                                    by its deleter while it works)

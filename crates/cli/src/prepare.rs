@@ -80,6 +80,7 @@ pub fn prepare_container(ctx: &Context, new: NewContainer<'_>) -> anyhow::Result
             image,
             args.rootfs.as_deref(),
             dir,
+            args.rm,
             &ctx.root.join("cache"),
         )?,
         read_only: args.read_only,
@@ -129,14 +130,14 @@ pub fn prepare_container(ctx: &Context, new: NewContainer<'_>) -> anyhow::Result
     Ok(spec)
 }
 
-/// Every image container's overlay is `volatile` (no sync at its
-/// unmount): `den_sandbox`'s supervisor syncs a kept container's upper
-/// layer when it stops, unless it is being removed.
+/// `volatile`: the container is removed when it exits (`--rm`), so its
+/// overlay need not sync at unmount.
 fn rootfs(
     store: &Store,
     image: Option<&ImageRecord>,
     dir_root: Option<&Path>,
     dir: &Path,
+    volatile: bool,
     cache: &Path,
 ) -> anyhow::Result<Rootfs> {
     let merged = dir.join("merged");
@@ -174,7 +175,7 @@ fn rootfs(
                 upper: dir.join("upper"),
                 work: dir.join("work"),
                 merged,
-                volatile: true,
+                volatile,
             })
         }
         (None, None) => bail!("no image and no --rootfs"),

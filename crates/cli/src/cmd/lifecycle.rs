@@ -221,18 +221,14 @@ pub fn remove_one(ctx: &Context, r: &Record, force: bool) -> anyhow::Result<()> 
 /// container's symlinks.
 fn delete_files(ctx: &Context, gone: &std::path::Path, id: &str) -> anyhow::Result<()> {
     use rustix::fs::{Mode, OFlags};
-    // overlayfs makes its `work/work` mode 000, and below it the marker of
-    // a volatile mount, `incompat/volatile`; `work` is the kernel's, never
-    // the container's, so these entries are no symlinks planted there.
-    let how = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    if let Ok(mut dir) = rustix::fs::open(gone.join("work"), how, Mode::empty()) {
-        for name in ["work", "incompat", "volatile"] {
-            rustix::fs::chmodat(&dir, name, Mode::RWXU, rustix::fs::AtFlags::empty()).ok();
-            match rustix::fs::openat(&dir, name, how, Mode::empty()) {
-                Ok(next) => dir = next,
-                Err(_) => break,
-            }
-        }
+    // overlayfs makes its `work/work` mode 000; `work` is the kernel's,
+    // never the container's, so its entry is no symlink planted there.
+    if let Ok(work) = rustix::fs::open(
+        gone.join("work"),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        rustix::fs::chmodat(&work, "work", Mode::RWXU, rustix::fs::AtFlags::empty()).ok();
     }
     if fs_err::remove_dir_all(gone).is_ok() {
         return Ok(());
@@ -281,7 +277,7 @@ fn supervisor_gone(containers: &Containers, id: &str, limit: Duration) -> bool {
 /// cannot be asked (its guard then kills the container); returns once the
 /// supervisor is gone. Never leaves a running container without its files.
 fn kill_now(containers: &Containers, r: &Record) -> anyhow::Result<()> {
-    if control::send_remove(&containers.dir_of(&r.id)).is_err() {
+    if control::send(&containers.dir_of(&r.id), 9, true).is_err() {
         let s = containers.state(&r.id);
         if s.supervisor_alive() {
             nix::sys::signal::kill(

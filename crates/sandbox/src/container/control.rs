@@ -10,10 +10,6 @@
 //!   not apply to it. When the init would never see signal N (`stop`),
 //!   the supervisor sends SIGKILL at once.
 //! - `health 0`: run the health check now (`den healthcheck run`).
-//! - `remove N`: `stop N` for `den rm -f`: the container is deleted next,
-//!   so the supervisor skips what only keeps it (`volatile`'s sync). Sent
-//!   with a `stop N` after it, which a supervisor of an older den (which
-//!   ignores `remove`) obeys and a current one repeats harmlessly.
 //!
 //! Opening the FIFO fails with ENXIO when no supervisor holds it, which is
 //! also how a caller learns the container is not running. SIGKILL and
@@ -55,7 +51,6 @@ pub fn listen(dir: &Path) -> std::io::Result<OwnedFd> {
 pub enum Request {
     Signal(i32),
     Stop(i32),
-    Remove(i32),
     Health,
 }
 
@@ -65,7 +60,6 @@ pub fn parse_request(line: &str) -> Option<Request> {
     match verb {
         "signal" => Some(Request::Signal(n)),
         "stop" => Some(Request::Stop(n)),
-        "remove" => Some(Request::Remove(n)),
         "health" => Some(Request::Health),
         _ => None,
     }
@@ -80,17 +74,6 @@ pub fn send(dir: &Path, signal: i32, stopping: bool) -> std::io::Result<()> {
     )?;
     let verb = if stopping { "stop" } else { "signal" };
     std::fs::File::from(fd).write_all(format!("{verb} {signal}\n").as_bytes())
-}
-
-/// `den rm -f`: asks the supervisor of the container in `dir` to kill it
-/// for its removal (`remove 9`, then `stop 9` for an older supervisor).
-pub fn send_remove(dir: &Path) -> std::io::Result<()> {
-    let fd = rustix::fs::open(
-        path(dir),
-        OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    std::fs::File::from(fd).write_all(b"remove 9\nstop 9\n")
 }
 
 /// Asks the supervisor of the container in `dir` to run its health check now.
@@ -134,7 +117,6 @@ mod tests {
         assert_eq!(parse_request("stop 15\n"), Some(Request::Stop(15)));
         assert_eq!(parse_request("signal 9"), Some(Request::Signal(9)));
         assert_eq!(parse_request("health 0"), Some(Request::Health));
-        assert_eq!(parse_request("remove 9"), Some(Request::Remove(9)));
         assert_eq!(parse_request("bogus"), None);
     }
 

@@ -45,13 +45,6 @@ pub enum SetupError {
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "the container's writable layer may have lost writes: its overlay was mounted \
-         volatile and the machine restarted while it was (marker {}); remove the container \
-         with `den rm`, or delete the marker if the machine shut down cleanly",
-        marker.display()
-    )]
-    VolatileLost { marker: PathBuf },
     #[error("unable to find user {0}: no matching entries in /etc/passwd")]
     UnknownUser(String),
     #[error("unable to find group {0}: no matching entries in /etc/group")]

@@ -60,7 +60,6 @@ pub mod state;
 mod stop;
 mod supervisor;
 pub mod user;
-mod volatile;
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;

@@ -79,10 +79,10 @@ pub enum Rootfs {
         upper: PathBuf,
         work: PathBuf,
         merged: PathBuf,
-        /// Mounted `volatile`: its unmount does not sync the whole upper
-        /// filesystem (tens of ms on a busy disk, paid at every exit, and
-        /// by `rm -f`). The supervisor syncs a kept container's upper when
-        /// it stops and handles overlayfs's marker (`volatile`).
+        /// A `--rm` container's, mounted `volatile`: its unmount does not
+        /// sync the whole upper filesystem (tens of ms on a busy disk, paid
+        /// at every exit), the layer being deleted right after. Never for
+        /// a kept container, whose upper must survive a host crash.
         #[serde(default)]
         volatile: bool,
     },

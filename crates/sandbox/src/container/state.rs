@@ -38,10 +38,6 @@ pub struct State {
     pub restarts: u32,
     /// Why the container could not start, if it could not.
     pub error: Option<String>,
-    /// The boot (`/proc/sys/kernel/random/boot_id`) its supervisor ran in:
-    /// whether a crash may have come since (`volatile`).
-    #[serde(default)]
-    pub boot_id: Option<String>,
 }
 
 /// The largest `state.json` a reader accepts (den writes a few hundred bytes).
@@ -68,7 +64,6 @@ impl State {
             finished_at: None,
             restarts: 0,
             error: None,
-            boot_id: None,
         }
     }
 

@@ -68,8 +68,6 @@ fn handled_signals() -> SigSet {
 /// Where requests from `den stop`/`den kill` arrive (`control`).
 struct Control {
     fifo: Option<std::fs::File>,
-    /// `den rm -f` asked: the container is deleted once it ends.
-    removing: bool,
 }
 
 impl Control {
@@ -84,7 +82,6 @@ impl Control {
                     Some(fd)
                 })
                 .map(std::fs::File::from),
-            removing: false,
         }
     }
 
@@ -94,17 +91,13 @@ impl Control {
             return Vec::new();
         };
         let mut buf = [0u8; 512];
-        let requests: Vec<_> = match f.read(&mut buf) {
+        match f.read(&mut buf) {
             Ok(n) => String::from_utf8_lossy(&buf[..n])
                 .lines()
                 .filter_map(super::control::parse_request)
                 .collect(),
             Err(_) => Vec::new(),
-        };
-        self.removing |= requests
-            .iter()
-            .any(|r| matches!(r, super::control::Request::Remove(_)));
-        requests
+        }
     }
 }
 
@@ -175,24 +168,19 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         })?,
         _ => None,
     };
-    let same_boot = same_boot(spec);
     let mut state = State::created(std::process::id() as i32);
-    state.boot_id = super::volatile::boot_id();
     save(spec, &state);
     let mut stopped = false;
     let result = loop {
         let size = hub.as_ref().and_then(|h| h.size);
-        // Restarts are in this supervisor's boot, as the first start may be.
-        let started = overlay_ready(spec, same_boot || state.restarts > 0).and_then(|()| {
-            start_once(
-                spec,
-                &prepared,
-                capture,
-                size,
-                (infra.as_ref(), cgroup.as_ref()),
-                joined.as_ref(),
-            )
-        });
+        let started = start_once(
+            spec,
+            &prepared,
+            capture,
+            size,
+            (infra.as_ref(), cgroup.as_ref()),
+            joined.as_ref(),
+        );
         let Started {
             mut child,
             mut guard,
@@ -201,7 +189,6 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         } = match started {
             Ok(c) => c,
             Err(e) => {
-                keep_upper(spec, &control);
                 state.status = Status::Exited;
                 state.exit_code = Some(e.exit_code());
                 state.error = Some(e.to_string());
@@ -251,11 +238,6 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         )?;
         drop(health);
         guard.finish();
-        let again = spec.restart.again(code, state.restarts, stopped);
-        // Before the state says exited: a `den start` may follow at once.
-        if !again {
-            keep_upper(spec, &control);
-        }
         state.status = Status::Exited;
         state.exit_code = Some(code);
         state.finished_at = Some(now_rfc3339());
@@ -263,16 +245,13 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         if let Some(h) = hub.as_mut() {
             h.finish_run(code);
         }
+        let again = spec.restart.again(code, state.restarts, stopped);
         // The network goes with this run; when there is no next run, the
         // supervisor exits right after and need not wait for pasta.
         if let Some(n) = network {
             n.finish(again);
         }
-        if !again {
-            break Ok(code);
-        }
-        if !backoff(&sfd, &mut control, state.restarts, &mut stopped) {
-            keep_upper(spec, &control);
+        if !again || !backoff(&sfd, &mut control, state.restarts, &mut stopped) {
             break Ok(code);
         }
         state.restarts += 1;
@@ -297,50 +276,6 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         }
     }
     result
-}
-
-/// After a kept container's last run (not when `den rm -f` ends it): its
-/// upper layer synced and the volatile marker gone (`volatile`).
-fn keep_upper(spec: &ContainerSpec, control: &Control) {
-    if let Some((upper, work)) = volatile_overlay(spec)
-        && spec.remove_when_done.is_none()
-        && !control.removing
-    {
-        super::volatile::make_durable(upper, work);
-    }
-}
-
-/// Whether the container's previous start was in this boot (its
-/// `state.json`, read before this supervisor replaces it).
-fn same_boot(spec: &ContainerSpec) -> bool {
-    let before = spec
-        .state_dir
-        .as_deref()
-        .and_then(State::read)
-        .and_then(|s| s.boot_id);
-    before.is_some() && before == super::volatile::boot_id()
-}
-
-/// The upper and work directories of a volatile overlay root.
-fn volatile_overlay(spec: &ContainerSpec) -> Option<(&std::path::Path, &std::path::Path)> {
-    match &spec.rootfs {
-        super::spec::Rootfs::Overlay {
-            upper,
-            work,
-            volatile: true,
-            ..
-        } => Some((upper, work)),
-        _ => None,
-    }
-}
-
-/// Before a run: overlayfs's volatile marker of an earlier run cleared,
-/// when `same_boot` says no crash came between (`volatile`).
-fn overlay_ready(spec: &ContainerSpec, same_boot: bool) -> Result<(), SetupError> {
-    match volatile_overlay(spec) {
-        Some((_, work)) => super::volatile::clear_marker(work, same_boot),
-        None => Ok(()),
-    }
 }
 
 fn save(spec: &ContainerSpec, state: &State) {
@@ -373,9 +308,7 @@ fn backoff(sfd: &SignalFd, control: &mut Control, restarts: u32, stopped: &mut b
         let stop = control.read().iter().any(|r| {
             matches!(
                 r,
-                super::control::Request::Stop(_)
-                    | super::control::Request::Remove(_)
-                    | super::control::Request::Signal(9)
+                super::control::Request::Stop(_) | super::control::Request::Signal(9)
             )
         });
         if term || stop {
@@ -603,7 +536,7 @@ fn watch(
                     // After the exit there is nothing left to signal.
                     _ if exit.is_some() => continue,
                     super::control::Request::Signal(n) => (n, false),
-                    super::control::Request::Stop(n) | super::control::Request::Remove(n) => {
+                    super::control::Request::Stop(n) => {
                         (super::stop::signal_for(child.pid().as_raw(), n), true)
                     }
                     super::control::Request::Health => {
