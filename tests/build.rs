@@ -1143,12 +1143,13 @@ fn builder_prune_frees_the_cache_and_system_df_shows_it() {
     let env = require_env!();
     let mut sb = sandbox(&env);
     sb.set_timeout(Duration::from_secs(300));
-    // Stage b's layer is the cache's alone: the image has only the file
-    // copied from it.
+    // Stage b's layer is the cache's alone: the image has only one of its
+    // files (with /f alone, the COPY's layer could be the same tar, the
+    // same layer, when both are made within one second).
     sb.write_file(
         "bp/Dockerfile",
         "FROM busybox AS b\n\
-         RUN head -c 200000 /dev/zero > /f\n\
+         RUN head -c 200000 /dev/zero > /f && echo only-in-b > /g\n\
          FROM busybox\n\
          RUN --mount=type=cache,target=/c head -c 300000 /dev/zero > /c/big\n\
          COPY --from=b /f /f\n",

@@ -358,7 +358,9 @@ fn stats_without_a_cgroup_says_why_and_counts_pids() {
     assert_eq!(out, "plain 3\n", "a Go template on stats' fields");
     let err = sb.den_fail(&["stats", "--no-stream", "--format", "{{.Nope}}"], 125);
     assert!(
-        err.starts_with("den: --format `{{.Nope}}`: can't evaluate field Nope"),
+        err.lines().last().unwrap_or_default().starts_with(
+            "den: --format `{{.Nope}}`: can't evaluate field Nope: the fields here are"
+        ),
         "{err}"
     );
     sb.den_ok(&["rm", "-f", "plain"]);

@@ -607,11 +607,32 @@ pub struct RunArgs {
     pub log_opts: Vec<String>,
     #[command(flatten)]
     pub registry: RegistryFlags,
-    /// The image (or, with --rootfs, the command).
-    pub image: Option<String>,
-    /// Command and arguments.
-    #[arg(allow_hyphen_values = true)]
-    pub command: Vec<String>,
+    /// The image, then the command and its arguments (with --rootfs: only
+    /// the command). Everything after the image is the command's, flags
+    /// too, as in Docker (`den run --entrypoint sh IMAGE -c 'echo hi'`):
+    /// one positional, because clap stops reading flags only inside the
+    /// trailing one.
+    #[arg(value_name = "IMAGE [COMMAND [ARG...]]", trailing_var_arg = true)]
+    pub image_and_command: Vec<String>,
+}
+
+impl RunArgs {
+    /// The first word after the flags: the image (with --rootfs, the
+    /// command's first word).
+    pub fn image(&self) -> Option<&str> {
+        self.image_and_command.first().map(String::as_str)
+    }
+
+    /// What follows the image.
+    pub fn command(&self) -> &[String] {
+        self.image_and_command.get(1..).unwrap_or_default()
+    }
+
+    /// Replaces what follows the image.
+    pub fn set_command(&mut self, command: &[String]) {
+        self.image_and_command.truncate(1);
+        self.image_and_command.extend(command.iter().cloned());
+    }
 }
 
 /// `den run`'s resource limits: `--ulimit` everywhere (setrlimit), the

@@ -621,6 +621,41 @@ mod tests {
         )
     }
 
+    fn parse_run(argv: &[&str]) -> Result<Box<crate::args::RunArgs>, clap::Error> {
+        use clap::Parser;
+        match crate::args::Cli::try_parse_from(argv)?.command {
+            crate::args::Command::Run(a) => Ok(a),
+            _ => panic!("parsed as another command"),
+        }
+    }
+
+    /// Everything after the image is the command's, even words that are
+    /// den run flags (`-c` is `--cpu-shares`), as in Docker.
+    #[test]
+    fn words_after_the_image_belong_to_the_command() {
+        let a = parse_run(&[
+            "den",
+            "run",
+            "--entrypoint",
+            "sh",
+            "img",
+            "-c",
+            "echo hi",
+            "-e",
+            "X",
+        ])
+        .unwrap();
+        assert_eq!(a.image(), Some("img"));
+        assert_eq!(a.command(), ["-c", "echo hi", "-e", "X"]);
+        assert_eq!(a.entrypoint.as_deref(), Some("sh"));
+        assert!(a.process.env.is_empty(), "{:?}", a.process.env);
+        let a = parse_run(&["den", "run", "-e", "A=1", "img"]).unwrap();
+        assert_eq!((a.image(), a.command()), (Some("img"), &[][..]));
+        assert_eq!(a.process.env, ["A=1"]);
+        let e = parse_run(&["den", "run", "--no-such-flag", "img"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument, "{e}");
+    }
+
     #[test]
     fn shared_flags_have_one_help() {
         use clap::CommandFactory;

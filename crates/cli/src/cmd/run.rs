@@ -106,23 +106,14 @@ pub(crate) fn create(ctx: &Context, args: &RunArgs) -> anyhow::Result<Made> {
     crate::health::check(&args.health, None)?;
     let store = ctx.store()?;
     let (image, config, command_in) = match &args.rootfs {
-        Some(_) => (
-            None,
-            ImageConfig::default(),
-            [
-                args.image.clone().into_iter().collect(),
-                args.command.clone(),
-            ]
-            .concat(),
-        ),
+        Some(_) => (None, ImageConfig::default(), args.image_and_command.clone()),
         None => {
             let name = args
-                .image
-                .as_deref()
+                .image()
                 .context("no image given: den run [OPTIONS] IMAGE [COMMAND]")?;
             let image = find_or_pull(ctx, &store, name, args)?;
             let config = ImageConfig::read(&store, &image)?;
-            (Some(image), config, args.command.clone())
+            (Some(image), config, args.command().to_vec())
         }
     };
     den_sandbox::trace::phase("store");
@@ -140,7 +131,7 @@ pub(crate) fn create(ctx: &Context, args: &RunArgs) -> anyhow::Result<Made> {
         id: id.clone(),
         name,
         image_id: image.as_ref().map(|i| i.id.to_string()),
-        image: args.image.clone().unwrap_or_default(),
+        image: args.image().unwrap_or_default().to_string(),
         command: process_args.clone(),
         created: chrono::Utc::now().to_rfc3339(),
         layers: image

@@ -160,7 +160,7 @@ pub fn run(ctx: &Context, p: &Project, a: &RunArgs) -> anyhow::Result<i32> {
         args.process.user = a.process.user.clone();
     }
     if !a.command.is_empty() {
-        args.command = a.command.clone();
+        args.set_command(&a.command);
     }
     crate::cmd::run::run(ctx, &args)
 }
