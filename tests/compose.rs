@@ -214,6 +214,9 @@ fn services_reach_each_other_by_name_and_alias() {
     };
     let got = retry("api by name from web", Duration::from_secs(30), || {
         let o = sb.den(&["exec", "demo-web-1", "python3", "-c", &fetch("http://api/")]);
+        if !o.status.success() {
+            eprintln!("not yet: {}", stderr(&o));
+        }
         o.status.success().then(|| stdout(&o))
     });
     assert_eq!(got.trim(), "200");
@@ -1110,6 +1113,9 @@ fn network_mode_service_and_run_network_container_share_the_namespace() {
                     "-c",
                     FETCH,
                 ]);
+                if !o.status.success() {
+                    eprintln!("not yet: {}", stderr(&o));
+                }
                 o.status.success().then(|| stdout(&o))
             },
         );

@@ -51,9 +51,7 @@ pub fn prepare_container(ctx: &Context, new: NewContainer<'_>) -> anyhow::Result
     let hostname = match (&args.hostname, &plan.network) {
         (Some(h), _) => h.clone(),
         // Docker's rule: the name of the container whose network it joins.
-        (None, Network::Container(j)) => fs_err::read_to_string(j.dir.join("hostname"))?
-            .trim()
-            .to_string(),
+        (None, Network::Container(j)) => joined_spec(&j.dir)?.hostname,
         (None, _) => id[..12].to_string(),
     };
     let mut plan = plan;
@@ -261,6 +259,14 @@ fn etc_base(cache: &Path) -> anyhow::Result<PathBuf> {
     Ok(base)
 }
 
+/// The spec of the container whose network namespace a new one joins: its
+/// hostname and its /etc files (files in its directory on a user network,
+/// `Mount::File`s otherwise) are the joiner's too.
+fn joined_spec(dir: &Path) -> anyhow::Result<ContainerSpec> {
+    let path = dir.join("spec.json");
+    ContainerSpec::read(&path).with_context(|| format!("cannot read {}", path.display()))
+}
+
 /// /etc/hosts, /etc/hostname and /etc/resolv.conf, generated per container:
 /// on a user network, files in its directory (the network's other members
 /// add their names to `hosts`); otherwise only in the spec, written on a
@@ -273,13 +279,11 @@ fn etc_files(
     // On another container's network: its files, shared (its /etc/hosts
     // grows as containers join its user network).
     if let Network::Container(j) = &plan.network {
-        return Ok(["hosts", "hostname", "resolv.conf"]
+        let etc: Vec<String> = ETC_FILES.iter().map(|n| format!("/etc/{n}")).collect();
+        return Ok(joined_spec(&j.dir)?
+            .mounts
             .into_iter()
-            .map(|name| Mount::Bind {
-                source: j.dir.join(name),
-                target: format!("/etc/{name}"),
-                read_only: false,
-            })
+            .filter(|m| etc.iter().any(|t| t == m.target()))
             .collect());
     }
     let mut hosts = format!(
