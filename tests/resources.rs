@@ -70,6 +70,24 @@ fn ulimit_is_visible_inside_and_refused_above_the_hard_limit() {
             ["Max", "open", "files", "512", "1024", "files"],
             "{out}"
         );
+        // What `den exec` runs in the container has its limits too.
+        sb.den_ok(&[
+            "run",
+            "-d",
+            "--name",
+            "lim",
+            "--ulimit",
+            "nofile=256:512",
+            "busybox",
+            "sleep",
+            "300",
+        ]);
+        assert_eq!(
+            sb.den_ok(&["exec", "lim", "sh", "-c", "ulimit -n; ulimit -Hn"]),
+            "256\n512\n",
+            "den exec keeps the container's --ulimit"
+        );
+        sb.den_ok(&["rm", "-f", "lim"]);
 
         // Above the hard limit the user has: the kernel's EPERM, one line.
         let hard = sb.sh_ok("ulimit -Hn").trim().to_string();

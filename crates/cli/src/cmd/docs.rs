@@ -10,9 +10,18 @@ use clap::CommandFactory;
 use crate::args::Cli;
 
 /// The completion script for `shell` on stdout.
+/// Written from a buffer: clap_complete panics on a write error, and a
+/// reader that stops early (`| head`) is not one.
 pub fn completion(shell: clap_complete::Shell) -> anyhow::Result<i32> {
-    clap_complete::generate(shell, &mut Cli::command(), "den", &mut std::io::stdout());
-    Ok(0)
+    use std::io::Write as _;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "den", &mut script);
+    match std::io::stdout().lock().write_all(&script) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("writing the completion script")?
+        }
+        _ => Ok(0),
+    }
 }
 
 /// `den.1` and one page per visible subcommand (`den-run.1`,

@@ -148,6 +148,9 @@ fn run_in_container(
     enter_workdir(&cwd).at(Step::EnterWorkdir)?;
     let program = exec::find(&req.args[0], &env).at(Step::FindCommand)?;
     sys::cloexec_from(3);
+    // The container's --ulimit values hold for what runs in it later too,
+    // as with Docker's exec.
+    super::rlimit::apply(&spec.ulimits).at(Step::Ulimits)?;
     security::apply(prepared, &user).at(Step::Privileges)?;
     supervised_signals().thread_unblock().ok();
     Err(exec::exec(&program, &req.args, &env)).at(Step::Exec)
