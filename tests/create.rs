@@ -5,22 +5,10 @@
 use std::io::Write;
 use std::process::Stdio;
 
-use den_tests::{TestEnv, UserSandbox, require_env, stderr, stdout};
+use den_tests::{TestEnv, UserSandbox, inspect, require_env, stderr, stdout};
 
 fn sandbox(env: &TestEnv, sub: bool) -> UserSandbox {
-    let sb = if sub {
-        env.sandbox_sub()
-    } else {
-        env.sandbox_nosub()
-    };
-    sb.write_registries_conf(&den_tests::mirror_conf("docker.io", &env.registry));
-    sb.den_ok(&["pull", "-q", "busybox"]);
-    sb
-}
-
-fn inspect(sb: &UserSandbox, name: &str) -> serde_json::Value {
-    let v: serde_json::Value = serde_json::from_str(&sb.den_ok(&["inspect", name])).unwrap();
-    v[0].clone()
+    den_tests::mirrored_sandbox(env, sub, true)
 }
 
 /// The `ps -a` row of the container `name`.

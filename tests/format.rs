@@ -6,10 +6,7 @@
 use den_tests::{TestEnv, UserSandbox, require_env, stdout};
 
 fn sandbox(env: &TestEnv) -> UserSandbox {
-    let sb = env.sandbox_sub();
-    sb.write_registries_conf(&den_tests::mirror_conf("docker.io", &env.registry));
-    sb.den_ok(&["pull", "-q", "busybox"]);
-    sb
+    den_tests::mirrored_sandbox(env, true, true)
 }
 
 /// `ps` and `inspect` with templates on a running container with a label

@@ -14,14 +14,7 @@ const ATTACHED: [&str; 11] = [
 ];
 
 fn sandbox(env: &TestEnv, sub: bool) -> UserSandbox {
-    let sb = if sub {
-        env.sandbox_sub()
-    } else {
-        env.sandbox_nosub()
-    };
-    sb.write_registries_conf(&den_tests::mirror_conf("docker.io", &env.registry));
-    sb.den_ok(&["pull", "-q", "busybox"]);
-    sb
+    den_tests::mirrored_sandbox(env, sub, true)
 }
 
 /// The trace lines of `err`: (phase, total ms), in order; panics on a

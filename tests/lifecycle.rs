@@ -10,10 +10,7 @@ use std::time::{Duration, Instant};
 use den_tests::{TestEnv, UserSandbox, inspect, require_env, stderr, stdout, wait_for};
 
 fn sandbox(env: &TestEnv) -> UserSandbox {
-    let sb = env.sandbox_sub();
-    sb.write_registries_conf(&den_tests::mirror_conf("docker.io", &env.registry));
-    sb.den_ok(&["pull", "-q", "busybox"]);
-    sb
+    den_tests::mirrored_sandbox(env, true, true)
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use den_tests::{UserSandbox, require_env, stderr, stdout};
+use den_tests::{UserSandbox, inspect, require_env, stderr, stdout};
 
 /// What `den run` says on this host (a hybrid v1/v2 hierarchy, nothing
 /// delegated) after "cannot apply FLAGS … controller(s): ".
@@ -17,11 +17,6 @@ const NO_CGROUP: &str = "/sys/fs/cgroup is a hybrid v1/v2 hierarchy whose v2 par
      controllers for users; boot with systemd.unified_cgroup_hierarchy=1 and delegate a cgroup \
      to your user (systemd: user@.service with Delegate=yes), or run without resource limits; \
      `den system check` shows the cgroup state";
-
-fn inspect(sb: &UserSandbox, name: &str) -> serde_json::Value {
-    let v: serde_json::Value = serde_json::from_str(&sb.den_ok(&["inspect", name])).unwrap();
-    v[0].clone()
-}
 
 /// This host's hierarchy is the one the refusal texts describe.
 fn hybrid_host() -> bool {

@@ -557,6 +557,21 @@ pub fn sandbox(env: &TestEnv) -> UserSandbox {
     sb
 }
 
+/// [`sandbox`] for either test user (`sub`: the one with subordinate ids),
+/// with busybox already pulled when `busybox` is set.
+pub fn mirrored_sandbox(env: &TestEnv, sub: bool, busybox: bool) -> UserSandbox {
+    let sb = if sub {
+        env.sandbox_sub()
+    } else {
+        env.sandbox_nosub()
+    };
+    sb.write_registries_conf(&mirror_conf("docker.io", &env.registry));
+    if busybox {
+        sb.den_ok(&["pull", "-q", "busybox"]);
+    }
+    sb
+}
+
 /// A loopback TCP port nothing listens on (just now).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
