@@ -205,7 +205,12 @@ fn join_user_network(
         hosts.push((m.names.join(" "), m.ip.clone()));
         // Appending keeps the file's inode, which the running container has bind-mounted.
         let theirs = containers.dir_of(&cid).join("hosts");
-        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&theirs) {
+        // Created if that member has not written its own yet (it appends).
+        if let Ok(mut f) = fs_err::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&theirs)
+        {
             use std::io::Write;
             writeln!(f, "{}\t{}", me.ip, names.join(" ")).ok();
         }
@@ -319,7 +324,14 @@ fn etc_files(
             continue;
         }
         let path: PathBuf = dir.join(name);
-        fs_err::write(&path, text)?;
+        // Appended, never truncated: a member that joined after this
+        // container listed the network may already have added its line.
+        use std::io::Write as _;
+        fs_err::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?
+            .write_all(text.as_bytes())?;
         mounts.push(Mount::Bind {
             source: path,
             target: format!("/etc/{name}"),
