@@ -22,14 +22,33 @@ use crate::volumes::Volumes;
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct ProcessFlags {
     /// Set an environment variable (KEY=VALUE, or KEY to copy it from den's environment).
-    #[arg(short, long = "env", value_name = "KEY[=VALUE]")]
+    #[arg(short, long = "env", value_name = "KEY[=VALUE]", value_parser = env_flag)]
     pub env: Vec<String>,
-    /// Working directory inside the container.
-    #[arg(short, long, value_name = "DIR")]
+    /// Working directory inside the container (an absolute path).
+    #[arg(short, long, value_name = "DIR", value_parser = workdir_flag)]
     pub workdir: Option<String>,
     /// User to run as: uid[:gid] or name[:group].
     #[arg(short, long)]
     pub user: Option<String>,
+}
+
+/// `-e`: Docker refuses an empty name (`-e =x`) rather than passing it on.
+fn env_flag(e: &str) -> Result<String, String> {
+    if e.is_empty() || e.starts_with('=') {
+        return Err(format!("the variable's name before `=` is empty in `{e}`"));
+    }
+    Ok(e.to_string())
+}
+
+/// `-w`: a relative directory would depend on where the image left off;
+/// Docker refuses it too.
+fn workdir_flag(w: &str) -> Result<String, String> {
+    if !w.starts_with('/') {
+        return Err(format!(
+            "the working directory `{w}` must be an absolute path inside the container"
+        ));
+    }
+    Ok(w.to_string())
 }
 
 /// `-i`, `-t`, for `den run` and `den exec` (compose's commands take `-T`).
@@ -654,6 +673,43 @@ mod tests {
         assert_eq!(a.process.env, ["A=1"]);
         let e = parse_run(&["den", "run", "--no-such-flag", "img"]).unwrap_err();
         assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument, "{e}");
+    }
+
+    /// Docker's refusals: `-e =x` and a relative `-w`, for run and exec alike.
+    #[test]
+    fn empty_env_names_and_relative_workdirs_are_refused() {
+        use clap::Parser;
+        for argv in [
+            &["den", "run", "-e", "=x", "img"][..],
+            &["den", "exec", "-e", "=x", "c", "true"],
+        ] {
+            let e = crate::args::Cli::try_parse_from(argv)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("the variable's name before `=` is empty in `=x`"),
+                "{e}"
+            );
+        }
+        for argv in [
+            &["den", "run", "-w", "rel", "img"][..],
+            &["den", "exec", "-w", "rel", "c", "true"],
+        ] {
+            let e = crate::args::Cli::try_parse_from(argv)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(
+                    "the working directory `rel` must be an absolute path inside the container"
+                ),
+                "{e}"
+            );
+        }
+        let a = parse_run(&["den", "run", "-w", "/srv", "-e", "A", "img"]).unwrap();
+        assert_eq!(
+            (a.process.workdir.as_deref(), &a.process.env[..]),
+            (Some("/srv"), &["A".to_string()][..])
+        );
     }
 
     #[test]
