@@ -49,6 +49,7 @@ pub mod members;
 mod mounts;
 mod netns;
 mod network;
+pub mod nsfds;
 mod prefill;
 pub mod pty;
 pub mod report;
@@ -192,13 +193,13 @@ fn container_main(
     prepared: &security::Prepared,
     net: Option<network::NetJoin>,
     report: ReportTx,
-    guarded: OwnedFd,
+    (guarded, ns): (OwnedFd, nsfds::HandoverTx),
 ) -> i32 {
     // Until the guard watches (and the ids change, which clears it): if the
     // supervisor dies, the container dies with it (see `guard`).
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ok();
     let mut report = Some(report);
-    let failed = match setup_and_exec(spec, prepared, net, &mut report, guarded) {
+    let failed = match setup_and_exec(spec, prepared, net, &mut report, (guarded, ns)) {
         Ok(never) => match never {},
         Err(f) => f,
     };
@@ -216,10 +217,13 @@ fn setup_and_exec(
     prepared: &security::Prepared,
     mut net: Option<network::NetJoin>,
     report: &mut Option<ReportTx>,
-    guarded: OwnedFd,
+    (guarded, ns): (OwnedFd, nsfds::HandoverTx),
 ) -> Result<std::convert::Infallible, Failed> {
     // Stage 1, filesystem. After it: the process sees only the container's tree.
     unshare_container_namespaces(&spec.network, net.as_ref()).at(Step::Namespaces)?;
+    // The supervisor keeps them: den exec never opens /proc/PID/ns of a
+    // container process (`nsfds`), so --init's PID 1 can be non-dumpable.
+    ns.send().at(Step::Namespaces)?;
     let (merged, root) = mount_root(spec).at(Step::RootFs)?;
     let console = spec
         .process
