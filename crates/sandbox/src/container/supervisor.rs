@@ -239,6 +239,8 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
             &mut stopped,
         )?;
         drop(health);
+        // Before the state says it exited: no den exec joins what is left.
+        drop(ns);
         guard.finish();
         state.status = Status::Exited;
         state.exit_code = Some(code);
