@@ -10,12 +10,14 @@
 //!          then fork the guard (see `guard`)     │
 //!       5. read the report channel: the step     │
 //!          that failed, or EOF when exec worked  │
+//!          (then serve its namespaces, `nsfds`)  │
 //!       6. forward signals, reap; with --rm,     │
 //!          delete the container's directory;     │
 //!          exit with the container's status      │
 //!                                                └─ container process, PID 1
 //!                                                   4.  unshare mount, uts, ipc, cgroup
-//!                                                       (+ net for --network none)
+//!                                                       (+ net for --network none); send
+//!                                                       them to the supervisor (`nsfds`)
 //!                                                   4a. filesystem: overlay root, new volumes
 //!                                                       filled from the image, /proc, /dev, /sys,
 //!                                                       volumes, masked paths, pivot_root
@@ -26,7 +28,7 @@
 //!                                                       its cgroup) landlock, seccomp,
 //!                                                       bounding set, ids, caps, no_new_privs
 //!                                                       (only when asked)
-//!                                                   4d. exec the command (or --init)
+//!                                                   4d. exec the command (or --init, non-dumpable)
 //! ```
 //!
 //! A failure in step 4 is sent over the report channel (`report`, on
