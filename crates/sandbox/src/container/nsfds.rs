@@ -156,17 +156,24 @@ impl Namespaces {
     /// must be running).
     pub fn fetch(dir: &Path) -> Result<Self, SetupError> {
         let path = dir.join(SOCKET);
-        let refused = |why: &str| {
-            io_err(
-                "receive the container's namespaces from",
-                &path,
-                std::io::Error::other(format!("{why}: is the container running?")),
-            )
+        let advice = |e: std::io::Error| {
+            let hint = match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    "a den without it started the container: restart it with `den restart`"
+                }
+                std::io::ErrorKind::ConnectionRefused => "is the container running?",
+                _ => return e,
+            };
+            std::io::Error::new(e.kind(), format!("{e}: {hint}"))
         };
-        let stream = connect(dir).map_err(|e| io_err("connect to", &path, e))?;
+        let stream = connect(dir).map_err(|e| io_err("connect to", &path, advice(e)))?;
         match recv(stream.as_fd()).map_err(|e| io_err("read", &path, e))? {
             Some(ns) => Ok(ns),
-            None => Err(refused("the supervisor sent no namespaces")),
+            None => Err(io_err(
+                "receive the container's namespaces from",
+                &path,
+                std::io::Error::other("the supervisor sent none: is the container running?"),
+            )),
         }
     }
 }
