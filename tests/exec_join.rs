@@ -171,12 +171,25 @@ while True:
 
 /// The socket is the user's alone: 0600 in the 0700 container directory, so
 /// another user cannot reach it, and the supervisor answers nobody but the
-/// directory's owner (here: the host's root, which can reach it).
+/// directory's owner (here: the host's root, which can reach it). With
+/// `--userns=keep-id` the supervisor is a subordinate id outside: the
+/// socket is still the user's, and den exec joins.
 #[test]
 fn namespace_socket_answers_only_the_user() {
     let env = require_env!();
     let sb = mirrored_sandbox(&env, true, true);
-    sb.den_ok(&["run", "-d", "--name", "sock", "busybox", "sleep", "300"]);
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--userns=keep-id",
+        "--name",
+        "sock",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let uid = sb.den_ok(&["exec", "sock", "id", "-u"]);
+    assert_eq!(uid.trim(), sb.uid().to_string(), "keep-id: the user's id");
     let path = container_dir(&sb, "sock").join("ns.sock");
     let meta = std::fs::metadata(&path).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
