@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use den_image::unpack::{UnpackOptions, unpack_layer};
 use den_sandbox::container::join;
+use den_sandbox::container::nsfds::Namespaces;
 use den_sandbox::container::spec::ContainerSpec;
 use den_sandbox::container::state::Status;
 use den_sandbox::idmap::IdMapping;
@@ -243,8 +244,11 @@ pub fn container_side(
     let spec: ContainerSpec =
         serde_json::from_slice(&fs_err::read(containers.dir_of(id).join("spec.json"))?)?;
     let state = containers.state(id);
-    let running = (state.status == Status::Running).then_some((state.supervisor_pid, state.pid));
-    let root = join::enter_filesystem(&spec, running, mapping)?;
+    let running = match state.status == Status::Running {
+        true => Some(Namespaces::fetch(&containers.dir_of(id))?),
+        false => None,
+    };
+    let root = join::enter_filesystem(&spec, running.as_ref(), mapping)?;
     match op {
         "stat" => {
             println!(

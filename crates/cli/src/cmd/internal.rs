@@ -4,6 +4,7 @@
 
 use den_image::digest::Digest;
 use den_image::unpack::UnpackOptions;
+use den_sandbox::container::nsfds::Namespaces;
 use den_sandbox::container::spec::ContainerSpec;
 use den_sandbox::idmap::IdMapping;
 use den_sandbox::userns::enter_user_namespace;
@@ -117,8 +118,10 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
 
 /// `den top`'s child: joins the container's user namespace, lists its processes.
 fn top(ctx: &Context, id: &str) -> anyhow::Result<i32> {
-    let state = crate::containers::Containers::open(&ctx.root)?.state(id);
-    let procs = den_sandbox::container::join::processes(state.supervisor_pid, state.pid)?;
+    let containers = crate::containers::Containers::open(&ctx.root)?;
+    let state = containers.state(id);
+    let ns = Namespaces::fetch(&containers.dir_of(id))?;
+    let procs = den_sandbox::container::join::processes(&ns, state.pid)?;
     let rows: Vec<Vec<String>> = procs
         .iter()
         .map(|p| {
@@ -166,13 +169,11 @@ fn exec(ctx: &Context, mapping: &IdMapping, id: &str, request: &str) -> anyhow::
     let containers = crate::containers::Containers::open(&ctx.root)?;
     let dir = containers.dir_of(id);
     let spec = ContainerSpec::read(&dir.join("spec.json"))?;
-    let state = containers.state(id);
     let req: den_sandbox::container::join::ExecRequest = serde_json::from_str(request)?;
     let single = matches!(mapping, IdMapping::Single { .. });
-    Ok(report(
-        den_sandbox::container::join::exec_in(&spec, state.supervisor_pid, state.pid, &req, single),
-        false,
-    ))
+    let joined = Namespaces::fetch(&dir)
+        .and_then(|ns| den_sandbox::container::join::exec_in(&spec, &ns, &req, single));
+    Ok(report(joined, false))
 }
 
 /// `den __internal commit-upper`: a RUN step's overlay upper directory as

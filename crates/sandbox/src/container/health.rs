@@ -9,7 +9,8 @@
 //! supervisor (in the container's user namespace) ──fork──► probe
 //!   polls: the probe's output pipe (kept up to      1. stdin /dev/null, stdout and stderr
 //!   MAX_OUTPUT bytes, the rest read and dropped)       the output pipe
-//!   and its verdict channel                          2. join the init's namespaces and fork
+//!   and its verdict channel                          2. join the container's namespaces (the
+//!                                                       supervisor's handles, `nsfds`) and fork
 //!                                                       the command as `den exec` does
 //!                                                       (`join::spawn`: same user, env,
 //!                                                       seccomp, capabilities)
@@ -39,6 +40,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::join::{self, ExecRequest};
+use super::nsfds::Namespaces;
 use super::spec::ContainerSpec;
 use super::state::now_rfc3339;
 use super::{SetupError, security};
@@ -252,7 +254,7 @@ pub(super) struct Runner<'a> {
     check: &'a Check,
     spec: &'a ContainerSpec,
     prepared: &'a security::Prepared,
-    init: i32,
+    ns: &'a Namespaces,
     started: Instant,
     next: Instant,
     /// A probe was asked for (`den healthcheck run`) while one ran.
@@ -262,20 +264,20 @@ pub(super) struct Runner<'a> {
 }
 
 impl<'a> Runner<'a> {
-    /// For one run of the container whose init is `init` (host pid); its
-    /// health starts as `starting`.
+    /// For one run of the container whose namespaces are `ns`; its health
+    /// starts as `starting`.
     pub(super) fn new(
         check: &'a Check,
         spec: &'a ContainerSpec,
         prepared: &'a security::Prepared,
-        init: i32,
+        ns: &'a Namespaces,
     ) -> Self {
         let now = Instant::now();
         let mut r = Runner {
             check,
             spec,
             prepared,
-            init,
+            ns,
             started: now,
             next: now,
             again: false,
@@ -342,7 +344,7 @@ impl<'a> Runner<'a> {
 
     fn start(&mut self) {
         let start = now_rfc3339();
-        match spawn_probe(self.spec, self.prepared, self.init, self.check) {
+        match spawn_probe(self.spec, self.prepared, self.ns, self.check) {
             Ok((child, output, verdict)) => {
                 self.running = Some(Running {
                     child,
@@ -447,7 +449,7 @@ type Probing = (sys::ForkedChild, std::fs::File, VerdictRx);
 fn spawn_probe(
     spec: &ContainerSpec,
     prepared: &security::Prepared,
-    init: i32,
+    ns: &Namespaces,
     check: &Check,
 ) -> Result<Probing, SetupError> {
     let flags = rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK;
@@ -465,7 +467,7 @@ fn spawn_probe(
         terminal: false,
     };
     let (child, verdict, out_r) = fork_reporting(false, out_r, move |tx| {
-        probe_main(spec, prepared, init, &req, timeout, out_w, tx)
+        probe_main(spec, prepared, ns, &req, timeout, out_w, tx)
     })?;
     Ok((child, out_r.into(), verdict))
 }
@@ -474,7 +476,7 @@ fn spawn_probe(
 fn probe_main(
     spec: &ContainerSpec,
     prepared: &security::Prepared,
-    init: i32,
+    ns: &Namespaces,
     req: &ExecRequest,
     timeout: Duration,
     output: OwnedFd,
@@ -490,7 +492,7 @@ fn probe_main(
     let mut pipe = nix::sys::signal::SigSet::empty();
     pipe.add(nix::sys::signal::Signal::SIGPIPE);
     pipe.thread_unblock().ok();
-    let msg = match join::spawn(spec, prepared, init, req) {
+    let msg = match join::spawn(spec, prepared, ns, req) {
         Ok(child) => match wait_until(child, timeout) {
             Some(code) => Verdict::Exited(code),
             None => Verdict::TimedOut,

@@ -1,6 +1,17 @@
 //! `--init`: a minimal PID 1 that runs the command as its child, forwards
 //! signals to it, reaps every orphan, and exits with the command's status.
 //! It is den's own code already in memory: nothing is added to the image.
+//!
+//! It is non-dumpable. It never execs, so its memory is a copy of the
+//! supervisor's, made outside the container: its environment is the one
+//! `den run` was started with (the user's, not the container's), its
+//! `/proc/1/exe` the host's den binary. Non-dumpable, its `/proc` files
+//! belong to the host's root (the owner of the user namespace its memory
+//! was made in): the container's processes get "Permission denied" for
+//! `/proc/1/environ`, `mem`, `fd`, `exe`, `root` and the like, and so
+//! would den, which therefore joins the container through the
+//! supervisor's handles (`nsfds`). The command it forks is non-dumpable
+//! until its exec, which makes it dumpable as any command.
 
 use std::path::Path;
 
@@ -21,6 +32,12 @@ pub(super) fn run(
     preserved: u32,
     report: &mut Option<ReportTx>,
 ) -> Result<std::convert::Infallible, Failed> {
+    nix::sys::prctl::set_dumpable(false)
+        .map_err(|errno| SetupError::Supervise {
+            what: "make the init non-dumpable",
+            errno,
+        })
+        .at(Step::StartInit)?;
     let signals = supervised_signals();
     let mut report_copy = report
         .as_ref()

@@ -2,23 +2,34 @@
 //!
 //! ```text
 //! den __internal exec (single-threaded, fresh exec)
-//!   1. seccomp filter and capabilities prepared while den's store is visible
-//!   2. setns into the supervisor's user namespace: root there, with the
-//!      capabilities to join the container's other namespaces (its init may
-//!      run as a subordinate id we could not otherwise inspect)
-//!   3. open the init's ipc, uts, net, cgroup, pid and mount namespaces,
-//!      then join them (mount last: it changes what /proc/PID means)
-//!   4. fork (the pid namespace applies to children) ──┐
-//!   6. forward signals, reap, return the status       │
-//!                                                     └─ 5. terminal, user, workdir, same
-//!                                                           privileges as the container, exec
+//!   1. the container's namespaces from its supervisor (`nsfds`: never from
+//!      /proc/PID/ns of a container process, which may be non-dumpable)
+//!   2. seccomp filter and capabilities prepared while den's store is visible
+//!   3. setns into the container's user namespace: root there, with the
+//!      capabilities to join its other namespaces
+//!   4. non-dumpable (see below); join ipc, uts, net, cgroup and pid
+//!   5. fork (the pid namespace applies to children) ──┐
+//!   7. forward signals, reap, return the status       │
+//!                                                     └─ 6. join mount (last: it changes what
+//!                                                           /proc means), terminal, user, workdir,
+//!                                                           same privileges as the container, exec
 //! ```
+//!
+//! The child is in the container's pid namespace from its fork to its
+//! exec, as root of the container's user namespace with every capability,
+//! seccomp and Landlock not yet applied, and until step 6 in the host's
+//! mount namespace: a container process with the same ids could read its
+//! memory or descriptors through /proc (or write `/proc/PID/mem`; it may
+//! even SIGSTOP it to take its time). Made non-dumpable before the fork,
+//! its `/proc` files are the host root's, since the memory it runs was set
+//! up outside the container (runc's CVE-2016-9962 was this). The exec
+//! gives the command the usual dumpable state.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
-use nix::sched::{CloneFlags, setns};
 use rustix::fs::{Mode, OFlags};
 
+use super::nsfds::{Kind, Namespaces};
 use super::report::{At, Failed, Step};
 use super::spec::ContainerSpec;
 use super::{
@@ -39,36 +50,16 @@ pub struct ExecRequest {
     pub terminal: bool,
 }
 
-fn open_ns(pid: i32, name: &str) -> Result<OwnedFd, SetupError> {
-    let path = format!("/proc/{pid}/ns/{name}");
-    rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| {
-        SetupError::Io {
-            what: "open".into(),
-            path: path.into(),
-            source: e.into(),
-        }
-    })
-}
-
-fn join(fd: &OwnedFd, what: &'static str, flag: CloneFlags) -> Result<(), SetupError> {
-    setns(fd.as_fd(), flag).map_err(|errno| SetupError::Namespace { what, errno })
-}
-
-/// Runs `req` inside the container whose supervisor is `supervisor` and
-/// whose init is `init` (host pids); returns the command's exit status.
+/// Runs `req` inside the container whose namespaces are `ns` (from its
+/// supervisor, [`Namespaces::fetch`]); returns the command's exit status.
 pub fn exec_in(
     spec: &ContainerSpec,
-    supervisor: i32,
-    init: i32,
+    ns: &Namespaces,
     req: &ExecRequest,
     single_id: bool,
 ) -> Result<i32, SetupError> {
     let prepared = security::prepare(spec, single_id)?;
-    join(
-        &open_ns(supervisor, "user")?,
-        "user",
-        CloneFlags::CLONE_NEWUSER,
-    )?;
+    ns.join(Kind::User)?;
     let signals = supervised_signals();
     signals
         .thread_block()
@@ -76,40 +67,33 @@ pub fn exec_in(
             what: "block the signals it forwards",
             errno,
         })?;
-    let mut child = spawn(spec, &prepared, init, req)?;
+    let mut child = spawn(spec, &prepared, ns, req)?;
     supervise(&mut child, &signals)
 }
 
 /// From inside the container's user namespace (after `exec_in` joined it,
-/// or in the supervisor's health probe): joins the other namespaces of the
-/// container whose init is `init` and forks `req` there; returns once the
-/// command has exec'd (or with why it could not). Single-threaded process.
+/// or in the supervisor's health probe): joins the container's other
+/// namespaces and forks `req` there; returns once the command has exec'd
+/// (or with why it could not). Single-threaded process; it stays
+/// non-dumpable (see the module doc).
 pub(super) fn spawn(
     spec: &ContainerSpec,
     prepared: &security::Prepared,
-    init: i32,
+    ns: &Namespaces,
     req: &ExecRequest,
 ) -> Result<sys::ForkedChild, SetupError> {
-    let names = [
-        ("ipc", CloneFlags::CLONE_NEWIPC),
-        ("uts", CloneFlags::CLONE_NEWUTS),
-        ("net", CloneFlags::CLONE_NEWNET),
-        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
-        ("pid", CloneFlags::CLONE_NEWPID),
-    ];
-    let fds: Vec<(OwnedFd, &'static str, CloneFlags)> = names
-        .iter()
-        .map(|(n, f)| open_ns(init, n).map(|fd| (fd, *n, *f)))
-        .collect::<Result<_, _>>()?;
+    // Before the fork, so the child is never dumpable in the container.
+    nix::sys::prctl::set_dumpable(false).map_err(|errno| SetupError::Supervise {
+        what: "make the process non-dumpable",
+        errno,
+    })?;
     // The mount namespace is joined by the child: after it, /proc is the
     // container's and den's own checks (its thread count) would look there.
-    let mnt = open_ns(init, "mnt")?;
-    for (fd, name, flag) in &fds {
-        join(fd, name, *flag)?;
+    for kind in [Kind::Ipc, Kind::Uts, Kind::Net, Kind::Cgroup, Kind::Pid] {
+        ns.join(kind)?;
     }
-    drop(fds);
     let (child, mut report, ()) = fork_reporting(false, (), move |mut report: ReportTx| {
-        let failed = match run_in_container(&mnt, spec, prepared, req) {
+        let failed = match run_in_container(ns, spec, prepared, req) {
             Ok(never) => match never {},
             Err(f) => f,
         };
@@ -129,12 +113,12 @@ pub(super) fn spawn(
 }
 
 fn run_in_container(
-    mnt: &OwnedFd,
+    ns: &Namespaces,
     spec: &ContainerSpec,
     prepared: &security::Prepared,
     req: &ExecRequest,
 ) -> Result<std::convert::Infallible, Failed> {
-    join(mnt, "mount", CloneFlags::CLONE_NEWNS).at(Step::Namespaces)?;
+    ns.join(Kind::Mnt).at(Step::Namespaces)?;
     new_session(req.terminal, "stdin").at(Step::Session)?;
     let user = user::lookup(req.user.as_deref().unwrap_or(&spec.process.user)).at(Step::User)?;
     let mut base = spec.process.env.clone();
@@ -163,23 +147,18 @@ fn run_in_container(
 /// namespace. Single-threaded process only.
 pub fn enter_filesystem(
     spec: &ContainerSpec,
-    running: Option<(i32, i32)>,
+    running: Option<&Namespaces>,
     mapping: &crate::idmap::IdMapping,
 ) -> Result<OwnedFd, SetupError> {
     match running {
-        Some((supervisor, init)) => {
-            join(
-                &open_ns(supervisor, "user")?,
-                "user",
-                CloneFlags::CLONE_NEWUSER,
-            )?;
-            let mnt = open_ns(init, "mnt")?;
-            join(&mnt, "mount", CloneFlags::CLONE_NEWNS)?;
+        Some(ns) => {
+            ns.join(Kind::User)?;
+            ns.join(Kind::Mnt)?;
             open_dir("/")
         }
         None => {
             crate::userns::enter_user_namespace(mapping)?;
-            nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(|errno| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(|errno| {
                 SetupError::Namespace {
                     what: "mount",
                     errno,
@@ -262,22 +241,25 @@ pub struct ProcessInfo {
     pub command: String,
 }
 
-/// The processes in the container whose init is `init`: joins the
-/// supervisor's user namespace (so /proc of processes running as
-/// subordinate ids is readable and their ids read as the container's),
-/// then lists the host's processes that share the init's pid namespace.
-pub fn processes(supervisor: i32, init: i32) -> Result<Vec<ProcessInfo>, SetupError> {
-    join(
-        &open_ns(supervisor, "user")?,
-        "user",
-        CloneFlags::CLONE_NEWUSER,
-    )?;
-    let target =
-        std::fs::read_link(format!("/proc/{init}/ns/pid")).map_err(|e| SetupError::Io {
-            what: "read".into(),
-            path: format!("/proc/{init}/ns/pid").into(),
-            source: e,
-        })?;
+/// The processes in the container whose namespaces are `ns` and whose init
+/// is `init` (host pid): joins its user namespace (so /proc of processes
+/// running as subordinate ids is readable and their ids read as the
+/// container's), then lists the host's processes in its pid namespace. Its
+/// init is listed by pid: den's `--init` is non-dumpable and its
+/// namespace links stay closed even to root of the container's user
+/// namespace (the module doc of `nsfds` says why).
+pub fn processes(ns: &Namespaces, init: i32) -> Result<Vec<ProcessInfo>, SetupError> {
+    ns.join(Kind::User)?;
+    let target = rustix::fs::fstat(ns.get(Kind::Pid)).map_err(|e| SetupError::Io {
+        what: "inspect".into(),
+        path: "the container's pid namespace".into(),
+        source: e.into(),
+    })?;
+    let in_container = |pid: i32| {
+        pid == init
+            || rustix::fs::stat(format!("/proc/{pid}/ns/pid"))
+                .is_ok_and(|st| (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino))
+    };
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc")
         .map_err(|e| SetupError::Io {
@@ -290,11 +272,7 @@ pub fn processes(supervisor: i32, init: i32) -> Result<Vec<ProcessInfo>, SetupEr
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
-        if std::fs::read_link(format!("/proc/{pid}/ns/pid"))
-            .ok()
-            .as_ref()
-            != Some(&target)
-        {
+        if !in_container(pid) {
             continue;
         }
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

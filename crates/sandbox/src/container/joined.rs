@@ -11,41 +11,30 @@
 //! container process joins that namespace instead of making one. Nothing
 //! serves it here: the target's pasta or bridge does.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use nix::sched::{CloneFlags, setns};
-use rustix::fs::{Mode, OFlags};
 
 use super::SetupError;
+use super::nsfds::{Kind, Namespaces};
 use super::spec::JoinedNetwork;
 use super::state::{State, Status};
 
 /// Enters the user namespace of `net`'s container and returns its network
-/// namespace. Must be called in the single-threaded supervisor, before it
-/// makes any namespace of its own.
+/// namespace, both from the target's supervisor (`nsfds`: its init may be
+/// non-dumpable). Must be called in the single-threaded supervisor, before
+/// it makes any namespace of its own.
 pub(super) fn enter(net: &JoinedNetwork) -> Result<OwnedFd, SetupError> {
-    let pid = running_pid(net)?;
-    let open = |kind: &str| {
-        let path = format!("/proc/{pid}/ns/{kind}");
-        rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| {
-            SetupError::Io {
-                what: "open the joined container's namespace".into(),
-                path: path.into(),
-                source: e.into(),
-            }
-        })
-    };
-    let (user, netns) = (open("user")?, open("net")?);
-    // The pid still named the target's init when both were opened: it
-    // is still the init its live supervisor recorded (not a recycled pid).
-    if running_pid(net)? != pid {
-        return Err(SetupError::JoinTargetDown(net.name.clone()));
-    }
-    setns(user.as_fd(), CloneFlags::CLONE_NEWUSER).map_err(|errno| SetupError::Namespace {
-        what: "user (joined container)",
-        errno,
+    running_pid(net)?;
+    let ns =
+        Namespaces::fetch(&net.dir).map_err(|_| SetupError::JoinTargetDown(net.name.clone()))?;
+    setns(ns.get(Kind::User), CloneFlags::CLONE_NEWUSER).map_err(|errno| {
+        SetupError::Namespace {
+            what: "user (joined container)",
+            errno,
+        }
     })?;
-    Ok(netns)
+    Ok(ns.into_fd(Kind::Net))
 }
 
 /// The host pid of the target's init, when it runs under a live supervisor.

@@ -10,12 +10,14 @@
 //!          then fork the guard (see `guard`)     │
 //!       5. read the report channel: the step     │
 //!          that failed, or EOF when exec worked  │
+//!          (then serve its namespaces, `nsfds`)  │
 //!       6. forward signals, reap; with --rm,     │
 //!          delete the container's directory;     │
 //!          exit with the container's status      │
 //!                                                └─ container process, PID 1
 //!                                                   4.  unshare mount, uts, ipc, cgroup
-//!                                                       (+ net for --network none)
+//!                                                       (+ net for --network none); send
+//!                                                       them to the supervisor (`nsfds`)
 //!                                                   4a. filesystem: overlay root, new volumes
 //!                                                       filled from the image, /proc, /dev, /sys,
 //!                                                       volumes, masked paths, pivot_root
@@ -26,7 +28,7 @@
 //!                                                       its cgroup) landlock, seccomp,
 //!                                                       bounding set, ids, caps, no_new_privs
 //!                                                       (only when asked)
-//!                                                   4d. exec the command (or --init)
+//!                                                   4d. exec the command (or --init, non-dumpable)
 //! ```
 //!
 //! A failure in step 4 is sent over the report channel (`report`, on
@@ -49,6 +51,7 @@ pub mod members;
 mod mounts;
 mod netns;
 mod network;
+pub mod nsfds;
 mod prefill;
 pub mod pty;
 pub mod report;
@@ -192,13 +195,13 @@ fn container_main(
     prepared: &security::Prepared,
     net: Option<network::NetJoin>,
     report: ReportTx,
-    guarded: OwnedFd,
+    (guarded, ns): (OwnedFd, nsfds::HandoverTx),
 ) -> i32 {
     // Until the guard watches (and the ids change, which clears it): if the
     // supervisor dies, the container dies with it (see `guard`).
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ok();
     let mut report = Some(report);
-    let failed = match setup_and_exec(spec, prepared, net, &mut report, guarded) {
+    let failed = match setup_and_exec(spec, prepared, net, &mut report, (guarded, ns)) {
         Ok(never) => match never {},
         Err(f) => f,
     };
@@ -216,10 +219,13 @@ fn setup_and_exec(
     prepared: &security::Prepared,
     mut net: Option<network::NetJoin>,
     report: &mut Option<ReportTx>,
-    guarded: OwnedFd,
+    (guarded, ns): (OwnedFd, nsfds::HandoverTx),
 ) -> Result<std::convert::Infallible, Failed> {
     // Stage 1, filesystem. After it: the process sees only the container's tree.
     unshare_container_namespaces(&spec.network, net.as_ref()).at(Step::Namespaces)?;
+    // The supervisor keeps them: den exec never opens /proc/PID/ns of a
+    // container process (`nsfds`), so --init's PID 1 can be non-dumpable.
+    ns.send().at(Step::Namespaces)?;
     let (merged, root) = mount_root(spec).at(Step::RootFs)?;
     let console = spec
         .process

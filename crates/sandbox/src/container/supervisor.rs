@@ -186,6 +186,7 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
             mut guard,
             outputs,
             network,
+            ns,
         } = match started {
             Ok(c) => c,
             Err(e) => {
@@ -209,7 +210,7 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         let mut health = spec
             .health
             .as_ref()
-            .map(|c| super::health::Runner::new(c, spec, &prepared, child.pid().as_raw()));
+            .map(|c| super::health::Runner::new(c, spec, &prepared, &ns.namespaces));
         crate::trace::phase("started");
         if opts.detached && state.restarts == 0 {
             super::announce("started");
@@ -231,12 +232,15 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
                 outputs,
                 hub: hub.as_mut(),
                 health: health.as_mut(),
+                ns: &ns,
             },
             logs.as_mut(),
             !opts.detached,
             &mut stopped,
         )?;
         drop(health);
+        // Before the state says it exited: no den exec joins what is left.
+        drop(ns);
         guard.finish();
         state.status = Status::Exited;
         state.exit_code = Some(code);
@@ -333,6 +337,8 @@ struct Streams<'a, 'h> {
     hub: Option<&'a mut pty::Hub>,
     /// The health check's timer and probe (`health`).
     health: Option<&'a mut super::health::Runner<'h>>,
+    /// The socket that hands out the container's namespaces (`nsfds`).
+    ns: &'a super::nsfds::Server,
 }
 
 /// One run of the container: its init, the guard that kills it if the
@@ -342,6 +348,7 @@ struct Started {
     guard: Guard,
     outputs: Outputs,
     network: Option<super::network::ContainerNet>,
+    ns: super::nsfds::Server,
 }
 
 /// Forks the container process in a fresh pid namespace and waits until it
@@ -387,6 +394,7 @@ fn start_once(
         })
     };
     let (go_r, go_w) = pipe()?;
+    let (ns_tx, ns_rx) = super::nsfds::handover()?;
     let outs = if capture {
         Some([pipe()?, pipe()?])
     } else {
@@ -416,7 +424,7 @@ fn start_once(
                 rustix::stdio::dup2_stdout(&tty).ok();
                 rustix::stdio::dup2_stderr(&tty).ok();
             }
-            container_main(spec, prepared, net_join, report, go_r)
+            container_main(spec, prepared, net_join, report, (go_r, ns_tx))
         })?;
     let outputs = match (reads, master) {
         (Some(r), _) => Outputs::Pipes(r),
@@ -443,14 +451,26 @@ fn start_once(
         Ok(r) => SetupError::from_report(r),
         Err(e) => Some(SetupError::Channel(e)),
     };
-    let Some(e) = failed else {
-        return Ok(Started {
-            child,
-            guard,
-            outputs,
-            network,
-        });
+    let ns = match failed {
+        Some(e) => Err(e),
+        None => ns_rx
+            .take()
+            .and_then(|n| super::nsfds::Server::listen(n, spec.state_dir.as_deref())),
     };
+    let e = match ns {
+        Ok(ns) => {
+            return Ok(Started {
+                child,
+                guard,
+                outputs,
+                network,
+                ns,
+            });
+        }
+        Err(e) => e,
+    };
+    // Past its exec (a handle or the socket is missing): it must not run on.
+    kill(child.pid(), Signal::SIGKILL).ok();
     child.wait().ok();
     guard.finish();
     Err(e)
@@ -472,6 +492,7 @@ fn watch(
         outputs,
         mut hub,
         mut health,
+        ns,
     } = streams;
     let mut open: Vec<(usize, std::fs::File)> = outputs
         .map(|[o, e]| vec![(0, o.into()), (1, e.into())])
@@ -488,6 +509,10 @@ fn watch(
         );
         let fifo_at = control.fifo.as_ref().map(|f| {
             fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        let ns_at = ns.poll_fd().map(|fd| {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
             fds.len() - 1
         });
         let hub_at = fds.len();
@@ -551,6 +576,9 @@ fn watch(
                     kill(child.pid(), sig).ok();
                 }
             }
+        }
+        if ns_at.is_some_and(|i| readable[i]) {
+            ns.serve();
         }
         if let Some(h) = hub.as_deref_mut() {
             let mut log = |b: &[u8]| {
