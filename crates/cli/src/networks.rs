@@ -198,6 +198,39 @@ impl Networks {
         Ok(member)
     }
 
+    /// Writes the /etc/hosts of container `id` and of every member of its
+    /// networks `nets` again from the records, under the lock (see
+    /// `den_sandbox::container::members::refresh_hosts`).
+    pub fn refresh_hosts(
+        &self,
+        id: &str,
+        nets: &[den_sandbox::container::spec::UserNetwork],
+    ) -> anyhow::Result<()> {
+        let _lock = self.lock()?;
+        let mut ids = std::collections::BTreeSet::from([id.to_string()]);
+        for n in nets {
+            ids.extend(self.members(&n.name).into_keys());
+        }
+        den_sandbox::container::members::refresh_hosts(&self.dir, ids.iter().map(String::as_str));
+        if !self
+            .dir
+            .with_file_name("containers")
+            .join(id)
+            .join("hosts")
+            .is_file()
+        {
+            bail!(
+                "cannot write {}",
+                self.dir
+                    .with_file_name("containers")
+                    .join(id)
+                    .join("hosts")
+                    .display()
+            );
+        }
+        Ok(())
+    }
+
     /// Container `id` leaves every network (see
     /// `den_sandbox::container::bridge::leave`).
     pub fn leave_all(&self, id: &str) -> anyhow::Result<()> {
