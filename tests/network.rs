@@ -956,19 +956,32 @@ fn a_huge_etc_hosts_is_not_read_on_removal() {
     sb.den_ok(&["network", "rm", "hog"]);
 }
 
-/// `busybox httpd` serving the container's / on port 80, detached.
+/// Python serving the container's /etc on port 80, detached.
 fn serve(sb: &UserSandbox, name: &str, networks: &[&str]) {
     let mut args = vec!["run", "-d", "--name", name, "--hostname", name];
     for n in networks {
         args.extend(["--network", n]);
     }
-    args.extend(["busybox", "httpd", "-f", "-p", "80", "-h", "/"]);
+    let py = [
+        "python:3.11-slim",
+        "python3",
+        "-m",
+        "http.server",
+        "80",
+        "-d",
+        "/etc",
+    ];
+    args.extend(py);
     sb.den_ok(&args);
 }
 
-/// What `wget` in container `from` got from `url`: the body, or its error.
+/// What container `from` got from `url` (Python's urllib): the body, or
+/// the reason it failed (`[Errno 111] Connection refused`).
 fn fetch_in(sb: &UserSandbox, from: &str, url: &str) -> String {
-    let o = sb.den(&["exec", from, "wget", "-q", "-T", "3", "-O", "-", url]);
+    let script = "import sys, urllib.request as u\n\
+                  try: print(u.urlopen(sys.argv[1], timeout=3).read().decode().strip())\n\
+                  except Exception as e: print(getattr(e, 'reason', e))";
+    let o = sb.den(&["exec", from, "python3", "-c", script, url]);
     match o.status.success() {
         true => stdout(&o),
         false => stderr(&o),
@@ -1000,10 +1013,30 @@ fn container_on_two_networks(sub: bool) {
     let gw_a = nets["na"]["Gateway"].as_str().unwrap().to_string();
     assert!(ip_a.starts_with(gw_a.trim_end_matches('1')), "{nets}");
     for (dev, ip) in [("eth0", &ip_a), ("eth1", &ip_b)] {
-        let addr = sb.den_ok(&["exec", "both", "ip", "-4", "addr", "show", "dev", dev]);
+        let addr = sb.den_ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "container:both",
+            "busybox",
+            "ip",
+            "-4",
+            "addr",
+            "show",
+            "dev",
+            dev,
+        ]);
         assert!(addr.contains(&format!("inet {ip}/24")), "{dev}: {addr}");
     }
-    let route = sb.den_ok(&["exec", "both", "ip", "route"]);
+    let route = sb.den_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:both",
+        "busybox",
+        "ip",
+        "route",
+    ]);
     let defaults: Vec<&str> = route
         .lines()
         .map(str::trim)
@@ -1020,34 +1053,34 @@ fn container_on_two_networks(sub: bool) {
     }
     let onlyb_ip = network_ip(&sb, "nb", "onlyb");
     let got = retry("onlya by name from both", UP, || {
-        let out = fetch_in(&sb, "both", "http://onlya/etc/hostname");
+        let out = fetch_in(&sb, "both", "http://onlya/hostname");
+        if out.trim() != "onlya" {
+            eprintln!("not yet: {out}");
+        }
         (out.trim() == "onlya").then_some(out)
     });
     assert_eq!(got.trim(), "onlya");
     assert_eq!(
-        fetch_in(&sb, "both", "http://onlyb/etc/hostname").trim(),
+        fetch_in(&sb, "both", "http://onlyb/hostname").trim(),
         "onlyb"
     );
     assert_eq!(
-        fetch_in(&sb, "both", &format!("http://{onlyb_ip}/etc/hostname")).trim(),
+        fetch_in(&sb, "both", &format!("http://{onlyb_ip}/hostname")).trim(),
         "onlyb"
     );
+    assert_eq!(fetch_in(&sb, "onlyb", "http://bee/hostname").trim(), "both");
     assert_eq!(
-        fetch_in(&sb, "onlyb", "http://bee/etc/hostname").trim(),
-        "both"
-    );
-    assert_eq!(
-        fetch_in(&sb, "onlya", "http://both/etc/hostname").trim(),
+        fetch_in(&sb, "onlya", "http://both/hostname").trim(),
         "both"
     );
     // Apart: no name, and the address is refused by na's infra.
     assert_eq!(
-        fetch_in(&sb, "onlya", "http://onlyb/etc/hostname").trim(),
-        "wget: bad address 'onlyb'"
+        fetch_in(&sb, "onlya", "http://onlyb/hostname").trim(),
+        "[Errno -2] Name or service not known"
     );
     assert_eq!(
-        fetch_in(&sb, "onlya", &format!("http://{onlyb_ip}/etc/hostname")).trim(),
-        format!("wget: can't connect to remote host ({onlyb_ip}): Connection refused")
+        fetch_in(&sb, "onlya", &format!("http://{onlyb_ip}/hostname")).trim(),
+        "[Errno 111] Connection refused"
     );
     let hosts_a = sb.den_ok(&["exec", "onlya", "cat", "/etc/hosts"]);
     assert!(
