@@ -6,6 +6,10 @@
 //!                   /infra.json    the running infra process (see sandbox::container::bridge)
 //! ROOT/networks/.rm-NAME/          a removed network being deleted (a crash's leftover
 //!                                  is deleted by the next `Networks::open`)
+//! ROOT/networks/.userns.lock       held by an infra starting (the infras share one
+//!                                  user namespace: sandbox::container::bridge)
+//! ROOT/containers/ID/hosts.base    a member's /etc/hosts without the networks' lines;
+//!                   /hosts         written from it and every network's ipam.json
 //! ```
 
 use std::collections::BTreeMap;
@@ -212,21 +216,9 @@ impl Networks {
             ids.extend(self.members(&n.name).into_keys());
         }
         den_sandbox::container::members::refresh_hosts(&self.dir, ids.iter().map(String::as_str));
-        if !self
-            .dir
-            .with_file_name("containers")
-            .join(id)
-            .join("hosts")
-            .is_file()
-        {
-            bail!(
-                "cannot write {}",
-                self.dir
-                    .with_file_name("containers")
-                    .join(id)
-                    .join("hosts")
-                    .display()
-            );
+        let own = self.dir.with_file_name("containers").join(id).join("hosts");
+        if !own.is_file() {
+            bail!("cannot write {}: the container's /etc/hosts", own.display());
         }
         Ok(())
     }
