@@ -1348,3 +1348,130 @@ fn replicas_scale_and_dockerfile_inline() {
         stderr(&o)
     );
 }
+
+const FRONT_BACK: &str = "\
+services:
+  proxy:
+    image: python:3.11-slim
+    hostname: proxy
+    command: python3 -m http.server 80 -d /etc
+    networks: [front]
+  web:
+    image: python:3.11-slim
+    hostname: web
+    command: python3 -m http.server 80 -d /etc
+    networks:
+      front:
+      back:
+        aliases: [app]
+  db:
+    image: python:3.11-slim
+    hostname: db
+    command: python3 -m http.server 80 -d /etc
+    networks:
+      back:
+        aliases: [database]
+networks:
+  front:
+  back:
+";
+
+/// What container `from` got from `url` (Python's urllib): the body, or
+/// the reason it failed (`[Errno 111] Connection refused`).
+fn fetch_in(sb: &UserSandbox, from: &str, url: &str) -> String {
+    let script = "import sys, urllib.request as u\n\
+                  try: print(u.urlopen(sys.argv[1], timeout=3).read().decode().strip())\n\
+                  except Exception as e: print(getattr(e, 'reason', e))";
+    let o = sb.den(&["exec", from, "python3", "-c", script, url]);
+    match o.status.success() {
+        true => stdout(&o),
+        false => stderr(&o),
+    }
+}
+
+/// A service on two networks (web on front and back, proxy only on front,
+/// db only on back): web reaches both by name and per-network alias, proxy
+/// cannot resolve db; each network lists web with its names there; `down`
+/// removes both networks.
+fn service_on_two_networks(sb: &UserSandbox) {
+    let file = project(sb, "fb", FRONT_BACK, None);
+    let out = sb.den(&["compose", "-f", &file, "-p", "fb", "up", "-d"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = retry("db from web", Duration::from_secs(30), || {
+        let o = fetch_in(sb, "fb-web-1", "http://db/hostname");
+        (o.trim() == "db").then_some(o)
+    });
+    assert_eq!(got.trim(), "db");
+    assert_eq!(
+        fetch_in(sb, "fb-web-1", "http://database/hostname").trim(),
+        "db"
+    );
+    assert_eq!(
+        fetch_in(sb, "fb-web-1", "http://proxy/hostname").trim(),
+        "proxy"
+    );
+    assert_eq!(
+        fetch_in(sb, "fb-proxy-1", "http://web/hostname").trim(),
+        "web"
+    );
+    assert_eq!(fetch_in(sb, "fb-db-1", "http://app/hostname").trim(), "web");
+    assert_eq!(
+        fetch_in(sb, "fb-proxy-1", "http://db/hostname").trim(),
+        "[Errno -2] Name or service not known"
+    );
+    assert_eq!(
+        fetch_in(sb, "fb-proxy-1", "http://app/hostname").trim(),
+        "[Errno -2] Name or service not known",
+        "web's alias on back is not its name on front"
+    );
+    let nets = inspect(sb, "fb-web-1")["NetworkSettings"]["Networks"].clone();
+    assert_eq!(
+        nets["fb_front"]["Aliases"],
+        serde_json::json!(["fb-web-1", "web"])
+    );
+    assert_eq!(
+        nets["fb_back"]["Aliases"],
+        serde_json::json!(["fb-web-1", "web", "app"])
+    );
+    let out = sb.den(&["compose", "-f", &file, "-p", "fb", "down", "-t", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for line in [" Network fb_front  Removed", " Network fb_back  Removed"] {
+        assert!(stderr(&out).contains(line), "{line:?} in {}", stderr(&out));
+    }
+    assert_eq!(sb.den_ok(&["network", "ls", "-q"]).trim(), "");
+}
+
+#[test]
+fn a_service_on_two_networks_sub() {
+    let env = require_env!();
+    service_on_two_networks(&sandbox(&env));
+}
+
+#[test]
+fn a_service_on_two_networks_nosub() {
+    let env = require_env!();
+    let sb = env.sandbox_nosub();
+    sb.write_registries_conf(&den_tests::mirror_conf("docker.io", &env.registry));
+    service_on_two_networks(&sb);
+}
+
+/// A fixed address on a service's network is refused before anything is
+/// made, naming the file, line and key.
+#[test]
+fn a_fixed_network_address_is_refused() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let file = project(
+        &sb,
+        "fixed",
+        "services:\n  web:\n    image: busybox\n    networks:\n      back:\n        ipv4_address: 10.89.7.7\nnetworks:\n  back:\n",
+        None,
+    );
+    let err = sb.den_fail(&["compose", "-f", &file, "-p", "fixed", "up", "-d"], 125);
+    assert!(
+        err.contains("services.web.networks.back.ipv4_address")
+            && err.contains("a fixed address is not supported by den"),
+        "{err}"
+    );
+    assert_eq!(sb.den_ok(&["network", "ls", "-q"]).trim(), "");
+}

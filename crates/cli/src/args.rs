@@ -542,9 +542,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
     /// Network: private (default: own namespace, outbound access and DNS
-    /// through pasta, host loopback closed), none, host.
+    /// through pasta, host loopback closed), none, host, container:NAME, or
+    /// a user network; repeat for several user networks (eth0, eth1, …;
+    /// the first has the default route), `name=NET,alias=A` for aliases on
+    /// one of them.
     #[arg(long, alias = "net", default_value = "private")]
-    pub network: String,
+    pub network: Vec<String>,
     /// Publish a port: [IP:][HOSTPORT:]CTRPORT[/tcp|/udp], ranges allowed.
     #[arg(short, long = "publish", value_name = "PORTS")]
     pub publish: Vec<String>,
@@ -554,7 +557,7 @@ pub struct RunArgs {
     /// DNS server for the container's /etc/resolv.conf.
     #[arg(long)]
     pub dns: Vec<String>,
-    /// Another name for the container on its user network.
+    /// Another name for the container on its user networks (all of them).
     #[arg(long)]
     pub network_alias: Vec<String>,
     /// Add NAME:IP to /etc/hosts; IP `host-gateway` is the host, and opens the

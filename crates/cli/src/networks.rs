@@ -6,6 +6,10 @@
 //!                   /infra.json    the running infra process (see sandbox::container::bridge)
 //! ROOT/networks/.rm-NAME/          a removed network being deleted (a crash's leftover
 //!                                  is deleted by the next `Networks::open`)
+//! ROOT/networks/.userns.lock       held by an infra starting (the infras share one
+//!                                  user namespace: sandbox::container::bridge)
+//! ROOT/containers/ID/hosts.base    a member's /etc/hosts without the networks' lines;
+//!                   /hosts         written from it and every network's ipam.json
 //! ```
 
 use std::collections::BTreeMap;
@@ -196,6 +200,27 @@ impl Networks {
             &NetworkMembers(members).to_json(),
         )?;
         Ok(member)
+    }
+
+    /// Writes the /etc/hosts of container `id` and of every member of its
+    /// networks `nets` again from the records, under the lock (see
+    /// `den_sandbox::container::members::refresh_hosts`).
+    pub fn refresh_hosts(
+        &self,
+        id: &str,
+        nets: &[den_sandbox::container::spec::UserNetwork],
+    ) -> anyhow::Result<()> {
+        let _lock = self.lock()?;
+        let mut ids = std::collections::BTreeSet::from([id.to_string()]);
+        for n in nets {
+            ids.extend(self.members(&n.name).into_keys());
+        }
+        den_sandbox::container::members::refresh_hosts(&self.dir, ids.iter().map(String::as_str));
+        let own = self.dir.with_file_name("containers").join(id).join("hosts");
+        if !own.is_file() {
+            bail!("cannot write {}: the container's /etc/hosts", own.display());
+        }
+        Ok(())
     }
 
     /// Container `id` leaves every network (see

@@ -12,7 +12,7 @@ use den_sandbox::container::bridge::Infra;
 use den_sandbox::container::spec::{ContainerSpec, Mount, Network, Process, Rootfs, Security};
 
 use crate::args::RunArgs;
-use crate::containers::{Containers, Record};
+use crate::containers::Record;
 use crate::context::Context;
 use crate::networks::{NetworkRecord, Networks};
 use crate::run_flags::{self, ImageConfig};
@@ -55,17 +55,10 @@ pub fn prepare_container(ctx: &Context, new: NewContainer<'_>) -> anyhow::Result
         (None, _) => id[..12].to_string(),
     };
     let mut plan = plan;
-    if let Network::User(u) = &mut plan.network {
-        join_user_network(
-            ctx,
-            u,
-            id,
-            &record.name,
-            &args.network_alias,
-            &mut plan.hosts,
-        )?;
+    if let Network::User(nets) = &mut plan.network {
+        join_user_networks(ctx, nets, id, &record.name, &args.network_alias)?;
     }
-    let mut mounts = etc_files(dir, &hostname, &plan)?;
+    let mut mounts = etc_files(ctx, dir, &hostname, &plan)?;
     mounts.extend(flags.mounts.iter().cloned());
     // Parents before children, as Docker sorts them: `-v vol:/etc` must not
     // hide /etc/hosts.
@@ -180,42 +173,31 @@ fn rootfs(
     }
 }
 
-/// Takes an address on the user network (its infra started if needed), puts
-/// every member in this container's /etc/hosts and this container in theirs.
-fn join_user_network(
+/// Takes an address on each user network (its infra started if needed),
+/// with the container's name, `--network-alias` and that network's own
+/// aliases as its names there; then checks the networks' infras share one
+/// user namespace (an older den's may not).
+fn join_user_networks(
     ctx: &Context,
-    u: &mut den_sandbox::container::spec::UserNetwork,
+    nets: &mut [den_sandbox::container::spec::UserNetwork],
     id: &str,
     name: &str,
     aliases: &[String],
-    hosts: &mut Vec<(String, String)>,
 ) -> anyhow::Result<()> {
-    let networks = crate::networks::Networks::open(&ctx.root)?;
-    let rec = networks.get(&u.name)?;
-    let names: Vec<String> = std::iter::once(name.to_string())
-        .chain(aliases.iter().cloned())
-        .collect();
-    let me = join(ctx, &rec, id, names.clone())?;
-    u.ip = me.ip.clone();
-    let containers = Containers::open(&ctx.root)?;
-    for (cid, m) in networks.members(&rec.name) {
-        if cid == id {
-            continue;
+    let networks = Networks::open(&ctx.root)?;
+    for u in nets.iter_mut() {
+        let rec = networks.get(&u.name)?;
+        let mut names = vec![name.to_string()];
+        for a in aliases.iter().chain(&u.aliases) {
+            if !names.contains(a) {
+                names.push(a.clone());
+            }
         }
-        hosts.push((m.names.join(" "), m.ip.clone()));
-        // Appending keeps the file's inode, which the running container has bind-mounted.
-        let theirs = containers.dir_of(&cid).join("hosts");
-        // Created if that member has not written its own yet (it appends).
-        if let Ok(mut f) = fs_err::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&theirs)
-        {
-            use std::io::Write;
-            writeln!(f, "{}\t{}", me.ip, names.join(" ")).ok();
-        }
+        let me = join(ctx, &rec, id, names.clone())?;
+        u.ip = me.ip;
+        u.aliases = names;
     }
-    hosts.push((names.join(" "), me.ip));
+    den_sandbox::container::bridge::shared_infras(nets)?;
     Ok(())
 }
 
@@ -273,10 +255,13 @@ fn joined_spec(dir: &Path) -> anyhow::Result<ContainerSpec> {
 }
 
 /// /etc/hosts, /etc/hostname and /etc/resolv.conf, generated per container:
-/// on a user network, files in its directory (the network's other members
-/// add their names to `hosts`); otherwise only in the spec, written on a
-/// tmpfs of the container's mount namespace at each start (`Mount::File`).
+/// on a user network, files in its directory (`hosts` written from
+/// `hosts.base` and the networks' members, see
+/// `den_sandbox::container::members`); otherwise only in the spec, written
+/// on a tmpfs of the container's mount namespace at each start
+/// (`Mount::File`).
 fn etc_files(
+    ctx: &Context,
     dir: &Path,
     hostname: &str,
     plan: &run_flags::NetworkPlan,
@@ -324,19 +309,21 @@ fn etc_files(
             continue;
         }
         let path: PathBuf = dir.join(name);
-        // Appended, never truncated: a member that joined after this
-        // container listed the network may already have added its line.
-        use std::io::Write as _;
-        fs_err::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)?
-            .write_all(text.as_bytes())?;
+        if name == ETC_FILES[0] {
+            let base = dir.join(den_sandbox::container::members::HOSTS_BASE);
+            crate::private::write_atomic(&ctx.root, &base, text.as_bytes())?;
+        } else {
+            fs_err::write(&path, text)?;
+        }
         mounts.push(Mount::Bind {
             source: path,
             target: format!("/etc/{name}"),
             read_only: false,
         });
+    }
+    if let Network::User(nets) = &plan.network {
+        let id = dir.file_name().unwrap_or_default().to_string_lossy();
+        Networks::open(&ctx.root)?.refresh_hosts(&id, nets)?;
     }
     Ok(mounts)
 }

@@ -93,28 +93,7 @@ impl Validated {
         let userns = userns(args)?;
         let log = crate::log_driver::config(args)?;
         let resources = crate::resources::Resources::from_flags(&args.resources)?;
-        let network = match args.network.as_str() {
-            "none" => Network::None,
-            "host" => Network::Host,
-            "private" | "default" | "bridge" | "pasta" | "slirp4netns" => {
-                Network::Private(PrivateNetwork {
-                    ports: Vec::new(),
-                    allow_host_loopback: false,
-                })
-            }
-            mode if mode.starts_with("container:") => joined(ctx, &mode["container:".len()..])?,
-            name => {
-                let networks = crate::networks::Networks::open(&ctx.root)?;
-                let rec = networks.get(name)?;
-                Network::User(UserNetwork {
-                    name: rec.name.clone(),
-                    dir: networks.dir_of(&rec.name),
-                    ip: String::new(),
-                    gateway: rec.gateway(),
-                    ports: Vec::new(),
-                })
-            }
-        };
+        let network = network(ctx, &args.network)?;
         let (mut seccomp, mut landlock, mut no_new_privs) = (!args.privileged, true, false);
         for opt in &args.security_opt {
             match opt.replace(':', "=").as_str() {
@@ -494,6 +473,79 @@ impl ImageConfig {
 }
 
 /// `--network container:NAME`: that container's network namespace.
+/// The network modes that are not user networks (`container:NAME` too).
+const MODES: [&str; 7] = [
+    "none",
+    "host",
+    "private",
+    "default",
+    "bridge",
+    "pasta",
+    "slirp4netns",
+];
+
+/// `--network`, once or repeated: a mode (none, host, private and its
+/// Docker names, container:NAME) alone, or one or more user networks,
+/// each `NAME` or Docker's `name=NAME,alias=A,…`, in the order given.
+fn network(ctx: &Context, given: &[String]) -> anyhow::Result<Network> {
+    if let [one] = given {
+        match one.as_str() {
+            "none" => return Ok(Network::None),
+            "host" => return Ok(Network::Host),
+            m if MODES.contains(&m) => {
+                return Ok(Network::Private(PrivateNetwork {
+                    ports: Vec::new(),
+                    allow_host_loopback: false,
+                }));
+            }
+            m if m.starts_with("container:") => return joined(ctx, &m["container:".len()..]),
+            _ => {}
+        }
+    }
+    let networks = crate::networks::Networks::open(&ctx.root)?;
+    let mut nets: Vec<UserNetwork> = Vec::new();
+    for g in given {
+        let (name, aliases) = network_arg(g)?;
+        if MODES.contains(&name) || name.starts_with("container:") {
+            bail!(
+                "--network {name} cannot be combined with another --network: only user networks can be joined together"
+            );
+        }
+        let rec = networks.get(name)?;
+        if nets.iter().any(|n| n.name == rec.name) {
+            bail!("--network {}: the same network is given twice", rec.name);
+        }
+        nets.push(UserNetwork {
+            dir: networks.dir_of(&rec.name),
+            gateway: rec.gateway(),
+            name: rec.name,
+            ip: String::new(),
+            ports: Vec::new(),
+            aliases,
+        });
+    }
+    Ok(Network::User(nets))
+}
+
+/// One `--network` value: `NAME`, or Docker's `name=NAME,alias=A,alias=B`
+/// (the aliases on that network only).
+fn network_arg(v: &str) -> anyhow::Result<(&str, Vec<String>)> {
+    if !v.starts_with("name=") {
+        return Ok((v, Vec::new()));
+    }
+    let (mut name, mut aliases) = (None, Vec::new());
+    for part in v.split(',') {
+        match part.split_once('=') {
+            Some(("name", n)) if !n.is_empty() && name.is_none() => name = Some(n),
+            Some(("alias", a)) if !a.is_empty() => aliases.push(a.to_string()),
+            _ => bail!(
+                "invalid --network `{v}`: `{part}` is not supported; use NAME or name=NAME,alias=ALIAS"
+            ),
+        }
+    }
+    Ok((name.unwrap_or_default(), aliases))
+}
+
 fn joined(ctx: &Context, target: &str) -> anyhow::Result<Network> {
     let containers = crate::containers::Containers::open(&ctx.root)?;
     let rec = containers.find(target)?;
@@ -583,15 +635,18 @@ pub fn network_plan(
         bail!("--network-alias needs a user network: den network create NAME, then --network NAME");
     }
     let network = match base {
-        Network::User(u) => {
+        Network::User(nets) => {
             if let Some(p) = ports.iter().find(|p| p.proto != den_net::ports::Proto::Tcp) {
                 bail!("publishing {p} on a user network: only TCP ports can be published there");
             }
             den_net::ports::prepare(&mut ports)?;
-            Network::User(UserNetwork {
-                ports: ports.clone(),
-                ..u.clone()
-            })
+            // Through the first network's proxy, as Docker publishes through
+            // the first network connected.
+            let mut nets = nets.clone();
+            if let Some(first) = nets.first_mut() {
+                first.ports = ports.clone();
+            }
+            Network::User(nets)
         }
         Network::Private(_) => {
             den_net::ports::prepare(&mut ports)?;
@@ -624,6 +679,28 @@ pub fn network_plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_values_name_a_network_and_its_aliases() {
+        let ok = |v| network_arg(v).unwrap();
+        assert_eq!(ok("front"), ("front", vec![]));
+        assert_eq!(
+            ok("name=back,alias=db,alias=sql"),
+            ("back", vec!["db".to_string(), "sql".to_string()])
+        );
+        for (bad, part) in [
+            ("name=back,ip=10.89.1.9", "ip=10.89.1.9"),
+            ("name=,alias=x", "name="),
+            ("name=a,name=b", "name=b"),
+        ] {
+            assert_eq!(
+                network_arg(bad).unwrap_err().to_string(),
+                format!(
+                    "invalid --network `{bad}`: `{part}` is not supported; use NAME or name=NAME,alias=ALIAS"
+                )
+            );
+        }
+    }
 
     /// One shared flag as `--help` shows it.
     fn shown(cmd: &clap::Command, id: &str) -> String {

@@ -92,9 +92,10 @@ fn ps_match(
         && (codes.is_empty()
             || (s.status == Status::Exited && codes.contains(&s.exit_code.unwrap_or(255))))
         && (!f.has("network") || {
-            let mine = network_name(&spec()["network"]);
+            let mine = network_names(&spec()["network"]);
             f.any("network", |v| {
-                networks.get(v).map_or(v == mine, |n| n.name == mine)
+                let want = networks.get(v).map_or(v.to_string(), |n| n.name);
+                mine.contains(&want)
             })
         })
         && (!f.has("volume") || {
@@ -118,16 +119,19 @@ fn is_ancestor(r: &Record, v: &str) -> bool {
         })
 }
 
-/// The network a spec's `network` names: a user network's name, or
+/// The networks a spec's `network` names: its user networks' names, or
 /// private, host, none.
-fn network_name(v: &serde_json::Value) -> String {
+fn network_names(v: &serde_json::Value) -> Vec<String> {
     if let Some(s) = v.as_str() {
-        return s.to_lowercase();
+        return vec![s.to_lowercase()];
     }
     match v.as_object().and_then(|o| o.iter().next()) {
-        Some((k, body)) if k == "User" => body["name"].as_str().unwrap_or_default().to_string(),
-        Some((k, _)) => k.to_lowercase(),
-        None => String::new(),
+        Some((k, _)) if k == "User" => user_networks(v)
+            .iter()
+            .filter_map(|u| u["name"].as_str().map(str::to_string))
+            .collect(),
+        Some((k, _)) => vec![k.to_lowercase()],
+        None => Vec::new(),
     }
 }
 
@@ -316,7 +320,11 @@ fn network_column(containers: &Containers, r: &Record) -> String {
     .ok();
     match spec.as_ref().map(|s| &s["network"]) {
         Some(serde_json::Value::String(mode)) => mode.to_lowercase(),
-        Some(n) if n.get("User").is_some() => n["User"]["name"].as_str().unwrap_or("").into(),
+        Some(n) if n.get("User").is_some() => user_networks(n)
+            .iter()
+            .filter_map(|u| u["name"].as_str())
+            .collect::<Vec<_>>()
+            .join(","),
         Some(n) if n.get("Private").is_some() => "pasta".into(),
         _ => String::new(),
     }
@@ -359,21 +367,35 @@ pub fn inspect_json(ctx: &Context, r: &Record, s: &State) -> anyhow::Result<serd
     }))
 }
 
-/// `NetworkSettings`: the published ports and, on a user network, its
-/// address (Docker fills IPAddress only on its default bridge; den has no
-/// such bridge, so the user network's address is the one there is).
+/// A spec's user networks: a list, or one as an older den wrote it.
+fn user_networks(network: &serde_json::Value) -> Vec<&serde_json::Value> {
+    match &network["User"] {
+        serde_json::Value::Array(all) => all.iter().collect(),
+        serde_json::Value::Null => Vec::new(),
+        one => vec![one],
+    }
+}
+
+/// `NetworkSettings`: the published ports and, on user networks, each
+/// one's address, gateway and the container's names there; the top-level
+/// address is the first network's (Docker fills it only on its default
+/// bridge; den has no such bridge, so the first network's is the one
+/// there is).
 fn network_settings(r: &Record, network: &serde_json::Value) -> serde_json::Value {
-    let user = &network["User"];
-    let (ip, gateway) = (
-        user["ip"].as_str().unwrap_or(""),
-        user["gateway"].as_str().unwrap_or(""),
-    );
+    let users = user_networks(network);
+    let field = |u: Option<&&serde_json::Value>, k: &str| {
+        u.and_then(|u| u[k].as_str()).unwrap_or("").to_string()
+    };
+    let (ip, gateway) = (field(users.first(), "ip"), field(users.first(), "gateway"));
     let mut networks = serde_json::Map::new();
-    if let Some(name) = user["name"].as_str() {
-        networks.insert(
-            name.into(),
-            json!({"IPAddress": ip, "Gateway": gateway, "IPPrefixLen": 24}),
-        );
+    for u in &users {
+        if let Some(name) = u["name"].as_str() {
+            networks.insert(
+                name.into(),
+                json!({"IPAddress": u["ip"], "Gateway": u["gateway"], "IPPrefixLen": 24,
+                       "Aliases": u.get("aliases").cloned().unwrap_or(json!([]))}),
+            );
+        }
     }
     json!({"Ports": r.ports_json(), "IPAddress": ip, "Gateway": gateway, "Networks": networks})
 }

@@ -143,6 +143,11 @@ pub fn run(ctx: &Context, p: &Project, a: &RunArgs) -> anyhow::Result<i32> {
     // One-off containers get no service alias: the service's own
     // containers hold it on the network.
     args.network_alias.clear();
+    for n in &mut args.network {
+        if let Some(rest) = n.strip_prefix("name=") {
+            *n = rest.split(',').next().unwrap_or_default().to_string();
+        }
+    }
     args.detach = a.detach;
     args.rm = a.rm;
     args.restart = "no".into();

@@ -519,47 +519,76 @@ fn network_mode(p: &Project, n: &Node, key: &str) -> anyhow::Result<String> {
     }
 }
 
-/// The service's network (the project's `default` unless `networks:`
-/// names one) and its aliases: the service name, then the `aliases:`.
+/// The service's networks (the project's `default` unless `networks:`
+/// names some), in the order given, each with the service's aliases there:
+/// the service name, then that network's `aliases:`.
 fn networks(p: &Project, name: &str, svc: &Node) -> anyhow::Result<Vec<String>> {
     let key = format!("services.{name}.networks");
-    let mut aliases = vec![name.to_owned()];
-    let net = match svc.get("networks") {
-        None => "default".to_owned(),
-        Some(n) => {
-            let named: Vec<(String, Option<&Node>)> = match &n.value {
-                Raw::Map(m) => m.iter().map(|(k, v)| (k.clone(), Some(v))).collect(),
-                Raw::Seq(_) => strings(p, n, &key)?
-                    .into_iter()
-                    .map(|k| (k, None))
-                    .collect(),
-                _ => return Err(invalid(p, n, &key, "networks must be a list or a mapping")),
-            };
-            let [(net, def)] = named.as_slice() else {
-                return Err(invalid(
-                    p,
-                    n,
-                    &key,
-                    "den runs a container on one network: list exactly one",
-                ));
-            };
-            if let Some(a) = def.and_then(|d| d.get("aliases")) {
+    let named: Vec<(String, Option<&Node>)> = match svc.get("networks") {
+        None => vec![("default".to_owned(), None)],
+        Some(n) => match &n.value {
+            Raw::Map(m) => m.iter().map(|(k, v)| (k.clone(), Some(v))).collect(),
+            Raw::Seq(_) => strings(p, n, &key)?
+                .into_iter()
+                .map(|k| (k, None))
+                .collect(),
+            _ => return Err(invalid(p, n, &key, "networks must be a list or a mapping")),
+        },
+    };
+    if named.is_empty() {
+        let n = svc.get("networks").unwrap_or(svc);
+        return Err(invalid(
+            p,
+            n,
+            &key,
+            "networks is empty: list at least one network, or leave the key out for the project's default",
+        ));
+    }
+    let mut out = Vec::new();
+    for (net, def) in &named {
+        let mut flag = format!("--network=name={}", den_network(p, name, svc, net)?);
+        let mut aliases = vec![name.to_owned()];
+        if let Some(d) = def {
+            for unsupported in ["ipv4_address", "ipv6_address"] {
+                if let Some(v) = d.get(unsupported) {
+                    return Err(invalid(
+                        p,
+                        v,
+                        &format!("{key}.{net}.{unsupported}"),
+                        "a fixed address is not supported by den: leave it out, and reach the service by its name or aliases",
+                    ));
+                }
+            }
+            if let Some(a) = d.get("aliases") {
                 aliases.extend(strings(p, a, &format!("{key}.{net}.aliases"))?);
             }
-            net.clone()
         }
-    };
-    let den_name = network_name(p, &net).ok_or_else(|| {
+        for a in &aliases {
+            if a.contains(',') {
+                return Err(invalid(
+                    p,
+                    def.unwrap_or(svc),
+                    &key,
+                    format!("alias {a:?} contains a comma"),
+                ));
+            }
+            flag.push_str(&format!(",alias={a}"));
+        }
+        out.push(flag);
+    }
+    Ok(out)
+}
+
+/// The den network for `net`, which service `name` lists.
+fn den_network(p: &Project, name: &str, svc: &Node, net: &str) -> anyhow::Result<String> {
+    network_name(p, net).ok_or_else(|| {
         invalid(
             p,
             svc.get("networks").unwrap_or(svc),
-            &key,
+            &format!("services.{name}.networks"),
             format!("service {name:?} refers to undefined network {net:?}: define it under the top-level networks:"),
         )
-    })?;
-    let mut out = vec![format!("--network={den_name}")];
-    out.extend(aliases.iter().map(|a| format!("--network-alias={a}")));
-    Ok(out)
+    })
 }
 
 /// The den network for the project's network `key`: `default` is always

@@ -8,16 +8,22 @@
 //!
 //! ```text
 //! infra (den __internal network-infra, own session)  one per network, while it has members
-//!   user namespace (den's mapping) ─ network namespace: den0 10.89.N.1/24, eth0 = pasta
-//! container supervisor: setns into the infra's user namespace (so it may
-//!   wire namespaces together), new network namespace, veth eth0 <-> vXXXX on den0
+//!   user namespace (shared by all infras of the den root) ─
+//!   network namespace: den0 10.89.N.1/24, eth0 = pasta
+//! container supervisor: setns into the infras' user namespace (so it may
+//!   wire namespaces together), new network namespace, one veth per network:
+//!   eth0 <-> vXXXX on the first network's den0, eth1 on the second's, …
 //! ```
 //!
 //! The kernel facts this rests on (checked rootless): veth, bridge,
 //! ip_forward and nftables NAT all work with CAP_NET_ADMIN in the user
 //! namespace that owns the network namespaces; a veth can join two
 //! namespaces only when one user namespace owns both, which is why the
-//! containers of a network enter its infra's user namespace.
+//! containers of a network enter its infra's user namespace, and why all
+//! infras of a den root share one ([`infra_main`]): a container on two
+//! networks needs both infras' namespaces owned by the user namespace it
+//! is in. Networks stay apart by their network namespaces and each infra's
+//! `isolate` rule, not by user namespaces.
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -181,7 +187,7 @@ pub fn infra_main(
     cache_dir: &Path,
 ) -> Result<(), SetupError> {
     nix::unistd::setsid().ok();
-    crate::userns::enter_user_namespace(mapping)?;
+    let shared = enter_shared_userns(dir, mapping)?;
     den_net::pasta::capabilities_cached(cache_dir)?;
     let netns = super::netns::new_netns()?;
     let pasta = den_net::pasta::PastaConfig::default()
@@ -214,6 +220,8 @@ pub fn infra_main(
         &serde_json::to_vec(&info).expect("serializes"),
     )
     .map_err(fail("write infra.json"))?;
+    // Now another network's infra starting finds this one to join.
+    drop(shared);
     super::announce("ready");
     linger(dir);
     drop(pasta);
@@ -263,34 +271,142 @@ fn linger(dir: &Path) {
     }
 }
 
-/// Enters the user namespace of the network's infra (instead of a new one).
-pub(super) fn enter_infra_userns(net: &UserNetwork) -> Result<Infra, SetupError> {
-    let infra = Infra::read(&net.dir).ok_or_else(|| SetupError::NoInfra(net.name.clone()))?;
-    let fd = rustix::fs::open(
-        format!("/proc/{}/ns/user", infra.pid),
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| fail("open the network's user namespace")(e.into()))?;
+/// Enters the user namespace the infras of this den root share: a live
+/// infra's of another network (`dir`'s siblings), else a new one with
+/// `mapping`. Returns `ROOT/networks/.userns.lock`, held until this infra
+/// has written its `infra.json`, so two infras starting at once do not
+/// both make one.
+fn enter_shared_userns(
+    dir: &Path,
+    mapping: &crate::idmap::IdMapping,
+) -> Result<std::fs::File, SetupError> {
+    let networks = dir.parent().unwrap_or(Path::new("."));
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(networks.join(".userns.lock"))
+        .map_err(fail("open networks/.userns.lock"))?;
+    lock.lock().map_err(fail("lock networks/.userns.lock"))?;
+    let live = std::fs::read_dir(networks)
+        .map_err(fail("list the networks"))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.as_path() != dir)
+        .filter_map(|p| Infra::read(&p));
+    for infra in live {
+        if let Ok(fd) = infra.open_userns() {
+            setns(fd.as_fd(), CloneFlags::CLONE_NEWUSER).map_err(|errno| {
+                SetupError::Namespace {
+                    what: "user (another network's infra)",
+                    errno,
+                }
+            })?;
+            return Ok(lock);
+        }
+    }
+    crate::userns::enter_user_namespace(mapping)?;
+    Ok(lock)
+}
+
+impl Infra {
+    /// The infra's user namespace, checked to be this infra's still (the
+    /// pid not reused since `infra.json` was read).
+    fn open_userns(&self) -> Result<OwnedFd, SetupError> {
+        let fd = rustix::fs::open(
+            format!("/proc/{}/ns/user", self.pid),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| fail("open the network's user namespace")(e.into()))?;
+        if start_time(self.pid) != Some(self.start) {
+            return Err(fail("open the network's user namespace")(
+                std::io::ErrorKind::NotFound.into(),
+            ));
+        }
+        Ok(fd)
+    }
+
+    /// The identity (device, inode) of the infra's user namespace.
+    fn userns_id(&self) -> Option<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(format!("/proc/{}/ns/user", self.pid)).ok()?;
+        Some((m.dev(), m.ino()))
+    }
+}
+
+/// The infras of `nets` (same order), checked to share one user
+/// namespace. An infra an older den started has a user namespace of its
+/// own: a container on it and another network is refused with what to do.
+pub fn shared_infras(nets: &[UserNetwork]) -> Result<Vec<Infra>, SetupError> {
+    let infras = nets
+        .iter()
+        .map(|n| Infra::read(&n.dir).ok_or_else(|| SetupError::NoInfra(n.name.clone())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (Some(first), Some(net)) = (infras.first(), nets.first()) else {
+        return Ok(infras);
+    };
+    let owner = first.userns_id();
+    if let Some((other, _)) = nets
+        .iter()
+        .zip(&infras)
+        .skip(1)
+        .find(|(_, i)| owner.is_none() || i.userns_id() != owner)
+    {
+        return Err(SetupError::InfraApart {
+            first: net.name.clone(),
+            other: other.name.clone(),
+        });
+    }
+    Ok(infras)
+}
+
+/// Enters the user namespace of the infras of `nets` (instead of a new
+/// one); returns them, in the same order.
+pub(super) fn enter_infra_userns(nets: &[UserNetwork]) -> Result<Vec<Infra>, SetupError> {
+    let infras = shared_infras(nets)?;
+    let first = infras
+        .first()
+        .ok_or_else(|| SetupError::NoInfra(String::new()))?;
+    let fd = first.open_userns()?;
     setns(fd.as_fd(), CloneFlags::CLONE_NEWUSER).map_err(|errno| SetupError::Namespace {
         what: "user (network)",
         errno,
     })?;
-    Ok(infra)
+    Ok(infras)
 }
 
-/// A container's namespace on a user network, wired to the bridge.
-pub(super) fn attach(net: &UserNetwork, id: &str, infra: &Infra) -> Result<OwnedFd, SetupError> {
-    super::netns::with_netns_helper(|helper| wire(net, id, infra.pid, helper))
+/// A container's namespace on its user networks, wired to each bridge
+/// (eth0 to the first, eth1 to the second, …).
+pub(super) fn attach(
+    nets: &[UserNetwork],
+    id: &str,
+    infras: &[Infra],
+) -> Result<OwnedFd, SetupError> {
+    super::netns::with_netns_helper(|helper| {
+        let fd = rustix::fs::open(
+            format!("/proc/{helper}/ns/net"),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| fail("open the container's network namespace")(e.into()))?;
+        for (n, (net, infra)) in nets.iter().zip(infras).enumerate() {
+            wire(net, n, id, infra.pid, helper)?;
+        }
+        Ok(fd)
+    })
 }
 
-fn wire(net: &UserNetwork, id: &str, infra: i32, helper: i32) -> Result<OwnedFd, SetupError> {
+/// The `n`th network's veth: `ethN` in the container, its port on the
+/// network's bridge guarded; the first network has the default route.
+fn wire(net: &UserNetwork, n: usize, id: &str, infra: i32, helper: i32) -> Result<(), SetupError> {
     let (infra_ns, ctr_ns) = (
         format!("/proc/{infra}/ns/net"),
         format!("/proc/{helper}/ns/net"),
     );
-    let fd = rustix::fs::open(&ctr_ns, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| fail("open the container's network namespace")(e.into()))?;
+    let eth = format!("eth{n}");
+    // The same name in each network's namespace: one port per network.
     let veth = format!("v{}", &id[..12]);
     let mac = mac_of(&net.ip)?;
     ip(
@@ -303,7 +419,7 @@ fn wire(net: &UserNetwork, id: &str, infra: i32, helper: i32) -> Result<OwnedFd,
             "veth",
             "peer",
             "name",
-            "eth0",
+            &eth,
             "address",
             &mac,
             "netns",
@@ -317,14 +433,16 @@ fn wire(net: &UserNetwork, id: &str, infra: i32, helper: i32) -> Result<OwnedFd,
         &["link", "set", &veth, "master", "den0", "up"],
     )?;
     let addr = format!("{}/24", net.ip);
-    ip(Some(&ctr_ns), &["addr", "add", &addr, "dev", "eth0"])?;
-    ip(Some(&ctr_ns), &["link", "set", "eth0", "up"])?;
-    ip(Some(&ctr_ns), &["link", "set", "lo", "up"])?;
-    ip(
-        Some(&ctr_ns),
-        &["route", "add", "default", "via", &net.gateway],
-    )?;
-    Ok(fd)
+    ip(Some(&ctr_ns), &["addr", "add", &addr, "dev", &eth])?;
+    ip(Some(&ctr_ns), &["link", "set", &eth, "up"])?;
+    if n == 0 {
+        ip(Some(&ctr_ns), &["link", "set", "lo", "up"])?;
+        ip(
+            Some(&ctr_ns),
+            &["route", "add", "default", "via", &net.gateway],
+        )?;
+    }
+    Ok(())
 }
 
 /// Published ports of a container on a user network: host listeners (bound
@@ -411,15 +529,11 @@ impl Drop for Proxy {
     }
 }
 
-/// The most of a member's /etc/hosts den reads when it takes a name out:
-/// the container may write its own file, and must not make every removal
-/// on its network read gigabytes. A larger file is left as it is.
-pub const HOSTS_MAX: u64 = 1 << 20;
-
 /// Container `id` leaves the network whose directory is `net_dir`: its
 /// address goes to the end of `freed.json` (handed out again last, so a
 /// name others may still cache does not at once lead to a new container),
-/// and its line leaves the other members' /etc/hosts. Members whose
+/// and the other members' /etc/hosts are written again without it
+/// (`members::refresh_hosts`). Members whose
 /// containers are gone leave with it. Holds `ROOT/networks.lock`; `den rm`
 /// and a `--rm` supervisor both call this.
 pub fn leave(net_dir: &Path, id: &str) -> std::io::Result<()> {
@@ -446,9 +560,7 @@ pub fn leave(net_dir: &Path, id: &str) -> std::io::Result<()> {
     freed.extend(ips.iter().cloned());
     write_private(&net_dir.join("freed.json"), &serde_json::to_vec(&freed)?)?;
     write_private(&NetworkMembers::path(net_dir), &members.to_json())?;
-    for cid in members.0.keys() {
-        drop_hosts_lines(&containers.join(cid).join("hosts"), &ips);
-    }
+    super::members::refresh_hosts(networks, members.0.keys().map(String::as_str));
     Ok(())
 }
 
@@ -462,48 +574,4 @@ pub fn read_freed(net_dir: &Path) -> Vec<String> {
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     den_atomic::replace_bytes(path, dir, den_atomic::Durability::Unsynced, bytes)
-}
-
-/// Takes the lines of `ips` out of a member's /etc/hosts, in place (the
-/// running container has the file's inode bind-mounted); a file that is
-/// not a regular file or is larger than [`HOSTS_MAX`] is left alone.
-fn drop_hosts_lines(hosts: &Path, ips: &[String]) {
-    use std::io::{Read, Seek};
-    let Ok(mut f) = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .custom_flags(libc_o_nofollow())
-        .open(hosts)
-    else {
-        return;
-    };
-    if !f
-        .metadata()
-        .is_ok_and(|m| m.is_file() && m.len() <= HOSTS_MAX)
-    {
-        return;
-    }
-    let mut text = String::new();
-    if (&mut f).take(HOSTS_MAX).read_to_string(&mut text).is_err() {
-        return;
-    }
-    let kept: String = text
-        .lines()
-        .filter(|l| {
-            !ips.iter().any(|ip| {
-                l.strip_prefix(ip.as_str())
-                    .is_some_and(|r| r.starts_with('\t'))
-            })
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
-    if kept.len() != text.len() {
-        f.set_len(0).ok();
-        f.rewind().ok();
-        f.write_all(kept.as_bytes()).ok();
-    }
-}
-
-fn libc_o_nofollow() -> i32 {
-    OFlags::NOFOLLOW.bits() as i32
 }

@@ -93,6 +93,10 @@ pub enum SetupError {
     #[error("network {0} has no running infra process: run the container again")]
     NoInfra(String),
     #[error(
+        "networks {first} and {other} cannot both be joined: network {other}'s infra process was started by an older den in a user namespace of its own; stop the containers on network {other} (its infra exits a few seconds later) and start this container again"
+    )]
+    InfraApart { first: String, other: String },
+    #[error(
         "container {0} is not running: start it first; a container joins the network of a running one"
     )]
     JoinTargetDown(String),

@@ -42,14 +42,18 @@ pub(super) enum ContainerNet {
     Joined { netns: OwnedFd },
 }
 
-/// A container's namespace on a user network.
+/// A container's namespace on its user networks; published ports through
+/// the first network's proxy.
 pub(super) fn create_user(
-    net: &super::spec::UserNetwork,
+    nets: &[super::spec::UserNetwork],
     id: &str,
-    infra: &super::bridge::Infra,
+    infras: &[super::bridge::Infra],
 ) -> Result<ContainerNet, SetupError> {
-    let netns = super::bridge::attach(net, id, infra)?;
-    let proxy = super::bridge::Proxy::start(&net.ports, net, infra)?;
+    let netns = super::bridge::attach(nets, id, infras)?;
+    let proxy = match (nets.first(), infras.first()) {
+        (Some(net), Some(infra)) => super::bridge::Proxy::start(&net.ports, net, infra)?,
+        _ => None,
+    };
     Ok(ContainerNet::User { netns, proxy })
 }
 

@@ -170,9 +170,13 @@ pub enum Network {
     /// A new network namespace with outbound access and DNS through pasta,
     /// owned by the supervisor.
     Private(PrivateNetwork),
-    /// A user network (`den network create`): a namespace on the network's
-    /// bridge, with its own address.
-    User(UserNetwork),
+    /// User networks (`den network create`), one or more: a namespace with
+    /// a veth on each network's bridge (eth0, eth1, … in this order), an
+    /// address on each; the first network's gateway is the default route
+    /// and its proxy serves the published ports. A spec from an older den
+    /// holds one network, not a list: it still reads.
+    #[serde(deserialize_with = "one_or_many")]
+    User(Vec<UserNetwork>),
     /// `--network container:NAME`: another running container's network
     /// namespace, joined (with the user namespace that owns it).
     Container(JoinedNetwork),
@@ -195,9 +199,27 @@ pub struct UserNetwork {
     pub dir: PathBuf,
     pub ip: String,
     pub gateway: String,
-    /// Published ports, resolved (TCP).
+    /// Published ports, resolved (TCP); only the first network's.
     #[serde(deserialize_with = "ports_compat")]
     pub ports: Vec<PortMapping>,
+    /// The container's names on this network: its own, then its aliases
+    /// (empty in an older den's spec).
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// A spec's user networks: a list, or one network as an older den wrote it.
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<UserNetwork>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Many(Vec<UserNetwork>),
+        One(UserNetwork),
+    }
+    Ok(match Stored::deserialize(d)? {
+        Stored::Many(v) => v,
+        Stored::One(n) => vec![n],
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -333,6 +355,25 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("99999:80"), "{e}");
+    }
+
+    #[test]
+    fn an_older_spec_with_one_user_network_still_reads() {
+        let one = serde_json::json!({"User": {
+            "name": "a", "dir": "/r/networks/a", "ip": "10.89.1.2",
+            "gateway": "10.89.1.1", "ports": ["8080:80/tcp"]
+        }});
+        let Network::User(nets) = serde_json::from_value(one).unwrap() else {
+            panic!("not a user network");
+        };
+        assert_eq!(nets.len(), 1);
+        assert_eq!(
+            (nets[0].ip.as_str(), nets[0].aliases.len()),
+            ("10.89.1.2", 0)
+        );
+        let two = Network::User(vec![nets[0].clone(), nets[0].clone()]);
+        let back: Network = serde_json::from_value(serde_json::to_value(&two).unwrap()).unwrap();
+        assert_eq!(back, two);
     }
 
     #[test]

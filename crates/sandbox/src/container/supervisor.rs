@@ -178,7 +178,7 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
             &prepared,
             capture,
             size,
-            (infra.as_ref(), cgroup.as_ref()),
+            (infra.as_deref(), cgroup.as_ref()),
             joined.as_ref(),
         );
         let Started {
@@ -273,10 +273,12 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
             eprintln!("den: warning: could not remove {}: {e}", dir.display());
         }
         // As `den rm`: the other members stop resolving its name.
-        if let super::spec::Network::User(u) = &spec.network
-            && let Err(e) = super::bridge::leave(&u.dir, &spec.id)
-        {
-            eprintln!("den: warning: could not leave network {}: {e}", u.name);
+        if let super::spec::Network::User(nets) = &spec.network {
+            for u in nets {
+                if let Err(e) = super::bridge::leave(&u.dir, &spec.id) {
+                    eprintln!("den: warning: could not leave network {}: {e}", u.name);
+                }
+            }
         }
     }
     result
@@ -358,7 +360,10 @@ fn start_once(
     prepared: &security::Prepared,
     capture: bool,
     size: Option<rustix::termios::Winsize>,
-    (infra, cgroup): (Option<&super::bridge::Infra>, Option<&crate::cgroup::Child>),
+    (infra, cgroup): (
+        Option<&[super::bridge::Infra]>,
+        Option<&crate::cgroup::Child>,
+    ),
     joined: Option<&OwnedFd>,
 ) -> Result<Started, SetupError> {
     let network = match (&spec.network, infra) {
