@@ -3,7 +3,7 @@
 //! opaque one) become an image that runs, commits again, pushes, pulls
 //! and saves; `-c` changes the config; bad changes are refused.
 
-use den_tests::{TestEnv, UserSandbox, require_env, stdout};
+use den_tests::{TestEnv, UserSandbox, inspect_image, require_env, stdout};
 
 fn sandbox(env: &TestEnv, sub: bool) -> UserSandbox {
     let sb = if sub {
@@ -16,12 +16,6 @@ fn sandbox(env: &TestEnv, sub: bool) -> UserSandbox {
     sb.write_registries_conf(&conf);
     sb.den_ok(&["pull", "-q", "busybox"]);
     sb
-}
-
-fn inspect(sb: &UserSandbox, name: &str) -> serde_json::Value {
-    let v: serde_json::Value =
-        serde_json::from_str(&sb.den_ok(&["image", "inspect", name])).unwrap();
-    v[0].clone()
 }
 
 fn changes_whiteouts_and_opaque_directories(sb: &UserSandbox) {
@@ -56,9 +50,9 @@ fn changes_whiteouts_and_opaque_directories(sb: &UserSandbox) {
     ]);
     let id = id.trim();
     assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
-    let img = inspect(sb, "committed:1");
+    let img = inspect_image(sb, "committed:1");
     assert_eq!(img["Id"], id);
-    let base = inspect(sb, "busybox");
+    let base = inspect_image(sb, "busybox");
     assert_eq!(
         img["RootFS"]["Layers"].as_array().unwrap().len(),
         base["RootFS"]["Layers"].as_array().unwrap().len() + 1
@@ -108,7 +102,7 @@ fn changes_whiteouts_and_opaque_directories(sb: &UserSandbox) {
     ]);
     sb.den_ok(&["commit", "-c", "CMD ls -a /opq", "two", "committed:2"]);
     assert_eq!(
-        inspect(sb, "committed:2")["Config"]["Cmd"],
+        inspect_image(sb, "committed:2")["Config"]["Cmd"],
         serde_json::json!(["/bin/sh", "-c", "ls -a /opq"])
     );
     let out = sb.den_ok(&[
