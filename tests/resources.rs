@@ -359,6 +359,18 @@ fn stats_without_a_cgroup_says_why_and_counts_pids() {
     );
     let out = sb.den_ok(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}"]);
     assert_eq!(out, "plain 3\n", "a Go template on stats' fields");
+    // `{{json .}}` is the template engine's json: the same line as
+    // `--format json` (NET I/O, which moves, masked).
+    let masked = |s: String| {
+        let a = s.find("\"NetIO\":\"").expect("a NetIO field") + 9;
+        let b = a + s[a..].find('"').unwrap();
+        format!("{}X{}", &s[..a], &s[b..])
+    };
+    let json = sb.den_ok(&["stats", "--no-stream", "--format", "json"]);
+    assert!(json.starts_with("{\"") && json.ends_with("\"}\n"), "{json}");
+    assert_eq!(json.lines().count(), 1, "{json}");
+    let go = sb.den_ok(&["stats", "--no-stream", "--format", "{{json .}}"]);
+    assert_eq!(masked(go), masked(json));
     let err = sb.den_fail(&["stats", "--no-stream", "--format", "{{.Nope}}"], 125);
     assert!(
         err.lines().last().unwrap_or_default().starts_with(
