@@ -240,8 +240,7 @@ pub fn container_side(
     path: &str,
 ) -> anyhow::Result<i32> {
     let containers = Containers::open(&ctx.root)?;
-    let spec: ContainerSpec =
-        serde_json::from_slice(&fs_err::read(containers.dir_of(id).join("spec.json"))?)?;
+    let spec = ContainerSpec::read(&containers.dir_of(id).join("spec.json"))?;
     let state = containers.state(id);
     let running = (state.status == Status::Running).then_some((state.supervisor_pid, state.pid));
     let root = join::enter_filesystem(&spec, running, mapping)?;
