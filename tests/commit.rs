@@ -227,3 +227,29 @@ fn commit_refuses_what_it_cannot_apply() {
     assert!(o.status.success());
     assert!(stdout(&o).starts_with("sha256:"));
 }
+
+/// den cannot pause (no freezer): `--pause` on a running container is
+/// refused in one line; `--pause=false` (the default) commits it as it runs.
+#[test]
+fn commit_pause_is_refused_for_a_running_container() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    den_tests::run_sleeper(&sb, "busy", &[], "300");
+    sb.den_ok(&["exec", "busy", "touch", "/made"]);
+    let want = "den: den commit --pause: den cannot pause container busy: pausing needs the cgroup freezer, which den does not use; commit it as it runs with --pause=false (den's default), or stop it first\n";
+    for flag in ["--pause", "--pause=true", "-p"] {
+        assert_eq!(
+            sb.den_fail(&["commit", flag, "busy", "p:1"], 125),
+            want,
+            "{flag}"
+        );
+    }
+    assert_eq!(
+        sb.den_ok(&["images", "-q"]).lines().count(),
+        1,
+        "nothing was made"
+    );
+    sb.den_ok(&["commit", "--pause=false", "busy", "p:1"]);
+    assert_eq!(sb.den_ok(&["run", "--rm", "p:1", "ls", "/made"]), "/made\n");
+    sb.den_ok(&["rm", "-f", "busy"]);
+}
