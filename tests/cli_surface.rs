@@ -7,7 +7,7 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
-use den_tests::{TestEnv, UserSandbox, require_env, stderr, stdout};
+use den_tests::{TestEnv, UserSandbox, require_env, run_sleeper, stderr, stdout};
 
 fn sandbox(env: &TestEnv) -> UserSandbox {
     den_tests::mirrored_sandbox(env, true, true)
@@ -61,7 +61,7 @@ fn all_flags_stop_start_kill_restart_and_remove_every_container() {
     let env = require_env!();
     let sb = sandbox(&env);
     for n in ["a1", "a2"] {
-        sb.den_ok(&["run", "-d", "--name", n, "busybox", "sleep", "300"]);
+        run_sleeper(&sb, n, &[], "300");
     }
     sb.den_ok(&["run", "--name", "a3", "busybox", "true"]);
     assert_eq!(lines(&sb.den_ok(&["stop", "-a", "-t", "0"])), ["a1", "a2"]);
@@ -325,28 +325,26 @@ fn ps_filters_exited_label_network_volume_health() {
         &["run", "--name", "bad", "busybox", "sh", "-c", "exit 3"],
         3,
     );
-    sb.den_ok(&[
-        "run",
-        "-d",
-        "--name",
+    run_sleeper(
+        &sb,
         "svc",
-        "-l",
-        "role=web",
-        "-l",
-        "tier=1",
-        "--network",
-        "none",
-        "-v",
-        "vol1:/srv",
-        "--health-cmd",
-        "true",
-        "--health-interval",
-        "1s",
-        "busybox",
-        "sleep",
+        &[
+            "-l",
+            "role=web",
+            "-l",
+            "tier=1",
+            "--network",
+            "none",
+            "-v",
+            "vol1:/srv",
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "1s",
+        ],
         "300",
-    ]);
-    sb.den_ok(&["run", "-d", "--name", "plain", "busybox", "sleep", "300"]);
+    );
+    run_sleeper(&sb, "plain", &[], "300");
     assert_eq!(ps_names(&sb, &["exited=3"]), ["bad"]);
     assert_eq!(ps_names(&sb, &["exited=0"]), ["ok"]);
     assert_eq!(ps_names(&sb, &["exited=0", "exited=3"]), ["bad", "ok"]);

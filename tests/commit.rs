@@ -3,7 +3,7 @@
 //! opaque one) become an image that runs, commits again, pushes, pulls
 //! and saves; `-c` changes the config; bad changes are refused.
 
-use den_tests::{TestEnv, UserSandbox, require_env, stdout};
+use den_tests::{TestEnv, UserSandbox, inspect_image, require_env, stdout};
 
 fn sandbox(env: &TestEnv, sub: bool) -> UserSandbox {
     let sb = if sub {
@@ -16,12 +16,6 @@ fn sandbox(env: &TestEnv, sub: bool) -> UserSandbox {
     sb.write_registries_conf(&conf);
     sb.den_ok(&["pull", "-q", "busybox"]);
     sb
-}
-
-fn inspect(sb: &UserSandbox, name: &str) -> serde_json::Value {
-    let v: serde_json::Value =
-        serde_json::from_str(&sb.den_ok(&["image", "inspect", name])).unwrap();
-    v[0].clone()
 }
 
 fn changes_whiteouts_and_opaque_directories(sb: &UserSandbox) {
@@ -56,9 +50,9 @@ fn changes_whiteouts_and_opaque_directories(sb: &UserSandbox) {
     ]);
     let id = id.trim();
     assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
-    let img = inspect(sb, "committed:1");
+    let img = inspect_image(sb, "committed:1");
     assert_eq!(img["Id"], id);
-    let base = inspect(sb, "busybox");
+    let base = inspect_image(sb, "busybox");
     assert_eq!(
         img["RootFS"]["Layers"].as_array().unwrap().len(),
         base["RootFS"]["Layers"].as_array().unwrap().len() + 1
@@ -108,7 +102,7 @@ fn changes_whiteouts_and_opaque_directories(sb: &UserSandbox) {
     ]);
     sb.den_ok(&["commit", "-c", "CMD ls -a /opq", "two", "committed:2"]);
     assert_eq!(
-        inspect(sb, "committed:2")["Config"]["Cmd"],
+        inspect_image(sb, "committed:2")["Config"]["Cmd"],
         serde_json::json!(["/bin/sh", "-c", "ls -a /opq"])
     );
     let out = sb.den_ok(&[
@@ -232,4 +226,30 @@ fn commit_refuses_what_it_cannot_apply() {
     let o = sb.den(&["commit", "src", "ok:1"]);
     assert!(o.status.success());
     assert!(stdout(&o).starts_with("sha256:"));
+}
+
+/// den cannot pause (no freezer): `--pause` on a running container is
+/// refused in one line; `--pause=false` (the default) commits it as it runs.
+#[test]
+fn commit_pause_is_refused_for_a_running_container() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    den_tests::run_sleeper(&sb, "busy", &[], "300");
+    sb.den_ok(&["exec", "busy", "touch", "/made"]);
+    let want = "den: den commit --pause: den cannot pause container busy: pausing needs the cgroup freezer, which den does not use; commit it as it runs with --pause=false (den's default), or stop it first\n";
+    for flag in ["--pause", "--pause=true", "-p"] {
+        assert_eq!(
+            sb.den_fail(&["commit", flag, "busy", "p:1"], 125),
+            want,
+            "{flag}"
+        );
+    }
+    assert_eq!(
+        sb.den_ok(&["images", "-q"]).lines().count(),
+        1,
+        "nothing was made"
+    );
+    sb.den_ok(&["commit", "--pause=false", "busy", "p:1"]);
+    assert_eq!(sb.den_ok(&["run", "--rm", "p:1", "ls", "/made"]), "/made\n");
+    sb.den_ok(&["rm", "-f", "busy"]);
 }

@@ -30,24 +30,20 @@ fn run_labels_inspect_and_ps_filters() {
     let sb = sandbox(&env);
     sb.den_ok(&["pull", "-q", "busybox"]);
     let file = sb.write_file("labels.txt", "# team labels\ntier=back\n\nowner=ops\n");
-    sb.den_ok(&[
-        "run",
-        "-d",
-        "--name",
+    den_tests::run_sleeper(
+        &sb,
         "one",
-        "-l",
-        "app=shop",
-        "--label",
-        "tier=front",
-        "--label-file",
-        file.to_str().unwrap(),
-        "busybox",
-        "sleep",
+        &[
+            "-l",
+            "app=shop",
+            "--label",
+            "tier=front",
+            "--label-file",
+            file.to_str().unwrap(),
+        ],
         "600",
-    ]);
-    sb.den_ok(&[
-        "run", "-d", "--name", "two", "-l", "app=blog", "busybox", "sleep", "600",
-    ]);
+    );
+    den_tests::run_sleeper(&sb, "two", &["-l", "app=blog"], "600");
     sb.den_ok(&[
         "run", "--name", "three", "-l", "app=shop", "busybox", "true",
     ]);

@@ -9,7 +9,7 @@
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use den_tests::{TestEnv, UserSandbox, require_env};
+use den_tests::{TestEnv, UserSandbox, require_env, run_sleeper};
 
 fn sandbox(env: &TestEnv) -> UserSandbox {
     let sb = den_tests::sandbox(env);
@@ -146,7 +146,7 @@ fn run_d_killed_while_its_directory_is_staged() {
     );
     // Made but not yet named: not listed, and the name is free again.
     assert!(!sb.den_ok(&["ps", "-a"]).contains(&name));
-    sb.den_ok(&["run", "-d", "--name", &name, "busybox", "sleep", "1000"]);
+    run_sleeper(&sb, &name, &[], "1000");
     recovers(&sb, &name);
 }
 

@@ -152,3 +152,26 @@ fn create_refuses_bad_input_and_rm_applies_after_start() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// `den create --rm`, then `den cp` into it before its start: the copy
+/// mounts the root without `volatile` (overlayfs refuses any later mount
+/// of an upper layer once mounted volatile), so the run mounts it, sees the
+/// file, and the container is removed after.
+#[test]
+fn cp_into_a_created_rm_container_before_its_start() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    let src = sb.write_file("in.txt", "copied\n");
+    sb.den_ok(&[
+        "create", "--rm", "--name", "once", "busybox", "cat", "/in.txt",
+    ]);
+    sb.den_ok(&["cp", src.to_str().unwrap(), "once:/in.txt"]);
+    let out = sb.den(&["start", "-a", "once"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "copied\n");
+    den_tests::wait_for(
+        "the --rm container removed",
+        std::time::Duration::from_secs(10),
+        || ps_row(&sb, "once").is_none(),
+    );
+}

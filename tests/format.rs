@@ -3,7 +3,7 @@
 //! `inspect -f`, `volume ls|inspect`, `network ls|inspect`, `history`,
 //! `system df` and `compose ps`; shell completions and man pages.
 
-use den_tests::{TestEnv, UserSandbox, require_env, stdout};
+use den_tests::{TestEnv, UserSandbox, require_env, run_sleeper, stdout};
 
 fn sandbox(env: &TestEnv) -> UserSandbox {
     den_tests::mirrored_sandbox(env, true, true)
@@ -15,19 +15,12 @@ fn sandbox(env: &TestEnv) -> UserSandbox {
 fn ps_and_inspect_render_go_templates() {
     let env = require_env!();
     let sb = sandbox(&env);
-    sb.den_ok(&[
-        "run",
-        "-d",
-        "--name",
+    run_sleeper(
+        &sb,
         "web",
-        "--label",
-        "tier=front",
-        "-v",
-        "data:/data",
-        "busybox",
-        "sleep",
+        &["--label", "tier=front", "-v", "data:/data"],
         "1000",
-    ]);
+    );
     assert_eq!(sb.den_ok(&["ps", "--format", "{{.Names}}"]), "web\n");
     assert_eq!(
         sb.den_ok(&[
@@ -98,7 +91,7 @@ fn ps_and_inspect_render_go_templates() {
 fn unknown_fields_and_bad_templates_are_refused() {
     let env = require_env!();
     let sb = sandbox(&env);
-    sb.den_ok(&["run", "-d", "--name", "bad", "busybox", "sleep", "1000"]);
+    run_sleeper(&sb, "bad", &[], "1000");
     let err = sb.den_fail(&["ps", "--format", "{{.Nope}}"], 125);
     assert!(
         err.starts_with(

@@ -6,7 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use den_tests::{TestEnv, UserSandbox, inspect, require_env, stderr, stdout, wait_for};
+use den_tests::{
+    TestEnv, UserSandbox, inspect, require_env, run_sleeper, stderr, stdout, wait_for,
+};
 
 fn sandbox(env: &TestEnv) -> UserSandbox {
     den_tests::mirrored_sandbox(env, true, true)
@@ -36,21 +38,19 @@ fn health_status(sb: &UserSandbox, name: &str) -> String {
 fn health_goes_from_starting_to_unhealthy_to_healthy() {
     let env = require_env!();
     let sb = sandbox(&env);
-    sb.den_ok(&[
-        "run",
-        "-d",
-        "--name",
+    run_sleeper(
+        &sb,
         "hc",
-        "--health-cmd",
-        "echo probing; test -f /tmp/ok",
-        "--health-interval",
-        "1s",
-        "--health-retries",
-        "2",
-        "busybox",
-        "sleep",
+        &[
+            "--health-cmd",
+            "echo probing; test -f /tmp/ok",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "2",
+        ],
         "1000",
-    ]);
+    );
     assert!(
         ps_status(&sb, "hc").ends_with(" (health: starting)"),
         "{}",
@@ -101,25 +101,23 @@ fn health_goes_from_starting_to_unhealthy_to_healthy() {
 fn inspect_shows_the_check_as_docker_does() {
     let env = require_env!();
     let sb = sandbox(&env);
-    sb.den_ok(&[
-        "run",
-        "-d",
-        "--name",
+    run_sleeper(
+        &sb,
         "shown",
-        "--health-cmd",
-        "test -d /tmp",
-        "--health-interval",
-        "1m30s",
-        "--health-timeout",
-        "500ms",
-        "--health-start-period",
-        "1.5h",
-        "--health-start-interval",
-        "2s500ms",
-        "busybox",
-        "sleep",
+        &[
+            "--health-cmd",
+            "test -d /tmp",
+            "--health-interval",
+            "1m30s",
+            "--health-timeout",
+            "500ms",
+            "--health-start-period",
+            "1.5h",
+            "--health-start-interval",
+            "2s500ms",
+        ],
         "1000",
-    ]);
+    );
     // A shell command is shown as given (CMD-SHELL), durations as Go's
     // nanosecond counts.
     assert_eq!(
@@ -159,7 +157,7 @@ fn inspect_shows_the_check_as_docker_does() {
 fn healthcheck_run_refuses_a_container_without_a_check() {
     let env = require_env!();
     let sb = sandbox(&env);
-    sb.den_ok(&["run", "-d", "--name", "plain", "busybox", "sleep", "1000"]);
+    run_sleeper(&sb, "plain", &[], "1000");
     let err = sb.den_fail(&["healthcheck", "run", "plain"], 125);
     assert_eq!(
         err,
@@ -202,23 +200,21 @@ fn a_hanging_check_is_cut_at_its_timeout() {
     let env = require_env!();
     let sb = sandbox(&env);
     // Probes only when asked: the interval is long.
-    sb.den_ok(&[
-        "run",
-        "-d",
-        "--name",
+    run_sleeper(
+        &sb,
         "hang",
-        "--health-cmd",
-        "sleep 300",
-        "--health-timeout",
-        "1s",
-        "--health-interval",
-        "10m",
-        "--health-retries",
-        "1",
-        "busybox",
-        "sleep",
+        &[
+            "--health-cmd",
+            "sleep 300",
+            "--health-timeout",
+            "1s",
+            "--health-interval",
+            "10m",
+            "--health-retries",
+            "1",
+        ],
         "1000",
-    ]);
+    );
     let t = Instant::now();
     let out = sb.den(&["healthcheck", "run", "hang"]);
     let took = t.elapsed();
@@ -383,19 +379,12 @@ fn health_checks_run_without_subordinate_ids() {
     let sb = env.sandbox_nosub();
     sb.write_registries_conf(&den_tests::mirror_conf("docker.io", &env.registry));
     sb.den_ok(&["pull", "-q", "busybox"]);
-    sb.den_ok(&[
-        "run",
-        "-d",
-        "--name",
+    run_sleeper(
+        &sb,
         "single",
-        "--health-cmd",
-        "id -u",
-        "--health-interval",
-        "1s",
-        "busybox",
-        "sleep",
+        &["--health-cmd", "id -u", "--health-interval", "1s"],
         "1000",
-    ]);
+    );
     wait_for("healthy", Duration::from_secs(10), || {
         health_status(&sb, "single") == "healthy"
     });
@@ -408,23 +397,21 @@ fn health_checks_run_without_subordinate_ids() {
 fn failures_in_the_start_period_do_not_count_and_probe_at_the_start_interval() {
     let env = require_env!();
     let sb = sandbox(&env);
-    sb.den_ok(&[
-        "run",
-        "-d",
-        "--name",
+    run_sleeper(
+        &sb,
         "slow",
-        "--health-cmd",
-        "false",
-        "--health-retries",
-        "1",
-        "--health-start-period",
-        "1m",
-        "--health-start-interval",
-        "500ms",
-        "busybox",
-        "sleep",
+        &[
+            "--health-cmd",
+            "false",
+            "--health-retries",
+            "1",
+            "--health-start-period",
+            "1m",
+            "--health-start-interval",
+            "500ms",
+        ],
         "1000",
-    ]);
+    );
     // The interval is the default 30 s: only the start interval makes
     // three probes within seconds, and none of their failures counts.
     wait_for("three probes", Duration::from_secs(10), || {

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use den_tests::{
-    UserSandbox, insecure_conf, mirror_conf, require_env, require_shared, stderr, stdout,
+    insecure_conf, inspect_image, mirror_conf, require_env, require_shared, stderr, stdout,
 };
 use fake_registry::FakeRegistry;
 use oci_layout::{Entry, tar, write_layout, write_multiarch_layout};
@@ -30,12 +30,6 @@ const ALL_IMAGES: [&str; 7] = [
 
 fn count_entries(dir: &Path) -> usize {
     fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
-}
-
-fn inspect(sb: &UserSandbox, image: &str) -> serde_json::Value {
-    let out = sb.den_ok(&["image", "inspect", image]);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    v[0].clone()
 }
 
 #[test]
@@ -61,7 +55,7 @@ fn pulls_every_test_image_and_keeps_owners_through_the_user_namespace() {
     }
     // mariadb's datadir belongs to uid 999 in the image: on the host it is the
     // matching subordinate id (container 1 is the range start).
-    let maria = inspect(&sb, &env.image("mariadb:10.11"));
+    let maria = inspect_image(&sb, &env.image("mariadb:10.11"));
     let top = maria["RootFS"]["Layers"]
         .as_array()
         .unwrap()
@@ -83,7 +77,7 @@ fn pulls_every_test_image_and_keeps_owners_through_the_user_namespace() {
         datadir.display()
     );
     // setuid bits survive unpacking (su in debian's layer is setuid root).
-    let debian = inspect(&sb, &env.image("debian:bookworm-slim"));
+    let debian = inspect_image(&sb, &env.image("debian:bookworm-slim"));
     let base = debian["RootFS"]["Layers"][0].as_str().unwrap().to_string();
     let su = fs::metadata(
         sb.root()
@@ -121,7 +115,7 @@ fn single_id_user_pulls_and_owns_every_file() {
         "",
         "single-id mode leaves every file to the user"
     );
-    let maria = inspect(&sb, &env.image("mariadb:10.11"));
+    let maria = inspect_image(&sb, &env.image("mariadb:10.11"));
     assert_eq!(maria["Config"]["User"].as_str().unwrap_or(""), "");
 }
 
@@ -138,7 +132,7 @@ fn mirror_serves_docker_hub_names() {
             .any(|l| l.starts_with("busybox ") && l.contains("latest")),
         "{list}"
     );
-    let img = inspect(&sb, "busybox");
+    let img = inspect_image(&sb, "busybox");
     assert_eq!(img["RepoTags"][0], "busybox:latest");
     // The same image by digest, through the mirror.
     let digest = img["RepoDigests"][0]
@@ -259,7 +253,10 @@ fn token_auth_pulls_anonymously_and_pushes_with_credentials() {
     let fresh = env.sandbox_nosub();
     fresh.write_registries_conf(&env.insecure_all());
     fresh.den_ok(&["pull", "-q", &dest]);
-    assert_eq!(inspect(&fresh, &dest)["Id"], inspect(&sb, &image)["Id"]);
+    assert_eq!(
+        inspect_image(&fresh, &dest)["Id"],
+        inspect_image(&sb, &image)["Id"]
+    );
 }
 
 #[test]
@@ -347,7 +344,7 @@ fn pull_killed_midway_then_repeated() {
         let listed: serde_json::Value = serde_json::from_str(&list).unwrap();
         // Either the pull finished before the kill, or the image is absent: never half of it.
         for img in listed.as_array().unwrap() {
-            let layers = inspect(&sb, img["Id"].as_str().unwrap())["RootFS"]["Layers"]
+            let layers = inspect_image(&sb, img["Id"].as_str().unwrap())["RootFS"]["Layers"]
                 .as_array()
                 .unwrap()
                 .clone();
@@ -380,7 +377,10 @@ fn tag_and_rmi_follow_docker() {
     sb.den_ok(&["tag", &image, "mybox:v1"]);
     let list = sb.den_ok(&["images", "mybox"]);
     assert!(list.contains("mybox") && list.contains("v1"), "{list}");
-    let id = inspect(&sb, "mybox:v1")["Id"].as_str().unwrap().to_string();
+    let id = inspect_image(&sb, "mybox:v1")["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let err = sb.den_fail(&["rmi", &id[7..19]], 125);
     assert!(err.contains("2 names"), "{err}");
     let out = sb.den_ok(&["rmi", "mybox:v1"]);
@@ -429,7 +429,7 @@ fn save_rmi_load_round_trip_keeps_digests() {
     let b = env.image("python:3.11-slim");
     sb.den_ok(&["pull", "-q", &a]);
     sb.den_ok(&["pull", "-q", &b]);
-    let before = [inspect(&sb, &a), inspect(&sb, &b)];
+    let before = [inspect_image(&sb, &a), inspect_image(&sb, &b)];
     let archive = sb.dir().join("home/images.tar");
     sb.den_ok(&["save", "-o", archive.to_str().unwrap(), &a, &b]);
     let listing = sb.sh_ok(&format!("tar -tf {}", archive.display()));
@@ -441,7 +441,7 @@ fn save_rmi_load_round_trip_keeps_digests() {
     let out = sb.den_ok(&["load", "-i", archive.to_str().unwrap()]);
     assert!(out.contains("Loaded image: "), "{out}");
     for (img, old) in [&a, &b].iter().zip(&before) {
-        let new = inspect(&sb, img);
+        let new = inspect_image(&sb, img);
         for key in ["Id", "RootFS", "Layers", "Manifest", "Size"] {
             assert_eq!(new[key], old[key], "{key} of {img}");
         }
@@ -452,7 +452,10 @@ fn save_rmi_load_round_trip_keeps_digests() {
     let fresh = env.sandbox_nosub();
     fresh.write_registries_conf(&env.insecure_all());
     fresh.den_ok(&["pull", "-q", &dest]);
-    assert_eq!(inspect(&fresh, &dest)["Manifest"], before[0]["Manifest"]);
+    assert_eq!(
+        inspect_image(&fresh, &dest)["Manifest"],
+        before[0]["Manifest"]
+    );
 }
 
 #[test]
@@ -489,7 +492,7 @@ fn loads_the_shared_oci_layout_directory() {
     ]);
     assert!(out.contains("Loaded image"), "{out}");
     let id = out.trim().rsplit(' ').next().unwrap().to_string();
-    let hello = inspect(&sb, &id);
+    let hello = inspect_image(&sb, &id);
     assert_eq!(
         hello["Layers"][0]["MediaType"],
         "application/vnd.oci.image.layer.v1.tar"
@@ -724,9 +727,9 @@ fn multiarch_index_platform_choice_and_zstd_layers() {
         .unwrap();
     assert!(copy.status.success(), "skopeo: {}", stderr(&copy));
     sb.den_ok(&["pull", "-q", &dest]);
-    assert_eq!(inspect(&sb, &dest)["Id"], configs[1].as_str());
+    assert_eq!(inspect_image(&sb, &dest)["Id"], configs[1].as_str());
     sb.den_ok(&["pull", "-q", "--platform", "linux/arm64", &dest]);
-    let arm = inspect(&sb, &dest);
+    let arm = inspect_image(&sb, &dest);
     assert_eq!(arm["Id"], configs[0].as_str());
     assert_eq!(arm["Architecture"], "arm64");
     assert_eq!(
@@ -750,7 +753,7 @@ fn loads_docker_archive() {
     sb.write_registries_conf(&env.insecure_all());
     let image = env.image("busybox:latest");
     sb.den_ok(&["pull", "-q", &image]);
-    let before = inspect(&sb, &image);
+    let before = inspect_image(&sb, &image);
     let archive = sb.dir().join("home/docker.tar");
     sb.den_ok(&["save", "-o", archive.to_str().unwrap(), &image]);
     // Repack without the OCI files (GNU tar --delete mangles unblocked archives).
@@ -758,7 +761,7 @@ fn loads_docker_archive() {
     sb.den_ok(&["rmi", &image]);
     let out = sb.den_ok(&["load", "-i", archive.to_str().unwrap()]);
     assert!(out.contains(&format!("Loaded image: {image}")), "{out}");
-    let after = inspect(&sb, &image);
+    let after = inspect_image(&sb, &image);
     assert_eq!(after["Id"], before["Id"]);
     assert_eq!(after["RootFS"], before["RootFS"]);
 }

@@ -7,7 +7,9 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use den_tests::{TestEnv, UserSandbox, inspect, require_env, stderr, stdout, wait_for};
+use den_tests::{
+    TestEnv, UserSandbox, inspect, require_env, run_sleeper, stderr, stdout, wait_for,
+};
 
 fn sandbox(env: &TestEnv) -> UserSandbox {
     den_tests::mirrored_sandbox(env, true, true)
@@ -299,7 +301,7 @@ fn restart_policies_are_applied_by_the_supervisor() {
 fn killed_supervisor_leaves_ps_truthful_and_rm_cleans_up() {
     let env = require_env!();
     let sb = sandbox(&env);
-    sb.den_ok(&["run", "-d", "--name", "victim", "busybox", "sleep", "1000"]);
+    run_sleeper(&sb, "victim", &[], "1000");
     let state: serde_json::Value = serde_json::from_slice(
         &std::fs::read(
             sb.root()
@@ -787,7 +789,7 @@ fn cp_keeps_mtimes_and_streams_tar_archives_like_docker() {
     let sb = sandbox(&env);
     sb.write_file("in/old.txt", "old\n");
     sb.sh_ok("chmod 640 in/old.txt && touch -d @1000000000 in/old.txt");
-    sb.den_ok(&["run", "-d", "--name", "box", "busybox", "sleep", "1000"]);
+    run_sleeper(&sb, "box", &[], "1000");
     let src = sb.home().join("in");
     sb.den_ok(&["cp", src.to_str().unwrap(), "box:/tmp/"]);
     assert_eq!(
@@ -854,9 +856,7 @@ fn rm_f_of_a_running_rm_container_succeeds_twenty_times() {
     let sb = sandbox(&env);
     for i in 0..20 {
         let name = format!("tmp{i}");
-        sb.den_ok(&[
-            "run", "--rm", "-d", "--name", &name, "busybox", "sleep", "300",
-        ]);
+        run_sleeper(&sb, &name, &["--rm"], "300");
         assert_eq!(sb.den_ok(&["rm", "-f", &name]).trim(), name, "round {i}");
     }
     assert_eq!(sb.den_ok(&["ps", "-a", "-q"]), "");

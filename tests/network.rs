@@ -373,7 +373,7 @@ fn host_loopback_is_closed_by_default_and_opened_by_host_gateway() {
 fn network_helpers_are_gone_after_rm() {
     let env = require_env!();
     let sb = sandbox(&env);
-    sb.den_ok(&["run", "-d", "--name", "n1", "busybox", "sleep", "100"]);
+    den_tests::run_sleeper(&sb, "n1", &[], "100");
     let id = serde_json::from_str::<serde_json::Value>(&sb.den_ok(&["inspect", "n1"])).unwrap()[0]
         ["Id"]
         .as_str()
@@ -857,29 +857,8 @@ fn rm_container_leaves_the_network_and_its_address_rests() {
     let env = require_env!();
     let sb = sandbox(&env);
     sb.den_ok(&["network", "create", "rest"]);
-    sb.den_ok(&[
-        "run",
-        "-d",
-        "--name",
-        "stay",
-        "--network",
-        "rest",
-        "busybox",
-        "sleep",
-        "300",
-    ]);
-    sb.den_ok(&[
-        "run",
-        "-d",
-        "--rm",
-        "--name",
-        "leaver",
-        "--network",
-        "rest",
-        "busybox",
-        "sleep",
-        "3",
-    ]);
+    den_tests::run_sleeper(&sb, "stay", &["--network", "rest"], "300");
+    den_tests::run_sleeper(&sb, "leaver", &["--rm", "--network", "rest"], "3");
     let gone_ip = network_ip(&sb, "rest", "leaver");
     assert!(
         sb.den_ok(&["exec", "stay", "cat", "/etc/hosts"])
@@ -891,17 +870,7 @@ fn rm_container_leaves_the_network_and_its_address_rests() {
     let hosts = sb.den_ok(&["exec", "stay", "cat", "/etc/hosts"]);
     assert!(!hosts.contains("leaver"), "{hosts}");
     assert!(!hosts.contains(&format!("{gone_ip}\t")), "{hosts}");
-    sb.den_ok(&[
-        "run",
-        "-d",
-        "--name",
-        "next",
-        "--network",
-        "rest",
-        "busybox",
-        "sleep",
-        "300",
-    ]);
+    den_tests::run_sleeper(&sb, "next", &["--network", "rest"], "300");
     assert_ne!(
         network_ip(&sb, "rest", "next"),
         gone_ip,
@@ -920,17 +889,7 @@ fn a_huge_etc_hosts_is_not_read_on_removal() {
     let sb = sandbox(&env);
     sb.den_ok(&["network", "create", "hog"]);
     for n in ["big", "small", "goner"] {
-        sb.den_ok(&[
-            "run",
-            "-d",
-            "--name",
-            n,
-            "--network",
-            "hog",
-            "busybox",
-            "sleep",
-            "300",
-        ]);
+        den_tests::run_sleeper(&sb, n, &["--network", "hog"], "300");
     }
     sb.den_ok(&["exec", "big", "truncate", "-s", "1G", "/etc/hosts"]);
     let t = Instant::now();

@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use den_tests::{UserSandbox, inspect, require_env, stderr, stdout};
+use den_tests::{UserSandbox, inspect, require_env, run_sleeper, stderr, stdout};
 
 /// What `den run` says on this host (a hybrid v1/v2 hierarchy, nothing
 /// delegated) after "cannot apply FLAGS … controller(s): ".
@@ -66,17 +66,7 @@ fn ulimit_is_visible_inside_and_refused_above_the_hard_limit() {
             "{out}"
         );
         // What `den exec` runs in the container has its limits too.
-        sb.den_ok(&[
-            "run",
-            "-d",
-            "--name",
-            "lim",
-            "--ulimit",
-            "nofile=256:512",
-            "busybox",
-            "sleep",
-            "300",
-        ]);
+        run_sleeper(&sb, "lim", &["--ulimit", "nofile=256:512"], "300");
         assert_eq!(
             sb.den_ok(&["exec", "lim", "sh", "-c", "ulimit -n; ulimit -Hn"]),
             "256\n512\n",
@@ -369,6 +359,18 @@ fn stats_without_a_cgroup_says_why_and_counts_pids() {
     );
     let out = sb.den_ok(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}"]);
     assert_eq!(out, "plain 3\n", "a Go template on stats' fields");
+    // `{{json .}}` is the template engine's json: the same line as
+    // `--format json` (NET I/O, which moves, masked).
+    let masked = |s: String| {
+        let a = s.find("\"NetIO\":\"").expect("a NetIO field") + 9;
+        let b = a + s[a..].find('"').unwrap();
+        format!("{}X{}", &s[..a], &s[b..])
+    };
+    let json = sb.den_ok(&["stats", "--no-stream", "--format", "json"]);
+    assert!(json.starts_with("{\"") && json.ends_with("\"}\n"), "{json}");
+    assert_eq!(json.lines().count(), 1, "{json}");
+    let go = sb.den_ok(&["stats", "--no-stream", "--format", "{{json .}}"]);
+    assert_eq!(masked(go), masked(json));
     let err = sb.den_fail(&["stats", "--no-stream", "--format", "{{.Nope}}"], 125);
     assert!(
         err.lines().last().unwrap_or_default().starts_with(
@@ -411,7 +413,7 @@ fn system_prune_removes_what_nothing_uses_and_prints_one_total() {
     assert_ne!(sb.den_ok(&["images", "-q"]), "");
 
     // A running container keeps its image; -a and --volumes take the rest.
-    sb.den_ok(&["run", "-d", "--name", "up", "busybox", "sleep", "60"]);
+    run_sleeper(&sb, "up", &[], "60");
     let out = sb.den_ok(&["system", "prune", "-a", "-f", "--volumes"]);
     assert!(
         out.contains(&format!("Deleted Volumes:\n{}\n", anonymous[0])),

@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use den_tests::{TestEnv, UserSandbox, require_env, stderr, stdout};
+use den_tests::{TestEnv, UserSandbox, require_env, run_sleeper, stderr, stdout};
 
 fn sandbox(env: &TestEnv, sub: bool) -> UserSandbox {
     if sub {
@@ -82,7 +82,7 @@ fn setup_failure_names_its_step_and_errno() {
         args.extend(["-w", "/etc/passwd", "busybox", "true"]);
         assert_eq!(sb.den_fail(&args, 125), want, "{args:?}");
     }
-    sb.den_ok(&["run", "-d", "--name", "steps", "busybox", "sleep", "60"]);
+    run_sleeper(&sb, "steps", &[], "60");
     assert_eq!(
         sb.den_fail(&["exec", "-w", "/etc/passwd", "steps", "true"], 125),
         want
@@ -824,9 +824,7 @@ fn init_keeps_only_stdio_and_preserved_fds() {
     let env = require_env!();
     let sb = sandbox(&env, true);
     sb.den_ok(&["pull", "-q", "busybox"]);
-    sb.den_ok(&[
-        "run", "-d", "--init", "--name", "plain", "busybox", "sleep", "300",
-    ]);
+    run_sleeper(&sb, "plain", &["--init"], "300");
     let fds = open_fds(init_pid(&sb, "plain"));
     let numbers: Vec<u32> = fds.iter().map(|(n, _)| *n).collect();
     assert_eq!(numbers, [0, 1, 2], "PID 1 under --init: {fds:?}");
@@ -842,18 +840,7 @@ fn init_keeps_only_stdio_and_preserved_fds() {
     assert_eq!(numbers, [0, 1, 2, 3], "--preserve-fds 1: {fds:?}");
     assert_eq!(fds[3].1, passed.display().to_string(), "{fds:?}");
     // With nothing at fd 3, --preserve-fds 1 passes nothing of den's on.
-    sb.den_ok(&[
-        "run",
-        "-d",
-        "--init",
-        "--preserve-fds",
-        "1",
-        "--name",
-        "nothing",
-        "busybox",
-        "sleep",
-        "300",
-    ]);
+    run_sleeper(&sb, "nothing", &["--init", "--preserve-fds", "1"], "300");
     let fds = open_fds(init_pid(&sb, "nothing"));
     assert!(
         fds.iter().all(|(n, to)| *n < 3 || !to.contains("signalfd")),

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use den_tests::{TestEnv, UserSandbox, require_env, stderr, stdout};
+use den_tests::{TestEnv, UserSandbox, require_env, run_sleeper, stderr, stdout};
 
 fn sandbox(env: &TestEnv) -> UserSandbox {
     let sb = env.sandbox_sub();
@@ -83,7 +83,7 @@ fn dit_then_attach_types_a_command_and_ctrl_p_ctrl_q_detaches() {
 
     let err = sb.den_fail(&["attach", "--detach-keys", "ctrl-pq", "t2"], 125);
     assert!(err.contains("invalid --detach-keys `ctrl-pq`"), "{err}");
-    sb.den_ok(&["run", "-d", "--name", "plain", "busybox", "sleep", "60"]);
+    run_sleeper(&sb, "plain", &[], "60");
     let err = sb.den_fail(&["attach", "plain"], 125);
     assert_eq!(
         err.trim(),

@@ -616,3 +616,20 @@ pub fn inspect(sb: &UserSandbox, name: &str) -> serde_json::Value {
     let v: serde_json::Value = serde_json::from_str(&sb.den_ok(&["inspect", name])).unwrap();
     v[0].clone()
 }
+
+/// `den run -d --name NAME FLAGS… busybox sleep SECS`: a container that
+/// stays up for the test (busybox already pulled or mirrored); returns
+/// den's output (the id).
+pub fn run_sleeper(sb: &UserSandbox, name: &str, flags: &[&str], secs: &str) -> String {
+    let mut args = vec!["run", "-d", "--name", name];
+    args.extend_from_slice(flags);
+    args.extend(["busybox", "sleep", secs]);
+    sb.den_ok(&args)
+}
+
+/// `den image inspect NAME`'s object.
+pub fn inspect_image(sb: &UserSandbox, name: &str) -> serde_json::Value {
+    let v: serde_json::Value =
+        serde_json::from_str(&sb.den_ok(&["image", "inspect", name])).unwrap();
+    v[0].clone()
+}

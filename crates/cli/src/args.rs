@@ -780,6 +780,18 @@ pub struct CommitArgs {
     /// Author of the image.
     #[arg(short, long)]
     pub author: Option<String>,
+    /// Pause a running container during the commit: refused, den cannot
+    /// pause (no freezer); false (the default, as podman's) reads it as it
+    /// runs.
+    #[arg(
+        short,
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub pause: Option<bool>,
     pub container: String,
     /// NAME[:TAG] for the image (none: an untagged image).
     pub image: Option<String>,

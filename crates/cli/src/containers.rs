@@ -44,6 +44,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::private::{private_dir, write_atomic};
 
+/// The largest container record read back: its command, labels, ports and
+/// layers (den writes a few KiB).
+const MAX_RECORD: u64 = 16 << 20;
+
+/// A container's `config.json`, bounded ([`MAX_RECORD`]).
+fn read_record(path: &Path) -> Result<Record, den_atomic::ReadError> {
+    den_atomic::read_json(path, MAX_RECORD)
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
     pub id: String,
@@ -197,10 +206,7 @@ impl Containers {
             if entry.file_name().to_string_lossy().starts_with('.') {
                 continue; // being removed
             }
-            let path = entry.path().join("config.json");
-            if let Ok(bytes) = fs_err::read(&path)
-                && let Ok(r) = serde_json::from_slice::<Record>(&bytes)
-            {
+            if let Ok(r) = read_record(&entry.path().join("config.json")) {
                 out.push(r);
             }
         }
@@ -358,4 +364,26 @@ pub fn new_id() -> String {
         bytes[16..20].copy_from_slice(&std::process::id().to_le_bytes());
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_oversized_record_is_refused_by_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        fs_err::File::create(&path)
+            .unwrap()
+            .set_len(MAX_RECORD + 1)
+            .unwrap();
+        assert_eq!(
+            read_record(&path).unwrap_err().to_string(),
+            format!(
+                "{} is larger than 16777216 bytes, more than den ever writes there: refused (remove the file if den should start it anew)",
+                path.display()
+            )
+        );
+    }
 }

@@ -241,8 +241,7 @@ pub fn container_side(
     path: &str,
 ) -> anyhow::Result<i32> {
     let containers = Containers::open(&ctx.root)?;
-    let spec: ContainerSpec =
-        serde_json::from_slice(&fs_err::read(containers.dir_of(id).join("spec.json"))?)?;
+    let spec = ContainerSpec::read(&containers.dir_of(id).join("spec.json"))?;
     let state = containers.state(id);
     let running = match state.status == Status::Running {
         true => Some(Namespaces::fetch(&containers.dir_of(id))?),

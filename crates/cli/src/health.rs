@@ -154,8 +154,8 @@ pub fn ps_suffix(health: Option<&Health>) -> String {
 
 /// `Config.Healthcheck` of `den inspect`, in Docker's form (durations in
 /// nanoseconds), from the spec's check; null without one.
-pub fn config_json(spec_health: &serde_json::Value) -> serde_json::Value {
-    let Ok(c) = serde_json::from_value::<Check>(spec_health.clone()) else {
+pub fn config_json(check: Option<&Check>) -> serde_json::Value {
+    let Some(c) = check else {
         return serde_json::Value::Null;
     };
     let ns = den_duration::to_go;

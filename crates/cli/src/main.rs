@@ -206,13 +206,27 @@ fn chain(e: &anyhow::Error) -> String {
 }
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
-    // Generated from the flag definitions alone: no store, no home needed.
-    match &cli.command {
-        Command::Completion { shell } => return cmd::docs::completion(*shell),
-        Command::Version { format } => return cmd::info::version(format.as_deref()),
-        Command::Internal(args::InternalCommand::Man { dir }) => return cmd::docs::man(dir),
-        _ => {}
+    if let Some(done) = without_store(&cli.command) {
+        return done;
     }
+    let ctx = open_store(&cli)?;
+    dispatch(&ctx, cli.command)
+}
+
+/// The commands generated from the flag definitions alone: no store, no
+/// home needed.
+fn without_store(command: &Command) -> Option<anyhow::Result<i32>> {
+    match command {
+        Command::Completion { shell } => Some(cmd::docs::completion(*shell)),
+        Command::Version { format } => Some(cmd::info::version(format.as_deref())),
+        Command::Internal(args::InternalCommand::Man { dir }) => Some(cmd::docs::man(dir)),
+        _ => None,
+    }
+}
+
+/// The store's context, its directories made private first unless the
+/// command uses no store or is den's own child (its parent checked them).
+fn open_store(cli: &Cli) -> anyhow::Result<context::Context> {
     let ctx = context::Context::new(cli.root.clone())?;
     log::debug(format_args!(
         "pid {}, store {}",
@@ -231,33 +245,16 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     } else if !store_free {
         ctx.prepare_root()?;
     }
+    Ok(ctx)
+}
+
+/// Every command to the function that runs it, one line each.
+fn dispatch(ctx: &context::Context, command: Command) -> anyhow::Result<i32> {
     use cmd::lifecycle::Selection::{NotRunning, Running};
-    match cli.command {
-        Command::Run(a) => cmd::run::run(&ctx, &a),
-        Command::Create(a) => cmd::run::create_only(&ctx, &a),
-        Command::Ps(a) => cmd::ps::ps(&ctx, &ps_args(&a)),
-        Command::Logs(a) => cmd::ps::logs(
-            &ctx,
-            &a.container,
-            &cmd::ps::LogsArgs {
-                follow: a.follow,
-                tail: a.tail.as_deref(),
-                since: a.since.as_deref(),
-                timestamps: a.timestamps,
-            },
-        ),
-        Command::Stop(a) => {
-            let names = targets(&ctx, a.all, Running, a.containers)?;
-            cmd::lifecycle::stop(&ctx, &names, a.time)
-        }
-        Command::Kill {
-            signal,
-            all,
-            containers,
-        } => {
-            let names = targets(&ctx, all, Running, containers)?;
-            cmd::lifecycle::kill(&ctx, &names, &signal)
-        }
+    match command {
+        // Containers: making, entering and changing them.
+        Command::Run(a) => cmd::run::run(ctx, &a),
+        Command::Create(a) => cmd::run::create_only(ctx, &a),
         Command::Start {
             attach,
             interactive,
@@ -265,86 +262,119 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             all,
             containers,
         } => {
-            let names = targets(&ctx, all, NotRunning, containers)?;
-            cmd::lifecycle::start(&ctx, &names, attach, interactive, detach_keys.as_deref())
+            let names = targets(ctx, all, NotRunning, containers)?;
+            cmd::lifecycle::start(ctx, &names, attach, interactive, detach_keys.as_deref())
+        }
+        Command::Stop(a) => {
+            cmd::lifecycle::stop(ctx, &targets(ctx, a.all, Running, a.containers)?, a.time)
+        }
+        Command::Kill {
+            signal,
+            all,
+            containers,
+        } => cmd::lifecycle::kill(ctx, &targets(ctx, all, Running, containers)?, &signal),
+        Command::Restart(a) => {
+            cmd::lifecycle::restart(ctx, &targets(ctx, a.all, Running, a.containers)?, a.time)
         }
         Command::Attach {
             detach_keys,
             container,
-        } => cmd::attach::attach(&ctx, &container, detach_keys.as_deref()),
-        Command::Restart(a) => {
-            let names = targets(&ctx, a.all, Running, a.containers)?;
-            cmd::lifecycle::restart(&ctx, &names, a.time)
-        }
-        Command::Rm(a) => rm(&ctx, a),
-        Command::Commit(a) => cmd::commit::run(&ctx, &a),
-        Command::Wait { containers } => cmd::ps::wait(&ctx, &containers),
-        Command::Inspect { names, format } => cmd::ps::inspect_any(&ctx, &names, format.as_deref()),
+        } => cmd::attach::attach(ctx, &container, detach_keys.as_deref()),
+        Command::Exec(a) => cmd::exec::run(ctx, &a),
+        Command::Cp {
+            source,
+            destination,
+        } => cmd::cp::run(ctx, &source, &destination),
+        Command::Rm(a) => rm(ctx, a),
         Command::Rename {
             container,
             new_name,
-        } => cmd::lifecycle::rename(&ctx, &container, &new_name),
-        Command::Exec(a) => cmd::exec::run(&ctx, &a),
-        Command::Port { container, port } => cmd::ps::port(&ctx, &container, port.as_deref()),
-        Command::Top { container } => cmd::ps::top(&ctx, &container),
+        } => cmd::lifecycle::rename(ctx, &container, &new_name),
+        Command::Commit(a) => cmd::commit::run(ctx, &a),
+        Command::Container(sub) => container_command(ctx, sub),
+        // Containers: reading them.
+        Command::Ps(a) => cmd::ps::ps(ctx, &ps_args(&a)),
+        Command::Logs(a) => logs(ctx, &a),
+        Command::Wait { containers } => cmd::ps::wait(ctx, &containers),
+        Command::Inspect { names, format } => cmd::ps::inspect_any(ctx, &names, format.as_deref()),
+        Command::Port { container, port } => cmd::ps::port(ctx, &container, port.as_deref()),
+        Command::Top { container } => cmd::ps::top(ctx, &container),
         Command::Stats {
             containers,
             all,
             no_stream,
             format,
-        } => cmd::stats::run(&ctx, &containers, all, no_stream, format.as_deref()),
-        Command::Network(sub) => cmd::network::run(&ctx, sub),
-        Command::Cp {
-            source,
-            destination,
-        } => cmd::cp::run(&ctx, &source, &destination),
-        Command::Container(sub) => container_command(&ctx, sub),
-        Command::Pull(a) => cmd::pull::run(&ctx, &a),
-        Command::Images(a) => cmd::images::list(&ctx, &a),
-        Command::Image(sub) => image_command(&ctx, sub),
-        Command::Tag { source, target } => cmd::images::tag(&ctx, &source, &target),
-        Command::Rmi(a) => cmd::images::rmi(&ctx, &a),
-        Command::Volume(sub) => cmd::volumes::run(&ctx, sub),
-        Command::Save(a) => cmd::archive::save(&ctx, &a),
-        Command::Load(a) => cmd::archive::load(&ctx, &a),
-        Command::Push(a) => cmd::push::run(&ctx, &a),
-        Command::Login(a) => cmd::login::login(&ctx, &a),
-        Command::Logout { registry } => cmd::login::logout(&ctx, &registry),
-        Command::System(args::SystemCommand::Check { format }) => {
-            cmd::check::run(format.as_deref() == Some("json"))
-        }
-        Command::System(args::SystemCommand::Df { format }) => {
-            cmd::images::df(&ctx, format.as_deref())
-        }
-        Command::System(args::SystemCommand::Prune {
-            all,
-            volumes,
-            force,
-        }) => system_prune(&ctx, all, volumes, force),
-        Command::Unshare { command } => cmd::unshare::run(&command),
-        Command::Build(a) => cmd::build::run(&ctx, &a),
-        Command::Builder(args::BuilderCommand::Prune { all, force }) => {
-            cmd::builder::prune(&ctx, all, force)
-        }
+        } => cmd::stats::run(ctx, &containers, all, no_stream, format.as_deref()),
         Command::Healthcheck(args::HealthcheckCommand::Run { container }) => {
-            cmd::health::run_now(&ctx, &container)
+            cmd::health::run_now(ctx, &container)
         }
-        Command::History(a) => cmd::history::run(&ctx, &a),
-        Command::Info { format } => cmd::info::info(&ctx, format.as_deref()),
+        // Images.
+        Command::Pull(a) => cmd::pull::run(ctx, &a),
+        Command::Images(a) => cmd::images::list(ctx, &a),
+        Command::Image(sub) => image_command(ctx, sub),
+        Command::Tag { source, target } => cmd::images::tag(ctx, &source, &target),
+        Command::Rmi(a) => cmd::images::rmi(ctx, &a),
+        Command::Save(a) => cmd::archive::save(ctx, &a),
+        Command::Load(a) => cmd::archive::load(ctx, &a),
+        Command::Push(a) => cmd::push::run(ctx, &a),
+        Command::Login(a) => cmd::login::login(ctx, &a),
+        Command::Logout { registry } => cmd::login::logout(ctx, &registry),
+        Command::Build(a) => cmd::build::run(ctx, &a),
+        Command::Builder(args::BuilderCommand::Prune { all, force }) => {
+            cmd::builder::prune(ctx, all, force)
+        }
+        Command::History(a) => cmd::history::run(ctx, &a),
+        // Networks, volumes, projects, the system.
+        Command::Network(sub) => cmd::network::run(ctx, sub),
+        Command::Volume(sub) => cmd::volumes::run(ctx, sub),
+        Command::Compose(a) => compose::run(ctx, &a),
+        Command::System(sub) => system_command(ctx, sub),
+        Command::Info { format } => cmd::info::info(ctx, format.as_deref()),
+        Command::Unshare { command } => cmd::unshare::run(&command),
+        Command::Internal(sub) => internal_command(ctx, sub),
         Command::Completion { .. } | Command::Version { .. } => {
             unreachable!("handled before the store is opened")
         }
-        Command::Compose(a) => compose::run(&ctx, &a),
-        // A build step's work, dispatched here so that cmd/internal.rs
-        // does not import cmd/build (command modules never import each other).
-        Command::Internal(args::InternalCommand::CopyFrom {
+    }
+}
+
+/// `den logs`.
+fn logs(ctx: &context::Context, a: &args::LogsArgs) -> anyhow::Result<i32> {
+    let args = cmd::ps::LogsArgs {
+        follow: a.follow,
+        tail: a.tail.as_deref(),
+        since: a.since.as_deref(),
+        timestamps: a.timestamps,
+    };
+    cmd::ps::logs(ctx, &a.container, &args)
+}
+
+/// `den system check|df|prune`.
+fn system_command(ctx: &context::Context, sub: args::SystemCommand) -> anyhow::Result<i32> {
+    match sub {
+        args::SystemCommand::Check { format } => cmd::check::run(format.as_deref() == Some("json")),
+        args::SystemCommand::Df { format } => cmd::images::df(ctx, format.as_deref()),
+        args::SystemCommand::Prune {
+            all,
+            volumes,
+            force,
+        } => system_prune(ctx, all, volumes, force),
+    }
+}
+
+/// `den __internal …`. A build step's work (`copy-from`) is dispatched
+/// here so that cmd/internal.rs does not import cmd/build (command modules
+/// never import each other).
+fn internal_command(ctx: &context::Context, sub: args::InternalCommand) -> anyhow::Result<i32> {
+    match sub {
+        args::InternalCommand::CopyFrom {
             container,
             request,
             out,
-        }) => {
+        } => {
             let mapping = den_sandbox::idmap::IdMapping::detect();
-            cmd::build::copy_from(&ctx, &mapping, &container, &request, &out).map(|()| 0)
+            cmd::build::copy_from(ctx, &mapping, &container, &request, &out).map(|()| 0)
         }
-        Command::Internal(sub) => cmd::internal::run(&ctx, sub),
+        sub => cmd::internal::run(ctx, sub),
     }
 }

@@ -96,9 +96,7 @@ impl Networks {
             if e.file_name().to_string_lossy().starts_with('.') {
                 continue; // being removed
             }
-            if let Ok(b) = fs_err::read(e.path().join("config.json"))
-                && let Ok(r) = serde_json::from_slice::<NetworkRecord>(&b)
-            {
+            if let Ok(r) = read_config(&e.path().join("config.json")) {
                 out.push(r);
             }
         }
@@ -268,9 +266,34 @@ pub fn pick_address(octet: u8, used: &[&str], freed: &[String]) -> Option<String
         .or_else(|| freed.iter().find(|ip| free(ip)).cloned())
 }
 
+/// The largest network `config.json` read back (den writes about 200 bytes).
+const MAX_CONFIG: u64 = 1 << 20;
+
+/// A network's `config.json`, bounded ([`MAX_CONFIG`]).
+fn read_config(path: &Path) -> Result<NetworkRecord, den_atomic::ReadError> {
+    den_atomic::read_json(path, MAX_CONFIG)
+}
+
 #[cfg(test)]
 mod tests {
     use super::pick_address;
+
+    #[test]
+    fn an_oversized_config_is_refused_by_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        fs_err::File::create(&path)
+            .unwrap()
+            .set_len(super::MAX_CONFIG + 1)
+            .unwrap();
+        assert_eq!(
+            super::read_config(&path).unwrap_err().to_string(),
+            format!(
+                "{} is larger than 1048576 bytes, more than den ever writes there: refused (remove the file if den should start it anew)",
+                path.display()
+            )
+        );
+    }
 
     #[test]
     fn addresses_are_reused_oldest_free_first() {

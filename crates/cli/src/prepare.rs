@@ -71,7 +71,7 @@ pub fn prepare_container(ctx: &Context, new: NewContainer<'_>) -> anyhow::Result
             image,
             args.rootfs.as_deref(),
             dir,
-            args.rm,
+            den_sandbox::container::volatile_root(args.rm, den_sandbox::container::RootMount::Run),
             &ctx.root.join("cache"),
         )?,
         read_only: args.read_only,

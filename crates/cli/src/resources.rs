@@ -200,9 +200,8 @@ fn cpuset(s: &str) -> anyhow::Result<String> {
 
 /// A container's cgroup directory, from its spec (`None`: it has none).
 pub fn cgroup_of(container_dir: &Path) -> Option<PathBuf> {
-    let text = fs_err::read_to_string(container_dir.join("spec.json")).ok()?;
-    let spec: den_sandbox::container::spec::ContainerSpec = serde_json::from_str(&text).ok()?;
-    spec.cgroup.map(|p| p.dir)
+    let spec = den_sandbox::container::spec::ContainerSpec::read(&container_dir.join("spec.json"));
+    spec.ok()?.cgroup.map(|p| p.dir)
 }
 
 #[cfg(test)]

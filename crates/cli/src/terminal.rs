@@ -114,10 +114,8 @@ impl DetachMatcher {
 
 /// Whether the container's spec asks for a terminal.
 pub fn has_terminal(dir: &std::path::Path) -> bool {
-    fs_err::read(dir.join("spec.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .is_some_and(|v| v["process"]["terminal"].as_bool() == Some(true))
+    den_sandbox::container::spec::ContainerSpec::read(&dir.join("spec.json"))
+        .is_ok_and(|s| s.process.terminal)
 }
 
 /// Sends the user's window size (if stdin is a terminal).

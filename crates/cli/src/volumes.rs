@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use den_sandbox::container::spec::{Mount, PREFILL_PENDING};
 use serde::{Deserialize, Serialize};
 
@@ -81,10 +81,9 @@ impl Volumes {
             bail!("no such volume: {name}");
         }
         let path = self.dir.join(name).join("meta.json");
-        match fs_err::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .with_context(|| format!("{} is corrupt", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        match read_meta(&path) {
+            Ok(meta) => Ok(meta),
+            Err(e) if e.is_not_found() => {
                 let created = fs_err::metadata(self.dir.join(name))?
                     .modified()
                     .map(chrono::DateTime::<chrono::Utc>::from)
@@ -97,7 +96,7 @@ impl Volumes {
                     anonymous: false,
                 })
             }
-            Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -265,9 +264,35 @@ pub fn tree_size(path: &Path) -> u64 {
     total
 }
 
+/// The largest volume `meta.json` read back: its labels (den writes a few
+/// hundred bytes).
+const MAX_META: u64 = 1 << 20;
+
+/// A volume's `meta.json`, bounded ([`MAX_META`]).
+fn read_meta(path: &Path) -> Result<VolumeMeta, den_atomic::ReadError> {
+    den_atomic::read_json(path, MAX_META)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_oversized_meta_is_refused_by_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.json");
+        fs_err::File::create(&path)
+            .unwrap()
+            .set_len(MAX_META + 1)
+            .unwrap();
+        assert_eq!(
+            read_meta(&path).unwrap_err().to_string(),
+            format!(
+                "{} is larger than 1048576 bytes, more than den ever writes there: refused (remove the file if den should start it anew)",
+                path.display()
+            )
+        );
+    }
 
     #[test]
     fn old_records_parse_and_source_maps_back_to_the_name() {

@@ -7,6 +7,7 @@
 mod commit;
 mod copy;
 mod fetch;
+mod instruction;
 mod mounts;
 mod run_step;
 mod state;
@@ -18,7 +19,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context as _, bail};
-use den_build::dockerfile::{self, Command as Cmd, Instruction, Kind};
+use den_build::dockerfile::{self, Instruction};
 use den_build::graph::{Ref, StageGraph, meta_args};
 use den_build::{ignore, words};
 use den_image::digest::Digest;
@@ -372,200 +373,6 @@ impl<'a> Builder<'a> {
         anyhow::anyhow!("{}:{line}: {e}", self.df.file)
     }
 
-    /// Runs one instruction on `st`; `Err(code)` when a RUN failed.
-    fn instruction(
-        &self,
-        st: &mut StageState,
-        inst: &Instruction,
-        stage: usize,
-        built: &HashMap<usize, StageState>,
-    ) -> anyhow::Result<Result<(), i32>> {
-        let env = st.expand_env();
-        let ex = |w: &str| words::expand(w, &env).map_err(|e| self.err_at(inst, e));
-        match &inst.kind {
-            Kind::Run(r) => {
-                run_step::supported(r).map_err(|e| self.err_at(inst, e))?;
-                let script = den_build::script::script(&r.command, &r.heredocs, &st.shell());
-                let network = match r.network {
-                    dockerfile::Network::Default => self.a.network.clone(),
-                    dockerfile::Network::None => "none".into(),
-                    dockerfile::Network::Host => "host".into(),
-                };
-                let mounts = mounts::plan(
-                    &self.store,
-                    &self.context,
-                    st,
-                    &r.mounts,
-                    &mut |name| self.copy_source(name, stage, built),
-                    &mut |p, m| self.memo.lock().expect("memo lock").hash(p, m),
-                )
-                .map_err(|e| self.err_at(inst, e))?;
-                let spec = run_step::RunSpec {
-                    argv: script.argv,
-                    network,
-                    flags: self
-                        .a
-                        .volumes
-                        .iter()
-                        .flat_map(|v| ["-v".into(), v.clone()])
-                        .collect(),
-                    pipes: script.files,
-                    epoch: self.epoch,
-                    mounts,
-                };
-                let key = crate::build_cache::key(&[
-                    &st.key,
-                    "RUN",
-                    &spec.mounts.key,
-                    &serde_json::to_string(&spec.flags)?,
-                    &serde_json::to_string(&spec.argv)?,
-                    &serde_json::to_string(&spec.pipes)?,
-                    &st.config["config"].to_string(),
-                    &serde_json::to_string(&st.args)?,
-                    &spec.network,
-                ]);
-                let shown = spec.argv.join(" ");
-                let created_by = format!("RUN {shown} # buildkit");
-                return self.layer_step(st, key, &created_by, |b, st| {
-                    match run_step::run(b.ctx, &b.store, st, &spec, b.quiet)? {
-                        Ok(l) => Ok(Ok(l)),
-                        Err(run_step::Failed(code)) => {
-                            eprintln!(
-                                "den: {}:{}: RUN {shown} exited with status {code}",
-                                b.df.file, inst.line,
-                            );
-                            Ok(Err(BUILD_FAILED))
-                        }
-                    }
-                });
-            }
-            Kind::Copy(c) | Kind::Add(c) => {
-                let add = matches!(inst.kind, Kind::Add(_));
-                let from = match &c.from {
-                    Some(raw) => Some(
-                        self.copy_source(raw, stage, built)
-                            .map_err(|e| self.err_at(inst, e))?,
-                    ),
-                    None => None,
-                };
-                let mut plan = copy::copy_plan(&self.store, &self.context, st, c, add, from)
-                    .map_err(|e| self.err_at(inst, e))?;
-                plan.epoch = self.epoch;
-                let content = plan.key(&mut self.memo.lock().expect("memo lock"))?;
-                let key = crate::build_cache::key(&[&st.key, "COPY", &content]);
-                let created_by = format!("{} # buildkit", inst.text);
-                return self.layer_step(st, key, &created_by, |b, _| {
-                    copy::copy_layer(b.ctx, &b.store, &plan)
-                        .map(Ok)
-                        .map_err(|e| b.err_at(inst, e))
-                });
-            }
-            Kind::Workdir(d) => {
-                let dir = ignore::clean(&copy::absolute(&st.workdir(), &ex(d)?));
-                st.cfg().insert("WorkingDir".into(), json!(dir));
-                let key = crate::build_cache::key(&[&st.key, "WORKDIR", &dir]);
-                return self.layer_step(st, key, &format!("WORKDIR {dir}"), |b, _| {
-                    copy::workdir_layer(b.ctx, &b.store, &dir).map(Ok)
-                });
-            }
-            Kind::Env(kvs) => {
-                for kv in kvs {
-                    // Each pair sees the ones before it (Docker's rule).
-                    let env = st.expand_env();
-                    let k = words::expand(&kv.key, &env).map_err(|e| self.err_at(inst, e))?;
-                    let v = words::expand(&kv.value, &env).map_err(|e| self.err_at(inst, e))?;
-                    st.set_env(&k, &v);
-                }
-            }
-            Kind::Arg(defs) => {
-                for d in defs {
-                    let value = match (self.build_args.get(&d.name), &d.default) {
-                        (Some(v), _) => Some(v.clone()),
-                        (None, Some(def)) => Some(
-                            words::expand(def, &st.expand_env())
-                                .map_err(|e| self.err_at(inst, e))?,
-                        ),
-                        (None, None) => self.meta.get(&d.name).cloned(),
-                    };
-                    if let Some(v) = value {
-                        st.args.insert(d.name.clone(), v);
-                    }
-                }
-            }
-            Kind::Expose(ports) => {
-                for p in ports {
-                    for p in words::expand_words(p, &env).map_err(|e| self.err_at(inst, e))? {
-                        let p = if p.contains('/') {
-                            p
-                        } else {
-                            format!("{p}/tcp")
-                        };
-                        st.add_to_set("ExposedPorts", &p);
-                    }
-                }
-            }
-            Kind::Cmd(c) => {
-                let v = command(st, c);
-                st.cfg().insert("Cmd".into(), json!(v));
-                st.cmd_set = true;
-            }
-            Kind::Entrypoint(c) => {
-                let v = command(st, c);
-                st.cfg().insert("Entrypoint".into(), json!(v));
-                if !st.cmd_set {
-                    st.cfg().remove("Cmd");
-                }
-            }
-            Kind::User(u) => {
-                let u = ex(u)?;
-                st.cfg().insert("User".into(), json!(u));
-            }
-            Kind::Label(kvs) => {
-                for kv in kvs {
-                    st.set_label(&ex(&kv.key)?, &ex(&kv.value)?);
-                }
-            }
-            Kind::Maintainer(m) => st.set_label("maintainer", m),
-            Kind::Volume(vs) => {
-                for v in vs {
-                    st.add_to_set("Volumes", &ex(v)?);
-                }
-            }
-            Kind::StopSignal(s) => {
-                let s = ex(s)?;
-                st.cfg().insert("StopSignal".into(), json!(s));
-            }
-            Kind::Shell(sh) => {
-                st.cfg().insert("Shell".into(), json!(sh));
-            }
-            Kind::Healthcheck(h) => {
-                let hc = healthcheck(h);
-                st.cfg().insert("Healthcheck".into(), hc);
-            }
-            Kind::Onbuild(i) => {
-                let cfg = st.cfg();
-                let mut list = cfg
-                    .get("OnBuild")
-                    .and_then(|v| v.as_array().cloned())
-                    .unwrap_or_default();
-                list.push(json!(i.text));
-                cfg.insert("OnBuild".into(), json!(list));
-            }
-        }
-        // A step that only edits the config: its key covers the result.
-        // The ARG values are left out: a RUN's key has them (they are its
-        // environment), and a step that expands one has the value in its
-        // result, so a changed --build-arg re-runs only the steps using it.
-        let key = crate::build_cache::key(&[&st.key, &inst.text, &st.config["config"].to_string()]);
-        let created = match self.lookup(&key) {
-            Some(hit) => hit.created,
-            None => self.record(&key, None)?,
-        };
-        st.history(&history_text(inst), true, &self.stamp(created));
-        st.key = key;
-        Ok(Ok(()))
-    }
-
     /// A step that makes a layer: taken from the cache when its key is
     /// there, else `make` runs and its layer is recorded.
     fn layer_step(
@@ -698,48 +505,6 @@ impl<'a> Builder<'a> {
         })?;
         Ok(config)
     }
-}
-
-/// `CMD`/`ENTRYPOINT`: exec form as is, shell form through the SHELL.
-fn command(st: &StageState, c: &Cmd) -> Vec<String> {
-    match c {
-        Cmd::Exec(v) => v.clone(),
-        Cmd::Shell(s) => {
-            let mut v = st.shell();
-            v.push(s.clone());
-            v
-        }
-    }
-}
-
-/// Docker's Healthcheck config (durations in nanoseconds).
-fn healthcheck(h: &dockerfile::Healthcheck) -> serde_json::Value {
-    let test = match &h.test {
-        None => vec!["NONE".to_owned()],
-        Some(Cmd::Exec(v)) => std::iter::once("CMD".to_owned()).chain(v.clone()).collect(),
-        Some(Cmd::Shell(s)) => vec!["CMD-SHELL".to_owned(), s.clone()],
-    };
-    let mut v = json!({ "Test": test });
-    let ns = |d: &Option<std::time::Duration>| d.map(|d| d.as_nanos() as u64);
-    for (k, d) in [
-        ("Interval", ns(&h.interval)),
-        ("Timeout", ns(&h.timeout)),
-        ("StartPeriod", ns(&h.start_period)),
-        ("StartInterval", ns(&h.start_interval)),
-    ] {
-        if let Some(d) = d {
-            v[k] = json!(d);
-        }
-    }
-    if let Some(r) = h.retries {
-        v["Retries"] = json!(r);
-    }
-    v
-}
-
-/// CREATED BY of a step that makes no layer.
-fn history_text(inst: &Instruction) -> String {
-    inst.text.clone()
 }
 
 /// `--build-arg K=V`, or `K` taken from the environment (skipped if unset).

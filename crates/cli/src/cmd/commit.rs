@@ -15,8 +15,9 @@
 //! values expanded against the image's environment) and a history entry
 //! carrying `-m` and `--author`. Docker also carries the container's own
 //! run flags (its command, `-e`) into the image; den does not: say them
-//! with `-c`. A running container is read as it runs (Docker's
-//! `--pause=false`): den has no freezer to pause it with.
+//! with `-c`. A running container is read as it runs (`--pause=false`,
+//! podman's default; Docker's is to pause): den has no freezer to pause it
+//! with, so `--pause` (`=true`) on a running container is refused.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -29,6 +30,7 @@ use den_image::digest::Digest;
 use den_image::manifest::OCI_MANIFEST;
 use den_image::reference::ImageRef;
 use den_image::store::{ImageRecord, LayerRecord, Store};
+use den_sandbox::container::state::Status;
 use serde_json::{Value, json};
 
 use crate::args::CommitArgs;
@@ -60,6 +62,12 @@ pub fn run(ctx: &Context, a: &CommitArgs) -> anyhow::Result<i32> {
     };
     let containers = Containers::open(&ctx.root)?;
     let r = containers.find(&a.container)?;
+    if a.pause == Some(true) && containers.state(&r.id).status == Status::Running {
+        bail!(
+            "den commit --pause: den cannot pause container {}: pausing needs the cgroup freezer, which den does not use; commit it as it runs with --pause=false (den's default), or stop it first",
+            r.name
+        );
+    }
     let Some(image_id) = &r.image_id else {
         bail!(
             "container {} runs a directory (--rootfs), not an image: den commit needs a container made from an image",

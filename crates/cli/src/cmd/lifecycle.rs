@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use den_sandbox::container::control;
+use den_sandbox::container::spec::ContainerSpec;
 use den_sandbox::container::state::Status;
 
 use crate::containers::{Containers, Record};
@@ -21,18 +22,18 @@ fn running(s: Status) -> bool {
     matches!(s, Status::Running | Status::Restarting)
 }
 
-fn spec_json(ctx: &Context, r: &Record) -> Option<serde_json::Value> {
-    let path = Containers::open(&ctx.root)
-        .map(|c| c.dir_of(&r.id).join("spec.json"))
-        .ok()?;
-    den_atomic::read_json(&path, den_sandbox::container::spec::MAX_FILE).ok()
+/// The container's `spec.json` (bounded, typed), or None when it cannot
+/// be read.
+fn read_spec(ctx: &Context, r: &Record) -> Option<ContainerSpec> {
+    let containers = Containers::open(&ctx.root).ok()?;
+    ContainerSpec::read(&containers.dir_of(&r.id).join("spec.json")).ok()
 }
 
 /// The signal `den stop` sends first: `--stop-signal`, the image's
 /// StopSignal, or SIGTERM.
 fn stop_signal(ctx: &Context, r: &Record) -> i32 {
-    spec_json(ctx, r)
-        .and_then(|v| v["stop_signal"].as_str().and_then(control::parse_signal))
+    read_spec(ctx, r)
+        .and_then(|s| s.stop_signal.as_deref().and_then(control::parse_signal))
         .unwrap_or(libc_sigterm())
 }
 
@@ -40,11 +41,7 @@ fn stop_signal(ctx: &Context, r: &Record) -> i32 {
 /// else 10 s.
 fn stop_timeout(ctx: &Context, r: &Record, given: Option<Duration>) -> Duration {
     given
-        .or_else(|| {
-            spec_json(ctx, r)?["stop_timeout"]
-                .as_u64()
-                .map(Duration::from_secs)
-        })
+        .or_else(|| read_spec(ctx, r)?.stop_timeout.map(Duration::from_secs))
         .unwrap_or(Duration::from_secs(10))
 }
 

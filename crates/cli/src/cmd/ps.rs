@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 use den_sandbox::container::logs;
+use den_sandbox::container::spec::{ContainerSpec, Mount, Network};
 use den_sandbox::container::state::{State, Status};
 use serde_json::json;
 
@@ -73,12 +74,7 @@ fn ps_match(
             anyhow::anyhow!("invalid --filter `exited={v}`: give an exit code (a number)")
         })?);
     }
-    let spec = || -> serde_json::Value {
-        fs_err::read(containers.dir_of(&r.id).join("spec.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
-    };
+    let spec = || read_spec(containers, r);
     let health = || {
         crate::health::of(&containers.dir_of(&r.id), s)
             .map_or("none", |h| h.status.as_str())
@@ -92,14 +88,16 @@ fn ps_match(
         && (codes.is_empty()
             || (s.status == Status::Exited && codes.contains(&s.exit_code.unwrap_or(255))))
         && (!f.has("network") || {
-            let mine = network_names(&spec()["network"]);
+            let mine = spec().map_or(Vec::new(), |s| network_names(&s.network));
             f.any("network", |v| {
                 let want = networks.get(v).map_or(v.to_string(), |n| n.name);
                 mine.contains(&want)
             })
         })
         && (!f.has("volume") || {
-            let targets = mount_targets(&spec());
+            let targets: Vec<String> = spec()
+                .map(|s| s.mounts.iter().map(|m| m.target().to_string()).collect())
+                .unwrap_or_default();
             f.any("volume", |v| {
                 r.volumes.iter().any(|n| n == v) || targets.iter().any(|t| t == v)
             })
@@ -119,34 +117,22 @@ fn is_ancestor(r: &Record, v: &str) -> bool {
         })
 }
 
-/// The networks a spec's `network` names: its user networks' names, or
-/// private, host, none.
-fn network_names(v: &serde_json::Value) -> Vec<String> {
-    if let Some(s) = v.as_str() {
-        return vec![s.to_lowercase()];
-    }
-    match v.as_object().and_then(|o| o.iter().next()) {
-        Some((k, _)) if k == "User" => user_networks(v)
-            .iter()
-            .filter_map(|u| u["name"].as_str().map(str::to_string))
-            .collect(),
-        Some((k, _)) => vec![k.to_lowercase()],
-        None => Vec::new(),
-    }
+/// The container's `spec.json` (bounded, typed; an older den's reads too),
+/// or None when it cannot be read.
+fn read_spec(containers: &Containers, r: &Record) -> Option<ContainerSpec> {
+    ContainerSpec::read(&containers.dir_of(&r.id).join("spec.json")).ok()
 }
 
-/// The container paths a spec mounts something on.
-fn mount_targets(spec: &serde_json::Value) -> Vec<String> {
-    spec["mounts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| {
-            m.as_object()?.values().next()?["target"]
-                .as_str()
-                .map(String::from)
-        })
-        .collect()
+/// The networks a spec's `network` names: its user networks' names, or
+/// private, host, none, container.
+fn network_names(network: &Network) -> Vec<String> {
+    match network {
+        Network::None => vec!["none".into()],
+        Network::Host => vec!["host".into()],
+        Network::Private(_) => vec!["private".into()],
+        Network::User(nets) => nets.iter().map(|u| u.name.clone()).collect(),
+        Network::Container(_) => vec!["container".into()],
+    }
 }
 
 fn command_text(cmd: &[String], no_trunc: bool) -> String {
@@ -313,20 +299,10 @@ fn ps_row(
 /// The container's network: a user network's name, `host`, `none`, or
 /// `pasta` (den's private network, Docker's `bridge`).
 fn network_column(containers: &Containers, r: &Record) -> String {
-    let spec: Option<serde_json::Value> = den_atomic::read_json(
-        &containers.dir_of(&r.id).join("spec.json"),
-        den_sandbox::container::spec::MAX_FILE,
-    )
-    .ok();
-    match spec.as_ref().map(|s| &s["network"]) {
-        Some(serde_json::Value::String(mode)) => mode.to_lowercase(),
-        Some(n) if n.get("User").is_some() => user_networks(n)
-            .iter()
-            .filter_map(|u| u["name"].as_str())
-            .collect::<Vec<_>>()
-            .join(","),
-        Some(n) if n.get("Private").is_some() => "pasta".into(),
-        _ => String::new(),
+    match read_spec(containers, r).map(|s| s.network) {
+        Some(Network::Private(_)) => "pasta".into(),
+        Some(Network::Container(_)) | None => String::new(),
+        Some(n) => network_names(&n).join(","),
     }
 }
 
@@ -339,15 +315,9 @@ fn health_suffix(containers: &Containers, r: &Record, s: &State) -> String {
 pub fn inspect_json(ctx: &Context, r: &Record, s: &State) -> anyhow::Result<serde_json::Value> {
     let containers = Containers::open(&ctx.root)?;
     let dir = containers.dir_of(&r.id);
-    let spec: serde_json::Value = den_atomic::read_json(
-        &dir.join("spec.json"),
-        den_sandbox::container::spec::MAX_FILE,
-    )?;
-    let health = den_sandbox::container::health::read(&dir).filter(|_| !spec["health"].is_null());
-    let mounts: Vec<_> = spec["mounts"].as_array().cloned().unwrap_or_default().into_iter().map(|m| {
-        let (kind, body) = m.as_object().and_then(|o| o.iter().next()).map(|(k, v)| (k.clone(), v.clone())).unwrap_or_default();
-        json!({"Type": kind.to_lowercase(), "Source": body["source"], "Destination": body["target"], "RW": !body["read_only"].as_bool().unwrap_or(false)})
-    }).filter(|m| !m["Destination"].as_str().unwrap_or("").starts_with("/etc/host") && m["Destination"] != "/etc/resolv.conf").collect();
+    let spec = ContainerSpec::read(&dir.join("spec.json"))?;
+    let health = den_sandbox::container::health::read(&dir).filter(|_| spec.health.is_some());
+    let p = &spec.process;
     Ok(json!({
         "Id": r.id,
         "Created": r.created,
@@ -359,21 +329,12 @@ pub fn inspect_json(ctx: &Context, r: &Record, s: &State) -> anyhow::Result<serd
             "StartedAt": s.started_at, "FinishedAt": s.finished_at, "Health": health,
         },
         "Image": r.image_id, "Name": format!("/{}", r.name), "RestartCount": s.restarts,
-        "Config": { "Hostname": spec["hostname"], "Image": r.image, "Cmd": r.command, "Env": spec["process"]["env"], "Labels": r.labels, "WorkingDir": spec["process"]["cwd"], "User": spec["process"]["user"], "Tty": spec["process"]["terminal"], "StopSignal": spec["stop_signal"], "StopTimeout": spec["stop_timeout"], "Healthcheck": crate::health::config_json(&spec["health"]) },
-        "Mounts": mounts,
-        "NetworkSettings": network_settings(r, &spec["network"]),
-        "HostConfig": { "NetworkMode": spec["network"], "ReadonlyRootfs": spec["read_only"], "Privileged": spec["security"]["privileged"], "CapAdd": spec["security"]["capabilities"], "RestartPolicy": spec["restart"], "LogConfig": log_config_json(&spec["log"]) },
+        "Config": { "Hostname": spec.hostname, "Image": r.image, "Cmd": r.command, "Env": p.env, "Labels": r.labels, "WorkingDir": p.cwd, "User": p.user, "Tty": p.terminal, "StopSignal": spec.stop_signal, "StopTimeout": spec.stop_timeout, "Healthcheck": crate::health::config_json(spec.health.as_ref()) },
+        "Mounts": mounts_json(&spec.mounts),
+        "NetworkSettings": network_settings(r, &spec.network),
+        "HostConfig": { "NetworkMode": spec.network, "ReadonlyRootfs": spec.read_only, "Privileged": spec.security.privileged, "CapAdd": spec.security.capabilities, "RestartPolicy": spec.restart, "LogConfig": log_config_json(&spec.log) },
         "LogPath": logs::path(&dir),
     }))
-}
-
-/// A spec's user networks: a list, or one as an older den wrote it.
-fn user_networks(network: &serde_json::Value) -> Vec<&serde_json::Value> {
-    match &network["User"] {
-        serde_json::Value::Array(all) => all.iter().collect(),
-        serde_json::Value::Null => Vec::new(),
-        one => vec![one],
-    }
 }
 
 /// `NetworkSettings`: the published ports and, on user networks, each
@@ -381,28 +342,47 @@ fn user_networks(network: &serde_json::Value) -> Vec<&serde_json::Value> {
 /// address is the first network's (Docker fills it only on its default
 /// bridge; den has no such bridge, so the first network's is the one
 /// there is).
-fn network_settings(r: &Record, network: &serde_json::Value) -> serde_json::Value {
-    let users = user_networks(network);
-    let field = |u: Option<&&serde_json::Value>, k: &str| {
-        u.and_then(|u| u[k].as_str()).unwrap_or("").to_string()
+fn network_settings(r: &Record, network: &Network) -> serde_json::Value {
+    let users: &[_] = match network {
+        Network::User(u) => u,
+        _ => &[],
     };
-    let (ip, gateway) = (field(users.first(), "ip"), field(users.first(), "gateway"));
+    let ip = users.first().map_or("", |u| &u.ip);
+    let gateway = users.first().map_or("", |u| &u.gateway);
     let mut networks = serde_json::Map::new();
-    for u in &users {
-        if let Some(name) = u["name"].as_str() {
-            networks.insert(
-                name.into(),
-                json!({"IPAddress": u["ip"], "Gateway": u["gateway"], "IPPrefixLen": 24,
-                       "Aliases": u.get("aliases").cloned().unwrap_or(json!([]))}),
-            );
-        }
+    for u in users {
+        networks.insert(
+            u.name.clone(),
+            json!({"IPAddress": u.ip, "Gateway": u.gateway, "IPPrefixLen": 24, "Aliases": u.aliases}),
+        );
     }
     json!({"Ports": r.ports_json(), "IPAddress": ip, "Gateway": gateway, "Networks": networks})
 }
 
+/// `Mounts` in Docker's form, without the /etc files den generates.
+fn mounts_json(mounts: &[Mount]) -> Vec<serde_json::Value> {
+    let generated = |t: &str| t.starts_with("/etc/host") || t == "/etc/resolv.conf";
+    mounts
+        .iter()
+        .filter(|m| !generated(m.target()))
+        .map(|m| {
+            let (kind, source, read_only) = match m {
+                Mount::Bind {
+                    source, read_only, ..
+                } => ("bind", Some(source), *read_only),
+                Mount::Volume {
+                    source, read_only, ..
+                } => ("volume", Some(source), *read_only),
+                Mount::Tmpfs { .. } => ("tmpfs", None, false),
+                Mount::File { .. } => ("file", None, false),
+            };
+            json!({"Type": kind, "Source": source, "Destination": m.target(), "RW": !read_only})
+        })
+        .collect()
+}
+
 /// `HostConfig.LogConfig` in Docker's form.
-fn log_config_json(v: &serde_json::Value) -> serde_json::Value {
-    let c: logs::LogConfig = serde_json::from_value(v.clone()).unwrap_or_default();
+fn log_config_json(c: &logs::LogConfig) -> serde_json::Value {
     let config = if c.driver.keeps_logs() {
         json!({"max-size": c.max_size.to_string(), "max-file": c.max_file.to_string()})
     } else {
@@ -531,11 +511,8 @@ pub fn logs(ctx: &Context, name: &str, args: &LogsArgs) -> anyhow::Result<i32> {
 
 /// The container's `--log-driver` (json-file for containers made before it).
 fn log_driver(dir: &std::path::Path) -> logs::Driver {
-    fs_err::read(dir.join("spec.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| serde_json::from_value::<logs::LogConfig>(v["log"].clone()).ok())
-        .map(|c| c.driver)
+    ContainerSpec::read(&dir.join("spec.json"))
+        .map(|s| s.log.driver)
         .unwrap_or_default()
 }
 

@@ -34,10 +34,7 @@ pub fn run(
     no_stream: bool,
     format: Option<&str>,
 ) -> anyhow::Result<i32> {
-    let format = match format {
-        Some("{{json .}}") => Format::Json,
-        other => Format::parse(other)?,
-    };
+    let format = Format::parse(format)?;
     let table = matches!(format, Format::Default);
     let containers = Containers::open(&ctx.root)?;
     let records = chosen(&containers, names, all)?;

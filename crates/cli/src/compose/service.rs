@@ -338,144 +338,159 @@ fn service_labels(p: &Project, name: &str, svc: &Node) -> anyhow::Result<BTreeMa
 /// Every other key as `den run` flags (`--flag=value`, so no value is
 /// taken for a flag).
 fn flags(p: &Project, name: &str, svc: &Node) -> anyhow::Result<Vec<String>> {
-    let at = |k: &str| format!("services.{name}.{k}");
     let mut out = Vec::new();
     let Raw::Map(keys) = &svc.value else {
         return Ok(out);
     };
     if let Some(ep) = svc.get("entrypoint") {
-        let ep = words(p, ep, &at("entrypoint"))?;
+        let ep = words(p, ep, &format!("services.{name}.entrypoint"))?;
         out.push(format!(
             "--entrypoint={}",
             ep.first().map_or("", String::as_str)
         ));
     }
     for (k, n) in keys {
-        let key = at(k);
-        let text = || {
-            n.scalar_text()
-                .ok_or_else(|| invalid(p, n, &key, format!("expected a string, not {}", n.kind())))
-        };
-        let flag = |out: &mut Vec<String>, f: &str| -> anyhow::Result<()> {
-            for v in strings(p, n, &key)? {
-                out.push(format!("--{f}={v}"));
-            }
-            Ok(())
-        };
-        match k.as_str() {
-            "environment" => {
-                for (k, v) in pairs(p, n, &key, '=')? {
-                    out.push(match v {
-                        Some(v) => format!("--env={k}={v}"),
-                        None => format!("--env={k}"),
-                    });
-                }
-            }
-            "env_file" => out.extend(env_file(p, n, &key)?),
-            "ports" => {
-                let Raw::Seq(items) = &n.value else {
-                    return Err(invalid(p, n, &key, "ports must be a list"));
-                };
-                for i in items {
-                    let port = types::port(i).map_err(|e| invalid(p, i, &key, e))?;
-                    out.push(format!("--publish={}", publish(&port)));
-                }
-            }
-            "volumes" => {
-                let Raw::Seq(items) = &n.value else {
-                    return Err(invalid(p, n, &key, "volumes must be a list"));
-                };
-                for i in items {
-                    out.push(volume(p, i, &key)?);
-                }
-            }
-            "hostname" => out.push(format!("--hostname={}", text()?)),
-            "working_dir" => out.push(format!("--workdir={}", text()?)),
-            "user" => out.push(format!("--user={}", text()?)),
-            "restart" => out.push(format!("--restart={}", text()?)),
-            "init" | "tty" | "stdin_open" | "read_only" => {
-                if n.value == Raw::Bool(true) {
-                    let f = match k.as_str() {
-                        "stdin_open" => "interactive",
-                        "read_only" => "read-only",
-                        other => other,
-                    };
-                    out.push(format!("--{f}"));
-                } else if !matches!(n.value, Raw::Bool(false)) {
-                    return Err(invalid(
-                        p,
-                        n,
-                        &key,
-                        format!("expected true or false, not {}", n.kind()),
-                    ));
-                }
-            }
-            "mem_limit" | "memswap_limit" | "cpus" | "cpu_shares" | "cpuset" | "pids_limit" => {
-                let f = match k.as_str() {
-                    "mem_limit" => "memory",
-                    "memswap_limit" => "memory-swap",
-                    "cpu_shares" => "cpu-shares",
-                    "cpuset" => "cpuset-cpus",
-                    "pids_limit" => "pids-limit",
-                    other => other,
-                };
-                out.push(format!("--{f}={}", text()?));
-            }
-            "ulimits" => out.extend(ulimits(p, n, &key)?),
-            "tmpfs" => flag(&mut out, "tmpfs")?,
-            "cap_add" => flag(&mut out, "cap-add")?,
-            "cap_drop" => flag(&mut out, "cap-drop")?,
-            "security_opt" => flag(&mut out, "security-opt")?,
-            "dns" => flag(&mut out, "dns")?,
-            "extra_hosts" => {
-                for (h, ip) in pairs(p, n, &key, '=')? {
-                    // `host:ip` in a list is one string; `host=ip` and the
-                    // mapping split here.
-                    out.push(match ip {
-                        Some(ip) => format!("--add-host={h}:{ip}"),
-                        None => format!("--add-host={h}"),
-                    });
-                }
-            }
-            "pull_policy" => {
-                let v = match text()?.as_str() {
-                    "always" => "always",
-                    "never" => "never",
-                    "missing" | "if_not_present" => "missing",
-                    other => {
-                        return Err(invalid(
-                            p,
-                            n,
-                            &key,
-                            format!(
-                                "pull_policy {other:?} is not supported: use always, never or missing"
-                            ),
-                        ));
-                    }
-                };
-                out.push(format!("--pull={v}"));
-            }
-            "network_mode" => out.push(network_mode(p, n, &key)?),
-            "networks" => {}
-            "stop_signal" if run_has_flag("stop-signal") => {
-                out.push(format!("--stop-signal={}", text()?))
-            }
-            "healthcheck" if run_has_flag("health-cmd") => out.extend(health(p, n, &key)?),
-            "stop_signal" | "healthcheck" => eprintln!(
-                "den: warning: {key} is ignored: this den has no `den run --{}`",
-                if k == "stop_signal" {
-                    "stop-signal"
-                } else {
-                    "health-cmd"
-                }
-            ),
-            _ => {} // image, command, labels, …: handled elsewhere; the rest is checked by den_compose::check
-        }
+        out.extend(key_flags(p, &format!("services.{name}.{k}"), k, n)?);
     }
     if svc.get("network_mode").is_none() {
         out.extend(networks(p, name, svc)?);
     }
     Ok(out)
+}
+
+/// The `den run` flags of one service key (`key` is its full name, for
+/// messages); none for the keys handled elsewhere (image, command,
+/// labels, …; the rest is checked by den_compose::check).
+fn key_flags(p: &Project, key: &str, k: &str, n: &Node) -> anyhow::Result<Vec<String>> {
+    let text = || {
+        n.scalar_text()
+            .ok_or_else(|| invalid(p, n, key, format!("expected a string, not {}", n.kind())))
+    };
+    let one =
+        |flag: &str| -> anyhow::Result<Vec<String>> { Ok(vec![format!("--{flag}={}", text()?)]) };
+    let each = |flag: &str| -> anyhow::Result<Vec<String>> {
+        Ok(strings(p, n, key)?
+            .into_iter()
+            .map(|v| format!("--{flag}={v}"))
+            .collect())
+    };
+    Ok(match k {
+        "environment" => env_flags(p, n, key)?,
+        "env_file" => env_file(p, n, key)?,
+        "ports" => list_flags(p, n, key, "ports", |i| {
+            let port = types::port(i).map_err(|e| invalid(p, i, key, e))?;
+            Ok(format!("--publish={}", publish(&port)))
+        })?,
+        "volumes" => list_flags(p, n, key, "volumes", |i| volume(p, i, key))?,
+        "hostname" => one("hostname")?,
+        "working_dir" => one("workdir")?,
+        "user" => one("user")?,
+        "restart" => one("restart")?,
+        "init" | "tty" | "stdin_open" | "read_only" => switch_flag(p, n, key, k)?,
+        "mem_limit" => one("memory")?,
+        "memswap_limit" => one("memory-swap")?,
+        "cpus" => one("cpus")?,
+        "cpu_shares" => one("cpu-shares")?,
+        "cpuset" => one("cpuset-cpus")?,
+        "pids_limit" => one("pids-limit")?,
+        "ulimits" => ulimits(p, n, key)?,
+        "tmpfs" => each("tmpfs")?,
+        "cap_add" => each("cap-add")?,
+        "cap_drop" => each("cap-drop")?,
+        "security_opt" => each("security-opt")?,
+        "dns" => each("dns")?,
+        "extra_hosts" => add_host_flags(p, n, key)?,
+        "pull_policy" => vec![pull_flag(p, n, key, &text()?)?],
+        "network_mode" => vec![network_mode(p, n, key)?],
+        "stop_signal" if run_has_flag("stop-signal") => one("stop-signal")?,
+        "healthcheck" if run_has_flag("health-cmd") => health(p, n, key)?,
+        "stop_signal" | "healthcheck" => {
+            let flag = if k == "stop_signal" {
+                "stop-signal"
+            } else {
+                "health-cmd"
+            };
+            eprintln!("den: warning: {key} is ignored: this den has no `den run --{flag}`");
+            Vec::new()
+        }
+        _ => Vec::new(), // networks: `networks`; image, command, labels, …: elsewhere
+    })
+}
+
+/// `environment` (a list or a mapping) as `--env` flags.
+fn env_flags(p: &Project, n: &Node, key: &str) -> anyhow::Result<Vec<String>> {
+    Ok(pairs(p, n, key, '=')?
+        .into_iter()
+        .map(|(k, v)| match v {
+            Some(v) => format!("--env={k}={v}"),
+            None => format!("--env={k}"),
+        })
+        .collect())
+}
+
+/// A key that must be a list (`what` names it), one flag per item.
+fn list_flags(
+    p: &Project,
+    n: &Node,
+    key: &str,
+    what: &str,
+    flag: impl Fn(&Node) -> anyhow::Result<String>,
+) -> anyhow::Result<Vec<String>> {
+    let Raw::Seq(items) = &n.value else {
+        return Err(invalid(p, n, key, format!("{what} must be a list")));
+    };
+    items.iter().map(flag).collect()
+}
+
+/// `init`, `tty`, `stdin_open`, `read_only`: a switch when true.
+fn switch_flag(p: &Project, n: &Node, key: &str, k: &str) -> anyhow::Result<Vec<String>> {
+    match n.value {
+        Raw::Bool(true) => Ok(vec![format!(
+            "--{}",
+            match k {
+                "stdin_open" => "interactive",
+                "read_only" => "read-only",
+                other => other,
+            }
+        )]),
+        Raw::Bool(false) => Ok(Vec::new()),
+        _ => Err(invalid(
+            p,
+            n,
+            key,
+            format!("expected true or false, not {}", n.kind()),
+        )),
+    }
+}
+
+/// `extra_hosts` as `--add-host` flags: `host:ip` in a list is one string;
+/// `host=ip` and the mapping are split by `pairs`.
+fn add_host_flags(p: &Project, n: &Node, key: &str) -> anyhow::Result<Vec<String>> {
+    Ok(pairs(p, n, key, '=')?
+        .into_iter()
+        .map(|(h, ip)| match ip {
+            Some(ip) => format!("--add-host={h}:{ip}"),
+            None => format!("--add-host={h}"),
+        })
+        .collect())
+}
+
+/// `pull_policy` as `--pull`.
+fn pull_flag(p: &Project, n: &Node, key: &str, policy: &str) -> anyhow::Result<String> {
+    let v = match policy {
+        "always" => "always",
+        "never" => "never",
+        "missing" | "if_not_present" => "missing",
+        other => {
+            return Err(invalid(
+                p,
+                n,
+                key,
+                format!("pull_policy {other:?} is not supported: use always, never or missing"),
+            ));
+        }
+    };
+    Ok(format!("--pull={v}"))
 }
 
 /// `network_mode:` none, host, bridge, or another container's network:

@@ -6,9 +6,13 @@ use std::path::PathBuf;
 use den_atomic::Durability;
 use serde::{Deserialize, Serialize};
 
-use super::{FileLock, Store, StoreError, io_err};
+use super::{FileLock, Store, StoreError, io_err, read_record};
 use crate::digest::Digest;
 use crate::manifest::Platform;
+
+/// The largest `images.json` read back: about 1 KiB per image record, so
+/// tens of thousands of images.
+const MAX_INDEX: u64 = 64 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerRecord {
@@ -55,22 +59,14 @@ impl Store {
         self.root.join("images.json")
     }
 
-    /// All image records, as last written.
+    /// All image records, as last written (bounded: [`MAX_INDEX`]).
     pub fn images(&self) -> Result<Vec<ImageRecord>, StoreError> {
-        let path = self.index_path();
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice::<Index>(&bytes)
-                .map(|i| i.images)
-                .map_err(|e| StoreError::Corrupt {
-                    path,
-                    detail: e.to_string(),
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(StoreError::Io {
-                op: "read",
-                path,
-                source: e,
-            }),
+        match read_record::<Index>(&self.index_path(), MAX_INDEX) {
+            Ok(index) => Ok(index.images),
+            Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Vec::new())
+            }
+            Err(e) => Err(e),
         }
     }
 

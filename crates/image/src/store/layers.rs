@@ -7,7 +7,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{FileLock, Store, StoreError, io_err};
+use super::{FileLock, Store, StoreError, io_err, read_record};
+
+/// The largest layer `meta.json` read back (den writes a few hundred bytes).
+const MAX_META: u64 = 1 << 20;
 use crate::digest::{Digest, HashingReader};
 use crate::manifest::Compression;
 use crate::unpack::{UnpackOptions, unpack_layer};
@@ -37,11 +40,9 @@ impl Store {
         let _lock =
             FileLock::exclusive(&self.tmp_dir().join(format!("layer-{}.lock", diff_id.hex())))?;
         let meta = self.layer_dir(diff_id).join("meta.json");
-        if let Ok(bytes) = std::fs::read(&meta) {
-            return serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                path: meta,
-                detail: e.to_string(),
-            });
+        match read_record(&meta, MAX_META) {
+            Err(StoreError::Io { .. }) => {} // not unpacked yet
+            done => return done,
         }
         let work = self.tmp_dir().join(format!("unpack-{}", diff_id.hex()));
         remove_tree(&work)?;
@@ -118,11 +119,7 @@ impl Store {
     /// Size and notes of an unpacked layer.
     pub fn layer_info(&self, diff_id: &Digest) -> Result<LayerInfo, StoreError> {
         let meta = self.layer_dir(diff_id).join("meta.json");
-        let bytes = std::fs::read(&meta).map_err(io_err("read", &meta))?;
-        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-            path: meta,
-            detail: e.to_string(),
-        })
+        read_record(&meta, MAX_META)
     }
 
     /// Moves a layer out of `layers/` (atomic; the layer is gone for readers)

@@ -88,6 +88,31 @@ pub enum StoreError {
     DiffIdMismatch { layer: Digest, actual: Digest },
 }
 
+/// A record den wrote in the store (`images.json`, a layer's
+/// `meta.json`), read through `den_atomic::read_json`: at most `max`
+/// bytes, else refused as corrupt with its path.
+pub(crate) fn read_record<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    max: u64,
+) -> Result<T, StoreError> {
+    use den_atomic::ReadError;
+    den_atomic::read_json(path, max).map_err(|e| match e {
+        ReadError::Io { path, source } => StoreError::Io {
+            op: "read",
+            path,
+            source,
+        },
+        ReadError::Invalid { path, source } => StoreError::Corrupt {
+            path,
+            detail: source.to_string(),
+        },
+        ReadError::TooLarge { path, max } => StoreError::Corrupt {
+            path,
+            detail: format!("larger than {max} bytes, more than den ever writes there"),
+        },
+    })
+}
+
 pub(crate) fn io_err<'a>(
     op: &'static str,
     path: &'a Path,
@@ -203,5 +228,45 @@ impl Store {
 
     pub fn has_layer(&self, diff_id: &Digest) -> bool {
         self.layer_dir(diff_id).join("meta.json").exists()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `path` made `len` bytes long (sparse: nothing is written).
+    fn grow(path: &Path, len: u64) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::File::create(path).unwrap().set_len(len).unwrap();
+    }
+
+    fn refused(path: &Path, max: u64) -> String {
+        format!(
+            "{} is corrupt: larger than {max} bytes, more than den ever writes there; remove it, or run `den image prune`",
+            path.display()
+        )
+    }
+
+    #[test]
+    fn an_oversized_image_index_is_refused_by_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.images().unwrap().is_empty(), "no index: no images");
+        let index = dir.path().join("images.json");
+        grow(&index, (64 << 20) + 1);
+        let e = store.images().unwrap_err();
+        assert_eq!(e.to_string(), refused(&index, 64 << 20));
+    }
+
+    #[test]
+    fn an_oversized_layer_meta_is_refused_by_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let layer = Digest::of(b"layer");
+        let meta = store.layer_dir(&layer).join("meta.json");
+        grow(&meta, (1 << 20) + 1);
+        let e = store.layer_info(&layer).unwrap_err();
+        assert_eq!(e.to_string(), refused(&meta, 1 << 20));
     }
 }

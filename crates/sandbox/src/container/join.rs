@@ -165,7 +165,12 @@ pub fn enter_filesystem(
                 }
             })?;
             super::mounts::make_private()?;
-            let merged = super::mounts::mount_root(&spec.rootfs)?;
+            let mut rootfs = spec.rootfs.clone();
+            if let super::spec::Rootfs::Overlay { volatile, .. } = &mut rootfs {
+                *volatile =
+                    super::volatile_root(spec.remove_when_done.is_some(), super::RootMount::Copy);
+            }
+            let merged = super::mounts::mount_root(&rootfs)?;
             // Every path from here on, symlinks included, resolves inside
             // the container's root, as it would in the container.
             let fail = |errno| SetupError::Mount {

@@ -73,6 +73,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::sys::{self, ChildExit};
 pub use error::SetupError;
+pub use mounts::{RootMount, volatile_root};
 use report::{At, Failed, Step};
 use spec::{ContainerSpec, Network};
 

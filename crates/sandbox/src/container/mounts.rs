@@ -71,6 +71,27 @@ pub(super) fn make_private() -> Result<(), SetupError> {
     )
 }
 
+/// What a container's overlay root is mounted for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootMount {
+    /// The container's own run (its set-up, in the supervisor's child).
+    Run,
+    /// `den cp` with a container that is not running (`join`).
+    Copy,
+}
+
+/// Whether an overlay root is mounted `volatile`: the one place den decides
+/// it. Only for the run of a container removed when it exits (`--rm`): a
+/// volatile unmount skips syncing the upper layer, which is deleted right
+/// after. Never for a kept container, whose programs trust fsync; and never
+/// for a copy, because overlayfs leaves a marker (`work/incompat/volatile`)
+/// after a volatile mount and refuses every later mount of that upper layer,
+/// so a `den create --rm` container copied into before its start could not
+/// start.
+pub fn volatile_root(removed_when_done: bool, mount: RootMount) -> bool {
+    removed_when_done && mount == RootMount::Run
+}
+
 /// Mounts the overlay root; returns where it is.
 pub(super) fn mount_root(rootfs: &Rootfs) -> Result<PathBuf, SetupError> {
     match rootfs {

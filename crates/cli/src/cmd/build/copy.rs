@@ -393,8 +393,9 @@ pub fn copy_from_child(
     use std::os::unix::fs::MetadataExt;
     let req: FromRequest = serde_json::from_str(request)?;
     let containers = crate::containers::Containers::open(&ctx.root)?;
-    let spec: den_sandbox::container::spec::ContainerSpec =
-        serde_json::from_slice(&fs_err::read(containers.dir_of(id).join("spec.json"))?)?;
+    let spec = den_sandbox::container::spec::ContainerSpec::read(
+        &containers.dir_of(id).join("spec.json"),
+    )?;
     let out = Path::new(out);
     let file = {
         use std::os::unix::fs::OpenOptionsExt;
