@@ -886,3 +886,34 @@ fn security_opt_label_disable_is_a_documented_no_op() {
          no-new-privileges[=true|false] or label=disable (a no-op)\n"
     );
 }
+
+/// A container's command starts with every signal at its default and none
+/// blocked, as under Docker, whatever den's own runtime (Rust's ignores
+/// SIGPIPE) or the caller (`nohup` ignores SIGHUP) had: so `yes | head -1`
+/// ends quietly instead of printing "Broken pipe". The same for `den exec`.
+#[test]
+fn the_command_starts_with_default_signal_actions() {
+    let env = require_env!();
+    let clean = "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n";
+    let probe = "grep -E '^Sig(Blk|Ign)' /proc/self/status; yes | head -1";
+    for sub in [true, false] {
+        let sb = sandbox(&env, sub);
+        sb.den_ok(&["pull", "-q", "busybox"]);
+        let bin = env.bin.display();
+        let out = sb.sh(&format!("nohup {bin} run --rm busybox sh -c \"{probe}\""));
+        assert_eq!(
+            (stdout(&out).as_str(), stderr(&out).as_str()),
+            (format!("{clean}y\n").as_str(), ""),
+            "sub={sub}"
+        );
+        assert!(out.status.success(), "sub={sub}: {out:?}");
+        run_sleeper(&sb, "sig", &[], "60");
+        let out = sb.sh(&format!("nohup {bin} exec sig sh -c \"{probe}\""));
+        assert_eq!(
+            (stdout(&out).as_str(), stderr(&out).as_str()),
+            (format!("{clean}y\n").as_str(), ""),
+            "exec, sub={sub}"
+        );
+        sb.den_ok(&["rm", "-f", "sig"]);
+    }
+}

@@ -366,3 +366,50 @@ pub(crate) fn mount_setattr_rdonly_recursive(fd: std::os::fd::BorrowedFd<'_>) ->
     };
     nix::errno::Errno::result(ret).map(drop)
 }
+
+/// The kernel's `struct sigaction` (x86_64 and aarch64 alike: both define
+/// `SA_RESTORER`, so the restorer field is there).
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Every signal back to its default action and none blocked, as a process
+/// a fresh runtime starts has: an ignored signal survives execve, and den's
+/// own runtime ignores SIGPIPE (Rust's std does) while the user's shell may
+/// ignore others (`nohup` ignores SIGHUP). The raw call reaches the signals
+/// glibc's wrapper refuses (32, 33). SIGKILL and SIGSTOP cannot change.
+pub fn reset_signals() {
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: `default` is a valid kernel sigaction for SIG_DFL (which
+        // needs no restorer); the old action is not asked for (NULL); the
+        // size is the kernel's 8-byte sigset. No memory is handed over.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &default as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
+    }
+    nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    )
+    .ok();
+}

@@ -66,7 +66,9 @@ fn cstrings(items: &[String]) -> Result<Vec<CString>, SetupError> {
         .collect()
 }
 
-/// Replaces this process with the command; returns only on failure.
+/// Replaces this process with the command, which starts with every signal
+/// at its default and none blocked (as under Docker); returns only on
+/// failure.
 pub fn exec(program: &Path, args: &[String], env: &[String]) -> SetupError {
     let prog = match CString::new(program.as_os_str().as_encoded_bytes()) {
         Ok(p) => p,
@@ -76,6 +78,7 @@ pub fn exec(program: &Path, args: &[String], env: &[String]) -> SetupError {
         (Ok(a), Ok(e)) => (a, e),
         (Err(e), _) | (_, Err(e)) => return e,
     };
+    crate::sys::reset_signals();
     match nix::unistd::execve(&prog, &args, &env) {
         Err(nix::Error::EACCES) | Err(nix::Error::ENOEXEC) => SetupError::NotExecutable(format!(
             "{}: permission denied or not an executable",
