@@ -49,7 +49,8 @@ def pss_of(uid, needle, pick):
 def memory(tool, uid, home):
     if tool == "den":
         # supervisors and their guards: den's processes outside the containers
-        return pss_of(uid, f"{home}/den --root", lambda pid, ppid, cmd: "__internal container" in cmd)
+        # (`den __internal container ID`, forked by `den run -d`, or executed)
+        return pss_of(uid, "__internal container", lambda pid, ppid, cmd: True)
     return pss_of(uid, "conmon", lambda pid, ppid, cmd: cmd.startswith("/usr/bin/conmon") or cmd.startswith("conmon"))
 
 
