@@ -46,10 +46,20 @@ def pss_of(uid, needle, pick):
     return count, total
 
 
+def exe_of(pid):
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
 def memory(tool, uid, home):
-    if tool == "den":
+    if tool in ("den", "old-den"):
         # supervisors and their guards: den's processes outside the containers
-        return pss_of(uid, f"{home}/den --root", lambda pid, ppid, cmd: "__internal container" in cmd)
+        # (`den __internal container ID`, forked by `den run -d`, or executed),
+        # of this bench's binary only (the user's other dens are not counted)
+        exe = f"{home}/den" if tool == "den" else f"{home}/den-old"
+        return pss_of(uid, "__internal container", lambda pid, ppid, cmd: exe_of(pid) == exe)
     return pss_of(uid, "conmon", lambda pid, ppid, cmd: cmd.startswith("/usr/bin/conmon") or cmd.startswith("conmon"))
 
 
@@ -59,6 +69,7 @@ def main():
     ap.add_argument("-n", type=int, default=50)
     ap.add_argument("--user", default="den-sub")
     ap.add_argument("--den", default=os.path.join(HERE, "..", "target", "release", "den"))
+    ap.add_argument("--old", help="another den binary (e.g. before a change), measured in the same rounds as old-den")
     a = ap.parse_args()
     need_tools(["podman", "newuidmap", "docker-registry", "skopeo"])
     home = f"/tmp/den-lcbench-{a.user}"
@@ -67,14 +78,18 @@ def main():
     try:
         prepare_home(a.user, home, a.den)
         den = f"{home}/den"
+        if a.old:
+            shutil.copy(a.old, f"{home}/den-old")
+            os.chmod(f"{home}/den-old", 0o755)
         for s in [f"{den} pull -q {IMAGE}", f"podman pull -q --tls-verify=false {IMAGE}"]:
             p = as_user(a.user, home, s, check=False)
             if p.returncode:
                 sys.exit(p.stderr.decode())
         pod = "podman --runtime runc --cgroup-manager=cgroupfs".split()
+        dens = {"den": den, **({"old-den": f"{home}/den-old"} if a.old else {})}
         plan = {"rounds": a.rounds, "n": a.n, "tools": {
-            "den": {"run": [den, "run", "-d", "--network", "none", "--name", "b{i}", IMAGE, "sleep", "infinity"],
-                    "ps": [den, "ps", "-q"], "rm": [den, "rm", "-f", "b{i}"]},
+            **{t: {"run": [d, "run", "-d", "--network", "none", "--name", "b{i}", IMAGE, "sleep", "infinity"],
+                   "ps": [d, "ps", "-q"], "rm": [d, "rm", "-f", "b{i}"]} for t, d in dens.items()},
             "podman": {"run": pod + ["run", "-d", "--network", "none", "--name", "b{i}", IMAGE, "sleep", "infinity"],
                        "ps": pod + ["ps", "-q"], "rm": pod + ["rm", "-f", "-t", "0", "b{i}"]},
         }}
@@ -104,6 +119,9 @@ def main():
             print(f"{t:8} {statistics.median(v['run']):8.2f} {statistics.median(v['ps']):8.3f} "
                   f"{statistics.median(v['rm']):8.2f} {total[t]:8.2f}")
         print(f"den / podman: {total['den'] / total['podman']:.3f}x")
+        if "old-den" in total:
+            print(f"old-den / podman: {total['old-den'] / total['podman']:.3f}x")
+            print(f"den / old-den: {total['den'] / total['old-den']:.3f}x")
         for t, (count, kib) in mem.items():
             print(f"{t}: {count} processes besides the containers' own, PSS {kib / 1024:.1f} MiB, "
                   f"{kib / a.n:.0f} KiB per container")

@@ -392,3 +392,409 @@ fn the_guard_keeps_no_private_copy_of_the_supervisors_heap() {
     );
     sb.den_ok(&["rm", "-f", "g"]);
 }
+
+/// The targets of a process's descriptors by number: pipes, sockets and
+/// anonymous inodes without their inode numbers, paths in the container's
+/// directory as `DIR/…`.
+fn fd_targets(pid: i32, dir: &std::path::Path) -> std::collections::BTreeMap<u32, String> {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap();
+    fds.flatten()
+        .map(|e| {
+            let n: u32 = e.file_name().to_str().unwrap().parse().unwrap();
+            let target = std::fs::read_link(e.path()).unwrap();
+            let t = target.to_string_lossy().to_string();
+            let t = match t.split_once(":[") {
+                Some((kind, _)) if kind == "pipe" || kind == "socket" => kind.to_string(),
+                _ => t.replace(dir.to_str().unwrap(), "DIR"),
+            };
+            (n, t)
+        })
+        .collect()
+}
+
+/// A field of /proc/PID/status.
+fn status_field(pid: i32, field: &str) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(field))
+        .unwrap_or_else(|| panic!("no {field} in:\n{text}"))
+        .trim()
+        .to_string()
+}
+
+/// A supervisor started clean has the signal dispositions of a fresh den:
+/// only Rust's own SIGSEGV and SIGBUS handlers (its stack overflow report)
+/// are caught, and of the standard signals only SIGPIPE is ignored (the
+/// real-time ones are inherited, as across exec).
+fn assert_clean_signals(pid: i32) {
+    let mask = |field: &str| u64::from_str_radix(&status_field(pid, field), 16).unwrap();
+    let bit = |sig: u64| 1u64 << (sig - 1);
+    assert_eq!(mask("SigCgt:"), bit(7) | bit(11), "caught: SIGBUS, SIGSEGV");
+    assert_eq!(mask("SigIgn:") & 0x7fff_ffff, bit(13), "ignored: SIGPIPE");
+}
+
+/// Whether descriptor `fd` of `pid` is close-on-exec (its fdinfo flags).
+fn cloexec(pid: i32, fd: u32) -> bool {
+    let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap();
+    let flags = info
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .map(|f| u32::from_str_radix(f.trim(), 8).unwrap())
+        .unwrap();
+    flags & 0o2_000_000 != 0
+}
+
+/// A process's descriptors: the targets of 0, 1 and 2; its own from 3 up
+/// (close-on-exec, sorted); and those it inherited without close-on-exec,
+/// by number (an exec keeps them too: `--preserve-fds` relies on it).
+type Fds = (
+    Vec<String>,
+    Vec<String>,
+    std::collections::BTreeMap<u32, String>,
+);
+
+fn fds_of(pid: i32, dir: &std::path::Path) -> Fds {
+    let (mut stdio, mut own, mut inherited) = (Vec::new(), Vec::new(), Default::default());
+    let inherited: &mut std::collections::BTreeMap<u32, String> = &mut inherited;
+    for (n, target) in fd_targets(pid, dir) {
+        match n {
+            0..=2 => stdio.push(target),
+            _ if cloexec(pid, n) => own.push(target),
+            _ => {
+                inherited.insert(n, target);
+            }
+        }
+    }
+    own.sort();
+    (stdio, own, std::mem::take(inherited))
+}
+
+/// A supervisor's own descriptors: its signalfd and ctl FIFO, pidfds of
+/// the container's init and of the guard, the read ends of the container's
+/// stdout and stderr; no store lock. A detached one also holds a pipe's
+/// write end, as an executed one did before (left for later).
+fn supervisor_fds(detached: bool) -> Vec<&'static str> {
+    let mut fds = vec![
+        "DIR/ctl",
+        "anon_inode:[pidfd]",
+        "anon_inode:[pidfd]",
+        "anon_inode:[signalfd]",
+        "pipe",
+        "pipe",
+    ];
+    if detached {
+        fds.push("pipe");
+    }
+    fds
+}
+
+/// A forked supervisor's command line is `den __internal container ID`
+/// (cut to the length of the `den run` it came from), never the
+/// container's command, which `ps` and `pkill -f` would match.
+fn assert_retitled(pid: i32, id: &str) {
+    let cmd = cmdline(pid);
+    let cmd = cmd.trim_end();
+    let title = format!("den __internal container {id}");
+    assert!(
+        cmd.len() > "den __internal container ".len() && title.starts_with(cmd),
+        "the supervisor {pid}'s command line: {cmd:?}"
+    );
+}
+
+fn cmdline(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+        .unwrap()
+        .replace('\0', " ")
+}
+
+/// `den run -d` with the image present forks its supervisor instead of
+/// executing den again (its command line is the `den run` it came from),
+/// and the fork is as clean as an exec: it outlives the CLI, holds exactly
+/// its own descriptors (no store lock, no pipe to the CLI), catches no
+/// signal; `ps` lists it and `rm -f` ends it. Both test users.
+#[test]
+fn a_detached_supervisor_is_a_clean_fork_of_den_run() {
+    let env = require_env!();
+    for sub in [true, false] {
+        let sb = sandbox(&env, sub);
+        let run = [
+            "--log-level",
+            "debug",
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            "forked",
+            "busybox",
+            "sleep",
+            "1000",
+        ];
+        let o = sb.den(&run);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("den: debug: forking the supervisor"),
+            "{}",
+            stderr(&o)
+        );
+        let id = stdout(&o).trim().to_string();
+        let dir = container_dir(&sb, &id);
+        let sup = supervisor_pid(&dir);
+        let init = init_pid(&sb, &id);
+        assert_retitled(sup, &id);
+        // Right after its report it lets go of the CLI's pipes.
+        den_tests::wait_for(
+            "stdio on /dev/null",
+            std::time::Duration::from_secs(5),
+            || fds_of(sup, &dir).0 == ["/dev/null"; 3],
+        );
+        let (_, own, _) = fds_of(sup, &dir);
+        assert_eq!(
+            own,
+            supervisor_fds(true),
+            "sub={sub}: the supervisor's descriptors"
+        );
+        assert_clean_signals(sup);
+        assert_eq!(sb.den_ok(&["ps", "-q"]).trim(), &id[..12]);
+        assert!(std::path::Path::new(&format!("/proc/{init}")).exists());
+        assert_eq!(sb.den_ok(&["rm", "-f", "forked"]), "forked\n");
+        let gone = std::fs::read_to_string(format!("/proc/{sup}/stat"))
+            .map_or(true, |s| den_sandbox_dead(&s));
+        assert!(gone, "sub={sub}: the supervisor {sup} ended");
+        assert!(!std::path::Path::new(&format!("/proc/{init}")).exists());
+    }
+}
+
+/// Whether a /proc/PID/stat line is a zombie's or a dead process's.
+fn den_sandbox_dead(stat: &str) -> bool {
+    let state = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .next();
+    matches!(state, Some("Z" | "X"))
+}
+
+/// An attached `den run` catches SIGINT and SIGQUIT (they reach the
+/// container straight from the terminal, den must outlive them): the
+/// supervisor it forks has those handlers reset, and holds the CLI's
+/// stdout and stderr but no other descriptor of the CLI's.
+#[test]
+fn an_attached_supervisor_is_forked_without_the_clis_handlers() {
+    let env = require_env!();
+    for sub in [true, false] {
+        let sb = sandbox(&env, sub);
+        let cli = sb
+            .den_cmd(
+                &[],
+                &[
+                    "run",
+                    "--rm",
+                    "--network",
+                    "none",
+                    "--name",
+                    "att",
+                    "busybox",
+                    "sleep",
+                    "1000",
+                ],
+            )
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut sup = 0;
+        den_tests::wait_for(
+            "the container running",
+            std::time::Duration::from_secs(20),
+            || {
+                let Ok(dirs) = std::fs::read_dir(sb.root().join("containers")) else {
+                    return false;
+                };
+                let dirs: Vec<_> = dirs
+                    .flatten()
+                    .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                    .collect();
+                let Some(d) = dirs.first() else { return false };
+                let Ok(state) = std::fs::read_to_string(d.path().join("state.json")) else {
+                    return false;
+                };
+                let v: serde_json::Value = serde_json::from_str(&state).unwrap();
+                sup = v["supervisor_pid"].as_i64().unwrap() as i32;
+                v["status"] == "running"
+            },
+        );
+        let dir = only_container(&sb);
+        let id = dir.file_name().unwrap().to_str().unwrap().to_string();
+        assert_retitled(sup, &id);
+        assert_clean_signals(sup);
+        let cli_pid: i32 = status_field(sup, "PPid:").parse().unwrap();
+        assert!(
+            cmdline(cli_pid).contains(" run --rm "),
+            "{}",
+            cmdline(cli_pid)
+        );
+        // SIGINT and SIGQUIT: the CLI's, not the supervisor's.
+        let cli_caught = u64::from_str_radix(&status_field(cli_pid, "SigCgt:"), 16).unwrap();
+        assert_eq!(cli_caught & 0b110, 0b110, "{cli_caught:x}");
+        // stdout and stderr are the CLI's (the test's pipes)
+        let (stdio, own, inherited) = fds_of(sup, &dir);
+        assert_eq!(stdio, ["/dev/null", "pipe", "pipe"], "sub={sub}");
+        assert_eq!(
+            own,
+            supervisor_fds(false),
+            "sub={sub}: the supervisor's descriptors"
+        );
+        assert_eq!(
+            inherited,
+            fds_of(cli_pid, &dir).2,
+            "sub={sub}: as the CLI's"
+        );
+        sb.den_ok(&["kill", "att"]);
+        let o = cli.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(137), "{}", stderr(&o));
+    }
+}
+
+/// A `den run` that pulls its image first has run an async runtime; it
+/// still starts the container (with a fresh exec of den when threads are
+/// left, else a fork), and `--log-level debug` says which.
+#[test]
+fn a_run_that_pulls_first_still_starts_its_supervisor() {
+    let env = require_env!();
+    for sub in [true, false] {
+        let sb = den_tests::mirrored_sandbox(&env, sub, false);
+        let o = sb.den(&[
+            "--log-level",
+            "debug",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "echo",
+            "hi",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "hi\n");
+        let err = stderr(&o);
+        assert!(err.contains("pulling "), "it pulled:\n{err}");
+        assert!(
+            err.contains("__internal container") || err.contains("forking the supervisor"),
+            "{err}"
+        );
+    }
+}
+
+/// The file operations on `name` in an strace log: (writes of it through
+/// a rename onto it, opens that create it).
+fn renames_and_creates(log: &str, name: &str) -> (usize, usize) {
+    let quoted = format!("/{name}\"");
+    let renames = log
+        .lines()
+        .filter(|l| l.contains("rename") && l.trim_end().contains(&quoted))
+        .count();
+    let creates = log
+        .lines()
+        .filter(|l| l.contains("open") && l.contains(&quoted) && l.contains("O_CREAT"))
+        .count();
+    (renames, creates)
+}
+
+/// A `--rm` run records its state once (when it has started: nobody reads
+/// it after, the directory goes) and makes no log when the container
+/// prints nothing; a kept silent container has no `ctr.log` either, and
+/// `den logs` of it prints nothing and succeeds.
+#[test]
+fn state_is_written_once_and_a_silent_container_makes_no_log() {
+    let env = require_env!();
+    // The user without subordinate ids: under strace, newuidmap runs
+    // without its setuid bit.
+    let sb = sandbox(&env, false);
+    let log = sb.home().join("strace.log");
+    let o = sb
+        .command_as_user(
+            &[],
+            "strace",
+            &[
+                "-f",
+                "-qq",
+                "-e",
+                "trace=rename,renameat,renameat2,open,openat",
+                "-o",
+                log.to_str().unwrap(),
+                env.bin.to_str().unwrap(),
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "busybox",
+                "true",
+            ],
+        )
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(renames_and_creates(&calls, "state.json").0, 1, "{calls}");
+    assert_eq!(renames_and_creates(&calls, "ctr.log"), (0, 0), "{calls}");
+    let id = sb
+        .den_ok(&[
+            "run",
+            "--name",
+            "quiet",
+            "--network",
+            "none",
+            "busybox",
+            "true",
+        ])
+        .to_string();
+    assert_eq!(id, "");
+    let dir = only_container(&sb);
+    assert!(!dir.join("ctr.log").exists(), "a log of nothing");
+    assert_eq!(sb.den_ok(&["logs", "quiet"]), "");
+    let state = den_tests::inspect(&sb, "quiet");
+    assert_eq!(state["State"]["ExitCode"], 0, "{state}");
+    assert_eq!(sb.den_ok(&["start", "-a", "quiet"]), "");
+    sb.den_ok(&["rm", "quiet"]);
+}
+
+/// `--rootfs /` tries no overlay mount the kernel refuses (a directory
+/// with mounts below it cannot be a lower layer in a user namespace; each
+/// refusal cost 1–3 ms): den reads the mount table first.
+#[test]
+fn a_rootfs_run_tries_no_overlay_mount_that_fails() {
+    let env = require_env!();
+    // Without subordinate ids: under strace, newuidmap loses its setuid bit.
+    let sb = sandbox(&env, false);
+    let log = sb.home().join("strace.log");
+    let o = sb
+        .command_as_user(
+            &[],
+            "strace",
+            &[
+                "-f",
+                "-qq",
+                "-e",
+                "trace=mount",
+                "-o",
+                log.to_str().unwrap(),
+                env.bin.to_str().unwrap(),
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--rootfs",
+                "/",
+                "cat",
+                "/etc/hostname",
+            ],
+        )
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim().len(), 12, "{}", stdout(&o));
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let overlays = calls.lines().filter(|l| l.contains("mount(\"overlay\""));
+    let failed: Vec<&str> = overlays.clone().filter(|l| l.contains("= -1")).collect();
+    assert!(overlays.count() > 1, "split into overlays:\n{calls}");
+    assert_eq!(failed, Vec::<&str>::new(), "refused overlay mounts");
+}

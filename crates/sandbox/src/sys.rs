@@ -21,6 +21,12 @@ pub(crate) fn thread_count() -> io::Result<usize> {
     Ok(fs_err::read_dir("/proc/self/task")?.count())
 }
 
+/// Whether this process has exactly one thread, so [`fork_clean`] may fork
+/// it (false when its threads cannot be counted).
+pub fn single_threaded() -> bool {
+    thread_count().is_ok_and(|n| n == 1)
+}
+
 /// Why [`fork_child`] did not fork.
 #[derive(Debug, thiserror::Error)]
 pub enum ForkError {
@@ -382,7 +388,7 @@ struct KernelSigaction {
 /// own runtime ignores SIGPIPE (Rust's std does) while the user's shell may
 /// ignore others (`nohup` ignores SIGHUP). The raw call reaches the signals
 /// glibc's wrapper refuses (32, 33). SIGKILL and SIGSTOP cannot change.
-pub fn reset_signals() {
+pub fn default_signals() {
     let default = KernelSigaction {
         handler: libc::SIG_DFL,
         flags: 0,
@@ -412,4 +418,159 @@ pub fn reset_signals() {
         None,
     )
     .ok();
+}
+
+/// What a [`fork_clean`] child gets as its stdin, stdout and stderr: `None`
+/// keeps the parent's.
+pub type ChildStdio = [Option<std::os::fd::OwnedFd>; 3];
+
+/// Forks a child that starts as clean as a fresh exec of this binary would:
+/// `stdio` on 0, 1 and 2; every close-on-exec descriptor closed (those
+/// without the flag stay, as across exec: `--preserve-fds`) except `follow`,
+/// which become copies of the child's stderr (close-on-exec, as they were:
+/// the step timer's copy); the signal dispositions of a fresh den (a caught
+/// signal is back to its default, an ignored one stays ignored, as exec
+/// leaves them; SIGPIPE ignored and Rust's SIGSEGV/SIGBUS handlers, as
+/// Rust's start-up makes them); an empty signal mask; the free
+/// heap given back. The child runs `child` and `_exit`s with its value (101
+/// if it panics, after flushing its stdout); it never returns into the
+/// caller. The caller reaps it (waitpid on the pid).
+///
+/// Refused unless the process has exactly one thread (the caller then execs
+/// instead). `flock` locks the parent holds stay the parent's: the child
+/// closes its copies, so they end when the parent closes its own.
+pub fn fork_clean(
+    stdio: ChildStdio,
+    follow: &[std::os::fd::RawFd],
+    child: impl FnOnce() -> i32,
+) -> Result<Pid, ForkError> {
+    use std::io::Write;
+    match thread_count().map_err(ForkError::ThreadCount)? {
+        1 => {}
+        n => return Err(ForkError::MultiThreaded(n)),
+    }
+    // The child must not print the parent's buffered output again.
+    std::io::stdout().flush().ok();
+    // SAFETY: the process is single-threaded (checked just above; no other
+    // thread exists to start one meanwhile), so the child inherits no lock
+    // held by another thread and may run arbitrary code. clone with only
+    // SIGCHLD and a null stack is fork. The child branch never returns: it
+    // ends in `exit_now`, even when `child` panics.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            libc::SIGCHLD as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    match ret {
+        -1 => Err(ForkError::Fork(nix::Error::last())),
+        0 => {
+            start_clean(stdio, follow);
+            let code = catch_unwind(AssertUnwindSafe(child)).unwrap_or(101);
+            std::io::stdout().flush().ok();
+            exit_now(code)
+        }
+        pid => {
+            drop(stdio);
+            Ok(Pid::from_raw(pid as i32))
+        }
+    }
+}
+
+/// The forked child's side of [`fork_clean`], before it runs its code.
+fn start_clean(stdio: ChildStdio, follow: &[std::os::fd::RawFd]) {
+    use std::os::fd::AsRawFd;
+    for (target, fd) in stdio.iter().enumerate() {
+        let Some(fd) = fd else { continue };
+        let target = target as libc::c_int;
+        // SAFETY: dup2/fcntl take descriptor numbers only. Replacing 0, 1
+        // or 2 is the intent: this child's std streams become `fd`'s file.
+        // When `fd` already is `target`, dup2 does nothing, so its
+        // close-on-exec flag is cleared by hand.
+        unsafe {
+            if fd.as_raw_fd() == target {
+                libc::fcntl(target, libc::F_SETFD, 0);
+            } else {
+                libc::dup2(fd.as_raw_fd(), target);
+            }
+        }
+    }
+    for &fd in follow {
+        // SAFETY: dup3 takes descriptor numbers only; it atomically points
+        // `fd` (a close-on-exec copy of stderr kept by a static of this
+        // child) at the new stderr, so its owner writes there.
+        unsafe {
+            libc::dup3(2, fd, libc::O_CLOEXEC);
+        }
+    }
+    // The parent's objects that own the closed descriptors (the `stdio`
+    // copies included) are never used or dropped in this child: it runs
+    // `child`, which opens what it needs, then `_exit`s.
+    close_cloexec_fds(follow);
+    std::mem::forget(stdio);
+    reset_signals();
+    release_free_memory();
+}
+
+/// Closes every close-on-exec descriptor but `keep`, as an exec would:
+/// den's own (Rust opens every file close-on-exec) go, those den inherited
+/// without the flag (`--preserve-fds`) stay.
+fn close_cloexec_fds(keep: &[std::os::fd::RawFd]) {
+    let fds: Vec<libc::c_int> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect(),
+        Err(_) => return,
+    };
+    for fd in fds.into_iter().filter(|fd| *fd > 2 && !keep.contains(fd)) {
+        // SAFETY: F_GETFD only reads a descriptor's flags (EBADF for the
+        // directory read above, closed by now). A close-on-exec one belongs
+        // to an object of the parent's that this child never uses or drops
+        // (see `start_clean`), so nothing touches the number afterwards.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 && flags & libc::FD_CLOEXEC != 0 {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
+/// Signal handlers back to their defaults, as exec leaves them (ignored
+/// ones stay ignored), SIGPIPE ignored as a fresh Rust program has it, and
+/// nothing blocked.
+fn reset_signals() {
+    for sig in 1..=libc::SIGRTMAX() {
+        // Rust's start-up installs the SIGSEGV and SIGBUS handlers (its
+        // stack overflow report) in every den: this child keeps them.
+        if [libc::SIGKILL, libc::SIGSTOP, libc::SIGSEGV, libc::SIGBUS].contains(&sig) {
+            continue;
+        }
+        // SAFETY: sigaction with a null new action only reads the current
+        // one into `old`, a zeroed (valid) struct sigaction on our stack.
+        // Installing SIG_DFL takes no pointer the kernel keeps. The process
+        // is single-threaded, so no handler runs concurrently.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
+                continue;
+            }
+            if old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+    }
+    // SAFETY: setting a disposition to SIG_IGN and emptying the mask take
+    // no pointers that outlive the calls (`empty` lives on our stack).
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    }
 }

@@ -109,6 +109,14 @@ pub fn child_env() -> Vec<(&'static str, String)> {
     }
 }
 
+/// The descriptor trace lines go to, when tracing: a process forked from
+/// this one (`sys::fork_clean`) points it at its own stderr, as a fresh den
+/// would dup its stderr.
+pub fn out_fd() -> Option<std::os::fd::RawFd> {
+    use std::os::fd::AsRawFd;
+    tracer().map(|t| t.out.as_raw_fd())
+}
+
 /// Marks the end of `phase`: prints its line when tracing, else nothing.
 pub fn phase(phase: &str) {
     let Some(t) = tracer() else {

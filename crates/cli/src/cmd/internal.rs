@@ -20,15 +20,7 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
         attach_stdin,
     } = &cmd
     {
-        let spec = ContainerSpec::read(spec)?;
-        let opts = den_sandbox::container::Options {
-            detached: *detach,
-            attach_stdin: *attach_stdin,
-        };
-        return Ok(report(
-            den_sandbox::container::run(&spec, &mapping, opts),
-            *detach,
-        ));
+        return supervise(spec, &mapping, *detach, *attach_stdin);
     }
     if let InternalCommand::Exec {
         container,
@@ -114,6 +106,25 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
         | InternalCommand::Man { .. } => unreachable!("handled above"),
     }
     Ok(0)
+}
+
+/// The container's supervisor (`den __internal container`, or a fork of
+/// the CLI: `launch`): runs the container in `spec` to its end.
+pub fn supervise(
+    spec: &std::path::Path,
+    mapping: &IdMapping,
+    detach: bool,
+    attach_stdin: bool,
+) -> anyhow::Result<i32> {
+    let spec = ContainerSpec::read(spec)?;
+    let opts = den_sandbox::container::Options {
+        detached: detach,
+        attach_stdin,
+    };
+    Ok(report(
+        den_sandbox::container::run(&spec, mapping, opts),
+        detach,
+    ))
 }
 
 /// `den top`'s child: joins the container's user namespace, lists its processes.

@@ -96,10 +96,12 @@ pub fn path(dir: &Path) -> PathBuf {
     dir.join("ctr.log")
 }
 
-/// Appends entries, splitting at newlines, rotating by size.
+/// Appends entries, splitting at newlines, rotating by size. `ctr.log` is
+/// made at the first entry: a container that prints nothing has none.
 pub struct LogWriter {
     path: PathBuf,
-    file: File,
+    /// Opened (and made) at the first entry.
+    file: Option<File>,
     size: u64,
     max: u64,
     files: u32,
@@ -129,13 +131,10 @@ impl LogWriter {
         if !config.driver.keeps_logs() {
             return Ok(None);
         }
-        let path = path(dir);
-        let file = open_private(&path)?;
-        let size = file.metadata()?.len();
         Ok(Some(Self {
-            path,
-            file,
-            size,
+            path: path(dir),
+            file: None,
+            size: 0,
             max: config.max_size.max(1),
             files: config.max_file.clamp(1, MAX_FILES_LIMIT),
             k8s: config.driver == Driver::K8sFile,
@@ -182,10 +181,23 @@ impl LogWriter {
             text.push(b'\n');
             text
         };
+        let file = match self.file.take() {
+            Some(f) => f,
+            None => {
+                // Appended to: what an earlier run of the container wrote stays.
+                let f = open_private(&self.path)?;
+                self.size = f.metadata()?.len();
+                f
+            }
+        };
+        self.file = Some(file);
         if self.size + text.len() as u64 > self.max && self.size > 0 {
             self.rotate()?;
         }
-        self.file.write_all(&text)?;
+        self.file
+            .as_mut()
+            .expect("opened just above")
+            .write_all(&text)?;
         self.size += text.len() as u64;
         Ok(())
     }
@@ -209,7 +221,7 @@ impl LogWriter {
         } else {
             std::fs::remove_file(&self.path)?;
         }
-        self.file = open_private(&self.path)?;
+        self.file = Some(open_private(&self.path)?);
         self.size = 0;
         Ok(())
     }
@@ -300,6 +312,21 @@ mod tests {
         assert!(std::fs::metadata(dir.path().join("ctr.log")).unwrap().len() <= 300);
         let all = read_all(dir.path());
         assert_eq!(all.last().unwrap().log, "line 19\n");
+    }
+
+    #[test]
+    fn the_log_is_made_at_the_first_entry_and_appended_to_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig::default();
+        let mut w = LogWriter::open(dir.path(), &config).unwrap().unwrap();
+        w.flush_pending().unwrap();
+        assert!(!path(dir.path()).exists(), "no output, no log");
+        w.write(0, b"one\n").unwrap();
+        drop(w);
+        let mut again = LogWriter::open(dir.path(), &config).unwrap().unwrap();
+        again.write(1, b"two\n").unwrap();
+        let got: Vec<String> = read_all(dir.path()).into_iter().map(|e| e.log).collect();
+        assert_eq!(got, ["one\n", "two\n"]);
     }
 
     #[test]

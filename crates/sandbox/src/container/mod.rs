@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! den run (cli, may be multi-threaded)
-//!  └─ den __internal container SPEC      supervisor: single-threaded, fresh exec
+//!  └─ supervisor: single-threaded; a clean fork of the CLI (`fork_clean`), or
+//!     `den __internal container SPEC` (a fresh exec) when the CLI has threads
 //!       1. enter the user namespace       (sandbox::userns)
 //!       2. unshare pid (for its child only: the supervisor itself stays in
 //!          the host's mount namespace, so it can clean up afterwards)
@@ -97,6 +98,9 @@ fn supervised_signals() -> SigSet {
     set
 }
 
+/// How the CLI starts a supervisor without executing den again (when it is
+/// single-threaded): `sys::fork_clean`.
+pub use crate::sys::{ChildStdio, ForkError, fork_clean, single_threaded};
 pub use supervisor::{Options, run};
 
 /// Tells the den command that started this background process (reading its

@@ -136,6 +136,11 @@ pub(super) fn mount_root(rootfs: &Rootfs) -> Result<PathBuf, SetupError> {
             merged,
             scratch,
         } => {
+            // A failed overlay mount costs milliseconds: try none that the
+            // kernel refuses for the (locked) mounts this namespace was made
+            // with below its lower directory. Read before den's own mounts,
+            // which overlayfs does not mind.
+            let points = mount_points();
             // The upper may not lie inside the lower (overlayfs refuses
             // overlapping layers, and the lower may be `/`): keep it on a tmpfs.
             let tmpfs_flags = MsFlags::empty();
@@ -147,8 +152,9 @@ pub(super) fn mount_root(rootfs: &Rootfs) -> Result<PathBuf, SetupError> {
                 tmpfs_flags,
                 Some("mode=0700"),
             )?;
-            if overlay_dir(lower, merged, scratch, "root").is_err() {
-                split_overlay(lower, merged, scratch)?;
+            if mounts_below(&points, lower) || overlay_dir(lower, merged, scratch, "root").is_err()
+            {
+                split_overlay(lower, merged, scratch, &points)?;
             }
             Ok(merged.clone())
         }
@@ -190,7 +196,12 @@ fn overlay_dir(lower: &Path, merged: &Path, scratch: &Path, name: &str) -> Resul
 /// is a tmpfs holding one overlay per top-level directory, the top-level
 /// symlinks, and empty directories where a submount is (/proc, /dev, /sys
 /// get den's own mounts anyway).
-fn split_overlay(lower: &Path, merged: &Path, scratch: &Path) -> Result<(), SetupError> {
+fn split_overlay(
+    lower: &Path,
+    merged: &Path,
+    scratch: &Path,
+    points: &[PathBuf],
+) -> Result<(), SetupError> {
     mnt(
         "the root tmpfs",
         merged,
@@ -199,7 +210,47 @@ fn split_overlay(lower: &Path, merged: &Path, scratch: &Path) -> Result<(), Setu
         MsFlags::empty(),
         Some("mode=0755"),
     )?;
-    split_dir(lower, merged, scratch, "", 0)
+    split_dir(lower, merged, scratch, ("", 0), points)
+}
+
+/// Where something is mounted in this mount namespace (field 5 of
+/// /proc/self/mountinfo, octal escapes undone); empty when unreadable.
+fn mount_points() -> Vec<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(unescape_mountinfo(p)))
+        .collect()
+}
+
+/// mountinfo writes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(field: &str) -> String {
+    let mut out = String::new();
+    let mut rest = field;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let code = rest
+            .get(i + 1..i + 4)
+            .and_then(|o| u8::from_str_radix(o, 8).ok());
+        match code {
+            Some(c) => {
+                out.push(char::from(c));
+                rest = &rest[i + 4..];
+            }
+            None => {
+                out.push('\\');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether something is mounted strictly below `dir`, which would make the
+/// kernel refuse `dir` as an overlay's lower layer in a user namespace.
+fn mounts_below(points: &[PathBuf], dir: &Path) -> bool {
+    points.iter().any(|p| p != dir && p.starts_with(dir))
 }
 
 /// Fills `merged` (a directory on the root tmpfs) with `lower`'s entries:
@@ -210,8 +261,8 @@ fn split_dir(
     lower: &Path,
     merged: &Path,
     scratch: &Path,
-    prefix: &str,
-    depth: u32,
+    (prefix, depth): (&str, u32),
+    points: &[PathBuf],
 ) -> Result<(), SetupError> {
     for entry in std::fs::read_dir(lower).map_err(io_err("list", lower))? {
         let entry = entry.map_err(io_err("list", lower))?;
@@ -228,8 +279,11 @@ fn split_dir(
                 continue;
             }
             let key = format!("{prefix}{name}");
-            if overlay_dir(&from, &to, scratch, &key).is_err() && depth < 3 {
-                split_dir(&from, &to, scratch, &format!("{key}%"), depth + 1)?;
+            let whole =
+                !mounts_below(points, &from) && overlay_dir(&from, &to, scratch, &key).is_ok();
+            if !whole && depth < 3 {
+                let prefix = format!("{key}%");
+                split_dir(&from, &to, scratch, (&prefix, depth + 1), points)?;
             }
         } else if kind.is_file() {
             std::fs::File::create(&to).map_err(io_err("create", &to))?;
@@ -688,4 +742,26 @@ pub(super) fn seal_root(read_only: bool) -> Result<(), SetupError> {
         remount_read_only(Path::new("/"), "the read-only root")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_points_below_a_directory() {
+        assert_eq!(
+            unescape_mountinfo(r"/mnt/my\040disk\134x"),
+            r"/mnt/my disk\x"
+        );
+        assert_eq!(unescape_mountinfo(r"/odd\9"), r"/odd\9");
+        let points: Vec<PathBuf> = ["/", "/proc", "/mnt/a b", "/usrx"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        assert!(mounts_below(&points, Path::new("/")));
+        assert!(mounts_below(&points, Path::new("/mnt")));
+        assert!(!mounts_below(&points, Path::new("/mnt/a b")), "itself");
+        assert!(!mounts_below(&points, Path::new("/usr")), "not /usrx");
+    }
 }

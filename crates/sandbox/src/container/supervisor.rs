@@ -168,8 +168,9 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         })?,
         _ => None,
     };
+    // Written once a run has started (or failed to): `den ps` shows a
+    // container without state.json yet as created.
     let mut state = State::created(std::process::id() as i32);
-    save(spec, &state);
     let mut stopped = false;
     let result = loop {
         let size = hub.as_ref().and_then(|h| h.size);
@@ -245,11 +246,14 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         state.status = Status::Exited;
         state.exit_code = Some(code);
         state.finished_at = Some(now_rfc3339());
-        save(spec, &state);
+        let again = spec.restart.again(code, state.restarts, stopped);
+        // A `--rm` container's directory goes next: nobody reads this state.
+        if again || spec.remove_when_done.is_none() {
+            save(spec, &state);
+        }
         if let Some(h) = hub.as_mut() {
             h.finish_run(code);
         }
-        let again = spec.restart.again(code, state.restarts, stopped);
         // The network goes with this run; when there is no next run, the
         // supervisor exits right after and need not wait for pasta.
         if let Some(n) = network {
