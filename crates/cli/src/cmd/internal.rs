@@ -23,6 +23,7 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
         let opts = den_sandbox::container::Options {
             detached: *detach,
             attach_stdin: *attach_stdin,
+            network_locks: crate::prepare::infras_up(ctx, &spec.network)?,
         };
         return Ok(report(
             den_sandbox::container::run(&spec, &mapping, opts),

@@ -36,6 +36,11 @@ pub struct Options {
     /// to the terminal (the `den run -t`/`den start -a` that started the
     /// supervisor). It is taken over and stdin becomes /dev/null.
     pub attach_stdin: bool,
+    /// The `infra.lock` of each of the container's user networks, their
+    /// infras running: held until the state names this supervisor, so no
+    /// infra exits (its last check takes the lock) before it sees the
+    /// container start.
+    pub network_locks: Vec<std::fs::File>,
 }
 
 /// Takes stdin (the first attach client) and puts /dev/null in its place.
@@ -170,6 +175,7 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
     };
     let mut state = State::created(std::process::id() as i32);
     save(spec, &state);
+    drop(opts.network_locks);
     let mut stopped = false;
     let result = loop {
         let size = hub.as_ref().and_then(|h| h.size);
