@@ -1387,8 +1387,9 @@ fn fetch_in(sb: &UserSandbox, from: &str, url: &str) -> String {
 
 /// A service on two networks (web on front and back, proxy only on front,
 /// db only on back): web reaches both by name and per-network alias, proxy
-/// cannot resolve db; each network lists web with its names there; `down`
-/// removes both networks.
+/// cannot resolve db; each network lists web with its names there; after
+/// `compose stop` and the infras' exit, `compose start` brings all back
+/// ([`start_after_the_infras_exited`]); `down` removes both networks.
 fn service_on_two_networks(sb: &UserSandbox) {
     let file = project(sb, "fb", FRONT_BACK, None);
     let out = sb.den(&["compose", "-f", &file, "-p", "fb", "up", "-d"]);
@@ -1429,12 +1430,57 @@ fn service_on_two_networks(sb: &UserSandbox) {
         nets["fb_back"]["Aliases"],
         serde_json::json!(["fb-web-1", "web", "app"])
     );
+    start_after_the_infras_exited(sb, &file);
     let out = sb.den(&["compose", "-f", &file, "-p", "fb", "down", "-t", "1"]);
     assert!(out.status.success(), "{}", stderr(&out));
     for line in [" Network fb_front  Removed", " Network fb_back  Removed"] {
         assert!(stderr(&out).contains(line), "{line:?} in {}", stderr(&out));
     }
     assert_eq!(sb.den_ok(&["network", "ls", "-q"]).trim(), "");
+}
+
+/// `compose stop`, both networks' infras exit (polled: `infra.json` gone
+/// or its process dead), then `compose start` brings every service back:
+/// web reaches db and proxy by name again, `ps` shows all three Up.
+fn start_after_the_infras_exited(sb: &UserSandbox, file: &str) {
+    let out = sb.den(&["compose", "-f", file, "-p", "fb", "stop", "-t", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for net in ["fb_front", "fb_back"] {
+        let info = sb.root().join("networks").join(net).join("infra.json");
+        wait_for(
+            &format!("network {net}'s infra to exit"),
+            Duration::from_secs(40),
+            || match std::fs::read(&info) {
+                Err(_) => true,
+                Ok(b) => {
+                    let v: serde_json::Value = serde_json::from_slice(&b).unwrap_or_default();
+                    let pid = v["pid"].as_i64().unwrap_or(0);
+                    pid <= 0 || !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                }
+            },
+        );
+    }
+    let out = sb.den(&["compose", "-f", file, "-p", "fb", "start"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for to in ["db", "proxy"] {
+        let got = retry(
+            &format!("{to} from web again"),
+            Duration::from_secs(30),
+            || {
+                let o = fetch_in(sb, "fb-web-1", &format!("http://{to}/hostname"));
+                (o.trim() == to).then_some(o)
+            },
+        );
+        assert_eq!(got.trim(), to);
+    }
+    let ps = sb.den_ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    let mut up: Vec<&str> = ps
+        .lines()
+        .filter(|l| l.split(' ').nth(1) == Some("Up"))
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    up.sort_unstable();
+    assert_eq!(up, ["fb-db-1", "fb-proxy-1", "fb-web-1"], "{ps}");
 }
 
 #[test]

@@ -953,7 +953,8 @@ fn fetch_in(sb: &UserSandbox, from: &str, url: &str) -> String {
 /// reaches it by its names there; a container on only one network neither
 /// resolves nor reaches one on only the other (the infras share a user
 /// namespace, the networks stay apart); `network rm` is refused while it
-/// is on one; `rm` takes it off both.
+/// is on one; after all stop and the infras exit, all start again
+/// ([`start_after_the_infras_exited`]); `rm` takes it off both.
 fn container_on_two_networks(sub: bool) {
     let env = require_env!();
     let sb = mirrored_sandbox(&env, sub, true);
@@ -1048,6 +1049,7 @@ fn container_on_two_networks(sub: bool) {
     );
     let err = sb.den_fail(&["network", "rm", "nb"], 125);
     assert!(err.contains("network nb is in use by container"), "{err}");
+    start_after_the_infras_exited(&sb);
     sb.den_ok(&["rm", "-f", "both"]);
     for net in ["na", "nb"] {
         let v: serde_json::Value =
@@ -1058,6 +1060,53 @@ fn container_on_two_networks(sub: bool) {
     assert!(!hosts_b.contains("bee"), "{hosts_b}");
     sb.den_ok(&["rm", "-f", "onlya", "onlyb"]);
     sb.den_ok(&["network", "rm", "na", "nb"]);
+}
+
+/// Whether network `net`'s infra process has exited: its `infra.json`
+/// gone, or the process it names dead.
+pub fn infra_gone(sb: &UserSandbox, net: &str) -> bool {
+    let path = sb.root().join("networks").join(net).join("infra.json");
+    let Ok(bytes) = std::fs::read(&path) else {
+        return true;
+    };
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let pid = v["pid"].as_i64().unwrap_or(0);
+    pid <= 0 || !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Containers on user networks start again (`den start`, `den restart`)
+/// after every member stopped and both networks' infras exited: the
+/// infras come up again, names resolve and `den ps` shows them Up.
+/// `network rm` is refused while a stopped container is on the network.
+fn start_after_the_infras_exited(sb: &UserSandbox) {
+    sb.den_ok(&["stop", "-t", "0", "both", "onlya", "onlyb"]);
+    let err = sb.den_fail(&["network", "rm", "nb"], 125);
+    assert!(err.contains("network nb is in use by container"), "{err}");
+    for net in ["na", "nb"] {
+        wait_for(
+            &format!("network {net}'s infra to exit"),
+            Duration::from_secs(40),
+            || infra_gone(sb, net),
+        );
+    }
+    assert_eq!(sb.den_ok(&["start", "both", "onlya"]).trim(), "both\nonlya");
+    assert_eq!(sb.den_ok(&["restart", "onlyb"]).trim(), "onlyb");
+    for (net, from, to) in [("na", "both", "onlya"), ("nb", "both", "onlyb")] {
+        let got = retry(&format!("{to} from {from} on {net}"), UP, || {
+            let out = fetch_in(sb, from, &format!("http://{to}/hostname"));
+            (out.trim() == to).then_some(out)
+        });
+        assert_eq!(got.trim(), to);
+    }
+    assert_eq!(fetch_in(sb, "onlyb", "http://bee/hostname").trim(), "both");
+    let ps = sb.den_ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    let mut up: Vec<&str> = ps
+        .lines()
+        .filter(|l| l.split(' ').nth(1) == Some("Up"))
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    up.sort_unstable();
+    assert_eq!(up, ["both", "onlya", "onlyb"], "{ps}");
 }
 
 #[test]

@@ -58,7 +58,8 @@ fn spawn_supervisor(
         den_sandbox::trace::phase("spawn");
         retitle(spec);
         let mapping = den_sandbox::idmap::IdMapping::detect();
-        match crate::cmd::internal::supervise(spec, &mapping, flags.detach, flags.attach_stdin) {
+        match crate::cmd::internal::supervise(ctx, spec, &mapping, flags.detach, flags.attach_stdin)
+        {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("den: {}", crate::chain(&e));

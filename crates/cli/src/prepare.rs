@@ -344,6 +344,30 @@ pub fn join(
     networks.join(net, id, names)
 }
 
+/// Brings up the infra of each of `network`'s user networks for a
+/// supervisor about to start (again: a stopped container's infras may have
+/// exited since), and returns their `infra.lock`s, which the supervisor
+/// holds until its state names it: an infra's last check before it exits
+/// takes the lock too, and then sees the container live. Taken in name
+/// order, so two starts never wait on each other's.
+pub fn infras_up(ctx: &Context, network: &Network) -> anyhow::Result<Vec<std::fs::File>> {
+    let Network::User(nets) = network else {
+        return Ok(Vec::new());
+    };
+    let networks = Networks::open(&ctx.root)?;
+    let mut names: Vec<&str> = nets.iter().map(|u| u.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut locks = Vec::new();
+    for name in names {
+        let rec = networks.get(name)?;
+        let dir = networks.dir_of(&rec.name);
+        locks.push(crate::containers::lock_file(&dir.join("infra.lock"))?);
+        ensure_infra(ctx, &rec, &dir)?;
+    }
+    Ok(locks)
+}
+
 fn ensure_infra(ctx: &Context, net: &NetworkRecord, dir: &std::path::Path) -> anyhow::Result<()> {
     if Infra::read(dir).is_some() {
         return Ok(());

@@ -20,7 +20,7 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
         attach_stdin,
     } = &cmd
     {
-        return supervise(spec, &mapping, *detach, *attach_stdin);
+        return supervise(ctx, spec, &mapping, *detach, *attach_stdin);
     }
     if let InternalCommand::Exec {
         container,
@@ -111,6 +111,7 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
 /// The container's supervisor (`den __internal container`, or a fork of
 /// the CLI: `launch`): runs the container in `spec` to its end.
 pub fn supervise(
+    ctx: &Context,
     spec: &std::path::Path,
     mapping: &IdMapping,
     detach: bool,
@@ -120,6 +121,7 @@ pub fn supervise(
     let opts = den_sandbox::container::Options {
         detached: detach,
         attach_stdin,
+        network_locks: crate::prepare::infras_up(ctx, &spec.network)?,
     };
     Ok(report(
         den_sandbox::container::run(&spec, mapping, opts),

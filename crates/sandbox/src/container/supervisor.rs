@@ -36,6 +36,11 @@ pub struct Options {
     /// to the terminal (the `den run -t`/`den start -a` that started the
     /// supervisor). It is taken over and stdin becomes /dev/null.
     pub attach_stdin: bool,
+    /// The `infra.lock` of each of the container's user networks, their
+    /// infras running: held until the state names this supervisor, so no
+    /// infra exits (its last check takes the lock) before it sees the
+    /// container start.
+    pub network_locks: Vec<std::fs::File>,
 }
 
 /// Takes stdin (the first attach client) and puts /dev/null in its place.
@@ -171,6 +176,13 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
     // Written once a run has started (or failed to): `den ps` shows a
     // container without state.json yet as created.
     let mut state = State::created(std::process::id() as i32);
+    // A user network's infra checks its members under these locks: once
+    // the state names this supervisor, the infra sees this one as live and
+    // stays. Released before anything is forked, so no child keeps them.
+    if !opts.network_locks.is_empty() {
+        save(spec, &state);
+    }
+    drop(opts.network_locks);
     let mut stopped = false;
     let result = loop {
         let size = hub.as_ref().and_then(|h| h.size);
