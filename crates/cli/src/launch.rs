@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::Context as _;
-use den_sandbox::pty::{RawMode, open_pty, relay};
+use den_sandbox::pty::{RawMode, relay};
 use signal_hook::consts::{SIGHUP, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 
@@ -204,21 +204,25 @@ pub fn attach(mut cmd: Command, interactive: bool, tty: bool) -> anyhow::Result<
     wait_forwarding(child)
 }
 
+/// `den exec -t`: the child opens a pty of the container's own /dev/pts
+/// and sends its master back on a socket that is its stdin (see
+/// `den_sandbox::container::pty::take_terminal`); den relays it.
 fn start_with_pty(mut cmd: Command, interactive: bool) -> anyhow::Result<i32> {
-    let pty = open_pty()?;
+    let (ours, theirs) =
+        std::os::unix::net::UnixStream::pair().context("cannot create a socket pair")?;
+    cmd.stdin(Stdio::from(OwnedFd::from(theirs)));
+    let child = cmd.spawn().context("cannot start den exec's child")?;
+    drop(cmd);
+    let received = den_sandbox::container::pty::receive_master(ours.as_fd());
+    drop(ours);
+    // None: it failed before (and says why on stderr) or sent no pty master.
+    let Some(master) = received.context("cannot receive the container's terminal")? else {
+        return wait_forwarding(child);
+    };
     let stdin_tty = std::io::stdin().is_terminal();
     if stdin_tty {
-        den_sandbox::pty::copy_window_size(std::io::stdin().as_fd(), pty.master.as_fd())?;
+        den_sandbox::pty::copy_window_size(std::io::stdin().as_fd(), master.as_fd())?;
     }
-    let slave = |fd: &OwnedFd| -> anyhow::Result<Stdio> { Ok(Stdio::from(fd.try_clone()?)) };
-    cmd.stdin(slave(&pty.slave)?)
-        .stdout(slave(&pty.slave)?)
-        .stderr(slave(&pty.slave)?);
-    let child = cmd
-        .spawn()
-        .context("cannot start the container supervisor")?;
-    drop(cmd);
-    drop(pty.slave);
     let raw = if interactive && stdin_tty {
         RawMode::enter(std::io::stdin().as_fd())?
     } else {
@@ -235,7 +239,7 @@ fn start_with_pty(mut cmd: Command, interactive: bool) -> anyhow::Result<i32> {
     } else {
         None
     };
-    let relay = relay(pty.master, input, output, resize)?;
+    let relay = relay(master, input, output, resize)?;
     let code = wait_forwarding(child);
     relay.finish();
     drop(raw);

@@ -195,13 +195,13 @@ fn container_main(
     prepared: &security::Prepared,
     net: Option<network::NetJoin>,
     report: ReportTx,
-    (guarded, ns): (OwnedFd, nsfds::HandoverTx),
+    (guarded, ns, terminal): (OwnedFd, nsfds::HandoverTx, Option<pty::MasterTx>),
 ) -> i32 {
     // Until the guard watches (and the ids change, which clears it): if the
     // supervisor dies, the container dies with it (see `guard`).
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ok();
     let mut report = Some(report);
-    let failed = match setup_and_exec(spec, prepared, net, &mut report, (guarded, ns)) {
+    let failed = match setup_and_exec(spec, prepared, net, &mut report, (guarded, ns, terminal)) {
         Ok(never) => match never {},
         Err(f) => f,
     };
@@ -219,7 +219,7 @@ fn setup_and_exec(
     prepared: &security::Prepared,
     mut net: Option<network::NetJoin>,
     report: &mut Option<ReportTx>,
-    (guarded, ns): (OwnedFd, nsfds::HandoverTx),
+    (guarded, ns, terminal): (OwnedFd, nsfds::HandoverTx, Option<pty::MasterTx>),
 ) -> Result<std::convert::Infallible, Failed> {
     // Stage 1, filesystem. After it: the process sees only the container's tree.
     unshare_container_namespaces(&spec.network, net.as_ref()).at(Step::Namespaces)?;
@@ -227,14 +227,14 @@ fn setup_and_exec(
     // container process (`nsfds`), so --init's PID 1 can be non-dumpable.
     ns.send().at(Step::Namespaces)?;
     let (merged, root) = mount_root(spec).at(Step::RootFs)?;
-    let console = spec
-        .process
-        .terminal
-        .then(|| std::fs::read_link("/proc/self/fd/0").ok())
-        .flatten();
     // Before any other mount: a new volume gets the image's content.
     prefill::prefill_volumes(&root, &spec.mounts).at(Step::FillVolumes)?;
-    mounts::mount_system(&root, spec, console.as_deref()).at(Step::SystemMounts)?;
+    mounts::mount_system(&root, spec).at(Step::SystemMounts)?;
+    // With -t: a pty of its own /dev/pts on 0/1/2 and /dev/console; the
+    // master goes to the supervisor.
+    if let Some(to) = terminal {
+        pty::take_terminal(&root, to, true).at(Step::SystemMounts)?;
+    }
     mounts::mount_user(&root, &spec.mounts).at(Step::Volumes)?;
     if prepared.single_id() {
         single_id::mount_apt_config(&root).at(Step::Volumes)?;
