@@ -11,7 +11,9 @@
 //!   5. fork (the pid namespace applies to children) ──┐
 //!   7. forward signals, reap, return the status       │
 //!                                                     └─ 6. join mount (last: it changes what
-//!                                                           /proc means), terminal, user, workdir,
+//!                                                           /proc means), terminal (-t: a pty of the
+//!                                                           container's /dev/pts, its master to the
+//!                                                           den CLI, `pty`), user, workdir,
 //!                                                           same privileges as the container, exec
 //! ```
 //!

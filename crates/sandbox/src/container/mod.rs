@@ -20,7 +20,9 @@
 //!                                                       them to the supervisor (`nsfds`)
 //!                                                   4a. filesystem: overlay root, new volumes
 //!                                                       filled from the image, /proc, /dev, /sys,
-//!                                                       volumes, masked paths, pivot_root
+//!                                                       with -t a pty of its own /dev/pts (master
+//!                                                       to the supervisor, `pty`), volumes,
+//!                                                       masked paths, pivot_root
 //!                                                   4b. identity: hostname, tty, user, workdir
 //!                                                   4c. privileges: --ulimit's setrlimit; then
 //!                                                       (once the guard watches, and

@@ -11,8 +11,31 @@
 //! ```
 //!
 //! - Every run of the container (first start, `den start`, restarts) gets a
-//!   fresh pty from [`open`]; the supervisor keeps the master and logs all it
-//!   reads from it, whether or not anyone is attached.
+//!   fresh pty, opened by the container process itself ([`take_terminal`])
+//!   from its own devpts instance, as runc does with its console socket:
+//!
+//!   ```text
+//!   supervisor                              container process (den's set-up)
+//!     handover(size) ── socketpair ──────►  /dev/pts mounted (newinstance,
+//!                                           ptmxmode=0666): open dev/pts/ptmx
+//!                                           beneath the root (no symlinks),
+//!                                           TIOCGPTN: a master? unlock, slave
+//!                                           by TIOCGPTPEER, window size set;
+//!                                           slave bound on /dev/console;
+//!     exec reported: take_master ◄─ SCM_RIGHTS: the master (then closed here)
+//!       one fd, the tag, TIOCGPTN                slave → 0/1/2, setsid, TIOCSCTTY
+//!   ```
+//!
+//!   So the slave is `/dev/pts/0` in the container, and `ttyname()` (tty,
+//!   ps, sudo, screen) finds it. `den exec -t` does the same in its child
+//!   (after it joined the mount namespace), without the console bind: its
+//!   stdin is a socket the den CLI waits on in [`receive_master`], and the
+//!   CLI relays the master as before. The master is close-on-exec and
+//!   closed in the container process once sent: it never reaches the
+//!   container's command. The receiver takes exactly one descriptor, and
+//!   only a pty master.
+//! - The supervisor keeps the master and logs all it reads from it, whether
+//!   or not anyone is attached.
 //! - Clients talk in frames ([`Frame`]): a tag byte, a 4-byte big-endian
 //!   length, the payload. Clients send input and window sizes; the
 //!   supervisor sends output and, when the container exits, its exit code.
