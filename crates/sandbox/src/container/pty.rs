@@ -603,6 +603,43 @@ impl Hub {
 mod tests {
     use super::*;
 
+    /// Sends `data` with `fds` on `socket`, as a (possibly hostile) sender would.
+    fn send_raw(socket: &UnixStream, data: &[u8], fds: &[std::os::fd::BorrowedFd<'_>]) {
+        use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        control.push(SendAncillaryMessage::ScmRights(fds));
+        rustix::net::sendmsg(
+            socket,
+            &[io::IoSlice::new(data)],
+            &mut control,
+            SendFlags::empty(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn only_one_pty_master_is_taken() {
+        let pty = crate::pty::open_pty().unwrap();
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        let (a, b) = UnixStream::pair().unwrap();
+        send_master(a.as_fd(), &pty.master).unwrap();
+        let got = receive_master(b.as_fd()).unwrap().expect("a pty master");
+        assert!(is_master(&got).is_ok());
+        // A slave, a pipe, two masters, or the wrong tag: refused.
+        send_raw(&a, TAG, &[pty.slave.as_fd()]);
+        assert!(receive_master(b.as_fd()).unwrap().is_none());
+        send_raw(&a, TAG, &[r.as_fd()]);
+        assert!(receive_master(b.as_fd()).unwrap().is_none());
+        send_raw(&a, TAG, &[pty.master.as_fd(), pty.master.as_fd()]);
+        assert!(receive_master(b.as_fd()).unwrap().is_none());
+        send_raw(&a, b"den-pty-0", &[pty.master.as_fd()]);
+        assert!(receive_master(b.as_fd()).unwrap().is_none());
+        // The sender gone without sending: None, not a hang.
+        drop(a);
+        assert!(receive_master(b.as_fd()).unwrap().is_none());
+    }
+
     #[test]
     fn frames_round_trip_in_pieces() {
         let frames = [
