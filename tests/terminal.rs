@@ -1,7 +1,8 @@
 //! Containers with a terminal (`-t`), driven through a real pty
 //! (`script(1)` gives den a terminal): `run -dit` then `attach` and the
 //! Ctrl-P Ctrl-Q detach, `start -ai` and restarts with a fresh pty, logs of
-//! what went through the pty, and `-it` without a terminal.
+//! what went through the pty, `-it` without a terminal, and the terminal
+//! being one of the container's own /dev/pts (for `run` and `exec`).
 
 use std::time::{Duration, Instant};
 
@@ -106,7 +107,7 @@ fn exit_from_it_then_start_ai_start_and_restart_get_a_fresh_terminal() {
         &["echo back-$((2*3))\\r", "tty; exit 4\\r"],
     );
     assert!(out.contains("back-6"), "{out}");
-    assert!(out.contains("/dev/console"), "a terminal again: {out}");
+    assert!(out.contains("/dev/pts/0"), "a terminal again: {out}");
     assert!(out.trim_end().ends_with("rc=4"), "{out}");
 
     // Without a terminal to attach: start and restart still give it one.
@@ -151,4 +152,44 @@ fn it_without_a_terminal_says_so_at_once() {
     // With -d there is nothing to read from, as in Docker.
     sb.den_ok(&["run", "-dit", "--name", "bg", "busybox", "sh"]);
     sb.den_ok(&["rm", "-f", "bg"]);
+}
+
+/// The terminal of `-t` is a pty of the container's own /dev/pts, as with
+/// Docker: `tty` (glibc's ttyname) names it, the node exists in the
+/// container, and /dev/console is the same terminal; `den exec -t` gets the
+/// next one. With and without subordinate ids.
+#[test]
+fn the_terminal_is_a_pty_of_the_containers_own_devpts() {
+    let env = require_env!();
+    let nosub = env.sandbox_nosub();
+    nosub.write_registries_conf(&den_tests::mirror_conf("docker.io", &env.registry));
+    nosub.den_ok(&["pull", "-q", "busybox"]);
+    for sb in [sandbox(&env), nosub] {
+        let user = sb.user().to_string();
+        let check = "t=$(tty); echo tty=$t; [ -c $t ] && echo exists; \
+                     [ /dev/console -ef $t ] && echo is-console; exit 3";
+        let o = sb.den(&["run", "--rm", "-t", "busybox", "sh", "-c", check]);
+        assert_eq!(o.status.code(), Some(3), "{user}: {o:?}");
+        assert_eq!(
+            stdout(&o).replace('\r', ""),
+            "tty=/dev/pts/0\nexists\nis-console\n",
+            "{user}"
+        );
+
+        sb.den_ok(&["run", "-dt", "--name", "pts", "busybox", "sleep", "300"]);
+        let check = "t=$(tty); echo tty=$t; [ -c $t ] && echo exists; ls /dev/pts | wc -w; exit 4";
+        let o = sb.den(&["exec", "-t", "pts", "sh", "-c", check]);
+        assert_eq!(o.status.code(), Some(4), "{user}: {o:?}");
+        // Its own pts/1 beside ptmx and the container's pts/0.
+        assert_eq!(
+            stdout(&o).replace(['\r', ' '], ""),
+            "tty=/dev/pts/1\nexists\n3\n",
+            "{user}"
+        );
+        // Typed input and the exit code through a real terminal.
+        let out = on_terminal(&env, &sb, "exec -it pts sh", &["tty; exit 5\\r"]);
+        assert!(out.contains("/dev/pts/1"), "{user}: {out}");
+        assert!(out.trim_end().ends_with("rc=5"), "{user}: {out}");
+        sb.den_ok(&["rm", "-f", "pts"]);
+    }
 }

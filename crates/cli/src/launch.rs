@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::Context as _;
-use den_sandbox::pty::{RawMode, open_pty, relay};
+use den_sandbox::pty::{RawMode, relay};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 use signal_hook::consts::{SIGHUP, SIGTERM, SIGUSR1, SIGUSR2};
@@ -381,18 +381,27 @@ fn attach_with(
     wait_forwarding(pid)
 }
 
+/// `den exec -t`: the child opens a pty of the container's own /dev/pts
+/// and sends its master back on a socket that is its stdin (see
+/// `den_sandbox::container::pty::take_terminal`); den relays it.
 fn start_with_pty(
     spawn: impl FnOnce(ChildStdio) -> anyhow::Result<Pid>,
     interactive: bool,
 ) -> anyhow::Result<i32> {
-    let pty = open_pty()?;
+    let (ours, theirs) =
+        std::os::unix::net::UnixStream::pair().context("cannot create a socket pair")?;
+    // `spawn` drops its copy of `theirs` once the child has it.
+    let pid = spawn([Some(OwnedFd::from(theirs)), None, None])?;
+    let received = den_sandbox::container::pty::receive_master(ours.as_fd());
+    drop(ours);
+    // None: it failed before (and says why on stderr) or sent no pty master.
+    let Some(master) = received.context("cannot receive the container's terminal")? else {
+        return wait_forwarding(pid);
+    };
     let stdin_tty = std::io::stdin().is_terminal();
     if stdin_tty {
-        den_sandbox::pty::copy_window_size(std::io::stdin().as_fd(), pty.master.as_fd())?;
+        den_sandbox::pty::copy_window_size(std::io::stdin().as_fd(), master.as_fd())?;
     }
-    let slave = || pty.slave.try_clone().map(Some);
-    let pid = spawn([slave()?, slave()?, slave()?])?;
-    drop(pty.slave);
     let raw = if interactive && stdin_tty {
         RawMode::enter(std::io::stdin().as_fd())?
     } else {
@@ -409,7 +418,7 @@ fn start_with_pty(
     } else {
         None
     };
-    let relay = relay(pty.master, input, output, resize)?;
+    let relay = relay(master, input, output, resize)?;
     let code = wait_forwarding(pid);
     relay.finish();
     drop(raw);

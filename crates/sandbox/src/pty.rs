@@ -12,7 +12,9 @@
 //!                                                        foreground group
 //! ```
 //!
-//! 1. [`open_pty`] allocates the pair. The caller hands the slave to the
+//! 1. [`open_pty`] allocates the pair (for a container, `container::pty`
+//!    opens it inside, from the container's own /dev/pts, and hands back
+//!    only the master, which [`relay`] takes the same way). The caller hands the slave to the
 //!    container process (dup2 onto 0/1/2 and `TIOCSCTTY` there) and then
 //!    drops *every* copy of the slave it holds (including a `Command` that
 //!    still owns a `Stdio` made from it): the relay learns that the container

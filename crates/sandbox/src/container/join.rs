@@ -11,7 +11,9 @@
 //!   5. fork (the pid namespace applies to children) ──┐
 //!   7. forward signals, reap, return the status       │
 //!                                                     └─ 6. join mount (last: it changes what
-//!                                                           /proc means), terminal, user, workdir,
+//!                                                           /proc means), terminal (-t: a pty of the
+//!                                                           container's /dev/pts, its master to the
+//!                                                           den CLI, `pty`), user, workdir,
 //!                                                           same privileges as the container, exec
 //! ```
 //!
@@ -33,7 +35,7 @@ use super::nsfds::{Kind, Namespaces};
 use super::report::{At, Failed, Step};
 use super::spec::ContainerSpec;
 use super::{
-    ReportTx, SetupError, enter_workdir, environment, exec, new_session, security, supervise,
+    ReportTx, SetupError, enter_workdir, environment, exec, new_session, pty, security, supervise,
     supervised_signals, user,
 };
 use crate::channel::fork_reporting;
@@ -119,7 +121,13 @@ fn run_in_container(
     req: &ExecRequest,
 ) -> Result<std::convert::Infallible, Failed> {
     ns.join(Kind::Mnt).at(Step::Namespaces)?;
-    new_session(req.terminal, "stdin").at(Step::Session)?;
+    if req.terminal {
+        // A pty of the container's own /dev/pts, its master to the den CLI
+        // waiting on our stdin (see `pty::take_terminal`).
+        let to = pty::MasterTx::from_stdin(None).at(Step::Session)?;
+        pty::take_terminal(&open_dir("/").at(Step::Session)?, to, false).at(Step::Session)?;
+    }
+    new_session(req.terminal, "/dev/pts").at(Step::Session)?;
     let user = user::lookup(req.user.as_deref().unwrap_or(&spec.process.user)).at(Step::User)?;
     let mut base = spec.process.env.clone();
     for e in &req.env {

@@ -21,7 +21,9 @@
 //!                                                       them to the supervisor (`nsfds`)
 //!                                                   4a. filesystem: overlay root, new volumes
 //!                                                       filled from the image, /proc, /dev, /sys,
-//!                                                       volumes, masked paths, pivot_root
+//!                                                       with -t a pty of its own /dev/pts (master
+//!                                                       to the supervisor, `pty`), volumes,
+//!                                                       masked paths, pivot_root
 //!                                                   4b. identity: hostname, tty, user, workdir
 //!                                                   4c. privileges: --ulimit's setrlimit; then
 //!                                                       (once the guard watches, and
@@ -200,13 +202,13 @@ fn container_main(
     prepared: &security::Prepared,
     net: Option<network::NetJoin>,
     report: ReportTx,
-    (guarded, ns): (OwnedFd, nsfds::HandoverTx),
+    (guarded, ns, terminal): (OwnedFd, nsfds::HandoverTx, Option<pty::MasterTx>),
 ) -> i32 {
     // Until the guard watches (and the ids change, which clears it): if the
     // supervisor dies, the container dies with it (see `guard`).
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ok();
     let mut report = Some(report);
-    let failed = match setup_and_exec(spec, prepared, net, &mut report, (guarded, ns)) {
+    let failed = match setup_and_exec(spec, prepared, net, &mut report, (guarded, ns, terminal)) {
         Ok(never) => match never {},
         Err(f) => f,
     };
@@ -224,7 +226,7 @@ fn setup_and_exec(
     prepared: &security::Prepared,
     mut net: Option<network::NetJoin>,
     report: &mut Option<ReportTx>,
-    (guarded, ns): (OwnedFd, nsfds::HandoverTx),
+    (guarded, ns, terminal): (OwnedFd, nsfds::HandoverTx, Option<pty::MasterTx>),
 ) -> Result<std::convert::Infallible, Failed> {
     // Stage 1, filesystem. After it: the process sees only the container's tree.
     unshare_container_namespaces(&spec.network, net.as_ref()).at(Step::Namespaces)?;
@@ -232,14 +234,14 @@ fn setup_and_exec(
     // container process (`nsfds`), so --init's PID 1 can be non-dumpable.
     ns.send().at(Step::Namespaces)?;
     let (merged, root) = mount_root(spec).at(Step::RootFs)?;
-    let console = spec
-        .process
-        .terminal
-        .then(|| std::fs::read_link("/proc/self/fd/0").ok())
-        .flatten();
     // Before any other mount: a new volume gets the image's content.
     prefill::prefill_volumes(&root, &spec.mounts).at(Step::FillVolumes)?;
-    mounts::mount_system(&root, spec, console.as_deref()).at(Step::SystemMounts)?;
+    mounts::mount_system(&root, spec).at(Step::SystemMounts)?;
+    // With -t: a pty of its own /dev/pts on 0/1/2 and /dev/console; the
+    // master goes to the supervisor.
+    if let Some(to) = terminal {
+        pty::take_terminal(&root, to, true).at(Step::SystemMounts)?;
+    }
     mounts::mount_user(&root, &spec.mounts).at(Step::Volumes)?;
     if prepared.single_id() {
         single_id::mount_apt_config(&root).at(Step::Volumes)?;

@@ -443,12 +443,14 @@ fn tmpfs(
     )
 }
 
+/// With `-t`: the slave of the container's own pty (`pty::take_terminal`)
+/// on /dev/console, as runc and Docker do, for the container's init only.
+pub(super) fn bind_console(root: &OwnedFd, slave: &OwnedFd) -> Result<(), SetupError> {
+    bind(root, &fd_path(slave), "/dev/console", false, "/dev/console")
+}
+
 /// /proc of the new pid namespace, a minimal /dev, /sys read-only.
-pub(super) fn mount_system(
-    root: &OwnedFd,
-    spec: &ContainerSpec,
-    console: Option<&Path>,
-) -> Result<(), SetupError> {
+pub(super) fn mount_system(root: &OwnedFd, spec: &ContainerSpec) -> Result<(), SetupError> {
     let proc_fd = resolve(root, "/proc", Kind::Dir)?;
     let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mnt(
@@ -474,9 +476,6 @@ pub(super) fn mount_system(
             false,
             "a device node",
         )?;
-    }
-    if let Some(console) = console {
-        bind(root, console, "/dev/console", false, "/dev/console")?;
     }
     let pts = resolve(root, "/dev/pts", Kind::Dir)?;
     mnt(

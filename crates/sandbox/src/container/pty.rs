@@ -11,8 +11,31 @@
 //! ```
 //!
 //! - Every run of the container (first start, `den start`, restarts) gets a
-//!   fresh pty from [`open`]; the supervisor keeps the master and logs all it
-//!   reads from it, whether or not anyone is attached.
+//!   fresh pty, opened by the container process itself ([`take_terminal`])
+//!   from its own devpts instance, as runc does with its console socket:
+//!
+//!   ```text
+//!   supervisor                              container process (den's set-up)
+//!     handover(size) ── socketpair ──────►  /dev/pts mounted (newinstance,
+//!                                           ptmxmode=0666): open dev/pts/ptmx
+//!                                           beneath the root (no symlinks),
+//!                                           TIOCGPTN: a master? unlock, slave
+//!                                           by TIOCGPTPEER, window size set;
+//!                                           slave bound on /dev/console;
+//!     exec reported: take_master ◄─ SCM_RIGHTS: the master (then closed here)
+//!       one fd, the tag, TIOCGPTN                slave → 0/1/2, setsid, TIOCSCTTY
+//!   ```
+//!
+//!   So the slave is `/dev/pts/0` in the container, and `ttyname()` (tty,
+//!   ps, sudo, screen) finds it. `den exec -t` does the same in its child
+//!   (after it joined the mount namespace), without the console bind: its
+//!   stdin is a socket the den CLI waits on in [`receive_master`], and the
+//!   CLI relays the master as before. The master is close-on-exec and
+//!   closed in the container process once sent: it never reaches the
+//!   container's command. The receiver takes exactly one descriptor, and
+//!   only a pty master.
+//! - The supervisor keeps the master and logs all it reads from it, whether
+//!   or not anyone is attached.
 //! - Clients talk in frames ([`Frame`]): a tag byte, a 4-byte big-endian
 //!   length, the payload. Clients send input and window sizes; the
 //!   supervisor sends output and, when the container exits, its exit code.
@@ -165,18 +188,183 @@ pub fn connect(dir: &Path) -> io::Result<UnixStream> {
     short_path(dir, |p| UnixStream::connect(p))
 }
 
-/// A fresh pty for one run: the slave for the container's stdio, the
-/// master kept by the supervisor, with the last known window size.
-pub(super) fn open(size: Option<Winsize>) -> Result<crate::pty::Pty, super::SetupError> {
-    let pty = crate::pty::open_pty().map_err(|e| super::SetupError::Io {
-        what: "allocate the container's terminal".into(),
-        path: "/dev/ptmx".into(),
-        source: io::Error::other(e.to_string()),
+/// The tag of a hand-over message, besides its one descriptor.
+const TAG: &[u8] = b"den-pty-1";
+
+/// A new hand-over: the container process's end (with the window size the
+/// pty starts with) and the receiving end, made before it forks.
+pub(super) fn handover(size: Option<Winsize>) -> Result<(MasterTx, OwnedFd), super::SetupError> {
+    let (tx, rx) = UnixStream::pair().map_err(|e| super::SetupError::Io {
+        what: "create a socket pair for".into(),
+        path: "the container's terminal".into(),
+        source: e,
     })?;
-    if let Some(size) = size {
-        tcsetwinsize(&pty.master, size).ok();
+    Ok((
+        MasterTx {
+            socket: tx.into(),
+            size,
+        },
+        rx.into(),
+    ))
+}
+
+/// Where a container process (or `den exec`'s child) sends its pty's master.
+pub(super) struct MasterTx {
+    socket: OwnedFd,
+    size: Option<Winsize>,
+}
+
+impl MasterTx {
+    /// `den exec -t`'s child: its stdin is the socket the den CLI waits on.
+    pub(super) fn from_stdin(size: Option<Winsize>) -> Result<MasterTx, super::SetupError> {
+        let socket = rustix::io::fcntl_dupfd_cloexec(std::io::stdin(), 3).map_err(|e| {
+            super::SetupError::Io {
+                what: "keep".into(),
+                path: "the terminal hand-over socket (stdin)".into(),
+                source: e.into(),
+            }
+        })?;
+        Ok(MasterTx { socket, size })
     }
-    Ok(pty)
+}
+
+/// In the container process, after its /dev/pts is mounted: a new pty from
+/// that devpts instance, so its slave is `/dev/pts/N` in the container and
+/// `ttyname()` finds it. The slave becomes stdin, stdout and stderr (and,
+/// with `console`, is bound on /dev/console); the master goes to `to` and
+/// no copy of it stays here. `root`: the container's root.
+pub(super) fn take_terminal(
+    root: &OwnedFd,
+    to: MasterTx,
+    console: bool,
+) -> Result<(), super::SetupError> {
+    let (master, slave) = open_in(root, to.size)?;
+    if console {
+        super::mounts::bind_console(root, &slave)?;
+    }
+    let fail = |what: &str, e: io::Error| super::SetupError::Io {
+        what: what.into(),
+        path: "the container's terminal".into(),
+        source: e,
+    };
+    send_master(to.socket.as_fd(), &master).map_err(|e| fail("send the master of", e))?;
+    drop((master, to));
+    for dup in [
+        rustix::stdio::dup2_stdin,
+        rustix::stdio::dup2_stdout,
+        rustix::stdio::dup2_stderr,
+    ] {
+        dup(&slave).map_err(|e| fail("make stdio", e.into()))?;
+    }
+    Ok(())
+}
+
+/// Opens `dev/pts/ptmx` beneath `root` (no symlink followed: in `den exec`
+/// the container's root may have put anything there), checks that it is a
+/// pty master, unlocks it and opens its slave through the master
+/// (`TIOCGPTPEER`: no path to race). Both close-on-exec.
+fn open_in(root: &OwnedFd, size: Option<Winsize>) -> Result<(OwnedFd, OwnedFd), super::SetupError> {
+    use rustix::fs::ResolveFlags;
+    use rustix::pty::OpenptFlags;
+    let fail = |what: &str, e: rustix::io::Errno| super::SetupError::Io {
+        what: what.into(),
+        path: "/dev/pts/ptmx".into(),
+        source: e.into(),
+    };
+    // Non-blocking: a FIFO there must not hang us. Blocking again below.
+    let master = rustix::fs::openat2(
+        root,
+        "dev/pts/ptmx",
+        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    )
+    .map_err(|e| fail("open the container's terminal", e))?;
+    is_master(&master).map_err(|e| fail("open the container's terminal", e))?;
+    rustix::fs::fcntl_setfl(&master, OFlags::empty()).map_err(|e| fail("set up", e))?;
+    rustix::pty::unlockpt(&master).map_err(|e| fail("unlock a terminal of", e))?;
+    let slave = rustix::pty::ioctl_tiocgptpeer(
+        &master,
+        OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC,
+    )
+    .map_err(|e| fail("open the slave of a terminal of", e))?;
+    if let Some(size) = size {
+        tcsetwinsize(&master, size).ok();
+    }
+    Ok((master, slave))
+}
+
+/// Whether `fd` is a pty master: `TIOCGPTN` answers only on one.
+fn is_master(fd: &OwnedFd) -> rustix::io::Result<()> {
+    rustix::pty::ptsname(fd, Vec::new()).map(drop)
+}
+
+fn send_master(socket: std::os::fd::BorrowedFd<'_>, master: &OwnedFd) -> io::Result<()> {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    let fds = [master.as_fd()];
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    control.push(SendAncillaryMessage::ScmRights(&fds));
+    let sent = rustix::net::sendmsg(
+        socket,
+        &[io::IoSlice::new(TAG)],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )?;
+    match sent == TAG.len() {
+        true => Ok(()),
+        false => Err(io::Error::other("short send")),
+    }
+}
+
+/// Receives the master a container process sent on `socket` (blocking until
+/// it does, or until every copy of the other end is closed: `None`). The
+/// sender is the container's set-up, which a hostile container may have
+/// raced: anything but the tag with exactly one descriptor that is a pty
+/// master is refused (`None`), and what came with it closed.
+pub fn receive_master(socket: std::os::fd::BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags};
+    let mut data = [0u8; 16];
+    // Room for one more than expected: a longer list is refused, not cut.
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let msg = loop {
+        match rustix::net::recvmsg(
+            socket,
+            &mut [io::IoSliceMut::new(&mut data)],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        ) {
+            Err(rustix::io::Errno::INTR) => continue,
+            other => break other?,
+        }
+    };
+    let mut fds: Vec<OwnedFd> = Vec::new();
+    for m in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(received) = m {
+            fds.extend(received);
+        }
+    }
+    let whole = !msg.flags.contains(ReturnFlags::CTRUNC);
+    if !whole || &data[..msg.bytes] != TAG || fds.len() != 1 {
+        return Ok(None);
+    }
+    let master = fds.remove(0);
+    Ok(is_master(&master).is_ok().then_some(master))
+}
+
+/// The supervisor's end: the master of this run's terminal, once the
+/// container process exec'd (it sent it before).
+pub(super) fn take_master(socket: OwnedFd) -> Result<OwnedFd, super::SetupError> {
+    let fail = |e: io::Error| super::SetupError::Io {
+        what: "receive the master of".into(),
+        path: "the container's terminal".into(),
+        source: e,
+    };
+    rustix::fs::fcntl_setfl(&socket, OFlags::NONBLOCK).map_err(|e| fail(e.into()))?;
+    receive_master(socket.as_fd())
+        .map_err(fail)?
+        .ok_or_else(|| fail(io::Error::other("the container process sent no pty master")))
 }
 
 /// One attached client.
@@ -414,6 +602,43 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sends `data` with `fds` on `socket`, as a (possibly hostile) sender would.
+    fn send_raw(socket: &UnixStream, data: &[u8], fds: &[std::os::fd::BorrowedFd<'_>]) {
+        use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        control.push(SendAncillaryMessage::ScmRights(fds));
+        rustix::net::sendmsg(
+            socket,
+            &[io::IoSlice::new(data)],
+            &mut control,
+            SendFlags::empty(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn only_one_pty_master_is_taken() {
+        let pty = crate::pty::open_pty().unwrap();
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        let (a, b) = UnixStream::pair().unwrap();
+        send_master(a.as_fd(), &pty.master).unwrap();
+        let got = receive_master(b.as_fd()).unwrap().expect("a pty master");
+        assert!(is_master(&got).is_ok());
+        // A slave, a pipe, two masters, or the wrong tag: refused.
+        send_raw(&a, TAG, &[pty.slave.as_fd()]);
+        assert!(receive_master(b.as_fd()).unwrap().is_none());
+        send_raw(&a, TAG, &[r.as_fd()]);
+        assert!(receive_master(b.as_fd()).unwrap().is_none());
+        send_raw(&a, TAG, &[pty.master.as_fd(), pty.master.as_fd()]);
+        assert!(receive_master(b.as_fd()).unwrap().is_none());
+        send_raw(&a, b"den-pty-0", &[pty.master.as_fd()]);
+        assert!(receive_master(b.as_fd()).unwrap().is_none());
+        // The sender gone without sending: None, not a hang.
+        drop(a);
+        assert!(receive_master(b.as_fd()).unwrap().is_none());
+    }
 
     #[test]
     fn frames_round_trip_in_pieces() {

@@ -425,32 +425,26 @@ fn start_once(
         Some([(r1, w1), (r2, w2)]) => (Some([r1, r2]), Some([w1, w2])),
         None => (None, None),
     };
-    // A fresh terminal for every run: the slave becomes the container's
-    // stdio; the master stays here (and is closed in the child).
-    let (master, slave) = match spec.process.terminal {
+    // A fresh terminal for every run, opened by the container process from
+    // its own /dev/pts (`pty::take_terminal`), which sends the master here.
+    let (term_tx, term_rx) = match spec.process.terminal {
         true => {
-            let p = pty::open(size)?;
-            (Some(p.master), Some(p.slave))
+            let (tx, rx) = pty::handover(size)?;
+            (Some(tx), Some(rx))
         }
         false => (None, None),
     };
-    let (child, mut report, (reads, (tell_ready, go_w), master)) =
-        fork_reporting(true, (reads, (tell_ready, go_w), master), move |report| {
+    let (child, mut report, (reads, (tell_ready, go_w), term_rx)) =
+        fork_reporting(true, (reads, (tell_ready, go_w), term_rx), move |report| {
             if let Some([out, err]) = writes {
                 rustix::stdio::dup2_stdout(&out).ok();
                 rustix::stdio::dup2_stderr(&err).ok();
             }
-            if let Some(tty) = slave {
-                rustix::stdio::dup2_stdin(&tty).ok();
-                rustix::stdio::dup2_stdout(&tty).ok();
-                rustix::stdio::dup2_stderr(&tty).ok();
-            }
-            container_main(spec, prepared, net_join, report, (go_r, ns_tx))
+            container_main(spec, prepared, net_join, report, (go_r, ns_tx, term_tx))
         })?;
-    let outputs = match (reads, master) {
-        (Some(r), _) => Outputs::Pipes(r),
-        (None, Some(m)) => Outputs::Pty(m),
-        (None, None) => Outputs::None,
+    let outputs = match reads {
+        Some(r) => Outputs::Pipes(r),
+        None => Outputs::None,
     };
     // Before the guard lets it go on to exec: its limits hold from the start.
     if let Some(Err(e)) = cgroup.map(|c| c.add(child.pid().as_raw())) {
@@ -478,8 +472,12 @@ fn start_once(
             .take()
             .and_then(|n| super::nsfds::Server::listen(n, spec.state_dir.as_deref())),
     };
+    let ns = ns.and_then(|ns| match term_rx {
+        Some(rx) => Ok((ns, Outputs::Pty(pty::take_master(rx)?))),
+        None => Ok((ns, outputs)),
+    });
     let e = match ns {
-        Ok(ns) => {
+        Ok((ns, outputs)) => {
             return Ok(Started {
                 child,
                 guard,
