@@ -523,8 +523,9 @@ fn log_level_debug_shows_steps_and_timings_error_hides_warnings() {
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("den: debug: pid "), "{err}");
+    // The image is in the store, so no thread has started: den forks.
     assert!(
-        err.contains("den: debug: starting the supervisor: "),
+        err.contains("den: debug: forking the supervisor for "),
         "{err}"
     );
     assert!(

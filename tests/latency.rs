@@ -403,8 +403,11 @@ fn fd_targets(pid: i32, dir: &std::path::Path) -> std::collections::BTreeMap<u32
             let n: u32 = e.file_name().to_str().unwrap().parse().unwrap();
             let target = std::fs::read_link(e.path()).unwrap();
             let t = target.to_string_lossy().to_string();
+            const KINDS: [&str; 9] = [
+                "pipe", "socket", "cgroup", "ipc", "mnt", "net", "pid", "user", "uts",
+            ];
             let t = match t.split_once(":[") {
-                Some((kind, _)) if kind == "pipe" || kind == "socket" => kind.to_string(),
+                Some((kind, _)) if KINDS.contains(&kind) => kind.to_string(),
                 _ => t.replace(dir.to_str().unwrap(), "DIR"),
             };
             (n, t)
@@ -481,10 +484,20 @@ fn supervisor_fds(detached: bool) -> Vec<&'static str> {
         "anon_inode:[signalfd]",
         "pipe",
         "pipe",
+        // The container's namespaces and ns.sock, for den exec (`nsfds`).
+        "cgroup",
+        "ipc",
+        "mnt",
+        "net",
+        "pid",
+        "user",
+        "uts",
+        "socket",
     ];
     if detached {
         fds.push("pipe");
     }
+    fds.sort();
     fds
 }
 

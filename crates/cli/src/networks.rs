@@ -6,7 +6,7 @@
 //!                   /infra.json    the running infra process (see sandbox::container::bridge)
 //! ROOT/networks/.rm-NAME/          a removed network being deleted (a crash's leftover
 //!                                  is deleted by the next `Networks::open`)
-//! ROOT/networks/.userns.lock       held by an infra starting (the infras share one
+//! ROOT/networks.userns.lock        held by an infra starting (the infras share one
 //!                                  user namespace: sandbox::container::bridge)
 //! ROOT/containers/ID/hosts.base    a member's /etc/hosts without the networks' lines;
 //!                   /hosts         written from it and every network's ipam.json

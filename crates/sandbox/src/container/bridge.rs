@@ -273,7 +273,7 @@ fn linger(dir: &Path) {
 
 /// Enters the user namespace the infras of this den root share: a live
 /// infra's of another network (`dir`'s siblings), else a new one with
-/// `mapping`. Returns `ROOT/networks/.userns.lock`, held until this infra
+/// `mapping`. Returns `ROOT/networks.userns.lock`, held until this infra
 /// has written its `infra.json`, so two infras starting at once do not
 /// both make one.
 fn enter_shared_userns(
@@ -281,14 +281,15 @@ fn enter_shared_userns(
     mapping: &crate::idmap::IdMapping,
 ) -> Result<std::fs::File, SetupError> {
     let networks = dir.parent().unwrap_or(Path::new("."));
+    // Beside networks/, as networks.lock: the directory holds networks only.
     let lock = std::fs::File::options()
         .create(true)
         .truncate(false)
         .write(true)
         .mode(0o600)
-        .open(networks.join(".userns.lock"))
-        .map_err(fail("open networks/.userns.lock"))?;
-    lock.lock().map_err(fail("lock networks/.userns.lock"))?;
+        .open(networks.with_file_name("networks.userns.lock"))
+        .map_err(fail("open networks.userns.lock"))?;
+    lock.lock().map_err(fail("lock networks.userns.lock"))?;
     let live = std::fs::read_dir(networks)
         .map_err(fail("list the networks"))?
         .flatten()
