@@ -1372,19 +1372,6 @@ networks:
   back:
 ";
 
-/// What container `from` got from `url` (Python's urllib): the body, or
-/// the reason it failed (`[Errno 111] Connection refused`).
-fn fetch_in(sb: &UserSandbox, from: &str, url: &str) -> String {
-    let script = "import sys, urllib.request as u\n\
-                  try: print(u.urlopen(sys.argv[1], timeout=3).read().decode().strip())\n\
-                  except Exception as e: print(getattr(e, 'reason', e))";
-    let o = sb.den(&["exec", from, "python3", "-c", script, url]);
-    match o.status.success() {
-        true => stdout(&o),
-        false => stderr(&o),
-    }
-}
-
 /// A service on two networks (web on front and back, proxy only on front,
 /// db only on back): web reaches both by name and per-network alias, proxy
 /// cannot resolve db; each network lists web with its names there; after
@@ -1395,29 +1382,32 @@ fn service_on_two_networks(sb: &UserSandbox) {
     let out = sb.den(&["compose", "-f", &file, "-p", "fb", "up", "-d"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let got = retry("db from web", Duration::from_secs(30), || {
-        let o = fetch_in(sb, "fb-web-1", "http://db/hostname");
+        let o = den_tests::fetch_in(sb, "fb-web-1", "http://db/hostname");
         (o.trim() == "db").then_some(o)
     });
     assert_eq!(got.trim(), "db");
     assert_eq!(
-        fetch_in(sb, "fb-web-1", "http://database/hostname").trim(),
+        den_tests::fetch_in(sb, "fb-web-1", "http://database/hostname").trim(),
         "db"
     );
     assert_eq!(
-        fetch_in(sb, "fb-web-1", "http://proxy/hostname").trim(),
+        den_tests::fetch_in(sb, "fb-web-1", "http://proxy/hostname").trim(),
         "proxy"
     );
     assert_eq!(
-        fetch_in(sb, "fb-proxy-1", "http://web/hostname").trim(),
+        den_tests::fetch_in(sb, "fb-proxy-1", "http://web/hostname").trim(),
         "web"
     );
-    assert_eq!(fetch_in(sb, "fb-db-1", "http://app/hostname").trim(), "web");
     assert_eq!(
-        fetch_in(sb, "fb-proxy-1", "http://db/hostname").trim(),
+        den_tests::fetch_in(sb, "fb-db-1", "http://app/hostname").trim(),
+        "web"
+    );
+    assert_eq!(
+        den_tests::fetch_in(sb, "fb-proxy-1", "http://db/hostname").trim(),
         "[Errno -2] Name or service not known"
     );
     assert_eq!(
-        fetch_in(sb, "fb-proxy-1", "http://app/hostname").trim(),
+        den_tests::fetch_in(sb, "fb-proxy-1", "http://app/hostname").trim(),
         "[Errno -2] Name or service not known",
         "web's alias on back is not its name on front"
     );
@@ -1446,18 +1436,10 @@ fn start_after_the_infras_exited(sb: &UserSandbox, file: &str) {
     let out = sb.den(&["compose", "-f", file, "-p", "fb", "stop", "-t", "0"]);
     assert!(out.status.success(), "{}", stderr(&out));
     for net in ["fb_front", "fb_back"] {
-        let info = sb.root().join("networks").join(net).join("infra.json");
         wait_for(
             &format!("network {net}'s infra to exit"),
             Duration::from_secs(40),
-            || match std::fs::read(&info) {
-                Err(_) => true,
-                Ok(b) => {
-                    let v: serde_json::Value = serde_json::from_slice(&b).unwrap_or_default();
-                    let pid = v["pid"].as_i64().unwrap_or(0);
-                    pid <= 0 || !std::path::Path::new(&format!("/proc/{pid}")).exists()
-                }
-            },
+            || den_tests::infra_gone(sb, net),
         );
     }
     let out = sb.den(&["compose", "-f", file, "-p", "fb", "start"]);
@@ -1467,20 +1449,16 @@ fn start_after_the_infras_exited(sb: &UserSandbox, file: &str) {
             &format!("{to} from web again"),
             Duration::from_secs(30),
             || {
-                let o = fetch_in(sb, "fb-web-1", &format!("http://{to}/hostname"));
+                let o = den_tests::fetch_in(sb, "fb-web-1", &format!("http://{to}/hostname"));
                 (o.trim() == to).then_some(o)
             },
         );
         assert_eq!(got.trim(), to);
     }
-    let ps = sb.den_ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
-    let mut up: Vec<&str> = ps
-        .lines()
-        .filter(|l| l.split(' ').nth(1) == Some("Up"))
-        .map(|l| l.split(' ').next().unwrap())
-        .collect();
-    up.sort_unstable();
-    assert_eq!(up, ["fb-db-1", "fb-proxy-1", "fb-web-1"], "{ps}");
+    assert_eq!(
+        den_tests::names_up(sb),
+        ["fb-db-1", "fb-proxy-1", "fb-web-1"]
+    );
 }
 
 #[test]

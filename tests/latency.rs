@@ -158,29 +158,14 @@ fn rm_f_of_a_running_container_neither_sleeps_nor_starts_a_process() {
         .to_string();
     let pid = init_pid(&sb, &id);
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
-    let log = sb.home().join("strace.log");
-    let o = sb
-        .command_as_user(
-            &[],
-            "strace",
-            &[
-                "-f",
-                "-qq",
-                "-e",
-                "trace=execve,nanosleep,clock_nanosleep",
-                "-o",
-                log.to_str().unwrap(),
-                env.bin.to_str().unwrap(),
-                "rm",
-                "-f",
-                "victim",
-            ],
-        )
-        .output()
-        .unwrap();
+    let (o, calls) = den_under_strace(
+        &env,
+        &sb,
+        "execve,nanosleep,clock_nanosleep",
+        &["rm", "-f", "victim"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "victim\n");
-    let calls = std::fs::read_to_string(&log).unwrap();
     let execs = calls.lines().filter(|l| l.contains("execve(")).count();
     assert_eq!(execs, 1, "only den itself runs:\n{calls}");
     assert!(!calls.contains("nanosleep("), "no sleeping:\n{calls}");
@@ -697,6 +682,24 @@ fn a_run_that_pulls_first_still_starts_its_supervisor() {
     }
 }
 
+/// Runs `den args` as the user under `strace -f -e trace=TRACE`; returns
+/// den's output and the calls strace saw.
+fn den_under_strace(
+    env: &TestEnv,
+    sb: &UserSandbox,
+    trace: &str,
+    args: &[&str],
+) -> (std::process::Output, String) {
+    let log = sb.home().join("strace.log");
+    let trace = format!("trace={trace}");
+    let mut argv = vec!["-f", "-qq", "-e", &trace, "-o", log.to_str().unwrap()];
+    argv.push(env.bin.to_str().unwrap());
+    argv.extend_from_slice(args);
+    let o = sb.command_as_user(&[], "strace", &argv).output().unwrap();
+    let calls = std::fs::read_to_string(&log).unwrap_or_default();
+    (o, calls)
+}
+
 /// The file operations on `name` in an strace log: (writes of it through
 /// a rename onto it, opens that create it).
 fn renames_and_creates(log: &str, name: &str) -> (usize, usize) {
@@ -722,31 +725,13 @@ fn state_is_written_once_and_a_silent_container_makes_no_log() {
     // The user without subordinate ids: under strace, newuidmap runs
     // without its setuid bit.
     let sb = sandbox(&env, false);
-    let log = sb.home().join("strace.log");
-    let o = sb
-        .command_as_user(
-            &[],
-            "strace",
-            &[
-                "-f",
-                "-qq",
-                "-e",
-                "trace=rename,renameat,renameat2,open,openat",
-                "-o",
-                log.to_str().unwrap(),
-                env.bin.to_str().unwrap(),
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "busybox",
-                "true",
-            ],
-        )
-        .output()
-        .unwrap();
+    let (o, calls) = den_under_strace(
+        &env,
+        &sb,
+        "rename,renameat,renameat2,open,openat",
+        &["run", "--rm", "--network", "none", "busybox", "true"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
-    let calls = std::fs::read_to_string(&log).unwrap();
     assert_eq!(renames_and_creates(&calls, "state.json").0, 1, "{calls}");
     assert_eq!(renames_and_creates(&calls, "ctr.log"), (0, 0), "{calls}");
     let id = sb
@@ -778,34 +763,23 @@ fn a_rootfs_run_tries_no_overlay_mount_that_fails() {
     let env = require_env!();
     // Without subordinate ids: under strace, newuidmap loses its setuid bit.
     let sb = sandbox(&env, false);
-    let log = sb.home().join("strace.log");
-    let o = sb
-        .command_as_user(
-            &[],
-            "strace",
-            &[
-                "-f",
-                "-qq",
-                "-e",
-                "trace=mount",
-                "-o",
-                log.to_str().unwrap(),
-                env.bin.to_str().unwrap(),
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "--rootfs",
-                "/",
-                "cat",
-                "/etc/hostname",
-            ],
-        )
-        .output()
-        .unwrap();
+    let (o, calls) = den_under_strace(
+        &env,
+        &sb,
+        "mount",
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--rootfs",
+            "/",
+            "cat",
+            "/etc/hostname",
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).trim().len(), 12, "{}", stdout(&o));
-    let calls = std::fs::read_to_string(&log).unwrap();
     let overlays = calls.lines().filter(|l| l.contains("mount(\"overlay\""));
     let failed: Vec<&str> = overlays.clone().filter(|l| l.contains("= -1")).collect();
     assert!(overlays.count() > 1, "split into overlays:\n{calls}");

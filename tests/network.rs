@@ -12,7 +12,7 @@ use sha2::Digest as _;
 
 use den_tests::{
     UserSandbox, free_port, inspect, mirrored_sandbox, require_env, require_shared, retry, sandbox,
-    stderr, stdout, wait_for,
+    stdout, wait_for,
 };
 
 /// How long a published service may take to answer.
@@ -934,19 +934,6 @@ fn serve(sb: &UserSandbox, name: &str, networks: &[&str]) {
     sb.den_ok(&args);
 }
 
-/// What container `from` got from `url` (Python's urllib): the body, or
-/// the reason it failed (`[Errno 111] Connection refused`).
-fn fetch_in(sb: &UserSandbox, from: &str, url: &str) -> String {
-    let script = "import sys, urllib.request as u\n\
-                  try: print(u.urlopen(sys.argv[1], timeout=3).read().decode().strip())\n\
-                  except Exception as e: print(getattr(e, 'reason', e))";
-    let o = sb.den(&["exec", from, "python3", "-c", script, url]);
-    match o.status.success() {
-        true => stdout(&o),
-        false => stderr(&o),
-    }
-}
-
 /// A container on two user networks (`--network na --network
 /// name=nb,alias=bee`): eth0 on the first with the default route, eth1 on
 /// the second; it reaches a member of each by name and address and each
@@ -1013,7 +1000,7 @@ fn container_on_two_networks(sub: bool) {
     }
     let onlyb_ip = network_ip(&sb, "nb", "onlyb");
     let got = retry("onlya by name from both", UP, || {
-        let out = fetch_in(&sb, "both", "http://onlya/hostname");
+        let out = den_tests::fetch_in(&sb, "both", "http://onlya/hostname");
         if out.trim() != "onlya" {
             eprintln!("not yet: {out}");
         }
@@ -1021,25 +1008,28 @@ fn container_on_two_networks(sub: bool) {
     });
     assert_eq!(got.trim(), "onlya");
     assert_eq!(
-        fetch_in(&sb, "both", "http://onlyb/hostname").trim(),
+        den_tests::fetch_in(&sb, "both", "http://onlyb/hostname").trim(),
         "onlyb"
     );
     assert_eq!(
-        fetch_in(&sb, "both", &format!("http://{onlyb_ip}/hostname")).trim(),
+        den_tests::fetch_in(&sb, "both", &format!("http://{onlyb_ip}/hostname")).trim(),
         "onlyb"
     );
-    assert_eq!(fetch_in(&sb, "onlyb", "http://bee/hostname").trim(), "both");
     assert_eq!(
-        fetch_in(&sb, "onlya", "http://both/hostname").trim(),
+        den_tests::fetch_in(&sb, "onlyb", "http://bee/hostname").trim(),
+        "both"
+    );
+    assert_eq!(
+        den_tests::fetch_in(&sb, "onlya", "http://both/hostname").trim(),
         "both"
     );
     // Apart: no name, and the address is refused by na's infra.
     assert_eq!(
-        fetch_in(&sb, "onlya", "http://onlyb/hostname").trim(),
+        den_tests::fetch_in(&sb, "onlya", "http://onlyb/hostname").trim(),
         "[Errno -2] Name or service not known"
     );
     assert_eq!(
-        fetch_in(&sb, "onlya", &format!("http://{onlyb_ip}/hostname")).trim(),
+        den_tests::fetch_in(&sb, "onlya", &format!("http://{onlyb_ip}/hostname")).trim(),
         "[Errno 111] Connection refused"
     );
     let hosts_a = sb.den_ok(&["exec", "onlya", "cat", "/etc/hosts"]);
@@ -1062,18 +1052,6 @@ fn container_on_two_networks(sub: bool) {
     sb.den_ok(&["network", "rm", "na", "nb"]);
 }
 
-/// Whether network `net`'s infra process has exited: its `infra.json`
-/// gone, or the process it names dead.
-pub fn infra_gone(sb: &UserSandbox, net: &str) -> bool {
-    let path = sb.root().join("networks").join(net).join("infra.json");
-    let Ok(bytes) = std::fs::read(&path) else {
-        return true;
-    };
-    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    let pid = v["pid"].as_i64().unwrap_or(0);
-    pid <= 0 || !std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
 /// Containers on user networks start again (`den start`, `den restart`)
 /// after every member stopped and both networks' infras exited: the
 /// infras come up again, names resolve and `den ps` shows them Up.
@@ -1086,27 +1064,23 @@ fn start_after_the_infras_exited(sb: &UserSandbox) {
         wait_for(
             &format!("network {net}'s infra to exit"),
             Duration::from_secs(40),
-            || infra_gone(sb, net),
+            || den_tests::infra_gone(sb, net),
         );
     }
     assert_eq!(sb.den_ok(&["start", "both", "onlya"]).trim(), "both\nonlya");
     assert_eq!(sb.den_ok(&["restart", "onlyb"]).trim(), "onlyb");
     for (net, from, to) in [("na", "both", "onlya"), ("nb", "both", "onlyb")] {
         let got = retry(&format!("{to} from {from} on {net}"), UP, || {
-            let out = fetch_in(sb, from, &format!("http://{to}/hostname"));
+            let out = den_tests::fetch_in(sb, from, &format!("http://{to}/hostname"));
             (out.trim() == to).then_some(out)
         });
         assert_eq!(got.trim(), to);
     }
-    assert_eq!(fetch_in(sb, "onlyb", "http://bee/hostname").trim(), "both");
-    let ps = sb.den_ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
-    let mut up: Vec<&str> = ps
-        .lines()
-        .filter(|l| l.split(' ').nth(1) == Some("Up"))
-        .map(|l| l.split(' ').next().unwrap())
-        .collect();
-    up.sort_unstable();
-    assert_eq!(up, ["both", "onlya", "onlyb"], "{ps}");
+    assert_eq!(
+        den_tests::fetch_in(sb, "onlyb", "http://bee/hostname").trim(),
+        "both"
+    );
+    assert_eq!(den_tests::names_up(sb), ["both", "onlya", "onlyb"]);
 }
 
 #[test]

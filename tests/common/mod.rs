@@ -633,3 +633,40 @@ pub fn inspect_image(sb: &UserSandbox, name: &str) -> serde_json::Value {
         serde_json::from_str(&sb.den_ok(&["image", "inspect", name])).unwrap();
     v[0].clone()
 }
+
+/// `url` fetched from inside container `from` (python's urllib, 3 s): the
+/// body, or the reason it failed (e.g. `[Errno -2] Name or service not known`).
+pub fn fetch_in(sb: &UserSandbox, from: &str, url: &str) -> String {
+    let script = "import sys, urllib.request as u\n\
+                  try: print(u.urlopen(sys.argv[1], timeout=3).read().decode().strip())\n\
+                  except Exception as e: print(getattr(e, 'reason', e))";
+    let o = sb.den(&["exec", from, "python3", "-c", script, url]);
+    match o.status.success() {
+        true => stdout(&o),
+        false => stderr(&o),
+    }
+}
+
+/// Whether network `net`'s infra process has exited: its `infra.json`
+/// gone, or the process it names dead.
+pub fn infra_gone(sb: &UserSandbox, net: &str) -> bool {
+    let path = sb.root().join("networks").join(net).join("infra.json");
+    let Ok(bytes) = std::fs::read(&path) else {
+        return true;
+    };
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let pid = v["pid"].as_i64().unwrap_or(0);
+    pid <= 0 || !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The names of the containers `den ps` shows Up, sorted.
+pub fn names_up(sb: &UserSandbox) -> Vec<String> {
+    let ps = sb.den_ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    let mut up: Vec<String> = ps
+        .lines()
+        .filter(|l| l.split(' ').nth(1) == Some("Up"))
+        .filter_map(|l| l.split(' ').next().map(String::from))
+        .collect();
+    up.sort_unstable();
+    up
+}
