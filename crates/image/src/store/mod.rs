@@ -188,13 +188,18 @@ impl Store {
         })
     }
 
-    /// Stores small bytes (a manifest, a config) under their digest.
+    /// Stores small bytes (a manifest, a config) under their digest. Threads
+    /// of one den (a build's parallel stages pulling one base) may put the
+    /// same blob at once: each writes a temp file of its own (a counter
+    /// before the owner suffix), and the last rename wins with equal bytes.
     pub fn put_blob(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
+        static PUTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let d = Digest::of(bytes);
         if !self.has_blob(&d) {
+            let n = PUTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let tmp = self
                 .tmp_dir()
-                .join(format!("put-{}-{}", d.hex(), tmp::owner_suffix()));
+                .join(format!("put-{}.{n}-{}", d.hex(), tmp::owner_suffix()));
             std::fs::write(&tmp, bytes).map_err(io_err("write", &tmp))?;
             self.commit_blob_file(&tmp, &d)?;
         }
@@ -246,6 +251,23 @@ mod tests {
             "{} is corrupt: larger than {max} bytes, more than den ever writes there; remove it, or run `den image prune`",
             path.display()
         )
+    }
+
+    /// Parallel build stages put the same manifest at once: every put
+    /// succeeds (they shared one temp name, and all but the first rename
+    /// failed with ENOENT).
+    #[test]
+    fn the_same_blob_put_from_many_threads_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let bytes = vec![7u8; 1 << 20];
+        std::thread::scope(|s| {
+            let puts: Vec<_> = (0..8).map(|_| s.spawn(|| store.put_blob(&bytes))).collect();
+            for p in puts {
+                assert_eq!(p.join().unwrap().unwrap(), Digest::of(&bytes));
+            }
+        });
+        assert_eq!(store.read_blob(&Digest::of(&bytes)).unwrap(), bytes);
     }
 
     #[test]
