@@ -1188,3 +1188,266 @@ fn an_older_dens_infra_is_refused_with_another_network() {
     std::fs::remove_file(&infra).ok();
     sb.den_ok(&["network", "rm", "nnew", "nold"]);
 }
+
+/// What `ip ARGS` prints in the network namespace of container `ctr`
+/// (busybox's `ip`, through `--network container:`).
+fn ip_in(sb: &UserSandbox, ctr: &str, args: &[&str]) -> String {
+    let joined = format!("container:{ctr}");
+    let mut argv = vec!["run", "--rm", "--network", joined.as_str(), "busybox", "ip"];
+    argv.extend(args);
+    sb.den_ok(&argv)
+}
+
+/// The default routes in `ip route`'s output.
+fn default_routes(route: &str) -> Vec<String> {
+    route
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("default"))
+        .map(String::from)
+        .collect()
+}
+
+/// `den network connect` of a running container: eth1 on the new network
+/// at once, it reaches that network's member by name and address and is
+/// reached by its name and `--alias`; inspect, network inspect and `ps
+/// --filter network=` show it. `den network disconnect`: the interface,
+/// the names and the way through are gone (the exact failures), and the
+/// network can be removed once nobody is on it.
+fn connect_a_running_container(sub: bool) {
+    let env = require_env!();
+    let sb = mirrored_sandbox(&env, sub, true);
+    sb.den_ok(&["network", "create", "cx"]);
+    sb.den_ok(&["network", "create", "cy"]);
+    serve(&sb, "web", &["cx"]);
+    serve(&sb, "peer", &["cy"]);
+    let peer_ip = network_ip(&sb, "cy", "peer");
+    assert_eq!(
+        sb.den_ok(&["network", "connect", "--alias", "wa", "cy", "web"]),
+        ""
+    );
+    let nets = inspect(&sb, "web")["NetworkSettings"]["Networks"].clone();
+    let web_ip = nets["cy"]["IPAddress"].as_str().unwrap().to_string();
+    assert_eq!(nets["cy"]["Aliases"], serde_json::json!(["web", "wa"]));
+    assert_eq!(network_ip(&sb, "cy", "wa"), web_ip);
+    let addr = ip_in(&sb, "web", &["-4", "addr", "show", "dev", "eth1"]);
+    assert!(addr.contains(&format!("inet {web_ip}/24")), "{addr}");
+    let gw_x = nets["cx"]["Gateway"].as_str().unwrap().to_string();
+    assert_eq!(
+        default_routes(&ip_in(&sb, "web", &["route"])),
+        [format!("default via {gw_x} dev eth0")],
+        "the default route stays on eth0"
+    );
+    assert_eq!(
+        sb.den_ok(&["ps", "--filter", "network=cy", "--format", "{{.Names}}"])
+            .lines()
+            .collect::<std::collections::BTreeSet<_>>(),
+        ["peer", "web"].into()
+    );
+    for url in [
+        "http://peer/hostname".to_string(),
+        format!("http://{peer_ip}/hostname"),
+    ] {
+        let got = retry(&format!("{url} from web"), UP, || {
+            let out = den_tests::fetch_in(&sb, "web", &url);
+            (out.trim() == "peer").then_some(out)
+        });
+        assert_eq!(got.trim(), "peer");
+    }
+    for name in ["web", "wa"] {
+        assert_eq!(
+            den_tests::fetch_in(&sb, "peer", &format!("http://{name}/hostname")).trim(),
+            "web"
+        );
+    }
+    assert_eq!(sb.den_ok(&["network", "disconnect", "cy", "web"]), "");
+    assert_eq!(
+        den_tests::fetch_in(&sb, "web", "http://peer/hostname").trim(),
+        "[Errno -2] Name or service not known"
+    );
+    assert_eq!(
+        den_tests::fetch_in(&sb, "peer", "http://wa/hostname").trim(),
+        "[Errno -2] Name or service not known"
+    );
+    // No interface on cy: the default route leads to cx's infra, which
+    // refuses other den networks.
+    assert_eq!(
+        den_tests::fetch_in(&sb, "web", &format!("http://{peer_ip}/hostname")).trim(),
+        "[Errno 111] Connection refused"
+    );
+    let links = ip_in(&sb, "web", &["-o", "link"]);
+    assert!(!links.contains("eth1"), "{links}");
+    assert!(inspect(&sb, "web")["NetworkSettings"]["Networks"]["cy"].is_null());
+    let v: serde_json::Value =
+        serde_json::from_str(&sb.den_ok(&["network", "inspect", "cy"])).unwrap();
+    assert_eq!(v[0]["Containers"].as_object().unwrap().len(), 1, "{v}");
+    sb.den_ok(&["rm", "-f", "peer"]);
+    assert_eq!(sb.den_ok(&["network", "rm", "cy"]).trim(), "cy");
+    sb.den_ok(&["rm", "-f", "web"]);
+    sb.den_ok(&["network", "rm", "cx"]);
+}
+
+#[test]
+fn connect_a_running_container_sub() {
+    connect_a_running_container(true);
+}
+
+#[test]
+fn connect_a_running_container_nosub() {
+    connect_a_running_container(false);
+}
+
+/// A created container connected to a second network has it from its
+/// first start: eth1 with its address there. Disconnecting the network
+/// of its default route (eth0) while it runs moves the default route to
+/// the network it stays on, as Docker does; its next start has that
+/// network as eth0.
+fn connect_a_stopped_container(sub: bool) {
+    let env = require_env!();
+    let sb = mirrored_sandbox(&env, sub, true);
+    sb.den_ok(&["network", "create", "sx"]);
+    sb.den_ok(&["network", "create", "sy"]);
+    sb.den_ok(&[
+        "create",
+        "--name",
+        "later",
+        "--network",
+        "sx",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    sb.den_ok(&["network", "connect", "sy", "later"]);
+    let nets = inspect(&sb, "later")["NetworkSettings"]["Networks"].clone();
+    let ip_y = nets["sy"]["IPAddress"].as_str().unwrap().to_string();
+    let gw_y = nets["sy"]["Gateway"].as_str().unwrap().to_string();
+    assert_eq!(network_ip(&sb, "sy", "later"), ip_y);
+    sb.den_ok(&["start", "later"]);
+    let addr = ip_in(&sb, "later", &["-4", "addr", "show", "dev", "eth1"]);
+    assert!(addr.contains(&format!("inet {ip_y}/24")), "{addr}");
+    sb.den_ok(&["network", "disconnect", "sx", "later"]);
+    assert_eq!(
+        default_routes(&ip_in(&sb, "later", &["route"])),
+        [format!("default via {gw_y} dev eth1")]
+    );
+    sb.den_ok(&["restart", "-t", "0", "later"]);
+    let addr = ip_in(&sb, "later", &["-4", "addr", "show", "dev", "eth0"]);
+    assert!(addr.contains(&format!("inet {ip_y}/24")), "{addr}");
+    sb.den_ok(&["rm", "-f", "later"]);
+    sb.den_ok(&["network", "rm", "sx", "sy"]);
+}
+
+#[test]
+fn connect_a_stopped_container_sub() {
+    connect_a_stopped_container(true);
+}
+
+#[test]
+fn connect_a_stopped_container_nosub() {
+    connect_a_stopped_container(false);
+}
+
+/// Each refusal of `den network connect|disconnect`, one line, exit 125,
+/// Docker's words where Docker has them; nothing changes.
+#[test]
+fn connect_and_disconnect_refusals() {
+    let env = require_env!();
+    let sb = mirrored_sandbox(&env, true, true);
+    sb.den_ok(&["network", "create", "rx"]);
+    sb.den_ok(&["network", "create", "ry"]);
+    sb.den_ok(&[
+        "create",
+        "--name",
+        "onx",
+        "--network",
+        "rx",
+        "busybox",
+        "true",
+    ]);
+    for (name, net) in [
+        ("onhost", "host"),
+        ("onnone", "none"),
+        ("onpriv", "private"),
+    ] {
+        sb.den_ok(&[
+            "create",
+            "--name",
+            name,
+            "--network",
+            net,
+            "busybox",
+            "true",
+        ]);
+    }
+    sb.den_ok(&["run", "-d", "--name", "shared", "busybox", "sleep", "300"]);
+    sb.den_ok(&[
+        "create",
+        "--name",
+        "joiner",
+        "--network",
+        "container:shared",
+        "busybox",
+        "true",
+    ]);
+    for (args, want) in [
+        (
+            vec!["connect", "rx", "onx"],
+            "den: endpoint with name onx already exists in network rx",
+        ),
+        (
+            vec!["connect", "nosuch", "onx"],
+            "den: no such network: nosuch (create it with `den network create nosuch`)",
+        ),
+        (
+            vec!["connect", "ry", "nobody"],
+            "den: no such container: nobody",
+        ),
+        (
+            vec!["connect", "ry", "onhost"],
+            "den: container cannot be disconnected from host network or connected to host network",
+        ),
+        (
+            vec!["connect", "ry", "onnone"],
+            "den: container onnone has no network (--network none): it cannot be connected to one; create it with --network NET",
+        ),
+        (
+            vec!["connect", "ry", "joiner"],
+            "den: container joiner shares the network namespace of container shared: it cannot be connected to a network of its own",
+        ),
+        (
+            vec!["connect", "ry", "onpriv"],
+            "den: container onpriv is on den's private network, in a user namespace of its own: it cannot be connected to a user network; create it with --network NET",
+        ),
+        (
+            vec!["disconnect", "ry", "onx"],
+            "den: container onx is not connected to network ry",
+        ),
+        (
+            vec!["disconnect", "ry", "onhost"],
+            "den: container onhost is not connected to network ry",
+        ),
+        (
+            vec!["disconnect", "rx", "onx"],
+            "den: container onx is on no other network than rx: den keeps a container on at least one of its networks; connect it to another first, or remove the container",
+        ),
+    ] {
+        let mut argv = vec!["network"];
+        argv.extend(&args);
+        assert_eq!(sb.den_fail(&argv, 125).trim(), want, "{args:?}");
+    }
+    assert_eq!(
+        inspect(&sb, "onx")["NetworkSettings"]["Networks"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["rx"]
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&sb.den_ok(&["network", "inspect", "ry"])).unwrap();
+    assert_eq!(v[0]["Containers"].as_object().unwrap().len(), 0, "{v}");
+    sb.den_ok(&[
+        "rm", "-f", "onx", "onhost", "onnone", "onpriv", "joiner", "shared",
+    ]);
+    sb.den_ok(&["network", "rm", "rx", "ry"]);
+}

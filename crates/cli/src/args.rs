@@ -883,6 +883,23 @@ pub enum NetworkCommand {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Connect a container to a network (a running one gets a new interface now).
+    Connect {
+        /// A name the container also has on this network (repeatable).
+        #[arg(long = "alias", value_name = "ALIAS")]
+        aliases: Vec<String>,
+        network: String,
+        container: String,
+    },
+    /// Disconnect a container from a network.
+    Disconnect {
+        /// Remove the container's place on the network even when its
+        /// interface cannot be removed (its supervisor is gone).
+        #[arg(short, long)]
+        force: bool,
+        network: String,
+        container: String,
+    },
     /// Exit 0 when the network exists, 1 when not; prints nothing.
     Exists { name: String },
     /// Remove networks no container uses.
@@ -930,6 +947,9 @@ pub enum InternalCommand {
     Purge,
     /// The infra process of a user network.
     NetworkInfra { name: String },
+    /// `den network connect|disconnect` of a running container: its
+    /// interface on a network added or removed (a JSON request).
+    NetworkWire { container: String, request: String },
     /// `den top`'s helper: lists the container's processes.
     Top { container: String },
     /// `den cp`'s container side: `stat PATH`, `in DIR` (tar on stdin), `out PATH` (tar on stdout).

@@ -43,6 +43,7 @@ impl NetworkRecord {
 }
 
 pub use den_sandbox::container::members::{Member, NetworkMembers};
+use den_sandbox::container::spec::UserNetwork;
 
 pub struct Networks {
     dir: PathBuf,
@@ -252,6 +253,74 @@ impl Networks {
         fs_err::remove_dir_all(&gone)?;
         Ok(())
     }
+}
+
+/// What `den network connect|disconnect` asks of `den __internal
+/// network-wire` for a running container: its interface on `net` added or
+/// removed inside its namespaces (`den_sandbox::container::bridge::{plug,
+/// unplug}`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WireRequest {
+    pub net: UserNetwork,
+    pub op: WireOp,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum WireOp {
+    /// `first`: the container's first network, for the refusal of an infra
+    /// apart.
+    Connect { first: String },
+    /// `next_gateway`: the default route if it leaves with the interface.
+    Disconnect { next_gateway: Option<String> },
+}
+
+/// `den __internal network-wire ID REQUEST`: the container's namespaces
+/// from its supervisor (ns.sock), then the request done in them; prints
+/// the interface a connect made. A fresh single-threaded process.
+pub fn wire_in_container(
+    ctx: &crate::context::Context,
+    id: &str,
+    request: &str,
+) -> anyhow::Result<i32> {
+    let req: WireRequest = serde_json::from_str(request).context("a bad network-wire request")?;
+    let dir = crate::containers::Containers::open(&ctx.root)?.dir_of(id);
+    let ns = den_sandbox::container::nsfds::Namespaces::fetch(&dir)?;
+    match req.op {
+        WireOp::Connect { first } => {
+            let eth = den_sandbox::container::bridge::plug(&req.net, id, &ns, &first)?;
+            println!("{eth}");
+        }
+        WireOp::Disconnect { next_gateway } => {
+            den_sandbox::container::bridge::unplug(&req.net, id, &ns, next_gateway.as_deref())?;
+        }
+    }
+    Ok(0)
+}
+
+/// Runs `den __internal network-wire` for container `id` and waits; its
+/// error (one line) is this one's. Returns what it printed.
+pub fn wire(ctx: &crate::context::Context, id: &str, req: &WireRequest) -> anyhow::Result<String> {
+    let exe = std::env::current_exe().context("cannot find den's own binary")?;
+    let out = std::process::Command::new(exe)
+        .arg("--root")
+        .arg(&ctx.root)
+        .args([
+            "__internal",
+            "network-wire",
+            id,
+            &serde_json::to_string(req)?,
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+                .trim()
+                .trim_start_matches("den: ")
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// The address for a new member of network 10.89.`octet`.0/24: the lowest

@@ -55,6 +55,9 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
             true,
         ));
     }
+    if let InternalCommand::NetworkWire { container, request } = &cmd {
+        return crate::networks::wire_in_container(ctx, container, request);
+    }
     enter_user_namespace(&mapping)?;
     let store = ctx.store()?;
     match cmd {
@@ -103,6 +106,7 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
         | InternalCommand::Top { .. }
         | InternalCommand::CopyFrom { .. }
         | InternalCommand::NetworkInfra { .. }
+        | InternalCommand::NetworkWire { .. }
         | InternalCommand::Man { .. } => unreachable!("handled above"),
     }
     Ok(0)

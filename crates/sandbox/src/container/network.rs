@@ -43,18 +43,41 @@ pub(super) enum ContainerNet {
 }
 
 /// A container's namespace on its user networks; published ports through
-/// the first network's proxy.
+/// the first network's proxy. The networks are those its `spec.json` in
+/// `state_dir` names now: `den network connect|disconnect` may have changed
+/// them since the supervisor read it (a restart by policy).
 pub(super) fn create_user(
     nets: &[super::spec::UserNetwork],
     id: &str,
     infras: &[super::bridge::Infra],
+    state_dir: Option<&std::path::Path>,
 ) -> Result<ContainerNet, SetupError> {
+    let now = state_dir.and_then(current_networks);
+    let (nets, infras) = match now {
+        Some(now) if now.as_slice() != nets => {
+            let infras = super::bridge::shared_infras(&now)?;
+            (now, infras)
+        }
+        _ => (nets.to_vec(), infras.to_vec()),
+    };
+    let (nets, infras) = (nets.as_slice(), infras.as_slice());
     let netns = super::bridge::attach(nets, id, infras)?;
     let proxy = match (nets.first(), infras.first()) {
         (Some(net), Some(infra)) => super::bridge::Proxy::start(&net.ports, net, infra)?,
         _ => None,
     };
     Ok(ContainerNet::User { netns, proxy })
+}
+
+/// The user networks `spec.json` in `dir` names, if it reads and names some.
+fn current_networks(dir: &std::path::Path) -> Option<Vec<super::spec::UserNetwork>> {
+    match super::spec::ContainerSpec::read(&dir.join("spec.json"))
+        .ok()?
+        .network
+    {
+        super::spec::Network::User(nets) if !nets.is_empty() => Some(nets),
+        _ => None,
+    }
 }
 
 /// What the container process needs: the namespace to join, and the

@@ -394,9 +394,12 @@ fn start_once(
             None => None,
         },
         (super::spec::Network::Private(p), _) => Some(super::network::create(p, &spec.cache_dir)?),
-        (super::spec::Network::User(u), Some(i)) => {
-            Some(super::network::create_user(u, &spec.id, i)?)
-        }
+        (super::spec::Network::User(u), Some(i)) => Some(super::network::create_user(
+            u,
+            &spec.id,
+            i,
+            spec.state_dir.as_deref(),
+        )?),
         _ => None,
     };
     let mut network = network;
