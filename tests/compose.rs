@@ -1495,3 +1495,85 @@ fn a_fixed_network_address_is_refused() {
     );
     assert_eq!(sb.den_ok(&["network", "ls", "-q"]).trim(), "");
 }
+
+/// `priority` (higher joins first) and `gw_priority` (the default route,
+/// so eth0) order a service's networks instead of the file's order: web
+/// lists a, b, c; b has priority 10, c priority 5 and gw_priority 1, so c
+/// is eth0 with the default route, b eth1, a eth2. A priority that is not
+/// an integer is refused naming its key, before anything is made.
+fn network_priorities(sb: &UserSandbox) {
+    let file = project(
+        sb,
+        "pr",
+        "services:\n  web:\n    image: busybox\n    command: sleep 300\n    networks:\n      a:\n      b:\n        priority: 10\n      c:\n        priority: 5\n        gw_priority: 1\nnetworks:\n  a:\n  b:\n  c:\n",
+        None,
+    );
+    let out = sb.den(&["compose", "-f", &file, "-p", "pr", "up", "-d"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let nets = inspect(sb, "pr-web-1")["NetworkSettings"]["Networks"].clone();
+    for (dev, net) in [("eth0", "pr_c"), ("eth1", "pr_b"), ("eth2", "pr_a")] {
+        let ip = nets[net]["IPAddress"].as_str().unwrap();
+        let addr = sb.den_ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "container:pr-web-1",
+            "busybox",
+            "ip",
+            "-4",
+            "addr",
+            "show",
+            "dev",
+            dev,
+        ]);
+        assert!(
+            addr.contains(&format!("inet {ip}/24")),
+            "{dev} {net}: {addr}"
+        );
+    }
+    let route = sb.den_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:pr-web-1",
+        "busybox",
+        "ip",
+        "route",
+    ]);
+    let gw = nets["pr_c"]["Gateway"].as_str().unwrap();
+    let defaults: Vec<&str> = route
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("default"))
+        .collect();
+    assert_eq!(defaults, [format!("default via {gw} dev eth0")], "{route}");
+    let out = sb.den(&["compose", "-f", &file, "-p", "pr", "down", "-t", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bad = project(
+        sb,
+        "prbad",
+        "services:\n  web:\n    image: busybox\n    networks:\n      a:\n        gw_priority: high\nnetworks:\n  a:\n",
+        None,
+    );
+    let err = sb.den_fail(&["compose", "-f", &bad, "-p", "prbad", "up", "-d"], 125);
+    assert!(
+        err.contains("services.web.networks.a.gw_priority")
+            && err.contains("must be an integer, not \"high\""),
+        "{err}"
+    );
+    assert_eq!(sb.den_ok(&["network", "ls", "-q"]).trim(), "");
+}
+
+#[test]
+fn network_priorities_order_the_interfaces_sub() {
+    let env = require_env!();
+    network_priorities(&sandbox(&env));
+}
+
+#[test]
+fn network_priorities_order_the_interfaces_nosub() {
+    let env = require_env!();
+    let sb = env.sandbox_nosub();
+    sb.write_registries_conf(&den_tests::mirror_conf("docker.io", &env.registry));
+    network_priorities(&sb);
+}

@@ -279,3 +279,35 @@ pub fn health_test(n: &Node) -> Result<HealthTest, String> {
         _ => Err("healthcheck test must start with CMD (then the command), CMD-SHELL (then one string) or be [NONE]".into()),
     }
 }
+
+/// A service network entry's `priority` or `gw_priority` (`n`, absent: 0):
+/// an integer.
+pub fn network_priority(n: Option<&Node>) -> Result<i64, String> {
+    match n.map(|n| &n.value) {
+        None | Some(Raw::Null) => Ok(0),
+        Some(Raw::Int(i)) => Ok(*i),
+        Some(Raw::Str(s)) => s
+            .trim()
+            .parse()
+            .map_err(|_| format!("must be an integer, not {s:?}")),
+        Some(_) => Err("must be an integer".into()),
+    }
+}
+
+/// The order a service's networks are joined in, as indexes into
+/// `prio`: each network's `(priority, gw_priority)` in the file's order.
+/// den's first network is eth0 and has the default route, so the one
+/// with the highest `gw_priority` comes first; the others follow by
+/// `priority`, highest first (compose: "higher connects first"). Ties keep
+/// the file's order, for the gateway too: among equal `gw_priority`s, the
+/// one `priority` puts first.
+pub fn network_order(prio: &[(i64, i64)]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..prio.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(prio[i].0));
+    let best = order.iter().map(|&i| prio[i].1).max();
+    if let Some(at) = order.iter().position(|&i| Some(prio[i].1) == best) {
+        let gw = order.remove(at);
+        order.insert(0, gw);
+    }
+    order
+}

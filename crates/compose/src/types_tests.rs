@@ -229,3 +229,35 @@ fn healthcheck_test_forms() {
         Err("healthcheck test must be a string or a list".into())
     );
 }
+
+#[test]
+fn networks_join_by_priority_with_the_gateway_first() {
+    // (priority, gw_priority) per network, in the file's order.
+    for (prio, want) in [
+        (vec![], vec![]),
+        (vec![(0, 0), (0, 0), (0, 0)], vec![0, 1, 2]),
+        (vec![(0, 0), (10, 0), (5, 0)], vec![1, 2, 0]),
+        (vec![(0, 0), (10, 0), (5, 1)], vec![2, 1, 0]),
+        (vec![(0, 1), (0, 1), (0, 0)], vec![0, 1, 2]),
+        (vec![(1, 3), (2, 3), (3, 0)], vec![1, 2, 0]),
+        (vec![(-1, 0), (0, -5), (0, 0)], vec![2, 1, 0]),
+    ] {
+        assert_eq!(network_order(&prio), want, "{prio:?}");
+    }
+}
+
+#[test]
+fn a_network_priority_is_an_integer() {
+    let n = |y: &str| parse("p.yaml", y).unwrap();
+    assert_eq!(network_priority(None), Ok(0));
+    assert_eq!(network_priority(Some(&n("-7"))), Ok(-7));
+    assert_eq!(network_priority(Some(&n("'12'"))), Ok(12));
+    assert_eq!(
+        network_priority(Some(&n("high"))),
+        Err("must be an integer, not \"high\"".into())
+    );
+    assert_eq!(
+        network_priority(Some(&n("[1]"))),
+        Err("must be an integer".into())
+    );
+}

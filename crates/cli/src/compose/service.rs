@@ -559,6 +559,7 @@ fn networks(p: &Project, name: &str, svc: &Node) -> anyhow::Result<Vec<String>> 
             "networks is empty: list at least one network, or leave the key out for the project's default",
         ));
     }
+    let named = by_priority(p, &key, named)?;
     let mut out = Vec::new();
     for (net, def) in &named {
         let mut flag = format!("--network=name={}", den_network(p, name, svc, net)?);
@@ -592,6 +593,31 @@ fn networks(p: &Project, name: &str, svc: &Node) -> anyhow::Result<Vec<String>> 
         out.push(flag);
     }
     Ok(out)
+}
+
+/// The service's networks in the order they are joined: `gw_priority`'s
+/// first (eth0, the default route), then by `priority`
+/// (`den_compose::types::network_order`).
+fn by_priority<'a>(
+    p: &Project,
+    key: &str,
+    named: Vec<(String, Option<&'a Node>)>,
+) -> anyhow::Result<Vec<(String, Option<&'a Node>)>> {
+    let mut prio = Vec::new();
+    for (net, def) in &named {
+        let mut pair = [0i64; 2];
+        for (slot, k) in pair.iter_mut().zip(["priority", "gw_priority"]) {
+            let n = def.and_then(|d| d.get(k));
+            *slot = types::network_priority(n)
+                .map_err(|e| invalid(p, n.unwrap_or(&p.model), &format!("{key}.{net}.{k}"), e))?;
+        }
+        prio.push((pair[0], pair[1]));
+    }
+    let mut named: Vec<_> = named.into_iter().map(Some).collect();
+    Ok(types::network_order(&prio)
+        .into_iter()
+        .filter_map(|i| named[i].take())
+        .collect())
 }
 
 /// The den network for `net`, which service `name` lists.
