@@ -10,6 +10,8 @@
 //!                                  user namespace: sandbox::container::bridge)
 //! ROOT/containers/ID/hosts.base    a member's /etc/hosts without the networks' lines;
 //!                   /hosts         written from it and every network's ipam.json
+//!                   /network.lock  held by `den network connect|disconnect` while it
+//!                                  rewrites the container's spec.json
 //! ```
 
 use std::collections::BTreeMap;

@@ -348,3 +348,78 @@ fn disconnect(
         .map_err(|e| anyhow::anyhow!("cannot leave network {}: {e}", rec.name))?;
     networks.refresh_hosts(&id, &nets)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::args::{Cli, Command, NetworkCommand};
+
+    fn parse(argv: &[&str]) -> Result<NetworkCommand, String> {
+        let cli = Cli::try_parse_from(argv).map_err(|e| e.kind().to_string())?;
+        match cli.command {
+            Command::Network(n) => Ok(n),
+            _ => Err("not a network command".into()),
+        }
+    }
+
+    #[test]
+    fn connect_and_disconnect_flags() {
+        let Ok(NetworkCommand::Connect {
+            aliases,
+            network,
+            container,
+        }) = parse(&[
+            "den",
+            "network",
+            "connect",
+            "--alias",
+            "a",
+            "--alias=b",
+            "n",
+            "c",
+        ])
+        else {
+            panic!("not a connect");
+        };
+        assert_eq!(
+            (aliases, network, container),
+            (vec!["a".into(), "b".into()], "n".into(), "c".into())
+        );
+        let Ok(NetworkCommand::Disconnect {
+            force,
+            network,
+            container,
+        }) = parse(&["den", "network", "disconnect", "-f", "n", "c"])
+        else {
+            panic!("not a disconnect");
+        };
+        assert_eq!((force, network, container), (true, "n".into(), "c".into()));
+        let Ok(NetworkCommand::Disconnect { force, .. }) =
+            parse(&["den", "network", "disconnect", "n", "c"])
+        else {
+            panic!("not a disconnect");
+        };
+        assert!(!force);
+        for missing in [
+            &["den", "network", "connect", "n"][..],
+            &["den", "network", "disconnect", "n"],
+            &["den", "network", "connect", "--alias", "a", "n"],
+        ] {
+            assert_eq!(
+                parse(missing).unwrap_err(),
+                "one or more required arguments were not provided",
+                "{missing:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_members_names_are_its_own_then_each_alias_once() {
+        assert_eq!(
+            super::member_names("web", &["w".into(), "web".into(), "w".into(), "x".into()]),
+            ["web", "w", "x"]
+        );
+        assert_eq!(super::member_names("web", &[]), ["web"]);
+    }
+}
