@@ -1451,3 +1451,52 @@ fn connect_and_disconnect_refusals() {
     ]);
     sb.den_ok(&["network", "rm", "rx", "ry"]);
 }
+
+/// A network connected while the container runs is still there after a
+/// restart by its restart policy (the supervisor wires what `spec.json`
+/// names at each start, not what it read first): the second run has eth1
+/// with the same address.
+fn connected_network_survives_a_policy_restart(sub: bool) {
+    let env = require_env!();
+    let sb = mirrored_sandbox(&env, sub, true);
+    sb.den_ok(&["network", "create", "qx"]);
+    sb.den_ok(&["network", "create", "qy"]);
+    // The first run waits for /go and fails; the second one stays up.
+    let script = "if [ -e /ran ]; then exec sleep 300; fi; touch /ran; \
+                  while [ ! -e /go ]; do sleep 0.1; done; exit 3";
+    sb.den_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flap",
+        "--restart",
+        "on-failure",
+        "--network",
+        "qx",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]);
+    sb.den_ok(&["network", "connect", "qy", "flap"]);
+    let ip_y = network_ip(&sb, "qy", "flap");
+    sb.den_ok(&["exec", "flap", "touch", "/go"]);
+    wait_for("flap's policy restart", Duration::from_secs(20), || {
+        inspect(&sb, "flap")["RestartCount"].as_u64() == Some(1)
+            && inspect(&sb, "flap")["State"]["Status"] == "running"
+    });
+    let addr = ip_in(&sb, "flap", &["-4", "addr", "show", "dev", "eth1"]);
+    assert!(addr.contains(&format!("inet {ip_y}/24")), "{addr}");
+    sb.den_ok(&["rm", "-f", "flap"]);
+    sb.den_ok(&["network", "rm", "qx", "qy"]);
+}
+
+#[test]
+fn connected_network_survives_a_policy_restart_sub() {
+    connected_network_survives_a_policy_restart(true);
+}
+
+#[test]
+fn connected_network_survives_a_policy_restart_nosub() {
+    connected_network_survives_a_policy_restart(false);
+}
