@@ -378,6 +378,33 @@ fn the_guard_keeps_no_private_copy_of_the_supervisors_heap() {
     sb.den_ok(&["rm", "-f", "g"]);
 }
 
+/// The resident pages of one mapping of `pid` (`[stack]`, `[heap]`), in KiB.
+fn mapping_rss_kib(pid: i32, name: &str) -> u64 {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let mut lines = smaps.lines().skip_while(|l| !l.ends_with(name));
+    lines
+        .next()
+        .unwrap_or_else(|| panic!("no {name} mapping in {pid}'s smaps"));
+    lines
+        .find_map(|l| l.strip_prefix("Rss:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no Rss for {name} in {pid}'s smaps"))
+}
+
+/// A forked supervisor lets go of the stack pages the CLI's deeper calls
+/// (flag parsing, the store, the spec) dirtied before the fork: they were
+/// 152 KiB of its own in each supervisor and each guard.
+#[test]
+fn a_forked_supervisor_keeps_no_copy_of_the_clis_stack() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    den_tests::run_sleeper(&sb, "st", &["--network", "none"], "1000");
+    let sup = supervisor_pid(&only_container(&sb));
+    let stack = mapping_rss_kib(sup, "[stack]");
+    assert!(stack <= 64, "the supervisor's stack holds {stack} KiB");
+    sb.den_ok(&["rm", "-f", "st"]);
+}
+
 /// The targets of a process's descriptors by number: pipes, sockets and
 /// anonymous inodes without their inode numbers, paths in the container's
 /// directory as `DIR/…`.

@@ -24,6 +24,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Run a command in a new container.
     Run(Box<RunArgs>),
@@ -192,7 +193,7 @@ pub enum Command {
     Internal(InternalCommand),
 }
 
-/// `den build` (its own block: see cmd/build.rs).
+// `den build` (its own block: see cmd/build.rs).
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     /// The build context: a directory (`-`: the Dockerfile on standard input, no context).
@@ -240,7 +241,7 @@ pub struct BuildArgs {
     pub registry: RegistryFlags,
 }
 
-/// `den history`.
+// `den history`.
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
     pub image: String,
@@ -298,6 +299,7 @@ pub struct ImagesArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ImageCommand {
     /// List images.
     #[command(alias = "list")]
@@ -346,6 +348,7 @@ pub struct RmiArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum VolumeCommand {
     /// Create a volume (a random name when none is given); prints its name.
     Create {
@@ -444,6 +447,7 @@ pub struct LoginArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum BuilderCommand {
     /// Remove build cache whose layers no image uses (-a: all of it, with
     /// the RUN cache mounts and the context hash memo).
@@ -458,6 +462,7 @@ pub enum BuilderCommand {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum SystemCommand {
     /// Check the rootless prerequisites, one line each.
     Check {
@@ -638,8 +643,8 @@ impl RunArgs {
     }
 }
 
-/// `den run`'s resource limits: `--ulimit` everywhere (setrlimit), the
-/// others through a delegated cgroup v2 subtree (see `crate::resources`).
+// `den run`'s resource limits: `--ulimit` everywhere (setrlimit), the
+// others through a delegated cgroup v2 subtree (see `crate::resources`).
 #[derive(Debug, Args, Default)]
 pub struct ResourceFlags {
     /// Memory limit (e.g. 512m, 1g; bytes without a unit).
@@ -665,8 +670,8 @@ pub struct ResourceFlags {
     pub ulimit: Vec<String>,
 }
 
-/// `den run`'s health check flags (they override the image's HEALTHCHECK
-/// field by field).
+// `den run`'s health check flags (they override the image's HEALTHCHECK
+// field by field).
 #[derive(Debug, Args, Default)]
 pub struct HealthFlags {
     /// Command to run to check health (with /bin/sh -c).
@@ -693,6 +698,7 @@ pub struct HealthFlags {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum HealthcheckCommand {
     /// Run the check once: exit 0 when it passes, 1 (printing the status) when not.
     Run { container: String },
@@ -767,7 +773,7 @@ pub struct RmArgs {
     pub containers: Vec<String>,
 }
 
-/// `den commit`.
+// `den commit`.
 #[derive(Debug, Args)]
 pub struct CommitArgs {
     /// A Dockerfile instruction applied to the config: CMD, ENTRYPOINT,
@@ -810,6 +816,7 @@ pub struct ExecArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ContainerCommand {
     /// List containers.
     #[command(alias = "list")]
@@ -835,7 +842,7 @@ pub enum ContainerCommand {
     Commit(CommitArgs),
 }
 
-/// `--label`/`--label-file` of `volume create` and `network create`.
+// `--label`/`--label-file` of `volume create` and `network create`.
 #[derive(Debug, Args, Default)]
 pub struct LabelFlags {
     /// Set a label (KEY=VALUE, or KEY for an empty value).
@@ -847,6 +854,7 @@ pub struct LabelFlags {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum NetworkCommand {
     /// Create a user network; prints its id.
     Create {
@@ -911,6 +919,7 @@ pub enum NetworkCommand {
 
 /// Steps den runs in a child process inside its user namespace.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum InternalCommand {
     /// Write den's man pages (den.1, den-run.1, …) into DIR.
     Man { dir: PathBuf },
@@ -964,4 +973,44 @@ pub enum InternalCommand {
     RemoveContainer { id: String },
     /// Delete removed volumes (`volumes/.rm-*`); prints the bytes freed.
     RemoveVolumes,
+}
+
+/// The whole command tree, every deferred subcommand expanded, for what
+/// looks at it rather than parsing with it (completions, man pages, flag
+/// lookups).
+pub fn full_command() -> clap::Command {
+    let mut cli = <Cli as clap::CommandFactory>::command();
+    cli.build();
+    cli
+}
+
+#[cfg(test)]
+mod tests {
+    /// Subcommands are built only when chosen (`defer`), and a deferred
+    /// build applies the flattened structs' attributes after the variant's:
+    /// a doc comment on an `Args` struct would then replace the command's
+    /// own description. Such code comments start with a backtick; no
+    /// user-facing description does.
+    #[test]
+    fn every_command_keeps_its_own_description() {
+        fn walk(cmd: &clap::Command, path: &str, bad: &mut Vec<String>) {
+            for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+                let path = format!("{path} {}", sub.get_name());
+                let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+                if about.starts_with('`') {
+                    bad.push(format!("{path}: {about:?}"));
+                }
+                walk(sub, &path, bad);
+            }
+        }
+        let cli = super::full_command();
+        let mut bad = Vec::new();
+        walk(&cli, "den", &mut bad);
+        assert!(bad.is_empty(), "{bad:#?}");
+        let run = cli.find_subcommand("run").expect("den run");
+        assert_eq!(
+            run.get_about().map(|a| a.to_string()).as_deref(),
+            Some("Run a command in a new container")
+        );
+    }
 }

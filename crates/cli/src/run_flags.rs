@@ -16,9 +16,9 @@ use crate::context::Context;
 use crate::names;
 use crate::volumes::Volumes;
 
-/// `-e`, `-w`, `-u`: the command's environment, directory and user. One
-/// definition for `den run`, `den exec`, `den compose run` and `den
-/// compose exec`, so their help says the same.
+// `-e`, `-w`, `-u`: the command's environment, directory and user. One
+// definition for `den run`, `den exec`, `den compose run` and `den
+// compose exec`, so their help says the same.
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct ProcessFlags {
     /// Set an environment variable (KEY=VALUE, or KEY to copy it from den's environment).
@@ -51,7 +51,7 @@ fn workdir_flag(w: &str) -> Result<String, String> {
     Ok(w.to_string())
 }
 
-/// `-i`, `-t`, for `den run` and `den exec` (compose's commands take `-T`).
+// `-i`, `-t`, for `den run` and `den exec` (compose's commands take `-T`).
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct TerminalFlags {
     /// Keep standard input open.
@@ -791,8 +791,7 @@ mod tests {
 
     #[test]
     fn shared_flags_have_one_help() {
-        use clap::CommandFactory;
-        let cli = crate::args::Cli::command();
+        let cli = crate::args::full_command();
         let sub = |path: &[&str]| {
             path.iter().fold(cli.clone(), |c, name| {
                 c.find_subcommand(name).expect(name).clone()

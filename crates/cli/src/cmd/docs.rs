@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use clap::CommandFactory;
 
-use crate::args::Cli;
+use crate::args::full_command;
 
 /// The completion script for `shell` on stdout.
 /// Written from a buffer: clap_complete panics on a write error, and a
@@ -15,7 +15,7 @@ use crate::args::Cli;
 pub fn completion(shell: clap_complete::Shell) -> anyhow::Result<i32> {
     use std::io::Write as _;
     let mut script = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "den", &mut script);
+    clap_complete::generate(shell, &mut full_command(), "den", &mut script);
     match std::io::stdout().lock().write_all(&script) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
             Err(e).context("writing the completion script")?
@@ -28,7 +28,7 @@ pub fn completion(shell: clap_complete::Shell) -> anyhow::Result<i32> {
 /// `den-image-ls.1`, …) written into `dir`, which is made if missing.
 pub fn man(dir: &Path) -> anyhow::Result<i32> {
     fs_err::create_dir_all(dir)?;
-    clap_mangen::generate_to(Cli::command(), dir)
+    clap_mangen::generate_to(crate::args::Cli::command(), dir)
         .with_context(|| format!("writing man pages into {}", dir.display()))?;
     Ok(0)
 }

@@ -26,6 +26,7 @@ pub struct ComposeArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum ComposeCommand {
     /// Print the resolved model as YAML.
     Config {

@@ -742,8 +742,7 @@ fn env_file(p: &Project, n: &Node, key: &str) -> anyhow::Result<Vec<String>> {
 /// Whether `den run` has the flag `--NAME` (health checks and stop
 /// signals come with the container side that runs them).
 fn run_has_flag(name: &str) -> bool {
-    use clap::CommandFactory;
-    Cli::command()
+    crate::args::full_command()
         .find_subcommand("run")
         .is_some_and(|r| r.get_arguments().any(|a| a.get_long() == Some(name)))
 }
