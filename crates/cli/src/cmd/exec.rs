@@ -22,6 +22,7 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> anyhow::Result<i32> {
             args.container
         );
     }
+    den_sandbox::container::nsfds::require_served(&containers.dir_of(&r.id), &args.container)?;
     let env = args
         .process
         .env
