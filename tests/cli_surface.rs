@@ -791,3 +791,30 @@ fn log_driver_passthrough_hands_over_dens_stdout() {
         "json-file: a pipe: {got}"
     );
 }
+
+/// A request left in a stopped container's ctl FIFO was for the run that
+/// stopped (`den stop -t 0` sends SIGKILL right after its stop, possibly
+/// once that run's supervisor has stopped reading while it still holds the
+/// FIFO open, as this test does): the next run's supervisor discards it,
+/// and the restarted container runs on (it was killed at once, and
+/// `restart --all` of all_flags_stop_start_… missed it, once).
+#[test]
+fn a_request_left_for_a_stopped_run_does_not_reach_the_next() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    run_sleeper(&sb, "left", &[], "300");
+    sb.den_ok(&["stop", "-t", "0", "left"]);
+    let id = inspect(&sb, "left")["Id"].as_str().unwrap().to_string();
+    let ctl = sb.root().join("containers").join(id).join("ctl");
+    let mut held = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&ctl)
+        .unwrap();
+    std::io::Write::write_all(&mut held, b"signal 9\n").unwrap();
+    sb.den_ok(&["start", "left"]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(inspect(&sb, "left")["State"]["Status"], "running");
+    drop(held);
+    sb.den_ok(&["rm", "-f", "left"]);
+}

@@ -80,7 +80,7 @@ struct Control {
 
 impl Control {
     fn open(spec: &ContainerSpec) -> Self {
-        Self {
+        let mut control = Self {
             fifo: spec
                 .state_dir
                 .as_deref()
@@ -90,7 +90,19 @@ impl Control {
                     Some(fd)
                 })
                 .map(std::fs::File::from),
-        }
+        };
+        control.drain();
+        control
+    }
+
+    /// Discards what an earlier run was sent: the FIFO keeps a request
+    /// written after that run's supervisor stopped reading (`den stop -t
+    /// 0`'s SIGKILL follows its stop at once) while anything still holds
+    /// it open, such as that supervisor finishing.
+    fn drain(&mut self) {
+        let Some(f) = &mut self.fifo else { return };
+        let mut buf = [0u8; 512];
+        while matches!(f.read(&mut buf), Ok(n) if n > 0) {}
     }
 
     /// Requests waiting in the FIFO.
