@@ -7,7 +7,7 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
-use den_tests::{TestEnv, UserSandbox, require_env, run_sleeper, stderr, stdout};
+use den_tests::{TestEnv, UserSandbox, inspect, require_env, run_sleeper, stderr, stdout};
 
 fn sandbox(env: &TestEnv) -> UserSandbox {
     den_tests::mirrored_sandbox(env, true, true)
@@ -630,8 +630,7 @@ fn help_everywhere() {
 }
 
 fn log_path(sb: &UserSandbox, name: &str) -> std::path::PathBuf {
-    let v: serde_json::Value = serde_json::from_str(&sb.den_ok(&["inspect", name])).unwrap();
-    v[0]["LogPath"].as_str().unwrap().into()
+    inspect(sb, name)["LogPath"].as_str().unwrap().into()
 }
 
 #[test]
@@ -667,8 +666,10 @@ fn log_drivers_json_k8s_none_and_rotation() {
         (stdout(&o).as_str(), stderr(&o).as_str()),
         ("out\n", "err\n")
     );
-    let v: serde_json::Value = serde_json::from_str(&sb.den_ok(&["inspect", "k"])).unwrap();
-    assert_eq!(v[0]["HostConfig"]["LogConfig"]["Type"], "k8s-file");
+    assert_eq!(
+        inspect(&sb, "k")["HostConfig"]["LogConfig"]["Type"],
+        "k8s-file"
+    );
 
     // none: an attached run still shows the output; nothing is kept.
     let o = sb.den(&[
@@ -713,9 +714,8 @@ fn log_drivers_json_k8s_none_and_rotation() {
     }
     let logs = sb.den_ok(&["logs", "r"]);
     assert_eq!(logs.lines().last(), Some("line 199 of the rotation test"));
-    let v: serde_json::Value = serde_json::from_str(&sb.den_ok(&["inspect", "r"])).unwrap();
     assert_eq!(
-        v[0]["HostConfig"]["LogConfig"],
+        inspect(&sb, "r")["HostConfig"]["LogConfig"],
         serde_json::json!({"Type": "json-file", "Config": {"max-size": "1024", "max-file": "3"}})
     );
 
@@ -790,4 +790,31 @@ fn log_driver_passthrough_hands_over_dens_stdout() {
         got.lines().nth(1),
         "json-file: a pipe: {got}"
     );
+}
+
+/// A request left in a stopped container's ctl FIFO was for the run that
+/// stopped (`den stop -t 0` sends SIGKILL right after its stop, possibly
+/// once that run's supervisor has stopped reading while it still holds the
+/// FIFO open, as this test does): the next run's supervisor discards it,
+/// and the restarted container runs on (it was killed at once, and
+/// `restart --all` of all_flags_stop_start_… missed it, once).
+#[test]
+fn a_request_left_for_a_stopped_run_does_not_reach_the_next() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    run_sleeper(&sb, "left", &[], "300");
+    sb.den_ok(&["stop", "-t", "0", "left"]);
+    let id = inspect(&sb, "left")["Id"].as_str().unwrap().to_string();
+    let ctl = sb.root().join("containers").join(id).join("ctl");
+    let mut held = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&ctl)
+        .unwrap();
+    std::io::Write::write_all(&mut held, b"signal 9\n").unwrap();
+    sb.den_ok(&["start", "left"]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(inspect(&sb, "left")["State"]["Status"], "running");
+    drop(held);
+    sb.den_ok(&["rm", "-f", "left"]);
 }

@@ -18,11 +18,23 @@ fn sandbox(env: &TestEnv, sub: bool) -> UserSandbox {
     sb
 }
 
+/// `den run --name NAME IMAGE sh -c SCRIPT`, which must succeed.
+fn run_sh(sb: &UserSandbox, name: &str, image: &str, script: &str) -> String {
+    sb.den_ok(&["run", "--name", name, image, "sh", "-c", script])
+}
+
+/// `den run --rm IMAGE sh -c SCRIPT`'s output; it must succeed.
+fn rm_sh(sb: &UserSandbox, image: &str, script: &str) -> String {
+    sb.den_ok(&["run", "--rm", image, "sh", "-c", script])
+}
+
 fn changes_whiteouts_and_opaque_directories(sb: &UserSandbox) {
-    sb.den_ok(&[
-        "run", "--name", "one", "busybox", "sh", "-c",
+    run_sh(
+        sb,
+        "one",
+        "busybox",
         "mkdir /opq && echo a > /opq/a && echo b > /opq/b && echo gone > /gone && echo hello > /new.txt && chown 1000:1000 /new.txt",
-    ]);
+    );
     let id = sb.den_ok(&[
         "commit",
         "-m",
@@ -79,40 +91,27 @@ fn changes_whiteouts_and_opaque_directories(sb: &UserSandbox) {
     assert_eq!(last["author"], "Ann <ann@example.com>");
     assert_eq!(sb.den_ok(&["run", "--rm", "committed:1"]), "hello\n");
     assert_eq!(
-        sb.den_ok(&[
-            "run",
-            "--rm",
-            "committed:1",
-            "sh",
-            "-c",
-            "pwd; ls; stat -c %u:%g /new.txt"
-        ]),
+        rm_sh(sb, "committed:1", "pwd; ls; stat -c %u:%g /new.txt"),
         "/opq\na\nb\n1000:1000\n"
     );
 
     // Deleted files and a replaced directory, committed from a committed image.
-    sb.den_ok(&[
-        "run",
-        "--name",
+    run_sh(
+        sb,
         "two",
         "committed:1",
-        "sh",
-        "-c",
         "rm /gone && rm -rf /opq && mkdir /opq && echo c > /opq/c && rm /new.txt",
-    ]);
+    );
     sb.den_ok(&["commit", "-c", "CMD ls -a /opq", "two", "committed:2"]);
     assert_eq!(
         inspect_image(sb, "committed:2")["Config"]["Cmd"],
         serde_json::json!(["/bin/sh", "-c", "ls -a /opq"])
     );
-    let out = sb.den_ok(&[
-        "run",
-        "--rm",
+    let out = rm_sh(
+        sb,
         "committed:2",
-        "sh",
-        "-c",
         "ls -a /opq; test -e /gone || echo gone-is-gone; test -e /new.txt || echo new-is-gone",
-    ]);
+    );
     assert_eq!(out, ".\n..\nc\ngone-is-gone\nnew-is-gone\n");
 }
 
@@ -127,35 +126,22 @@ fn commit_keeps_changes_whiteouts_and_opaque_dirs_with_subordinate_ids() {
 fn commit_keeps_changes_whiteouts_and_opaque_dirs_in_single_id_mode() {
     let env = require_env!();
     let sb = sandbox(&env, false);
-    sb.den_ok(&[
-        "run",
-        "--name",
+    run_sh(
+        &sb,
         "one",
         "busybox",
-        "sh",
-        "-c",
         "mkdir /opq && echo a > /opq/a && echo gone > /gone",
-    ]);
+    );
     sb.den_ok(&["commit", "one", "single:1"]);
-    sb.den_ok(&[
-        "run",
-        "--name",
+    run_sh(
+        &sb,
         "two",
         "single:1",
-        "sh",
-        "-c",
         "rm /gone; rm -rf /opq; mkdir /opq; echo c > /opq/c",
-    ]);
+    );
     sb.den_ok(&["commit", "two", "single:2"]);
     assert_eq!(
-        sb.den_ok(&[
-            "run",
-            "--rm",
-            "single:2",
-            "sh",
-            "-c",
-            "ls /opq; test -e /gone || echo none"
-        ]),
+        rm_sh(&sb, "single:2", "ls /opq; test -e /gone || echo none"),
         "c\nnone\n"
     );
 }
@@ -164,15 +150,7 @@ fn commit_keeps_changes_whiteouts_and_opaque_dirs_in_single_id_mode() {
 fn a_committed_image_pushes_pulls_and_saves() {
     let env = require_env!();
     let sb = sandbox(&env, true);
-    sb.den_ok(&[
-        "run",
-        "--name",
-        "src",
-        "busybox",
-        "sh",
-        "-c",
-        "echo pushed > /msg",
-    ]);
+    run_sh(&sb, "src", "busybox", "echo pushed > /msg");
     let id = sb.den_ok(&["commit", "-c", "CMD [\"cat\", \"/msg\"]", "src"]);
     let id = id.trim();
     assert!(id.starts_with("sha256:"), "{id}");

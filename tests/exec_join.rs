@@ -227,3 +227,44 @@ fn namespace_socket_answers_only_the_user() {
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
     sb.den_ok(&["rm", "sock"]);
 }
+
+/// A container an older den started has no `ns.sock` (stood in for by a
+/// running container whose socket is removed): den never falls back to
+/// /proc/PID/ns (ARCHITECTURE.md says why), so `den exec`, `den cp` and
+/// `den top` refuse with one line saying what to do, its health checks
+/// (the supervisor's own) go on, and after the `den restart` it names
+/// everything works. For both kinds of user.
+#[test]
+fn a_container_an_older_den_started_is_refused_with_what_to_do() {
+    let env = require_env!();
+    for sub in [true, false] {
+        let sb = mirrored_sandbox(&env, sub, true);
+        let flags = ["--health-cmd", "true", "--health-interval", "1h"];
+        den_tests::run_sleeper(&sb, "old", &flags, "300");
+        std::fs::remove_file(container_dir(&sb, "old").join("ns.sock")).unwrap();
+        let to = sb.home().join("hostname-copy");
+        let to = to.to_str().unwrap();
+        for args in [
+            vec!["exec", "old", "true"],
+            vec!["exec", "-t", "old", "true"],
+            vec!["cp", "old:/etc/hostname", to],
+            vec!["cp", "/etc/hostname", "old:/tmp/"],
+            vec!["top", "old"],
+        ] {
+            let err = sb.den_fail(&args, 125);
+            assert_eq!(
+                err.trim(),
+                "den: container old was started by an older den, which does not hand out its \
+                 namespaces (it has no ns.sock): restart it with `den restart old`, then run this again",
+                "sub={sub}: {args:?}"
+            );
+        }
+        assert!(!std::path::Path::new(to).exists());
+        sb.den_ok(&["healthcheck", "run", "old"]);
+        sb.den_ok(&["restart", "-t", "0", "old"]);
+        assert_eq!(sb.den_ok(&["exec", "old", "echo", "in"]), "in\n");
+        sb.den_ok(&["cp", "old:/etc/hostname", to]);
+        assert!(sb.den_ok(&["top", "old"]).contains("sleep 300"));
+        sb.den_ok(&["rm", "-f", "old"]);
+    }
+}

@@ -193,3 +193,66 @@ fn the_terminal_is_a_pty_of_the_containers_own_devpts() {
         sb.den_ok(&["rm", "-f", "pts"]);
     }
 }
+
+/// Runs the shell commands `inner` on a terminal made by script(1) whose
+/// input stays open and empty (a FIFO nobody writes to: at the end of a
+/// plain input script would type an end-of-file that `-i` passes on);
+/// returns what appeared on the terminal, carriage returns dropped.
+fn on_quiet_terminal(sb: &UserSandbox, inner: &str) -> String {
+    let fifo = sb.home().join("quiet-input");
+    let fifo = fifo.display();
+    let o = sb.sh(&format!(
+        "rm -f {fifo}; mkfifo {fifo}; sleep 600 >{fifo} & s=$!; \
+         script -qec '{inner}' /dev/null <{fifo}; kill $s; rm -f {fifo}"
+    ));
+    assert!(o.status.success(), "{o:?}");
+    stdout(&o).replace('\r', "")
+}
+
+/// A command that reads its terminal's size at once sees the caller's
+/// (37 rows, 91 columns): `den exec -it` and `den run -it` give the pty
+/// its size before the command starts, 10 times each, and also when the
+/// den CLI is slow (its ioctls delayed by strace, as on a loaded machine:
+/// the CLI used to set the size only after the command had started); a
+/// resize still reaches a running command. With and without subordinate
+/// ids.
+#[test]
+fn the_terminal_has_the_callers_size_from_the_start() {
+    let env = require_env!();
+    let nosub = env.sandbox_nosub();
+    nosub.write_registries_conf(&den_tests::mirror_conf("docker.io", &env.registry));
+    nosub.den_ok(&["pull", "-q", "busybox"]);
+    let den = env.bin.display();
+    let slow =
+        format!("strace -o /dev/null -e trace=ioctl -e inject=ioctl:delay_exit=100000 {den}");
+    let ten = |cmd: &str| format!("for i in 1 2 3 4 5 6 7 8 9 10; do {cmd}; done");
+    for sb in [sandbox(&env), nosub] {
+        let user = sb.user().to_string();
+        sb.den_ok(&["run", "-dt", "--name", "sz", "busybox", "sleep", "300"]);
+        for args in ["exec -it sz", "run --rm -it busybox"] {
+            let out = on_quiet_terminal(
+                &sb,
+                &format!(
+                    "stty rows 37 cols 91; {}",
+                    ten(&format!("{den} {args} stty size"))
+                ),
+            );
+            assert_eq!(out, "37 91\n".repeat(10), "{user}: den {args}");
+            let out = on_quiet_terminal(
+                &sb,
+                &format!("stty rows 37 cols 91; {slow} {args} stty size"),
+            );
+            assert_eq!(out, "37 91\n", "{user}: a slow den {args}");
+        }
+        // A resize (SIGWINCH to den) reaches a running exec's terminal.
+        let out = on_quiet_terminal(
+            &sb,
+            &format!(
+                "stty rows 37 cols 91; {den} exec -it sz sh -c \"stty size; sleep 3; stty size\" </dev/tty & \
+                 sleep 1.5; stty rows 20 cols 50; kill -WINCH $!; wait"
+            ),
+        );
+        assert_eq!(out, "37 91\n20 50\n", "{user}: a resize");
+        sb.den_ok(&["rm", "-f", "sz"]);
+    }
+}

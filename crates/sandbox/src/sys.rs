@@ -1,6 +1,15 @@
-//! The raw calls that have no safe wrapper in nix or rustix: `fork`, `_exit`,
-//! the `landlock_create_ruleset` version query, installing a seccomp filter,
-//! and two harmless probes (`clone3`, `keyctl`) that show what a filter allows.
+//! The raw calls that have no safe wrapper in nix or rustix, by family:
+//!
+//! - processes: `clone` as fork ([`fork_child`], [`fork_clean`], also
+//!   into a new pid namespace), `_exit`, and the `clone3` probe;
+//! - descriptors: `close_range` (close-on-exec from a number on, or all
+//!   but stdio), `close`, `dup2`/`dup3` and `fcntl` in a forked child;
+//! - signals: `rt_sigaction` ([`reset_signals`]);
+//! - security: installing a seccomp filter (`seccomp`), the
+//!   `landlock_create_ruleset` version query, and the `keyctl` probe that
+//!   shows what a filter allows;
+//! - mounts: `mount_setattr` (read-only, recursively);
+//! - memory: `malloc_trim`.
 //!
 //! Everything else (unshare, setresuid, mount, pipes, waitpid) is already safe
 //! in nix/rustix and is called directly by the modules that need it.
@@ -419,34 +428,45 @@ struct KernelSigaction {
     mask: u64,
 }
 
-/// Every signal back to its default action and none blocked, as a process
-/// a fresh runtime starts has: an ignored signal survives execve, and den's
-/// own runtime ignores SIGPIPE (Rust's std does) while the user's shell may
-/// ignore others (`nohup` ignores SIGHUP). The raw call reaches the signals
-/// glibc's wrapper refuses (32, 33). SIGKILL and SIGSTOP cannot change.
-pub fn default_signals() {
-    let default = KernelSigaction {
-        handler: libc::SIG_DFL,
-        flags: 0,
-        restorer: 0,
-        mask: 0,
+/// Which dispositions [`reset_signals`] keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepSignals {
+    /// A fresh den's, as exec leaves them for [`fork_clean`]'s child:
+    /// ignored signals stay ignored, caught ones go back to their default,
+    /// except Rust's SIGSEGV and SIGBUS handlers (its stack overflow
+    /// report, installed in every den at start-up) and glibc's own 32 and
+    /// 33; SIGPIPE ignored, as Rust's start-up has it.
+    FreshDen,
+    /// None: every signal at its default, as a process a fresh runtime
+    /// starts has (the container's command, as under Docker). An ignored
+    /// signal survives execve, and den's own runtime ignores SIGPIPE while
+    /// the user's shell may ignore others (`nohup` ignores SIGHUP).
+    Nothing,
+}
+
+/// Signal dispositions reset as `keep` says, and none blocked. Through
+/// the raw `rt_sigaction`, which reaches the signals glibc's wrapper
+/// refuses (32, 33). SIGKILL and SIGSTOP cannot change. Single-threaded
+/// callers only (no handler runs meanwhile).
+pub fn reset_signals(keep: KeepSignals) {
+    let kept = |sig: libc::c_int| match keep {
+        KeepSignals::FreshDen => {
+            [libc::SIGSEGV, libc::SIGBUS].contains(&sig) || (32..libc::SIGRTMIN()).contains(&sig)
+        }
+        KeepSignals::Nothing => false,
     };
     for sig in 1..=64 {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP || kept(sig) {
             continue;
         }
-        // SAFETY: `default` is a valid kernel sigaction for SIG_DFL (which
-        // needs no restorer); the old action is not asked for (NULL); the
-        // size is the kernel's 8-byte sigset. No memory is handed over.
-        unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                sig,
-                &default as *const KernelSigaction,
-                std::ptr::null_mut::<KernelSigaction>(),
-                8usize,
-            )
-        };
+        let caught =
+            |old: &KernelSigaction| old.handler != libc::SIG_DFL && old.handler != libc::SIG_IGN;
+        if keep == KeepSignals::Nothing || sigaction(sig, None).is_some_and(|old| caught(&old)) {
+            sigaction(sig, Some(libc::SIG_DFL));
+        }
+    }
+    if keep == KeepSignals::FreshDen {
+        sigaction(libc::SIGPIPE, Some(libc::SIG_IGN));
     }
     nix::sys::signal::sigprocmask(
         nix::sys::signal::SigmaskHow::SIG_SETMASK,
@@ -454,6 +474,40 @@ pub fn default_signals() {
         None,
     )
     .ok();
+}
+
+/// `rt_sigaction(sig)`: sets `handler` (SIG_DFL or SIG_IGN, no flags),
+/// if given; returns the action before, `None` when the kernel refused.
+fn sigaction(sig: libc::c_int, handler: Option<libc::sighandler_t>) -> Option<KernelSigaction> {
+    let new = handler.map(|handler| KernelSigaction {
+        handler,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    });
+    let new_ptr = new
+        .as_ref()
+        .map_or(std::ptr::null(), |n| n as *const KernelSigaction);
+    let mut old = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: `new` (when given) is a valid kernel sigaction for SIG_DFL or
+    // SIG_IGN, which need no restorer and run no code of ours; `old` is a
+    // valid struct on our stack the kernel writes the previous action to;
+    // the size is the kernel's 8-byte sigset. The kernel keeps no pointer.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            new_ptr,
+            &mut old as *mut KernelSigaction,
+            8usize,
+        )
+    };
+    (ret == 0).then_some(old)
 }
 
 /// What a [`fork_clean`] child gets as its stdin, stdout and stderr: `None`
@@ -548,7 +602,7 @@ fn start_clean(stdio: ChildStdio, follow: &[std::os::fd::RawFd]) {
     // `child`, which opens what it needs, then `_exit`s.
     close_cloexec_fds(follow);
     std::mem::forget(stdio);
-    reset_signals();
+    reset_signals(KeepSignals::FreshDen);
     release_free_memory();
 }
 
@@ -574,39 +628,5 @@ fn close_cloexec_fds(keep: &[std::os::fd::RawFd]) {
                 libc::close(fd);
             }
         }
-    }
-}
-
-/// Signal handlers back to their defaults, as exec leaves them (ignored
-/// ones stay ignored), SIGPIPE ignored as a fresh Rust program has it, and
-/// nothing blocked.
-fn reset_signals() {
-    for sig in 1..=libc::SIGRTMAX() {
-        // Rust's start-up installs the SIGSEGV and SIGBUS handlers (its
-        // stack overflow report) in every den: this child keeps them.
-        if [libc::SIGKILL, libc::SIGSTOP, libc::SIGSEGV, libc::SIGBUS].contains(&sig) {
-            continue;
-        }
-        // SAFETY: sigaction with a null new action only reads the current
-        // one into `old`, a zeroed (valid) struct sigaction on our stack.
-        // Installing SIG_DFL takes no pointer the kernel keeps. The process
-        // is single-threaded, so no handler runs concurrently.
-        unsafe {
-            let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
-                continue;
-            }
-            if old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN {
-                libc::signal(sig, libc::SIG_DFL);
-            }
-        }
-    }
-    // SAFETY: setting a disposition to SIG_IGN and emptying the mask take
-    // no pointers that outlive the calls (`empty` lives on our stack).
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
     }
 }

@@ -30,7 +30,8 @@ pub const VAR: &str = "DEN_TRACE";
 pub const ORIGIN_VAR: &str = "DEN_TRACE_T0";
 
 struct Tracer {
-    out: OwnedFd,
+    /// `None` once [`stop`] closed it.
+    out: std::sync::Mutex<Option<OwnedFd>>,
     origin: u64,
     last: AtomicU64,
 }
@@ -71,7 +72,7 @@ fn start() -> Option<Tracer> {
         .unwrap_or((now, now));
     let out = rustix::io::fcntl_dupfd_cloexec(std::io::stderr(), 3).ok()?;
     Some(Tracer {
-        out,
+        out: std::sync::Mutex::new(Some(out)),
         origin,
         last: AtomicU64::new(last),
     })
@@ -114,7 +115,17 @@ pub fn child_env() -> Vec<(&'static str, String)> {
 /// would dup its stderr.
 pub fn out_fd() -> Option<std::os::fd::RawFd> {
     use std::os::fd::AsRawFd;
-    tracer().map(|t| t.out.as_raw_fd())
+    let out = tracer()?.out.lock().ok()?;
+    out.as_ref().map(|fd| fd.as_raw_fd())
+}
+
+/// No more lines from this process, and its copy of the stderr it started
+/// with closed: a background den that has let go of its starter's pipes
+/// (`container::announce`) must not keep the one its lines went to.
+pub fn stop() {
+    if let Some(mut out) = tracer().and_then(|t| t.out.lock().ok()) {
+        out.take();
+    }
 }
 
 /// Marks the end of `phase`: prints its line when tracing, else nothing.
@@ -129,7 +140,11 @@ pub fn phase(phase: &str) {
         now.saturating_sub(t.origin),
         now.saturating_sub(prev),
     );
-    rustix::io::write(&t.out, line.as_bytes()).ok();
+    if let Ok(out) = t.out.lock()
+        && let Some(fd) = out.as_ref()
+    {
+        rustix::io::write(fd, line.as_bytes()).ok();
+    }
 }
 
 fn format_line(phase: &str, total_ns: u64, delta_ns: u64) -> String {

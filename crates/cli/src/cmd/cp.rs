@@ -40,14 +40,14 @@ pub fn run(ctx: &Context, source: &str, destination: &str) -> anyhow::Result<i32
     let containers = Containers::open(&ctx.root)?;
     match (split(source), split(destination)) {
         (Some((c, src)), None) => {
-            let id = containers.find(c)?.id;
+            let id = joinable(&containers, c)?;
             if destination == "-" {
                 return stream_out(ctx, &id, src);
             }
             copy_out(ctx, &id, src, source, Path::new(destination))
         }
         (None, Some((c, dst))) => {
-            let id = containers.find(c)?.id;
+            let id = joinable(&containers, c)?;
             if source == "-" {
                 return stream_in(ctx, &id, dst, destination);
             }
@@ -58,6 +58,16 @@ pub fn run(ctx: &Context, source: &str, destination: &str) -> anyhow::Result<i32
         }
         (None, None) => bail!("one of the paths must name a container: CONTAINER:PATH"),
     }
+}
+
+/// The id of container `name`; a running one must be one den can join
+/// (`nsfds::require_served`). A stopped one is mounted, not joined.
+fn joinable(containers: &Containers, name: &str) -> anyhow::Result<String> {
+    let id = containers.find(name)?.id;
+    if containers.state(&id).status == den_sandbox::container::state::Status::Running {
+        den_sandbox::container::nsfds::require_served(&containers.dir_of(&id), name)?;
+    }
+    Ok(id)
 }
 
 /// What `path` is in the container: "dir", "file" or "missing".

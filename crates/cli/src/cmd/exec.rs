@@ -1,6 +1,7 @@
 //! `den exec`: a command in a running container, through a fresh
 //! `den __internal exec` that joins the container's namespaces.
 
+use std::os::fd::AsFd;
 use std::process::Command;
 
 use anyhow::{Context as _, bail};
@@ -21,6 +22,7 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> anyhow::Result<i32> {
             args.container
         );
     }
+    den_sandbox::container::nsfds::require_served(&containers.dir_of(&r.id), &args.container)?;
     let env = args
         .process
         .env
@@ -35,6 +37,11 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> anyhow::Result<i32> {
         cwd: args.process.workdir.clone(),
         user: args.process.user.clone(),
         terminal: args.terminal.tty,
+        // Set on the pty before the command starts; resizes follow later.
+        size: match args.terminal.tty {
+            true => den_sandbox::pty::window_size(std::io::stdin().as_fd()),
+            false => None,
+        },
     };
     let exe = std::env::current_exe().context("cannot find den's own binary")?;
     let mut cmd = Command::new(exe);

@@ -605,6 +605,7 @@ pub fn top(ctx: &Context, name: &str) -> anyhow::Result<i32> {
     if containers.state(&r.id).status != Status::Running {
         bail!("container {name} is not running: start it with `den start {name}`");
     }
+    den_sandbox::container::nsfds::require_served(&containers.dir_of(&r.id), name)?;
     let exe = std::env::current_exe()?;
     let status = std::process::Command::new(exe)
         .arg("--root")

@@ -78,7 +78,7 @@ pub fn exec(program: &Path, args: &[String], env: &[String]) -> SetupError {
         (Ok(a), Ok(e)) => (a, e),
         (Err(e), _) | (_, Err(e)) => return e,
     };
-    crate::sys::default_signals();
+    crate::sys::reset_signals(crate::sys::KeepSignals::Nothing);
     match nix::unistd::execve(&prog, &args, &env) {
         Err(nix::Error::EACCES) | Err(nix::Error::ENOEXEC) => SetupError::NotExecutable(format!(
             "{}: permission denied or not an executable",

@@ -465,6 +465,7 @@ fn spawn_probe(
         cwd: None,
         user: None,
         terminal: false,
+        size: None,
     };
     let (child, verdict, out_r) = fork_reporting(false, out_r, move |tx| {
         probe_main(spec, prepared, ns, &req, timeout, out_w, tx)

@@ -50,6 +50,10 @@ pub struct ExecRequest {
     pub cwd: Option<String>,
     pub user: Option<String>,
     pub terminal: bool,
+    /// With `terminal`: the caller's window size (rows, columns), set on
+    /// the pty before the command starts, so its first look sees it.
+    #[serde(default)]
+    pub size: Option<(u16, u16)>,
 }
 
 /// Runs `req` inside the container whose namespaces are `ns` (from its
@@ -124,7 +128,13 @@ fn run_in_container(
     if req.terminal {
         // A pty of the container's own /dev/pts, its master to the den CLI
         // waiting on our stdin (see `pty::take_terminal`).
-        let to = pty::MasterTx::from_stdin(None).at(Step::Session)?;
+        let size = req.size.map(|(ws_row, ws_col)| rustix::termios::Winsize {
+            ws_row,
+            ws_col,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        });
+        let to = pty::MasterTx::from_stdin(size).at(Step::Session)?;
         pty::take_terminal(&open_dir("/").at(Step::Session)?, to, false).at(Step::Session)?;
     }
     new_session(req.terminal, "/dev/pts").at(Step::Session)?;

@@ -118,6 +118,8 @@ fn announce(word: &str) {
         rustix::stdio::dup2_stdout(&null).ok();
         rustix::stdio::dup2_stderr(&null).ok();
     }
+    // The step timer's copy of stderr is the starter's pipe too.
+    crate::trace::stop();
 }
 
 /// The namespaces only the container process enters (the supervisor stays

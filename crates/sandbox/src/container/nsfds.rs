@@ -156,15 +156,13 @@ impl Namespaces {
     /// must be running).
     pub fn fetch(dir: &Path) -> Result<Self, SetupError> {
         let path = dir.join(SOCKET);
-        let advice = |e: std::io::Error| {
-            let hint = match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    "a den without it started the container: restart it with `den restart`"
-                }
-                std::io::ErrorKind::ConnectionRefused => "is the container running?",
-                _ => return e,
-            };
-            std::io::Error::new(e.kind(), format!("{e}: {hint}"))
+        let advice = |e: std::io::Error| match e.kind() {
+            // ARCHITECTURE.md says why there is no way in without it.
+            std::io::ErrorKind::NotFound => std::io::Error::new(e.kind(), older_den(dir)),
+            std::io::ErrorKind::ConnectionRefused => {
+                std::io::Error::new(e.kind(), format!("{e}: is the container running?"))
+            }
+            _ => e,
         };
         let stream = connect(dir).map_err(|e| io_err("connect to", &path, advice(e)))?;
         match recv(stream.as_fd()).map_err(|e| io_err("read", &path, e))? {
@@ -176,6 +174,33 @@ impl Namespaces {
             )),
         }
     }
+}
+
+/// A running container whose supervisor serves no `ns.sock`: an older den
+/// started it, and den has no other way in (ARCHITECTURE.md says why).
+/// Holds the name to give `den restart`.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "container {0} was started by an older den, which does not hand out its namespaces \
+     (it has no {SOCKET}): restart it with `den restart {0}`, then run this again"
+)]
+pub struct OlderDen(pub String);
+
+/// Whether the supervisor of the running container in `dir` hands out its
+/// namespaces; `name`: the container as the user named it. For commands to
+/// check before they start a child that joins the container.
+pub fn require_served(dir: &Path, name: &str) -> Result<(), OlderDen> {
+    match std::fs::symlink_metadata(dir.join(SOCKET)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(OlderDen(name.to_string())),
+        _ => Ok(()),
+    }
+}
+
+/// [`OlderDen`] for a container known by its directory: its short id, as
+/// `den ps` shows it.
+fn older_den(dir: &Path) -> String {
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    OlderDen(name.chars().take(12).collect()).to_string()
 }
 
 /// The container process's end of the hand-over (see the module doc).

@@ -28,7 +28,9 @@
 //!
 //!   So the slave is `/dev/pts/0` in the container, and `ttyname()` (tty,
 //!   ps, sudo, screen) finds it. `den exec -t` does the same in its child
-//!   (after it joined the mount namespace), without the console bind: its
+//!   (after it joined the mount namespace), with the window size the
+//!   `ExecRequest` carries (the caller's, so the command's first look at
+//!   it sees it) and without the console bind: its
 //!   stdin is a socket the den CLI waits on in [`receive_master`], and the
 //!   CLI relays the master as before. The master is close-on-exec and
 //!   closed in the container process once sent: it never reaches the

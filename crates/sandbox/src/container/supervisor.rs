@@ -8,7 +8,7 @@
 //! the supervisor exits, however it exits and whatever ids the container
 //! switched to; a guard killed from outside is replaced at once.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
@@ -23,8 +23,11 @@ use super::state::{State, Status, now_rfc3339};
 use super::{SetupError, container_main, pty, security, supervised_signals};
 use crate::channel::fork_reporting;
 use crate::idmap::IdMapping;
-use crate::sys::{self, ChildExit};
+use crate::sys;
 use crate::userns::enter_user_namespace;
+
+mod watch;
+use watch::{Streams, watch};
 
 /// How the supervisor was started.
 #[derive(Debug, Default)]
@@ -77,7 +80,7 @@ struct Control {
 
 impl Control {
     fn open(spec: &ContainerSpec) -> Self {
-        Self {
+        let mut control = Self {
             fifo: spec
                 .state_dir
                 .as_deref()
@@ -87,7 +90,19 @@ impl Control {
                     Some(fd)
                 })
                 .map(std::fs::File::from),
-        }
+        };
+        control.drain();
+        control
+    }
+
+    /// Discards what an earlier run was sent: the FIFO keeps a request
+    /// written after that run's supervisor stopped reading (`den stop -t
+    /// 0`'s SIGKILL follows its stop at once) while anything still holds
+    /// it open, such as that supervisor finishing.
+    fn drain(&mut self) {
+        let Some(f) = &mut self.fifo else { return };
+        let mut buf = [0u8; 512];
+        while matches!(f.read(&mut buf), Ok(n) if n > 0) {}
     }
 
     /// Requests waiting in the FIFO.
@@ -109,6 +124,7 @@ impl Control {
 /// Runs the container described by `spec` and returns its last exit status
 /// (128+N when killed by signal N). Must be called in a single-threaded process.
 pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i32, SetupError> {
+    // 1. The client that started us (`-t`), and a session of our own.
     let first_client = match opts.attach_stdin {
         true => Some(take_stdin()?),
         false => None,
@@ -116,188 +132,315 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
     if opts.detached {
         nix::unistd::setsid().ok();
     }
-    let mapping = match spec.userns {
-        super::spec::Userns::Default => mapping.clone(),
-        super::spec::Userns::KeepId => mapping.keep_id()?,
-    };
-    // A container on a user network lives in the network's user namespace,
-    // so its namespace can be wired to the network's bridge.
-    let mut joined = None;
-    let infra = match &spec.network {
-        super::spec::Network::User(u) => Some(super::bridge::enter_infra_userns(u)?),
-        super::spec::Network::Container(c) => {
-            joined = Some(super::joined::enter(c)?);
-            None
-        }
-        _ => {
-            enter_user_namespace(&mapping)?;
-            None
-        }
-    };
+    // 2. The user namespace the container lives in.
+    let userns = enter_userns(spec, mapping)?;
     crate::trace::phase("userns");
-    let prepared = security::prepare(
-        spec,
-        infra.is_none() && matches!(mapping, IdMapping::Single { .. }),
-    )?;
+    // 3. What every run shares: the privilege drop decided (seccomp
+    //    compiled), and one cgroup for `--memory`, `--cpus`… (removed on return).
+    let prepared = security::prepare(spec, userns.single_id)?;
     crate::trace::phase("prepare");
-    // `--memory`, `--cpus`, …: one cgroup for all runs, removed on return.
     let cgroup = spec
         .cgroup
         .as_ref()
         .map(crate::cgroup::Child::create)
         .transpose()?;
+    // 4. Signals, requests, the terminal and the log.
+    let mut sup = Supervisor::open(spec, opts.detached, first_client)?;
+    // 5. The user networks' infras see this supervisor, then their locks go.
+    sup.release_infras(opts.network_locks);
+    // 6. Runs, restarts included. A run that could not be watched ends the
+    //    supervisor at once (its guard then kills what is left).
+    let result = sup.runs(&prepared, &userns, cgroup.as_ref())?;
+    // 7. The attach socket goes; with `--rm`, the container's directory and
+    //    its place on its networks.
+    sup.close();
+    remove_when_done(spec);
+    result
+}
+
+/// The user namespace a container lives in (`run`'s step 2).
+struct Userns {
+    /// On user networks: their infras, whose user namespace it shares.
+    infra: Option<Vec<super::bridge::Infra>>,
+    /// `--network container:`: the target's network namespace.
+    joined: Option<OwnedFd>,
+    /// Single-id mode in a user namespace of its own: seccomp's shim applies.
+    single_id: bool,
+}
+
+/// A container on a user network lives in the network's user namespace,
+/// so its namespace can be wired to the network's bridge; one joining
+/// another's network in that one's; any other in a new one of its own.
+fn enter_userns(spec: &ContainerSpec, mapping: &IdMapping) -> Result<Userns, SetupError> {
+    let mapping = match spec.userns {
+        super::spec::Userns::Default => mapping.clone(),
+        super::spec::Userns::KeepId => mapping.keep_id()?,
+    };
+    let (infra, joined) = match &spec.network {
+        super::spec::Network::User(u) => (Some(super::bridge::enter_infra_userns(u)?), None),
+        super::spec::Network::Container(c) => (None, Some(super::joined::enter(c)?)),
+        _ => {
+            enter_user_namespace(&mapping)?;
+            (None, None)
+        }
+    };
+    let single_id = infra.is_none() && matches!(mapping, IdMapping::Single { .. });
+    Ok(Userns {
+        infra,
+        joined,
+        single_id,
+    })
+}
+
+/// Blocks the signals the supervisor handles and reads them from a
+/// signalfd instead.
+fn signal_fd() -> Result<SignalFd, SetupError> {
     let signals = handled_signals();
     signals
         .thread_block()
         .map_err(sup_err("block the signals it forwards"))?;
     // Close-on-exec: the container process must not inherit it.
-    let sfd = SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC)
-        .map_err(sup_err("create a signalfd"))?;
-    let mut control = Control::open(spec);
-    let terminal = spec.process.terminal;
-    // passthrough: an attached container writes to den's own stdout and
-    // stderr; detached (`den start`) there is nobody's to give it.
-    let passthrough = spec.log.driver == Driver::Passthrough && !opts.detached;
-    let capture = !terminal && spec.state_dir.is_some() && !passthrough;
-    let mut hub = if terminal {
-        let first = first_client.map(std::os::unix::net::UnixStream::from);
-        Some(pty::Hub::new(spec.state_dir.as_deref(), first)?)
-    } else {
-        None
-    };
-    let mut logs = match (&spec.state_dir, capture || terminal) {
-        (Some(dir), true) => LogWriter::open(dir, &spec.log).map_err(|e| SetupError::Io {
-            what: "open the log in".into(),
-            path: dir.clone(),
-            source: e,
-        })?,
-        _ => None,
-    };
-    // Written once a run has started (or failed to): `den ps` shows a
-    // container without state.json yet as created.
-    let mut state = State::created(std::process::id() as i32);
-    // A user network's infra checks its members under these locks: once
-    // the state names this supervisor, the infra sees this one as live and
-    // stays. Released before anything is forked, so no child keeps them.
-    if !opts.network_locks.is_empty() {
-        save(spec, &state);
-    }
-    drop(opts.network_locks);
-    let mut stopped = false;
-    let result = loop {
-        let size = hub.as_ref().and_then(|h| h.size);
-        let started = start_once(
+    SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC).map_err(sup_err("create a signalfd"))
+}
+
+/// What the supervisor keeps from one run of the container to the next.
+struct Supervisor<'s> {
+    spec: &'s ContainerSpec,
+    sfd: SignalFd,
+    control: Control,
+    /// A `-t` container's terminal.
+    hub: Option<pty::Hub>,
+    logs: Option<LogWriter>,
+    /// The output comes through pipes (not a pty, not passed through).
+    capture: bool,
+    detached: bool,
+    state: State,
+    /// A stop was asked for: no restart.
+    stopped: bool,
+}
+
+/// Watching a run failed: the supervisor gives up at once.
+type Lost = SetupError;
+
+impl<'s> Supervisor<'s> {
+    fn open(
+        spec: &'s ContainerSpec,
+        detached: bool,
+        first_client: Option<OwnedFd>,
+    ) -> Result<Self, SetupError> {
+        let sfd = signal_fd()?;
+        let control = Control::open(spec);
+        let terminal = spec.process.terminal;
+        // passthrough: an attached container writes to den's own stdout and
+        // stderr; detached (`den start`) there is nobody's to give it.
+        let passthrough = spec.log.driver == Driver::Passthrough && !detached;
+        let capture = !terminal && spec.state_dir.is_some() && !passthrough;
+        let hub = match terminal {
+            true => {
+                let first = first_client.map(std::os::unix::net::UnixStream::from);
+                Some(pty::Hub::new(spec.state_dir.as_deref(), first)?)
+            }
+            false => None,
+        };
+        let logs = match (&spec.state_dir, capture || terminal) {
+            (Some(dir), true) => LogWriter::open(dir, &spec.log).map_err(|e| SetupError::Io {
+                what: "open the log in".into(),
+                path: dir.clone(),
+                source: e,
+            })?,
+            _ => None,
+        };
+        Ok(Self {
             spec,
-            &prepared,
+            sfd,
+            control,
+            hub,
+            logs,
             capture,
-            size,
-            (infra.as_deref(), cgroup.as_ref()),
-            joined.as_ref(),
-        );
+            detached,
+            // Written once a run has started (or failed to): `den ps` shows
+            // a container without state.json yet as created.
+            state: State::created(std::process::id() as i32),
+            stopped: false,
+        })
+    }
+
+    /// A user network's infra checks its members under these locks: once
+    /// the state names this supervisor, the infra sees this one as live and
+    /// stays. Released before anything is forked, so no child keeps them.
+    fn release_infras(&mut self, locks: Vec<std::fs::File>) {
+        if !locks.is_empty() {
+            save(self.spec, &self.state);
+        }
+        drop(locks);
+    }
+
+    /// Starts the container, again as long as its restart policy says so;
+    /// the last run's status, or why it could not start.
+    fn runs(
+        &mut self,
+        prepared: &security::Prepared,
+        userns: &Userns,
+        cgroup: Option<&crate::cgroup::Child>,
+    ) -> Result<Result<i32, SetupError>, Lost> {
+        loop {
+            let size = self.hub.as_ref().and_then(|h| h.size);
+            let started = start_once(
+                self.spec,
+                prepared,
+                self.capture,
+                size,
+                (userns.infra.as_deref(), cgroup),
+                userns.joined.as_ref(),
+            );
+            let started = match started {
+                Ok(s) => s,
+                Err(e) => {
+                    self.failed_to_start(&e);
+                    return Ok(Err(e));
+                }
+            };
+            let (code, network) = self.watch_run(started, prepared)?;
+            let again = self
+                .spec
+                .restart
+                .again(code, self.state.restarts, self.stopped);
+            self.ended(code, again);
+            // The network goes with this run; when there is no next run, the
+            // supervisor exits right after and need not wait for pasta.
+            if let Some(n) = network {
+                n.finish(again);
+            }
+            if !again
+                || !backoff(
+                    &self.sfd,
+                    &mut self.control,
+                    self.state.restarts,
+                    &mut self.stopped,
+                )
+            {
+                return Ok(Ok(code));
+            }
+            self.state.restarts += 1;
+            self.state.status = Status::Restarting;
+            save(self.spec, &self.state);
+        }
+    }
+
+    /// One started run, until it exits: its status, and its network to
+    /// finish.
+    fn watch_run(
+        &mut self,
+        started: Started,
+        prepared: &security::Prepared,
+    ) -> Result<(i32, Option<super::network::ContainerNet>), Lost> {
         let Started {
             mut child,
             mut guard,
             outputs,
             network,
             ns,
-        } = match started {
-            Ok(c) => c,
-            Err(e) => {
-                state.status = Status::Exited;
-                state.exit_code = Some(e.exit_code());
-                state.error = Some(e.to_string());
-                state.finished_at = Some(now_rfc3339());
-                save(spec, &state);
-                if let Some(h) = hub.as_mut() {
-                    h.finish_run(e.exit_code());
-                }
-                break Err(e);
-            }
-        };
-        state.status = Status::Running;
-        state.pid = child.pid().as_raw();
-        state.started_at = Some(now_rfc3339());
-        state.exit_code = None;
-        save(spec, &state);
+        } = started;
+        self.running(child.pid().as_raw());
         // Before "started": `den ps` right after `den run -d` sees it starting.
-        let mut health = spec
+        let mut health = self
+            .spec
             .health
             .as_ref()
-            .map(|c| super::health::Runner::new(c, spec, &prepared, &ns.namespaces));
+            .map(|c| super::health::Runner::new(c, self.spec, prepared, &ns.namespaces));
         crate::trace::phase("started");
-        if opts.detached && state.restarts == 0 {
+        if self.detached && self.state.restarts == 0 {
             super::announce("started");
         }
         sys::release_free_memory();
-        let (outputs, master) = match outputs {
+        let (pipes, master) = match outputs {
             Outputs::Pipes(p) => (Some(p), None),
             Outputs::Pty(m) => (None, Some(m)),
             Outputs::None => (None, None),
         };
-        if let (Some(h), Some(m)) = (hub.as_mut(), master) {
+        if let (Some(h), Some(m)) = (self.hub.as_mut(), master) {
             h.set_master(m);
         }
         let code = watch(
             (&mut child, &mut guard),
-            &sfd,
-            &mut control,
+            &self.sfd,
+            &mut self.control,
             Streams {
-                outputs,
-                hub: hub.as_mut(),
+                outputs: pipes,
+                hub: self.hub.as_mut(),
                 health: health.as_mut(),
                 ns: &ns,
             },
-            logs.as_mut(),
-            !opts.detached,
-            &mut stopped,
+            self.logs.as_mut(),
+            !self.detached,
+            &mut self.stopped,
         )?;
         drop(health);
         // Before the state says it exited: no den exec joins what is left.
         drop(ns);
         guard.finish();
-        state.status = Status::Exited;
-        state.exit_code = Some(code);
-        state.finished_at = Some(now_rfc3339());
-        let again = spec.restart.again(code, state.restarts, stopped);
-        // A `--rm` container's directory goes next: nobody reads this state.
-        if again || spec.remove_when_done.is_none() {
-            save(spec, &state);
+        Ok((code, network))
+    }
+
+    fn running(&mut self, pid: i32) {
+        self.state.status = Status::Running;
+        self.state.pid = pid;
+        self.state.started_at = Some(now_rfc3339());
+        self.state.exit_code = None;
+        save(self.spec, &self.state);
+    }
+
+    fn failed_to_start(&mut self, e: &SetupError) {
+        self.state.status = Status::Exited;
+        self.state.exit_code = Some(e.exit_code());
+        self.state.error = Some(e.to_string());
+        self.state.finished_at = Some(now_rfc3339());
+        save(self.spec, &self.state);
+        if let Some(h) = self.hub.as_mut() {
+            h.finish_run(e.exit_code());
         }
-        if let Some(h) = hub.as_mut() {
+    }
+
+    /// A run exited with `code`; `again`: another follows.
+    fn ended(&mut self, code: i32, again: bool) {
+        self.state.status = Status::Exited;
+        self.state.exit_code = Some(code);
+        self.state.finished_at = Some(now_rfc3339());
+        // A `--rm` container's directory goes next: nobody reads this state.
+        if again || self.spec.remove_when_done.is_none() {
+            save(self.spec, &self.state);
+        }
+        if let Some(h) = self.hub.as_mut() {
             h.finish_run(code);
         }
-        // The network goes with this run; when there is no next run, the
-        // supervisor exits right after and need not wait for pasta.
-        if let Some(n) = network {
-            n.finish(again);
-        }
-        if !again || !backoff(&sfd, &mut control, state.restarts, &mut stopped) {
-            break Ok(code);
-        }
-        state.restarts += 1;
-        state.status = Status::Restarting;
-        save(spec, &state);
-    };
-    if let Some(h) = hub {
-        h.close(spec.state_dir.as_deref());
     }
-    if let Some(dir) = &spec.remove_when_done {
-        // The container's mount namespace died with it: nothing is mounted
-        // here, and as root of the user namespace we may delete files owned
-        // by subordinate ids.
-        if let Err(e) = std::fs::remove_dir_all(dir) {
-            eprintln!("den: warning: could not remove {}: {e}", dir.display());
+
+    fn close(self) {
+        if let Some(h) = self.hub {
+            h.close(self.spec.state_dir.as_deref());
         }
-        // As `den rm`: the other members stop resolving its name.
-        if let super::spec::Network::User(nets) = &spec.network {
-            for u in nets {
-                if let Err(e) = super::bridge::leave(&u.dir, &spec.id) {
-                    eprintln!("den: warning: could not leave network {}: {e}", u.name);
-                }
+    }
+}
+
+/// `--rm`: the container's directory goes, and its name from its networks.
+fn remove_when_done(spec: &ContainerSpec) {
+    let Some(dir) = &spec.remove_when_done else {
+        return;
+    };
+    // The container's mount namespace died with it: nothing is mounted
+    // here, and as root of the user namespace we may delete files owned
+    // by subordinate ids.
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        eprintln!("den: warning: could not remove {}: {e}", dir.display());
+    }
+    // As `den rm`: the other members stop resolving its name.
+    if let super::spec::Network::User(nets) = &spec.network {
+        for u in nets {
+            if let Err(e) = super::bridge::leave(&u.dir, &spec.id) {
+                eprintln!("den: warning: could not leave network {}: {e}", u.name);
             }
         }
     }
-    result
 }
 
 fn save(spec: &ContainerSpec, state: &State) {
@@ -347,16 +490,6 @@ enum Outputs {
     Pipes([OwnedFd; 2]),
     Pty(OwnedFd),
     None,
-}
-
-/// What [`watch`] reads besides signals and requests.
-struct Streams<'a, 'h> {
-    outputs: Option<[OwnedFd; 2]>,
-    hub: Option<&'a mut pty::Hub>,
-    /// The health check's timer and probe (`health`).
-    health: Option<&'a mut super::health::Runner<'h>>,
-    /// The socket that hands out the container's namespaces (`nsfds`).
-    ns: &'a super::nsfds::Server,
 }
 
 /// One run of the container: its init, the guard that kills it if the
@@ -496,172 +629,4 @@ fn start_once(
     child.wait().ok();
     guard.finish();
     Err(e)
-}
-
-/// Until the container exits: copy its output to the log (and to our own
-/// stdout/stderr when attached, or to the clients attached to its
-/// terminal), pass signals and terminal input on. Returns its status.
-fn watch(
-    (child, guard): (&mut sys::ForkedChild, &mut Guard),
-    sfd: &SignalFd,
-    control: &mut Control,
-    streams: Streams<'_, '_>,
-    mut logs: Option<&mut LogWriter>,
-    attached: bool,
-    stopped: &mut bool,
-) -> Result<i32, SetupError> {
-    let Streams {
-        outputs,
-        mut hub,
-        mut health,
-        ns,
-    } = streams;
-    let mut open: Vec<(usize, std::fs::File)> = outputs
-        .map(|[o, e]| vec![(0, o.into()), (1, e.into())])
-        .unwrap_or_default();
-    // The terminal's master, until no process holds its slave any more.
-    let mut tty_open = hub.is_some();
-    let mut exit = None;
-    let mut buf = vec![0u8; 16 << 10];
-    while exit.is_none() || !open.is_empty() || tty_open {
-        let mut fds: Vec<PollFd> = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
-        fds.extend(
-            open.iter()
-                .map(|(_, f)| PollFd::new(f.as_fd(), PollFlags::POLLIN)),
-        );
-        let fifo_at = control.fifo.as_ref().map(|f| {
-            fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
-            fds.len() - 1
-        });
-        let ns_at = ns.poll_fd().map(|fd| {
-            fds.push(PollFd::new(fd, PollFlags::POLLIN));
-            fds.len() - 1
-        });
-        let hub_at = fds.len();
-        if let Some(h) = hub.as_deref() {
-            fds.extend(h.poll_fds().into_iter().map(|(fd, f)| PollFd::new(fd, f)));
-        }
-        let health_at = fds.len();
-        if let Some(h) = health.as_deref() {
-            fds.extend(
-                h.poll_fds()
-                    .into_iter()
-                    .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
-            );
-        }
-        // After the exit, drain what is left without waiting forever.
-        let timeout = match (&exit, health.as_deref()) {
-            (Some(_), _) => PollTimeout::from(1000u16),
-            (None, Some(h)) => PollTimeout::from(h.wait().as_millis().min(60_000) as u16),
-            (None, None) => PollTimeout::NONE,
-        };
-        let ready = match poll(&mut fds, timeout) {
-            Ok(n) => n,
-            Err(nix::Error::EINTR) => continue,
-            Err(e) => {
-                return Err(SetupError::Supervise {
-                    what: "poll the container's output, signals and requests",
-                    errno: e,
-                });
-            }
-        };
-        if ready == 0 && exit.is_some() {
-            break;
-        }
-        let readable: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
-        drop(fds);
-        if readable[0] {
-            handle_signal(child, sfd);
-            guard.check();
-        }
-        if fifo_at.is_some_and(|i| readable[i]) {
-            for req in control.read() {
-                let (sig, stop) = match req {
-                    // After the exit there is nothing left to signal.
-                    _ if exit.is_some() => continue,
-                    super::control::Request::Signal(n) => (n, false),
-                    super::control::Request::Stop(n) => {
-                        (super::stop::signal_for(child.pid().as_raw(), n), true)
-                    }
-                    super::control::Request::Health => {
-                        if let Some(h) = health.as_deref_mut() {
-                            h.run_now();
-                        }
-                        continue;
-                    }
-                };
-                *stopped |= stop;
-                if let Ok(sig) = Signal::try_from(sig) {
-                    kill(child.pid(), sig).ok();
-                }
-            }
-        }
-        if ns_at.is_some_and(|i| readable[i]) {
-            ns.serve();
-        }
-        if let Some(h) = hub.as_deref_mut() {
-            let mut log = |b: &[u8]| {
-                if let Some(l) = logs.as_deref_mut() {
-                    l.write(0, b).ok();
-                }
-            };
-            tty_open = h.handle(&readable[hub_at..health_at], &mut log);
-        }
-        let mut closed = Vec::new();
-        for (i, (stream, file)) in open.iter_mut().enumerate() {
-            if !readable[i + 1] {
-                continue;
-            }
-            match file.read(&mut buf) {
-                Ok(0) | Err(_) => closed.push(i),
-                Ok(n) => {
-                    if let Some(l) = logs.as_deref_mut() {
-                        l.write(*stream, &buf[..n]).ok();
-                    }
-                    if attached {
-                        let _ = if *stream == 0 {
-                            std::io::stdout().write_all(&buf[..n])
-                        } else {
-                            std::io::stderr().write_all(&buf[..n])
-                        };
-                    }
-                }
-            }
-        }
-        for i in closed.into_iter().rev() {
-            open.remove(i);
-        }
-        if let (None, Some(h)) = (&exit, health.as_deref_mut()) {
-            h.tick(&readable[health_at..]);
-        }
-        if exit.is_none() {
-            exit = child
-                .try_wait()
-                .map_err(sup_err("wait for the container process"))?;
-        }
-    }
-    if let Some(l) = logs {
-        l.flush_pending().ok();
-    }
-    let exit = exit.expect("the loop ends only after the exit");
-    Ok(match exit {
-        ChildExit::Code(c) => c,
-        ChildExit::Signal(s) => 128 + s as i32,
-    })
-}
-
-/// One signal from the signalfd: one to pass on, or SIGCHLD/SIGPIPE
-/// (nothing to do here).
-fn handle_signal(child: &sys::ForkedChild, sfd: &SignalFd) {
-    let Ok(Some(info)) = sfd.read_signal() else {
-        return;
-    };
-    if super::forwards(&info)
-        && let Ok(sig) = Signal::try_from(info.ssi_signo as i32)
-    {
-        kill(child.pid(), sig).ok();
-    }
 }
