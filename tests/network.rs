@@ -1500,3 +1500,36 @@ fn connected_network_survives_a_policy_restart_sub() {
 fn connected_network_survives_a_policy_restart_nosub() {
     connected_network_survives_a_policy_restart(false);
 }
+
+/// A restart whose last run's network namespace still lives (the kernel
+/// frees one asynchronously, and the old supervisor may hold it for a
+/// moment): its veth end on the network's bridge still has the
+/// container's port name. Here the test itself holds the old namespace,
+/// so the port stays; the start replaces it instead of failing with
+/// `RTNETLINK answers: File exists` (seen once in
+/// `connect_a_stopped_container_nosub`).
+fn restart_while_the_old_port_lingers(sub: bool) {
+    let env = require_env!();
+    let sb = mirrored_sandbox(&env, sub, true);
+    sb.den_ok(&["network", "create", "lg"]);
+    den_tests::run_sleeper(&sb, "linger", &["--network", "lg"], "300");
+    let pid = sb.den_ok(&["inspect", "-f", "{{.State.Pid}}", "linger"]);
+    let held = std::fs::File::open(format!("/proc/{}/ns/net", pid.trim())).unwrap();
+    sb.den_ok(&["restart", "-t", "0", "linger"]);
+    let ip = network_ip(&sb, "lg", "linger");
+    let addr = ip_in(&sb, "linger", &["-4", "addr", "show", "dev", "eth0"]);
+    assert!(addr.contains(&format!("inet {ip}/24")), "{addr}");
+    drop(held);
+    sb.den_ok(&["rm", "-f", "linger"]);
+    sb.den_ok(&["network", "rm", "lg"]);
+}
+
+#[test]
+fn restart_while_the_old_port_lingers_sub() {
+    restart_while_the_old_port_lingers(true);
+}
+
+#[test]
+fn restart_while_the_old_port_lingers_nosub() {
+    restart_while_the_old_port_lingers(false);
+}

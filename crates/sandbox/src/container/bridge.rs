@@ -105,6 +105,12 @@ fn ip(ns: Option<&str>, args: &[&str]) -> Result<(), SetupError> {
     Ok(())
 }
 
+/// Whether `ip` refused because the name is taken (`RTNETLINK answers:
+/// File exists`).
+fn already_exists(e: &SetupError) -> bool {
+    matches!(e, SetupError::Tool { stderr, .. } if stderr.contains("File exists"))
+}
+
 /// Runs `nft -f -` with `rules`, in the network namespace `ns` or here.
 fn nft(ns: Option<&str>, rules: &str) -> Result<(), SetupError> {
     let mut cmd = match ns {
@@ -417,23 +423,22 @@ fn wire(
     );
     let veth = port_name(id);
     let mac = mac_of(&net.ip)?;
-    ip(
-        Some(&infra_ns),
-        &[
-            "link",
-            "add",
-            &veth,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            eth,
-            "address",
-            &mac,
-            "netns",
-            &ctr.to_string(),
-        ],
-    )?;
+    let ctr_pid = ctr.to_string();
+    let add = [
+        "link", "add", &veth, "type", "veth", "peer", "name", eth, "address", &mac, "netns",
+        &ctr_pid,
+    ];
+    if let Err(e) = ip(Some(&infra_ns), &add) {
+        if !already_exists(&e) {
+            return Err(e);
+        }
+        // The port of this container's previous run: the kernel frees a
+        // network namespace (and its veth ends) asynchronously, and the last
+        // run's supervisor may still hold it during a quick restart. The
+        // name is this container's own, so the port can be no other.
+        ip(Some(&infra_ns), &["link", "del", &veth])?;
+        ip(Some(&infra_ns), &add)?;
+    }
     // The guard is in place before the port joins the bridge.
     nft(Some(&infra_ns), &port_guard(&veth, &mac, &net.ip))?;
     ip(
