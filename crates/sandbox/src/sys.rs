@@ -387,11 +387,25 @@ fn release_unused_stack() {
     }
 }
 
-/// Where the main thread's stack mapping starts (`[stack]` in maps).
+/// Where the main thread's stack mapping starts (`[stack]` in maps), read
+/// once per process image and kept (a fork keeps it too, rightly: the
+/// child's stack is at the same addresses). The kernel never shrinks a
+/// stack mapping, so an address read earlier is still inside it. Reading it
+/// once also keeps a supervisor from opening /proc/self/maps while it runs
+/// (anyone listing its descriptors then sees only its own).
 fn stack_lowest_address() -> Option<usize> {
-    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
-    let line = maps.lines().find(|l| l.ends_with("[stack]"))?;
-    usize::from_str_radix(line.split('-').next()?, 16).ok()
+    static LOWEST: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *LOWEST.get_or_init(|| {
+        let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+        let line = maps.lines().find(|l| l.ends_with("[stack]"))?;
+        usize::from_str_radix(line.split('-').next()?, 16).ok()
+    })
+}
+
+/// Reads where the stack starts now, while the process is starting, so
+/// [`release_free_memory`] later opens no file.
+pub(crate) fn remember_stack() {
+    stack_lowest_address();
 }
 
 /// `mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, {attr_set: RDONLY})`:

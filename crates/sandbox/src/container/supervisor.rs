@@ -125,6 +125,7 @@ impl Control {
 /// (128+N when killed by signal N). Must be called in a single-threaded process.
 pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i32, SetupError> {
     // 1. The client that started us (`-t`), and a session of our own.
+    sys::remember_stack();
     let first_client = match opts.attach_stdin {
         true => Some(take_stdin()?),
         false => None,
