@@ -32,8 +32,9 @@ pub fn remove_volumes(ctx: &Context) -> anyhow::Result<u64> {
     Ok(out.trim().parse().unwrap_or(0))
 }
 
-/// Runs `den __internal ARGS`; returns its standard output.
-fn helper(ctx: &Context, args: &[&str]) -> anyhow::Result<String> {
+/// Runs `den __internal ARGS` and waits; its error (one line) becomes
+/// this one's. Returns its standard output.
+pub fn helper(ctx: &Context, args: &[&str]) -> anyhow::Result<String> {
     helper_in(&ctx.root, args)
 }
 

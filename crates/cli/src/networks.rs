@@ -302,27 +302,9 @@ pub fn wire_in_container(
 /// Runs `den __internal network-wire` for container `id` and waits; its
 /// error (one line) is this one's. Returns what it printed.
 pub fn wire(ctx: &crate::context::Context, id: &str, req: &WireRequest) -> anyhow::Result<String> {
-    let exe = std::env::current_exe().context("cannot find den's own binary")?;
-    let out = std::process::Command::new(exe)
-        .arg("--root")
-        .arg(&ctx.root)
-        .args([
-            "__internal",
-            "network-wire",
-            id,
-            &serde_json::to_string(req)?,
-        ])
-        .stdin(std::process::Stdio::null())
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-                .trim()
-                .trim_start_matches("den: ")
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let req = serde_json::to_string(req)?;
+    let out = crate::in_userns::helper(ctx, &["network-wire", id, &req])?;
+    Ok(out.trim().to_string())
 }
 
 /// The address for a new member of network 10.89.`octet`.0/24: the lowest

@@ -742,9 +742,18 @@ fn env_file(p: &Project, n: &Node, key: &str) -> anyhow::Result<Vec<String>> {
 /// Whether `den run` has the flag `--NAME` (health checks and stop
 /// signals come with the container side that runs them).
 fn run_has_flag(name: &str) -> bool {
-    crate::args::full_command()
-        .find_subcommand("run")
-        .is_some_and(|r| r.get_arguments().any(|a| a.get_long() == Some(name)))
+    static RUN_FLAGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    RUN_FLAGS
+        .get_or_init(|| {
+            let cli = crate::args::full_command();
+            let run = cli.find_subcommand("run");
+            run.into_iter()
+                .flat_map(|r| r.get_arguments().filter_map(|a| a.get_long()))
+                .map(str::to_string)
+                .collect()
+        })
+        .iter()
+        .any(|f| f == name)
 }
 
 /// `healthcheck:` as `den run --health-*` flags.

@@ -83,6 +83,12 @@ fn tool(name: &str) -> PathBuf {
 
 /// Runs `ip ARGS` in the network namespace `ns` (a /proc path), or here.
 fn ip(ns: Option<&str>, args: &[&str]) -> Result<(), SetupError> {
+    ip_in(ns, args).map(drop)
+}
+
+/// Runs `ip ARGS` in the network namespace `ns` (or here) and returns
+/// what it printed.
+fn ip_in(ns: Option<&str>, args: &[&str]) -> Result<String, SetupError> {
     let mut cmd = match ns {
         Some(ns) => {
             let mut c = Command::new(tool("nsenter"));
@@ -102,7 +108,7 @@ fn ip(ns: Option<&str>, args: &[&str]) -> Result<(), SetupError> {
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         });
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Whether `ip` refused because the name is taken (`RTNETLINK answers:
@@ -474,8 +480,8 @@ pub fn plug(
     same_userns(&infra, ns, first, &net.name)?;
     ns.join(Kind::User)?;
     ns.join(Kind::Net)?;
-    let eth = free_eth(&ip_out(&["-o", "link", "show"])?);
-    let default_route = ip_out(&["-4", "route", "show", "default"])?
+    let eth = free_eth(&ip_in(None, &["-o", "link", "show"])?);
+    let default_route = ip_in(None, &["-4", "route", "show", "default"])?
         .trim()
         .is_empty();
     let me = std::process::id() as i32;
@@ -502,14 +508,14 @@ pub fn unplug(
 ) -> Result<(), SetupError> {
     ns.join(Kind::User)?;
     ns.join(Kind::Net)?;
-    if let Some(eth) = dev_with_address(&ip_out(&["-o", "-4", "addr", "show"])?, &net.ip) {
+    if let Some(eth) = dev_with_address(&ip_in(None, &["-o", "-4", "addr", "show"])?, &net.ip) {
         ip(None, &["link", "del", "dev", &eth])?;
     }
     if let Some(infra) = Infra::read(&net.dir) {
         let infra_ns = format!("/proc/{}/ns/net", infra.pid);
         nft(Some(&infra_ns), &port_unguard(&port_name(id))).ok();
     }
-    let routeless = ip_out(&["-4", "route", "show", "default"])?
+    let routeless = ip_in(None, &["-4", "route", "show", "default"])?
         .trim()
         .is_empty();
     if let (true, Some(gw)) = (routeless, next_gateway) {
@@ -538,22 +544,6 @@ fn same_userns(infra: &Infra, ns: &Namespaces, first: &str, net: &str) -> Result
             other: net.to_string(),
         }),
     }
-}
-
-/// Runs `ip ARGS` here and returns what it printed.
-fn ip_out(args: &[&str]) -> Result<String, SetupError> {
-    let out = Command::new(tool("ip"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(fail("run ip (install iproute2)"))?;
-    if !out.status.success() {
-        return Err(SetupError::Tool {
-            tool: format!("ip {}", args.join(" ")),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The lowest `ethN` not among the interfaces `ip -o link show` listed.
