@@ -810,3 +810,201 @@ fn a_rootfs_run_tries_no_overlay_mount_that_fails() {
     assert!(overlays.count() > 1, "split into overlays:\n{calls}");
     assert_eq!(failed, Vec::<&str>::new(), "refused overlay mounts");
 }
+
+/// The identity of `pid`'s user namespace (`user:[INODE]`).
+fn userns_of(pid: i32) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/user"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The test's own user namespace: the host's.
+fn host_userns() -> String {
+    userns_of(std::process::id() as i32)
+}
+
+/// The pid the den root's keeper record names, if there is one.
+fn keeper_pid(sb: &UserSandbox) -> Option<i32> {
+    let bytes = std::fs::read(sb.root().join("userns.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    Some(v["pid"].as_i64().expect("a pid") as i32)
+}
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !den_sandbox_dead(&s))
+}
+
+/// The keepers of this den root that run (their command lines).
+fn keepers(sb: &UserSandbox) -> Vec<String> {
+    let out = std::process::Command::new("pgrep")
+        .args(["-a", "-u", sb.user(), "-f", "__internal userns-keeper"])
+        .output()
+        .unwrap();
+    let root = format!("--root {} ", sb.root().display());
+    stdout(&out)
+        .lines()
+        .filter(|l| l.contains(&root))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn run_d(sb: &UserSandbox, name: &str, flags: &[&str]) -> i32 {
+    let mut args = vec!["run", "-d", "--name", name, "--network", "none"];
+    args.extend_from_slice(flags);
+    args.extend(["busybox", "sleep", "infinity"]);
+    let id = sb.den_ok(&args).trim().to_string();
+    init_pid(sb, &id)
+}
+
+/// With subordinate ids, containers share one user namespace per den root,
+/// held by a keeper that holds nothing else; the ids inside are the same
+/// as in a namespace of the container's own. `--userns=keep-id` (another
+/// mapping) gets one of its own.
+#[test]
+fn containers_share_the_keepers_user_namespace() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    let a = run_d(&sb, "a", &[]);
+    let b = run_d(&sb, "b", &[]);
+    let k = run_d(&sb, "k", &["--userns=keep-id"]);
+    let keeper = keeper_pid(&sb).expect("a keeper record");
+    assert!(alive(keeper), "the keeper {keeper} runs");
+    assert_eq!(userns_of(a), userns_of(keeper));
+    assert_eq!(userns_of(b), userns_of(keeper));
+    assert_ne!(userns_of(k), userns_of(keeper), "keep-id maps other ids");
+    assert_ne!(userns_of(keeper), host_userns(), "not the host's namespace");
+    let uid_map = sb.den_ok(&["exec", "a", "cat", "/proc/self/uid_map"]);
+    let lines: Vec<Vec<&str>> = uid_map
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let own = sb.uid().to_string();
+    assert_eq!(lines[0], ["0", own.as_str(), "1"], "{uid_map}");
+    assert_eq!(lines[1][0], "1", "{uid_map}");
+    assert_eq!(lines.len(), 2, "{uid_map}");
+    // It holds nothing of whoever started it: /dev/null on 0-2 only, /.
+    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{keeper}/fd"))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let target = std::fs::read_link(e.path()).unwrap();
+            format!("{} {}", e.file_name().to_string_lossy(), target.display())
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(fds, ["0 /dev/null", "1 /dev/null", "2 /dev/null"]);
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{keeper}/cwd")).unwrap(),
+        std::path::Path::new("/")
+    );
+    assert_eq!(status_field(keeper, "Threads:"), "1");
+    assert_eq!(keepers(&sb).len(), 1, "{:?}", keepers(&sb));
+    sb.den_ok(&["rm", "-f", "a", "b", "k"]);
+}
+
+/// Without subordinate ids there is nothing to share: no keeper starts.
+#[test]
+fn without_subordinate_ids_no_keeper_starts() {
+    let env = require_env!();
+    let sb = sandbox(&env, false);
+    let a = run_d(&sb, "a", &[]);
+    let b = run_d(&sb, "b", &[]);
+    assert_ne!(userns_of(a), userns_of(b));
+    assert_eq!(keeper_pid(&sb), None);
+    assert_eq!(keepers(&sb), Vec::<String>::new());
+    sb.den_ok(&["rm", "-f", "a", "b"]);
+}
+
+/// A keeper killed is replaced by the next run; a record naming a process
+/// that is not a keeper (here the user's own shell, in the host's user
+/// namespace, its start time right) is not joined; a keeper whose record
+/// is gone (its den root removed) ends.
+#[test]
+fn a_keeper_is_replaced_when_gone_and_never_trusted_blindly() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    let run = |sb: &UserSandbox| {
+        let o = sb.den_ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "readlink",
+            "/proc/self/ns/user",
+        ]);
+        o.trim().to_string()
+    };
+    let first_ns = run(&sb);
+    let first = keeper_pid(&sb).expect("a keeper record");
+    assert_eq!(first_ns, userns_of(first));
+    assert_eq!(run(&sb), first_ns, "the second run joins the same");
+    nix_kill(first);
+    wait_for_gone(first);
+    let second_ns = run(&sb);
+    let second = keeper_pid(&sb).expect("a new keeper record");
+    assert_ne!(second, first);
+    assert_eq!(second_ns, userns_of(second));
+    assert_eq!(keepers(&sb).len(), 1, "{:?}", keepers(&sb));
+
+    // A false record: a process of the user in the host's user namespace.
+    let mut decoy = sb
+        .command_as_user(&[], "sleep", &["100"])
+        .spawn()
+        .expect("sleep as the user");
+    let decoy_pid = decoy_child(decoy.id() as i32);
+    let stat = std::fs::read_to_string(format!("/proc/{decoy_pid}/stat")).unwrap();
+    let start: u64 = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
+    nix_kill(second);
+    wait_for_gone(second);
+    sb.sh_ok(&format!(
+        "printf '{{\"pid\":{decoy_pid},\"start\":{start}}}' > {}/userns.json",
+        sb.root().display()
+    ));
+    let third_ns = run(&sb);
+    assert_ne!(third_ns, host_userns(), "never the host's user namespace");
+    let third = keeper_pid(&sb).expect("a keeper replaced the false record");
+    assert_ne!(third, decoy_pid);
+    assert_eq!(third_ns, userns_of(third));
+    nix_kill(decoy_pid);
+    decoy.wait().ok();
+
+    // The record gone: the keeper ends (it looks once a second).
+    std::fs::remove_file(sb.root().join("userns.json")).unwrap();
+    wait_for_gone(third);
+    assert_eq!(keepers(&sb), Vec::<String>::new());
+}
+
+fn nix_kill(pid: i32) {
+    let ok = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -9 {pid}");
+}
+
+fn wait_for_gone(pid: i32) {
+    den_tests::wait_for(
+        &format!("process {pid} to end"),
+        std::time::Duration::from_secs(5),
+        || !alive(pid),
+    );
+}
+
+/// `command_as_user` runs through runuser: the pid of its `sleep` child.
+fn decoy_child(runuser: i32) -> i32 {
+    den_tests::retry("the decoy sleep", std::time::Duration::from_secs(5), || {
+        let children =
+            std::fs::read_to_string(format!("/proc/{runuser}/task/{runuser}/children")).ok()?;
+        let pid: i32 = children.split_whitespace().next()?.parse().ok()?;
+        cmdline(pid).starts_with("sleep").then_some(pid)
+    })
+}

@@ -370,15 +370,8 @@ fn twenty_containers_at_once() {
     );
     assert!(sb.sh(&script).status.success());
     assert_eq!(sb.den_ok(&["ps", "-aq"]).trim(), "");
-    let procs = Command::new("pgrep")
-        .args(["-u", sb.user(), "-f", sb.root().to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        stdout(&procs).trim().is_empty(),
-        "supervisors left: {}",
-        stdout(&procs)
-    );
+    let procs = den_tests::den_processes_left(&sb);
+    assert!(procs.is_empty(), "supervisors left: {procs}");
 }
 
 #[test]

@@ -542,17 +542,13 @@ fn user_networks_connect_by_name_and_stay_apart() {
     assert_eq!(sb.den_ok(&["network", "ls", "-q"]).trim(), "");
     let t = Instant::now();
     loop {
-        let left = std::process::Command::new("pgrep")
-            .args(["-u", sb.user(), "-f", sb.root().to_str().unwrap()])
-            .output()
-            .unwrap();
-        if stdout(&left).trim().is_empty() {
+        let left = den_tests::den_processes_left(&sb);
+        if left.is_empty() {
             break;
         }
         assert!(
             t.elapsed() < Duration::from_secs(10),
-            "network helpers left: {}",
-            stdout(&left)
+            "network helpers left: {left}"
         );
         std::thread::sleep(Duration::from_millis(200));
     }

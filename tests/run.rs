@@ -622,15 +622,8 @@ fn many_run_rm_cycles_leave_nothing_behind() {
         "mounts left on the host"
     );
     // Supervisors carry `--root STORE` on their command line.
-    let procs = Command::new("pgrep")
-        .args(["-u", sb.user(), "-f", sb.root().to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        stdout(&procs).trim().is_empty(),
-        "den processes left: {}",
-        stdout(&procs)
-    );
+    let procs = den_tests::den_processes_left(&sb);
+    assert!(procs.is_empty(), "den processes left: {procs}");
 }
 
 /// An interactive shell under `script(1)`: lines go in one at a time, and

@@ -647,6 +647,21 @@ pub fn fetch_in(sb: &UserSandbox, from: &str, url: &str) -> String {
     }
 }
 
+/// The den processes of `sb`'s store still running ("PID COMMAND" lines;
+/// they carry `--root STORE`), except its user namespace keeper, which
+/// outlives containers by design (`latency.rs` tests it).
+pub fn den_processes_left(sb: &UserSandbox) -> String {
+    let out = Command::new("pgrep")
+        .args(["-a", "-u", sb.user(), "-f", sb.root().to_str().unwrap()])
+        .output()
+        .unwrap();
+    stdout(&out)
+        .lines()
+        .filter(|l| !l.contains(" __internal userns-keeper"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Whether network `net`'s infra process has exited: its `infra.json`
 /// gone, or the process it names dead.
 pub fn infra_gone(sb: &UserSandbox, net: &str) -> bool {

@@ -956,6 +956,9 @@ pub enum InternalCommand {
     Purge,
     /// The infra process of a user network.
     NetworkInfra { name: String },
+    /// The keeper of the user namespace that containers with the default
+    /// mapping share (one per den root).
+    UsernsKeeper,
     /// `den network connect|disconnect` of a running container: its
     /// interface on a network added or removed (a JSON request).
     NetworkWire { container: String, request: String },

@@ -170,6 +170,15 @@ pub fn background(cmd: Command, word: &str, what: &str) -> anyhow::Result<()> {
     await_up(pid, reads, word, what).map(drop)
 }
 
+/// [`background`] for a den that forks the process which goes on, and exits
+/// (the user namespace keeper): that first process is reaped here, so it is
+/// nobody's zombie, and what goes on is not this process's child.
+pub fn background_forked(cmd: Command, word: &str, what: &str) -> anyhow::Result<()> {
+    let (stdio, reads) = report_pipes(dev_null()?)?;
+    let pid = spawn_command(cmd, stdio).with_context(|| format!("cannot start {what}"))?;
+    await_up(pid, reads, word, what)?.wait().map(drop)
+}
+
 /// The stdio of a background den (`stdin`, and pipes for stdout and
 /// stderr), and the read ends of those pipes.
 fn report_pipes(stdin: OwnedFd) -> anyhow::Result<(ChildStdio, [OwnedFd; 2])> {

@@ -15,6 +15,7 @@ mod cp_tar;
 mod filters;
 mod health;
 mod in_userns;
+mod keeper;
 mod launch;
 mod local_images;
 mod log;

@@ -3,7 +3,8 @@
 //! - processes: `clone` as fork ([`fork_child`], [`fork_clean`], also
 //!   into a new pid namespace), `_exit`, and the `clone3` probe;
 //! - descriptors: `close_range` (close-on-exec from a number on, or all
-//!   but stdio), `close`, `dup2`/`dup3` and `fcntl` in a forked child;
+//!   but stdio), `close`, `dup2`/`dup3` and `fcntl` in a forked child, and
+//!   closing what came across exec without close-on-exec (the keeper);
 //! - signals: `rt_sigaction` ([`reset_signals`]);
 //! - security: installing a seccomp filter (`seccomp`), the
 //!   `landlock_create_ruleset` version query, and the `keyctl` probe that
@@ -64,6 +65,12 @@ pub(crate) enum ChildExit {
 }
 
 impl ForkedChild {
+    /// Lets the child run on, never reaped here: for a parent that exits at
+    /// once, so the child is reparented (the user namespace keeper).
+    pub(crate) fn detach(mut self) {
+        self.pid = None;
+    }
+
     /// The child's pid (valid until it is reaped).
     pub(crate) fn pid(&self) -> Pid {
         self.pid
@@ -289,6 +296,32 @@ pub(crate) fn cloexec_from(first: u32) {
             u32::MAX,
             libc::CLOSE_RANGE_CLOEXEC,
         );
+    }
+}
+
+/// Closes the descriptors this process inherited across exec: those without
+/// close-on-exec (den opens every one of its own with the flag). For a den
+/// that lives on in the background (the user namespace keeper), so it holds
+/// nothing of whoever started the den that started it.
+pub(crate) fn close_inherited_fds() {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<libc::c_int> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_GETFD only reads the flags of a descriptor number; a
+        // closed one (the listing's own) gives EBADF (-1), which is skipped.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+            // SAFETY: a descriptor without close-on-exec came across exec
+            // from the parent; no Rust object of this process owns it (den
+            // opens its own close-on-exec), so nothing uses the number later.
+            unsafe { libc::close(fd) };
+        }
     }
 }
 

@@ -1,5 +1,8 @@
 //! Entering a new user namespace as uid 0 / gid 0.
 //!
+//! Containers with the default subordinate mapping join the one their den
+//! root's keeper holds instead, when it runs ([`keeper`]).
+//!
 //! [`enter_user_namespace`] unshares only the user namespace; callers unshare
 //! mount, pid, network ... namespaces themselves afterwards (they then own
 //! them, with full capabilities inside).
@@ -35,6 +38,8 @@ use rustix::pipe::{PipeFlags, pipe_with};
 use crate::idmap::{IdMapping, IdToolError, MapRange, find_id_tool};
 use crate::sys;
 
+pub mod keeper;
+
 /// Why [`enter_user_namespace`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum UsernsError {
@@ -69,6 +74,13 @@ pub enum UsernsError {
     #[error("cannot write {path}")]
     WriteMap {
         path: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot {what} the user namespace keeper's record {}", path.display())]
+    Record {
+        what: &'static str,
+        path: PathBuf,
         #[source]
         source: io::Error,
     },

@@ -55,10 +55,19 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
             true,
         ));
     }
+    if let InternalCommand::UsernsKeeper = &cmd {
+        let announce = || den_sandbox::container::announce("ready");
+        let fail = |e: den_sandbox::userns::UsernsError| report(Err(e.into()), true);
+        let forked = den_sandbox::userns::keeper::keeper_main(&ctx.root, &mapping, announce, fail);
+        return Ok(report(forked.map(|()| 0).map_err(Into::into), true));
+    }
     if let InternalCommand::NetworkWire { container, request } = &cmd {
         return crate::networks::wire_in_container(ctx, container, request);
     }
-    enter_user_namespace(&mapping)?;
+    // The keeper's namespace maps the same ids: joining it is cheaper.
+    if !den_sandbox::userns::keeper::join(&ctx.root, &mapping)? {
+        enter_user_namespace(&mapping)?;
+    }
     let store = ctx.store()?;
     match cmd {
         InternalCommand::Unpack { blob, diff_id } => {
@@ -107,6 +116,7 @@ pub fn run(ctx: &Context, cmd: InternalCommand) -> anyhow::Result<i32> {
         | InternalCommand::CopyFrom { .. }
         | InternalCommand::NetworkInfra { .. }
         | InternalCommand::NetworkWire { .. }
+        | InternalCommand::UsernsKeeper
         | InternalCommand::Man { .. } => unreachable!("handled above"),
     }
     Ok(0)
@@ -126,6 +136,7 @@ pub fn supervise(
         detached: detach,
         attach_stdin,
         network_locks: crate::prepare::infras_up(ctx, &spec.network)?,
+        shared_userns: crate::keeper::for_container(ctx, &spec, mapping),
     };
     Ok(report(
         den_sandbox::container::run(&spec, mapping, opts),

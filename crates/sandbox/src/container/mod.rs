@@ -108,7 +108,7 @@ pub use supervisor::{Options, run};
 /// Tells the den command that started this background process (reading its
 /// stdout, see [`report::Background`]) that it is up, then lets go of that
 /// command's pipes.
-fn announce(word: &str) {
+pub fn announce(word: &str) {
     report::tell_starter(&report::Background::Up(word.into())).ok();
     if let Ok(null) = std::fs::OpenOptions::new()
         .read(true)

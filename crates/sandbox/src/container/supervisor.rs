@@ -44,6 +44,9 @@ pub struct Options {
     /// infra exits (its last check takes the lock) before it sees the
     /// container start.
     pub network_locks: Vec<std::fs::File>,
+    /// The den root whose keeper's user namespace the container joins, if
+    /// that keeper runs (`userns::keeper`); else it gets one of its own.
+    pub shared_userns: Option<std::path::PathBuf>,
 }
 
 /// Takes stdin (the first attach client) and puts /dev/null in its place.
@@ -134,7 +137,7 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         nix::unistd::setsid().ok();
     }
     // 2. The user namespace the container lives in.
-    let userns = enter_userns(spec, mapping)?;
+    let userns = enter_userns(spec, mapping, opts.shared_userns.as_deref())?;
     crate::trace::phase("userns");
     // 3. What every run shares: the privilege drop decided (seccomp
     //    compiled), and one cgroup for `--memory`, `--cpus`… (removed on return).
@@ -171,8 +174,13 @@ struct Userns {
 
 /// A container on a user network lives in the network's user namespace,
 /// so its namespace can be wired to the network's bridge; one joining
-/// another's network in that one's; any other in a new one of its own.
-fn enter_userns(spec: &ContainerSpec, mapping: &IdMapping) -> Result<Userns, SetupError> {
+/// another's network in that one's; any other in the keeper's of
+/// `shared` (a den root), else in a new one of its own.
+fn enter_userns(
+    spec: &ContainerSpec,
+    mapping: &IdMapping,
+    shared: Option<&std::path::Path>,
+) -> Result<Userns, SetupError> {
     let mapping = match spec.userns {
         super::spec::Userns::Default => mapping.clone(),
         super::spec::Userns::KeepId => mapping.keep_id()?,
@@ -181,7 +189,13 @@ fn enter_userns(spec: &ContainerSpec, mapping: &IdMapping) -> Result<Userns, Set
         super::spec::Network::User(u) => (Some(super::bridge::enter_infra_userns(u)?), None),
         super::spec::Network::Container(c) => (None, Some(super::joined::enter(c)?)),
         _ => {
-            enter_user_namespace(&mapping)?;
+            let joined = match shared {
+                Some(root) => crate::userns::keeper::join(root, &mapping)?,
+                None => false,
+            };
+            if !joined {
+                enter_user_namespace(&mapping)?;
+            }
             (None, None)
         }
     };

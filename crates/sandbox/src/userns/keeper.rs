@@ -1,0 +1,270 @@
+//! The user namespace that containers with the default subordinate mapping
+//! share, one per den root, kept by a small "keeper" process (as podman's
+//! pause process keeps its own).
+//!
+//! Making a user namespace with subordinate ids costs a helper fork and two
+//! setuid executions (newuidmap, newgidmap): about 5 ms of every `den run`.
+//! Joining one that exists is an open and a setns.
+//!
+//! ```text
+//! ROOT/userns.json   {"pid", "start"} of the keeper, written by it (atomically)
+//!                    once its namespace is mapped; its mtime is the last join
+//! ROOT/userns.lock   held by whoever starts a keeper, and by a keeper ending
+//! ```
+//!
+//! A joiner trusts nothing in the record. It opens `/proc/PID/ns/user`, then
+//! checks that PID still has the record's start time (the pid was not
+//! reused) and that the namespace maps exactly the ids the joiner would map
+//! itself (read from the kernel: `/proc/PID/uid_map` and `gid_map`);
+//! otherwise it makes a namespace of its own, as before there was a keeper.
+//!
+//! A keeper ends when its record is gone or names another process (its den
+//! root was removed; another keeper replaced it), or after [`IDLE`] without a
+//! join. The namespace outlives it while containers are in it.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use nix::sched::{CloneFlags, setns};
+use rustix::fs::{Mode, OFlags};
+
+use super::UsernsError;
+use crate::idmap::{IdMapping, MapRange};
+
+/// The keeper's record, beneath the den root.
+pub const RECORD: &str = "userns.json";
+/// Taken by whoever starts a keeper, and by a keeper before it ends.
+pub const LOCK: &str = "userns.lock";
+/// How long a keeper waits for a join before it ends.
+pub const IDLE: Duration = Duration::from_secs(600);
+/// How often a keeper looks at its record.
+const POLL: Duration = Duration::from_secs(1);
+/// A record is two numbers: anything longer is not one.
+const MAX_RECORD: u64 = 256;
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Record {
+    pid: i32,
+    start: u64,
+}
+
+/// Does a keeper whose namespace maps exactly `mapping` run for `root`?
+pub fn live(root: &Path, mapping: &IdMapping) -> bool {
+    open(root, mapping).is_some()
+}
+
+/// Moves the calling (single-threaded) process into the namespace of
+/// `root`'s keeper, as root there, and records the join. `false`, with
+/// nothing changed, when no live keeper maps exactly `mapping`.
+pub fn join(root: &Path, mapping: &IdMapping) -> Result<bool, UsernsError> {
+    let Some(ns) = open(root, mapping) else {
+        return Ok(false);
+    };
+    if setns(ns.as_fd(), CloneFlags::CLONE_NEWUSER).is_err() {
+        return Ok(false);
+    }
+    super::become_root()?;
+    touch(&root.join(RECORD));
+    Ok(true)
+}
+
+/// The keeper (`den __internal userns-keeper`): forks the process that keeps
+/// the namespace and returns (the caller exits), so the keeper is not its
+/// starter's child: the starter is a supervisor, whose children are its
+/// container and its guard. The keeper makes the namespace, writes the
+/// record, says `ready` through `announce` (or its error through `fail`,
+/// which returns its exit code), then lingers (module doc). Must be called
+/// in a single-threaded process.
+pub fn keeper_main(
+    root: &Path,
+    mapping: &IdMapping,
+    announce: impl FnOnce(),
+    fail: impl FnOnce(UsernsError) -> i32,
+) -> Result<(), UsernsError> {
+    let keep = move || match keep(root, mapping, announce) {
+        Ok(()) => 0,
+        Err(e) => fail(e),
+    };
+    let (keeper, ()) =
+        crate::sys::fork_child((), keep).map_err(|e| UsernsError::Helper(io::Error::other(e)))?;
+    keeper.detach();
+    Ok(())
+}
+
+fn keep(root: &Path, mapping: &IdMapping, announce: impl FnOnce()) -> Result<(), UsernsError> {
+    crate::sys::close_inherited_fds();
+    nix::unistd::setsid().ok();
+    std::env::set_current_dir("/").ok();
+    super::enter_user_namespace(mapping)?;
+    let me = std::process::id() as i32;
+    let record = Record {
+        pid: me,
+        start: crate::container::state::start_time(me).unwrap_or(0),
+    };
+    let path = root.join(RECORD);
+    let bytes = serde_json::to_vec(&record).expect("serializes");
+    den_atomic::replace_bytes(&path, root, den_atomic::Durability::Unsynced, &bytes)
+        .map_err(record_error("write", &path))?;
+    let written = std::fs::symlink_metadata(&path).map_err(record_error("read", &path))?;
+    announce();
+    linger(root, (written.dev(), written.ino()));
+    Ok(())
+}
+
+fn record_error(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> UsernsError {
+    let path = path.to_path_buf();
+    move |source| UsernsError::Record { what, path, source }
+}
+
+/// Waits until the record is no longer this keeper's, or nobody joined for
+/// [`IDLE`]; the last check is made under [`LOCK`], and the record goes
+/// with the keeper.
+fn linger(root: &Path, me: (u64, u64)) {
+    let path = root.join(RECORD);
+    let mine = |m: &std::fs::Metadata| (m.dev(), m.ino()) == me;
+    let idle = |m: &std::fs::Metadata| {
+        m.modified()
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .is_some_and(|d| d >= IDLE)
+    };
+    loop {
+        std::thread::sleep(POLL);
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if mine(&m) && !idle(&m) => continue,
+            Ok(m) if mine(&m) => {}
+            _ => return,
+        }
+        let Ok(_lock) = lock(&root.join(LOCK)) else {
+            continue;
+        };
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if mine(&m) && idle(&m) => {
+                std::fs::remove_file(&path).ok();
+                return;
+            }
+            Ok(m) if mine(&m) => {}
+            _ => return,
+        }
+    }
+}
+
+fn lock(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)?;
+    f.lock()?;
+    Ok(f)
+}
+
+/// The keeper's namespace, checked as the module doc says.
+fn open(root: &Path, mapping: &IdMapping) -> Option<OwnedFd> {
+    if !matches!(mapping, IdMapping::Subordinate { .. }) {
+        return None;
+    }
+    let record = read_record(&root.join(RECORD))?;
+    let ns = rustix::fs::open(
+        format!("/proc/{}/ns/user", record.pid),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", record.pid)).ok()?;
+    let same = crate::container::state::parse_start_time(&stat) == Some(record.start)
+        && !crate::container::state::parse_dead(&stat);
+    let mapped = read_map(record.pid, "uid_map")? == mapping.uid_map()
+        && read_map(record.pid, "gid_map")? == mapping.gid_map();
+    (same && mapped).then_some(ns)
+}
+
+/// The record, if it is a small regular file (not followed if a link).
+fn read_record(path: &Path) -> Option<Record> {
+    use std::io::Read;
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+    )
+    .ok()?;
+    let f = std::fs::File::from(fd);
+    let meta = f.metadata().ok()?;
+    if !meta.is_file() || meta.len() > MAX_RECORD {
+        return None;
+    }
+    let mut text = String::new();
+    f.take(MAX_RECORD).read_to_string(&mut text).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// `/proc/PID/uid_map` (or `gid_map`) as ranges, in the reader's terms.
+fn read_map(pid: i32, which: &str) -> Option<Vec<MapRange>> {
+    let text = std::fs::read_to_string(PathBuf::from(format!("/proc/{pid}/{which}"))).ok()?;
+    parse_map(&text)
+}
+
+fn parse_map(text: &str) -> Option<Vec<MapRange>> {
+    text.lines()
+        .map(|line| {
+            let mut n = line.split_whitespace().map(str::parse::<u32>);
+            let range = MapRange {
+                inside: n.next()?.ok()?,
+                outside: n.next()?.ok()?,
+                count: n.next()?.ok()?,
+            };
+            n.next().is_none().then_some(range)
+        })
+        .collect()
+}
+
+/// Sets the record's mtime to now: the keeper's idle time starts again.
+fn touch(path: &Path) {
+    use rustix::fs::{AtFlags, CWD, Timespec, Timestamps, UTIME_NOW};
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: UTIME_NOW,
+    };
+    let times = Timestamps {
+        last_access: now,
+        last_modification: now,
+    };
+    rustix::fs::utimensat(CWD, path, &times, AtFlags::SYMLINK_NOFOLLOW).ok();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_map_reads_as_the_kernel_prints_it() {
+        let text = "         0       1001          1\n         1     165536      65536\n";
+        assert_eq!(
+            parse_map(text),
+            Some(vec![
+                MapRange {
+                    inside: 0,
+                    outside: 1001,
+                    count: 1
+                },
+                MapRange {
+                    inside: 1,
+                    outside: 165536,
+                    count: 65536
+                },
+            ])
+        );
+    }
+
+    #[test]
+    fn a_map_with_a_bad_line_is_none() {
+        assert_eq!(parse_map("0 1001\n"), None);
+        assert_eq!(parse_map("0 1001 1 7\n"), None);
+        assert_eq!(parse_map("0 x 1\n"), None);
+    }
+}
