@@ -10,19 +10,15 @@ use std::process::Command;
 use anyhow::Context as _;
 use den_sandbox::container::spec::{ContainerSpec, Network, Userns};
 use den_sandbox::idmap::IdMapping;
-use den_sandbox::userns::keeper;
+use den_sandbox::userns::keeper::{self, Keeper};
 
 use crate::context::Context;
 
-/// The den root whose keeper's namespace the container of `spec` joins:
+/// The den root's keeper, whose namespace the container of `spec` joins:
 /// one with the default subordinate mapping that makes its own namespaces
 /// (not on user networks, whose infras have theirs, nor in another
 /// container's). Starts the keeper unless it runs.
-pub fn for_container(
-    ctx: &Context,
-    spec: &ContainerSpec,
-    mapping: &IdMapping,
-) -> Option<std::path::PathBuf> {
+pub fn for_container(ctx: &Context, spec: &ContainerSpec, mapping: &IdMapping) -> Option<Keeper> {
     let own_namespaces = matches!(
         spec.network,
         Network::None | Network::Host | Network::Private(_)
@@ -30,11 +26,14 @@ pub fn for_container(
     let shares = spec.userns == Userns::Default
         && own_namespaces
         && matches!(mapping, IdMapping::Subordinate { .. });
-    if !shares || keeper::live(&ctx.root, mapping) {
-        return shares.then(|| ctx.root.clone());
+    if !shares {
+        return None;
+    }
+    if let Some(k) = Keeper::find(&ctx.root, mapping) {
+        return Some(k);
     }
     match start(ctx, mapping) {
-        Ok(()) => Some(ctx.root.clone()),
+        Ok(()) => Keeper::find(&ctx.root, mapping),
         Err(e) => {
             crate::log::debug(format_args!(
                 "no shared user namespace: {}",
@@ -49,7 +48,7 @@ pub fn for_container(
 /// it is sure none runs.
 fn start(ctx: &Context, mapping: &IdMapping) -> anyhow::Result<()> {
     let _lock = crate::containers::lock_file(&ctx.root.join(keeper::LOCK))?;
-    if keeper::live(&ctx.root, mapping) {
+    if Keeper::find(&ctx.root, mapping).is_some() {
         return Ok(());
     }
     let exe = std::env::current_exe().context("cannot find den's own binary")?;

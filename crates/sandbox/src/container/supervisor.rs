@@ -44,9 +44,10 @@ pub struct Options {
     /// infra exits (its last check takes the lock) before it sees the
     /// container start.
     pub network_locks: Vec<std::fs::File>,
-    /// The den root whose keeper's user namespace the container joins, if
-    /// that keeper runs (`userns::keeper`); else it gets one of its own.
-    pub shared_userns: Option<std::path::PathBuf>,
+    /// The den root's keeper, whose user namespace the container joins
+    /// (`userns::keeper`); without it, or if the join fails, the container
+    /// gets one of its own.
+    pub shared_userns: Option<crate::userns::keeper::Keeper>,
 }
 
 /// Takes stdin (the first attach client) and puts /dev/null in its place.
@@ -137,7 +138,7 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
         nix::unistd::setsid().ok();
     }
     // 2. The user namespace the container lives in.
-    let userns = enter_userns(spec, mapping, opts.shared_userns.as_deref())?;
+    let userns = enter_userns(spec, mapping, opts.shared_userns)?;
     crate::trace::phase("userns");
     // 3. What every run shares: the privilege drop decided (seccomp
     //    compiled), and one cgroup for `--memory`, `--cpus`… (removed on return).
@@ -174,12 +175,12 @@ struct Userns {
 
 /// A container on a user network lives in the network's user namespace,
 /// so its namespace can be wired to the network's bridge; one joining
-/// another's network in that one's; any other in the keeper's of
-/// `shared` (a den root), else in a new one of its own.
+/// another's network in that one's; any other in the `shared` keeper's,
+/// else in a new one of its own.
 fn enter_userns(
     spec: &ContainerSpec,
     mapping: &IdMapping,
-    shared: Option<&std::path::Path>,
+    shared: Option<crate::userns::keeper::Keeper>,
 ) -> Result<Userns, SetupError> {
     let mapping = match spec.userns {
         super::spec::Userns::Default => mapping.clone(),
@@ -190,7 +191,7 @@ fn enter_userns(
         super::spec::Network::Container(c) => (None, Some(super::joined::enter(c)?)),
         _ => {
             let joined = match shared {
-                Some(root) => crate::userns::keeper::join(root, &mapping)?,
+                Some(keeper) => keeper.join()?,
                 None => false,
             };
             if !joined {

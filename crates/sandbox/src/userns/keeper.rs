@@ -51,24 +51,42 @@ struct Record {
     start: u64,
 }
 
-/// Does a keeper whose namespace maps exactly `mapping` run for `root`?
-pub fn live(root: &Path, mapping: &IdMapping) -> bool {
-    open(root, mapping).is_some()
+/// A live keeper's user namespace, found and checked (module doc).
+#[derive(Debug)]
+pub struct Keeper {
+    ns: OwnedFd,
+    record: PathBuf,
 }
 
-/// Moves the calling (single-threaded) process into the namespace of
-/// `root`'s keeper, as root there, and records the join. `false`, with
-/// nothing changed, when no live keeper maps exactly `mapping`.
-pub fn join(root: &Path, mapping: &IdMapping) -> Result<bool, UsernsError> {
-    let Some(ns) = open(root, mapping) else {
-        return Ok(false);
-    };
-    if setns(ns.as_fd(), CloneFlags::CLONE_NEWUSER).is_err() {
-        return Ok(false);
+impl Keeper {
+    /// The keeper of `root` whose namespace maps exactly `mapping`, if one
+    /// runs.
+    pub fn find(root: &Path, mapping: &IdMapping) -> Option<Keeper> {
+        let record = root.join(RECORD);
+        let ns = open(&record, mapping)?;
+        Some(Keeper { ns, record })
     }
-    super::become_root()?;
-    touch(&root.join(RECORD));
-    Ok(true)
+
+    /// Moves the calling (single-threaded) process into the keeper's
+    /// namespace, as root there, and records the join. `false`, with
+    /// nothing changed, if the kernel refuses the setns.
+    pub fn join(self) -> Result<bool, UsernsError> {
+        if setns(self.ns.as_fd(), CloneFlags::CLONE_NEWUSER).is_err() {
+            return Ok(false);
+        }
+        super::become_root()?;
+        touch(&self.record);
+        Ok(true)
+    }
+}
+
+/// Joins `root`'s keeper's namespace if one runs for `mapping` (see
+/// [`Keeper::join`]); `false`, nothing changed, otherwise.
+pub fn join(root: &Path, mapping: &IdMapping) -> Result<bool, UsernsError> {
+    match Keeper::find(root, mapping) {
+        Some(k) => k.join(),
+        None => Ok(false),
+    }
 }
 
 /// The keeper (`den __internal userns-keeper`): forks the process that keeps
@@ -164,12 +182,13 @@ fn lock(path: &Path) -> io::Result<std::fs::File> {
     Ok(f)
 }
 
-/// The keeper's namespace, checked as the module doc says.
-fn open(root: &Path, mapping: &IdMapping) -> Option<OwnedFd> {
+/// The namespace of the keeper `record` names, checked as the module doc
+/// says.
+fn open(record: &Path, mapping: &IdMapping) -> Option<OwnedFd> {
     if !matches!(mapping, IdMapping::Subordinate { .. }) {
         return None;
     }
-    let record = read_record(&root.join(RECORD))?;
+    let record = read_record(record)?;
     let ns = rustix::fs::open(
         format!("/proc/{}/ns/user", record.pid),
         OFlags::RDONLY | OFlags::CLOEXEC,
