@@ -1,5 +1,7 @@
 //! The seccomp filter of a container: Docker's default profile, compiled to
-//! classic BPF with `seccompiler` for the running architecture.
+//! classic BPF for the running architecture: a binary search on the call
+//! number ([`dispatch`]), and `seccompiler` for the calls whose arguments
+//! are checked.
 //!
 //! # What it enforces
 //!
@@ -67,6 +69,7 @@
 //! nothing, so package managers work. It grants nothing; its module doc says
 //! why, and why it is installed first.
 
+use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -78,6 +81,7 @@ use seccompiler::{
 
 pub use seccompiler::BpfProgram;
 
+mod dispatch;
 pub mod profile;
 pub mod single_id;
 mod syscalls;
@@ -88,7 +92,7 @@ use profile::ArgCheck;
 
 /// Bump when the way this module turns the profile into filters changes
 /// (the profile data itself is hashed into the cache key).
-const COMPILER_REVISION: u32 = 1;
+const COMPILER_REVISION: u32 = 2;
 
 /// Why a filter could not be built, cached or installed.
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +157,14 @@ impl Arch {
         }
     }
 
+    /// `AUDIT_ARCH_*` (linux/audit.h), as `seccomp_data.arch` carries it.
+    fn audit(self) -> u32 {
+        match self {
+            Arch::X86_64 => 0xc000_003e,
+            Arch::Aarch64 => 0xc000_00b7,
+        }
+    }
+
     fn target(self) -> TargetArch {
         match self {
             Arch::X86_64 => TargetArch::x86_64,
@@ -199,7 +211,26 @@ fn compile_for(arch: Arch, kept: &CapsHashSet) -> Result<Vec<BpfProgram>, Seccom
             })
     };
     let eperm = SeccompAction::Errno(libc::EPERM as u32);
-    let mut programs = vec![build(allow_list(arch, kept)?, eperm, SeccompAction::Allow)?];
+    // The argument-checked calls through seccompiler, the rest by number
+    // (`dispatch`).
+    let (plain, checked): (Rules, Rules) = allow_list(arch, kept)?
+        .into_iter()
+        .partition(|(_, rules)| rules.is_empty());
+    let numbers = |r: &Rules| -> BTreeSet<u32> { r.keys().map(|&nr| nr as u32).collect() };
+    let checked_nrs = numbers(&checked);
+    let checked_program = match checked.is_empty() {
+        true => None,
+        false => Some((
+            &checked_nrs,
+            build(checked, eperm.clone(), SeccompAction::Allow)?,
+        )),
+    };
+    let mut programs = vec![dispatch::dispatch(
+        arch.audit(),
+        &numbers(&plain),
+        checked_program,
+        u32::from(eperm),
+    )];
     let enosys: Rules = profile::ENOSYS_UNLESS
         .iter()
         .filter(|(_, cap)| !kept.contains(cap))

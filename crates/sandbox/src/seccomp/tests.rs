@@ -56,8 +56,14 @@ impl Call {
 /// Run one classic-BPF program on `call` (only the instructions seccompiler
 /// emits; anything else fails the test).
 fn run(program: &[seccompiler::sock_filter], call: &Call) -> u32 {
-    let (mut acc, mut pc) = (0u32, 0usize);
+    run_counted(program, call).0
+}
+
+/// [`run`], and how many instructions ran.
+fn run_counted(program: &[seccompiler::sock_filter], call: &Call) -> (u32, usize) {
+    let (mut acc, mut pc, mut steps) = (0u32, 0usize, 0usize);
     loop {
+        steps += 1;
         let ins = &program[pc];
         let k = ins.k;
         let jump = |taken: bool| usize::from(if taken { ins.jt } else { ins.jf });
@@ -69,7 +75,7 @@ fn run(program: &[seccompiler::sock_filter], call: &Call) -> u32 {
             0x15 => pc += jump(acc == k), // BPF_JMP | BPF_JEQ | BPF_K
             0x25 => pc += jump(acc > k),  // BPF_JMP | BPF_JGT | BPF_K
             0x35 => pc += jump(acc >= k), // BPF_JMP | BPF_JGE | BPF_K
-            0x06 => return k,             // BPF_RET | BPF_K
+            0x06 => return (k, steps),    // BPF_RET | BPF_K
             code => panic!("unexpected BPF instruction {code:#x} at {}", pc - 1),
         }
     }
@@ -729,5 +735,100 @@ fn single_id_shim_names_are_real_syscalls() {
             no_op.syscall
         );
         assert!(no_op.id_args.iter().all(|&a| a < 6), "{}", no_op.syscall);
+    }
+}
+
+/// seccompiler's linear program of the whole allow-list: what den compiled
+/// before `dispatch`, and the reference it must answer exactly as.
+fn linear_allow_list(arch: Arch, caps: &CapsHashSet) -> BpfProgram {
+    let eperm = SeccompAction::Errno(libc::EPERM as u32);
+    let rules = allow_list(arch, caps).unwrap();
+    SeccompFilter::new(rules, eperm, SeccompAction::Allow, arch.target())
+        .and_then(BpfProgram::try_from)
+        .unwrap()
+}
+
+/// Argument values that reach every branch of the checked calls: zero, all
+/// ones, and each value and mask the profile names (and one off each).
+fn probe_args() -> Vec<[u64; 6]> {
+    let mut values: BTreeSet<u64> = [0, u64::MAX, u32::MAX as u64].into();
+    for c in profile::CONDITIONAL {
+        for check in c.any_of {
+            let vs: Vec<u64> = match *check {
+                ArgCheck::Eq(v) | ArgCheck::Lt(v) | ArgCheck::Gt(v) | ArgCheck::NoBitsOf(v) => {
+                    vec![v]
+                }
+                ArgCheck::NoneOf(vs) => vs.to_vec(),
+            };
+            for v in vs {
+                values.extend([v, v.wrapping_add(1), v.wrapping_sub(1), v | 1 << 40]);
+            }
+        }
+    }
+    values.into_iter().map(|v| [v; 6]).collect()
+}
+
+#[test]
+fn the_number_search_answers_every_call_as_the_linear_filter() {
+    let numbers: Vec<u32> = (0..1100)
+        .chain((0..600).map(|n| n | X32_SYSCALL_BIT))
+        .chain([u32::MAX, 0x8000_0000, 0x7fff_ffff])
+        .collect();
+    let args = probe_args();
+    for arch in [Arch::X86_64, Arch::Aarch64] {
+        for caps in [
+            default_caps(),
+            with(Capability::CAP_SYS_ADMIN),
+            CapsHashSet::new(),
+        ] {
+            let linear = linear_allow_list(arch, &caps);
+            let searched = &compile_for(arch, &caps).unwrap()[0];
+            assert!(searched.len() < 4096, "{} instructions", searched.len());
+            for &nr in &numbers {
+                for a in &args {
+                    let call = |arch| Call { nr, arch, args: *a };
+                    for audit in [audit_arch(arch), AUDIT_ARCH_I386] {
+                        assert_eq!(
+                            run(searched, &call(audit)),
+                            run(&linear, &call(audit)),
+                            "{} nr {nr:#x} arch {audit:#x} args {a:?}",
+                            arch.name()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A call not argument-checked is answered in a few comparisons, not by
+/// walking every listed number (the kernel runs the filter for every number
+/// when it installs it, and on each call the container makes).
+#[test]
+fn every_call_is_answered_in_a_few_instructions() {
+    for arch in [Arch::X86_64, Arch::Aarch64] {
+        let searched = &compile_for(arch, &default_caps()).unwrap()[0];
+        let linear = linear_allow_list(arch, &default_caps());
+        let steps = |program: &[seccompiler::sock_filter], nr| {
+            let call = Call {
+                nr,
+                arch: audit_arch(arch),
+                args: [0; 6],
+            };
+            run_counted(program, &call).1
+        };
+        let checked: BTreeSet<u32> = profile::CONDITIONAL
+            .iter()
+            .filter_map(|c| arch.number(c.syscall))
+            .map(|nr| nr as u32)
+            .collect();
+        let most = (0..1100)
+            .filter(|nr| !checked.contains(nr))
+            .map(|nr| steps(searched, nr))
+            .max()
+            .unwrap();
+        assert!(most <= 24, "{}: up to {most} instructions", arch.name());
+        let linear_most = (0..1100).map(|nr| steps(&linear, nr)).max().unwrap();
+        assert!(linear_most > 200, "the linear filter took {linear_most}");
     }
 }
