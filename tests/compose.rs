@@ -1513,40 +1513,10 @@ fn network_priorities(sb: &UserSandbox) {
     let nets = inspect(sb, "pr-web-1")["NetworkSettings"]["Networks"].clone();
     for (dev, net) in [("eth0", "pr_c"), ("eth1", "pr_b"), ("eth2", "pr_a")] {
         let ip = nets[net]["IPAddress"].as_str().unwrap();
-        let addr = sb.den_ok(&[
-            "run",
-            "--rm",
-            "--network",
-            "container:pr-web-1",
-            "busybox",
-            "ip",
-            "-4",
-            "addr",
-            "show",
-            "dev",
-            dev,
-        ]);
-        assert!(
-            addr.contains(&format!("inet {ip}/24")),
-            "{dev} {net}: {addr}"
-        );
+        den_tests::assert_address(sb, "pr-web-1", dev, ip);
     }
-    let route = sb.den_ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "container:pr-web-1",
-        "busybox",
-        "ip",
-        "route",
-    ]);
     let gw = nets["pr_c"]["Gateway"].as_str().unwrap();
-    let defaults: Vec<&str> = route
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("default"))
-        .collect();
-    assert_eq!(defaults, [format!("default via {gw} dev eth0")], "{route}");
+    den_tests::assert_default_route(sb, "pr-web-1", gw, "eth0");
     let out = sb.den(&["compose", "-f", &file, "-p", "pr", "down", "-t", "0"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let bad = project(

@@ -238,6 +238,46 @@ fn bash_loads_the_completion_and_completes_subcommands() {
     assert!(err.contains("invalid value 'tcsh'"), "{err}");
 }
 
+/// `den help CMD <TAB>` offers CMD's subcommands, for commands whose
+/// subcommands clap adds only when they are chosen (`defer`) too: bash
+/// completes them, and zsh's and fish's scripts list them under `help`.
+#[test]
+fn help_completes_the_subcommands_of_each_command() {
+    let env = require_env!();
+    let sb = env.sandbox_sub();
+    sb.write_file("den.bash", sb.den_ok(&["completion", "bash"]));
+    let out = sb.sh_ok(
+        "bash -c '. ./den.bash && \
+         COMP_WORDS=(den help compose \"\"); COMP_CWORD=3; COMP_LINE=\"den help compose \"; COMP_POINT=17; \
+         _den den \"\" compose; echo \"compose: ${COMPREPLY[*]}\"; \
+         COMP_WORDS=(den help network c); COMP_CWORD=3; COMP_LINE=\"den help network c\"; COMP_POINT=18; \
+         _den den c network; echo \"network: ${COMPREPLY[*]}\"'",
+    );
+    assert_eq!(
+        out,
+        "compose: config up create down ps logs build pull exec run start stop restart kill rm port top push images ls\n\
+         network: create connect\n"
+    );
+    let zsh = sb.den_ok(&["completion", "zsh"]);
+    let listed = zsh
+        .split("_den__subcmd__help__subcmd__compose_commands() {")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .unwrap_or_else(|| panic!("no `den help compose` in zsh's script"));
+    assert!(
+        listed.contains("'up:Create and start the project"),
+        "{listed}"
+    );
+    let fish = sb.den_ok(&["completion", "fish"]);
+    assert!(
+        fish.lines()
+            .any(|l| l.contains("__fish_den_using_subcommand help")
+                && l.contains("__fish_seen_subcommand_from compose")
+                && l.contains("-f -a \"up\" -d 'Create and start the project")),
+        "no `den help compose up` in fish's script"
+    );
+}
+
 /// `den __internal man DIR` writes den.1 and a page per command, from the
 /// same definitions as `--help`.
 #[test]

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use sha2::Digest as _;
 
 use den_tests::{
-    UserSandbox, free_port, inspect, mirrored_sandbox, require_env, require_shared, retry, sandbox,
-    stdout, wait_for,
+    UserSandbox, assert_address, assert_default_route, free_port, inspect, ip_in, mirrored_sandbox,
+    require_env, require_shared, retry, sandbox, stdout, wait_for,
 };
 
 /// How long a published service may take to answer.
@@ -418,10 +418,24 @@ fn network_helpers_are_gone_after_rm() {
     );
 }
 
+/// `den network inspect NET`'s answer (an array of one object).
+fn network_inspect(sb: &UserSandbox, net: &str) -> serde_json::Value {
+    serde_json::from_str(&sb.den_ok(&["network", "inspect", net])).unwrap()
+}
+
+/// Asserts that network `net` has `n` members.
+fn assert_members(sb: &UserSandbox, net: &str, n: usize) {
+    let v = network_inspect(sb, net);
+    assert_eq!(v[0]["Containers"].as_object().unwrap().len(), n, "{v}");
+}
+
+/// Container `ctr`'s networks, as `den inspect` shows them.
+fn networks_of(sb: &UserSandbox, ctr: &str) -> serde_json::Value {
+    inspect(sb, ctr)["NetworkSettings"]["Networks"].clone()
+}
+
 fn network_ip(sb: &UserSandbox, network: &str, name: &str) -> String {
-    let v: serde_json::Value =
-        serde_json::from_str(&sb.den_ok(&["network", "inspect", network])).unwrap();
-    v[0]["Containers"]
+    network_inspect(sb, network)[0]["Containers"]
         .as_object()
         .unwrap()
         .values()
@@ -911,6 +925,43 @@ fn a_huge_etc_hosts_is_not_read_on_removal() {
     sb.den_ok(&["network", "rm", "hog"]);
 }
 
+/// What a client gets when the name does not resolve.
+const NO_NAME: &str = "[Errno -2] Name or service not known";
+/// What a client gets when an infra refuses the address.
+const REFUSED: &str = "[Errno 111] Connection refused";
+
+/// What container `from` gets for `http://HOST/hostname` (a container
+/// [`serve`]s its /etc): the answering container's hostname, or the
+/// client's error.
+fn hostname_via(sb: &UserSandbox, from: &str, host: &str) -> String {
+    den_tests::fetch_in(sb, from, &format!("http://{host}/hostname"))
+        .trim()
+        .to_string()
+}
+
+/// Asserts that container `from` gets `want` for `http://HOST/hostname`.
+fn assert_fetch(sb: &UserSandbox, from: &str, host: &str, want: &str) {
+    assert_eq!(
+        hostname_via(sb, from, host),
+        want,
+        "http://{host}/hostname from {from}"
+    );
+}
+
+/// Waits (up to [`UP`]) until container `from` gets `want` for
+/// `http://HOST/hostname`: names and routes may take a moment after a
+/// start or a connect.
+fn await_fetch(sb: &UserSandbox, from: &str, host: &str, want: &str) {
+    let got = retry(&format!("{want} at {host} from {from}"), UP, || {
+        let out = hostname_via(sb, from, host);
+        if out != want {
+            eprintln!("not yet: {out}");
+        }
+        (out == want).then_some(out)
+    });
+    assert_eq!(got, want);
+}
+
 /// Python serving the container's /etc on port 80, detached.
 fn serve(sb: &UserSandbox, name: &str, networks: &[&str]) {
     let mut args = vec!["run", "-d", "--name", name, "--hostname", name];
@@ -946,7 +997,7 @@ fn container_on_two_networks(sub: bool) {
     serve(&sb, "onlya", &["na"]);
     serve(&sb, "onlyb", &["nb"]);
     serve(&sb, "both", &["na", "name=nb,alias=bee"]);
-    let nets = inspect(&sb, "both")["NetworkSettings"]["Networks"].clone();
+    let nets = networks_of(&sb, "both");
     let (ip_a, ip_b) = (
         nets["na"]["IPAddress"].as_str().unwrap().to_string(),
         nets["nb"]["IPAddress"].as_str().unwrap().to_string(),
@@ -955,79 +1006,22 @@ fn container_on_two_networks(sub: bool) {
     assert_eq!(nets["nb"]["Aliases"], serde_json::json!(["both", "bee"]));
     let gw_a = nets["na"]["Gateway"].as_str().unwrap().to_string();
     assert!(ip_a.starts_with(gw_a.trim_end_matches('1')), "{nets}");
-    for (dev, ip) in [("eth0", &ip_a), ("eth1", &ip_b)] {
-        let addr = sb.den_ok(&[
-            "run",
-            "--rm",
-            "--network",
-            "container:both",
-            "busybox",
-            "ip",
-            "-4",
-            "addr",
-            "show",
-            "dev",
-            dev,
-        ]);
-        assert!(addr.contains(&format!("inet {ip}/24")), "{dev}: {addr}");
-    }
-    let route = sb.den_ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "container:both",
-        "busybox",
-        "ip",
-        "route",
-    ]);
-    let defaults: Vec<&str> = route
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("default"))
-        .collect();
-    assert_eq!(
-        defaults,
-        [format!("default via {gw_a} dev eth0")],
-        "{route}"
-    );
+    assert_address(&sb, "both", "eth0", &ip_a);
+    assert_address(&sb, "both", "eth1", &ip_b);
+    assert_default_route(&sb, "both", &gw_a, "eth0");
     // Each network lists it, with its names there.
     for (net, ip) in [("na", &ip_a), ("nb", &ip_b)] {
         assert_eq!(network_ip(&sb, net, "both"), *ip);
     }
     let onlyb_ip = network_ip(&sb, "nb", "onlyb");
-    let got = retry("onlya by name from both", UP, || {
-        let out = den_tests::fetch_in(&sb, "both", "http://onlya/hostname");
-        if out.trim() != "onlya" {
-            eprintln!("not yet: {out}");
-        }
-        (out.trim() == "onlya").then_some(out)
-    });
-    assert_eq!(got.trim(), "onlya");
-    assert_eq!(
-        den_tests::fetch_in(&sb, "both", "http://onlyb/hostname").trim(),
-        "onlyb"
-    );
-    assert_eq!(
-        den_tests::fetch_in(&sb, "both", &format!("http://{onlyb_ip}/hostname")).trim(),
-        "onlyb"
-    );
-    assert_eq!(
-        den_tests::fetch_in(&sb, "onlyb", "http://bee/hostname").trim(),
-        "both"
-    );
-    assert_eq!(
-        den_tests::fetch_in(&sb, "onlya", "http://both/hostname").trim(),
-        "both"
-    );
+    await_fetch(&sb, "both", "onlya", "onlya");
+    assert_fetch(&sb, "both", "onlyb", "onlyb");
+    assert_fetch(&sb, "both", &onlyb_ip, "onlyb");
+    assert_fetch(&sb, "onlyb", "bee", "both");
+    assert_fetch(&sb, "onlya", "both", "both");
     // Apart: no name, and the address is refused by na's infra.
-    assert_eq!(
-        den_tests::fetch_in(&sb, "onlya", "http://onlyb/hostname").trim(),
-        "[Errno -2] Name or service not known"
-    );
-    assert_eq!(
-        den_tests::fetch_in(&sb, "onlya", &format!("http://{onlyb_ip}/hostname")).trim(),
-        "[Errno 111] Connection refused"
-    );
+    assert_fetch(&sb, "onlya", "onlyb", NO_NAME);
+    assert_fetch(&sb, "onlya", &onlyb_ip, REFUSED);
     let hosts_a = sb.den_ok(&["exec", "onlya", "cat", "/etc/hosts"]);
     assert!(
         !hosts_a.contains(&ip_b) && !hosts_a.contains("bee"),
@@ -1037,11 +1031,8 @@ fn container_on_two_networks(sub: bool) {
     assert!(err.contains("network nb is in use by container"), "{err}");
     start_after_the_infras_exited(&sb);
     sb.den_ok(&["rm", "-f", "both"]);
-    for net in ["na", "nb"] {
-        let v: serde_json::Value =
-            serde_json::from_str(&sb.den_ok(&["network", "inspect", net])).unwrap();
-        assert_eq!(v[0]["Containers"].as_object().unwrap().len(), 1, "{v}");
-    }
+    assert_members(&sb, "na", 1);
+    assert_members(&sb, "nb", 1);
     let hosts_b = sb.den_ok(&["exec", "onlyb", "cat", "/etc/hosts"]);
     assert!(!hosts_b.contains("bee"), "{hosts_b}");
     sb.den_ok(&["rm", "-f", "onlya", "onlyb"]);
@@ -1065,17 +1056,9 @@ fn start_after_the_infras_exited(sb: &UserSandbox) {
     }
     assert_eq!(sb.den_ok(&["start", "both", "onlya"]).trim(), "both\nonlya");
     assert_eq!(sb.den_ok(&["restart", "onlyb"]).trim(), "onlyb");
-    for (net, from, to) in [("na", "both", "onlya"), ("nb", "both", "onlyb")] {
-        let got = retry(&format!("{to} from {from} on {net}"), UP, || {
-            let out = den_tests::fetch_in(sb, from, &format!("http://{to}/hostname"));
-            (out.trim() == to).then_some(out)
-        });
-        assert_eq!(got.trim(), to);
-    }
-    assert_eq!(
-        den_tests::fetch_in(sb, "onlyb", "http://bee/hostname").trim(),
-        "both"
-    );
+    await_fetch(sb, "both", "onlya", "onlya");
+    await_fetch(sb, "both", "onlyb", "onlyb");
+    assert_fetch(sb, "onlyb", "bee", "both");
     assert_eq!(den_tests::names_up(sb), ["both", "onlya", "onlyb"]);
 }
 
@@ -1167,11 +1150,8 @@ fn an_older_dens_infra_is_refused_with_another_network() {
         err.trim(),
         "den: networks nnew and nold cannot both be joined: network nold's infra process was started by an older den in a user namespace of its own; stop the containers on network nold (its infra exits a few seconds later) and start this container again"
     );
-    for (net, left) in [("nnew", 1), ("nold", 0)] {
-        let v: serde_json::Value =
-            serde_json::from_str(&sb.den_ok(&["network", "inspect", net])).unwrap();
-        assert_eq!(v[0]["Containers"].as_object().unwrap().len(), left, "{v}");
-    }
+    assert_members(&sb, "nnew", 1);
+    assert_members(&sb, "nold", 0);
     assert_eq!(
         sb.den_ok(&["ps", "-a", "--format", "{{.Names}}"]).trim(),
         "first"
@@ -1183,25 +1163,6 @@ fn an_older_dens_infra_is_refused_with_another_network() {
         .unwrap();
     std::fs::remove_file(&infra).ok();
     sb.den_ok(&["network", "rm", "nnew", "nold"]);
-}
-
-/// What `ip ARGS` prints in the network namespace of container `ctr`
-/// (busybox's `ip`, through `--network container:`).
-fn ip_in(sb: &UserSandbox, ctr: &str, args: &[&str]) -> String {
-    let joined = format!("container:{ctr}");
-    let mut argv = vec!["run", "--rm", "--network", joined.as_str(), "busybox", "ip"];
-    argv.extend(args);
-    sb.den_ok(&argv)
-}
-
-/// The default routes in `ip route`'s output.
-fn default_routes(route: &str) -> Vec<String> {
-    route
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("default"))
-        .map(String::from)
-        .collect()
 }
 
 /// `den network connect` of a running container: eth1 on the new network
@@ -1222,61 +1183,34 @@ fn connect_a_running_container(sub: bool) {
         sb.den_ok(&["network", "connect", "--alias", "wa", "cy", "web"]),
         ""
     );
-    let nets = inspect(&sb, "web")["NetworkSettings"]["Networks"].clone();
+    let nets = networks_of(&sb, "web");
     let web_ip = nets["cy"]["IPAddress"].as_str().unwrap().to_string();
     assert_eq!(nets["cy"]["Aliases"], serde_json::json!(["web", "wa"]));
     assert_eq!(network_ip(&sb, "cy", "wa"), web_ip);
-    let addr = ip_in(&sb, "web", &["-4", "addr", "show", "dev", "eth1"]);
-    assert!(addr.contains(&format!("inet {web_ip}/24")), "{addr}");
-    let gw_x = nets["cx"]["Gateway"].as_str().unwrap().to_string();
-    assert_eq!(
-        default_routes(&ip_in(&sb, "web", &["route"])),
-        [format!("default via {gw_x} dev eth0")],
-        "the default route stays on eth0"
-    );
+    assert_address(&sb, "web", "eth1", &web_ip);
+    // The default route stays on eth0.
+    let gw_x = nets["cx"]["Gateway"].as_str().unwrap();
+    assert_default_route(&sb, "web", gw_x, "eth0");
     assert_eq!(
         sb.den_ok(&["ps", "--filter", "network=cy", "--format", "{{.Names}}"])
             .lines()
             .collect::<std::collections::BTreeSet<_>>(),
         ["peer", "web"].into()
     );
-    for url in [
-        "http://peer/hostname".to_string(),
-        format!("http://{peer_ip}/hostname"),
-    ] {
-        let got = retry(&format!("{url} from web"), UP, || {
-            let out = den_tests::fetch_in(&sb, "web", &url);
-            (out.trim() == "peer").then_some(out)
-        });
-        assert_eq!(got.trim(), "peer");
-    }
-    for name in ["web", "wa"] {
-        assert_eq!(
-            den_tests::fetch_in(&sb, "peer", &format!("http://{name}/hostname")).trim(),
-            "web"
-        );
-    }
+    await_fetch(&sb, "web", "peer", "peer");
+    await_fetch(&sb, "web", &peer_ip, "peer");
+    assert_fetch(&sb, "peer", "web", "web");
+    assert_fetch(&sb, "peer", "wa", "web");
     assert_eq!(sb.den_ok(&["network", "disconnect", "cy", "web"]), "");
-    assert_eq!(
-        den_tests::fetch_in(&sb, "web", "http://peer/hostname").trim(),
-        "[Errno -2] Name or service not known"
-    );
-    assert_eq!(
-        den_tests::fetch_in(&sb, "peer", "http://wa/hostname").trim(),
-        "[Errno -2] Name or service not known"
-    );
+    assert_fetch(&sb, "web", "peer", NO_NAME);
+    assert_fetch(&sb, "peer", "wa", NO_NAME);
     // No interface on cy: the default route leads to cx's infra, which
     // refuses other den networks.
-    assert_eq!(
-        den_tests::fetch_in(&sb, "web", &format!("http://{peer_ip}/hostname")).trim(),
-        "[Errno 111] Connection refused"
-    );
+    assert_fetch(&sb, "web", &peer_ip, REFUSED);
     let links = ip_in(&sb, "web", &["-o", "link"]);
     assert!(!links.contains("eth1"), "{links}");
-    assert!(inspect(&sb, "web")["NetworkSettings"]["Networks"]["cy"].is_null());
-    let v: serde_json::Value =
-        serde_json::from_str(&sb.den_ok(&["network", "inspect", "cy"])).unwrap();
-    assert_eq!(v[0]["Containers"].as_object().unwrap().len(), 1, "{v}");
+    assert!(networks_of(&sb, "web")["cy"].is_null());
+    assert_members(&sb, "cy", 1);
     sb.den_ok(&["rm", "-f", "peer"]);
     assert_eq!(sb.den_ok(&["network", "rm", "cy"]).trim(), "cy");
     sb.den_ok(&["rm", "-f", "web"]);
@@ -1314,21 +1248,16 @@ fn connect_a_stopped_container(sub: bool) {
         "300",
     ]);
     sb.den_ok(&["network", "connect", "sy", "later"]);
-    let nets = inspect(&sb, "later")["NetworkSettings"]["Networks"].clone();
+    let nets = networks_of(&sb, "later");
     let ip_y = nets["sy"]["IPAddress"].as_str().unwrap().to_string();
     let gw_y = nets["sy"]["Gateway"].as_str().unwrap().to_string();
     assert_eq!(network_ip(&sb, "sy", "later"), ip_y);
     sb.den_ok(&["start", "later"]);
-    let addr = ip_in(&sb, "later", &["-4", "addr", "show", "dev", "eth1"]);
-    assert!(addr.contains(&format!("inet {ip_y}/24")), "{addr}");
+    assert_address(&sb, "later", "eth1", &ip_y);
     sb.den_ok(&["network", "disconnect", "sx", "later"]);
-    assert_eq!(
-        default_routes(&ip_in(&sb, "later", &["route"])),
-        [format!("default via {gw_y} dev eth1")]
-    );
+    assert_default_route(&sb, "later", &gw_y, "eth1");
     sb.den_ok(&["restart", "-t", "0", "later"]);
-    let addr = ip_in(&sb, "later", &["-4", "addr", "show", "dev", "eth0"]);
-    assert!(addr.contains(&format!("inet {ip_y}/24")), "{addr}");
+    assert_address(&sb, "later", "eth0", &ip_y);
     sb.den_ok(&["rm", "-f", "later"]);
     sb.den_ok(&["network", "rm", "sx", "sy"]);
 }
@@ -1432,16 +1361,14 @@ fn connect_and_disconnect_refusals() {
         assert_eq!(sb.den_fail(&argv, 125).trim(), want, "{args:?}");
     }
     assert_eq!(
-        inspect(&sb, "onx")["NetworkSettings"]["Networks"]
+        networks_of(&sb, "onx")
             .as_object()
             .unwrap()
             .keys()
             .collect::<Vec<_>>(),
         ["rx"]
     );
-    let v: serde_json::Value =
-        serde_json::from_str(&sb.den_ok(&["network", "inspect", "ry"])).unwrap();
-    assert_eq!(v[0]["Containers"].as_object().unwrap().len(), 0, "{v}");
+    assert_members(&sb, "ry", 0);
     sb.den_ok(&[
         "rm", "-f", "onx", "onhost", "onnone", "onpriv", "joiner", "shared",
     ]);
@@ -1481,8 +1408,7 @@ fn connected_network_survives_a_policy_restart(sub: bool) {
         inspect(&sb, "flap")["RestartCount"].as_u64() == Some(1)
             && inspect(&sb, "flap")["State"]["Status"] == "running"
     });
-    let addr = ip_in(&sb, "flap", &["-4", "addr", "show", "dev", "eth1"]);
-    assert!(addr.contains(&format!("inet {ip_y}/24")), "{addr}");
+    assert_address(&sb, "flap", "eth1", &ip_y);
     sb.den_ok(&["rm", "-f", "flap"]);
     sb.den_ok(&["network", "rm", "qx", "qy"]);
 }
@@ -1513,8 +1439,7 @@ fn restart_while_the_old_port_lingers(sub: bool) {
     let held = std::fs::File::open(format!("/proc/{}/ns/net", pid.trim())).unwrap();
     sb.den_ok(&["restart", "-t", "0", "linger"]);
     let ip = network_ip(&sb, "lg", "linger");
-    let addr = ip_in(&sb, "linger", &["-4", "addr", "show", "dev", "eth0"]);
-    assert!(addr.contains(&format!("inet {ip}/24")), "{addr}");
+    assert_address(&sb, "linger", "eth0", &ip);
     drop(held);
     sb.den_ok(&["rm", "-f", "linger"]);
     sb.den_ok(&["network", "rm", "lg"]);

@@ -662,6 +662,39 @@ pub fn den_processes_left(sb: &UserSandbox) -> String {
         .join("\n")
 }
 
+/// What `ip ARGS` prints in the network namespace of container `ctr`
+/// (busybox's `ip`, through `--network container:`).
+pub fn ip_in(sb: &UserSandbox, ctr: &str, args: &[&str]) -> String {
+    let joined = format!("container:{ctr}");
+    let mut argv = vec!["run", "--rm", "--network", joined.as_str(), "busybox", "ip"];
+    argv.extend(args);
+    sb.den_ok(&argv)
+}
+
+/// Asserts that interface `dev` of container `ctr` has address `ip`/24.
+pub fn assert_address(sb: &UserSandbox, ctr: &str, dev: &str, ip: &str) {
+    let addr = ip_in(sb, ctr, &["-4", "addr", "show", "dev", dev]);
+    assert!(
+        addr.contains(&format!("inet {ip}/24")),
+        "{ctr} {dev}: {addr}"
+    );
+}
+
+/// Asserts that container `ctr` has one default route, `via GW dev DEV`.
+pub fn assert_default_route(sb: &UserSandbox, ctr: &str, gw: &str, dev: &str) {
+    let route = ip_in(sb, ctr, &["route"]);
+    let defaults: Vec<&str> = route
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("default"))
+        .collect();
+    assert_eq!(
+        defaults,
+        [format!("default via {gw} dev {dev}")],
+        "{ctr}: {route}"
+    );
+}
+
 /// Whether network `net`'s infra process has exited: its `infra.json`
 /// gone, or the process it names dead.
 pub fn infra_gone(sb: &UserSandbox, net: &str) -> bool {

@@ -1,7 +1,14 @@
 //! Steps the CLI runs in a child `den __internal …` inside its user
 //! namespace and waits for: emptying the store's trash and deleting
 //! container and volume directories, whose files belong to subordinate ids
-//! the user cannot remove from outside.
+//! the user cannot remove from outside; and the helpers of other commands
+//! (`den commit`'s layer, `den cp`'s stat, a network's wiring) through
+//! [`helper`], the one runner of such a child.
+
+use std::ffi::OsStr;
+use std::path::Path;
+
+use anyhow::Context as _;
 
 use crate::context::Context;
 
@@ -18,7 +25,7 @@ pub fn remove_container(ctx: &Context, id: &str) -> anyhow::Result<()> {
 }
 
 /// [`remove_container`] for the store at `root`.
-pub fn remove_container_in(root: &std::path::Path, id: &str) -> anyhow::Result<()> {
+pub fn remove_container_in(root: &Path, id: &str) -> anyhow::Result<()> {
     helper_in(root, &["remove-container", id])
         .map(drop)
         .map_err(|e| e.context(format!("removing container {}", &id[..12.min(id.len())])))
@@ -32,17 +39,19 @@ pub fn remove_volumes(ctx: &Context) -> anyhow::Result<u64> {
     Ok(out.trim().parse().unwrap_or(0))
 }
 
-/// Runs `den __internal ARGS` and waits; its error (one line) becomes
-/// this one's. Returns its standard output.
-pub fn helper(ctx: &Context, args: &[&str]) -> anyhow::Result<String> {
+/// Runs `den __internal ARGS` (standard input closed) and waits; its error
+/// (one line) becomes this one's. Returns its standard output. `ARGS` may
+/// be `&str` or, for paths, `&OsStr`.
+pub fn helper<S: AsRef<OsStr>>(ctx: &Context, args: &[S]) -> anyhow::Result<String> {
     helper_in(&ctx.root, args)
 }
 
-fn helper_in(root: &std::path::Path, args: &[&str]) -> anyhow::Result<String> {
-    let exe = std::env::current_exe()?;
+fn helper_in<S: AsRef<OsStr>>(root: &Path, args: &[S]) -> anyhow::Result<String> {
+    let exe = std::env::current_exe().context("cannot find den's own binary")?;
+    let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
     crate::log::debug(format_args!(
         "running den __internal {} in the user namespace",
-        args.join(" ")
+        shown.join(" ")
     ));
     let out = std::process::Command::new(exe)
         .arg("--root")

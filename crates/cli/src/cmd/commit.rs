@@ -20,8 +20,8 @@
 //! with, so `--pause` (`=true`) on a running container is refused.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{Context as _, bail};
 use den_build::dockerfile::{self, Kind};
@@ -252,11 +252,13 @@ fn commit_upper(ctx: &Context, store: &Store, upper: &Path) -> anyhow::Result<La
         std::process::id(),
         crate::containers::new_id()
     ));
-    let written = helper(
-        ctx,
-        &["commit-upper".as_ref(), upper.as_os_str(), tar.as_os_str()],
-    )
-    .context("writing the container's changes as a layer failed");
+    let args = [
+        OsStr::new("commit-upper"),
+        upper.as_os_str(),
+        tar.as_os_str(),
+    ];
+    let written = crate::in_userns::helper(ctx, &args)
+        .context("writing the container's changes as a layer failed");
     let written = match written {
         Ok(w) => w,
         Err(e) => {
@@ -278,34 +280,13 @@ fn commit_upper(ctx: &Context, store: &Store, upper: &Path) -> anyhow::Result<La
         store.commit_blob_file(&tar, &digest)?;
     }
     let d = digest.to_string();
-    helper(ctx, &["unpack".as_ref(), d.as_ref(), d.as_ref()])
-        .context("unpacking the new layer failed")?;
+    crate::in_userns::helper(ctx, &["unpack", &d, &d]).context("unpacking the new layer failed")?;
     Ok(LayerRecord {
         blob: digest.clone(),
         media_type: LAYER_TAR.into(),
         size,
         diff_id: digest,
     })
-}
-
-/// `den __internal ARGS` (in the user namespace); its stdout.
-fn helper(ctx: &Context, args: &[&std::ffi::OsStr]) -> anyhow::Result<String> {
-    let out = Command::new(std::env::current_exe().context("cannot find den's own binary")?)
-        .arg("--root")
-        .arg(&ctx.root)
-        .arg("__internal")
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-                .trim()
-                .trim_start_matches("den: ")
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The new layer's diff id, the history entry, author and time.

@@ -72,18 +72,8 @@ fn joinable(containers: &Containers, name: &str) -> anyhow::Result<String> {
 
 /// What `path` is in the container: "dir", "file" or "missing".
 fn container_kind(ctx: &Context, id: &str, path: &str) -> anyhow::Result<String> {
-    let out = helper(ctx, id, "stat", path)?
-        .stdin(Stdio::null())
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-                .trim()
-                .trim_start_matches("den: ")
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let out = crate::in_userns::helper(ctx, &["cp", id, "stat", path])?;
+    Ok(out.trim().to_string())
 }
 
 fn exit_code(status: std::process::ExitStatus) -> i32 {
