@@ -115,7 +115,8 @@ fn recovers(sb: &UserSandbox, marker: &str) {
     sb.den_ok(&["volume", "prune", "-a", "-f"]);
     sb.den_ok(&["network", "prune", "-f"]);
     assert_eq!(sb.den_ok(&["ps", "-aq"]).trim(), "");
-    for dir in ["containers", "volumes", "networks"] {
+    assert_eq!(den_tests::containers_left(sb), Vec::<String>::new());
+    for dir in ["volumes", "networks"] {
         let left: Vec<String> = std::fs::read_dir(sb.root().join(dir))
             .unwrap()
             .flatten()
@@ -278,4 +279,57 @@ fn rename_killed_before_the_record_is_replaced() {
         "swept when the store was opened"
     );
     recovers(&sb, &old);
+}
+
+/// `den run --rm` returns with the container's status while its files are
+/// still being deleted, out of sight (`.rm-<id>`, locked by its deleter);
+/// the name is free at once. A deleter killed with -9 leaves `.rm-<id>`
+/// unlocked, and the next command's sweep deletes it.
+#[test]
+fn a_killed_rm_deleter_is_swept_by_the_next_command() {
+    let env = require_env!();
+    let sb = sandbox(&env);
+    let name = unique("junk");
+    // 20,000 files in the upper layer: their deletion takes a while.
+    let fill = "mkdir /junk && cd /junk && seq 1 20000 | xargs touch && exit 7";
+    let o = sb.den(&["run", "--rm", "--name", &name, "busybox", "sh", "-c", fill]);
+    assert_eq!(o.status.code(), Some(7), "{}", den_tests::stderr(&o));
+    let trash: Vec<String> = std::fs::read_dir(sb.root().join("containers"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let [gone] = &trash[..] else {
+        panic!("one directory being deleted, not {trash:?}");
+    };
+    let id = gone
+        .strip_prefix(".rm-")
+        .expect("a directory being deleted");
+    assert_eq!(sb.den_ok(&["ps", "-aq"]), "");
+    // The deleter is a fork of the supervisor (its command line) that
+    // holds `.rm-<id>` open (its lock); the guard may still be ending.
+    let holds_trash = |pid: i64| {
+        std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+            fds.flatten()
+                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t.ends_with(gone.as_str())))
+        })
+    };
+    let deleter: Vec<i64> = procs_with(&format!("__internal container {}", &id[..12]))
+        .into_iter()
+        .map(|(pid, _, _)| pid)
+        .filter(|&pid| holds_trash(pid))
+        .collect();
+    let [pid] = &deleter[..] else {
+        panic!("one deleter, not {deleter:?}");
+    };
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    den_tests::wait_for("the deleter's end", Duration::from_secs(5), || {
+        state_of(*pid).is_none_or(|s| s == "Z")
+    });
+    // The name was free all along; this run's command also sweeps.
+    sb.den_ok(&["run", "--rm", "--name", &name, "busybox", "true"]);
+    assert_eq!(den_tests::containers_left(&sb), Vec::<String>::new());
 }

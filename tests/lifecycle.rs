@@ -853,10 +853,8 @@ fn rm_f_of_a_running_rm_container_succeeds_twenty_times() {
         assert_eq!(sb.den_ok(&["rm", "-f", &name]).trim(), name, "round {i}");
     }
     assert_eq!(sb.den_ok(&["ps", "-a", "-q"]), "");
-    let left: Vec<_> = std::fs::read_dir(sb.root().join("containers"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
+    let left: Vec<_> = den_tests::containers_left(&sb)
+        .into_iter()
         .filter(|n| n != "lock" && n != ".lock")
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");

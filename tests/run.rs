@@ -609,8 +609,8 @@ fn many_run_rm_cycles_leave_nothing_behind() {
     let out = sb.sh(&script);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
-        fs::read_dir(sb.root().join("containers")).unwrap().count(),
-        0,
+        den_tests::containers_left(&sb),
+        Vec::<String>::new(),
         "per-container files left"
     );
     assert_eq!(

@@ -29,6 +29,10 @@ fn remove_container(sb: &UserSandbox, name: &str) {
     let dir = sb.root().join("containers");
     for entry in fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
+        // `.rm-<id>`: a `--rm` container being deleted.
+        if path.file_name().unwrap().to_string_lossy().starts_with('.') {
+            continue;
+        }
         let record: serde_json::Value =
             serde_json::from_slice(&fs::read(path.join("config.json")).unwrap()).unwrap();
         if record["name"] == name {

@@ -647,6 +647,27 @@ pub fn fetch_in(sb: &UserSandbox, from: &str, url: &str) -> String {
     }
 }
 
+/// The entries of `sb`'s containers directory once no `--rm` deletion is
+/// in progress: a `--rm` container's directory leaves the store at its exit
+/// (renamed `.rm-<id>`, listed nowhere) and its files are deleted in the
+/// background right after (waited for here up to 10 s).
+pub fn containers_left(sb: &UserSandbox) -> Vec<String> {
+    let dir = sb.root().join("containers");
+    let names = || -> Vec<String> {
+        fs::read_dir(&dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    wait_for("--rm deletions to end", Duration::from_secs(10), || {
+        !names().iter().any(|n| n.starts_with(".rm-"))
+    });
+    names()
+}
+
 /// The den processes of `sb`'s store still running ("PID COMMAND" lines;
 /// they carry `--root STORE`), except its user namespace keeper, which
 /// outlives containers by design (`latency.rs` tests it).

@@ -93,10 +93,14 @@ impl Guard {
         matches!(poll(&mut fds, Some(&rustix::event::Timespec::default())), Ok(n) if n > 0)
     }
 
-    /// After the container exited: the guard ends by itself; reap it.
-    pub(super) fn finish(mut self) {
-        if let Some(child) = self.child.take() {
-            child.wait().ok();
+    /// After the container exited: the guard ends by itself. Reaped here
+    /// with `reap` (another run may follow); else the supervisor exits next
+    /// and need not wait for it (it is reparented and reaped there).
+    pub(super) fn finish(mut self, reap: bool) {
+        match (self.child.take(), reap) {
+            (Some(child), true) => drop(child.wait()),
+            (Some(child), false) => child.detach(),
+            (None, _) => {}
         }
     }
 }

@@ -26,7 +26,9 @@ use crate::idmap::IdMapping;
 use crate::sys;
 use crate::userns::enter_user_namespace;
 
+mod remove;
 mod watch;
+use remove::remove_when_done;
 use watch::{Streams, watch};
 
 /// How the supervisor was started.
@@ -316,14 +318,16 @@ impl<'s> Supervisor<'s> {
                     return Ok(Err(e));
                 }
             };
-            let (code, network) = self.watch_run(started, prepared)?;
+            let (code, network, guard) = self.watch_run(started, prepared)?;
             let again = self
                 .spec
                 .restart
                 .again(code, self.state.restarts, self.stopped);
+            // The guard and the network go with this run; when there is no
+            // next run, the supervisor exits right after and need not wait
+            // for the guard's exit or pasta's.
+            guard.finish(again);
             self.ended(code, again);
-            // The network goes with this run; when there is no next run, the
-            // supervisor exits right after and need not wait for pasta.
             if let Some(n) = network {
                 n.finish(again);
             }
@@ -343,13 +347,13 @@ impl<'s> Supervisor<'s> {
         }
     }
 
-    /// One started run, until it exits: its status, and its network to
-    /// finish.
+    /// One started run, until it exits: its status, and its network and
+    /// guard to finish.
     fn watch_run(
         &mut self,
         started: Started,
         prepared: &security::Prepared,
-    ) -> Result<(i32, Option<super::network::ContainerNet>), Lost> {
+    ) -> Result<(i32, Option<super::network::ContainerNet>, Guard), Lost> {
         let Started {
             mut child,
             mut guard,
@@ -394,8 +398,7 @@ impl<'s> Supervisor<'s> {
         drop(health);
         // Before the state says it exited: no den exec joins what is left.
         drop(ns);
-        guard.finish();
-        Ok((code, network))
+        Ok((code, network, guard))
     }
 
     fn running(&mut self, pid: i32) {
@@ -439,26 +442,6 @@ impl<'s> Supervisor<'s> {
 }
 
 /// `--rm`: the container's directory goes, and its name from its networks.
-fn remove_when_done(spec: &ContainerSpec) {
-    let Some(dir) = &spec.remove_when_done else {
-        return;
-    };
-    // The container's mount namespace died with it: nothing is mounted
-    // here, and as root of the user namespace we may delete files owned
-    // by subordinate ids.
-    if let Err(e) = std::fs::remove_dir_all(dir) {
-        eprintln!("den: warning: could not remove {}: {e}", dir.display());
-    }
-    // As `den rm`: the other members stop resolving its name.
-    if let super::spec::Network::User(nets) = &spec.network {
-        for u in nets {
-            if let Err(e) = super::bridge::leave(&u.dir, &spec.id) {
-                eprintln!("den: warning: could not leave network {}: {e}", u.name);
-            }
-        }
-    }
-}
-
 fn save(spec: &ContainerSpec, state: &State) {
     if let Some(dir) = &spec.state_dir
         && let Err(e) = state.write(dir)
@@ -610,7 +593,7 @@ fn start_once(
     {
         // The container process sees the pipe close and gives up.
         child.wait().ok();
-        guard.finish();
+        guard.finish(true);
         return Err(e);
     }
     let failed = match report.recv() {
@@ -643,6 +626,6 @@ fn start_once(
     // Past its exec (a handle or the socket is missing): it must not run on.
     kill(child.pid(), Signal::SIGKILL).ok();
     child.wait().ok();
-    guard.finish();
+    guard.finish(true);
     Err(e)
 }
