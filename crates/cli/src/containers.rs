@@ -25,7 +25,9 @@
 //! den left, under the lock: every `.new-*` (made under the lock, so never
 //! in progress), each `.rm-*` nobody holds locked, and a `<id>` without a
 //! record untouched for [`STALE`] (left by older versions, or by a `--rm`
-//! supervisor killed while deleting); they are deleted and their network
+//! supervisor of an older den killed while deleting; a `--rm` supervisor
+//! now detaches its directory to `.rm-<id>` as `den rm` does and a forked
+//! deleter holds its lock); they are deleted and their network
 //! addresses freed.
 //!
 //! Test seam: with `DEN_TEST_STOP_AT=<step>` den stops itself (SIGSTOP) at
