@@ -865,6 +865,11 @@ fn run_d(sb: &UserSandbox, name: &str, flags: &[&str]) -> i32 {
 fn containers_share_the_keepers_user_namespace() {
     let env = require_env!();
     let sb = sandbox(&env, true);
+    let keeper_info = || sb.den_ok(&["info", "-f", "{{.UserNamespaceKeeper}}"]);
+    assert_eq!(
+        keeper_info(),
+        "none running (the next container starts it)\n"
+    );
     let a = run_d(&sb, "a", &[]);
     let b = run_d(&sb, "b", &[]);
     let k = run_d(&sb, "k", &["--userns=keep-id"]);
@@ -901,6 +906,7 @@ fn containers_share_the_keepers_user_namespace() {
     );
     assert_eq!(status_field(keeper, "Threads:"), "1");
     assert_eq!(keepers(&sb).len(), 1, "{:?}", keepers(&sb));
+    assert_eq!(keeper_info(), format!("pid {keeper}\n"));
     sb.den_ok(&["rm", "-f", "a", "b", "k"]);
 }
 
@@ -914,6 +920,10 @@ fn without_subordinate_ids_no_keeper_starts() {
     assert_ne!(userns_of(a), userns_of(b));
     assert_eq!(keeper_pid(&sb), None);
     assert_eq!(keepers(&sb), Vec::<String>::new());
+    assert_eq!(
+        sb.den_ok(&["info", "-f", "{{.UserNamespaceKeeper}}"]),
+        "none (each container has a user namespace of its own)\n"
+    );
     sb.den_ok(&["rm", "-f", "a", "b"]);
 }
 

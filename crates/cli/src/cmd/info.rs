@@ -59,6 +59,19 @@ fn userns_mode() -> String {
     }
 }
 
+/// The process that keeps the user namespace containers share
+/// (`den_sandbox::userns::keeper`), if one runs for this store.
+fn userns_keeper(ctx: &Context) -> String {
+    let mapping = IdMapping::detect();
+    if !matches!(mapping, IdMapping::Subordinate { .. }) {
+        return "none (each container has a user namespace of its own)".into();
+    }
+    match den_sandbox::userns::keeper::Keeper::find(&ctx.root, &mapping) {
+        Some(k) => format!("pid {}", k.pid()),
+        None => "none running (the next container starts it)".into(),
+    }
+}
+
 pub fn info(ctx: &Context, format: Option<&str>) -> anyhow::Result<i32> {
     let format = Format::parse(format)?;
     let containers = Containers::open(&ctx.root)?;
@@ -83,6 +96,7 @@ pub fn info(ctx: &Context, format: Option<&str>) -> anyhow::Result<i32> {
         ("Volumes", json!(Volumes::open(&ctx.root)?.list()?.len())),
         ("Networks", json!(Networks::open(&ctx.root)?.list()?.len())),
         ("UserNamespace", json!(userns_mode())),
+        ("UserNamespaceKeeper", json!(userns_keeper(ctx))),
         ("KernelVersion", json!(h.kernel)),
         ("OperatingSystem", json!(std::env::consts::OS)),
         ("Architecture", json!(std::env::consts::ARCH)),

@@ -56,6 +56,7 @@ struct Record {
 pub struct Keeper {
     ns: OwnedFd,
     record: PathBuf,
+    pid: i32,
 }
 
 impl Keeper {
@@ -63,8 +64,13 @@ impl Keeper {
     /// runs.
     pub fn find(root: &Path, mapping: &IdMapping) -> Option<Keeper> {
         let record = root.join(RECORD);
-        let ns = open(&record, mapping)?;
-        Some(Keeper { ns, record })
+        let (ns, pid) = open(&record, mapping)?;
+        Some(Keeper { ns, record, pid })
+    }
+
+    /// The keeper's pid (`den info`).
+    pub fn pid(&self) -> i32 {
+        self.pid
     }
 
     /// Moves the calling (single-threaded) process into the keeper's
@@ -184,7 +190,7 @@ fn lock(path: &Path) -> io::Result<std::fs::File> {
 
 /// The namespace of the keeper `record` names, checked as the module doc
 /// says.
-fn open(record: &Path, mapping: &IdMapping) -> Option<OwnedFd> {
+fn open(record: &Path, mapping: &IdMapping) -> Option<(OwnedFd, i32)> {
     if !matches!(mapping, IdMapping::Subordinate { .. }) {
         return None;
     }
@@ -200,7 +206,7 @@ fn open(record: &Path, mapping: &IdMapping) -> Option<OwnedFd> {
         && !crate::container::state::parse_dead(&stat);
     let mapped = read_map(record.pid, "uid_map")? == mapping.uid_map()
         && read_map(record.pid, "gid_map")? == mapping.gid_map();
-    (same && mapped).then_some(ns)
+    (same && mapped).then_some((ns, record.pid))
 }
 
 /// The record, if it is a small regular file (not followed if a link).
