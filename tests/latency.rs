@@ -951,7 +951,7 @@ fn a_keeper_is_replaced_when_gone_and_never_trusted_blindly() {
     let first = keeper_pid(&sb).expect("a keeper record");
     assert_eq!(first_ns, userns_of(first));
     assert_eq!(run(&sb), first_ns, "the second run joins the same");
-    nix_kill(first);
+    kill_9(first);
     wait_for_gone(first);
     let second_ns = run(&sb);
     let second = keeper_pid(&sb).expect("a new keeper record");
@@ -972,7 +972,7 @@ fn a_keeper_is_replaced_when_gone_and_never_trusted_blindly() {
         .unwrap()
         .parse()
         .unwrap();
-    nix_kill(second);
+    kill_9(second);
     wait_for_gone(second);
     sb.sh_ok(&format!(
         "printf '{{\"pid\":{decoy_pid},\"start\":{start}}}' > {}/userns.json",
@@ -983,7 +983,7 @@ fn a_keeper_is_replaced_when_gone_and_never_trusted_blindly() {
     let third = keeper_pid(&sb).expect("a keeper replaced the false record");
     assert_ne!(third, decoy_pid);
     assert_eq!(third_ns, userns_of(third));
-    nix_kill(decoy_pid);
+    kill_9(decoy_pid);
     decoy.wait().ok();
 
     // The record gone: the keeper ends (it looks once a second).
@@ -992,7 +992,7 @@ fn a_keeper_is_replaced_when_gone_and_never_trusted_blindly() {
     assert_eq!(keepers(&sb), Vec::<String>::new());
 }
 
-fn nix_kill(pid: i32) {
+fn kill_9(pid: i32) {
     let ok = std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])
         .status()

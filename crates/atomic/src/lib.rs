@@ -29,8 +29,10 @@
 //! lost, leaving the previous whole file, which every reader accepts.
 //! Architecture invariant: this is the only place den replaces a file.
 
+mod lock;
 mod read;
 
+pub use lock::lock;
 pub use read::{ReadError, read_bounded, read_json};
 
 use std::fs::File;

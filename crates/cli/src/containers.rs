@@ -37,7 +37,6 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -339,16 +338,7 @@ pub fn stop_point(step: &str) {
 
 /// Opens (creating) and locks `path` exclusively; unlocked when dropped.
 pub fn lock_file(path: &Path) -> anyhow::Result<File> {
-    let f = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(crate::private::FILE_MODE)
-        .open(path)
-        .with_context(|| format!("open {}", path.display()))?;
-    f.lock()
-        .with_context(|| format!("lock {}", path.display()))?;
-    Ok(f)
+    den_atomic::lock(path).with_context(|| format!("lock {}", path.display()))
 }
 
 /// A random 64-hex-digit container id.

@@ -32,8 +32,6 @@ pub fn checked_by_parent() {
 
 /// Mode of den's directories.
 pub const DIR_MODE: u32 = 0o700;
-/// Mode of den's files.
-pub const FILE_MODE: u32 = 0o600;
 
 /// Makes `dir` (and its missing parents) mode 0700, or checks the existing
 /// one as the module doc says.

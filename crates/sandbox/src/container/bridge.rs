@@ -33,7 +33,6 @@
 use std::io::Write;
 use std::net::TcpListener;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -274,14 +273,8 @@ fn enter_shared_userns(
 ) -> Result<std::fs::File, SetupError> {
     let networks = dir.parent().unwrap_or(Path::new("."));
     // Beside networks/, as networks.lock: the directory holds networks only.
-    let lock = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(networks.with_file_name("networks.userns.lock"))
-        .map_err(fail("open networks.userns.lock"))?;
-    lock.lock().map_err(fail("lock networks.userns.lock"))?;
+    let lock = den_atomic::lock(&networks.with_file_name("networks.userns.lock"))
+        .map_err(fail("lock networks.userns.lock"))?;
     let live = std::fs::read_dir(networks)
         .map_err(fail("list the networks"))?
         .flatten()
@@ -463,13 +456,7 @@ impl Drop for Proxy {
 /// and a `--rm` supervisor both call this.
 pub fn leave(net_dir: &Path, id: &str) -> std::io::Result<()> {
     let networks = net_dir.parent().unwrap_or(net_dir);
-    let lock = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(networks.with_extension("lock"))?;
-    lock.lock()?;
+    let _lock = den_atomic::lock(&networks.with_extension("lock"))?;
     let containers = networks.with_file_name("containers");
     let NetworkMembers(members) = NetworkMembers::read(net_dir);
     let (gone, kept): (Vec<_>, Vec<_>) = members

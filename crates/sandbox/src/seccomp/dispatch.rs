@@ -58,11 +58,6 @@ pub(super) fn dispatch(
     mismatch: u32,
 ) -> BpfProgram {
     let checked_nrs = checked.as_ref().map(|(n, _)| *n);
-    let answer = |nr: u32| match () {
-        _ if checked_nrs.is_some_and(|c| c.contains(&nr)) => Answer::Checked,
-        _ if allowed.contains(&nr) => Answer::Allow,
-        _ => Answer::Mismatch,
-    };
     let mut out = vec![
         stmt(LD_W_ABS, ARCH_OFFSET),
         jump(JMP_JEQ_K, audit_arch, 1, 0),
@@ -70,18 +65,11 @@ pub(super) fn dispatch(
         stmt(LD_W_ABS, NR_OFFSET),
     ];
     let mut to_checked = Vec::new();
-    let leaf = |out: &mut Vec<sock_filter>, a: Answer, to_checked: &mut Vec<usize>| match a {
-        Answer::Allow => out.push(stmt(RET_K, RET_ALLOW)),
-        Answer::Mismatch => out.push(stmt(RET_K, mismatch)),
-        Answer::Checked => {
-            to_checked.push(out.len());
-            out.push(stmt(JMP_JA, 0));
-        }
-    };
     search(
-        &runs(allowed, checked_nrs, answer),
+        &runs(allowed, checked_nrs),
+        mismatch,
         &mut out,
-        &mut |o, a| leaf(o, a, &mut to_checked),
+        &mut to_checked,
     );
     if let Some((_, program)) = checked {
         let start = out.len();
@@ -94,12 +82,13 @@ pub(super) fn dispatch(
 }
 
 /// The numbers from 0 up in ranges of one answer: (first number, answer);
-/// the last range runs to the largest number.
-fn runs(
-    allowed: &BTreeSet<u32>,
-    checked: Option<&BTreeSet<u32>>,
-    answer: impl Fn(u32) -> Answer,
-) -> Vec<(u32, Answer)> {
+/// the last range (every number above the listed ones) runs to the end.
+fn runs(allowed: &BTreeSet<u32>, checked: Option<&BTreeSet<u32>>) -> Vec<(u32, Answer)> {
+    let answer = |nr: u32| match () {
+        _ if checked.is_some_and(|c| c.contains(&nr)) => Answer::Checked,
+        _ if allowed.contains(&nr) => Answer::Allow,
+        _ => Answer::Mismatch,
+    };
     let last = allowed
         .iter()
         .chain(checked.into_iter().flatten())
@@ -117,14 +106,24 @@ fn runs(
 }
 
 /// Emits the search over `runs` (sorted, non-empty): a node per split, a
-/// leaf per run.
+/// leaf per run. A `Checked` leaf is a jump whose offset is filled in once
+/// the checked program's place is known; its index goes to `to_checked`.
 fn search(
     runs: &[(u32, Answer)],
+    mismatch: u32,
     out: &mut Vec<sock_filter>,
-    leaf: &mut impl FnMut(&mut Vec<sock_filter>, Answer),
+    to_checked: &mut Vec<usize>,
 ) {
     if let [(_, answer)] = runs {
-        return leaf(out, *answer);
+        if *answer == Answer::Checked {
+            to_checked.push(out.len());
+        }
+        out.push(match answer {
+            Answer::Allow => stmt(RET_K, RET_ALLOW),
+            Answer::Mismatch => stmt(RET_K, mismatch),
+            Answer::Checked => stmt(JMP_JA, 0),
+        });
+        return;
     }
     let mid = runs.len() / 2;
     // nr >= pivot: the next instruction, a jump to the right half; else
@@ -132,9 +131,9 @@ fn search(
     out.push(jump(JMP_JGE_K, runs[mid].0, 0, 1));
     let to_right = out.len();
     out.push(stmt(JMP_JA, 0));
-    search(&runs[..mid], out, leaf);
+    search(&runs[..mid], mismatch, out, to_checked);
     out[to_right].k = (out.len() - to_right - 1) as u32;
-    search(&runs[mid..], out, leaf);
+    search(&runs[mid..], mismatch, out, to_checked);
 }
 
 fn stmt(code: u16, k: u32) -> sock_filter {

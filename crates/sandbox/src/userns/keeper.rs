@@ -9,6 +9,7 @@
 //! ```text
 //! ROOT/userns.json   {"pid", "start"} of the keeper, written by it (atomically)
 //!                    once its namespace is mapped; its mtime is the last join
+//!                    (recorded at most once a minute)
 //! ROOT/userns.lock   held by whoever starts a keeper, and by a keeper ending
 //! ```
 //!
@@ -40,6 +41,8 @@ pub const RECORD: &str = "userns.json";
 pub const LOCK: &str = "userns.lock";
 /// How long a keeper waits for a join before it ends.
 pub const IDLE: Duration = Duration::from_secs(600);
+/// A join sooner than this after the last recorded one is not recorded.
+const JOIN_RECORDED: Duration = Duration::from_secs(60);
 /// How often a keeper looks at its record.
 const POLL: Duration = Duration::from_secs(1);
 /// A record is two numbers: anything longer is not one.
@@ -74,14 +77,17 @@ impl Keeper {
     }
 
     /// Moves the calling (single-threaded) process into the keeper's
-    /// namespace, as root there, and records the join. `false`, with
-    /// nothing changed, if the kernel refuses the setns.
+    /// namespace, as root there, and records the join (at most once a
+    /// minute: a write on every run would be I/O on the hot path). `false`,
+    /// with nothing changed, if the kernel refuses the setns.
     pub fn join(self) -> Result<bool, UsernsError> {
         if setns(self.ns.as_fd(), CloneFlags::CLONE_NEWUSER).is_err() {
             return Ok(false);
         }
         super::become_root()?;
-        touch(&self.record);
+        if std::fs::symlink_metadata(&self.record).is_ok_and(|m| idle_for(&m, JOIN_RECORDED)) {
+            touch(&self.record);
+        }
         Ok(true)
     }
 }
@@ -149,12 +155,7 @@ fn record_error(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Us
 fn linger(root: &Path, me: (u64, u64)) {
     let path = root.join(RECORD);
     let mine = |m: &std::fs::Metadata| (m.dev(), m.ino()) == me;
-    let idle = |m: &std::fs::Metadata| {
-        m.modified()
-            .ok()
-            .and_then(|t| SystemTime::now().duration_since(t).ok())
-            .is_some_and(|d| d >= IDLE)
-    };
+    let idle = |m: &std::fs::Metadata| idle_for(m, IDLE);
     loop {
         std::thread::sleep(POLL);
         match std::fs::symlink_metadata(&path) {
@@ -162,7 +163,7 @@ fn linger(root: &Path, me: (u64, u64)) {
             Ok(m) if mine(&m) => {}
             _ => return,
         }
-        let Ok(_lock) = lock(&root.join(LOCK)) else {
+        let Ok(_lock) = den_atomic::lock(&root.join(LOCK)) else {
             continue;
         };
         match std::fs::symlink_metadata(&path) {
@@ -176,16 +177,12 @@ fn linger(root: &Path, me: (u64, u64)) {
     }
 }
 
-fn lock(path: &Path) -> io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(path)?;
-    f.lock()?;
-    Ok(f)
+/// Whether the record was last touched `long` ago or more.
+fn idle_for(m: &std::fs::Metadata, long: Duration) -> bool {
+    m.modified()
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .is_some_and(|d| d >= long)
 }
 
 /// The namespace of the keeper `record` names, checked as the module doc
@@ -194,7 +191,7 @@ fn open(record: &Path, mapping: &IdMapping) -> Option<(OwnedFd, i32)> {
     if !matches!(mapping, IdMapping::Subordinate { .. }) {
         return None;
     }
-    let record = read_record(record)?;
+    let record: Record = den_atomic::read_json(record, MAX_RECORD).ok()?;
     let ns = rustix::fs::open(
         format!("/proc/{}/ns/user", record.pid),
         OFlags::RDONLY | OFlags::CLOEXEC,
@@ -207,25 +204,6 @@ fn open(record: &Path, mapping: &IdMapping) -> Option<(OwnedFd, i32)> {
     let mapped = read_map(record.pid, "uid_map")? == mapping.uid_map()
         && read_map(record.pid, "gid_map")? == mapping.gid_map();
     (same && mapped).then_some((ns, record.pid))
-}
-
-/// The record, if it is a small regular file (not followed if a link).
-fn read_record(path: &Path) -> Option<Record> {
-    use std::io::Read;
-    let fd = rustix::fs::open(
-        path,
-        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-        Mode::empty(),
-    )
-    .ok()?;
-    let f = std::fs::File::from(fd);
-    let meta = f.metadata().ok()?;
-    if !meta.is_file() || meta.len() > MAX_RECORD {
-        return None;
-    }
-    let mut text = String::new();
-    f.take(MAX_RECORD).read_to_string(&mut text).ok()?;
-    serde_json::from_str(&text).ok()
 }
 
 /// `/proc/PID/uid_map` (or `gid_map`) as ranges, in the reader's terms.

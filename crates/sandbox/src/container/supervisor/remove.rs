@@ -14,7 +14,6 @@
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::super::spec::{ContainerSpec, Network};
@@ -44,13 +43,7 @@ fn detach(dir: &Path) -> std::io::Result<(PathBuf, OwnedFd)> {
     let (Some(containers), Some(id)) = (dir.parent(), dir.file_name()) else {
         return Err(std::io::ErrorKind::InvalidInput.into());
     };
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(containers.with_extension("lock"))?;
-    lock.lock()?;
+    let _lock = den_atomic::lock(&containers.with_extension("lock"))?;
     let gone = containers.join(format!(".rm-{}", id.to_string_lossy()));
     std::fs::rename(dir, &gone)?;
     let held = File::open(&gone)?;
