@@ -811,6 +811,43 @@ fn a_rootfs_run_tries_no_overlay_mount_that_fails() {
     assert_eq!(failed, Vec::<&str>::new(), "refused overlay mounts");
 }
 
+/// `--rootfs /` gives an empty host directory no overlay of its own (one
+/// costs about 60 µs to mount and as much to unmount): it is a plain
+/// directory of the container's root, writable and looking as an overlay's
+/// would, while a directory with content keeps its overlay.
+#[test]
+fn a_rootfs_run_mounts_no_overlay_for_an_empty_directory() {
+    let env = require_env!();
+    let sb = sandbox(&env, false);
+    let empty = format!("/den-empty-{}", std::process::id());
+    std::fs::create_dir(&empty).unwrap();
+    let script = format!(
+        "grep -c ' {empty} ' /proc/self/mountinfo; grep -c ' /etc .* overlay ' /proc/self/mountinfo; \
+         stat -c '%U %a' {empty} /etc; touch {empty}/written && ls {empty}"
+    );
+    let out = sb.den(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--rootfs",
+        "/",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let listed = std::fs::read_dir(&empty).unwrap().count();
+    std::fs::remove_dir(&empty).unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "0\n1\nroot 755\nroot 755\nwritten\n",
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(listed, 0, "the host's directory is unchanged");
+}
+
 /// The identity of `pid`'s user namespace (`user:[INODE]`).
 fn userns_of(pid: i32) -> String {
     std::fs::read_link(format!("/proc/{pid}/ns/user"))

@@ -138,6 +138,16 @@ impl Namespaces {
         self.fds[kind.index()].as_fd()
     }
 
+    /// The handles, made to survive a fork that closes close-on-exec
+    /// descriptors ([`crate::sys::fork_clean`]), to be closed there; one
+    /// that cannot be is closed here.
+    pub(crate) fn into_inheritable(self) -> Vec<OwnedFd> {
+        self.fds
+            .into_iter()
+            .filter(|fd| rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()).is_ok())
+            .collect()
+    }
+
     /// Gives up all but the handle on `kind`.
     pub fn into_fd(mut self, kind: Kind) -> OwnedFd {
         self.fds.swap_remove(kind.index())
@@ -362,6 +372,11 @@ impl Server {
     }
 
     /// The descriptor to poll for connections.
+    /// Stops serving (no `den exec` joins any more); the handles stay.
+    pub(super) fn stop(self) -> Namespaces {
+        self.namespaces
+    }
+
     pub(super) fn poll_fd(&self) -> Option<BorrowedFd<'_>> {
         self.listener.as_ref().map(|l| l.as_fd())
     }

@@ -160,8 +160,8 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
     let result = sup.runs(&prepared, &userns, cgroup.as_ref())?;
     // 7. The attach socket goes; with `--rm`, the container's directory and
     //    its place on its networks.
-    sup.close();
-    remove_when_done(spec);
+    let last_ns = sup.close();
+    remove_when_done(spec, last_ns);
     result
 }
 
@@ -235,6 +235,10 @@ struct Supervisor<'s> {
     state: State,
     /// A stop was asked for: no restart.
     stopped: bool,
+    /// The last run's namespaces, no longer served: with `--rm` the deleter
+    /// lets them go, so the kernel's teardown of the container's mounts
+    /// costs nobody who waits.
+    last_ns: Option<super::nsfds::Namespaces>,
 }
 
 /// Watching a run failed: the supervisor gives up at once.
@@ -280,6 +284,7 @@ impl<'s> Supervisor<'s> {
             // a container without state.json yet as created.
             state: State::created(std::process::id() as i32),
             stopped: false,
+            last_ns: None,
         })
     }
 
@@ -328,6 +333,10 @@ impl<'s> Supervisor<'s> {
             // for the guard's exit or pasta's.
             guard.finish(again);
             self.ended(code, again);
+            if again {
+                // The next run makes its own: this one's mounts go now.
+                self.last_ns = None;
+            }
             if let Some(n) = network {
                 n.finish(again);
             }
@@ -397,7 +406,7 @@ impl<'s> Supervisor<'s> {
         )?;
         drop(health);
         // Before the state says it exited: no den exec joins what is left.
-        drop(ns);
+        self.last_ns = Some(ns.stop());
         Ok((code, network, guard))
     }
 
@@ -434,10 +443,12 @@ impl<'s> Supervisor<'s> {
         }
     }
 
-    fn close(self) {
+    /// Ends the attach socket; the last run's namespaces, if any.
+    fn close(self) -> Option<super::nsfds::Namespaces> {
         if let Some(h) = self.hub {
             h.close(self.spec.state_dir.as_deref());
         }
+        self.last_ns
     }
 }
 
