@@ -418,6 +418,40 @@ fn network_helpers_are_gone_after_rm() {
     );
 }
 
+/// `--network none` is a namespace with a working loopback, as in Docker:
+/// `lo` up with 127.0.0.1, so a service in the container reaches another
+/// one over it (a new network namespace starts with `lo` down).
+#[test]
+fn none_has_its_loopback_up() {
+    let env = require_env!();
+    for sub in [true, false] {
+        let sb = mirrored_sandbox(&env, sub, true);
+        let out = sb.den_ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "ip -o link show lo; ip -o -4 addr show lo; \
+             httpd -p 127.0.0.1:7777 -h /etc && wget -qO- http://127.0.0.1:7777/hostname; \
+             cat /etc/hostname",
+        ]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 4, "sub={sub}: {out}");
+        assert!(
+            lines[0].contains("<LOOPBACK,UP,LOWER_UP>"),
+            "sub={sub}: lo is up: {out}"
+        );
+        assert!(lines[1].contains("inet 127.0.0.1/8"), "sub={sub}: {out}");
+        assert_eq!(
+            lines[2], lines[3],
+            "sub={sub}: served over 127.0.0.1: {out}"
+        );
+    }
+}
+
 /// `den network inspect NET`'s answer (an array of one object).
 fn network_inspect(sb: &UserSandbox, net: &str) -> serde_json::Value {
     serde_json::from_str(&sb.den_ok(&["network", "inspect", net])).unwrap()

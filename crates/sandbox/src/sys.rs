@@ -10,6 +10,8 @@
 //!   `landlock_create_ruleset` version query, and the `keyctl` probe that
 //!   shows what a filter allows;
 //! - mounts: `mount_setattr` (read-only, recursively);
+//! - network: the `SIOCGIFFLAGS`/`SIOCSIFFLAGS` ioctls that bring the
+//!   loopback interface up ([`loopback_up`]);
 //! - memory: `malloc_trim`.
 //!
 //! Everything else (unshare, setresuid, mount, pipes, waitpid) is already safe
@@ -676,4 +678,36 @@ fn close_cloexec_fds(keep: &[std::os::fd::RawFd]) {
             }
         }
     }
+}
+
+/// Brings the loopback interface up in the calling process's network
+/// namespace, as `ip link set lo up` does: a new namespace starts with it
+/// down, and the kernel gives it 127.0.0.1/8 and ::1 once it is up.
+pub fn loopback_up() -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let sock = rustix::net::socket_with(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::DGRAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )?;
+    // SAFETY: ifreq is plain data (a name and a union of integers and
+    // addresses), for which all zeros is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the name and writes the flags of `req`,
+    // which outlives the call; `sock` is an open socket.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: SIOCGIFFLAGS filled `ifru_flags`, the member of the union
+    // read and written here.
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: SIOCSIFFLAGS only reads `req` (name and flags).
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }

@@ -146,7 +146,16 @@ fn unshare_container_namespaces(
     unshare(flags).map_err(|errno| SetupError::Namespace {
         what: "mount/uts/ipc/cgroup/net",
         errno,
-    })
+    })?;
+    if flags.contains(CloneFlags::CLONE_NEWNET) {
+        // As Docker's `none`: 127.0.0.1 works inside.
+        sys::loopback_up().map_err(|e| SetupError::Io {
+            what: "bring up the loopback interface".into(),
+            path: "of the new network namespace".into(),
+            source: e,
+        })?;
+    }
+    Ok(())
 }
 
 /// Whether a signal den received goes on to the container. The container
