@@ -148,12 +148,14 @@ fn unshare_container_namespaces(
         errno,
     })?;
     if flags.contains(CloneFlags::CLONE_NEWNET) {
-        // As Docker's `none`: 127.0.0.1 works inside.
+        // As Docker's `none`: 127.0.0.1 works inside, and (as on den's
+        // other networks) `ping` does without CAP_NET_RAW.
         sys::loopback_up().map_err(|e| SetupError::Io {
             what: "bring up the loopback interface".into(),
             path: "of the new network namespace".into(),
             source: e,
         })?;
+        netns::allow_ping_sockets();
     }
     Ok(())
 }
