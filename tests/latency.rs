@@ -925,18 +925,21 @@ fn containers_share_the_keepers_user_namespace() {
     assert_eq!(lines[0], ["0", own.as_str(), "1"], "{uid_map}");
     assert_eq!(lines[1][0], "1", "{uid_map}");
     assert_eq!(lines.len(), 2, "{uid_map}");
-    // It holds nothing of whoever started it: /dev/null on 0-2 only, /.
-    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{keeper}/fd"))
-        .unwrap()
-        .flatten()
-        .map(|e| {
-            let target = std::fs::read_link(e.path()).unwrap();
-            format!("{} {}", e.file_name().to_string_lossy(), target.display())
-        })
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    assert_eq!(fds, ["0 /dev/null", "1 /dev/null", "2 /dev/null"]);
+    // It holds nothing of whoever started it: /dev/null on 0-2, its socket
+    // and the spare network namespace (not the one it is in), /.
+    let fds = fd_targets(keeper, std::path::Path::new("/nowhere"));
+    let kinds: Vec<&str> = fds.values().map(String::as_str).collect();
+    assert_eq!(
+        kinds,
+        ["/dev/null", "/dev/null", "/dev/null", "socket", "net"]
+    );
+    let spare = fds
+        .iter()
+        .find(|(_, t)| *t == "net")
+        .map(|(n, _)| *n)
+        .unwrap();
+    let spare = std::fs::read_link(format!("/proc/{keeper}/fd/{spare}")).unwrap();
+    assert_ne!(spare.to_string_lossy(), netns_of(keeper), "not its own");
     assert_eq!(
         std::fs::read_link(format!("/proc/{keeper}/cwd")).unwrap(),
         std::path::Path::new("/")
@@ -945,6 +948,57 @@ fn containers_share_the_keepers_user_namespace() {
     assert_eq!(keepers(&sb).len(), 1, "{:?}", keepers(&sb));
     assert_eq!(keeper_info(), format!("pid {keeper}\n"));
     sb.den_ok(&["rm", "-f", "a", "b", "k"]);
+}
+
+/// The identity of `pid`'s network namespace (`net:[INODE]`).
+fn netns_of(pid: i32) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/net"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A container on `--network none` or den's private network starts in a
+/// network namespace the keeper made beforehand (`userns::spare`): its own,
+/// fresh (loopback up), none twice, never one the keeper is in; without
+/// the keeper's socket it makes one itself, as before.
+#[test]
+fn a_new_network_namespace_comes_from_the_keeper() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    let a = run_d(&sb, "a", &[]);
+    let keeper = keeper_pid(&sb).expect("a keeper record");
+    let b = run_d(&sb, "b", &[]);
+    let private = sb.den_ok(&["run", "-d", "--name", "p", "busybox", "sleep", "infinity"]);
+    let p = init_pid(&sb, private.trim());
+    let nets: std::collections::BTreeSet<String> =
+        [a, b, p, keeper].into_iter().map(netns_of).collect();
+    assert_eq!(nets.len(), 4, "each its own: {nets:?}");
+    let userns = userns_of(keeper);
+    assert_eq!((userns_of(a), userns_of(p)), (userns.clone(), userns));
+    let lo = sb.den_ok(&["exec", "b", "ip", "-o", "link", "show", "lo"]);
+    assert!(lo.contains("<LOOPBACK,UP,LOWER_UP>"), "{lo}");
+    let eth = sb.den_ok(&["exec", "p", "ip", "-o", "-4", "addr", "show", "eth0"]);
+    assert!(eth.contains("inet "), "pasta set it up: {eth}");
+    // The container process joins the spare; it makes none.
+    let run = ["run", "--rm", "--network", "none", "busybox", "true"];
+    let (o, calls) = den_under_strace(&env, &sb, "unshare,setns", &run);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let joins = |l: &&str| l.contains("setns(") && l.contains(", CLONE_NEWNET)");
+    let makes = |l: &&str| l.contains("unshare(") && l.contains("CLONE_NEWNET");
+    let joined: Vec<&str> = calls.lines().filter(joins).collect();
+    assert!(
+        joined.len() == 1 && joined[0].trim_end().ends_with("= 0"),
+        "{calls}"
+    );
+    assert_eq!(calls.lines().filter(makes).count(), 0, "{calls}");
+    // Without the socket: a namespace of its own.
+    std::fs::remove_file(sb.root().join("userns.sock")).unwrap();
+    let (o, calls) = den_under_strace(&env, &sb, "unshare,setns", &run);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(calls.lines().filter(makes).count(), 1, "{calls}");
+    assert_eq!(calls.lines().filter(joins).count(), 0, "{calls}");
+    sb.den_ok(&["rm", "-f", "a", "b", "p"]);
 }
 
 /// Without subordinate ids there is nothing to share: no keeper starts.

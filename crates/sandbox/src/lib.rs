@@ -22,6 +22,7 @@ pub mod caps;
 pub mod cgroup;
 pub mod channel;
 pub mod container;
+mod fdpass;
 pub mod idmap;
 pub mod landlock;
 pub mod probe;

@@ -12,6 +12,8 @@
 //! - mounts: `mount_setattr` (read-only, recursively);
 //! - network: the `SIOCGIFFLAGS`/`SIOCSIFFLAGS` ioctls that bring the
 //!   loopback interface up ([`loopback_up`]);
+//! - namespaces: the `NS_GET_NSTYPE`/`NS_GET_USERNS` ioctls that tell what a
+//!   namespace handle is and who owns it ([`is_netns_owned_by`]);
 //! - memory: `malloc_trim`.
 //!
 //! Everything else (unshare, setresuid, mount, pipes, waitpid) is already safe
@@ -710,4 +712,36 @@ pub fn loopback_up() -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// `NS_GET_USERNS` and `NS_GET_NSTYPE` of `<linux/nsfs.h>`: `_IO(0xb7, 1)`
+/// and `_IO(0xb7, 3)`.
+const NS_GET_USERNS: libc::c_ulong = 0xb701;
+const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+
+/// Whether `ns` is a network namespace owned by the user namespace `owner`
+/// (the same namespace: same device and inode of nsfs).
+pub fn is_netns_owned_by(
+    ns: std::os::fd::BorrowedFd<'_>,
+    owner: std::os::fd::BorrowedFd<'_>,
+) -> io::Result<bool> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // SAFETY: NS_GET_NSTYPE takes no argument and returns the type.
+    let kind = unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_NSTYPE) };
+    if kind < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if kind != libc::CLONE_NEWNET {
+        return Ok(false);
+    }
+    // SAFETY: NS_GET_USERNS takes no argument and returns a new descriptor
+    // (close-on-exec), which `OwnedFd` then owns alone.
+    let user = unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_USERNS) };
+    if user < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `user` is a descriptor just returned to us and owned by nobody else.
+    let user = unsafe { OwnedFd::from_raw_fd(user) };
+    let (a, b) = (rustix::fs::fstat(&user)?, rustix::fs::fstat(owner)?);
+    Ok((a.st_dev, a.st_ino) == (b.st_dev, b.st_ino))
 }

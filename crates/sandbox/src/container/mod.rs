@@ -17,7 +17,8 @@
 //!          exit with the container's status      │
 //!                                                └─ container process, PID 1
 //!                                                   4.  unshare mount, uts, ipc, cgroup
-//!                                                       (+ net for --network none); send
+//!                                                       (+ net for --network none, unless
+//!                                                       the keeper gave one); send
 //!                                                       them to the supervisor (`nsfds`)
 //!                                                   4a. filesystem: overlay root, new volumes
 //!                                                       filled from the image, /proc, /dev, /sys,
@@ -77,6 +78,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use crate::sys::{self, ChildExit};
 pub use error::SetupError;
 pub use mounts::{RootMount, volatile_root};
+pub(crate) use netns::allow_ping_sockets;
 use report::{At, Failed, Step};
 use spec::{ContainerSpec, Network};
 
@@ -140,14 +142,15 @@ fn unshare_container_namespaces(
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWCGROUP;
-    if *network == Network::None {
+    // `none` without a namespace from the keeper makes its own.
+    if *network == Network::None && net.is_none() {
         flags |= CloneFlags::CLONE_NEWNET;
     }
     unshare(flags).map_err(|errno| SetupError::Namespace {
         what: "mount/uts/ipc/cgroup/net",
         errno,
     })?;
-    if flags.contains(CloneFlags::CLONE_NEWNET) {
+    if *network == Network::None {
         // As Docker's `none`: 127.0.0.1 works inside, and (as on den's
         // other networks) `ping` does without CAP_NET_RAW.
         sys::loopback_up().map_err(|e| SetupError::Io {

@@ -87,7 +87,7 @@ pub(super) fn with_netns_helper<T>(
 /// set the same sysctl). A new namespace starts with `1 0` (nobody); the
 /// range must be mapped, so it ends at the highest group id of the mapping.
 /// Best effort: without it only ping needs `--cap-add NET_RAW`.
-pub(super) fn allow_ping_sockets() {
+pub(crate) fn allow_ping_sockets() {
     let Ok(map) = std::fs::read_to_string("/proc/self/gid_map") else {
         return;
     };

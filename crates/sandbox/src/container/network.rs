@@ -40,6 +40,9 @@ pub(super) enum ContainerNet {
     /// `--network container:NAME`: that container's namespace (see
     /// `joined`); served by whatever serves it.
     Joined { netns: OwnedFd },
+    /// `--network none`: a new namespace, the keeper's spare
+    /// (`userns::spare`); served by nothing.
+    Spare { netns: OwnedFd },
 }
 
 /// A container's namespace on its user networks; published ports through
@@ -107,9 +110,10 @@ impl NetJoin {
 impl ContainerNet {
     fn netns(&self) -> &OwnedFd {
         match self {
-            Self::Private { netns, .. } | Self::User { netns, .. } | Self::Joined { netns } => {
-                netns
-            }
+            Self::Private { netns, .. }
+            | Self::User { netns, .. }
+            | Self::Joined { netns }
+            | Self::Spare { netns } => netns,
         }
     }
 
@@ -144,7 +148,7 @@ impl ContainerNet {
             Self::Private { pasta: Some(p), .. } => p.kill_nowait(),
             Self::Private { .. } => {}
             Self::User { proxy, .. } => drop(proxy),
-            Self::Joined { .. } => {}
+            Self::Joined { .. } | Self::Spare { .. } => {}
         }
     }
 }
@@ -158,9 +162,12 @@ fn io(what: &str) -> impl FnOnce(std::io::Error) -> SetupError + '_ {
 }
 
 /// Creates the namespace and starts pasta for it.
+/// `spare`: a new namespace made beforehand (the keeper's), else one is
+/// made here.
 pub(super) fn create(
     net: &PrivateNetwork,
     cache_dir: &std::path::Path,
+    spare: Option<OwnedFd>,
 ) -> Result<ContainerNet, SetupError> {
     den_net::pasta::capabilities_cached(cache_dir)?;
     let mut config = PastaConfig {
@@ -174,7 +181,10 @@ pub(super) fn create(
         .ports
         .iter()
         .any(|p| p.host_ip.is_some_and(|ip| ip.is_ipv6()));
-    let netns = super::netns::new_netns()?;
+    let netns = match spare {
+        Some(fd) => fd,
+        None => super::netns::new_netns()?,
+    };
     let starting = config.start(&Target::NetnsFd(netns.as_fd()))?;
     Ok(ContainerNet::Private {
         netns,

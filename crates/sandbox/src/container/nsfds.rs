@@ -29,18 +29,12 @@
 //! (SO_PEERCRED, as its own user namespace sees it) against the owner of
 //! that directory. Every descriptor is close-on-exec on both sides.
 
-use std::io::{IoSlice, IoSliceMut};
-use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::sched::{CloneFlags, setns};
 use rustix::fs::{Mode, OFlags};
-use rustix::net::{
-    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
-    SendAncillaryMessage, SendFlags,
-};
 
 use super::SetupError;
 
@@ -256,68 +250,18 @@ impl HandoverRx {
 
 fn send(socket: BorrowedFd<'_>, ns: &Namespaces) -> std::io::Result<()> {
     let fds: Vec<BorrowedFd<'_>> = ns.fds.iter().map(|f| f.as_fd()).collect();
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(KINDS.len()))];
-    let mut control = SendAncillaryBuffer::new(&mut space);
-    control.push(SendAncillaryMessage::ScmRights(&fds));
-    let sent = rustix::net::sendmsg(
-        socket,
-        &[IoSlice::new(TAG)],
-        &mut control,
-        SendFlags::NOSIGNAL,
-    )?;
-    match sent == TAG.len() {
-        true => Ok(()),
-        false => Err(std::io::Error::other("short send")),
-    }
+    crate::fdpass::send(socket, TAG, &fds)
 }
 
 /// One message: the tag and exactly one descriptor per kind, or `None`
 /// (end of stream, or anything else, whose descriptors are closed).
 fn recv(socket: BorrowedFd<'_>) -> std::io::Result<Option<Namespaces>> {
-    let mut data = [0u8; 16];
-    // Room for one more than expected: a longer list is refused, not cut.
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(KINDS.len() + 1))];
-    let mut control = RecvAncillaryBuffer::new(&mut space);
-    let msg = rustix::net::recvmsg(
-        socket,
-        &mut [IoSliceMut::new(&mut data)],
-        &mut control,
-        RecvFlags::CMSG_CLOEXEC,
-    )?;
-    let mut fds: Vec<OwnedFd> = Vec::new();
-    for m in control.drain() {
-        if let RecvAncillaryMessage::ScmRights(received) = m {
-            fds.extend(received);
-        }
-    }
-    let whole = !msg.flags.contains(rustix::net::ReturnFlags::CTRUNC);
-    Ok(
-        (whole && &data[..msg.bytes] == TAG && fds.len() == KINDS.len())
-            .then_some(Namespaces { fds }),
-    )
+    Ok(crate::fdpass::recv(socket, TAG, KINDS.len())?.map(|fds| Namespaces { fds }))
 }
 
-/// The socket's path, short enough for a socket address whatever `dir` is:
-/// through `/proc/self/fd/N/` of the directory (as `pty`'s attach socket).
+/// The socket's path, short enough for a socket address whatever `dir` is.
 fn short_path<T>(dir: &Path, f: impl FnOnce(&Path) -> std::io::Result<T>) -> std::io::Result<T> {
-    let fd = rustix::fs::open(
-        dir,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| io_err_plain(dir, e))?;
-    let path = PathBuf::from(format!(
-        "/proc/self/fd/{}/{SOCKET}",
-        std::os::fd::AsRawFd::as_raw_fd(&fd)
-    ));
-    f(&path)
-}
-
-fn io_err_plain(dir: &Path, e: rustix::io::Errno) -> std::io::Error {
-    std::io::Error::new(
-        std::io::Error::from(e).kind(),
-        format!("{}: {e}", dir.display()),
-    )
+    crate::fdpass::short_path(dir, SOCKET, f)
 }
 
 fn connect(dir: &Path) -> std::io::Result<UnixStream> {
@@ -417,11 +361,7 @@ mod tests {
             );
         }
         let (a, b) = UnixStream::pair().unwrap();
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-        let mut control = SendAncillaryBuffer::new(&mut space);
-        let one = [ns.get(Kind::Net)];
-        control.push(SendAncillaryMessage::ScmRights(&one));
-        rustix::net::sendmsg(&a, &[IoSlice::new(TAG)], &mut control, SendFlags::empty()).unwrap();
+        crate::fdpass::send(a.as_fd(), TAG, &[ns.get(Kind::Net)]).unwrap();
         assert!(
             recv(b.as_fd()).unwrap().is_none(),
             "one descriptor is not seven"

@@ -50,9 +50,9 @@
 //!   is dropped rather than stalling the container and its log.
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use rustix::fs::{Mode, OFlags};
@@ -156,19 +156,9 @@ impl Decoder {
     }
 }
 
-/// Runs `f` with a short path for `name` inside `dir`: the directory opened
-/// as an `O_PATH` fd and reached as `/proc/self/fd/N/name`.
+/// The attach socket's path, short enough whatever `dir` is.
 fn short_path<T>(dir: &Path, f: impl FnOnce(&Path) -> io::Result<T>) -> io::Result<T> {
-    let fd = rustix::fs::open(
-        dir,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("{}: {e}", dir.display())))?;
-    let path = PathBuf::from(format!("/proc/self/fd/{}/{SOCKET}", fd.as_raw_fd()));
-    let out = f(&path);
-    drop(fd);
-    out
+    crate::fdpass::short_path(dir, SOCKET, f)
 }
 
 /// Creates the attach socket in `dir` (replacing a stale one), mode 0600,

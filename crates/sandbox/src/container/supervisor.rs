@@ -171,8 +171,34 @@ struct Userns {
     infra: Option<Vec<super::bridge::Infra>>,
     /// `--network container:`: the target's network namespace.
     joined: Option<OwnedFd>,
+    /// The keeper whose namespace it joined: a spare network namespace
+    /// for each run that needs a new one.
+    keeper: Option<crate::userns::keeper::Keeper>,
     /// Single-id mode in a user namespace of its own: seccomp's shim applies.
     single_id: bool,
+}
+
+impl Userns {
+    /// The network namespace a run of `spec` starts from, if one is made or
+    /// found beforehand: the joined container's, or a spare from the keeper
+    /// (`--network none` and den's private network; each run its own).
+    fn given_netns(&self, spec: &ContainerSpec) -> Option<GivenNetns<'_>> {
+        if let Some(fd) = &self.joined {
+            return Some(GivenNetns::Joined(fd));
+        }
+        let fresh = matches!(
+            spec.network,
+            super::spec::Network::None | super::spec::Network::Private(_)
+        );
+        let spare = self.keeper.as_ref().filter(|_| fresh)?.take_netns()?;
+        Some(GivenNetns::Spare(spare))
+    }
+}
+
+/// See [`Userns::given_netns`].
+enum GivenNetns<'a> {
+    Joined(&'a OwnedFd),
+    Spare(OwnedFd),
 }
 
 /// A container on a user network lives in the network's user namespace,
@@ -188,24 +214,25 @@ fn enter_userns(
         super::spec::Userns::Default => mapping.clone(),
         super::spec::Userns::KeepId => mapping.keep_id()?,
     };
-    let (infra, joined) = match &spec.network {
-        super::spec::Network::User(u) => (Some(super::bridge::enter_infra_userns(u)?), None),
-        super::spec::Network::Container(c) => (None, Some(super::joined::enter(c)?)),
+    let (infra, joined, keeper) = match &spec.network {
+        super::spec::Network::User(u) => (Some(super::bridge::enter_infra_userns(u)?), None, None),
+        super::spec::Network::Container(c) => (None, Some(super::joined::enter(c)?), None),
         _ => {
-            let joined = match shared {
-                Some(keeper) => keeper.join()?,
-                None => false,
+            let keeper = match shared {
+                Some(k) if k.join()? => Some(k),
+                _ => None,
             };
-            if !joined {
+            if keeper.is_none() {
                 enter_user_namespace(&mapping)?;
             }
-            (None, None)
+            (None, None, keeper)
         }
     };
     let single_id = infra.is_none() && matches!(mapping, IdMapping::Single { .. });
     Ok(Userns {
         infra,
         joined,
+        keeper,
         single_id,
     })
 }
@@ -314,7 +341,7 @@ impl<'s> Supervisor<'s> {
                 self.capture,
                 size,
                 (userns.infra.as_deref(), cgroup),
-                userns.joined.as_ref(),
+                userns.given_netns(self.spec),
             );
             let started = match started {
                 Ok(s) => s,
@@ -523,21 +550,30 @@ fn start_once(
         Option<&[super::bridge::Infra]>,
         Option<&crate::cgroup::Child>,
     ),
-    joined: Option<&OwnedFd>,
+    given: Option<GivenNetns<'_>>,
 ) -> Result<Started, SetupError> {
-    let network = match (&spec.network, infra) {
-        (super::spec::Network::Container(_), _) => match joined {
-            Some(fd) => Some(super::network::ContainerNet::Joined {
+    use super::network::ContainerNet;
+    let network = match (&spec.network, infra, given) {
+        (super::spec::Network::Container(_), _, Some(GivenNetns::Joined(fd))) => {
+            Some(ContainerNet::Joined {
                 netns: fd.try_clone().map_err(|e| SetupError::Io {
                     what: "keep".into(),
                     path: "the joined container's network namespace".into(),
                     source: e,
                 })?,
-            }),
-            None => None,
-        },
-        (super::spec::Network::Private(p), _) => Some(super::network::create(p, &spec.cache_dir)?),
-        (super::spec::Network::User(u), Some(i)) => Some(super::network::create_user(
+            })
+        }
+        (super::spec::Network::Private(p), _, given) => {
+            let spare = match given {
+                Some(GivenNetns::Spare(fd)) => Some(fd),
+                _ => None,
+            };
+            Some(super::network::create(p, &spec.cache_dir, spare)?)
+        }
+        (super::spec::Network::None, _, Some(GivenNetns::Spare(netns))) => {
+            Some(ContainerNet::Spare { netns })
+        }
+        (super::spec::Network::User(u), Some(i), _) => Some(super::network::create_user(
             u,
             &spec.id,
             i,

@@ -22,6 +22,9 @@
 //! A keeper ends when its record is gone or names another process (its den
 //! root was removed; another keeper replaced it), or after [`IDLE`] without a
 //! join. The namespace outlives it while containers are in it.
+//!
+//! A keeper also keeps a spare network namespace ready for the next
+//! container that needs a new one (`spare`, `ROOT/userns.sock`).
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -30,9 +33,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use nix::sched::{CloneFlags, setns};
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::fs::{Mode, OFlags};
 
 use super::UsernsError;
+use super::spare::{self, Spares};
 use crate::idmap::{IdMapping, MapRange};
 
 /// The keeper's record, beneath the den root.
@@ -80,7 +85,7 @@ impl Keeper {
     /// namespace, as root there, and records the join (at most once a
     /// minute: a write on every run would be I/O on the hot path). `false`,
     /// with nothing changed, if the kernel refuses the setns.
-    pub fn join(self) -> Result<bool, UsernsError> {
+    pub fn join(&self) -> Result<bool, UsernsError> {
         if setns(self.ns.as_fd(), CloneFlags::CLONE_NEWUSER).is_err() {
             return Ok(false);
         }
@@ -89,6 +94,14 @@ impl Keeper {
             touch(&self.record);
         }
         Ok(true)
+    }
+}
+
+impl Keeper {
+    /// A fresh network namespace from the keeper (see `spare`), owned by its
+    /// user namespace; `None`: make one.
+    pub fn take_netns(&self) -> Option<OwnedFd> {
+        spare::take(self.record.parent()?, self.ns.as_fd())
     }
 }
 
@@ -129,6 +142,9 @@ fn keep(root: &Path, mapping: &IdMapping, announce: impl FnOnce()) -> Result<(),
     nix::unistd::setsid().ok();
     std::env::set_current_dir("/").ok();
     super::enter_user_namespace(mapping)?;
+    // Under the starter's lock, as the record: a keeper ending idle removes
+    // both under it.
+    let spares = Spares::open(root).ok();
     let me = std::process::id() as i32;
     let record = Record {
         pid: me,
@@ -140,7 +156,7 @@ fn keep(root: &Path, mapping: &IdMapping, announce: impl FnOnce()) -> Result<(),
         .map_err(record_error("write", &path))?;
     let written = std::fs::symlink_metadata(&path).map_err(record_error("read", &path))?;
     announce();
-    linger(root, (written.dev(), written.ino()));
+    linger(root, (written.dev(), written.ino()), spares);
     Ok(())
 }
 
@@ -152,12 +168,12 @@ fn record_error(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Us
 /// Waits until the record is no longer this keeper's, or nobody joined for
 /// [`IDLE`]; the last check is made under [`LOCK`], and the record goes
 /// with the keeper.
-fn linger(root: &Path, me: (u64, u64)) {
+fn linger(root: &Path, me: (u64, u64), mut spares: Option<Spares>) {
     let path = root.join(RECORD);
     let mine = |m: &std::fs::Metadata| (m.dev(), m.ino()) == me;
     let idle = |m: &std::fs::Metadata| idle_for(m, IDLE);
     loop {
-        std::thread::sleep(POLL);
+        wait(&mut spares);
         match std::fs::symlink_metadata(&path) {
             Ok(m) if mine(&m) && !idle(&m) => continue,
             Ok(m) if mine(&m) => {}
@@ -169,11 +185,30 @@ fn linger(root: &Path, me: (u64, u64)) {
         match std::fs::symlink_metadata(&path) {
             Ok(m) if mine(&m) && idle(&m) => {
                 std::fs::remove_file(&path).ok();
+                if spares.is_some() {
+                    Spares::remove(root);
+                }
                 return;
             }
             Ok(m) if mine(&m) => {}
             _ => return,
         }
+    }
+}
+
+/// Waits [`POLL`], handing out spares meanwhile; a failure to serve ends
+/// serving (the containers then make their own network namespaces).
+fn wait(spares: &mut Option<Spares>) {
+    let Some(s) = spares else {
+        std::thread::sleep(POLL);
+        return;
+    };
+    let timeout = Timespec::try_from(POLL).expect("a second fits");
+    let socket = s.socket();
+    let ready =
+        matches!(poll(&mut [PollFd::new(&socket, PollFlags::IN)], Some(&timeout)), Ok(n) if n > 0);
+    if ready && s.serve().is_err() {
+        *spares = None;
     }
 }
 
