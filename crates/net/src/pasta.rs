@@ -538,7 +538,8 @@ impl Files {
     /// error line, one that takes too long is killed.
     fn wait_ready(&self, child: &mut Child) -> Result<(), NetError> {
         let start = Instant::now();
-        let mut pause = Duration::from_millis(1);
+        let dir = self.pid.parent().unwrap_or(Path::new("/"));
+        let wake = wake::Wake::new(dir, child.id());
         loop {
             let pid = std::fs::read_to_string(&self.pid).unwrap_or_default();
             if pid.ends_with('\n') {
@@ -555,8 +556,7 @@ impl Files {
                     log: self.failure_message(),
                 });
             }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(10));
+            wake.wait(READY_TIMEOUT.saturating_sub(start.elapsed()));
         }
     }
 
@@ -676,3 +676,4 @@ impl Drop for PastaHandle {
 
 #[cfg(test)]
 mod tests;
+mod wake;
