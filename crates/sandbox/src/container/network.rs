@@ -140,6 +140,16 @@ impl ContainerNet {
         Ok(())
     }
 
+    /// What the supervisor keeps for the run once the container process
+    /// holds its own handle (it was forked): nothing of a spare, which
+    /// nothing serves.
+    pub fn kept(self) -> Option<Self> {
+        match self {
+            Self::Spare { .. } => None,
+            other => Some(other),
+        }
+    }
+
     /// Ends pasta or the proxy; without waiting for pasta when the
     /// supervisor is done anyway.
     pub fn finish(self, wait: bool) {

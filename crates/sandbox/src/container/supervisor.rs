@@ -173,7 +173,7 @@ struct Userns {
     joined: Option<OwnedFd>,
     /// The keeper whose namespace it joined: a spare network namespace
     /// for each run that needs a new one.
-    keeper: Option<crate::userns::keeper::Keeper>,
+    keeper: Option<crate::userns::keeper::Joined>,
     /// Single-id mode in a user namespace of its own: seccomp's shim applies.
     single_id: bool,
 }
@@ -219,8 +219,8 @@ fn enter_userns(
         super::spec::Network::Container(c) => (None, Some(super::joined::enter(c)?), None),
         _ => {
             let keeper = match shared {
-                Some(k) if k.join()? => Some(k),
-                _ => None,
+                Some(k) => k.join()?,
+                None => None,
             };
             if keeper.is_none() {
                 enter_user_namespace(&mapping)?;
@@ -643,6 +643,7 @@ fn start_once(
         guard.finish(true);
         return Err(e);
     }
+    let network = network.and_then(super::network::ContainerNet::kept);
     let failed = match report.recv() {
         Ok(None) => None,
         Ok(r) => SetupError::from_report(r),

@@ -85,23 +85,31 @@ impl Keeper {
     /// namespace, as root there, and records the join (at most once a
     /// minute: a write on every run would be I/O on the hot path). `false`,
     /// with nothing changed, if the kernel refuses the setns.
-    pub fn join(&self) -> Result<bool, UsernsError> {
+    pub fn join(self) -> Result<Option<Joined>, UsernsError> {
         if setns(self.ns.as_fd(), CloneFlags::CLONE_NEWUSER).is_err() {
-            return Ok(false);
+            return Ok(None);
         }
         super::become_root()?;
         if std::fs::symlink_metadata(&self.record).is_ok_and(|m| idle_for(&m, JOIN_RECORDED)) {
             touch(&self.record);
         }
-        Ok(true)
+        let root = self.record.parent().map(Path::to_path_buf);
+        Ok(root.map(|root| Joined { root }))
     }
 }
 
-impl Keeper {
+/// A keeper whose namespace the calling process joined: it holds nothing
+/// of the keeper but where to ask for spares.
+#[derive(Debug)]
+pub struct Joined {
+    root: PathBuf,
+}
+
+impl Joined {
     /// A fresh network namespace from the keeper (see `spare`), owned by its
-    /// user namespace; `None`: make one.
+    /// user namespace, which the caller is in; `None`: make one.
     pub fn take_netns(&self) -> Option<OwnedFd> {
-        spare::take(self.record.parent()?, self.ns.as_fd())
+        spare::take(&self.root)
     }
 }
 
@@ -109,7 +117,7 @@ impl Keeper {
 /// [`Keeper::join`]); `false`, nothing changed, otherwise.
 pub fn join(root: &Path, mapping: &IdMapping) -> Result<bool, UsernsError> {
     match Keeper::find(root, mapping) {
-        Some(k) => k.join(),
+        Some(k) => Ok(k.join()?.is_some()),
         None => Ok(false),
     }
 }

@@ -116,13 +116,20 @@ fn set_up_here() {
     crate::container::allow_ping_sockets();
 }
 
-/// A spare from the keeper of `root`, whose user namespace is `userns`:
-/// only a network namespace that namespace owns, and only within [`WAIT`].
-pub(super) fn take(root: &Path, userns: BorrowedFd<'_>) -> Option<OwnedFd> {
+/// A spare from the keeper of `root`, whose user namespace the caller is
+/// in: only a network namespace that namespace owns, and only within
+/// [`WAIT`].
+pub(super) fn take(root: &Path) -> Option<OwnedFd> {
     let stream = fdpass::short_path(root, SOCKET, |p| UnixStream::connect(p)).ok()?;
     stream.set_read_timeout(Some(WAIT)).ok()?;
     let ns = fdpass::recv(stream.as_fd(), TAG, 1).ok()??.pop()?;
-    crate::sys::is_netns_owned_by(ns.as_fd(), userns)
+    let userns = rustix::fs::open(
+        "/proc/thread-self/ns/user",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    crate::sys::is_netns_owned_by(ns.as_fd(), userns.as_fd())
         .ok()?
         .then_some(ns)
 }
