@@ -83,7 +83,7 @@ impl Keeper {
 
     /// Moves the calling (single-threaded) process into the keeper's
     /// namespace, as root there, and records the join (at most once a
-    /// minute: a write on every run would be I/O on the hot path). `false`,
+    /// minute: a write on every run would be I/O on the hot path). `None`,
     /// with nothing changed, if the kernel refuses the setns.
     pub fn join(self) -> Result<Option<Joined>, UsernsError> {
         if setns(self.ns.as_fd(), CloneFlags::CLONE_NEWUSER).is_err() {
@@ -174,8 +174,8 @@ fn record_error(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Us
 }
 
 /// Waits until the record is no longer this keeper's, or nobody joined for
-/// [`IDLE`]; the last check is made under [`LOCK`], and the record goes
-/// with the keeper.
+/// [`IDLE`], handing out `spares` meanwhile; the last check is made under
+/// [`LOCK`], and the record and the socket go with the keeper.
 fn linger(root: &Path, me: (u64, u64), mut spares: Option<Spares>) {
     let path = root.join(RECORD);
     let mine = |m: &std::fs::Metadata| (m.dev(), m.ino()) == me;
@@ -193,9 +193,7 @@ fn linger(root: &Path, me: (u64, u64), mut spares: Option<Spares>) {
         match std::fs::symlink_metadata(&path) {
             Ok(m) if mine(&m) && idle(&m) => {
                 std::fs::remove_file(&path).ok();
-                if spares.is_some() {
-                    Spares::remove(root);
-                }
+                Spares::remove(root);
                 return;
             }
             Ok(m) if mine(&m) => {}

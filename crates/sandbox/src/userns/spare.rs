@@ -90,7 +90,8 @@ impl Spares {
         }
     }
 
-    /// Removes the socket (the caller holds the keeper's lock and is ending).
+    /// Removes the socket of `root` (the caller holds the keeper's lock,
+    /// and its record, still its own, is gone: it is ending).
     pub(super) fn remove(root: &Path) {
         fdpass::short_path(root, SOCKET, |p| std::fs::remove_file(p)).ok();
     }
