@@ -316,6 +316,18 @@ fn killed_supervisor_leaves_ps_truthful_and_rm_cleans_up() {
         state["supervisor_pid"].as_i64().unwrap(),
         state["pid"].as_i64().unwrap(),
     );
+    // The container's pasta (den's default network), which holds the
+    // namespace itself: only its parent-death signal ends it.
+    let children =
+        std::fs::read_to_string(format!("/proc/{supervisor}/task/{supervisor}/children")).unwrap();
+    let pasta: Vec<&str> = children
+        .split_whitespace()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .is_ok_and(|c| c.trim().starts_with("pas"))
+        })
+        .collect();
+    assert_eq!(pasta.len(), 1, "{children}");
     Command::new("kill")
         .args(["-9", &supervisor.to_string()])
         .status()
@@ -324,6 +336,11 @@ fn killed_supervisor_leaves_ps_truthful_and_rm_cleans_up() {
         "the container to die with its supervisor",
         Duration::from_secs(5),
         || !std::path::Path::new(&format!("/proc/{init}")).exists(),
+    );
+    wait_for(
+        "pasta to die with its supervisor",
+        Duration::from_secs(5),
+        || !std::path::Path::new(&format!("/proc/{}", pasta[0])).exists(),
     );
     let t = Instant::now();
     let ps = sb.den_ok(&["ps", "-a"]);

@@ -44,7 +44,10 @@
 //! dropped, and with [`PastaConfig::die_with_parent`] it runs under
 //! `setpriv --pdeathsig KILL`, so the kernel kills it if the thread that
 //! started it dies first (the owner must therefore be that thread: the
-//! single-threaded supervisor, or the CLI's main thread).
+//! single-threaded supervisor, or the CLI's main thread). A caller that may
+//! set the parent-death signal itself between fork and exec (den's sandbox,
+//! the one place of den with `unsafe`) passes that to
+//! [`PastaConfig::start_with`] and saves `setpriv`'s exec.
 //!
 //! Host loopback: by default pasta maps the gateway address to the host's
 //! 127.0.0.1 and forwards ports bound on the host into the container's
@@ -378,6 +381,19 @@ impl PastaConfig {
     /// prepare the container meanwhile (pasta takes about 20 ms); then
     /// [`Starting::ready`].
     pub fn start(&self, target: &Target) -> Result<Starting, NetError> {
+        self.start_with(target, None)
+    }
+
+    /// [`Self::start`]; with `die_with_parent`, `death_signal` (if given)
+    /// makes the kernel kill pasta with the thread that starts it by
+    /// changing the command itself (den's sandbox sets `PR_SET_PDEATHSIG`
+    /// between fork and exec), which saves the `setpriv` program's exec
+    /// (about 1 ms before pasta even starts).
+    pub fn start_with(
+        &self,
+        target: &Target,
+        death_signal: Option<fn(&mut Command)>,
+    ) -> Result<Starting, NetError> {
         let caps = capabilities()?;
         File::options()
             .read(true)
@@ -419,9 +435,13 @@ impl PastaConfig {
                 option: option.to_owned(),
             });
         }
-        let child = self.command(&argv, files.create_stderr()?).spawn();
-        let child = child.map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound if self.die_with_parent => NetError::NoSetpriv,
+        let setpriv = self.die_with_parent && death_signal.is_none();
+        let mut cmd = self.command(&argv, files.create_stderr()?, setpriv);
+        if let (true, Some(set)) = (self.die_with_parent, death_signal) {
+            set(&mut cmd);
+        }
+        let child = cmd.spawn().map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound if setpriv => NetError::NoSetpriv,
             _ => spawn_error(e).into(),
         })?;
         drop(inherited);
@@ -451,10 +471,9 @@ impl PastaConfig {
         Ok(resolved)
     }
 
-    /// `pasta ARGV`, under `setpriv --pdeathsig KILL` if it is to die with
-    /// its parent.
-    fn command(&self, argv: &[OsString], stderr: File) -> Command {
-        let mut cmd = if self.die_with_parent {
+    /// `pasta ARGV`, under `setpriv --pdeathsig KILL` with `setpriv`.
+    fn command(&self, argv: &[OsString], stderr: File, setpriv: bool) -> Command {
+        let mut cmd = if setpriv {
             let mut c = Command::new("setpriv");
             c.args(["--pdeathsig", "KILL", "--", "pasta"]);
             c

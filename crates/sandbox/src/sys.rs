@@ -5,7 +5,8 @@
 //! - descriptors: `close_range` (close-on-exec from a number on, or all
 //!   but stdio), `close`, `dup2`/`dup3` and `fcntl` in a forked child, and
 //!   closing what came across exec without close-on-exec (the keeper);
-//! - signals: `rt_sigaction` ([`reset_signals`]);
+//! - signals: `rt_sigaction` ([`reset_signals`]), and the parent-death
+//!   signal of a command, set between its fork and exec ([`kill_with_parent`]);
 //! - security: installing a seccomp filter (`seccomp`), the
 //!   `landlock_create_ruleset` version query, and the `keyctl` probe that
 //!   shows what a filter allows;
@@ -744,4 +745,26 @@ pub fn is_netns_owned_by(
     let user = unsafe { OwnedFd::from_raw_fd(user) };
     let (a, b) = (rustix::fs::fstat(&user)?, rustix::fs::fstat(owner)?);
     Ok((a.st_dev, a.st_ino) == (b.st_dev, b.st_ino))
+}
+
+/// Has the kernel SIGKILL the process `cmd` starts when the thread that
+/// starts it exits (`PR_SET_PDEATHSIG`, set in the child between fork and
+/// exec), as `setpriv --pdeathsig KILL` does, without that program's exec.
+/// A child whose parent is already gone by then fails to start instead.
+pub fn kill_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = rustix::process::getpid();
+    // SAFETY: the closure runs in the forked child before exec; it makes
+    // two system calls through rustix (prctl, getppid), which neither
+    // allocate nor take locks, so it is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+            // An errno, not a message: nothing may allocate here.
+            match rustix::process::getppid() == Some(parent) {
+                true => Ok(()),
+                false => Err(io::Error::from_raw_os_error(libc::ESRCH)),
+            }
+        });
+    }
 }

@@ -195,7 +195,10 @@ pub(super) fn create(
         Some(fd) => fd,
         None => super::netns::new_netns()?,
     };
-    let starting = config.start(&Target::NetnsFd(netns.as_fd()))?;
+    let starting = config.start_with(
+        &Target::NetnsFd(netns.as_fd()),
+        Some(crate::sys::kill_with_parent),
+    )?;
     Ok(ContainerNet::Private {
         netns,
         starting: Some(starting),
