@@ -17,7 +17,7 @@
 //!   connection and waits a moment instead of spinning on `accept`.
 //!
 //! Each connection costs two sockets and two threads with small stacks. The
-//! caller runs [`serve`] in a process of its own, without capabilities and
+//! caller runs [`Proxy::serve`] in a process of its own, without capabilities and
 //! under seccomp (see `den_sandbox::container::bridge`).
 
 use std::collections::HashMap;
