@@ -81,13 +81,22 @@ pub(super) fn with_netns_helper<T>(
     result
 }
 
+/// What a container's own new network namespace gets, as Docker's
+/// `none`: loopback up (127.0.0.1 works inside) and ping sockets open
+/// (best effort). Runs in the namespace; the loopback's error, if any.
+pub(crate) fn set_up_here() -> std::io::Result<()> {
+    let up = crate::sys::loopback_up();
+    allow_ping_sockets();
+    up
+}
+
 /// Lets every group of the user namespace open ICMP "ping sockets"
 /// (`SOCK_DGRAM`, `IPPROTO_ICMP`) in this new network namespace, so `ping`
 /// works without CAP_NET_RAW, which den drops by default (Docker and podman
 /// set the same sysctl). A new namespace starts with `1 0` (nobody); the
 /// range must be mapped, so it ends at the highest group id of the mapping.
 /// Best effort: without it only ping needs `--cap-add NET_RAW`.
-pub(crate) fn allow_ping_sockets() {
+fn allow_ping_sockets() {
     let Ok(map) = std::fs::read_to_string("/proc/self/gid_map") else {
         return;
     };

@@ -110,18 +110,17 @@ fn next() -> io::Result<OwnedFd> {
     Ok(here)
 }
 
-/// As a container process does with a namespace of its own: loopback up,
-/// ping sockets open (best effort; the container process does both again).
+/// As a container process does with a namespace of its own (best effort:
+/// the container process does it again).
 fn set_up_here() {
-    crate::sys::loopback_up().ok();
-    crate::container::allow_ping_sockets();
+    crate::container::set_up_netns_here().ok();
 }
 
 /// A spare from the keeper of `root`, whose user namespace the caller is
 /// in: only a network namespace that namespace owns, and only within
 /// [`WAIT`].
 pub(super) fn take(root: &Path) -> Option<OwnedFd> {
-    let stream = fdpass::short_path(root, SOCKET, |p| UnixStream::connect(p)).ok()?;
+    let stream = fdpass::short_path(root, SOCKET, connect).ok()?;
     stream.set_read_timeout(Some(WAIT)).ok()?;
     let ns = fdpass::recv(stream.as_fd(), TAG, 1).ok()??.pop()?;
     let userns = rustix::fs::open(
@@ -133,4 +132,85 @@ pub(super) fn take(root: &Path) -> Option<OwnedFd> {
     crate::sys::is_netns_owned_by(ns.as_fd(), userns.as_fd())
         .ok()?
         .then_some(ns)
+}
+
+/// Connects without blocking: a keeper that stopped accepting (a full
+/// backlog) is an error at once, not a wait without end.
+fn connect(path: &Path) -> io::Result<UnixStream> {
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let sock = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )?;
+    rustix::net::connect(&sock, &SocketAddrUnix::new(path)?)?;
+    let stream = UnixStream::from(sock);
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::net::UnixListener;
+    use std::process::{Command, Stdio};
+
+    use super::*;
+
+    /// Serves `ns` once on `dir/userns.sock`, as a keeper would.
+    fn serve_once(dir: &Path, ns: OwnedFd) -> std::thread::JoinHandle<()> {
+        let listener = UnixListener::bind(dir.join(SOCKET)).unwrap();
+        std::thread::spawn(move || {
+            let (conn, _) = listener.accept().unwrap();
+            fdpass::send(conn.as_fd(), TAG, &[ns.as_fd()]).unwrap();
+        })
+    }
+
+    fn open_ns(path: &str) -> OwnedFd {
+        rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).unwrap()
+    }
+
+    /// Only a network namespace the taker's user namespace owns is taken:
+    /// not one another user namespace owns, not another kind of namespace,
+    /// nothing when nobody listens.
+    #[test]
+    fn a_spare_is_taken_only_when_the_takers_user_namespace_owns_it() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(take(dir.path()).is_none(), "no socket");
+        let serve = |ns: OwnedFd| {
+            std::fs::remove_file(dir.path().join(SOCKET)).ok();
+            let server = serve_once(dir.path(), ns);
+            let got = take(dir.path());
+            server.join().unwrap();
+            got
+        };
+        // This test's own network namespace: its user namespace owns it.
+        assert!(serve(open_ns("/proc/self/ns/net")).is_some());
+        assert!(
+            serve(open_ns("/proc/self/ns/user")).is_none(),
+            "not a netns"
+        );
+        // One a new user namespace owns (a child's, made by unshare(1)).
+        let mut child = Command::new("unshare")
+            .args(["-Urn", "sleep", "30"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let path = format!("/proc/{}/ns/net", child.id());
+        let foreign = (0..200)
+            .find_map(|_| {
+                let user = std::fs::read_link(format!("/proc/{}/ns/user", child.id())).ok()?;
+                let own = std::fs::read_link("/proc/self/ns/user").unwrap();
+                if user == own {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    return None;
+                }
+                Some(open_ns(&path))
+            })
+            .expect("the child's namespaces");
+        let refused = serve(foreign).is_none();
+        child.kill().ok();
+        child.wait().ok();
+        assert!(refused, "another user namespace's netns");
+    }
 }
