@@ -848,6 +848,132 @@ fn a_rootfs_run_mounts_no_overlay_for_an_empty_directory() {
     assert_eq!(listed, 0, "the host's directory is unchanged");
 }
 
+/// The keeper's children (pids), from `/proc/PID/task/*/children`.
+fn children_of(pid: i32) -> Vec<String> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .flat_map(|t| {
+            let path = t.unwrap().path().join("children");
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            text.split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Waits until the keeper built its next tree: its child is gone.
+fn wait_for_keeper_build(keeper: i32) {
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for _ in 0..100 {
+        if children_of(keeper).is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the keeper's build did not end: {:?}", children_of(keeper));
+}
+
+/// `--rootfs DIR` with mounts below DIR (split into an overlay per entry):
+/// after a first run asked for one, the keeper builds the next tree ahead
+/// of time, and a run attaches it (one `move_mount`, no overlay mounted)
+/// with the same contents as a tree built at start, writes going to memory.
+/// A tree built before an entry was added to DIR, or before a mount below
+/// it went, is not used: the run builds its own and sees the change.
+#[test]
+fn a_rootfs_tree_comes_from_the_keeper_only_while_what_it_was_built_from_holds() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    let dir = std::path::PathBuf::from(format!("/tmp/den-tree-{}", std::process::id()));
+    let d = dir.display().to_string();
+    let setup = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "set -e; mkdir -m 0755 {d} {d}/a {d}/m {d}/usr; echo one > {d}/f; \
+             for l in bin lib lib64; do ln -s usr/$l {d}/$l; done; chown -R {u}: {d}; \
+             mount -t tmpfs -o mode=0755 den-tree {d}/m; echo in > {d}/m/inside",
+            u = sb.user()
+        ))
+        .status()
+        .unwrap();
+    assert!(setup.success());
+    let cleanup = |d: &str| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("umount {d}/m 2>/dev/null; rm -rf {d}"))
+            .status()
+            .ok();
+    };
+    // The host's programs, through a volume.
+    let list = "ls /m; cat /f; ls -d /b 2>/dev/null; touch /a/written && ls /a";
+    let run = [
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "/usr:/usr:ro",
+        "--rootfs",
+        &d,
+        "sh",
+        "-c",
+        list,
+    ];
+    let attached = |calls: &str| {
+        let onto = |l: &&str| l.contains("move_mount(") && l.contains("/merged\"");
+        let overlays = calls
+            .lines()
+            .filter(|l| l.contains("mount(\"overlay\""))
+            .count();
+        (calls.lines().filter(onto).count(), overlays)
+    };
+    // The first run asks; the keeper has none yet, and builds one.
+    let first = sb.den(&run);
+    let keeper = keeper_pid(&sb).expect("a keeper record");
+    wait_for_keeper_build(keeper);
+    let (o, calls) = den_under_strace(&env, &sb, "mount,move_mount", &run);
+    let want = "inside\none\nwritten\n";
+    let results = [(stdout(&first), stderr(&first)), (stdout(&o), stderr(&o))];
+    let used = attached(&calls);
+    // An entry added: the tree built after the last run is not used.
+    wait_for_keeper_build(keeper);
+    std::fs::create_dir(dir.join("b")).unwrap();
+    let (added, added_calls) = den_under_strace(&env, &sb, "mount,move_mount", &run);
+    // The mount below it gone: neither.
+    wait_for_keeper_build(keeper);
+    std::process::Command::new("umount")
+        .arg(dir.join("m"))
+        .status()
+        .unwrap();
+    let (unmounted, unmounted_calls) = den_under_strace(&env, &sb, "mount,move_mount", &run);
+    let host_a: Vec<_> = std::fs::read_dir(dir.join("a")).unwrap().collect();
+    cleanup(&d);
+    for (out, err) in &results {
+        assert_eq!(out, want, "{err}");
+    }
+    assert_eq!(used, (1, 0), "the keeper's tree, attached: {calls}");
+    assert_eq!(host_a.len(), 0, "writes went to memory");
+    assert_eq!(
+        stdout(&added),
+        "inside\none\n/b\nwritten\n",
+        "{}",
+        stderr(&added)
+    );
+    let (onto, overlays) = attached(&added_calls);
+    assert!(onto == 0 && overlays > 0, "built at start: {added_calls}");
+    assert_eq!(
+        stdout(&unmounted),
+        "one\n/b\nwritten\n",
+        "{}",
+        stderr(&unmounted)
+    );
+    let (onto, overlays) = attached(&unmounted_calls);
+    assert!(
+        onto == 0 && overlays > 0,
+        "built at start: {unmounted_calls}"
+    );
+}
+
 /// The identity of `pid`'s user namespace (`user:[INODE]`).
 fn userns_of(pid: i32) -> String {
     std::fs::read_link(format!("/proc/{pid}/ns/user"))

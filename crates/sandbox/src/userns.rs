@@ -39,7 +39,7 @@ use crate::idmap::{IdMapping, IdToolError, MapRange, find_id_tool};
 use crate::sys;
 
 pub mod keeper;
-mod spare;
+pub mod spare;
 
 /// Why [`enter_user_namespace`] failed.
 #[derive(Debug, thiserror::Error)]

@@ -188,7 +188,7 @@ pub fn enter_filesystem(
                 *volatile =
                     super::volatile_root(spec.remove_when_done.is_some(), super::RootMount::Copy);
             }
-            let merged = super::mounts::mount_root(&rootfs)?;
+            let merged = super::mounts::mount_root(&rootfs, None)?;
             // Every path from here on, symlinks included, resolves inside
             // the container's root, as it would in the container.
             let fail = |errno| SetupError::Mount {

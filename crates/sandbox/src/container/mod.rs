@@ -60,6 +60,7 @@ mod prefill;
 pub mod pty;
 pub mod report;
 pub mod rlimit;
+pub mod rootdir;
 pub mod security;
 mod single_id;
 pub mod spec;
@@ -215,7 +216,7 @@ fn supervise(child: &mut sys::ForkedChild, signals: &SigSet) -> Result<i32, Setu
 fn container_main(
     spec: &ContainerSpec,
     prepared: &security::Prepared,
-    net: Option<network::NetJoin>,
+    given: (Option<network::NetJoin>, Option<rootdir::Spare>),
     report: ReportTx,
     (guarded, ns, terminal): (OwnedFd, nsfds::HandoverTx, Option<pty::MasterTx>),
 ) -> i32 {
@@ -223,7 +224,7 @@ fn container_main(
     // supervisor dies, the container dies with it (see `guard`).
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ok();
     let mut report = Some(report);
-    let failed = match setup_and_exec(spec, prepared, net, &mut report, (guarded, ns, terminal)) {
+    let failed = match setup_and_exec(spec, prepared, given, &mut report, (guarded, ns, terminal)) {
         Ok(never) => match never {},
         Err(f) => f,
     };
@@ -239,7 +240,7 @@ type ReportTx = crate::channel::Sender<report::ChildReport>;
 fn setup_and_exec(
     spec: &ContainerSpec,
     prepared: &security::Prepared,
-    mut net: Option<network::NetJoin>,
+    (mut net, spare_root): (Option<network::NetJoin>, Option<rootdir::Spare>),
     report: &mut Option<ReportTx>,
     (guarded, ns, terminal): (OwnedFd, nsfds::HandoverTx, Option<pty::MasterTx>),
 ) -> Result<std::convert::Infallible, Failed> {
@@ -248,7 +249,7 @@ fn setup_and_exec(
     // The supervisor keeps them: den exec never opens /proc/PID/ns of a
     // container process (`nsfds`), so --init's PID 1 can be non-dumpable.
     ns.send().at(Step::Namespaces)?;
-    let (merged, root) = mount_root(spec).at(Step::RootFs)?;
+    let (merged, root) = mount_root(spec, spare_root).at(Step::RootFs)?;
     // Before any other mount: a new volume gets the image's content.
     prefill::prefill_volumes(&root, &spec.mounts).at(Step::FillVolumes)?;
     mounts::mount_system(&root, spec).at(Step::SystemMounts)?;
@@ -319,11 +320,15 @@ fn setup_and_exec(
     Err(exec::exec(&program, &spec.process.args, &env)).at(Step::Exec)
 }
 
-/// A private mount namespace with the container's root mounted; returns
-/// where, and an `O_PATH` descriptor of it.
-fn mount_root(spec: &ContainerSpec) -> Result<(PathBuf, OwnedFd), SetupError> {
+/// A private mount namespace with the container's root mounted (`spare`:
+/// the keeper's `--rootfs` tree); returns where, and an `O_PATH` descriptor
+/// of it.
+fn mount_root(
+    spec: &ContainerSpec,
+    spare: Option<rootdir::Spare>,
+) -> Result<(PathBuf, OwnedFd), SetupError> {
     mounts::make_private()?;
-    let merged = mounts::mount_root(&spec.rootfs)?;
+    let merged = mounts::mount_root(&spec.rootfs, spare)?;
     let root = rustix::fs::open(
         &merged,
         rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,

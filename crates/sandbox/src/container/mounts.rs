@@ -44,7 +44,7 @@ const READ_ONLY: [&str; 5] = [
     "/proc/sysrq-trigger",
 ];
 
-fn mnt(
+pub(super) fn mnt(
     what: &str,
     target: &Path,
     source: Option<&Path>,
@@ -92,8 +92,12 @@ pub fn volatile_root(removed_when_done: bool, mount: RootMount) -> bool {
     removed_when_done && mount == RootMount::Run
 }
 
-/// Mounts the overlay root; returns where it is.
-pub(super) fn mount_root(rootfs: &Rootfs) -> Result<PathBuf, SetupError> {
+/// Mounts the container's root (`spare`: a `--rootfs` tree the keeper
+/// built, see `rootdir`); returns where it is.
+pub(super) fn mount_root(
+    rootfs: &Rootfs,
+    spare: Option<super::rootdir::Spare>,
+) -> Result<PathBuf, SetupError> {
     match rootfs {
         Rootfs::Overlay {
             layers_dir,
@@ -136,181 +140,15 @@ pub(super) fn mount_root(rootfs: &Rootfs) -> Result<PathBuf, SetupError> {
             merged,
             scratch,
         } => {
-            // A failed overlay mount costs milliseconds: try none that the
-            // kernel refuses for the (locked) mounts this namespace was made
-            // with below its lower directory. Read before den's own mounts,
-            // which overlayfs does not mind.
-            let points = mount_points();
-            // The upper may not lie inside the lower (overlayfs refuses
-            // overlapping layers, and the lower may be `/`): keep it on a tmpfs.
-            let tmpfs_flags = MsFlags::empty();
-            mnt(
-                "scratch tmpfs",
-                scratch,
-                Some(Path::new("tmpfs")),
-                Some("tmpfs"),
-                tmpfs_flags,
-                Some("mode=0700"),
-            )?;
-            if mounts_below(&points, lower) || overlay_dir(lower, merged, scratch, "root").is_err()
-            {
-                split_overlay(lower, merged, scratch, &points)?;
-            }
+            super::rootdir::mount(lower, merged, scratch, spare)?;
             Ok(merged.clone())
         }
     }
 }
 
-fn io_err(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> SetupError {
+pub(super) fn io_err(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> SetupError {
     let (what, path) = (what.to_string(), path.to_path_buf());
     move |source| SetupError::Io { what, path, source }
-}
-
-/// One overlay: `lower` read-only, writes to `scratch/upper/NAME`.
-fn overlay_dir(lower: &Path, merged: &Path, scratch: &Path, name: &str) -> Result<(), SetupError> {
-    let (upper, work) = (
-        scratch.join("upper").join(name),
-        scratch.join("work").join(name),
-    );
-    for d in [&upper, &work] {
-        std::fs::create_dir_all(d).map_err(io_err("create", d))?;
-    }
-    let opts = format!(
-        "lowerdir={},upperdir={},workdir={},userxattr",
-        lower.display(),
-        upper.display(),
-        work.display()
-    );
-    mnt(
-        "an overlay",
-        merged,
-        Some(Path::new("overlay")),
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(&opts),
-    )
-}
-
-/// A directory with mounts below it (like `/`) cannot be an overlay's lower
-/// layer in a user namespace (its submounts are locked to it). Then the root
-/// is a tmpfs holding one overlay per top-level directory, the top-level
-/// symlinks, and empty directories where a submount is (/proc, /dev, /sys
-/// get den's own mounts anyway).
-fn split_overlay(
-    lower: &Path,
-    merged: &Path,
-    scratch: &Path,
-    points: &[PathBuf],
-) -> Result<(), SetupError> {
-    mnt(
-        "the root tmpfs",
-        merged,
-        Some(Path::new("tmpfs")),
-        Some("tmpfs"),
-        MsFlags::empty(),
-        Some("mode=0755"),
-    )?;
-    split_dir(lower, merged, scratch, ("", 0), points)
-}
-
-/// Where something is mounted in this mount namespace (field 5 of
-/// /proc/self/mountinfo, octal escapes undone); empty when unreadable.
-fn mount_points() -> Vec<PathBuf> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    text.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|p| PathBuf::from(unescape_mountinfo(p)))
-        .collect()
-}
-
-/// mountinfo writes space, tab, newline and backslash as `\ooo`.
-fn unescape_mountinfo(field: &str) -> String {
-    let mut out = String::new();
-    let mut rest = field;
-    while let Some(i) = rest.find('\\') {
-        out.push_str(&rest[..i]);
-        let code = rest
-            .get(i + 1..i + 4)
-            .and_then(|o| u8::from_str_radix(o, 8).ok());
-        match code {
-            Some(c) => {
-                out.push(char::from(c));
-                rest = &rest[i + 4..];
-            }
-            None => {
-                out.push('\\');
-                rest = &rest[i + 1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Whether something is mounted strictly below `dir`, which would make the
-/// kernel refuse `dir` as an overlay's lower layer in a user namespace.
-fn mounts_below(points: &[PathBuf], dir: &Path) -> bool {
-    points.iter().any(|p| p != dir && p.starts_with(dir))
-}
-
-/// Fills `merged` (a directory on the root tmpfs) with `lower`'s entries:
-/// an overlay per subdirectory where possible, else the same split one
-/// level down (a few levels deep: /etc may hold bind-mounted files), the
-/// symlinks, and files bound read-only.
-fn split_dir(
-    lower: &Path,
-    merged: &Path,
-    scratch: &Path,
-    (prefix, depth): (&str, u32),
-    points: &[PathBuf],
-) -> Result<(), SetupError> {
-    for entry in std::fs::read_dir(lower).map_err(io_err("list", lower))? {
-        let entry = entry.map_err(io_err("list", lower))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let (from, to) = (entry.path(), merged.join(&name));
-        let kind = entry.file_type().map_err(io_err("stat", &from))?;
-        if kind.is_symlink() {
-            let target = std::fs::read_link(&from).map_err(io_err("read", &from))?;
-            std::os::unix::fs::symlink(&target, &to).map_err(io_err("create", &to))?;
-        } else if kind.is_dir() {
-            std::fs::create_dir(&to).map_err(io_err("create", &to))?;
-            // The container mounts its own /proc, /dev and /sys.
-            if depth == 0 && ["proc", "dev", "sys"].contains(&name.as_str()) {
-                continue;
-            }
-            // An empty directory needs no overlay: the plain one on the
-            // root tmpfs takes writes the same way and looks the same (an
-            // overlay's root shows its upper's owner and mode). About 60 µs
-            // each, and as much again when the container's mounts go.
-            if is_empty_dir(&from) {
-                continue;
-            }
-            let key = format!("{prefix}{name}");
-            let whole =
-                !mounts_below(points, &from) && overlay_dir(&from, &to, scratch, &key).is_ok();
-            if !whole && depth < 3 {
-                let prefix = format!("{key}%");
-                split_dir(&from, &to, scratch, (&prefix, depth + 1), points)?;
-            }
-        } else if kind.is_file() {
-            std::fs::File::create(&to).map_err(io_err("create", &to))?;
-            mnt(
-                "a root file",
-                &to,
-                Some(&from),
-                None,
-                MsFlags::MS_BIND,
-                None,
-            )?;
-        }
-    }
-    Ok(())
-}
-
-/// Whether `dir` lists no entry (false when it cannot be read: an overlay
-/// then keeps it as unreadable inside as outside).
-fn is_empty_dir(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -754,26 +592,4 @@ pub(super) fn seal_root(read_only: bool) -> Result<(), SetupError> {
         remount_read_only(Path::new("/"), "the read-only root")?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mount_points_below_a_directory() {
-        assert_eq!(
-            unescape_mountinfo(r"/mnt/my\040disk\134x"),
-            r"/mnt/my disk\x"
-        );
-        assert_eq!(unescape_mountinfo(r"/odd\9"), r"/odd\9");
-        let points: Vec<PathBuf> = ["/", "/proc", "/mnt/a b", "/usrx"]
-            .iter()
-            .map(PathBuf::from)
-            .collect();
-        assert!(mounts_below(&points, Path::new("/")));
-        assert!(mounts_below(&points, Path::new("/mnt")));
-        assert!(!mounts_below(&points, Path::new("/mnt/a b")), "itself");
-        assert!(!mounts_below(&points, Path::new("/usr")), "not /usrx");
-    }
 }

@@ -18,6 +18,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use super::guard::Guard;
 use super::logs::{Driver, LogWriter};
+use super::rootdir::Spare;
 use super::spec::ContainerSpec;
 use super::state::{State, Status, now_rfc3339};
 use super::{SetupError, container_main, pty, security, supervised_signals};
@@ -179,23 +180,33 @@ struct Userns {
 }
 
 impl Userns {
-    /// The network namespace a run of `spec` starts from, if one is made or
-    /// found beforehand: the joined container's, or a spare from the keeper
-    /// (`--network none` and den's private network; each run its own).
-    fn given_netns(&self, spec: &ContainerSpec) -> Option<GivenNetns<'_>> {
-        if let Some(fd) = &self.joined {
-            return Some(GivenNetns::Joined(fd));
-        }
-        let fresh = matches!(
-            spec.network,
-            super::spec::Network::None | super::spec::Network::Private(_)
-        );
-        let spare = self.keeper.as_ref().filter(|_| fresh)?.take_netns()?;
-        Some(GivenNetns::Spare(spare))
+    /// What a run of `spec` starts from, made or found beforehand: the
+    /// network namespace (the joined container's, or a spare from the
+    /// keeper for `--network none` and den's private network), and the
+    /// keeper's `--rootfs` tree; each run its own.
+    fn given(&self, spec: &ContainerSpec) -> (Option<GivenNetns<'_>>, Option<Spare>) {
+        let lower = match &spec.rootfs {
+            super::spec::Rootfs::Directory { lower, .. } => Some(lower.as_path()),
+            super::spec::Rootfs::Overlay { .. } => None,
+        };
+        let net = self.joined.is_none()
+            && matches!(
+                spec.network,
+                super::spec::Network::None | super::spec::Network::Private(_)
+            );
+        let taken = match &self.keeper {
+            Some(k) if net || lower.is_some() => k.take(net, lower),
+            _ => Default::default(),
+        };
+        let netns = match &self.joined {
+            Some(fd) => Some(GivenNetns::Joined(fd)),
+            None => taken.netns.map(GivenNetns::Spare),
+        };
+        (netns, taken.root)
     }
 }
 
-/// See [`Userns::given_netns`].
+/// See [`Userns::given`].
 enum GivenNetns<'a> {
     Joined(&'a OwnedFd),
     Spare(OwnedFd),
@@ -341,7 +352,7 @@ impl<'s> Supervisor<'s> {
                 self.capture,
                 size,
                 (userns.infra.as_deref(), cgroup),
-                userns.given_netns(self.spec),
+                userns.given(self.spec),
             );
             let started = match started {
                 Ok(s) => s,
@@ -550,7 +561,7 @@ fn start_once(
         Option<&[super::bridge::Infra]>,
         Option<&crate::cgroup::Child>,
     ),
-    given: Option<GivenNetns<'_>>,
+    (given, spare_root): (Option<GivenNetns<'_>>, Option<Spare>),
 ) -> Result<Started, SetupError> {
     use super::network::ContainerNet;
     let network = match (&spec.network, infra, given) {
@@ -622,7 +633,13 @@ fn start_once(
                 rustix::stdio::dup2_stdout(&out).ok();
                 rustix::stdio::dup2_stderr(&err).ok();
             }
-            container_main(spec, prepared, net_join, report, (go_r, ns_tx, term_tx))
+            container_main(
+                spec,
+                prepared,
+                (net_join, spare_root),
+                report,
+                (go_r, ns_tx, term_tx),
+            )
         })?;
     let outputs = match reads {
         Some(r) => Outputs::Pipes(r),

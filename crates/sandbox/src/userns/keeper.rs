@@ -24,7 +24,8 @@
 //! join. The namespace outlives it while containers are in it.
 //!
 //! A keeper also keeps a spare network namespace ready for the next
-//! container that needs a new one (`spare`, `ROOT/userns.sock`).
+//! container that needs a new one, and a `--rootfs` tree for the next
+//! container of a directory asked for before (`spare`, `ROOT/userns.sock`).
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -33,7 +34,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use nix::sched::{CloneFlags, setns};
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::fs::{Mode, OFlags};
 
 use super::UsernsError;
@@ -106,10 +106,11 @@ pub struct Joined {
 }
 
 impl Joined {
-    /// A fresh network namespace from the keeper (see `spare`), owned by its
-    /// user namespace, which the caller is in; `None`: make one.
-    pub fn take_netns(&self) -> Option<OwnedFd> {
-        spare::take(&self.root)
+    /// Spares from the keeper (see `spare`): with `net` a fresh network
+    /// namespace, owned by its user namespace, which the caller is in; a
+    /// tree of `lower` for `--rootfs`. Whatever is missing, make.
+    pub fn take(&self, net: bool, lower: Option<&Path>) -> spare::Taken {
+        spare::take(&self.root, net, lower)
     }
 }
 
@@ -203,17 +204,16 @@ fn linger(root: &Path, me: (u64, u64), mut spares: Option<Spares>) {
 }
 
 /// Waits [`POLL`], handing out spares meanwhile; a failure to serve ends
-/// serving (the containers then make their own network namespaces).
+/// serving (the containers then make their own namespaces and trees).
 fn wait(spares: &mut Option<Spares>) {
-    let Some(s) = spares else {
-        std::thread::sleep(POLL);
-        return;
+    let failed = match spares {
+        Some(s) => s.wait(POLL).is_err(),
+        None => {
+            std::thread::sleep(POLL);
+            false
+        }
     };
-    let timeout = Timespec::try_from(POLL).expect("a second fits");
-    let socket = s.socket();
-    let ready =
-        matches!(poll(&mut [PollFd::new(&socket, PollFlags::IN)], Some(&timeout)), Ok(n) if n > 0);
-    if ready && s.serve().is_err() {
+    if failed {
         *spares = None;
     }
 }

@@ -1,46 +1,129 @@
-//! Spare network namespaces, made by the keeper ahead of time, so a
-//! container on `--network none` or den's private network does not wait
-//! for one: making a network namespace costs about half a millisecond (a
-//! private network's also a helper fork), handing one over a few
-//! microseconds.
+//! Spares, made by the keeper ahead of time, so a container does not wait
+//! for them: network namespaces for containers on `--network none` or den's
+//! private network (making one costs about half a millisecond, a private
+//! network's also a helper fork), and `--rootfs` trees (a dozen overlays
+//! on `/`, about a millisecond: `container::rootdir`). Handing one over
+//! costs microseconds.
 //!
 //! ```text
 //! keeper (in its user namespace)                  supervisor (joined it)
 //!   in netns B (lo up); spare: A (lo up)
-//!   ROOT/userns.sock (0600) ◄──── connect ──────── Keeper::take_netns, WAIT at most
-//!   peer is root of the namespace?
+//!   ROOT/userns.sock (0600) ◄──── connect ──────── Keeper::take, WAIT at most
+//!   peer is root of the namespace?   ◄── request ─ "den-spare-2 nr/"
 //!     ── A (SCM_RIGHTS) ─────────────────────────► a network namespace owned by the
-//!   spare: B; unshare: in C, lo up                 keeper's user namespace? else none
-//!                                                  → the container process joins it
+//!                                                  keeper's user namespace? else none
+//!     ── tree of / and its stamp ────────────────► (the container process checks
+//!   spare: B; unshare: in C, lo up                  the stamp, see `rootdir`)
+//!   a child builds the next tree of /
 //! ```
 //!
-//! The keeper is never in the namespace it hands out, and hands each one
-//! out once: a container's network namespace holds nothing but what the
-//! container puts there. A container that gets none (no keeper, a keeper
-//! busy or gone, anything unexpected) makes its own, as before.
+//! The keeper is never in the namespace it hands out, and hands each spare
+//! out once: a container's namespace or tree holds nothing but what the
+//! container puts there. A tree is built only after a container asked for
+//! one of its directory, and goes after [`ROOT_KEPT`] untaken: it holds the
+//! host's filesystems it was built from. A container that gets none (no
+//! keeper, a keeper busy or gone, anything unexpected) makes its own, as
+//! before.
 
-use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use nix::sched::{CloneFlags, unshare};
 use rustix::fs::{Mode, OFlags};
 
+use crate::container::rootdir;
 use crate::fdpass;
 
 /// The keeper's socket, beneath the den root.
 pub const SOCKET: &str = "userns.sock";
-/// What a hand-over says besides its descriptor.
-const TAG: &[u8] = b"den-netns-1";
-/// How long a supervisor waits for its spare.
+/// What a request starts with; then `n` or `-` (a network namespace), `r`
+/// or `-` (a root tree), and the tree's directory.
+const REQUEST: &[u8] = b"den-spare-2 ";
+/// The longest request: a path of `PATH_MAX` bytes.
+const MAX_REQUEST: usize = REQUEST.len() + 2 + 4096;
+/// What a hand-over of a network namespace says besides its descriptor.
+const TAG_NET: &[u8] = b"den-netns-2";
+/// What a hand-over of a tree says; its stamp follows.
+const TAG_ROOT: &[u8] = b"den-root-2";
+/// The longest stamp.
+const MAX_STAMP: u32 = 256 * 1024;
+/// How long a supervisor waits for its spares.
 const WAIT: Duration = Duration::from_millis(100);
+/// How long the keeper waits for a request once it accepted a connection.
+const ASKED: Duration = Duration::from_millis(20);
+/// How long the keeper waits for the rest of a tree its child sends.
+const BUILD: Duration = Duration::from_secs(5);
+/// How long a tree is kept for a container that has not asked for it yet.
+pub const ROOT_KEPT: Duration = Duration::from_secs(30);
 
-/// The keeper's side: the socket and the next namespace to hand out.
+/// The keeper's side: the socket and the spares to hand out.
 pub(super) struct Spares {
     listener: UnixListener,
     spare: OwnedFd,
+    root: Option<RootSpare>,
+    building: Option<Building>,
+}
+
+/// A child of the keeper building a tree of `lower`, which it sends on
+/// `from`.
+struct Building {
+    lower: PathBuf,
+    child: crate::sys::ForkedChild,
+    from: UnixStream,
+}
+
+/// A tree of `lower`, built at `built`; its stamp as sent.
+struct RootSpare {
+    lower: PathBuf,
+    tree: OwnedFd,
+    stamp: Vec<u8>,
+    built: Instant,
+}
+
+/// What a container asks for.
+#[derive(Debug, PartialEq, Eq)]
+struct Request {
+    net: bool,
+    root: Option<PathBuf>,
+}
+
+impl Request {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = REQUEST.to_vec();
+        out.push(if self.net { b'n' } else { b'-' });
+        match &self.root {
+            Some(p) => {
+                out.push(b'r');
+                out.extend(p.as_os_str().as_bytes());
+            }
+            None => out.push(b'-'),
+        }
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Request> {
+        let rest = bytes.strip_prefix(REQUEST)?;
+        let (&[net, root], path) = rest.split_at_checked(2)? else {
+            return None;
+        };
+        let path = PathBuf::from(std::ffi::OsStr::from_bytes(path));
+        Some(Request {
+            net: match net {
+                b'n' => true,
+                b'-' => false,
+                _ => return None,
+            },
+            root: match root {
+                b'r' if path.is_absolute() => Some(path),
+                b'-' if path.as_os_str().is_empty() => None,
+                _ => return None,
+            },
+        })
+    }
 }
 
 impl Spares {
@@ -60,16 +143,48 @@ impl Spares {
         unshare(CloneFlags::CLONE_NEWNET)?;
         set_up_here();
         let spare = next()?;
-        Ok(Self { listener, spare })
+        Ok(Self {
+            listener,
+            spare,
+            root: None,
+            building: None,
+        })
     }
 
-    /// What the keeper polls for clients.
-    pub(super) fn socket(&self) -> BorrowedFd<'_> {
-        self.listener.as_fd()
+    /// Waits at most `timeout` for clients, and for a tree being built;
+    /// serves the clients. An error ends serving.
+    pub(super) fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        let timeout = Timespec::try_from(timeout).map_err(io::Error::other)?;
+        let (clients, built) = {
+            let mut fds = vec![PollFd::new(&self.listener, PollFlags::IN)];
+            if let Some(b) = &self.building {
+                fds.push(PollFd::new(&b.from, PollFlags::IN));
+            }
+            if !matches!(poll(&mut fds, Some(&timeout)), Ok(n) if n > 0) {
+                fds.iter_mut().for_each(|f| f.clear_revents());
+            }
+            let ready = |f: &PollFd<'_>| !f.revents().is_empty();
+            (ready(&fds[0]), fds.get(1).is_some_and(ready))
+        };
+        if built {
+            self.root = self.building.take().and_then(Building::finish);
+        }
+        if self
+            .root
+            .as_ref()
+            .is_some_and(|r| r.built.elapsed() >= ROOT_KEPT)
+        {
+            self.root = None;
+        }
+        match clients {
+            true => self.serve(),
+            false => Ok(()),
+        }
     }
 
-    /// Hands each waiting client a spare of its own; an error ends serving.
-    pub(super) fn serve(&mut self) -> io::Result<()> {
+    /// Hands each waiting client what it asks for; an error ends serving.
+    fn serve(&mut self) -> io::Result<()> {
         loop {
             let conn = match self.listener.accept() {
                 Ok((conn, _)) => conn,
@@ -81,12 +196,35 @@ impl Spares {
             // private den root anyway).
             let root =
                 rustix::net::sockopt::socket_peercred(&conn).is_ok_and(|cred| cred.uid.is_root());
-            if !root {
+            let Some(request) = root.then(|| read_request(&conn)).flatten() else {
                 continue;
+            };
+            let sent_net =
+                request.net && fdpass::send(conn.as_fd(), TAG_NET, &[self.spare.as_fd()]).is_ok();
+            if let Some(lower) = &request.root {
+                self.hand_root(&conn, lower);
             }
-            if fdpass::send(conn.as_fd(), TAG, &[self.spare.as_fd()]).is_ok() {
+            drop(conn);
+            if sent_net {
                 self.spare = next()?;
             }
+            let idle = self.root.is_none() && self.building.is_none();
+            if let Some(lower) = request.root.filter(|_| idle) {
+                self.building = Building::start(&lower);
+            }
+        }
+    }
+
+    /// Sends the tree of `lower` if one is kept; any other tree goes.
+    fn hand_root(&mut self, conn: &UnixStream, lower: &Path) {
+        let Some(spare) = self.root.take() else {
+            return;
+        };
+        if spare.lower != lower || spare.built.elapsed() >= ROOT_KEPT {
+            return;
+        }
+        if fdpass::send(conn.as_fd(), TAG_ROOT, &[spare.tree.as_fd()]).is_ok() {
+            write_framed(conn, &spare.stamp).ok();
         }
     }
 
@@ -94,6 +232,83 @@ impl Spares {
     /// and its record, still its own, is gone: it is ending).
     pub(super) fn remove(root: &Path) {
         fdpass::short_path(root, SOCKET, |p| std::fs::remove_file(p)).ok();
+    }
+}
+
+/// One request, read within [`ASKED`].
+fn read_request(conn: &UnixStream) -> Option<Request> {
+    conn.set_read_timeout(Some(ASKED)).ok()?;
+    conn.set_write_timeout(Some(ASKED)).ok()?;
+    let mut buf = vec![0u8; MAX_REQUEST];
+    let n = (&*conn).read(&mut buf).ok()?;
+    Request::decode(&buf[..n])
+}
+
+fn write_framed(mut to: &UnixStream, bytes: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(bytes.len()).map_err(io::Error::other)?;
+    to.write_all(&len.to_le_bytes())?;
+    to.write_all(bytes)
+}
+
+/// What [`write_framed`] wrote, if at most [`MAX_STAMP`] bytes.
+fn read_framed(mut from: &UnixStream) -> io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    from.read_exact(&mut len)?;
+    let len = u32::from_le_bytes(len);
+    if len > MAX_STAMP {
+        return Err(io::Error::other("a stamp too long"));
+    }
+    let mut bytes = vec![0u8; len as usize];
+    from.read_exact(&mut bytes)?;
+    Ok(bytes)
+}
+
+impl Building {
+    /// A child of the keeper builds a tree of `lower`, in a mount namespace
+    /// of its own (see `rootdir`), at the lowest priority: the keeper stays
+    /// in the host's, so every tree starts from the host's mounts as they
+    /// are, and the container that just took the last one keeps the CPU.
+    fn start(lower: &Path) -> Option<Building> {
+        if !rootdir::buildable(lower) {
+            return None;
+        }
+        let (from, to) = UnixStream::pair().ok()?;
+        let build = move || {
+            crate::sys::run_when_idle().ok();
+            let Ok(spare) = rootdir::build_detached(lower) else {
+                return 1;
+            };
+            let Ok(stamp) = serde_json::to_vec(&spare.stamp) else {
+                return 1;
+            };
+            let sent = fdpass::send(to.as_fd(), TAG_ROOT, &[spare.tree.as_fd()])
+                .and_then(|()| write_framed(&to, &stamp));
+            i32::from(sent.is_err())
+        };
+        let (child, from) = crate::sys::fork_child(from, build).ok()?;
+        Some(Building {
+            lower: lower.to_path_buf(),
+            child,
+            from,
+        })
+    }
+
+    /// The tree, once the child sent it (or ended without).
+    fn finish(self) -> Option<RootSpare> {
+        let got = self.from.set_read_timeout(Some(BUILD)).ok().and_then(|()| {
+            let tree = fdpass::recv(self.from.as_fd(), TAG_ROOT, 1).ok()??.pop()?;
+            let stamp = read_framed(&self.from).ok()?;
+            Some((tree, stamp))
+        });
+        nix::sys::signal::kill(self.child.pid(), nix::sys::signal::Signal::SIGKILL).ok();
+        self.child.wait().ok();
+        let (tree, stamp) = got?;
+        Some(RootSpare {
+            lower: self.lower,
+            tree,
+            stamp,
+            built: Instant::now(),
+        })
     }
 }
 
@@ -116,13 +331,44 @@ fn set_up_here() {
     crate::container::set_up_netns_here().ok();
 }
 
-/// A spare from the keeper of `root`, whose user namespace the caller is
-/// in: only a network namespace that namespace owns, and only within
-/// [`WAIT`].
-pub(super) fn take(root: &Path) -> Option<OwnedFd> {
-    let stream = fdpass::short_path(root, SOCKET, connect).ok()?;
-    stream.set_read_timeout(Some(WAIT)).ok()?;
-    let ns = fdpass::recv(stream.as_fd(), TAG, 1).ok()??.pop()?;
+/// What a supervisor got from the keeper.
+#[derive(Debug, Default)]
+pub struct Taken {
+    /// A network namespace its user namespace owns.
+    pub netns: Option<OwnedFd>,
+    /// A tree of the directory it asked for, to be checked by the container
+    /// process (`rootdir`).
+    pub root: Option<rootdir::Spare>,
+}
+
+/// Spares from the keeper of `root`, whose user namespace the caller is
+/// in: a network namespace if `net` (only one that namespace owns), a tree
+/// of `lower`; whatever comes within [`WAIT`].
+pub(super) fn take(root: &Path, net: bool, lower: Option<&Path>) -> Taken {
+    let mut taken = Taken::default();
+    let Ok(stream) = fdpass::short_path(root, SOCKET, connect) else {
+        return taken;
+    };
+    let request = Request {
+        net,
+        root: lower.map(Path::to_path_buf),
+    };
+    if stream.set_read_timeout(Some(WAIT)).is_err()
+        || (&stream).write_all(&request.encode()).is_err()
+    {
+        return taken;
+    }
+    if net {
+        taken.netns = recv_netns(&stream);
+    }
+    if lower.is_some() {
+        taken.root = recv_root(&stream);
+    }
+    taken
+}
+
+fn recv_netns(stream: &UnixStream) -> Option<OwnedFd> {
+    let ns = fdpass::recv(stream.as_fd(), TAG_NET, 1).ok()??.pop()?;
     let userns = rustix::fs::open(
         "/proc/thread-self/ns/user",
         OFlags::RDONLY | OFlags::CLOEXEC,
@@ -132,6 +378,12 @@ pub(super) fn take(root: &Path) -> Option<OwnedFd> {
     crate::sys::is_netns_owned_by(ns.as_fd(), userns.as_fd())
         .ok()?
         .then_some(ns)
+}
+
+fn recv_root(stream: &UnixStream) -> Option<rootdir::Spare> {
+    let tree = fdpass::recv(stream.as_fd(), TAG_ROOT, 1).ok()??.pop()?;
+    let stamp = serde_json::from_slice(&read_framed(stream).ok()?).ok()?;
+    Some(rootdir::Spare { tree, stamp })
 }
 
 /// Connects without blocking: a keeper that stopped accepting (a full
@@ -162,8 +414,45 @@ mod tests {
         let listener = UnixListener::bind(dir.join(SOCKET)).unwrap();
         std::thread::spawn(move || {
             let (conn, _) = listener.accept().unwrap();
-            fdpass::send(conn.as_fd(), TAG, &[ns.as_fd()]).unwrap();
+            let asked = read_request(&conn).expect("a request");
+            assert!(asked.net && asked.root.is_none(), "{asked:?}");
+            fdpass::send(conn.as_fd(), TAG_NET, &[ns.as_fd()]).unwrap();
         })
+    }
+
+    /// A request is read back as written; anything else is none.
+    #[test]
+    fn a_request_is_read_only_whole() {
+        let both = Request {
+            net: true,
+            root: Some(PathBuf::from("/")),
+        };
+        let root = Request {
+            net: false,
+            root: Some(PathBuf::from("/srv/a b")),
+        };
+        let net = Request {
+            net: true,
+            root: None,
+        };
+        for r in [both, root, net] {
+            assert_eq!(Request::decode(&r.encode()).as_ref(), Some(&r));
+        }
+        for bad in [
+            &b"den-spare-2 nrrelative"[..],
+            b"den-spare-2 n-/extra",
+            b"den-spare-2 x-",
+            b"den-spare-2 n",
+            b"den-spare-1 n-",
+            b"",
+        ] {
+            assert_eq!(
+                Request::decode(bad),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     fn open_ns(path: &str) -> OwnedFd {
@@ -176,11 +465,11 @@ mod tests {
     #[test]
     fn a_spare_is_taken_only_when_the_takers_user_namespace_owns_it() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(take(dir.path()).is_none(), "no socket");
+        assert!(take(dir.path(), true, None).netns.is_none(), "no socket");
         let serve = |ns: OwnedFd| {
             std::fs::remove_file(dir.path().join(SOCKET)).ok();
             let server = serve_once(dir.path(), ns);
-            let got = take(dir.path());
+            let got = take(dir.path(), true, None).netns;
             server.join().unwrap();
             got
         };
