@@ -138,13 +138,7 @@ fn rootfs(
             if !lower.is_dir() {
                 bail!("--rootfs {}: not a directory", lower.display());
             }
-            let scratch = dir.join("scratch");
-            fs_err::create_dir_all(&scratch)?;
-            Ok(Rootfs::Directory {
-                lower,
-                merged,
-                scratch,
-            })
+            Ok(Rootfs::Directory { lower, merged })
         }
         (Some(img), None) => {
             let mut lowers = Vec::new();

@@ -768,16 +768,3 @@ pub fn kill_with_parent(cmd: &mut std::process::Command) {
         });
     }
 }
-
-/// Moves the calling process to `SCHED_IDLE`: it runs only on a CPU that
-/// nothing else wants (work done ahead of time, like the keeper's spares).
-pub(crate) fn run_when_idle() -> io::Result<()> {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: sched_setscheduler reads `param`, a valid sched_param that
-    // lives across the call; pid 0 is the calling thread.
-    let ret = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
-    match ret {
-        0 => Ok(()),
-        _ => Err(io::Error::last_os_error()),
-    }
-}

@@ -38,6 +38,7 @@ use rustix::pipe::{PipeFlags, pipe_with};
 use crate::idmap::{IdMapping, IdToolError, MapRange, find_id_tool};
 use crate::sys;
 
+mod builder;
 pub mod keeper;
 pub mod spare;
 

@@ -135,12 +135,8 @@ pub(super) fn mount_root(
             )?;
             Ok(merged.clone())
         }
-        Rootfs::Directory {
-            lower,
-            merged,
-            scratch,
-        } => {
-            super::rootdir::mount(lower, merged, scratch, spare)?;
+        Rootfs::Directory { lower, merged } => {
+            super::rootdir::mount(lower, merged, spare)?;
             Ok(merged.clone())
         }
     }

@@ -23,16 +23,16 @@
 //!   exits: its namespace goes            else: build here
 //! ```
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use nix::mount::MsFlags;
 use nix::sched::{CloneFlags, unshare};
 use serde::{Deserialize, Serialize};
 
 use super::SetupError;
-use super::mounts::{io_err, mnt};
+use super::mounts::io_err;
+use rustix::fs::Mode;
 
 /// A tree built ahead of time (by the keeper), and what it was built from.
 #[derive(Debug)]
@@ -45,8 +45,8 @@ pub struct Spare {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stamp {
     lower: PathBuf,
-    /// Each mount's device, root, mount point, type and source: what two
-    /// copies of a mount table share (mount ids differ).
+    /// Each mount's device, root, mount point, type and source, sorted:
+    /// what two copies of a mount table share (mount ids and order differ).
     mounts: String,
     /// Each directory whose listing or emptiness was read.
     dirs: Vec<Seen>,
@@ -97,11 +97,13 @@ struct MountTable {
 
 impl MountTable {
     fn read() -> Self {
-        let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut table = MountTable {
-            canonical: String::new(),
-            points: Vec::new(),
-        };
+        Self::from_file(Path::new("/proc/self/mountinfo"))
+    }
+
+    fn from_file(path: &Path) -> Self {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let mut lines = Vec::new();
+        let mut points = Vec::new();
         for line in text.lines() {
             let fields: Vec<&str> = line.split(' ').take(5).collect();
             let [_, _, dev, root, point] = fields[..] else {
@@ -112,99 +114,59 @@ impl MountTable {
             // A cgroup mount's root is shown relative to the reader's cgroup
             // namespace, which a container has of its own.
             let root = if tail.starts_with("cgroup") { "" } else { root };
-            table.canonical += &format!("{dev} {root} {point} {}\n", kind.join(" "));
-            table.points.push(PathBuf::from(unescape_mountinfo(point)));
+            lines.push(format!("{dev} {root} {point} {}\n", kind.join(" ")));
+            points.push(PathBuf::from(unescape_mountinfo(point)));
         }
-        table
+        // The host lists its mounts in the order they were made, a copy in
+        // the tree's order.
+        lines.sort_unstable();
+        MountTable {
+            canonical: lines.concat(),
+            points,
+        }
     }
 }
 
-/// Mounts `lower`'s tree at `merged`, writes going to a tmpfs at `scratch`:
-/// the keeper's `spare` if it still holds, else one built here.
-pub(super) fn mount(
-    lower: &Path,
-    merged: &Path,
-    scratch: &Path,
-    spare: Option<Spare>,
-) -> Result<(), SetupError> {
+/// Mounts `lower`'s tree at `merged`: the keeper's `spare` if it still
+/// holds, else one built here.
+pub(super) fn mount(lower: &Path, merged: &Path, spare: Option<Spare>) -> Result<(), SetupError> {
     // Read before den's own mounts, which overlayfs does not mind.
     let table = MountTable::read();
     if let Some(spare) = spare.filter(|s| s.stamp.holds(lower, &table)) {
-        return attach(spare.tree, merged);
+        return attach(&spare.tree, rustix::fs::CWD, merged);
     }
-    build(lower, merged, scratch, &table).map(drop)
+    build(lower, &table, Some(merged)).map(drop)
 }
-
-fn attach(tree: OwnedFd, at: &Path) -> Result<(), SetupError> {
-    use rustix::mount::{MoveMountFlags, move_mount};
-    move_mount(
-        tree.as_fd(),
-        "",
-        rustix::fs::CWD,
-        at,
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
-    )
-    .map_err(|e| SetupError::Mount {
-        what: "the keeper's root tree".into(),
-        target: at.display().to_string(),
-        errno: nix::Error::from_raw(e.raw_os_error()),
-    })
-}
-
-/// Where the keeper's child builds a tree: a tmpfs over `/proc` in its own
-/// mount namespace, a place no tree is built from (`/proc` of `/` is the
-/// container's own; the keeper builds none of `/proc` itself).
-const WORKSPACE: &str = "/proc";
 
 /// Whether the keeper builds trees of `lower` ahead of time.
 pub fn buildable(lower: &Path) -> bool {
-    lower.is_absolute() && !lower.starts_with(WORKSPACE)
+    lower.is_absolute()
 }
 
-/// The keeper's child (single-threaded, in the keeper's user namespace):
-/// in a mount namespace of its own, which it never leaves, builds the tree
-/// of `lower` and returns it as a detached mount, with its stamp.
-pub fn build_detached(lower: &Path) -> Result<Spare, SetupError> {
-    if !buildable(lower) {
-        return Err(SetupError::Io {
-            what: "build ahead of time".into(),
-            path: lower.into(),
-            source: std::io::ErrorKind::InvalidInput.into(),
-        });
-    }
+/// For the keeper's builder: a mount namespace of its own, a private copy
+/// of the caller's (the host's), which it never leaves.
+pub fn own_mount_namespace() -> Result<(), SetupError> {
     unshare(CloneFlags::CLONE_NEWNS).map_err(|errno| SetupError::Namespace {
         what: "mount",
         errno,
     })?;
-    super::mounts::make_private()?;
+    super::mounts::make_private()
+}
+
+/// Whether this mount namespace has the mounts `pid`'s has (the builder's
+/// copy against the keeper's, the host's: a copy goes stale when the host
+/// mounts or unmounts).
+pub fn same_mounts_as(pid: i32) -> bool {
+    let theirs = MountTable::from_file(Path::new(&format!("/proc/{pid}/mountinfo")));
+    !theirs.canonical.is_empty() && theirs.canonical == MountTable::read().canonical
+}
+
+/// The keeper's builder (see [`own_mount_namespace`]): the tree of `lower`
+/// as a detached mount, with its stamp. Attaching mounts to a detached one
+/// needs Linux 6.15: before, this fails, and containers build their own.
+pub fn build_detached(lower: &Path) -> Result<Spare, SetupError> {
     let table = MountTable::read();
-    let workspace = Path::new(WORKSPACE);
-    mnt(
-        "a workspace tmpfs",
-        workspace,
-        Some(Path::new("tmpfs")),
-        Some("tmpfs"),
-        MsFlags::empty(),
-        Some("mode=0700"),
-    )?;
-    let (merged, scratch) = (workspace.join("merged"), workspace.join("scratch"));
-    for d in [&merged, &scratch] {
-        std::fs::create_dir(d).map_err(io_err("create", d))?;
-    }
-    let dirs = build(lower, &merged, &scratch, &table)?;
-    use rustix::mount::{OpenTreeFlags, open_tree};
-    let tree = open_tree(
-        rustix::fs::CWD,
-        &merged,
-        OpenTreeFlags::OPEN_TREE_CLONE
-            | OpenTreeFlags::AT_RECURSIVE
-            | OpenTreeFlags::OPEN_TREE_CLOEXEC,
-    )
-    .map_err(|e| SetupError::Mount {
-        what: "a detached copy of the root tree".into(),
-        target: merged.display().to_string(),
-        errno: nix::Error::from_raw(e.raw_os_error()),
-    })?;
+    let (tree, dirs) = build(lower, &table, None)?;
     let stamp = Stamp {
         lower: lower.to_path_buf(),
         mounts: table.canonical,
@@ -213,83 +175,117 @@ pub fn build_detached(lower: &Path) -> Result<Spare, SetupError> {
     Ok(Spare { tree, stamp })
 }
 
-/// Builds `lower`'s tree at `merged`; returns the directories it read.
+/// Builds `lower`'s tree: one overlay of it, or, with mounts below it, a
+/// tmpfs holding an overlay per entry (`split_dir`). Its root is attached
+/// at `at` first (a container's:
+/// each mount is then attached to a mounted tree, as every kernel allows),
+/// or left detached (`None`, the keeper's builder); returns the root's
+/// mount and the directories it read.
 fn build(
     lower: &Path,
-    merged: &Path,
-    scratch: &Path,
     table: &MountTable,
-) -> Result<Vec<Seen>, SetupError> {
+    at: Option<&Path>,
+) -> Result<(OwnedFd, Vec<Seen>), SetupError> {
     // The upper may not lie inside the lower (overlayfs refuses
-    // overlapping layers, and the lower may be `/`): keep it on a tmpfs.
-    mnt(
-        "scratch tmpfs",
-        scratch,
-        Some(Path::new("tmpfs")),
-        Some("tmpfs"),
-        MsFlags::empty(),
-        Some("mode=0700"),
-    )?;
+    // overlapping layers, and the lower may be `/`): a tmpfs mounted
+    // nowhere, which the overlays keep while they are mounted.
+    let scratch = new_mount("tmpfs", &[("mode", "0700")], &[], "a scratch tmpfs")?;
+    for d in ["upper", "work"] {
+        make_dir(&scratch, Path::new(d))?;
+    }
     let mut seen = Vec::new();
     // A failed overlay mount costs milliseconds: try none that the kernel
     // refuses for the (locked) mounts this namespace was made with below
     // its lower directory.
     if !mounts_below(&table.points, lower) {
         seen.extend(Seen::of(lower));
-        if overlay_dir(lower, merged, scratch, "root").is_ok() {
-            return Ok(seen);
+        if let Ok(root) = overlay(lower, &scratch, "root") {
+            attach_root(&root, at)?;
+            return Ok((root, seen));
         }
     }
-    split_overlay(lower, merged, scratch, &table.points, &mut seen)?;
-    Ok(seen)
-}
-
-/// One overlay: `lower` read-only, writes to `scratch/upper/NAME`.
-fn overlay_dir(lower: &Path, merged: &Path, scratch: &Path, name: &str) -> Result<(), SetupError> {
-    let (upper, work) = (
-        scratch.join("upper").join(name),
-        scratch.join("work").join(name),
-    );
-    for d in [&upper, &work] {
-        std::fs::create_dir_all(d).map_err(io_err("create", d))?;
-    }
-    let opts = format!(
-        "lowerdir={},upperdir={},workdir={},userxattr",
-        lower.display(),
-        upper.display(),
-        work.display()
-    );
-    mnt(
-        "an overlay",
-        merged,
-        Some(Path::new("overlay")),
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(&opts),
-    )
-}
-
-/// A directory with mounts below it (like `/`) cannot be an overlay's lower
-/// layer in a user namespace (its submounts are locked to it). Then the root
-/// is a tmpfs holding one overlay per top-level directory, the top-level
-/// symlinks, and empty directories where a submount is (/proc, /dev, /sys
-/// get den's own mounts anyway).
-fn split_overlay(
-    lower: &Path,
-    merged: &Path,
-    scratch: &Path,
-    points: &[PathBuf],
-    seen: &mut Vec<Seen>,
-) -> Result<(), SetupError> {
-    mnt(
-        "the root tmpfs",
-        merged,
-        Some(Path::new("tmpfs")),
-        Some("tmpfs"),
-        MsFlags::empty(),
-        Some("mode=0755"),
+    let root = new_mount("tmpfs", &[("mode", "0755")], &[], "the root tmpfs")?;
+    attach_root(&root, at)?;
+    let points = &table.points;
+    split_dir(
+        lower,
+        (&root, Path::new("")),
+        &scratch,
+        ("", 0),
+        (points, &mut seen),
     )?;
-    split_dir(lower, merged, scratch, ("", 0), (points, seen))
+    Ok((root, seen))
+}
+
+fn mount_err<'a>(what: &'a str, target: &'a Path) -> impl Fn(rustix::io::Errno) -> SetupError + 'a {
+    move |e| SetupError::Mount {
+        what: what.to_string(),
+        target: target.display().to_string(),
+        errno: nix::Error::from_raw(e.raw_os_error()),
+    }
+}
+
+/// A new mount of `fstype`, detached (the new mount API).
+fn new_mount(
+    fstype: &str,
+    options: &[(&str, &str)],
+    flags: &[&str],
+    what: &str,
+) -> Result<OwnedFd, SetupError> {
+    use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
+    let err = mount_err(what, Path::new("a detached mount"));
+    let fs = rustix::mount::fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC).map_err(&err)?;
+    for (key, value) in options {
+        rustix::mount::fsconfig_set_string(&fs, *key, *value).map_err(&err)?;
+    }
+    for flag in flags {
+        rustix::mount::fsconfig_set_flag(&fs, *flag).map_err(&err)?;
+    }
+    rustix::mount::fsconfig_create(&fs).map_err(&err)?;
+    rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
+        .map_err(&err)
+}
+
+fn attach_root(root: &OwnedFd, at: Option<&Path>) -> Result<(), SetupError> {
+    match at {
+        Some(at) => attach(root, rustix::fs::CWD, at),
+        None => Ok(()),
+    }
+}
+
+/// Attaches the mount `what` at `rel` beneath `dir`.
+fn attach(what: &OwnedFd, dir: impl AsFd, rel: &Path) -> Result<(), SetupError> {
+    use rustix::mount::{MoveMountFlags, move_mount};
+    move_mount(what, "", dir, rel, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
+        .map_err(mount_err("a mount of the root tree", rel))
+}
+
+fn make_dir(dir: &OwnedFd, rel: &Path) -> Result<(), SetupError> {
+    rustix::fs::mkdirat(dir, rel, Mode::from_raw_mode(0o777)).map_err(|e| SetupError::Io {
+        what: "create".into(),
+        path: rel.into(),
+        source: e.into(),
+    })
+}
+
+/// One overlay: `lower` read-only, writes to `upper/KEY` of `scratch`.
+fn overlay(lower: &Path, scratch: &OwnedFd, key: &str) -> Result<OwnedFd, SetupError> {
+    for d in ["upper", "work"] {
+        make_dir(scratch, &Path::new(d).join(key))?;
+    }
+    let dir = |d: &str| format!("/proc/self/fd/{}/{d}/{key}", scratch.as_raw_fd());
+    let lowerdir = lower.to_str().ok_or_else(|| SetupError::Io {
+        what: "use as a lower layer".into(),
+        path: lower.into(),
+        source: std::io::ErrorKind::InvalidData.into(),
+    })?;
+    let (upper, work) = (dir("upper"), dir("work"));
+    let options = [
+        ("lowerdir", lowerdir),
+        ("upperdir", &upper),
+        ("workdir", &work),
+    ];
+    new_mount("overlay", &options, &["userxattr"], "an overlay")
 }
 
 /// mountinfo writes space, tab, newline and backslash as `\ooo`.
@@ -322,15 +318,15 @@ fn mounts_below(points: &[PathBuf], dir: &Path) -> bool {
     points.iter().any(|p| p != dir && p.starts_with(dir))
 }
 
-/// Fills `merged` (a directory on the root tmpfs) with `lower`'s entries:
-/// an overlay per subdirectory where possible, else the same split one
-/// level down (a few levels deep: /etc may hold bind-mounted files), the
-/// symlinks, and files bound read-only. Each directory listed, or found
-/// empty, goes to `seen`, stat-ed before it is read.
+/// Fills `rel` beneath `root` (a directory of the root tmpfs) with
+/// `lower`'s entries: an overlay per subdirectory where possible, else the
+/// same split one level down (a few levels deep: /etc may hold bind-mounted
+/// files), the symlinks, and files bound read-only. Each directory listed,
+/// or found empty, goes to `seen`, stat-ed before it is read.
 fn split_dir(
     lower: &Path,
-    merged: &Path,
-    scratch: &Path,
+    (root, rel): (&OwnedFd, &Path),
+    scratch: &OwnedFd,
     (prefix, depth): (&str, u32),
     (points, seen): (&[PathBuf], &mut Vec<Seen>),
 ) -> Result<(), SetupError> {
@@ -338,13 +334,14 @@ fn split_dir(
     for entry in std::fs::read_dir(lower).map_err(io_err("list", lower))? {
         let entry = entry.map_err(io_err("list", lower))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let (from, to) = (entry.path(), merged.join(&name));
+        let (from, to) = (entry.path(), rel.join(&name));
         let kind = entry.file_type().map_err(io_err("stat", &from))?;
         if kind.is_symlink() {
             let target = std::fs::read_link(&from).map_err(io_err("read", &from))?;
-            std::os::unix::fs::symlink(&target, &to).map_err(io_err("create", &to))?;
+            rustix::fs::symlinkat(&target, root, &to)
+                .map_err(|e| io_err("create", &to)(e.into()))?;
         } else if kind.is_dir() {
-            std::fs::create_dir(&to).map_err(io_err("create", &to))?;
+            make_dir(root, &to)?;
             // The container mounts its own /proc, /dev and /sys.
             if depth == 0 && ["proc", "dev", "sys"].contains(&name.as_str()) {
                 continue;
@@ -359,25 +356,37 @@ fn split_dir(
                 continue;
             }
             let key = format!("{prefix}{name}");
-            let whole =
-                !mounts_below(points, &from) && overlay_dir(&from, &to, scratch, &key).is_ok();
-            if !whole && depth < 3 {
-                let prefix = format!("{key}%");
-                split_dir(&from, &to, scratch, (&prefix, depth + 1), (points, seen))?;
+            let whole = match mounts_below(points, &from) {
+                true => None,
+                false => overlay(&from, scratch, &key).ok(),
+            };
+            match whole {
+                Some(o) => attach(&o, root, &to)?,
+                None if depth < 3 => {
+                    let prefix = format!("{key}%");
+                    let inner = (root, to.as_path());
+                    split_dir(&from, inner, scratch, (&prefix, depth + 1), (points, seen))?;
+                }
+                None => {}
             }
         } else if kind.is_file() {
-            std::fs::File::create(&to).map_err(io_err("create", &to))?;
-            mnt(
-                "a root file",
-                &to,
-                Some(&from),
-                None,
-                MsFlags::MS_BIND,
-                None,
-            )?;
+            bind_file(&from, root, &to)?;
         }
     }
     Ok(())
+}
+
+/// Binds the host file `from` at `rel` beneath `root` (a file of the
+/// host's stays the host's: the container cannot write it).
+fn bind_file(from: &Path, root: &OwnedFd, rel: &Path) -> Result<(), SetupError> {
+    use rustix::fs::{OFlags, openat};
+    use rustix::mount::{OpenTreeFlags, open_tree};
+    let flags = OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC;
+    openat(root, rel, flags, Mode::from_raw_mode(0o666))
+        .map_err(|e| io_err("create", rel)(e.into()))?;
+    let flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+    let file = open_tree(rustix::fs::CWD, from, flags).map_err(mount_err("a root file", from))?;
+    attach(&file, root, rel)
 }
 
 /// Whether `dir` lists no entry (false when it cannot be read: an overlay

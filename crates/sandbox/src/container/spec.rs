@@ -86,13 +86,10 @@ pub enum Rootfs {
         #[serde(default)]
         volatile: bool,
     },
-    /// `--rootfs DIR`: any directory as the single read-only lower layer; the
-    /// writable upper lives on a tmpfs of the container (gone when it exits).
-    Directory {
-        lower: PathBuf,
-        merged: PathBuf,
-        scratch: PathBuf,
-    },
+    /// `--rootfs DIR`: any directory as the read-only lower layer; the
+    /// writable upper lives on a tmpfs mounted nowhere (gone when the
+    /// container exits; `rootdir`).
+    Directory { lower: PathBuf, merged: PathBuf },
 }
 
 /// Beside a volume's directory (outside what containers see): the volume

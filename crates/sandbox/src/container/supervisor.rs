@@ -184,7 +184,7 @@ impl Userns {
     /// network namespace (the joined container's, or a spare from the
     /// keeper for `--network none` and den's private network), and the
     /// keeper's `--rootfs` tree; each run its own.
-    fn given(&self, spec: &ContainerSpec) -> (Option<GivenNetns<'_>>, Option<Spare>) {
+    fn given(&self, spec: &ContainerSpec) -> Given<'_> {
         let lower = match &spec.rootfs {
             super::spec::Rootfs::Directory { lower, .. } => Some(lower.as_path()),
             super::spec::Rootfs::Overlay { .. } => None,
@@ -202,9 +202,17 @@ impl Userns {
             Some(fd) => Some(GivenNetns::Joined(fd)),
             None => taken.netns.map(GivenNetns::Spare),
         };
-        (netns, taken.root)
+        (netns, taken.root, taken.asked)
     }
 }
+
+/// See [`Userns::given`]: the network namespace, the `--rootfs` tree, and
+/// the keeper's connection, kept until the container started.
+type Given<'a> = (
+    Option<GivenNetns<'a>>,
+    Option<Spare>,
+    Option<std::os::unix::net::UnixStream>,
+);
 
 /// See [`Userns::given`].
 enum GivenNetns<'a> {
@@ -561,7 +569,7 @@ fn start_once(
         Option<&[super::bridge::Infra]>,
         Option<&crate::cgroup::Child>,
     ),
-    (given, spare_root): (Option<GivenNetns<'_>>, Option<Spare>),
+    (given, spare_root, _asked): Given<'_>,
 ) -> Result<Started, SetupError> {
     use super::network::ContainerNet;
     let network = match (&spec.network, infra, given) {

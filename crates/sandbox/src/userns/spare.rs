@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 use nix::sched::{CloneFlags, unshare};
 use rustix::fs::{Mode, OFlags};
 
+use super::builder::Builder;
 use crate::container::rootdir;
 use crate::fdpass;
 
@@ -49,14 +50,17 @@ const MAX_REQUEST: usize = REQUEST.len() + 2 + 4096;
 const TAG_NET: &[u8] = b"den-netns-2";
 /// What a hand-over of a tree says; its stamp follows.
 const TAG_ROOT: &[u8] = b"den-root-2";
+/// What the keeper says when it has no tree to hand over.
+const TAG_NO_ROOT: &[u8] = b"den-no-root-2";
 /// The longest stamp.
 const MAX_STAMP: u32 = 256 * 1024;
 /// How long a supervisor waits for its spares.
 const WAIT: Duration = Duration::from_millis(100);
 /// How long the keeper waits for a request once it accepted a connection.
 const ASKED: Duration = Duration::from_millis(20);
-/// How long the keeper waits for the rest of a tree its child sends.
-const BUILD: Duration = Duration::from_secs(5);
+/// How long the keeper waits for a container that asked for a tree to
+/// start before it builds the next.
+const ASKER_WAIT: Duration = Duration::from_secs(1);
 /// How long a tree is kept for a container that has not asked for it yet.
 pub const ROOT_KEPT: Duration = Duration::from_secs(30);
 
@@ -65,15 +69,19 @@ pub(super) struct Spares {
     listener: UnixListener,
     spare: OwnedFd,
     root: Option<RootSpare>,
-    building: Option<Building>,
+    builder: Option<Builder>,
+    /// The last container that asked for a tree, until it started.
+    asker: Option<Asker>,
 }
 
-/// A child of the keeper building a tree of `lower`, which it sends on
-/// `from`.
-struct Building {
+/// A container that asked for a tree of `lower`: the next one is built
+/// once it started (its supervisor lets go of the connection then, and its
+/// container process's copy goes with its exec), so the build does not
+/// compete with its start; or after [`ASKER_WAIT`].
+struct Asker {
+    conn: UnixStream,
     lower: PathBuf,
-    child: crate::sys::ForkedChild,
-    from: UnixStream,
+    since: Instant,
 }
 
 /// A tree of `lower`, built at `built`; its stamp as sent.
@@ -147,28 +155,44 @@ impl Spares {
             listener,
             spare,
             root: None,
-            building: None,
+            builder: None,
+            asker: None,
         })
     }
 
-    /// Waits at most `timeout` for clients, and for a tree being built;
-    /// serves the clients. An error ends serving.
+    /// Waits at most `timeout` for clients, for a container that asked for
+    /// a tree to start, and for a tree being built; serves the clients. An
+    /// error ends serving.
     pub(super) fn wait(&mut self, timeout: Duration) -> io::Result<()> {
         use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        let timeout = match &self.asker {
+            Some(_) => timeout.min(ASKER_WAIT / 10),
+            None => timeout,
+        };
         let timeout = Timespec::try_from(timeout).map_err(io::Error::other)?;
-        let (clients, built) = {
+        let (clients, built, started) = {
+            let builder = self.builder.as_ref().map(Builder::socket);
+            let asker = self.asker.as_ref().map(|a| &a.conn);
             let mut fds = vec![PollFd::new(&self.listener, PollFlags::IN)];
-            if let Some(b) = &self.building {
-                fds.push(PollFd::new(&b.from, PollFlags::IN));
-            }
+            fds.extend(builder.map(|s| PollFd::new(s, PollFlags::IN)));
+            let builder = builder.map(|_| fds.len() - 1);
+            fds.extend(asker.map(|s| PollFd::new(s, PollFlags::IN)));
+            let asker = asker.map(|_| fds.len() - 1);
             if !matches!(poll(&mut fds, Some(&timeout)), Ok(n) if n > 0) {
                 fds.iter_mut().for_each(|f| f.clear_revents());
             }
-            let ready = |f: &PollFd<'_>| !f.revents().is_empty();
-            (ready(&fds[0]), fds.get(1).is_some_and(ready))
+            let ready = |i: Option<usize>| i.is_some_and(|i| !fds[i].revents().is_empty());
+            (ready(Some(0)), ready(builder), ready(asker))
         };
         if built {
-            self.root = self.building.take().and_then(Building::finish);
+            self.collect();
+        }
+        let waited = self
+            .asker
+            .as_ref()
+            .is_some_and(|a| a.since.elapsed() >= ASKER_WAIT);
+        if let Some(asker) = self.asker.take_if(|_| started || waited) {
+            self.ask(&asker.lower);
         }
         if self
             .root
@@ -204,25 +228,67 @@ impl Spares {
             if let Some(lower) = &request.root {
                 self.hand_root(&conn, lower);
             }
-            drop(conn);
             if sent_net {
                 self.spare = next()?;
             }
-            let idle = self.root.is_none() && self.building.is_none();
-            if let Some(lower) = request.root.filter(|_| idle) {
-                self.building = Building::start(&lower);
+            if let Some(lower) = request.root.filter(|_| self.root.is_none()) {
+                let since = Instant::now();
+                self.asker = Some(Asker { conn, lower, since });
             }
         }
     }
 
-    /// Sends the tree of `lower` if one is kept; any other tree goes.
-    fn hand_root(&mut self, conn: &UnixStream, lower: &Path) {
-        let Some(spare) = self.root.take() else {
-            return;
-        };
-        if spare.lower != lower || spare.built.elapsed() >= ROOT_KEPT {
+    /// Has the builder (started if none runs) build the next tree of
+    /// `lower`, unless it is building one.
+    fn ask(&mut self, lower: &Path) {
+        if self.builder.as_ref().is_some_and(Builder::busy) {
             return;
         }
+        // One that ended since (idle) is replaced, once.
+        if let Some(b) = self.builder.as_mut()
+            && b.ask(lower).is_ok()
+        {
+            return;
+        }
+        self.builder = Builder::start();
+        if let Some(b) = self.builder.as_mut()
+            && b.ask(lower).is_err()
+        {
+            self.builder = None;
+        }
+    }
+
+    /// The tree the builder sent; a builder that ended (idle, or its copy of
+    /// the host's mounts stale) or failed goes.
+    fn collect(&mut self) {
+        let Some(b) = self.builder.as_mut() else {
+            return;
+        };
+        match b.collect() {
+            Ok(built) => {
+                self.root = Some(RootSpare {
+                    lower: built.lower,
+                    tree: built.tree,
+                    stamp: built.stamp,
+                    built: Instant::now(),
+                })
+            }
+            Err(()) => self.builder = None,
+        }
+    }
+
+    /// Sends the tree of `lower` if one is kept; any other tree goes.
+    /// Without one it says so: the connection stays open until the
+    /// container started.
+    fn hand_root(&mut self, conn: &UnixStream, lower: &Path) {
+        let spare = self
+            .root
+            .take()
+            .filter(|s| s.lower == lower && s.built.elapsed() < ROOT_KEPT);
+        let Some(spare) = spare else {
+            fdpass::send(conn.as_fd(), TAG_NO_ROOT, &[]).ok();
+            return;
+        };
         if fdpass::send(conn.as_fd(), TAG_ROOT, &[spare.tree.as_fd()]).is_ok() {
             write_framed(conn, &spare.stamp).ok();
         }
@@ -244,14 +310,14 @@ fn read_request(conn: &UnixStream) -> Option<Request> {
     Request::decode(&buf[..n])
 }
 
-fn write_framed(mut to: &UnixStream, bytes: &[u8]) -> io::Result<()> {
+pub(super) fn write_framed(mut to: &UnixStream, bytes: &[u8]) -> io::Result<()> {
     let len = u32::try_from(bytes.len()).map_err(io::Error::other)?;
     to.write_all(&len.to_le_bytes())?;
     to.write_all(bytes)
 }
 
 /// What [`write_framed`] wrote, if at most [`MAX_STAMP`] bytes.
-fn read_framed(mut from: &UnixStream) -> io::Result<Vec<u8>> {
+pub(super) fn read_framed(mut from: &UnixStream) -> io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     from.read_exact(&mut len)?;
     let len = u32::from_le_bytes(len);
@@ -261,55 +327,6 @@ fn read_framed(mut from: &UnixStream) -> io::Result<Vec<u8>> {
     let mut bytes = vec![0u8; len as usize];
     from.read_exact(&mut bytes)?;
     Ok(bytes)
-}
-
-impl Building {
-    /// A child of the keeper builds a tree of `lower`, in a mount namespace
-    /// of its own (see `rootdir`), at the lowest priority: the keeper stays
-    /// in the host's, so every tree starts from the host's mounts as they
-    /// are, and the container that just took the last one keeps the CPU.
-    fn start(lower: &Path) -> Option<Building> {
-        if !rootdir::buildable(lower) {
-            return None;
-        }
-        let (from, to) = UnixStream::pair().ok()?;
-        let build = move || {
-            crate::sys::run_when_idle().ok();
-            let Ok(spare) = rootdir::build_detached(lower) else {
-                return 1;
-            };
-            let Ok(stamp) = serde_json::to_vec(&spare.stamp) else {
-                return 1;
-            };
-            let sent = fdpass::send(to.as_fd(), TAG_ROOT, &[spare.tree.as_fd()])
-                .and_then(|()| write_framed(&to, &stamp));
-            i32::from(sent.is_err())
-        };
-        let (child, from) = crate::sys::fork_child(from, build).ok()?;
-        Some(Building {
-            lower: lower.to_path_buf(),
-            child,
-            from,
-        })
-    }
-
-    /// The tree, once the child sent it (or ended without).
-    fn finish(self) -> Option<RootSpare> {
-        let got = self.from.set_read_timeout(Some(BUILD)).ok().and_then(|()| {
-            let tree = fdpass::recv(self.from.as_fd(), TAG_ROOT, 1).ok()??.pop()?;
-            let stamp = read_framed(&self.from).ok()?;
-            Some((tree, stamp))
-        });
-        nix::sys::signal::kill(self.child.pid(), nix::sys::signal::Signal::SIGKILL).ok();
-        self.child.wait().ok();
-        let (tree, stamp) = got?;
-        Some(RootSpare {
-            lower: self.lower,
-            tree,
-            stamp,
-            built: Instant::now(),
-        })
-    }
 }
 
 /// The network namespace this process is in, as a handle; this process
@@ -339,6 +356,9 @@ pub struct Taken {
     /// A tree of the directory it asked for, to be checked by the container
     /// process (`rootdir`).
     pub root: Option<rootdir::Spare>,
+    /// With a tree asked for: the connection, to be let go once the
+    /// container started (the keeper then builds the next tree).
+    pub asked: Option<UnixStream>,
 }
 
 /// Spares from the keeper of `root`, whose user namespace the caller is
@@ -363,6 +383,7 @@ pub(super) fn take(root: &Path, net: bool, lower: Option<&Path>) -> Taken {
     }
     if lower.is_some() {
         taken.root = recv_root(&stream);
+        taken.asked = Some(stream);
     }
     taken
 }
