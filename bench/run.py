@@ -12,13 +12,19 @@ interleaved in one run (issue 9's table):
   crun/runc    `run` of an OCI bundle of the same rootfs (umoci's rootless config)
   podman       rootless podman run --rm --network none debian true
   podman-run-d / podman-rm-f   as den's, with `rm -f -t 0`
-  old-*        with --old BIN: den's commands again with another binary, same rounds
+  old-*        with --old BIN: den's commands again with another binary, same rounds,
+               in a den root of its own (`--root`): two dens never share a keeper,
+               whose protocol may differ between them
 
 Run as root (it prepares the bench user's home and starts a loopback registry);
 the commands then run as the bench user, each timed as a whole process
 (bench/timer.py: no runuser or shell per run), like `hyperfine -N`:
 
-    sudo python3 bench/run.py [-n ROUNDS] [--user den-sub] [--den target/release/den] [--only den,bwrap-host]
+    sudo python3 bench/run.py [-n ROUNDS] [--user den-sub] [--den target/release/den] [--only den,bwrap-host] [--gap MS]
+
+--gap MS leaves MS of idle time after each command (not timed), as between a
+user's commands: work a tool leaves in the background (den's keeper making
+the next run's spares) then runs between commands, not in the next one.
 
 Needs: apt-get install -y podman bubblewrap crun runc umoci skopeo uidmap passt docker-registry
 Prints median/p10/p90 ms per command and den's ratios; --json FILE keeps the samples.
@@ -35,6 +41,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import HERE, REGISTRY, as_user, need_tools, prepare_home, start_registry, stop_registry, user_env  # noqa: E402
 
 DEBIAN = f"{REGISTRY}/library/debian:bookworm-slim"
+OLD_DEN = "{home}/den-old --root {home}/.local/share/den-old"
 BUSYBOX = f"{REGISTRY}/library/busybox:latest"
 
 
@@ -50,6 +57,7 @@ def prepare(a, home):
     steps = [
         f"{home}/den pull -q {DEBIAN}",
         f"{home}/den pull -q {BUSYBOX}",
+        *([f"{OLD_DEN.format(home=home)} pull -q {img}" for img in (DEBIAN, BUSYBOX)] if a.old else []),
         f"podman pull -q --tls-verify=false {DEBIAN}",
         f"podman pull -q --tls-verify=false {BUSYBOX}",
         f"skopeo copy -q --src-tls-verify=false docker://{DEBIAN} oci:{home}/oci:debian",
@@ -91,7 +99,7 @@ def groups(a, home, runtime):
     net = "none" if a.network == "none" else "private"
     g.update(den_groups(f"{home}/den", "", net))
     if a.old:
-        g.update(den_groups(f"{home}/den-old", "old-", net))
+        g.update(den_groups(OLD_DEN.format(home=home), "old-", net))
     g.update({
         "bwrap-host": [step("bwrap-host", "bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true")],
         "bwrap-image": [step("bwrap-image", f"bwrap --unshare-all --die-with-parent --bind {home}/bundle/rootfs / --proc /proc --dev /dev true")],
@@ -138,6 +146,7 @@ def main():
     ap.add_argument("--old", help="another den binary (e.g. before a change), measured in the same rounds as old-*")
     ap.add_argument("--only", help="comma-separated groups (den, den-single, den-rootfs, den-detached, bwrap-host, ...)")
     ap.add_argument("--json", help="write the raw samples here")
+    ap.add_argument("--gap", type=float, default=0, help="idle ms after each command (not timed)")
     a = ap.parse_args()
     need_tools(["podman", "bwrap", "skopeo", "umoci", "newuidmap", "docker-registry"])
     home = f"/tmp/den-runbench-{a.user}"
@@ -148,7 +157,7 @@ def main():
             shutil.copy(a.old, f"{home}/den-old")
             os.chmod(f"{home}/den-old", 0o755)
         runtime = prepare(a, home)
-        plan = {"rounds": a.n, "warmup": 3, "groups": groups(a, home, runtime)}
+        plan = {"rounds": a.n, "warmup": 3, "gap_ms": a.gap, "groups": groups(a, home, runtime)}
         with open(f"{home}/plan.json", "w") as f:
             json.dump(plan, f)
         shutil.copy(os.path.join(HERE, "timer.py"), f"{home}/timer.py")
@@ -162,7 +171,7 @@ def main():
                 json.dump(samples, f)
         report(samples, runtime)
     finally:
-        as_user(a.user, home, f"{home}/den rm -f bench >/dev/null 2>&1; {home}/den-old rm -f bench >/dev/null 2>&1; podman rm -af -t 0 >/dev/null 2>&1; "
+        as_user(a.user, home, f"{home}/den rm -f bench >/dev/null 2>&1; {OLD_DEN.format(home=home)} rm -f bench >/dev/null 2>&1; podman rm -af -t 0 >/dev/null 2>&1; "
                 "podman rmi -a -f >/dev/null 2>&1; true", check=False)
         stop_registry()
 

@@ -5,10 +5,11 @@ directly (no runuser, no shell per run), interleaved, and prints JSON.
     timer.py PLAN.json
     timer.py --lifecycle PLAN.json
 
-PLAN: {"rounds": N, "warmup": W, "groups": {GROUP: [STEP, ...]}} where a STEP is
+PLAN: {"rounds": N, "warmup": W, "gap_ms": G, "groups": {GROUP: [STEP, ...]}} where a STEP is
 {"name": ..., "argv": [...], "env": {...}}. Each round runs every group's steps in
 order (a group such as `run -d` then `rm -f` belongs together), the groups in
-alternating order. A step that fails aborts the run with its stderr. Output:
+alternating order, with G ms of idle time after each step (not timed). A step
+that fails aborts the run with its stderr. Output:
 {STEP-NAME: [ms, ...]}.
 
 --lifecycle PLAN: {"rounds": R, "n": N, "tools": {TOOL: {"run": [...], "ps": [...],
@@ -78,6 +79,7 @@ def main():
                 ms = run(s, errfile)
                 if r >= plan.get("warmup", 3):
                     out[s["name"]].append(ms)
+                time.sleep(plan.get("gap_ms", 0) / 1000)
     json.dump(out, sys.stdout)
 
 

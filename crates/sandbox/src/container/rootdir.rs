@@ -7,20 +7,25 @@
 //! bound read-only (`split_dir`). On `/` that is a dozen overlays: about a
 //! millisecond, more than an image's whole root.
 //!
-//! So the keeper builds the next tree ahead of time ([`build_detached`], in
-//! a mount namespace of its own, made the way a container makes its own)
-//! and hands it over as a detached mount. The container attaches it
-//! ([`mount`]) only if what decided the tree's shape is as it was: the
-//! mount table, and every directory whose listing or emptiness was read,
-//! stat-ed before it was read ([`Stamp`]). Anything else, and the container
-//! builds its own tree, as without a keeper. The contents below the tree's
-//! overlays are the host's, live, as in a tree built at start.
+//! Every mount of the tree is made with the new mount API (`fsopen`,
+//! `fsmount`, `open_tree`) over a scratch tmpfs mounted nowhere, and
+//! attached with `move_mount`: the container attaches the tree's root at
+//! its `merged` first, then each mount to it.
+//!
+//! The keeper's builder (`userns::builder`) builds the next tree the same
+//! way ahead of time, but leaves it detached ([`build_detached`]), in a
+//! mount namespace of its own copied from the host's. The container
+//! attaches it ([`mount`]) only if what decided the tree's shape is as it
+//! was: the mount table, and every directory whose listing or emptiness
+//! was read, stat-ed before it was read ([`Stamp`]). Anything else, and the
+//! container builds its own tree, as without a keeper. The contents below
+//! the tree's overlays are the host's, live, as in a tree built at start.
 //!
 //! ```text
-//! keeper's child (own mount ns)        container process (own mount ns)
-//!   mount table, stat, list, mount       mount table, stat the stamp's dirs
-//!   open_tree(CLONE|RECURSIVE) ──fd──►   the same? move_mount onto merged
-//!   exits: its namespace goes            else: build here
+//! builder (own mount ns)                 container process (own mount ns)
+//!   mount table, stat, list, fsmount...    mount table, stat the stamp's dirs
+//!   a detached tree ──fd (via keeper)──►   the same? move_mount onto merged
+//!                                          else: build here, attached
 //! ```
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -30,9 +35,10 @@ use std::path::{Path, PathBuf};
 use nix::sched::{CloneFlags, unshare};
 use serde::{Deserialize, Serialize};
 
+use rustix::fs::Mode;
+
 use super::SetupError;
 use super::mounts::io_err;
-use rustix::fs::Mode;
 
 /// A tree built ahead of time (by the keeper), and what it was built from.
 #[derive(Debug)]
@@ -177,10 +183,9 @@ pub fn build_detached(lower: &Path) -> Result<Spare, SetupError> {
 
 /// Builds `lower`'s tree: one overlay of it, or, with mounts below it, a
 /// tmpfs holding an overlay per entry (`split_dir`). Its root is attached
-/// at `at` first (a container's:
-/// each mount is then attached to a mounted tree, as every kernel allows),
-/// or left detached (`None`, the keeper's builder); returns the root's
-/// mount and the directories it read.
+/// at `at` first (a container's: each mount is then attached to a mounted
+/// tree, as every kernel allows), or left detached (`None`, the keeper's
+/// builder); returns the root's mount and the directories it read.
 fn build(
     lower: &Path,
     table: &MountTable,
@@ -189,7 +194,9 @@ fn build(
     // The upper may not lie inside the lower (overlayfs refuses
     // overlapping layers, and the lower may be `/`): a tmpfs mounted
     // nowhere, which the overlays keep while they are mounted.
-    let scratch = new_mount("tmpfs", &[("mode", "0700")], &[], "a scratch tmpfs")?;
+    let nowhere = Path::new("a detached mount");
+    let scratch = new_mount("tmpfs", &[("mode", "0700")], &[])
+        .map_err(mount_err("a scratch tmpfs", nowhere))?;
     for d in ["upper", "work"] {
         make_dir(&scratch, Path::new(d))?;
     }
@@ -204,7 +211,8 @@ fn build(
             return Ok((root, seen));
         }
     }
-    let root = new_mount("tmpfs", &[("mode", "0755")], &[], "the root tmpfs")?;
+    let root = new_mount("tmpfs", &[("mode", "0755")], &[])
+        .map_err(mount_err("the root tmpfs", nowhere))?;
     attach_root(&root, at)?;
     let points = &table.points;
     split_dir(
@@ -230,20 +238,17 @@ fn new_mount(
     fstype: &str,
     options: &[(&str, &str)],
     flags: &[&str],
-    what: &str,
-) -> Result<OwnedFd, SetupError> {
+) -> rustix::io::Result<OwnedFd> {
     use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
-    let err = mount_err(what, Path::new("a detached mount"));
-    let fs = rustix::mount::fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC).map_err(&err)?;
+    let fs = rustix::mount::fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC)?;
     for (key, value) in options {
-        rustix::mount::fsconfig_set_string(&fs, *key, *value).map_err(&err)?;
+        rustix::mount::fsconfig_set_string(&fs, *key, *value)?;
     }
     for flag in flags {
-        rustix::mount::fsconfig_set_flag(&fs, *flag).map_err(&err)?;
+        rustix::mount::fsconfig_set_flag(&fs, *flag)?;
     }
-    rustix::mount::fsconfig_create(&fs).map_err(&err)?;
+    rustix::mount::fsconfig_create(&fs)?;
     rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
-        .map_err(&err)
 }
 
 fn attach_root(root: &OwnedFd, at: Option<&Path>) -> Result<(), SetupError> {
@@ -257,7 +262,7 @@ fn attach_root(root: &OwnedFd, at: Option<&Path>) -> Result<(), SetupError> {
 fn attach(what: &OwnedFd, dir: impl AsFd, rel: &Path) -> Result<(), SetupError> {
     use rustix::mount::{MoveMountFlags, move_mount};
     move_mount(what, "", dir, rel, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
-        .map_err(mount_err("a mount of the root tree", rel))
+        .map_err(mount_err("a mount of the --rootfs tree", rel))
 }
 
 fn make_dir(dir: &OwnedFd, rel: &Path) -> Result<(), SetupError> {
@@ -285,7 +290,7 @@ fn overlay(lower: &Path, scratch: &OwnedFd, key: &str) -> Result<OwnedFd, SetupE
         ("upperdir", &upper),
         ("workdir", &work),
     ];
-    new_mount("overlay", &options, &["userxattr"], "an overlay")
+    new_mount("overlay", &options, &["userxattr"]).map_err(mount_err("an overlay", lower))
 }
 
 /// mountinfo writes space, tab, newline and backslash as `\ooo`.
