@@ -324,6 +324,44 @@ fn rootfs_runs_the_host_root_without_changing_it() {
     assert_eq!(out, fs::read_to_string("/etc/debian_version").unwrap());
 }
 
+/// `--rootfs /` shows the host's directory modes: /tmp stays 1777, so a
+/// user other than root can write there, as on the host; the same in a
+/// tree the container builds and in one the keeper built ahead of time
+/// (the second run with subordinate ids).
+#[test]
+fn rootfs_keeps_the_hosts_directory_modes() {
+    let env = require_env!();
+    let host = |p: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        format!(
+            "{:o}",
+            fs::metadata(p).unwrap().permissions().mode() & 0o7777
+        )
+    };
+    let want = format!("{} {} {}\n", host("/tmp"), host("/etc"), host("/"));
+    assert_eq!(want.split(' ').next(), Some("1777"), "the host's /tmp");
+    let stat = [
+        "run", "--rm", "--rootfs", "/", "stat", "-c", "%a", "/tmp", "/etc", "/",
+    ];
+    let nosub = sandbox(&env, false);
+    assert_eq!(
+        nosub.den_ok(&stat).replace('\n', " ").trim_end(),
+        want.trim_end()
+    );
+    let sub = sandbox(&env, true);
+    let touch = "touch /tmp/by-1000 && stat -c '%u %a' /tmp/by-1000 /tmp";
+    for _ in 0..2 {
+        let args = [
+            "run", "--rm", "--rootfs", "/", "-u", "1000", "sh", "-c", touch,
+        ];
+        assert_eq!(sub.den_ok(&args), "1000 644\n0 1777\n");
+    }
+    assert!(
+        !std::path::Path::new("/tmp/by-1000").exists(),
+        "the host's /tmp is unchanged"
+    );
+}
+
 /// no_new_privs is off by default, as in Docker: a setuid-root program
 /// gains the container's root; `--security-opt no-new-privileges` sets it
 /// and the program keeps the caller's ids.

@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use nix::sched::{CloneFlags, unshare};
 use serde::{Deserialize, Serialize};
 
-use rustix::fs::Mode;
+use rustix::fs::{AtFlags, Mode};
 
 use super::SetupError;
 use super::mounts::io_err;
@@ -54,8 +54,39 @@ pub struct Stamp {
     /// Each mount's device, root, mount point, type and source, sorted:
     /// what two copies of a mount table share (mount ids and order differ).
     mounts: String,
+    shape: Shape,
+}
+
+/// What a tree's shape was read from, each read after it was stat-ed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Shape {
     /// Each directory whose listing or emptiness was read.
     dirs: Vec<Seen>,
+    /// Each directory whose permission bits a directory of the tree shows
+    /// (an overlay's root shows its upper's, which takes the lower's).
+    modes: Vec<(PathBuf, u32)>,
+}
+
+impl Shape {
+    fn holds(&self) -> bool {
+        self.dirs
+            .iter()
+            .all(|s| Seen::of(&s.path).as_ref() == Some(s))
+            && self.modes.iter().all(|(p, m)| mode_of(p) == Some(*m))
+    }
+
+    /// The permission bits of the directory `path`, recorded.
+    fn mode(&mut self, path: &Path) -> Option<u32> {
+        let mode = mode_of(path)?;
+        self.modes.push((path.to_path_buf(), mode));
+        Some(mode)
+    }
+}
+
+/// Permission bits, set-id and sticky bits of `path` (not followed).
+fn mode_of(path: &Path) -> Option<u32> {
+    let m = std::fs::symlink_metadata(path).ok()?;
+    Some(m.mode() & 0o7777)
 }
 
 /// A directory as stat-ed: another one at its path, or any entry added,
@@ -85,12 +116,7 @@ impl Seen {
 impl Stamp {
     /// Whether a tree of `lower` built now would be built from the same.
     fn holds(&self, lower: &Path, table: &MountTable) -> bool {
-        self.lower == lower
-            && self.mounts == table.canonical
-            && self
-                .dirs
-                .iter()
-                .all(|s| Seen::of(&s.path).as_ref() == Some(s))
+        self.lower == lower && self.mounts == table.canonical && self.shape.holds()
     }
 }
 
@@ -172,11 +198,11 @@ pub fn same_mounts_as(pid: i32) -> bool {
 /// needs Linux 6.15: before, this fails, and containers build their own.
 pub fn build_detached(lower: &Path) -> Result<Spare, SetupError> {
     let table = MountTable::read();
-    let (tree, dirs) = build(lower, &table, None)?;
+    let (tree, shape) = build(lower, &table, None)?;
     let stamp = Stamp {
         lower: lower.to_path_buf(),
         mounts: table.canonical,
-        dirs,
+        shape,
     };
     Ok(Spare { tree, stamp })
 }
@@ -190,7 +216,7 @@ fn build(
     lower: &Path,
     table: &MountTable,
     at: Option<&Path>,
-) -> Result<(OwnedFd, Vec<Seen>), SetupError> {
+) -> Result<(OwnedFd, Shape), SetupError> {
     // The upper may not lie inside the lower (overlayfs refuses
     // overlapping layers, and the lower may be `/`): a tmpfs mounted
     // nowhere, which the overlays keep while they are mounted.
@@ -198,20 +224,22 @@ fn build(
     let scratch = new_mount("tmpfs", &[("mode", "0700")], &[])
         .map_err(mount_err("a scratch tmpfs", nowhere))?;
     for d in ["upper", "work"] {
-        make_dir(&scratch, Path::new(d))?;
+        make_dir(&scratch, Path::new(d), None)?;
     }
-    let mut seen = Vec::new();
+    let mut shape = Shape::default();
     // A failed overlay mount costs milliseconds: try none that the kernel
     // refuses for the (locked) mounts this namespace was made with below
     // its lower directory.
+    let mode = shape.mode(lower);
     if !mounts_below(&table.points, lower) {
-        seen.extend(Seen::of(lower));
-        if let Ok(root) = overlay(lower, &scratch, "root") {
+        shape.dirs.extend(Seen::of(lower));
+        if let Ok(root) = overlay(lower, &scratch, "root", mode) {
             attach_root(&root, at)?;
-            return Ok((root, seen));
+            return Ok((root, shape));
         }
     }
-    let root = new_mount("tmpfs", &[("mode", "0755")], &[])
+    let mode = format!("{:o}", mode.unwrap_or(0o755));
+    let root = new_mount("tmpfs", &[("mode", &mode)], &[])
         .map_err(mount_err("the root tmpfs", nowhere))?;
     attach_root(&root, at)?;
     let points = &table.points;
@@ -220,9 +248,9 @@ fn build(
         (&root, Path::new("")),
         &scratch,
         ("", 0),
-        (points, &mut seen),
+        (points, &mut shape),
     )?;
-    Ok((root, seen))
+    Ok((root, shape))
 }
 
 fn mount_err<'a>(what: &'a str, target: &'a Path) -> impl Fn(rustix::io::Errno) -> SetupError + 'a {
@@ -265,19 +293,29 @@ fn attach(what: &OwnedFd, dir: impl AsFd, rel: &Path) -> Result<(), SetupError> 
         .map_err(mount_err("a mount of the --rootfs tree", rel))
 }
 
-fn make_dir(dir: &OwnedFd, rel: &Path) -> Result<(), SetupError> {
-    rustix::fs::mkdirat(dir, rel, Mode::from_raw_mode(0o777)).map_err(|e| SetupError::Io {
-        what: "create".into(),
-        path: rel.into(),
-        source: e.into(),
-    })
+/// Makes directory `rel` beneath `dir`, with `mode` if given (the host
+/// directory's it stands for: /tmp's sticky 1777), else 0777 less the umask.
+fn make_dir(dir: &OwnedFd, rel: &Path, mode: Option<u32>) -> Result<(), SetupError> {
+    let err = |e: rustix::io::Errno| io_err("create", rel)(e.into());
+    rustix::fs::mkdirat(dir, rel, Mode::from_raw_mode(0o777)).map_err(err)?;
+    match mode {
+        Some(m) => {
+            rustix::fs::chmodat(dir, rel, Mode::from_raw_mode(m), AtFlags::empty()).map_err(err)
+        }
+        None => Ok(()),
+    }
 }
 
-/// One overlay: `lower` read-only, writes to `upper/KEY` of `scratch`.
-fn overlay(lower: &Path, scratch: &OwnedFd, key: &str) -> Result<OwnedFd, SetupError> {
-    for d in ["upper", "work"] {
-        make_dir(scratch, &Path::new(d).join(key))?;
-    }
+/// One overlay: `lower` read-only, writes to `upper/KEY` of `scratch`,
+/// whose `mode` its root shows.
+fn overlay(
+    lower: &Path,
+    scratch: &OwnedFd,
+    key: &str,
+    mode: Option<u32>,
+) -> Result<OwnedFd, SetupError> {
+    make_dir(scratch, &Path::new("upper").join(key), mode)?;
+    make_dir(scratch, &Path::new("work").join(key), None)?;
     let dir = |d: &str| format!("/proc/self/fd/{}/{d}/{key}", scratch.as_raw_fd());
     let lowerdir = lower.to_str().ok_or_else(|| SetupError::Io {
         what: "use as a lower layer".into(),
@@ -327,15 +365,16 @@ fn mounts_below(points: &[PathBuf], dir: &Path) -> bool {
 /// `lower`'s entries: an overlay per subdirectory where possible, else the
 /// same split one level down (a few levels deep: /etc may hold bind-mounted
 /// files), the symlinks, and files bound read-only. Each directory listed,
-/// or found empty, goes to `seen`, stat-ed before it is read.
+/// or found empty, goes to `shape`, stat-ed before it is read, and each
+/// directory's mode, which its stand-in takes.
 fn split_dir(
     lower: &Path,
     (root, rel): (&OwnedFd, &Path),
     scratch: &OwnedFd,
     (prefix, depth): (&str, u32),
-    (points, seen): (&[PathBuf], &mut Vec<Seen>),
+    (points, shape): (&[PathBuf], &mut Shape),
 ) -> Result<(), SetupError> {
-    seen.extend(Seen::of(lower));
+    shape.dirs.extend(Seen::of(lower));
     for entry in std::fs::read_dir(lower).map_err(io_err("list", lower))? {
         let entry = entry.map_err(io_err("list", lower))?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -346,7 +385,8 @@ fn split_dir(
             rustix::fs::symlinkat(&target, root, &to)
                 .map_err(|e| io_err("create", &to)(e.into()))?;
         } else if kind.is_dir() {
-            make_dir(root, &to)?;
+            let mode = shape.mode(&from);
+            make_dir(root, &to, mode)?;
             // The container mounts its own /proc, /dev and /sys.
             if depth == 0 && ["proc", "dev", "sys"].contains(&name.as_str()) {
                 continue;
@@ -357,20 +397,20 @@ fn split_dir(
             // each, and as much again when the container's mounts go.
             let before = Seen::of(&from);
             if is_empty_dir(&from) {
-                seen.extend(before);
+                shape.dirs.extend(before);
                 continue;
             }
             let key = format!("{prefix}{name}");
             let whole = match mounts_below(points, &from) {
                 true => None,
-                false => overlay(&from, scratch, &key).ok(),
+                false => overlay(&from, scratch, &key, mode).ok(),
             };
             match whole {
                 Some(o) => attach(&o, root, &to)?,
                 None if depth < 3 => {
                     let prefix = format!("{key}%");
                     let inner = (root, to.as_path());
-                    split_dir(&from, inner, scratch, (&prefix, depth + 1), (points, seen))?;
+                    split_dir(&from, inner, scratch, (&prefix, depth + 1), (points, shape))?;
                 }
                 None => {}
             }
