@@ -72,41 +72,15 @@ fn spawn_supervisor(
 }
 
 /// Gives a forked supervisor the command line `den __internal container
-/// ID` (cut to the length of `den run`'s, NUL-padded), so `ps` and `pkill -f`
-/// never take it for the container's command, which `den run`'s holds. The
-/// bytes are rewritten in place through /proc/self/mem, as setproctitle
-/// does: every argv string stays NUL-terminated inside the area.
+/// ID`, so `ps` and `pkill -f` never take it for the container's command,
+/// which `den run`'s holds.
 fn retitle(spec: &Path) {
-    use std::os::unix::fs::FileExt;
-    let Ok(stat) = fs_err::read_to_string("/proc/self/stat") else {
-        return;
-    };
-    // arg_start and arg_end: fields 48 and 49, counted after the command.
-    let Some(close) = stat.rfind(')') else { return };
-    let fields: Vec<u64> = stat[close + 2..]
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
-    let (Some(&start), Some(&end)) = (fields.get(45), fields.get(46)) else {
-        return;
-    };
     let id = spec
         .parent()
         .and_then(Path::file_name)
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut title = format!("den\0__internal\0container\0{id}").into_bytes();
-    let len = end.saturating_sub(start) as usize;
-    title.resize(len, 0);
-    if let Some(last) = title.last_mut() {
-        *last = 0;
-    }
-    if let Ok(mem) = fs_err::OpenOptions::new()
-        .write(true)
-        .open("/proc/self/mem")
-    {
-        mem.file().write_all_at(&title, start).ok();
-    }
+    den_sandbox::container::set_cmdline(&["den", "__internal", "container", &id]);
 }
 
 /// `den __internal container SPEC` with `flags`, for a threaded CLI.

@@ -768,3 +768,35 @@ pub fn kill_with_parent(cmd: &mut std::process::Command) {
         });
     }
 }
+
+/// Rewrites this process's command line in place to `args` (cut to the
+/// length of the one it had, NUL-padded), as setproctitle does, so `ps` and
+/// `pgrep -f` show what the process is: a forked supervisor is not `den
+/// run`, whose command line names the container's command. The bytes go
+/// through /proc/self/mem; every argv string stays NUL-terminated.
+pub fn set_cmdline(args: &[&str]) {
+    use std::os::unix::fs::FileExt;
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    // arg_start and arg_end: fields 48 and 49, counted after the command.
+    let Some(close) = stat.rfind(')') else { return };
+    let fields: Vec<u64> = stat[close + 2..]
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let (Some(&start), Some(&end)) = (fields.get(45), fields.get(46)) else {
+        return;
+    };
+    let mut title = args.join("\0").into_bytes();
+    title.resize(end.saturating_sub(start) as usize, 0);
+    if let Some(last) = title.last_mut() {
+        *last = 0;
+    }
+    if let Ok(mem) = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/self/mem")
+    {
+        mem.write_all_at(&title, start).ok();
+    }
+}

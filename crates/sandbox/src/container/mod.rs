@@ -105,7 +105,7 @@ fn supervised_signals() -> SigSet {
 
 /// How the CLI starts a supervisor without executing den again (when it is
 /// single-threaded): `sys::fork_clean`.
-pub use crate::sys::{ChildStdio, ForkError, fork_clean, single_threaded};
+pub use crate::sys::{ChildStdio, ForkError, fork_clean, set_cmdline, single_threaded};
 pub use supervisor::{Options, run};
 
 /// Tells the den command that started this background process (reading its

@@ -55,6 +55,8 @@ impl Builder {
         let keeper = rustix::process::getpid().as_raw_nonzero().get();
         let serve = move || {
             crate::sys::close_fds_except(&[0, 1, 2, theirs.as_raw_fd()]);
+            // Not another keeper to `ps` or `pgrep -f`.
+            crate::sys::set_cmdline(&["den", "__internal", "rootfs-builder"]);
             match rootdir::own_mount_namespace() {
                 Ok(()) => build_each(&theirs, keeper),
                 Err(_) => 1,
