@@ -13,7 +13,7 @@
 //! its `merged` first, then each mount to it.
 //!
 //! The keeper's builder (`userns::builder`) builds the next tree the same
-//! way ahead of time, but leaves it detached ([`build_detached`]), in a
+//! way ahead of time, but leaves it detached ([`Detached`]), in a
 //! mount namespace of its own copied from the host's. The container
 //! attaches it ([`mount`]) only if what decided the tree's shape is as it
 //! was: the mount table, and every directory whose listing or emptiness
@@ -103,13 +103,17 @@ struct Seen {
 impl Seen {
     fn of(path: &Path) -> Option<Seen> {
         let m = std::fs::symlink_metadata(path).ok()?;
-        Some(Seen {
+        Some(Seen::from_meta(path, &m))
+    }
+
+    fn from_meta(path: &Path, m: &std::fs::Metadata) -> Seen {
+        Seen {
             path: path.to_path_buf(),
             dev: m.dev(),
             ino: m.ino(),
             ctime: (m.ctime(), m.ctime_nsec()),
             mtime: (m.mtime(), m.mtime_nsec()),
-        })
+        }
     }
 }
 
@@ -175,36 +179,47 @@ pub fn buildable(lower: &Path) -> bool {
     lower.is_absolute()
 }
 
-/// For the keeper's builder: a mount namespace of its own, a private copy
-/// of the caller's (the host's), which it never leaves.
-pub fn own_mount_namespace() -> Result<(), SetupError> {
-    unshare(CloneFlags::CLONE_NEWNS).map_err(|errno| SetupError::Namespace {
-        what: "mount",
-        errno,
-    })?;
-    super::mounts::make_private()
+/// The keeper's builder's side: a mount namespace of its own, a private
+/// copy of the host's made at [`Detached::new`], which it never leaves, and
+/// that copy's mounts (read once: nothing mounts in it, the trees it
+/// builds stay detached).
+pub struct Detached {
+    table: MountTable,
 }
 
-/// Whether this mount namespace has the mounts `pid`'s has (the builder's
-/// copy against the keeper's, the host's: a copy goes stale when the host
-/// mounts or unmounts).
-pub fn same_mounts_as(pid: i32) -> bool {
-    let theirs = MountTable::from_file(Path::new(&format!("/proc/{pid}/mountinfo")));
-    !theirs.canonical.is_empty() && theirs.canonical == MountTable::read().canonical
-}
+impl Detached {
+    /// Moves the calling (single-threaded) process to a mount namespace of
+    /// its own.
+    pub fn new() -> Result<Detached, SetupError> {
+        unshare(CloneFlags::CLONE_NEWNS).map_err(|errno| SetupError::Namespace {
+            what: "mount",
+            errno,
+        })?;
+        super::mounts::make_private()?;
+        Ok(Detached {
+            table: MountTable::read(),
+        })
+    }
 
-/// The keeper's builder (see [`own_mount_namespace`]): the tree of `lower`
-/// as a detached mount, with its stamp. Attaching mounts to a detached one
-/// needs Linux 6.15: before, this fails, and containers build their own.
-pub fn build_detached(lower: &Path) -> Result<Spare, SetupError> {
-    let table = MountTable::read();
-    let (tree, shape) = build(lower, &table, None)?;
-    let stamp = Stamp {
-        lower: lower.to_path_buf(),
-        mounts: table.canonical,
-        shape,
-    };
-    Ok(Spare { tree, stamp })
+    /// Whether the copy still has the mounts `pid` has (the keeper: the
+    /// host's); it goes stale when the host mounts or unmounts.
+    pub fn fresh_against(&self, pid: i32) -> bool {
+        let theirs = MountTable::from_file(Path::new(&format!("/proc/{pid}/mountinfo")));
+        !theirs.canonical.is_empty() && theirs.canonical == self.table.canonical
+    }
+
+    /// The tree of `lower`, detached, with its stamp. Attaching mounts to a
+    /// detached one needs Linux 6.15: before, this fails, and containers
+    /// build their own.
+    pub fn build(&self, lower: &Path) -> Result<Spare, SetupError> {
+        let (tree, shape) = build(lower, &self.table, None)?;
+        let stamp = Stamp {
+            lower: lower.to_path_buf(),
+            mounts: self.table.canonical.clone(),
+            shape,
+        };
+        Ok(Spare { tree, stamp })
+    }
 }
 
 /// Builds `lower`'s tree: one overlay of it, or, with mounts below it, a
@@ -385,7 +400,11 @@ fn split_dir(
             rustix::fs::symlinkat(&target, root, &to)
                 .map_err(|e| io_err("create", &to)(e.into()))?;
         } else if kind.is_dir() {
-            let mode = shape.mode(&from);
+            let meta = std::fs::symlink_metadata(&from).ok();
+            let mode = meta.as_ref().map(|m| m.mode() & 0o7777);
+            if let Some(m) = mode {
+                shape.modes.push((from.clone(), m));
+            }
             make_dir(root, &to, mode)?;
             // The container mounts its own /proc, /dev and /sys.
             if depth == 0 && ["proc", "dev", "sys"].contains(&name.as_str()) {
@@ -395,9 +414,11 @@ fn split_dir(
             // root tmpfs takes writes the same way and looks the same (an
             // overlay's root shows its upper's owner and mode). About 60 µs
             // each, and as much again when the container's mounts go.
-            let before = Seen::of(&from);
-            if is_empty_dir(&from) {
-                shape.dirs.extend(before);
+            // More than two links: it holds a directory (a listing of a
+            // large directory costs more than an overlay's mount).
+            let holds_dirs = meta.as_ref().is_some_and(|m| m.nlink() > 2);
+            if !holds_dirs && is_empty_dir(&from) {
+                shape.dirs.extend(meta.map(|m| Seen::from_meta(&from, &m)));
                 continue;
             }
             let key = format!("{prefix}{name}");

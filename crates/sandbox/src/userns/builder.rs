@@ -1,6 +1,6 @@
 //! The keeper's builder of `--rootfs` trees: a child of the keeper in a
 //! mount namespace of its own, a copy of the host's, which builds each tree
-//! detached (`container::rootdir::build_detached`) and sends it to the
+//! detached (`container::rootdir::Detached`) and sends it to the
 //! keeper, one at a time.
 //!
 //! It lives while asked: it ends after [`IDLE`] without a request (its
@@ -57,8 +57,8 @@ impl Builder {
             crate::sys::close_fds_except(&[0, 1, 2, theirs.as_raw_fd()]);
             // Not another keeper to `ps` or `pgrep -f`.
             crate::sys::set_cmdline(&["den", "__internal", "rootfs-builder"]);
-            match rootdir::own_mount_namespace() {
-                Ok(()) => build_each(&theirs, keeper),
+            match rootdir::Detached::new() {
+                Ok(detached) => build_each(&detached, &theirs, keeper),
                 Err(_) => 1,
             }
         };
@@ -114,7 +114,7 @@ impl Drop for Builder {
 /// The builder's loop: a tree of each directory asked for, until a request
 /// does not come within [`IDLE`], the keeper goes, or the host's mounts
 /// are no longer its copy's.
-fn build_each(sock: &UnixStream, keeper: i32) -> i32 {
+fn build_each(detached: &rootdir::Detached, sock: &UnixStream, keeper: i32) -> i32 {
     if sock.set_read_timeout(Some(IDLE)).is_err() {
         return 1;
     }
@@ -122,11 +122,11 @@ fn build_each(sock: &UnixStream, keeper: i32) -> i32 {
         let Ok(lower) = read_framed(sock) else {
             return 0;
         };
-        if !rootdir::same_mounts_as(keeper) {
+        if !detached.fresh_against(keeper) {
             return 0;
         }
         let lower = PathBuf::from(OsStr::from_bytes(&lower));
-        let Ok(spare) = rootdir::build_detached(&lower) else {
+        let Ok(spare) = detached.build(&lower) else {
             return 1;
         };
         let Ok(stamp) = serde_json::to_vec(&spare.stamp) else {
