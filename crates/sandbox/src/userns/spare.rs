@@ -14,7 +14,8 @@
 //!                                                  keeper's user namespace? else none
 //!     ── tree of / and its stamp ────────────────► (the container process checks
 //!   spare: B; unshare: in C, lo up                  the stamp, see `rootdir`)
-//!   a child builds the next tree of /
+//!                                    ◄── closed ── once its container started
+//!   its builder (`builder`) makes the next tree of /
 //! ```
 //!
 //! The keeper is never in the namespace it hands out, and hands each spare
