@@ -362,6 +362,42 @@ fn rootfs_keeps_the_hosts_directory_modes() {
     );
 }
 
+/// `--read-only --rootfs /` makes the whole tree read-only, as Docker's
+/// `--read-only` does an image's root: `/etc` and `/tmp` (overlays of
+/// their own below the root) too, not only `/`; a volume stays writable.
+/// Both in a tree the container builds and in the keeper's (second run).
+#[test]
+fn rootfs_read_only_covers_the_whole_tree_but_not_volumes() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    let vol = sb.home().join("vol");
+    sb.sh_ok(&format!("mkdir -p {}", vol.display()));
+    let script =
+        "for f in /x /etc/x /tmp/x /data/x; do touch $f 2>/dev/null && echo $f; done; true";
+    let volume = format!("{}:/data", vol.display());
+    for _ in 0..2 {
+        let args = [
+            "run",
+            "--rm",
+            "--read-only",
+            "-v",
+            &volume,
+            "--rootfs",
+            "/",
+            "sh",
+            "-c",
+            script,
+        ];
+        assert_eq!(sb.den_ok(&args), "/data/x\n");
+    }
+    let args = ["run", "--rm", "--rootfs", "/", "sh", "-c", script];
+    assert_eq!(
+        sb.den_ok(&args),
+        "/x\n/etc/x\n/tmp/x\n",
+        "without --read-only"
+    );
+}
+
 /// no_new_privs is off by default, as in Docker: a setuid-root program
 /// gains the container's root; `--security-opt no-new-privileges` sets it
 /// and the program keeps the caller's ids.

@@ -446,11 +446,15 @@ pub(crate) fn remember_stack() {
     stack_lowest_address();
 }
 
-/// `mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, {attr_set: RDONLY})`:
-/// makes the mount at `fd` and every mount below it read-only.
-pub(crate) fn mount_setattr_rdonly_recursive(fd: std::os::fd::BorrowedFd<'_>) -> nix::Result<()> {
+/// `mount_setattr(fd, "", AT_EMPTY_PATH [| AT_RECURSIVE], {attr_set: RDONLY})`:
+/// makes the mount at `fd` read-only, and with `recursive` every mount
+/// below it.
+pub(crate) fn mount_setattr_rdonly(
+    fd: std::os::fd::BorrowedFd<'_>,
+    recursive: bool,
+) -> nix::Result<()> {
     use std::os::fd::AsRawFd;
-    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    let at_recursive: libc::c_uint = if recursive { 0x8000 } else { 0 };
     const MOUNT_ATTR_RDONLY: u64 = 0x1;
     // struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }.
     let attr: [u64; 4] = [MOUNT_ATTR_RDONLY, 0, 0, 0];
@@ -462,7 +466,7 @@ pub(crate) fn mount_setattr_rdonly_recursive(fd: std::os::fd::BorrowedFd<'_>) ->
             libc::SYS_mount_setattr,
             fd.as_raw_fd(),
             c"".as_ptr(),
-            libc::AT_EMPTY_PATH as libc::c_uint | AT_RECURSIVE,
+            libc::AT_EMPTY_PATH as libc::c_uint | at_recursive,
             attr.as_ptr(),
             std::mem::size_of_val(&attr),
         )

@@ -250,6 +250,11 @@ fn setup_and_exec(
     // container process (`nsfds`), so --init's PID 1 can be non-dumpable.
     ns.send().at(Step::Namespaces)?;
     let (merged, root) = mount_root(spec, spare_root).at(Step::RootFs)?;
+    // A --rootfs tree's own mounts, for --read-only (its root is sealed last).
+    let tree = match spec.read_only {
+        true => rootdir::tree_mounts(&merged),
+        false => Vec::new(),
+    };
     // Before any other mount: a new volume gets the image's content.
     prefill::prefill_volumes(&root, &spec.mounts).at(Step::FillVolumes)?;
     mounts::mount_system(&root, spec).at(Step::SystemMounts)?;
@@ -267,6 +272,8 @@ fn setup_and_exec(
         mounts::restrict_paths(&root).at(Step::MaskPaths)?;
     }
     drop(root);
+    rootdir::seal(&tree).at(Step::PivotRoot)?;
+    drop(tree);
     mounts::pivot(&merged).at(Step::PivotRoot)?;
     mounts::seal_root(spec.read_only).at(Step::PivotRoot)?;
     crate::trace::phase("mounts");

@@ -381,7 +381,7 @@ pub(super) fn mount_system(root: &OwnedFd, spec: &ContainerSpec) -> Result<(), S
 /// hierarchies under /sys/fs/cgroup, securityfs, …) become read-only here.
 fn sys_read_only_recursive(root: &OwnedFd) -> Result<(), SetupError> {
     let fd = resolve(root, "/sys", Kind::Dir)?;
-    crate::sys::mount_setattr_rdonly_recursive(fd.as_fd()).map_err(|e| SetupError::Mount {
+    crate::sys::mount_setattr_rdonly(fd.as_fd(), true).map_err(|e| SetupError::Mount {
         what: "/sys and its submounts read-only".to_string(),
         target: "/sys".to_string(),
         errno: e,

@@ -174,6 +174,33 @@ pub(super) fn mount(lower: &Path, merged: &Path, spare: Option<Spare>) -> Result
     build(lower, &table, Some(merged)).map(drop)
 }
 
+/// The mounts of the tree at `merged` below its root (a split tree's
+/// overlays and files), as handles, before anything else is mounted there:
+/// `--read-only` makes them read-only once the container's own mounts are
+/// in place, and only them (not its volumes).
+pub(super) fn tree_mounts(merged: &Path) -> Vec<OwnedFd> {
+    use rustix::fs::OFlags;
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    MountTable::read()
+        .points
+        .iter()
+        .filter(|p| p.starts_with(merged) && *p != merged)
+        .filter_map(|p| rustix::fs::open(p, flags, Mode::empty()).ok())
+        .collect()
+}
+
+/// Makes each of `tree`'s mounts read-only (see [`tree_mounts`]).
+pub(super) fn seal(tree: &[OwnedFd]) -> Result<(), SetupError> {
+    for fd in tree {
+        crate::sys::mount_setattr_rdonly(fd.as_fd(), false).map_err(|errno| SetupError::Mount {
+            what: "the --rootfs tree read-only".to_string(),
+            target: "a mount of it".to_string(),
+            errno,
+        })?;
+    }
+    Ok(())
+}
+
 /// Whether the keeper builds trees of `lower` ahead of time.
 pub fn buildable(lower: &Path) -> bool {
     lower.is_absolute()
