@@ -1422,9 +1422,11 @@ fn connected_network_survives_a_policy_restart(sub: bool) {
     let sb = mirrored_sandbox(&env, sub, true);
     sb.den_ok(&["network", "create", "qx"]);
     sb.den_ok(&["network", "create", "qy"]);
-    // The first run waits for /go and fails; the second one stays up.
+    // The first run waits for /go and fails; the second one stays up. It
+    // fails a second after /go: the `den exec` that made /go must end
+    // first, or the container's end kills it (137), as Docker's does.
     let script = "if [ -e /ran ]; then exec sleep 300; fi; touch /ran; \
-                  while [ ! -e /go ]; do sleep 0.1; done; exit 3";
+                  while [ ! -e /go ]; do sleep 0.1; done; sleep 1; exit 3";
     sb.den_ok(&[
         "run",
         "-d",
