@@ -1390,12 +1390,24 @@ fn service_on_two_networks(sb: &UserSandbox) {
         den_tests::fetch_in(sb, "fb-web-1", "http://database/hostname").trim(),
         "db"
     );
+    // Each server answers once it listens: `up -d` returns when the
+    // containers started, as Docker's does, not when their servers are up.
+    let answer = |from: &str, url: &str, name: &str| {
+        retry(
+            &format!("{url} from {from}"),
+            Duration::from_secs(30),
+            || {
+                let o = den_tests::fetch_in(sb, from, url);
+                (o.trim() == name).then_some(o)
+            },
+        )
+    };
     assert_eq!(
-        den_tests::fetch_in(sb, "fb-web-1", "http://proxy/hostname").trim(),
+        answer("fb-web-1", "http://proxy/hostname", "proxy").trim(),
         "proxy"
     );
     assert_eq!(
-        den_tests::fetch_in(sb, "fb-proxy-1", "http://web/hostname").trim(),
+        answer("fb-proxy-1", "http://web/hostname", "web").trim(),
         "web"
     );
     assert_eq!(
