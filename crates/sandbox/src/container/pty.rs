@@ -292,21 +292,7 @@ fn is_master(fd: &OwnedFd) -> rustix::io::Result<()> {
 }
 
 fn send_master(socket: std::os::fd::BorrowedFd<'_>, master: &OwnedFd) -> io::Result<()> {
-    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
-    let fds = [master.as_fd()];
-    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = SendAncillaryBuffer::new(&mut space);
-    control.push(SendAncillaryMessage::ScmRights(&fds));
-    let sent = rustix::net::sendmsg(
-        socket,
-        &[io::IoSlice::new(TAG)],
-        &mut control,
-        SendFlags::NOSIGNAL,
-    )?;
-    match sent == TAG.len() {
-        true => Ok(()),
-        false => Err(io::Error::other("short send")),
-    }
+    crate::fdpass::send(socket, TAG, &[master.as_fd()])
 }
 
 /// Receives the master a container process sent on `socket` (blocking until

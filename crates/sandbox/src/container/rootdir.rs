@@ -201,11 +201,6 @@ pub(super) fn seal(tree: &[OwnedFd]) -> Result<(), SetupError> {
     Ok(())
 }
 
-/// Whether the keeper builds trees of `lower` ahead of time.
-pub fn buildable(lower: &Path) -> bool {
-    lower.is_absolute()
-}
-
 /// The keeper's builder's side: a mount namespace of its own, a private
 /// copy of the host's made at [`Detached::new`], which it never leaves, and
 /// that copy's mounts (read once: nothing mounts in it, the trees it
