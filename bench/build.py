@@ -24,7 +24,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
-from common import HERE, SHARED, as_user, prepare_home, sh, start_registry, stop_registry  # noqa: E402
+from common import HERE, home_for, SHARED, as_user, prepare_home, sh, start_registry, stop_registry  # noqa: E402
 
 # A registry of its own: other benchmarks may run at the same time.
 common.PORT = 5071
@@ -59,7 +59,7 @@ def files_context(ctx):
 
 
 def prepare(user, den_src):
-    home = f"/tmp/den-buildbench-{user}"
+    home = home_for("buildbench", user)
     prepare_home(user, home, den_src)
     flask_context(f"{home}/flask")
     files_context(f"{home}/files")
@@ -125,7 +125,7 @@ def main():
             print(f"den / buildah, {case}: {ratio:.2f}x")
     finally:
         stop_registry()
-        as_user(a.user, f"/tmp/den-buildbench-{a.user}", "buildah rm -a >/dev/null 2>&1; "
+        as_user(a.user, home_for("buildbench", a.user), "buildah rm -a >/dev/null 2>&1; "
                 "buildah rmi -a -f >/dev/null 2>&1; true", check=False)
 
 

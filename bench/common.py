@@ -14,6 +14,24 @@ SHARED = os.environ.get("DEN_SHARED", os.path.join(HERE, "..", "..", "shared"))
 PORT = int(os.environ.get("DEN_BENCH_PORT", "5050"))
 REGISTRY = f"127.0.0.1:{PORT}"
 REG_DIR = "/tmp/den-bench-registry" + ("" if PORT == 5050 else f"-{PORT}")
+# Where the bench users' homes go: a tmpfs the bench mounts at HOMES (and
+# leaves mounted), or with DEN_BENCH_HOMES=DIR, that directory as it is.
+# These hosts' ext4 (no journal, `discard`) slows down as inodes churn: in
+# one session a mkdir went from 0.03 ms to 0.5-0.9 ms in /tmp and /home,
+# which made den's figures (its store and container state are in the home)
+# drift to twice and more within minutes, and bwrap's not at all. A tmpfs
+# gives each run the same ground; a healthy disk differs from it by tens
+# of microseconds per run.
+HOMES = os.environ.get("DEN_BENCH_HOMES", "/home/den-bench")
+
+
+def home_for(kind, user):
+    """The bench home of benchmark `kind` for `user`, below HOMES (0755, so
+    the bench users reach their homes)."""
+    os.makedirs(HOMES, mode=0o755, exist_ok=True)
+    if "DEN_BENCH_HOMES" not in os.environ and not os.path.ismount(HOMES):
+        sh(f"mount -t tmpfs -o mode=0755,size=8g den-bench {HOMES}")
+    return f"{HOMES}/{kind}-{user}"
 
 
 # The Debian package of each tool a benchmark may need.

@@ -19,7 +19,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import HERE, REGISTRY, SHARED, as_user, prepare_home, sh, start_registry, stop_registry  # noqa: E402
+from common import HERE, home_for, REGISTRY, SHARED, as_user, prepare_home, sh, start_registry, stop_registry  # noqa: E402
 
 PORT = 18080
 
@@ -123,7 +123,7 @@ def main():
         sys.exit("podman-compose is missing: apt-get install -y podman-compose golang-github-containernetworking-plugin-dnsname")
     import pwd
     pw = pwd.getpwnam(a.user)
-    home = f"/tmp/den-composebench-{a.user}"
+    home = home_for("composebench", a.user)
     start_registry()
     try:
         prepare_home(a.user, home, a.den)

@@ -20,7 +20,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import HERE, REGISTRY, as_user, need_tools, prepare_home, start_registry, stop_registry, user_env  # noqa: E402
+from common import HERE, home_for, REGISTRY, as_user, need_tools, prepare_home, start_registry, stop_registry, user_env  # noqa: E402
 
 IMAGE = f"{REGISTRY}/library/busybox:latest"
 
@@ -72,7 +72,7 @@ def main():
     ap.add_argument("--old", help="another den binary (e.g. before a change), measured in the same rounds as old-den")
     a = ap.parse_args()
     need_tools(["podman", "newuidmap", "docker-registry", "skopeo"])
-    home = f"/tmp/den-lcbench-{a.user}"
+    home = home_for("lcbench", a.user)
     uid = int(subprocess.run(["id", "-u", a.user], stdout=subprocess.PIPE, text=True, check=True).stdout)
     start_registry()
     try:

@@ -22,7 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import HERE, REGISTRY, SHARED, as_user, prepare_home, start_registry, stop_registry, user_env  # noqa: E402
+from common import HERE, home_for, REGISTRY, SHARED, as_user, prepare_home, start_registry, stop_registry, user_env  # noqa: E402
 
 
 def iperf(port, reverse=False):
@@ -75,7 +75,7 @@ def main():
     ap.add_argument("--user", default="den-sub")
     ap.add_argument("--den", default=os.path.join(HERE, "..", "target", "release", "den"))
     a = ap.parse_args()
-    home = f"/tmp/den-netbench-{a.user}"
+    home = home_for("netbench", a.user)
     prepare_home(a.user, home, a.den)
     env = user_env(a.user, home)
     den = f"{home}/den"

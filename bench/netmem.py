@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import HERE, REGISTRY, as_user, prepare_home, start_registry, stop_registry  # noqa: E402
+from common import HERE, home_for, REGISTRY, as_user, prepare_home, start_registry, stop_registry  # noqa: E402
 
 IMAGE = f"{REGISTRY}/library/busybox:latest"
 
@@ -37,7 +37,7 @@ def main():
     ap.add_argument("--user", default="den-sub")
     ap.add_argument("--den", default=os.path.join(HERE, "..", "target", "release", "den"))
     a = ap.parse_args()
-    home = f"/tmp/den-netmem-{a.user}"
+    home = home_for("netmem", a.user)
     start_registry()
     try:
         prepare_home(a.user, home, a.den)

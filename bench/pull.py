@@ -24,13 +24,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import HERE, REGISTRY, as_user, prepare_home, sh, start_registry, stop_registry  # noqa: E402
+from common import HERE, home_for, REGISTRY, as_user, prepare_home, sh, start_registry, stop_registry  # noqa: E402
 
 IMAGE = f"{REGISTRY}/library/python:3.11-slim"
 
 
 def prepare(user, den_src):
-    home = f"/tmp/den-pullbench-{user}"
+    home = home_for("pullbench", user)
     prepare_home(user, home, den_src)
     return home
 
@@ -102,7 +102,7 @@ def main():
             print(f"den / {other}: {med['den'] / med[other]:.2f}x")
     finally:
         stop_registry()
-        as_user(a.user, f"/tmp/den-pullbench-{a.user}", "podman rmi -a -f >/dev/null 2>&1; true", check=False)
+        as_user(a.user, home_for("pullbench", a.user), "podman rmi -a -f >/dev/null 2>&1; true", check=False)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import HERE, REGISTRY, as_user, need_tools, prepare_home, start_registry, stop_registry, user_env  # noqa: E402
+from common import HERE, home_for, REGISTRY, as_user, need_tools, prepare_home, start_registry, stop_registry, user_env  # noqa: E402
 
 DEBIAN = f"{REGISTRY}/library/debian:bookworm-slim"
 OLD_DEN = "{home}/den-old --root {home}/.local/share/den-old"
@@ -149,7 +149,7 @@ def main():
     ap.add_argument("--gap", type=float, default=0, help="idle ms after each command (not timed)")
     a = ap.parse_args()
     need_tools(["podman", "bwrap", "skopeo", "umoci", "newuidmap", "docker-registry"])
-    home = f"/tmp/den-runbench-{a.user}"
+    home = home_for("runbench", a.user)
     start_registry()
     try:
         prepare_home(a.user, home, a.den)

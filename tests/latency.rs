@@ -992,6 +992,58 @@ fn host_userns() -> String {
 }
 
 /// The pid the den root's keeper record names, if there is one.
+/// The keeper builds the next `--rootfs` tree only once the container that
+/// took the last one is gone, mounts and all (or a second after it asked):
+/// its build competes with none of that container's work. A run that asks
+/// before then has the build start at once and waits for it, rather than
+/// building its own.
+#[test]
+fn the_next_rootfs_tree_is_built_once_the_last_container_is_gone_or_another_asks() {
+    let env = require_env!();
+    let sb = sandbox(&env, true);
+    let dir = std::path::PathBuf::from(format!("/tmp/den-next-{}", std::process::id()));
+    let d = dir.display().to_string();
+    let setup = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "set -e; mkdir -m 0755 {d} {d}/usr; \
+             for l in bin lib lib64; do ln -s usr/$l {d}/$l; done; chown -R {u}: {d}",
+            u = sb.user()
+        ))
+        .status()
+        .unwrap();
+    assert!(setup.success());
+    let flags = ["--network", "none", "-v", "/usr:/usr:ro", "--rootfs", &d];
+    let mut first = vec!["run", "-d", "--name", "first"];
+    first.extend_from_slice(&flags);
+    first.extend(["sleep", "30"]);
+    sb.den_ok(&first);
+    let keeper = keeper_pid(&sb).expect("a keeper record");
+    // Well within the keeper's second for a container that runs on.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let while_running = children_of(keeper);
+    // Asked while the first runs: built now, for it.
+    let mut next = vec!["run", "--rm"];
+    next.extend_from_slice(&flags);
+    next.push("true");
+    let (o, calls) = den_under_strace(&env, &sb, "fsopen,move_mount", &next);
+    sb.den_ok(&["rm", "-f", "first"]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        while_running,
+        Vec::<String>::new(),
+        "no build while it runs"
+    );
+    let onto = |l: &&str| l.contains("move_mount(") && l.contains("/merged\"");
+    let attached = calls.lines().filter(onto).count();
+    let overlays = calls
+        .lines()
+        .filter(|l| l.contains("fsopen(\"overlay\""))
+        .count();
+    assert_eq!((attached, overlays), (1, 0), "the keeper's tree: {calls}");
+}
+
 fn keeper_pid(sb: &UserSandbox) -> Option<i32> {
     let bytes = std::fs::read(sb.root().join("userns.json")).ok()?;
     let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();

@@ -147,6 +147,18 @@ pub fn phase(phase: &str) {
     }
 }
 
+/// A line that explains a phase (`den: trace: note: WHAT`), when tracing.
+pub fn note(what: &str) {
+    let Some(t) = tracer() else {
+        return;
+    };
+    if let Ok(out) = t.out.lock()
+        && let Some(fd) = out.as_ref()
+    {
+        rustix::io::write(fd, format!("den: trace: note: {what}\n").as_bytes()).ok();
+    }
+}
+
 fn format_line(phase: &str, total_ns: u64, delta_ns: u64) -> String {
     let ms = |ns: u64| ns as f64 / 1e6;
     format!(

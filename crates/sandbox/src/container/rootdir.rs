@@ -68,11 +68,15 @@ struct Shape {
 }
 
 impl Shape {
-    fn holds(&self) -> bool {
-        self.dirs
+    /// The first directory that is not as it was, if any.
+    fn changed(&self) -> Option<&Path> {
+        let dir = self
+            .dirs
             .iter()
-            .all(|s| Seen::of(&s.path).as_ref() == Some(s))
-            && self.modes.iter().all(|(p, m)| mode_of(p) == Some(*m))
+            .find(|s| Seen::of(&s.path).as_ref() != Some(*s));
+        let mode = self.modes.iter().find(|(p, m)| mode_of(p) != Some(*m));
+        dir.map(|s| s.path.as_path())
+            .or(mode.map(|(p, _)| p.as_path()))
     }
 
     /// The permission bits of the directory `path`, recorded.
@@ -118,9 +122,17 @@ impl Seen {
 }
 
 impl Stamp {
-    /// Whether a tree of `lower` built now would be built from the same.
-    fn holds(&self, lower: &Path, table: &MountTable) -> bool {
-        self.lower == lower && self.mounts == table.canonical && self.shape.holds()
+    /// Why a tree of `lower` built now would not be built from the same,
+    /// if it would not.
+    fn stale(&self, lower: &Path, table: &MountTable) -> Option<String> {
+        if self.lower != lower {
+            return Some(format!("built for {}", self.lower.display()));
+        }
+        if self.mounts != table.canonical {
+            return Some("the mount table changed".into());
+        }
+        let dir = self.shape.changed()?;
+        Some(format!("{} changed", dir.display()))
     }
 }
 
@@ -168,9 +180,14 @@ impl MountTable {
 pub(super) fn mount(lower: &Path, merged: &Path, spare: Option<Spare>) -> Result<(), SetupError> {
     // Read before den's own mounts, which overlayfs does not mind.
     let table = MountTable::read();
-    if let Some(spare) = spare.filter(|s| s.stamp.holds(lower, &table)) {
-        return attach(&spare.tree, rustix::fs::CWD, merged);
-    }
+    let why = match spare {
+        Some(spare) => match spare.stamp.stale(lower, &table) {
+            None => return attach(&spare.tree, rustix::fs::CWD, merged),
+            Some(why) => why,
+        },
+        None => "none from the keeper".into(),
+    };
+    crate::trace::note(&format!("--rootfs tree built here: {why}"));
     build(lower, &table, Some(merged)).map(drop)
 }
 

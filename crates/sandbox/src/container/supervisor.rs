@@ -161,8 +161,8 @@ pub fn run(spec: &ContainerSpec, mapping: &IdMapping, opts: Options) -> Result<i
     let result = sup.runs(&prepared, &userns, cgroup.as_ref())?;
     // 7. The attach socket goes; with `--rm`, the container's directory and
     //    its place on its networks.
-    let last_ns = sup.close();
-    remove_when_done(spec, last_ns);
+    let (last_ns, keeper) = sup.close();
+    remove_when_done(spec, last_ns, keeper);
     result
 }
 
@@ -207,7 +207,7 @@ impl Userns {
 }
 
 /// See [`Userns::given`]: the network namespace, the `--rootfs` tree, and
-/// the keeper's connection, kept until the container started.
+/// the keeper's connection, kept until the container is gone ([`Supervisor::keeper`]).
 type Given<'a> = (
     Option<GivenNetns<'a>>,
     Option<Spare>,
@@ -285,6 +285,11 @@ struct Supervisor<'s> {
     /// lets them go, so the kernel's teardown of the container's mounts
     /// costs nobody who waits.
     last_ns: Option<super::nsfds::Namespaces>,
+    /// The keeper's connection of the run that took a `--rootfs` tree, let
+    /// go once the container is gone, mounts and all (by the deleter with
+    /// `--rm`): the keeper builds the next tree then, not while this run
+    /// still needs the CPU.
+    keeper: Option<std::os::unix::net::UnixStream>,
 }
 
 /// Watching a run failed: the supervisor gives up at once.
@@ -331,6 +336,7 @@ impl<'s> Supervisor<'s> {
             state: State::created(std::process::id() as i32),
             stopped: false,
             last_ns: None,
+            keeper: None,
         })
     }
 
@@ -415,7 +421,11 @@ impl<'s> Supervisor<'s> {
             outputs,
             network,
             ns,
+            keeper,
         } = started;
+        if keeper.is_some() {
+            self.keeper = keeper;
+        }
         self.running(child.pid().as_raw());
         // Before "started": `den ps` right after `den run -d` sees it starting.
         let mut health = self
@@ -489,12 +499,18 @@ impl<'s> Supervisor<'s> {
         }
     }
 
-    /// Ends the attach socket; the last run's namespaces, if any.
-    fn close(self) -> Option<super::nsfds::Namespaces> {
+    /// Ends the attach socket; the last run's namespaces and the keeper's
+    /// connection, if any.
+    fn close(
+        self,
+    ) -> (
+        Option<super::nsfds::Namespaces>,
+        Option<std::os::unix::net::UnixStream>,
+    ) {
         if let Some(h) = self.hub {
             h.close(self.spec.state_dir.as_deref());
         }
-        self.last_ns
+        (self.last_ns, self.keeper)
     }
 }
 
@@ -556,6 +572,8 @@ struct Started {
     outputs: Outputs,
     network: Option<super::network::ContainerNet>,
     ns: super::nsfds::Server,
+    /// See [`Supervisor::keeper`].
+    keeper: Option<std::os::unix::net::UnixStream>,
 }
 
 /// Forks the container process in a fresh pid namespace and waits until it
@@ -569,7 +587,7 @@ fn start_once(
         Option<&[super::bridge::Infra]>,
         Option<&crate::cgroup::Child>,
     ),
-    (given, spare_root, _asked): Given<'_>,
+    (given, spare_root, keeper): Given<'_>,
 ) -> Result<Started, SetupError> {
     use super::network::ContainerNet;
     let network = match (&spec.network, infra, given) {
@@ -692,6 +710,7 @@ fn start_once(
                 outputs,
                 network,
                 ns,
+                keeper,
             });
         }
         Err(e) => e,

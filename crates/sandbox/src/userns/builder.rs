@@ -80,6 +80,11 @@ impl Builder {
         self.asked.is_some()
     }
 
+    /// The directory it is building a tree of, if any.
+    pub(super) fn building(&self) -> Option<&Path> {
+        self.asked.as_deref()
+    }
+
     /// Asks for a tree of `lower`.
     pub(super) fn ask(&mut self, lower: &Path) -> io::Result<()> {
         write_framed(&self.sock, lower.as_os_str().as_bytes())?;

@@ -14,9 +14,13 @@
 //!                                                  keeper's user namespace? else none
 //!     ── tree of / and its stamp ────────────────► (the container process checks
 //!   spare: B; unshare: in C, lo up                  the stamp, see `rootdir`)
-//!                                    ◄── closed ── once its container started
+//!                                    ◄── closed ── once its container is gone
 //!   its builder (`builder`) makes the next tree of /
 //! ```
+//!
+//! A container that asks while the builder is making a tree of its
+//! directory gets that tree once built (within its [`WAIT`]): back to back
+//! runs then wait for the rest of a build instead of making a tree each.
 //!
 //! The keeper is never in the namespace it hands out, and hands each spare
 //! out once: a container's namespace or tree holds nothing but what the
@@ -71,14 +75,18 @@ pub(super) struct Spares {
     spare: OwnedFd,
     root: Option<RootSpare>,
     builder: Option<Builder>,
-    /// The last container that asked for a tree, until it started.
+    /// The last container that asked for a tree, until it is gone.
     asker: Option<Asker>,
+    /// A container that asked for a tree while the builder was building
+    /// one of its directory: it gets that one once built.
+    waiting: Option<Asker>,
 }
 
 /// A container that asked for a tree of `lower`: the next one is built
-/// once it started (its supervisor lets go of the connection then, and its
-/// container process's copy goes with its exec), so the build does not
-/// compete with its start; or after [`ASKER_WAIT`].
+/// once it is gone (its supervisor, or the deleter of a `--rm` container,
+/// lets go of the connection last thing; its container process's copy goes
+/// with its exec), so the build competes with none of its work, start,
+/// run or clean-up; or after [`ASKER_WAIT`] (a container that runs on).
 struct Asker {
     conn: UnixStream,
     lower: PathBuf,
@@ -158,11 +166,12 @@ impl Spares {
             root: None,
             builder: None,
             asker: None,
+            waiting: None,
         })
     }
 
-    /// Waits at most `timeout` for clients, for a container that asked for
-    /// a tree to start, and for a tree being built; serves the clients. An
+    /// Waits at most `timeout` for clients, for a container that took a
+    /// tree to be gone, and for a tree being built; serves the clients. An
     /// error ends serving.
     pub(super) fn wait(&mut self, timeout: Duration) -> io::Result<()> {
         use rustix::event::{PollFd, PollFlags, Timespec, poll};
@@ -171,7 +180,7 @@ impl Spares {
             None => timeout,
         };
         let timeout = Timespec::try_from(timeout).map_err(io::Error::other)?;
-        let (clients, built, started) = {
+        let (clients, built, gone) = {
             let builder = self.builder.as_ref().map(Builder::socket);
             let asker = self.asker.as_ref().map(|a| &a.conn);
             let mut fds = vec![PollFd::new(&self.listener, PollFlags::IN)];
@@ -185,15 +194,16 @@ impl Spares {
             let ready = |i: Option<usize>| i.is_some_and(|i| !fds[i].revents().is_empty());
             (ready(Some(0)), ready(builder), ready(asker))
         };
-        if built {
-            self.collect();
-        }
+        // The asker polled first: collecting may make another the asker.
         let waited = self
             .asker
             .as_ref()
             .is_some_and(|a| a.since.elapsed() >= ASKER_WAIT);
-        if let Some(asker) = self.asker.take_if(|_| started || waited) {
+        if let Some(asker) = self.asker.take_if(|_| gone || waited) {
             self.ask(&asker.lower);
+        }
+        if built {
+            self.collect();
         }
         if self
             .root
@@ -226,17 +236,40 @@ impl Spares {
             };
             let sent_net =
                 request.net && fdpass::send(conn.as_fd(), TAG_NET, &[self.spare.as_fd()]).is_ok();
-            if let Some(lower) = &request.root {
-                self.hand_root(&conn, lower);
+            let since = Instant::now();
+            let asker = request.root.map(|lower| Asker { conn, lower, since });
+            if let Some(asker) = asker {
+                self.answer(asker);
             }
             if sent_net {
                 self.spare = next()?;
             }
-            if let Some(lower) = request.root.filter(|_| self.root.is_none()) {
-                let since = Instant::now();
-                self.asker = Some(Asker { conn, lower, since });
-            }
         }
+    }
+
+    /// Sends `asker` the tree kept of its directory, or, while the builder
+    /// builds one, that one once built ([`Spares::collect`]); else says it
+    /// has none. A request that finds no tree while the last container
+    /// that took one is not gone yet (a run right after another) has the
+    /// builder start on the next at once, and waits for it.
+    fn answer(&mut self, asker: Asker) {
+        let lower = asker.lower.as_path();
+        let kept = self
+            .root
+            .as_ref()
+            .is_some_and(|r| r.lower == lower && r.built.elapsed() < ROOT_KEPT);
+        if !kept && self.asker.as_ref().is_some_and(|a| a.lower == lower) {
+            self.asker = None;
+            self.ask(lower);
+        }
+        let building = self.builder.as_ref().and_then(Builder::building);
+        if !kept && building == Some(lower) {
+            if let Some(before) = self.waiting.replace(asker) {
+                self.hand_root(before);
+            }
+            return;
+        }
+        self.hand_root(asker);
     }
 
     /// Has the builder (started if none runs) build the next tree of
@@ -276,23 +309,33 @@ impl Spares {
             }
             Err(()) => self.builder = None,
         }
+        if let Some(waiting) = self.waiting.take() {
+            self.hand_root(waiting);
+        }
     }
 
-    /// Sends the tree of `lower` if one is kept; any other tree goes.
-    /// Without one it says so: the connection stays open until the
-    /// container started.
-    fn hand_root(&mut self, conn: &UnixStream, lower: &Path) {
+    /// Sends `asker` the tree of its directory if one is kept (any other
+    /// tree goes), or says it has none; it is then the last asker, whose
+    /// connection stays open until its container is gone.
+    fn hand_root(&mut self, mut asker: Asker) {
+        let lower = &asker.lower;
         let spare = self
             .root
             .take()
-            .filter(|s| s.lower == lower && s.built.elapsed() < ROOT_KEPT);
-        let Some(spare) = spare else {
-            fdpass::send(conn.as_fd(), TAG_NO_ROOT, &[]).ok();
-            return;
-        };
-        if fdpass::send(conn.as_fd(), TAG_ROOT, &[spare.tree.as_fd()]).is_ok() {
-            write_framed(conn, &spare.stamp).ok();
+            .filter(|s| s.lower == *lower && s.built.elapsed() < ROOT_KEPT);
+        let conn = &asker.conn;
+        match spare {
+            Some(spare) => {
+                if fdpass::send(conn.as_fd(), TAG_ROOT, &[spare.tree.as_fd()]).is_ok() {
+                    write_framed(conn, &spare.stamp).ok();
+                }
+            }
+            None => {
+                fdpass::send(conn.as_fd(), TAG_NO_ROOT, &[]).ok();
+            }
         }
+        asker.since = Instant::now();
+        self.asker = Some(asker);
     }
 
     /// Removes the socket of `root` (the caller holds the keeper's lock,
@@ -358,7 +401,7 @@ pub struct Taken {
     /// process (`rootdir`).
     pub root: Option<rootdir::Spare>,
     /// With a tree asked for: the connection, to be let go once the
-    /// container started (the keeper then builds the next tree).
+    /// container is gone (the keeper then builds the next tree).
     pub asked: Option<UnixStream>,
 }
 

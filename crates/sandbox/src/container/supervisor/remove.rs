@@ -16,19 +16,29 @@
 //! references to the container's mount namespace: closing them makes the
 //! kernel unmount the overlay and every mount of the container (for
 //! `--rootfs /` a dozen overlays, about half a millisecond), which is thus
-//! the deleter's work too, not the waiting caller's.
+//! the deleter's work too, not the waiting caller's. Last, it lets go of
+//! the keeper's connection of a run that took a `--rootfs` tree: the
+//! keeper's builder makes the next tree then, after all of this run's work.
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+
+use rustix::io::FdFlags;
 
 use super::super::nsfds::Namespaces;
 use super::super::spec::{ContainerSpec, Network};
 
 /// After the last run: the container's directory out of the store, its
 /// place on its user networks given up. `ns`: the last run's namespaces,
-/// let go here (without `--rm`) or by the deleter.
-pub(super) fn remove_when_done(spec: &ContainerSpec, ns: Option<Namespaces>) {
+/// let go here (without `--rm`) or by the deleter, and then the keeper's
+/// connection, `keeper`.
+pub(super) fn remove_when_done(
+    spec: &ContainerSpec,
+    ns: Option<Namespaces>,
+    keeper: Option<UnixStream>,
+) {
     let Some(dir) = &spec.remove_when_done else {
         return;
     };
@@ -41,7 +51,7 @@ pub(super) fn remove_when_done(spec: &ContainerSpec, ns: Option<Namespaces>) {
         }
     }
     match detach(dir) {
-        Ok((gone, held)) => delete_in_background(gone, held, ns),
+        Ok((gone, held)) => delete_in_background(gone, held, (ns, keeper)),
         Err(_) => {
             drop(ns);
             delete(dir)
@@ -62,9 +72,13 @@ fn detach(dir: &Path) -> std::io::Result<(PathBuf, OwnedFd)> {
     Ok((gone, held.into()))
 }
 
-/// Forks the deleter of `gone`, which keeps `held` (its lock) and `ns`;
-/// deletes here if it cannot fork.
-fn delete_in_background(gone: PathBuf, held: OwnedFd, ns: Option<Namespaces>) {
+/// Forks the deleter of `gone`, which keeps `held` (its lock), `ns` and
+/// `keeper`; deletes here if it cannot fork.
+fn delete_in_background(
+    gone: PathBuf,
+    held: OwnedFd,
+    (ns, keeper): (Option<Namespaces>, Option<UnixStream>),
+) {
     let null = || {
         File::options()
             .read(true)
@@ -73,10 +87,11 @@ fn delete_in_background(gone: PathBuf, held: OwnedFd, ns: Option<Namespaces>) {
             .ok()
             .map(OwnedFd::from)
     };
-    let inherited = rustix::io::fcntl_setfd(&held, rustix::io::FdFlags::empty()).is_ok();
+    let inherited = rustix::io::fcntl_setfd(&held, FdFlags::empty()).is_ok();
     // The handles cross the fork as the lock does; a handle that cannot is
     // closed here, as before.
     let ns = ns.map(Namespaces::into_inheritable);
+    let keeper = keeper.filter(|k| rustix::io::fcntl_setfd(k, FdFlags::empty()).is_ok());
     let stdio = [null(), null(), null()];
     let doomed = gone.clone();
     let deleter = move || {
@@ -84,6 +99,7 @@ fn delete_in_background(gone: PathBuf, held: OwnedFd, ns: Option<Namespaces>) {
         // still uses the files below), then the files.
         drop(ns);
         delete(&doomed);
+        drop(keeper);
         0
     };
     if !inherited || crate::sys::fork_clean(stdio, &[], deleter).is_err() {
