@@ -933,8 +933,10 @@ fn a_rootfs_tree_comes_from_the_keeper_only_while_what_it_was_built_from_holds()
             .count();
         (calls.lines().filter(onto).count(), overlays)
     };
-    // The first run asks; the keeper has none yet, and builds one.
-    let first = sb.den(&run);
+    // The first run asks; the keeper has none yet, and builds one. The
+    // step timer says why this run built its own.
+    let first = sb.den_env(&[("DEN_TRACE", "1")], &run);
+    let why = "den: trace note: --rootfs tree built here: none from the keeper\n";
     let keeper = keeper_pid(&sb).expect("a keeper record");
     wait_for_keeper_build(keeper);
     let (o, calls) = den_under_strace(&env, &sb, "fsopen,move_mount", &run);
@@ -957,6 +959,7 @@ fn a_rootfs_tree_comes_from_the_keeper_only_while_what_it_was_built_from_holds()
     for (out, err) in &results {
         assert_eq!(out, want, "{err}");
     }
+    assert!(results[0].1.contains(why), "{}", results[0].1);
     assert_eq!(used, (1, 0), "the keeper's tree, attached: {calls}");
     assert_eq!(host_a.len(), 0, "writes went to memory");
     assert_eq!(

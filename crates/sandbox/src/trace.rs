@@ -15,6 +15,9 @@
 //! (the container's own stderr may be a pipe to its log by then), one
 //! `write` each.
 //!
+//! A note (`den: trace note: …`) says why a phase took the way it did, such
+//! as a `--rootfs` tree built at start rather than taken from the keeper.
+//!
 //! Off (the default), a phase costs one load of an initialised `OnceLock`.
 //! `den --log-level debug` turns it on too ([`force_on`], before the first
 //! mark); the den processes it starts then get [`VAR`] from
@@ -147,7 +150,8 @@ pub fn phase(phase: &str) {
     }
 }
 
-/// A line that explains a phase (`den: trace: note: WHAT`), when tracing.
+/// A line that explains a phase, when tracing: `den: trace note: WHAT`
+/// (not `den: trace: `, whose lines are phases, one format).
 pub fn note(what: &str) {
     let Some(t) = tracer() else {
         return;
@@ -155,7 +159,7 @@ pub fn note(what: &str) {
     if let Ok(out) = t.out.lock()
         && let Some(fd) = out.as_ref()
     {
-        rustix::io::write(fd, format!("den: trace: note: {what}\n").as_bytes()).ok();
+        rustix::io::write(fd, format!("den: trace note: {what}\n").as_bytes()).ok();
     }
 }
 
