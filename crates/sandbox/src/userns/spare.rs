@@ -63,8 +63,8 @@ const MAX_STAMP: u32 = 256 * 1024;
 const WAIT: Duration = Duration::from_millis(100);
 /// How long the keeper waits for a request once it accepted a connection.
 const ASKED: Duration = Duration::from_millis(20);
-/// How long the keeper waits for a container that asked for a tree to
-/// start before it builds the next.
+/// How long the keeper waits for a container that took a tree to be gone
+/// before it builds the next (one that runs on).
 const ASKER_WAIT: Duration = Duration::from_secs(1);
 /// How long a tree is kept for a container that has not asked for it yet.
 pub const ROOT_KEPT: Duration = Duration::from_secs(30);
