@@ -890,19 +890,13 @@ fn wait_for_keeper_build(keeper: i32) {
 fn a_rootfs_tree_comes_from_the_keeper_only_while_what_it_was_built_from_holds() {
     let env = require_env!();
     let sb = sandbox(&env, true);
-    let dir = std::path::PathBuf::from(format!("/tmp/den-tree-{}", std::process::id()));
+    let dir = rootfs_dir(
+        &sb,
+        "tree",
+        "mkdir -m 0755 $d/a $d/m; echo one > $d/f; chown -R $u: $d; \
+         mount -t tmpfs -o mode=0755 den-tree $d/m; echo in > $d/m/inside",
+    );
     let d = dir.display().to_string();
-    let setup = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "set -e; mkdir -m 0755 {d} {d}/a {d}/m {d}/usr; echo one > {d}/f; \
-             for l in bin lib lib64; do ln -s usr/$l {d}/$l; done; chown -R {u}: {d}; \
-             mount -t tmpfs -o mode=0755 den-tree {d}/m; echo in > {d}/m/inside",
-            u = sb.user()
-        ))
-        .status()
-        .unwrap();
-    assert!(setup.success());
     let cleanup = |d: &str| {
         std::process::Command::new("sh")
             .arg("-c")
@@ -1004,18 +998,8 @@ fn host_userns() -> String {
 fn the_next_rootfs_tree_is_built_once_the_last_container_is_gone_or_another_asks() {
     let env = require_env!();
     let sb = sandbox(&env, true);
-    let dir = std::path::PathBuf::from(format!("/tmp/den-next-{}", std::process::id()));
+    let dir = rootfs_dir(&sb, "next", "");
     let d = dir.display().to_string();
-    let setup = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "set -e; mkdir -m 0755 {d} {d}/usr; \
-             for l in bin lib lib64; do ln -s usr/$l {d}/$l; done; chown -R {u}: {d}",
-            u = sb.user()
-        ))
-        .status()
-        .unwrap();
-    assert!(setup.success());
     let flags = ["--network", "none", "-v", "/usr:/usr:ro", "--rootfs", &d];
     let mut first = vec!["run", "-d", "--name", "first"];
     first.extend_from_slice(&flags);
@@ -1045,6 +1029,24 @@ fn the_next_rootfs_tree_is_built_once_the_last_container_is_gone_or_another_asks
         .filter(|l| l.contains("fsopen(\"overlay\""))
         .count();
     assert_eq!((attached, overlays), (1, 0), "the keeper's tree: {calls}");
+}
+
+/// A directory for `--rootfs`, `/tmp/den-NAME-PID`, the user's: an empty
+/// `usr` (for a `-v /usr:/usr:ro`) and its links; then the shell commands
+/// `more`, run as root with `$d` the directory and `$u` the user.
+fn rootfs_dir(sb: &UserSandbox, name: &str, more: &str) -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(format!("/tmp/den-{name}-{}", std::process::id()));
+    let script = "set -e; mkdir -m 0755 $d $d/usr; \
+         for l in bin lib lib64; do ln -s usr/$l $d/$l; done; chown -R $u: $d";
+    let setup = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{script}; {more}"))
+        .env("d", &dir)
+        .env("u", sb.user())
+        .status()
+        .unwrap();
+    assert!(setup.success());
+    dir
 }
 
 fn keeper_pid(sb: &UserSandbox) -> Option<i32> {
