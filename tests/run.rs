@@ -193,9 +193,15 @@ fn pipes_and_terminals() {
     let out = sb.sh(&format!(
         "stty cols 99 rows 33 2>/dev/null; script -qec \"stty cols 99 rows 33; {den}\" /dev/null"
     ));
-    let text = stdout(&out);
-    assert!(text.contains("/dev/pts/0"), "{text}");
-    assert!(text.contains("33 99"), "window size: {text}");
+    // script(1)'s own errors go to its stderr, the container's to the pty.
+    let text = format!(
+        "{}\nscript's stderr: {}\nstatus: {:?}",
+        stdout(&out),
+        stderr(&out),
+        out.status
+    );
+    assert!(stdout(&out).contains("/dev/pts/0"), "{text}");
+    assert!(stdout(&out).contains("33 99"), "window size: {text}");
     assert_eq!(out.status.code(), Some(7), "{text}");
 }
 
