@@ -60,6 +60,17 @@ fn wanted(value: Option<&str>) -> bool {
     value.is_some_and(|v| !v.is_empty() && v != "0")
 }
 
+impl Tracer {
+    /// One line, one `write`, unless [`stop`] closed the output.
+    fn write(&self, line: &str) {
+        if let Ok(out) = self.out.lock()
+            && let Some(fd) = out.as_ref()
+        {
+            rustix::io::write(fd, line.as_bytes()).ok();
+        }
+    }
+}
+
 fn tracer() -> Option<&'static Tracer> {
     TRACER.get_or_init(start).as_ref()
 }
@@ -143,23 +154,14 @@ pub fn phase(phase: &str) {
         now.saturating_sub(t.origin),
         now.saturating_sub(prev),
     );
-    if let Ok(out) = t.out.lock()
-        && let Some(fd) = out.as_ref()
-    {
-        rustix::io::write(fd, line.as_bytes()).ok();
-    }
+    t.write(&line);
 }
 
 /// A line that explains a phase, when tracing: `den: trace note: WHAT`
 /// (not `den: trace: `, whose lines are phases, one format).
 pub fn note(what: &str) {
-    let Some(t) = tracer() else {
-        return;
-    };
-    if let Ok(out) = t.out.lock()
-        && let Some(fd) = out.as_ref()
-    {
-        rustix::io::write(fd, format!("den: trace note: {what}\n").as_bytes()).ok();
+    if let Some(t) = tracer() {
+        t.write(&format!("den: trace note: {what}\n"));
     }
 }
 

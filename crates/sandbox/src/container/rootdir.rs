@@ -74,9 +74,9 @@ impl Shape {
             .dirs
             .iter()
             .find(|s| Seen::of(&s.path).as_ref() != Some(*s));
-        let mode = self.modes.iter().find(|(p, m)| mode_of(p) != Some(*m));
+        let mode = || self.modes.iter().find(|(p, m)| mode_of(p) != Some(*m));
         dir.map(|s| s.path.as_path())
-            .or(mode.map(|(p, _)| p.as_path()))
+            .or_else(|| mode().map(|(p, _)| p.as_path()))
     }
 
     /// The permission bits of the directory `path`, recorded.

@@ -75,11 +75,6 @@ impl Builder {
         &self.sock
     }
 
-    /// Whether it is building a tree.
-    pub(super) fn busy(&self) -> bool {
-        self.asked.is_some()
-    }
-
     /// The directory it is building a tree of, if any.
     pub(super) fn building(&self) -> Option<&Path> {
         self.asked.as_deref()

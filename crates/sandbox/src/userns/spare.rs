@@ -275,7 +275,7 @@ impl Spares {
     /// Has the builder (started if none runs) build the next tree of
     /// `lower`, unless it is building one.
     fn ask(&mut self, lower: &Path) {
-        if self.builder.as_ref().is_some_and(Builder::busy) {
+        if self.builder.as_ref().and_then(Builder::building).is_some() {
             return;
         }
         // One that ended since (idle) is replaced, once.
